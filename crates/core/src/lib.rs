@@ -1,0 +1,8 @@
+//! The domain of coproduce: rules, state machines and the access policy, over plain types.
+//!
+//! No I/O, no async, no database, no HTTP, no JSON. Time is a parameter: code here never
+//! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
+
+pub mod clock;
+
+pub use clock::{Clock, FakeClock, SystemClock};

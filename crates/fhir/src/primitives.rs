@@ -1,0 +1,239 @@
+//! The FHIR R4 primitive types: their lexical rules, and conversion of date-like values to
+//! the instant range they cover (for search).
+
+use base64::Engine;
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+macro_rules! re {
+    ($name:ident, $pat:expr) => {
+        static $name: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(concat!("^(?:", $pat, ")$")).expect("valid pattern"));
+    };
+}
+
+re!(ID, r"[A-Za-z0-9\-\.]{1,64}");
+re!(CODE, r"[^\s]+( [^\s]+)*");
+re!(OID, r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+");
+re!(UUID, r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+re!(URI, r"\S*");
+re!(
+    DATE,
+    r"([0-9]{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+);
+re!(
+    DATE_TIME,
+    r"([0-9]{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
+);
+re!(
+    INSTANT,
+    r"([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+);
+re!(TIME, r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?");
+
+/// The largest string FHIR allows (1 MB).
+pub const MAX_STRING_BYTES: usize = 1024 * 1024;
+
+pub fn is_valid_id(s: &str) -> bool {
+    ID.is_match(s)
+}
+
+/// Checks a JSON value against a primitive type; the error says why in words.
+pub fn check(type_name: &str, v: &Value) -> Result<(), String> {
+    match type_name {
+        "boolean" => v
+            .is_boolean()
+            .then_some(())
+            .ok_or_else(|| format!("expected a JSON boolean, found {}", describe(v))),
+        "integer" | "unsignedInt" | "positiveInt" => {
+            let n = v
+                .as_i64()
+                .ok_or_else(|| format!("expected a whole JSON number, found {}", describe(v)))?;
+            let (lo, hi) = match type_name {
+                "integer" => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                "unsignedInt" => (0, i64::from(i32::MAX)),
+                _ => (1, i64::from(i32::MAX)),
+            };
+            if n < lo || n > hi {
+                return Err(format!("{n} is out of range for {type_name}"));
+            }
+            Ok(())
+        }
+        "decimal" => v
+            .is_number()
+            .then_some(())
+            .ok_or_else(|| format!("expected a JSON number, found {}", describe(v))),
+        _ => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("expected a JSON string, found {}", describe(v)))?;
+            check_string(type_name, s)
+        }
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn check_string(type_name: &str, s: &str) -> Result<(), String> {
+    if s.len() > MAX_STRING_BYTES {
+        return Err(format!(
+            "value is longer than the permitted maximum of {MAX_STRING_BYTES} bytes"
+        ));
+    }
+    if s.is_empty() {
+        return Err("empty strings are not allowed; leave the property out instead".into());
+    }
+    let ok = match type_name {
+        "string" | "markdown" => {
+            if s.trim().is_empty() {
+                return Err("the value has no content but white space".into());
+            }
+            true
+        }
+        "id" => ID.is_match(s),
+        "code" => CODE.is_match(s),
+        "oid" => OID.is_match(s),
+        "uuid" => UUID.is_match(s),
+        "uri" | "url" | "canonical" => URI.is_match(s),
+        "date" => return parse_date_range(s, true).map(|_| ()),
+        "dateTime" => return parse_date_range(s, false).map(|_| ()),
+        "instant" => {
+            if !INSTANT.is_match(s) {
+                return Err(format!("'{s}' is not a valid instant (it needs a time zone)"));
+            }
+            return parse_date_range(s, false).map(|_| ());
+        }
+        "time" => TIME.is_match(s),
+        "base64Binary" => {
+            let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+            if base64::engine::general_purpose::STANDARD
+                .decode(compact.as_bytes())
+                .is_err()
+            {
+                return Err("the value is not valid base64".into());
+            }
+            true
+        }
+        "xhtml" => true, // checked by the narrative rules
+        other => return Err(format!("unknown primitive type {other}")),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not a valid {type_name}"))
+    }
+}
+
+/// The range of instants a FHIR date, dateTime or instant covers, as Unix milliseconds
+/// `[low, high]` (both inclusive). `2024` covers the whole year; a value without a zone is
+/// read as UTC.
+pub fn date_range_millis(s: &str) -> Option<(i64, i64)> {
+    parse_date_range(s, false).ok()
+}
+
+fn parse_date_range(s: &str, date_only: bool) -> Result<(i64, i64), String> {
+    let re = if date_only { &*DATE } else { &*DATE_TIME };
+    let invalid = || {
+        format!(
+            "'{s}' is not a valid {}",
+            if date_only { "date" } else { "dateTime" }
+        )
+    };
+    if !re.is_match(s) {
+        return Err(invalid());
+    }
+    let year: i32 = s[0..4].parse().map_err(|_| invalid())?;
+    let month = s.get(5..7).map(str::parse::<u8>).transpose().map_err(|_| invalid())?;
+    let day = s.get(8..10).map(str::parse::<u8>).transpose().map_err(|_| invalid())?;
+    let to_month = |m: u8| Month::try_from(m).map_err(|_| invalid());
+    let ms = |dt: OffsetDateTime| (dt.unix_timestamp_nanos() / 1_000_000) as i64;
+    let start_of = |y: i32, m: u8, d: u8| -> Result<OffsetDateTime, String> {
+        let date = Date::from_calendar_date(y, to_month(m)?, d)
+            .map_err(|_| format!("'{s}' is not a real calendar date"))?;
+        Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc())
+    };
+    match (month, day) {
+        (None, _) => {
+            let lo = start_of(year, 1, 1)?;
+            let hi = start_of(year + 1, 1, 1)?;
+            Ok((ms(lo), ms(hi) - 1))
+        }
+        (Some(m), None) => {
+            let lo = start_of(year, m, 1)?;
+            let (ny, nm) = if m == 12 { (year + 1, 1) } else { (year, m + 1) };
+            let hi = start_of(ny, nm, 1)?;
+            Ok((ms(lo), ms(hi) - 1))
+        }
+        (Some(m), Some(d)) => {
+            let lo = start_of(year, m, d)?;
+            if s.len() == 10 {
+                return Ok((ms(lo), ms(lo) + 86_400_000 - 1));
+            }
+            let dt = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .or_else(|_| {
+                    // Leap seconds (":60") are legal FHIR but not RFC 3339 to the time crate.
+                    let fixed = s.replacen(":60", ":59", 1);
+                    OffsetDateTime::parse(&fixed, &time::format_description::well_known::Rfc3339)
+                })
+                .map_err(|_| invalid())?;
+            let dt = dt.to_offset(UtcOffset::UTC);
+            // Precision: seconds cover the whole second; fractions are exact to the millisecond.
+            let has_fraction = s.contains('.');
+            let lo = ms(dt);
+            Ok((lo, if has_fraction { lo } else { lo + 999 }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_must_be_real() {
+        assert!(check("date", &json!("2024-02-29")).is_ok());
+        assert!(check("date", &json!("2023-02-29")).is_err());
+        assert!(check("date", &json!("not a date")).is_err());
+        assert!(check("date", &json!("2024-01-01T10:00:00Z")).is_err());
+        assert!(check("dateTime", &json!("2024-01-01T10:00:00Z")).is_ok());
+        assert!(check("dateTime", &json!("2024-01-01T10:00:00")).is_err());
+        assert!(check("instant", &json!("2024-01-01")).is_err());
+        assert!(check("instant", &json!("2024-01-01T10:00:00.123+01:00")).is_ok());
+    }
+
+    #[test]
+    fn ids_codes_and_numbers() {
+        assert!(check("id", &json!("abc-1.2")).is_ok());
+        assert!(check("id", &json!("bad_id")).is_err());
+        assert!(check("id", &json!("a".repeat(65))).is_err());
+        assert!(check("code", &json!(" x")).is_err());
+        assert!(check("positiveInt", &json!(0)).is_err());
+        assert!(check("integer", &json!("1")).is_err());
+        assert!(check("decimal", &json!(1.5)).is_ok());
+        assert!(check("boolean", &json!("true")).is_err());
+        assert!(check("string", &json!("")).is_err());
+        assert!(check("base64Binary", &json!("%%%2@()()")).is_err());
+    }
+
+    #[test]
+    fn partial_dates_cover_their_whole_span() {
+        let (lo, hi) = date_range_millis("2024").unwrap();
+        assert_eq!(lo, 1_704_067_200_000);
+        assert_eq!(hi, 1_735_689_600_000 - 1);
+        let (lo, hi) = date_range_millis("2024-01-01T00:00:00+01:00").unwrap();
+        assert_eq!(lo, 1_704_063_600_000);
+        assert_eq!(hi, lo + 999);
+    }
+}
