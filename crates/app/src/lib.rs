@@ -1,1 +1,13 @@
-//! placeholder
+//! The use-cases of coproduce. Each one loads from the store, decides with `core` and the
+//! FHIR rules, and saves in one transaction. The web layer and the CLI call these, never
+//! the store directly.
+
+pub mod demo;
+pub mod error;
+pub mod fhir_api;
+pub mod import;
+
+pub use coproduce_store::{Store, Stored};
+pub use error::AppError;
+pub use fhir_api::{FhirApi, Written};
+pub use import::{ImportSummary, Importer};

@@ -7,6 +7,16 @@ fn main() {
         let r = coproduce_fhir::parse_resource(&bytes);
         let got = if r.is_ok() { "accept" } else { "reject" };
         let mark = if got == c["expect"] { "  " } else { "XX" };
-        println!("{mark} {} {} -> {got} {}", c["name"], c["expect"], r.err().map(|e| e.to_string()).unwrap_or_default().chars().take(150).collect::<String>());
+        println!(
+            "{mark} {} {} -> {got} {}",
+            c["name"],
+            c["expect"],
+            r.err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .chars()
+                .take(150)
+                .collect::<String>()
+        );
     }
 }

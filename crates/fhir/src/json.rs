@@ -79,7 +79,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
                 return serde_json::from_str::<Value>(&text).map_err(de::Error::custom);
             }
             if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("duplicate property name '{key}'")));
+                return Err(de::Error::custom(format!(
+                    "duplicate property name '{key}'"
+                )));
             }
             let v = map.next_value_seed(StrictValue)?;
             out.insert(key, v);
@@ -108,7 +110,11 @@ mod tests {
             br#"{a: 1}"#,
             br#"{"a": 1} x"#,
         ] {
-            assert!(parse_strict(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_strict(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod json;
 pub mod outcome;
 pub mod primitives;
+pub mod query;
 pub mod resource;
 pub mod schema;
 pub mod search;

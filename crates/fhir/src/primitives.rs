@@ -17,7 +17,10 @@ macro_rules! re {
 re!(ID, r"[A-Za-z0-9\-\.]{1,64}");
 re!(CODE, r"[^\s]+( [^\s]+)*");
 re!(OID, r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+");
-re!(UUID, r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+re!(
+    UUID,
+    r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+);
 re!(URI, r"\S*");
 re!(
     DATE,
@@ -31,7 +34,10 @@ re!(
     INSTANT,
     r"([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 );
-re!(TIME, r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?");
+re!(
+    TIME,
+    r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+);
 
 /// The largest string FHIR allows (1 MB).
 pub const MAX_STRING_BYTES: usize = 1024 * 1024;
@@ -86,7 +92,8 @@ fn describe(v: &Value) -> &'static str {
 }
 
 fn check_string(type_name: &str, s: &str) -> Result<(), String> {
-    if s.len() > MAX_STRING_BYTES {
+    // Attachments and Binary data may be larger than the 1 MB string limit.
+    if s.len() > MAX_STRING_BYTES && type_name != "base64Binary" {
         return Err(format!(
             "value is longer than the permitted maximum of {MAX_STRING_BYTES} bytes"
         ));
@@ -110,7 +117,9 @@ fn check_string(type_name: &str, s: &str) -> Result<(), String> {
         "dateTime" => return parse_date_range(s, false).map(|_| ()),
         "instant" => {
             if !INSTANT.is_match(s) {
-                return Err(format!("'{s}' is not a valid instant (it needs a time zone)"));
+                return Err(format!(
+                    "'{s}' is not a valid instant (it needs a time zone)"
+                ));
             }
             return parse_date_range(s, false).map(|_| ());
         }
@@ -154,8 +163,16 @@ fn parse_date_range(s: &str, date_only: bool) -> Result<(i64, i64), String> {
         return Err(invalid());
     }
     let year: i32 = s[0..4].parse().map_err(|_| invalid())?;
-    let month = s.get(5..7).map(str::parse::<u8>).transpose().map_err(|_| invalid())?;
-    let day = s.get(8..10).map(str::parse::<u8>).transpose().map_err(|_| invalid())?;
+    let month = s
+        .get(5..7)
+        .map(str::parse::<u8>)
+        .transpose()
+        .map_err(|_| invalid())?;
+    let day = s
+        .get(8..10)
+        .map(str::parse::<u8>)
+        .transpose()
+        .map_err(|_| invalid())?;
     let to_month = |m: u8| Month::try_from(m).map_err(|_| invalid());
     let ms = |dt: OffsetDateTime| (dt.unix_timestamp_nanos() / 1_000_000) as i64;
     let start_of = |y: i32, m: u8, d: u8| -> Result<OffsetDateTime, String> {
@@ -171,7 +188,11 @@ fn parse_date_range(s: &str, date_only: bool) -> Result<(i64, i64), String> {
         }
         (Some(m), None) => {
             let lo = start_of(year, m, 1)?;
-            let (ny, nm) = if m == 12 { (year + 1, 1) } else { (year, m + 1) };
+            let (ny, nm) = if m == 12 {
+                (year + 1, 1)
+            } else {
+                (year, m + 1)
+            };
             let hi = start_of(ny, nm, 1)?;
             Ok((ms(lo), ms(hi) - 1))
         }

@@ -121,7 +121,10 @@ impl Resource {
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(m) = meta {
             m.insert("versionId".into(), Value::String(version_id.to_string()));
-            m.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+            m.insert(
+                "lastUpdated".into(),
+                Value::String(last_updated.to_string()),
+            );
         }
     }
 

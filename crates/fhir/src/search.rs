@@ -70,13 +70,15 @@ pub fn extract(resource: &Resource) -> SearchIndex {
             }
         }
     }
-    out.tokens.sort_by(|a, b| (&a.param, &a.system, &a.code).cmp(&(&b.param, &b.system, &b.code)));
+    out.tokens
+        .sort_by(|a, b| (&a.param, &a.system, &a.code).cmp(&(&b.param, &b.system, &b.code)));
     out.tokens.dedup();
     out.references.sort_by(|a, b| {
         (&a.param, &a.target_type, &a.target_id).cmp(&(&b.param, &b.target_type, &b.target_id))
     });
     out.references.dedup();
-    out.strings.sort_by(|a, b| (&a.param, &a.value).cmp(&(&b.param, &b.value)));
+    out.strings
+        .sort_by(|a, b| (&a.param, &a.value).cmp(&(&b.param, &b.value)));
     out.strings.dedup();
     out
 }
@@ -134,11 +136,20 @@ fn is_type_name(suffix: &str) -> bool {
     types.contains_key(&lower)
 }
 
-fn index_value(out: &mut SearchIndex, param: &str, kind: SearchType, target: Option<&str>, v: &Value) {
+fn index_value(
+    out: &mut SearchIndex,
+    param: &str,
+    kind: SearchType,
+    target: Option<&str>,
+    v: &Value,
+) {
     match kind {
         SearchType::Token | SearchType::Uri => token_values(out, param, v),
         SearchType::Reference => {
-            if let Some((t, id)) = v.get("reference").and_then(Value::as_str).and_then(split_reference)
+            if let Some((t, id)) = v
+                .get("reference")
+                .and_then(Value::as_str)
+                .and_then(split_reference)
                 && target.is_none_or(|want| want == t)
             {
                 out.references.push(ReferenceRow {
@@ -230,8 +241,17 @@ fn string_values(out: &mut SearchIndex, param: &str, v: &Value) {
         Value::String(s) => push(s),
         Value::Object(o) => {
             for key in [
-                "text", "family", "given", "prefix", "suffix", "line", "city", "district",
-                "state", "postalCode", "country",
+                "text",
+                "family",
+                "given",
+                "prefix",
+                "suffix",
+                "line",
+                "city",
+                "district",
+                "state",
+                "postalCode",
+                "country",
             ] {
                 match o.get(key) {
                     Some(Value::String(s)) => push(s),
@@ -279,11 +299,24 @@ mod tests {
         )
         .unwrap();
         let idx = extract(&r);
-        assert!(idx.tokens.iter().any(|t| t.param == "code" && t.code == "4548-4"
+        assert!(idx.tokens.iter().any(|t| t.param == "code"
+            && t.code == "4548-4"
             && t.system.as_deref() == Some("http://loinc.org")));
-        assert!(idx.tokens.iter().any(|t| t.param == "status" && t.code == "final"));
-        assert!(idx.tokens.iter().any(|t| t.param == "category" && t.code == "laboratory"));
-        assert!(idx.references.iter().any(|r| r.param == "patient" && r.target_id == "p1"));
+        assert!(
+            idx.tokens
+                .iter()
+                .any(|t| t.param == "status" && t.code == "final")
+        );
+        assert!(
+            idx.tokens
+                .iter()
+                .any(|t| t.param == "category" && t.code == "laboratory")
+        );
+        assert!(
+            idx.references
+                .iter()
+                .any(|r| r.param == "patient" && r.target_id == "p1")
+        );
         assert!(idx.dates.iter().any(|d| d.param == "date"));
         assert_eq!(patient_compartment(&r, &idx).as_deref(), Some("p1"));
     }
@@ -291,7 +324,10 @@ mod tests {
     #[test]
     fn references_are_split() {
         assert_eq!(split_reference("Patient/1"), Some(("Patient", "1")));
-        assert_eq!(split_reference("http://x/fhir/Patient/1/_history/2"), Some(("Patient", "1")));
+        assert_eq!(
+            split_reference("http://x/fhir/Patient/1/_history/2"),
+            Some(("Patient", "1"))
+        );
         assert_eq!(split_reference("urn:uuid:abc"), None);
         assert_eq!(split_reference("#contained"), None);
     }

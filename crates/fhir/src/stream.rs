@@ -14,6 +14,19 @@ use std::io::BufRead;
 pub struct SourceItem {
     pub location: String,
     pub resource: Result<Value, OperationOutcome>,
+    /// Set when the item is deliberately not imported, with the reason (a Bundle nested in
+    /// a Bundle: its resources are the outer Bundle's entries already).
+    pub skipped: Option<String>,
+}
+
+impl SourceItem {
+    pub fn new(location: impl Into<String>, resource: Result<Value, OperationOutcome>) -> Self {
+        SourceItem {
+            location: location.into(),
+            resource,
+            skipped: None,
+        }
+    }
 }
 
 /// Reads NDJSON one line at a time (memory stays flat whatever the file size). Blank lines
@@ -28,22 +41,19 @@ pub fn ndjson_items<R: BufRead>(reader: R, label: &str) -> impl Iterator<Item = 
             let line = match line {
                 Ok(l) => l,
                 Err(e) => {
-                    return Some(SourceItem {
+                    return Some(SourceItem::new(
                         location,
-                        resource: Err(OperationOutcome::message(
+                        Err(OperationOutcome::message(
                             IssueCode::Exception,
                             format!("could not read the file: {e}"),
                         )),
-                    });
+                    ));
                 }
             };
             if line.iter().all(u8::is_ascii_whitespace) {
                 return None;
             }
-            Some(SourceItem {
-                location,
-                resource: parse_strict(&line),
-            })
+            Some(SourceItem::new(location, parse_strict(&line)))
         })
 }
 
@@ -53,10 +63,13 @@ pub fn ndjson_items<R: BufRead>(reader: R, label: &str) -> impl Iterator<Item = 
 /// id its `urn:uuid:` fullUrl carries, when that is a valid id.
 pub fn bundle_items(bundle: Value, label: &str) -> Vec<SourceItem> {
     let Value::Object(mut bundle) = bundle else {
-        return vec![SourceItem {
-            location: label.to_string(),
-            resource: Err(OperationOutcome::message(IssueCode::Structure, "not a JSON object")),
-        }];
+        return vec![SourceItem::new(
+            label,
+            Err(OperationOutcome::message(
+                IssueCode::Structure,
+                "not a JSON object",
+            )),
+        )];
     };
     let Some(Value::Array(entries)) = bundle.remove("entry") else {
         return Vec::new();
@@ -68,10 +81,17 @@ pub fn bundle_items(bundle: Value, label: &str) -> Vec<SourceItem> {
             resources.push(Err("a Bundle entry must be a JSON object".to_string()));
             continue;
         };
-        let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_string);
+        let full_url = entry
+            .get("fullUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match entry.remove("resource") {
             Some(Value::Object(mut r)) => {
-                let rt = r.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+                let rt = r
+                    .get("resourceType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 if !r.contains_key("id")
                     && let Some(id) = full_url
                         .as_deref()
@@ -101,14 +121,22 @@ pub fn bundle_items(bundle: Value, label: &str) -> Vec<SourceItem> {
     resources
         .into_iter()
         .enumerate()
-        .map(|(i, r)| SourceItem {
-            location: format!("{label}#entry[{i}]"),
-            resource: r
-                .map(|mut v| {
+        .map(|(i, r)| {
+            let nested = matches!(&r, Ok(v) if v.get("resourceType").and_then(Value::as_str) == Some("Bundle"));
+            let mut item = SourceItem::new(
+                format!("{label}#entry[{i}]"),
+                r.map(|mut v| {
                     rewrite_references(&mut v, &map);
                     v
                 })
                 .map_err(|msg| OperationOutcome::message(IssueCode::Structure, msg)),
+            );
+            if nested {
+                item.skipped = Some(
+                    "a Bundle inside a Bundle is not imported; the outer Bundle's entries are".into(),
+                );
+            }
+            item
         })
         .collect()
 }
@@ -160,7 +188,10 @@ mod tests {
             {"request":{"method":"DELETE","url":"Patient/x"}}]});
         let items = bundle_items(b, "b.json");
         let obs = items[1].resource.as_ref().unwrap();
-        assert_eq!(obs["subject"]["reference"], "Patient/6e1b1e36-1111-4222-8333-944455556666");
+        assert_eq!(
+            obs["subject"]["reference"],
+            "Patient/6e1b1e36-1111-4222-8333-944455556666"
+        );
         assert_eq!(obs["id"], "7e1b1e36-1111-4222-8333-944455556666");
         assert!(items[2].resource.is_err());
     }

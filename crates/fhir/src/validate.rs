@@ -17,8 +17,10 @@ use std::sync::LazyLock;
 const MAX_ISSUES: usize = 50;
 
 static EMBEDDED_HTML: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)<\s*/?\s*(script|iframe|object|embed|form|svg|style|link|meta|base)\b|javascript\s*:")
-        .expect("valid pattern")
+    Regex::new(
+        r"(?i)<\s*/?\s*(script|iframe|object|embed|form|svg|style|link|meta|base)\b|javascript\s*:",
+    )
+    .expect("valid pattern")
 });
 
 /// Validates one resource (any R4 resource type), collecting every issue found.
@@ -54,7 +56,11 @@ impl Walker {
             return;
         };
         let Some(rt) = obj.get("resourceType").and_then(Value::as_str) else {
-            self.err(IssueCode::Structure, path.unwrap_or(""), "resourceType is missing");
+            self.err(
+                IssueCode::Structure,
+                path.unwrap_or(""),
+                "resourceType is missing",
+            );
             return;
         };
         if !self.schema.is_resource_type(rt) {
@@ -75,7 +81,11 @@ impl Walker {
     fn complex(&mut self, tname: &str, obj: &Map<String, Value>, path: &str, is_resource: bool) {
         let schema = self.schema;
         let Some(td) = schema.types.get(tname) else {
-            self.err(IssueCode::NotSupported, path, format!("unknown type {tname}"));
+            self.err(
+                IssueCode::NotSupported,
+                path,
+                format!("unknown type {tname}"),
+            );
             return;
         };
         if obj.is_empty() {
@@ -115,7 +125,10 @@ impl Walker {
                     self.err(
                         IssueCode::Structure,
                         &child,
-                        format!("the property {key} must be a JSON array, not {}", kind_of(val)),
+                        format!(
+                            "the property {key} must be a JSON array, not {}",
+                            kind_of(val)
+                        ),
                     );
                     continue;
                 };
@@ -256,7 +269,11 @@ impl Walker {
                         }
                     }
                 }
-                _ => self.err(IssueCode::Structure, path, "expected a non-empty JSON array"),
+                _ => self.err(
+                    IssueCode::Structure,
+                    path,
+                    "expected a non-empty JSON array",
+                ),
             }
         } else {
             self.value("Element", v, path);
@@ -270,8 +287,10 @@ impl Walker {
                 let start = obj.get("start").and_then(Value::as_str);
                 let end = obj.get("end").and_then(Value::as_str);
                 if let (Some(s), Some(e)) = (start, end)
-                    && let (Some((s_lo, _)), Some((_, e_hi))) =
-                        (primitives::date_range_millis(s), primitives::date_range_millis(e))
+                    && let (Some((s_lo, _)), Some((_, e_hi))) = (
+                        primitives::date_range_millis(s),
+                        primitives::date_range_millis(e),
+                    )
                     && s_lo > e_hi
                 {
                     self.err(
@@ -360,12 +379,12 @@ impl Walker {
                 continue;
             };
             // An absolute URI has a scheme (RFC 3986): letters, then ':'.
-            let absolute = full_url
-                .split_once(':')
-                .is_some_and(|(scheme, _)| {
-                    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                });
+            let absolute = full_url.split_once(':').is_some_and(|(scheme, _)| {
+                scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            });
             if !absolute {
                 self.err(
                     IssueCode::Value,
@@ -410,7 +429,13 @@ mod tests {
             Err(o) => o
                 .issues
                 .iter()
-                .map(|i| format!("{} {}", i.expression.clone().unwrap_or_default(), i.diagnostics))
+                .map(|i| {
+                    format!(
+                        "{} {}",
+                        i.expression.clone().unwrap_or_default(),
+                        i.diagnostics
+                    )
+                })
                 .collect(),
         }
     }
@@ -429,7 +454,10 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert!(errs[0].starts_with("Patient.birthDate "), "{errs:?}");
         let errs = issues(json!({"resourceType": "Patient", "nickname": "x"}));
-        assert!(errs[0].contains("unrecognized property 'nickname'"), "{errs:?}");
+        assert!(
+            errs[0].contains("unrecognized property 'nickname'"),
+            "{errs:?}"
+        );
         let errs = issues(json!({"resourceType": "Encounter", "status": "finished",
             "class": {"code": "AMB"}, "reasonCode": {"text": "x"}}));
         assert!(errs[0].contains("must be a JSON array"), "{errs:?}");
@@ -438,10 +466,17 @@ mod tests {
     #[test]
     fn required_and_choice_rules() {
         let errs = issues(json!({"resourceType": "Observation", "status": "final"}));
-        assert!(errs.iter().any(|e| e.contains("Observation.code is required")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("Observation.code is required")),
+            "{errs:?}"
+        );
         let errs = issues(json!({"resourceType": "Observation", "status": "final",
             "code": {"text": "x"}, "valueString": "a", "valueBoolean": true}));
-        assert!(errs.iter().any(|e| e.contains("only one of value[x]")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains("only one of value[x]")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -6,10 +6,54 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 const ALLOWED: &[&str] = &[
-    "a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code", "col",
-    "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-    "i", "img", "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup",
-    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var",
+    "a",
+    "abbr",
+    "acronym",
+    "b",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "ul",
+    "var",
 ];
 
 const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
@@ -80,7 +124,9 @@ fn check_element(e: &BytesStart<'_>, is_root: bool, seen_root: &mut bool) -> Res
             .find(|a| AsRef::<str>::as_ref(&a.key) == "xmlns")
             .map(|a| a.value.into_owned());
         if ns.as_deref() != Some(XHTML_NS) {
-            return Err(format!("the narrative div must be in the XHTML namespace ({XHTML_NS})"));
+            return Err(format!(
+                "the narrative div must be in the XHTML namespace ({XHTML_NS})"
+            ));
         }
     }
     if !ALLOWED.contains(&name.as_str()) {
@@ -92,7 +138,9 @@ fn check_element(e: &BytesStart<'_>, is_root: bool, seen_root: &mut bool) -> Res
         let attr = attr.map_err(|err| format!("bad attribute in the narrative: {err}"))?;
         let key = AsRef::<str>::as_ref(&attr.key).to_ascii_lowercase();
         if key.starts_with("on") {
-            return Err(format!("the event attribute '{key}' is not allowed in a narrative"));
+            return Err(format!(
+                "the event attribute '{key}' is not allowed in a narrative"
+            ));
         }
         let value = attr.value.to_ascii_lowercase();
         if (key == "href" || key == "src") && value.trim_start().starts_with("javascript:") {

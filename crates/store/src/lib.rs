@@ -1,1 +1,223 @@
-//! placeholder
+//! Storage of FHIR resources on SQLite (embedded, the default) or PostgreSQL.
+//!
+//! One [`Store`] serves both through sqlx's `Any` driver: the SQL is written once (`$n`
+//! placeholders, `ON CONFLICT`, standard types) and what differs per backend (migrations,
+//! connection settings, backup) is decided in this module by [`Backend`]. Every write is
+//! one transaction: the resource, its history row and its search-index rows commit together.
+
+mod error;
+mod read;
+pub mod search;
+mod write;
+
+pub use error::StoreError;
+pub use read::{HistoryEntry, Stored};
+pub use search::{SearchQuery, SearchResult, SortKey};
+pub use write::{ImportOutcome, Tx, WriteOutcome};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database is behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://...",
+                redact(url)
+            )))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A database URL with any password replaced, for logs and messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The FHIR store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    /// SQLite allows one writer at a time; a one-connection writer pool queues writes instead
+    /// of failing them with SQLITE_BUSY. On PostgreSQL both pools are the same.
+    writer: AnyPool,
+    reader: AnyPool,
+}
+
+impl Store {
+    /// Connects (creating an SQLite file if missing) and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(format!("bad database URL '{}': {e}", redact(&url))))?
+            .disable_statement_logging();
+        match backend {
+            Backend::Sqlite => {
+                let pool_options = || {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                // WAL for concurrent readers; FULL so an acknowledged write
+                                // survives a power cut; a wait instead of an error on a lock.
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute("PRAGMA synchronous = FULL").await?;
+                                conn.execute("PRAGMA foreign_keys = ON").await?;
+                                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let writer = pool_options()
+                    .max_connections(1)
+                    .connect_with(options.clone())
+                    .await?;
+                let reader = pool_options()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?;
+                Ok(Store {
+                    backend,
+                    writer,
+                    reader,
+                })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Ok(Store {
+                    backend,
+                    writer: pool.clone(),
+                    reader: pool,
+                })
+            }
+        }
+    }
+
+    /// Applies this backend's migrations (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.run(&self.writer).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Pool sizes for the metrics endpoint: (connections open, idle).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        if self.backend == Backend::Sqlite {
+            (
+                self.writer.size() + self.reader.size(),
+                self.writer.num_idle() + self.reader.num_idle(),
+            )
+        } else {
+            (self.reader.size(), self.reader.num_idle())
+        }
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::new(self.writer.begin().await?))
+    }
+
+    /// Checks the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of an SQLite database to `out` while it is in use.
+    pub async fn backup(&self, out: &std::path::Path) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                if out.exists() {
+                    return Err(StoreError::Config(format!(
+                        "{} exists already; choose a new file",
+                        out.display()
+                    )));
+                }
+                let path = out.to_str().ok_or_else(|| {
+                    StoreError::Config("the backup path must be valid UTF-8".into())
+                })?;
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path.to_string())
+                    .execute(&self.reader)
+                    .await?;
+                Ok(())
+            }
+            Backend::Postgres => Err(StoreError::Config(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump (for example: pg_dump --format=custom --file=coproduce.dump DBNAME)".into(),
+            )),
+        }
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/coproduce"),
+            "postgres://app:***@db:5432/coproduce"
+        );
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

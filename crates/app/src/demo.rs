@@ -1,0 +1,180 @@
+//! The demo population: a small, deterministic synthetic panel (patients with diabetes and
+//! COPD, their conditions, HbA1c readings, blood pressure and encounters) that
+//! `coproduce demo` loads into a fresh database. The workflow issues grow it.
+
+use serde_json::{Value, json};
+
+/// A small deterministic generator (SplitMix64): the same seed gives the same population.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+const GIVEN_F: &[&str] = &[
+    "Ana", "Maria", "Rose", "Keisha", "Linh", "Fatima", "Grace", "Lucia",
+];
+const GIVEN_M: &[&str] = &[
+    "Jean", "Carlos", "Tomas", "Darnell", "Minh", "Omar", "Peter", "Joao",
+];
+const FAMILY: &[&str] = &[
+    "Silva", "Pierre", "Garcia", "Johnson", "Nguyen", "Haddad", "Okafor", "Santos",
+];
+const LANGS: &[&str] = &["en", "es", "pt-BR", "ht"];
+
+/// `n` patients with their records, as FHIR resources with stable ids (`demo-p1`...), dated
+/// in the twelve months before `today` (`YYYY-MM-DD`).
+pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    out.push(
+        json!({"resourceType": "Organization", "id": "demo-clinic", "active": true,
+        "name": "Riverside Community Health Center"}),
+    );
+    for i in 1..=n {
+        let female = rng.below(2) == 0;
+        let given = if female { GIVEN_F } else { GIVEN_M }[rng.below(8) as usize];
+        let family = FAMILY[rng.below(8) as usize];
+        let lang = LANGS[rng.below(4) as usize];
+        let birth_year = today_year - 35 - rng.below(45) as i32;
+        let pid = format!("demo-p{i}");
+        out.push(json!({
+            "resourceType": "Patient", "id": pid, "active": true,
+            "identifier": [{"system": "urn:coproduce:demo:mrn", "value": format!("MRN{:05}", i)}],
+            "name": [{"family": family, "given": [given]}],
+            "gender": if female { "female" } else { "male" },
+            "birthDate": format!("{birth_year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
+            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]}, "preferred": true}],
+            "managingOrganization": {"reference": "Organization/demo-clinic"},
+        }));
+        let diabetic = rng.unit() < 0.6;
+        let copd = rng.unit() < 0.3;
+        if diabetic {
+            out.push(condition(
+                &pid,
+                "diabetes",
+                "44054006",
+                "Type 2 diabetes mellitus",
+                "E11.9",
+            ));
+            let mut a1c = 6.5 + rng.unit() * 4.0;
+            for q in 0..4 {
+                a1c = (a1c - 0.3 + rng.unit() * 0.5).clamp(5.0, 13.0);
+                let date = format!(
+                    "{}-{:02}-{:02}",
+                    today_year - 1,
+                    1 + q * 3,
+                    5 + rng.below(20)
+                );
+                out.push(json!({
+                    "resourceType": "Observation", "id": format!("{pid}-a1c-{q}"), "status": "final",
+                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c/Hemoglobin.total in Blood"}]},
+                    "subject": {"reference": format!("Patient/{pid}")},
+                    "effectiveDateTime": date,
+                    "valueQuantity": {"value": (a1c * 10.0).round() / 10.0, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
+                }));
+            }
+        }
+        if copd {
+            out.push(condition(
+                &pid,
+                "copd",
+                "13645005",
+                "Chronic obstructive pulmonary disease",
+                "J44.9",
+            ));
+        }
+        let visits = 1 + rng.below(3);
+        for v in 0..visits {
+            let date = format!(
+                "{}-{:02}-{:02}",
+                today_year - 1,
+                1 + rng.below(12),
+                1 + rng.below(28)
+            );
+            let ed = copd && v == 0 && rng.unit() < 0.4;
+            let (class, type_code, type_text) = if ed {
+                ("EMER", "50849002", "Emergency room admission")
+            } else {
+                ("AMB", "185349003", "Encounter for check up")
+            };
+            out.push(json!({
+                "resourceType": "Encounter", "id": format!("{pid}-enc-{v}"), "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": class},
+                "type": [{"coding": [{"system": "http://snomed.info/sct", "code": type_code, "display": type_text}]}],
+                "subject": {"reference": format!("Patient/{pid}")},
+                "period": {"start": format!("{date}T09:00:00Z"), "end": format!("{date}T09:40:00Z")},
+                "serviceProvider": {"reference": "Organization/demo-clinic"},
+            }));
+            let sys = 112 + rng.below(45);
+            let dia = 68 + rng.below(25);
+            out.push(json!({
+                "resourceType": "Observation", "id": format!("{pid}-bp-{v}"), "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure panel"}]},
+                "subject": {"reference": format!("Patient/{pid}")},
+                "encounter": {"reference": format!("Encounter/{pid}-enc-{v}")},
+                "effectiveDateTime": format!("{date}T09:10:00Z"),
+                "component": [
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                     "valueQuantity": {"value": sys, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                     "valueQuantity": {"value": dia, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                ],
+            }));
+        }
+    }
+    out
+}
+
+fn condition(pid: &str, key: &str, snomed: &str, display: &str, icd10: &str) -> Value {
+    json!({
+        "resourceType": "Condition", "id": format!("{pid}-{key}"),
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
+        "code": {"coding": [
+            {"system": "http://snomed.info/sct", "code": snomed, "display": display},
+            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": icd10}]},
+        "subject": {"reference": format!("Patient/{pid}")},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_population_is_valid_fhir_and_deterministic() {
+        let a = population(30, 7, 2026);
+        assert_eq!(a, population(30, 7, 2026));
+        assert_eq!(
+            a.iter().filter(|r| r["resourceType"] == "Patient").count(),
+            30
+        );
+        for r in &a {
+            coproduce_fhir::validate::validate_resource(r).unwrap_or_else(|e| panic!("{e}: {r}"));
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Bulk import: resources keep their own ids, are validated one by one, and are written in
+//! batched transactions. A bad resource is reported with where it came from and skipped; it
+//! never stops the rest. Importing the same data twice changes nothing.
+
+use crate::error::AppError;
+use coproduce_core::Clock;
+use coproduce_fhir::stream::SourceItem;
+use coproduce_fhir::{IssueCode, OperationOutcome, Resource, parse_resource_value};
+use coproduce_store::{ImportOutcome, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Resources written per database transaction.
+pub const BATCH: usize = 500;
+
+/// Counts per resource type, and every rejection with its location and reason.
+#[derive(Debug, Default, Clone)]
+pub struct ImportSummary {
+    pub by_type: BTreeMap<String, TypeCounts>,
+    pub rejected: Vec<(String, String)>,
+    /// Items deliberately not imported, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TypeCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+impl ImportSummary {
+    pub fn total(&self) -> TypeCounts {
+        self.by_type
+            .values()
+            .fold(TypeCounts::default(), |a, c| TypeCounts {
+                created: a.created + c.created,
+                updated: a.updated + c.updated,
+                unchanged: a.unchanged + c.unchanged,
+                rejected: a.rejected + c.rejected,
+            })
+    }
+
+    /// Rejections that could not be attributed to a type are counted here too.
+    pub fn rejected_count(&self) -> usize {
+        self.rejected.len()
+    }
+}
+
+/// Takes resources one at a time and writes them in batches.
+pub struct Importer {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    pending: Vec<(String, Resource)>,
+    summary: ImportSummary,
+}
+
+impl std::fmt::Debug for Importer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer")
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Importer {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Importer {
+            store,
+            clock,
+            pending: Vec::with_capacity(BATCH),
+            summary: ImportSummary::default(),
+        }
+    }
+
+    /// Validates one item; queues it, or records why it was rejected.
+    pub async fn add(&mut self, item: SourceItem) -> Result<(), AppError> {
+        if let Some(why) = item.skipped {
+            self.summary.skipped.push((item.location, why));
+            return Ok(());
+        }
+        let checked = item.resource.and_then(parse_resource_value).and_then(|r| {
+            if r.id().is_some() {
+                Ok(r)
+            } else {
+                Err(OperationOutcome::error(
+                    IssueCode::Required,
+                    &format!("{}.id", r.type_name()),
+                    "import keeps resources' own ids, and this one has none",
+                ))
+            }
+        });
+        match checked {
+            Ok(r) => {
+                self.pending.push((item.location, r));
+                if self.pending.len() >= BATCH {
+                    self.flush().await?;
+                }
+            }
+            Err(outcome) => self.reject(item.location, None, outcome.to_string()),
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, location: String, rt: Option<&str>, reason: String) {
+        if let Some(rt) = rt {
+            self.summary
+                .by_type
+                .entry(rt.to_string())
+                .or_default()
+                .rejected += 1;
+        }
+        self.summary.rejected.push((location, reason));
+    }
+
+    /// Writes what is queued, in one transaction.
+    pub async fn flush(&mut self) -> Result<(), AppError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (_, r) in batch {
+            let rt = r.type_name().to_string();
+            outcomes.push((rt, tx.import(r, now).await?));
+        }
+        tx.commit().await?;
+        for (rt, o) in outcomes {
+            let c = self.summary.by_type.entry(rt).or_default();
+            match o {
+                ImportOutcome::Created => c.created += 1,
+                ImportOutcome::Updated => c.updated += 1,
+                ImportOutcome::Unchanged => c.unchanged += 1,
+            }
+        }
+        self.pending = Vec::with_capacity(BATCH);
+        Ok(())
+    }
+
+    /// Writes the rest and returns the summary.
+    pub async fn finish(mut self) -> Result<ImportSummary, AppError> {
+        self.flush().await?;
+        Ok(self.summary)
+    }
+
+    pub fn summary(&self) -> &ImportSummary {
+        &self.summary
+    }
+}

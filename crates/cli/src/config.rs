@@ -1,0 +1,72 @@
+//! Configuration: defaults, then `coproduce.toml`, then `COPRODUCE_*` environment variables,
+//! then command-line flags (applied by the caller).
+
+use anyhow::{Context, Result};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Database URL.
+    pub db: String,
+    /// Listen address.
+    pub addr: String,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Logs as JSON lines instead of text.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            db: "sqlite://coproduce.db".into(),
+            addr: "127.0.0.1:8080".into(),
+            body_limit: 16 * 1024 * 1024,
+            log_json: false,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                anyhow::ensure!(
+                    f.exists(),
+                    "the configuration file {} does not exist",
+                    f.display()
+                );
+                fig = fig.merge(Toml::file(f));
+            }
+            None => fig = fig.merge(Toml::file("coproduce.toml")),
+        }
+        fig.merge(Env::prefixed("COPRODUCE_").only(&["db", "addr", "body_limit", "log_json"]))
+            .extract()
+            .context("reading the configuration")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "coproduce.toml",
+                "addr = \"127.0.0.1:9000\"\nbody_limit = 1000",
+            )?;
+            jail.set_env("COPRODUCE_BODY_LIMIT", "2000");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.addr, "127.0.0.1:9000");
+            assert_eq!(c.body_limit, 2000);
+            assert_eq!(c.db, "sqlite://coproduce.db");
+            Ok(())
+        });
+    }
+}

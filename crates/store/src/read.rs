@@ -1,0 +1,243 @@
+//! Reads: current versions, past versions, history and export pages.
+
+use crate::Store;
+use crate::error::StoreError;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+/// One stored version of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub resource_type: String,
+    pub id: String,
+    pub version_id: i64,
+    /// Unix milliseconds.
+    pub last_updated: i64,
+    pub deleted: bool,
+    /// The JSON (None for a deletion in history).
+    pub content: Option<String>,
+}
+
+impl Stored {
+    pub fn last_updated_instant(&self) -> String {
+        format_instant(self.last_updated)
+    }
+
+    pub fn json(&self) -> Result<Value, StoreError> {
+        let text = self.content.as_deref().unwrap_or("null");
+        serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id)))
+    }
+
+    pub(crate) fn from_row(r: &AnyRow) -> Self {
+        Stored {
+            resource_type: r.get(0),
+            id: r.get(1),
+            version_id: r.get(2),
+            last_updated: r.get(3),
+            deleted: r.get::<i64, _>(4) != 0,
+            content: r.get(5),
+        }
+    }
+}
+
+/// A version in a history listing, with how it came to be.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub stored: Stored,
+    pub method: String,
+}
+
+pub(crate) const COLUMNS: &str = "resource_type, id, version_id, last_updated, deleted, content";
+
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Unix milliseconds as a FHIR instant, `2026-11-26T13:00:00.123Z`.
+pub fn format_instant(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+impl Store {
+    /// The current version; `Gone` if it was deleted, `NotFound` if it never existed.
+    pub async fn read(&self, rt: &str, id: &str) -> Result<Stored, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2"
+        )))
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        let stored = row
+            .as_ref()
+            .map(Stored::from_row)
+            .ok_or_else(|| not_found(rt, id))?;
+        if stored.deleted {
+            return Err(StoreError::Gone {
+                resource_type: rt.into(),
+                id: id.into(),
+                version: stored.version_id,
+            });
+        }
+        Ok(stored)
+    }
+
+    /// One past version.
+    pub async fn vread(&self, rt: &str, id: &str, version: i64) -> Result<Stored, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3"
+        )))
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?;
+        let stored = row
+            .as_ref()
+            .map(Stored::from_row)
+            .ok_or_else(|| not_found(rt, id))?;
+        if stored.deleted {
+            return Err(StoreError::Gone {
+                resource_type: rt.into(),
+                id: id.into(),
+                version,
+            });
+        }
+        Ok(stored)
+    }
+
+    /// History of one resource (`id` given) or of a type, newest first, with the total.
+    pub async fn history(
+        &self,
+        rt: &str,
+        id: Option<&str>,
+        since: Option<i64>,
+        count: usize,
+        offset: usize,
+    ) -> Result<(i64, Vec<HistoryEntry>), StoreError> {
+        let mut cond = String::from("resource_type = $1");
+        let mut n = 1;
+        if id.is_some() {
+            n += 1;
+            cond.push_str(&format!(" AND id = ${n}"));
+        }
+        if since.is_some() {
+            n += 1;
+            cond.push_str(&format!(" AND last_updated >= ${n}"));
+        }
+        let bind = |sql: String| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rt.to_string());
+            if let Some(id) = id {
+                q = q.bind(id.to_string());
+            }
+            if let Some(s) = since {
+                q = q.bind(s);
+            }
+            q
+        };
+        let total: i64 = bind(format!(
+            "SELECT COUNT(*) FROM resource_history WHERE {cond}"
+        ))
+        .fetch_one(&self.reader)
+        .await?
+        .get(0);
+        let rows = bind(format!(
+            "SELECT {COLUMNS}, method FROM resource_history WHERE {cond} \
+             ORDER BY last_updated DESC, id, version_id DESC LIMIT {count} OFFSET {offset}"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        let entries = rows
+            .iter()
+            .map(|r| HistoryEntry {
+                stored: Stored::from_row(r),
+                method: r.get(6),
+            })
+            .collect();
+        Ok((total, entries))
+    }
+
+    /// The resource types that have live resources (for export).
+    pub async fn resource_types(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT resource_type FROM resources WHERE deleted = 0 ORDER BY resource_type",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// A page of live resources of a type for export, in id order after `after_id`,
+    /// changed at or after `since` (Unix milliseconds).
+    pub async fn export_page(
+        &self,
+        rt: &str,
+        since: Option<i64>,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND deleted = 0 \
+             AND last_updated >= $2 AND id > $3 ORDER BY id LIMIT {limit}"
+        )))
+        .bind(rt.to_string())
+        .bind(since.unwrap_or(i64::MIN))
+        .bind(after_id.unwrap_or("").to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(Stored::from_row).collect())
+    }
+
+    /// How many live resources of each type (for import summaries and tests).
+    pub async fn count(&self, rt: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM resources WHERE resource_type = $1 AND deleted = 0")
+                .bind(rt.to_string())
+                .fetch_one(&self.reader)
+                .await?
+                .get(0),
+        )
+    }
+
+    /// Rows in the history table (every version ever written).
+    pub async fn history_rows(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM resource_history")
+            .fetch_one(&self.reader)
+            .await?
+            .get(0))
+    }
+}
+
+fn not_found(rt: &str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        resource_type: rt.into(),
+        id: id.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_have_milliseconds_and_z() {
+        assert_eq!(
+            format_instant(1_704_067_200_123),
+            "2024-01-01T00:00:00.123Z"
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! Runs a FHIR [`SearchQuery`] as one SQL statement (plus one for the total and one per
+//! include): every condition is an `EXISTS` over an index table keyed by the resource.
+
+use crate::Store;
+use crate::error::StoreError;
+use crate::read::{COLUMNS, Stored};
+pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
+use sqlx::any::AnyArguments;
+use sqlx::{Arguments, AssertSqlSafe, Row};
+
+/// A page of matches, the total, and what `_include`/`_revinclude` brought along.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub total: i64,
+    pub matches: Vec<Stored>,
+    pub included: Vec<Stored>,
+}
+
+/// SQL text with its `$n` arguments, built together so the numbers always line up.
+struct Sql {
+    text: String,
+    args: AnyArguments,
+    n: usize,
+}
+
+impl Sql {
+    fn new() -> Self {
+        Sql {
+            text: String::new(),
+            args: AnyArguments::default(),
+            n: 0,
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    fn bind_str(&mut self, v: &str) -> Result<String, StoreError> {
+        self.args.add(v.to_string()).map_err(sqlx::Error::Encode)?;
+        self.n += 1;
+        Ok(format!("${}", self.n))
+    }
+
+    fn bind_i64(&mut self, v: i64) -> Result<String, StoreError> {
+        self.args.add(v).map_err(sqlx::Error::Encode)?;
+        self.n += 1;
+        Ok(format!("${}", self.n))
+    }
+}
+
+fn exists(table: &str, cond: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = r.resource_type AND x.resource_id = r.id AND {cond})"
+    )
+}
+
+fn date_cond(
+    sql: &mut Sql,
+    lo_col: &str,
+    hi_col: &str,
+    p: DatePrefix,
+    lo: i64,
+    hi: i64,
+) -> Result<String, StoreError> {
+    let plo = sql.bind_i64(lo)?;
+    let phi = sql.bind_i64(hi)?;
+    Ok(match p {
+        DatePrefix::Eq => format!("({lo_col} >= {plo} AND {hi_col} <= {phi})"),
+        DatePrefix::Ne => format!("NOT ({lo_col} >= {plo} AND {hi_col} <= {phi})"),
+        DatePrefix::Lt => format!("{lo_col} < {plo}"),
+        DatePrefix::Le => format!("{lo_col} <= {phi}"),
+        DatePrefix::Gt => format!("{hi_col} > {phi}"),
+        DatePrefix::Ge => format!("{hi_col} >= {plo}"),
+        DatePrefix::Sa => format!("{lo_col} > {phi}"),
+        DatePrefix::Eb => format!("{hi_col} < {plo}"),
+    })
+}
+
+fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
+    let rt = sql.bind_str(&q.resource_type)?;
+    sql.push(&format!(" WHERE r.resource_type = {rt} AND r.deleted = 0"));
+    for f in &q.filters {
+        let mut alts = Vec::new();
+        match f {
+            Filter::Id(ids) => {
+                for id in ids {
+                    alts.push(format!("r.id = {}", sql.bind_str(id)?));
+                }
+            }
+            Filter::LastUpdated(values) => {
+                for (p, lo, hi) in values {
+                    alts.push(date_cond(
+                        sql,
+                        "r.last_updated",
+                        "r.last_updated",
+                        *p,
+                        *lo,
+                        *hi,
+                    )?);
+                }
+            }
+            Filter::Token { param, values } => {
+                for (system, code) in values {
+                    let mut c = format!("x.param = {}", sql.bind_str(param)?);
+                    if let Some(code) = code {
+                        c.push_str(&format!(" AND x.code = {}", sql.bind_str(code)?));
+                    }
+                    match system.as_deref() {
+                        None => {}
+                        Some("") => c.push_str(" AND x.system IS NULL"),
+                        Some(s) => c.push_str(&format!(" AND x.system = {}", sql.bind_str(s)?)),
+                    }
+                    alts.push(exists("search_token", &c));
+                }
+            }
+            Filter::Reference { param, values } => {
+                for (target_type, id) in values {
+                    let mut c = format!(
+                        "x.param = {} AND x.target_id = {}",
+                        sql.bind_str(param)?,
+                        sql.bind_str(id)?
+                    );
+                    if let Some(t) = target_type {
+                        c.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
+                    }
+                    alts.push(exists("search_reference", &c));
+                }
+            }
+            Filter::Date { param, values } => {
+                for (p, lo, hi) in values {
+                    let param = sql.bind_str(param)?;
+                    let cmp = date_cond(sql, "x.low", "x.high", *p, *lo, *hi)?;
+                    alts.push(exists(
+                        "search_date",
+                        &format!("x.param = {param} AND {cmp}"),
+                    ));
+                }
+            }
+            Filter::String { param, how, values } => {
+                for v in values {
+                    let param = sql.bind_str(param)?;
+                    let cmp = match how {
+                        StringMatch::Exact => format!("x.value = {}", sql.bind_str(v)?),
+                        StringMatch::StartsWith => format!(
+                            "x.value LIKE {} ESCAPE '\\'",
+                            sql.bind_str(&format!("{}%", escape_like(v)))?
+                        ),
+                        StringMatch::Contains => format!(
+                            "x.value LIKE {} ESCAPE '\\'",
+                            sql.bind_str(&format!("%{}%", escape_like(v)))?
+                        ),
+                    };
+                    alts.push(exists(
+                        "search_string",
+                        &format!("x.param = {param} AND {cmp}"),
+                    ));
+                }
+            }
+        }
+        if alts.is_empty() {
+            sql.push(" AND 1 = 0");
+        } else {
+            sql.push(&format!(" AND ({})", alts.join(" OR ")));
+        }
+    }
+    Ok(())
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn order_by(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
+    let mut keys = Vec::new();
+    for k in &q.sort {
+        match k {
+            SortKey::LastUpdated { descending } => {
+                keys.push(format!("r.last_updated {}", dir(*descending)));
+            }
+            SortKey::Id { descending } => keys.push(format!("r.id {}", dir(*descending))),
+            SortKey::Date { param, descending } => {
+                let p = sql.bind_str(param)?;
+                let agg = if *descending {
+                    "MAX(x.high)"
+                } else {
+                    "MIN(x.low)"
+                };
+                keys.push(format!(
+                    "(SELECT {agg} FROM search_date x WHERE x.resource_type = r.resource_type AND x.resource_id = r.id AND x.param = {p}) {}",
+                    dir(*descending)
+                ));
+            }
+        }
+    }
+    if keys.is_empty() {
+        keys.push("r.last_updated DESC".into());
+    }
+    // A stable tie-break so pages never overlap.
+    keys.push("r.id".into());
+    sql.push(&format!(" ORDER BY {}", keys.join(", ")));
+    Ok(())
+}
+
+fn dir(descending: bool) -> &'static str {
+    if descending { "DESC" } else { "ASC" }
+}
+
+impl Store {
+    /// Runs a search: the total, the requested page and the included resources.
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchResult, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        search_on(&mut conn, q).await
+    }
+}
+
+/// Runs a search on a given connection (a transaction's, for conditional writes).
+pub async fn search_on(
+    conn: &mut sqlx::AnyConnection,
+    q: &SearchQuery,
+) -> Result<SearchResult, StoreError> {
+    let mut count = Sql::new();
+    count.push("SELECT COUNT(*) FROM resources r");
+    where_clause(&mut count, q)?;
+    let total: i64 = sqlx::query_with(AssertSqlSafe(count.text), count.args)
+        .fetch_one(&mut *conn)
+        .await?
+        .get(0);
+    if q.summary_count || q.count == 0 {
+        return Ok(SearchResult {
+            total,
+            matches: Vec::new(),
+            included: Vec::new(),
+        });
+    }
+    let mut page = Sql::new();
+    page.push(&format!("SELECT {} FROM resources r", prefixed_columns()));
+    where_clause(&mut page, q)?;
+    order_by(&mut page, q)?;
+    page.push(&format!(" LIMIT {} OFFSET {}", q.count, q.offset));
+    let rows = sqlx::query_with(AssertSqlSafe(page.text), page.args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let matches: Vec<Stored> = rows.iter().map(Stored::from_row).collect();
+    let mut included = Vec::new();
+    if !matches.is_empty() {
+        for inc in &q.includes {
+            included.extend(include(conn, &matches, inc).await?);
+        }
+        for inc in &q.revincludes {
+            included.extend(revinclude(conn, &matches, inc).await?);
+        }
+        let mut seen: std::collections::HashSet<(String, String)> = matches
+            .iter()
+            .map(|m| (m.resource_type.clone(), m.id.clone()))
+            .collect();
+        included.retain(|s| seen.insert((s.resource_type.clone(), s.id.clone())));
+    }
+    Ok(SearchResult {
+        total,
+        matches,
+        included,
+    })
+}
+
+fn prefixed_columns() -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn id_list(sql: &mut Sql, ids: &[&str]) -> Result<String, StoreError> {
+    let marks: Result<Vec<String>, StoreError> = ids.iter().map(|id| sql.bind_str(id)).collect();
+    Ok(marks?.join(", "))
+}
+
+async fn include(
+    conn: &mut sqlx::AnyConnection,
+    matches: &[Stored],
+    inc: &Include,
+) -> Result<Vec<Stored>, StoreError> {
+    let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
+    let mut sql = Sql::new();
+    let rt = sql.bind_str(&inc.source_type)?;
+    let param = sql.bind_str(&inc.param)?;
+    let list = id_list(&mut sql, &ids)?;
+    let mut cond =
+        format!("x.resource_type = {rt} AND x.param = {param} AND x.resource_id IN ({list})");
+    if let Some(t) = &inc.target_type {
+        cond.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
+    }
+    sql.push(&format!(
+        "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.target_type AND r.id = x.target_id \
+         WHERE {cond} AND r.deleted = 0",
+        prefixed_columns()
+    ));
+    let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.iter().map(Stored::from_row).collect())
+}
+
+async fn revinclude(
+    conn: &mut sqlx::AnyConnection,
+    matches: &[Stored],
+    inc: &Include,
+) -> Result<Vec<Stored>, StoreError> {
+    let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
+    let target_type = &matches[0].resource_type;
+    let mut sql = Sql::new();
+    let rt = sql.bind_str(&inc.source_type)?;
+    let param = sql.bind_str(&inc.param)?;
+    let tt = sql.bind_str(target_type)?;
+    let list = id_list(&mut sql, &ids)?;
+    sql.push(&format!(
+        "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.resource_type AND r.id = x.resource_id \
+         WHERE x.resource_type = {rt} AND x.param = {param} AND x.target_type = {tt} AND x.target_id IN ({list}) AND r.deleted = 0",
+        prefixed_columns()
+    ));
+    let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.iter().map(Stored::from_row).collect())
+}

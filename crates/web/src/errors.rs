@@ -1,0 +1,75 @@
+//! Every error of the HTTP layer becomes a status code and a FHIR OperationOutcome here, and
+//! only here. A storage failure is a 500 whose body says nothing of the database's internals
+//! (the details go to the log).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use coproduce_app::AppError;
+use coproduce_fhir::{IssueCode, OperationOutcome};
+
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
+/// An error answer: a status and an OperationOutcome.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub outcome: OperationOutcome,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: IssueCode, msg: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            outcome: OperationOutcome::message(code, msg),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        if let AppError::Storage(e) = &err {
+            tracing::error!(error = %e, "storage failed");
+        }
+        let (line, outcome) = coproduce_app::fhir_api::status_of(&err);
+        let code: u16 = line[..3].parse().unwrap_or(500);
+        ApiError {
+            status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            outcome,
+        }
+    }
+}
+
+impl From<OperationOutcome> for ApiError {
+    fn from(o: OperationOutcome) -> Self {
+        ApiError::from(AppError::Invalid(o))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, FHIR_JSON)],
+            self.outcome.to_json().to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// The answer to a body the server would not read (too large, unreadable).
+pub fn body_rejection(r: axum::extract::rejection::BytesRejection) -> ApiError {
+    let status = r.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            IssueCode::TooLong,
+            "the request body is larger than this server accepts",
+        )
+    } else {
+        ApiError::new(
+            status,
+            IssueCode::Structure,
+            format!("could not read the request body: {r}"),
+        )
+    }
+}

@@ -1,0 +1,430 @@
+//! The FHIR REST routes.
+
+use crate::AppState;
+use crate::errors::{ApiError, FHIR_JSON, body_rejection};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use coproduce_app::Stored;
+use coproduce_app::fhir_api::{parse_etag, query_pairs};
+use coproduce_fhir::schema::{SearchType, r4};
+use coproduce_fhir::{IssueCode, OperationOutcome};
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", post(bundle))
+        .route("/metadata", get(metadata))
+        .route("/{rt}", get(search).post(create))
+        .route("/{rt}/_search", post(search_post))
+        .route("/{rt}/_history", get(type_history))
+        .route("/{rt}/{id}", get(read).put(update).delete(delete))
+        .route("/{rt}/{id}/_history", get(instance_history))
+        .route("/{rt}/{id}/_history/{vid}", get(vread))
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{proto}://{host}/fhir")
+}
+
+fn http_date(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[usize::from(t.weekday().number_days_from_monday())],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn fhir_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, FHIR_JSON)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A stored resource with its ETag and Last-Modified (and Location when created).
+fn resource_response(
+    status: StatusCode,
+    stored: &Stored,
+    location: Option<String>,
+) -> Result<Response> {
+    let body = stored.json().map_err(coproduce_app::AppError::from)?;
+    let mut resp = fhir_response(status, &body);
+    let h = resp.headers_mut();
+    if let Ok(v) = format!("W/\"{}\"", stored.version_id).parse() {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = http_date(stored.last_updated).parse() {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    if let Some(loc) = location.and_then(|l| l.parse().ok()) {
+        h.insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+/// Refuses bodies that are not FHIR JSON (XML is not supported).
+fn check_content_type(headers: &HeaderMap) -> Result<()> {
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+    {
+        let ct = ct.to_ascii_lowercase();
+        if !(ct.starts_with("application/fhir+json") || ct.starts_with("application/json")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                IssueCode::NotSupported,
+                format!("this server reads application/fhir+json, not {ct}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>> {
+    match headers.get(header::IF_MATCH).and_then(|h| h.to_str().ok()) {
+        None => Ok(None),
+        Some(v) => parse_etag(v).map(Some).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                IssueCode::Value,
+                format!("If-Match '{v}' is not an ETag such as W/\"3\""),
+            )
+        }),
+    }
+}
+
+async fn metadata(State(s): State<AppState>) -> Response {
+    let schema = r4();
+    let mut types: Vec<&str> = schema.resource_types().collect();
+    types.sort_unstable();
+    let resources: Vec<Value> = types
+        .iter()
+        .map(|rt| {
+            let mut params: Vec<Value> = schema
+                .search_params(rt)
+                .map(|p| {
+                    p.iter()
+                        .filter(|(_, d)| {
+                            !matches!(d.kind, SearchType::Quantity | SearchType::Number)
+                        })
+                        .map(|(name, d)| {
+                            let kind = match d.kind {
+                                SearchType::Token => "token",
+                                SearchType::Reference => "reference",
+                                SearchType::Date => "date",
+                                SearchType::String => "string",
+                                SearchType::Uri => "uri",
+                                SearchType::Quantity => "quantity",
+                                SearchType::Number => "number",
+                            };
+                            json!({"name": name, "type": kind})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            let includes: Vec<String> = schema
+                .search_params(rt)
+                .map(|p| {
+                    let mut v: Vec<String> = p
+                        .iter()
+                        .filter(|(_, d)| d.kind == SearchType::Reference)
+                        .map(|(n, _)| format!("{rt}:{n}"))
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .unwrap_or_default();
+            let interactions: Vec<Value> = [
+                "read",
+                "vread",
+                "update",
+                "delete",
+                "history-instance",
+                "history-type",
+                "create",
+                "search-type",
+            ]
+            .iter()
+            .map(|c| json!({"code": c}))
+            .collect();
+            json!({
+                "type": rt,
+                "interaction": interactions,
+                "versioning": "versioned-update",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": true,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "searchInclude": includes,
+                "searchParam": params,
+            })
+        })
+        .collect();
+    let body = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-26",
+        "kind": "instance",
+        "software": {"name": "coproduce", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": format!("coproduce FHIR R4 server on {}", s.api.backend_name())},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Search: _id, _lastUpdated and the token, reference, date, string and uri parameters listed per type; _count (at most 1000), _offset paging, _sort on _lastUpdated, _id and date parameters, _include and _revinclude on reference parameters, _summary=count. Unknown parameters are refused with 400.",
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+        }],
+    });
+    fhir_response(StatusCode::OK, &body)
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Path(rt): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    check_content_type(&headers)?;
+    let body = body.map_err(body_rejection)?;
+    let cond = headers.get("if-none-exist").and_then(|h| h.to_str().ok());
+    let w = s.api.create(&rt, &body, cond).await?;
+    let status = if w.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let loc = format!(
+        "{}/{}/{}/_history/{}",
+        base_url(&headers),
+        w.stored.resource_type,
+        w.stored.id,
+        w.stored.version_id
+    );
+    resource_response(status, &w.stored, Some(loc))
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Path((rt, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    check_content_type(&headers)?;
+    let body = body.map_err(body_rejection)?;
+    let w = s.api.update(&rt, &id, &body, if_match(&headers)?).await?;
+    let status = if w.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let loc = format!(
+        "{}/{}/{}/_history/{}",
+        base_url(&headers),
+        w.stored.resource_type,
+        w.stored.id,
+        w.stored.version_id
+    );
+    resource_response(status, &w.stored, w.created.then_some(loc))
+}
+
+async fn read(
+    State(s): State<AppState>,
+    Path((rt, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let stored = s.api.read(&rt, &id).await?;
+    resource_response(StatusCode::OK, &stored, None)
+}
+
+async fn vread(
+    State(s): State<AppState>,
+    Path((rt, id, vid)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let stored = s.api.vread(&rt, &id, &vid).await?;
+    resource_response(StatusCode::OK, &stored, None)
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    Path((rt, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let v = s.api.delete(&rt, &id).await?;
+    let msg = match v {
+        Some(v) => format!("{rt}/{id} deleted (version {v})"),
+        None => format!("{rt}/{id} was not there to delete; nothing changed"),
+    };
+    Ok(fhir_response(
+        StatusCode::OK,
+        &OperationOutcome::information(msg).to_json(),
+    ))
+}
+
+async fn bundle(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    check_content_type(&headers)?;
+    let body = body.map_err(body_rejection)?;
+    let out = s.api.bundle(&body).await?;
+    Ok(fhir_response(StatusCode::OK, &out))
+}
+
+async fn search(
+    State(s): State<AppState>,
+    Path(rt): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    let params = query_pairs(q.as_deref().unwrap_or(""));
+    run_search(&s, &rt, &headers, params).await
+}
+
+async fn search_post(
+    State(s): State<AppState>,
+    Path(rt): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let body = body.map_err(body_rejection)?;
+    let mut params = query_pairs(q.as_deref().unwrap_or(""));
+    params.extend(query_pairs(&String::from_utf8_lossy(&body)));
+    run_search(&s, &rt, &headers, params).await
+}
+
+fn page_url(base: &str, rt: &str, params: &[(String, String)], offset: usize) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.iter().filter(|(k, _)| k != "_offset") {
+        ser.append_pair(k, v);
+    }
+    ser.append_pair("_offset", &offset.to_string());
+    format!("{base}/{rt}?{}", ser.finish())
+}
+
+async fn run_search(
+    s: &AppState,
+    rt: &str,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Result<Response> {
+    let (q, result) = s.api.search(rt, &params).await?;
+    let base = base_url(headers);
+    let mut links =
+        vec![json!({"relation": "self", "url": page_url(&base, rt, &params, q.offset)})];
+    if !q.summary_count && q.count > 0 {
+        if (q.offset + q.count) < usize::try_from(result.total).unwrap_or(0) {
+            links.push(json!({"relation": "next", "url": page_url(&base, rt, &params, q.offset + q.count)}));
+        }
+        if q.offset > 0 {
+            links.push(json!({"relation": "previous", "url": page_url(&base, rt, &params, q.offset.saturating_sub(q.count))}));
+        }
+    }
+    let mut entries = Vec::with_capacity(result.matches.len() + result.included.len());
+    for (mode, list) in [("match", &result.matches), ("include", &result.included)] {
+        for m in list {
+            entries.push(json!({
+                "fullUrl": format!("{base}/{}/{}", m.resource_type, m.id),
+                "resource": m.json().map_err(coproduce_app::AppError::from)?,
+                "search": {"mode": mode},
+            }));
+        }
+    }
+    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": result.total, "link": links});
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    Ok(fhir_response(StatusCode::OK, &bundle))
+}
+
+async fn history_response(
+    s: &AppState,
+    rt: &str,
+    id: Option<&str>,
+    headers: &HeaderMap,
+    q: Option<String>,
+) -> Result<Response> {
+    let params = query_pairs(q.as_deref().unwrap_or(""));
+    let (total, entries, count, offset) = s.api.history(rt, id, &params).await?;
+    let base = base_url(headers);
+    let path = match id {
+        Some(id) => format!("{rt}/{id}/_history"),
+        None => format!("{rt}/_history"),
+    };
+    let mut links =
+        vec![json!({"relation": "self", "url": page_url(&base, &path, &params, offset)})];
+    if offset + count < usize::try_from(total).unwrap_or(0) {
+        links.push(
+            json!({"relation": "next", "url": page_url(&base, &path, &params, offset + count)}),
+        );
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let st = &e.stored;
+        let mut entry = json!({
+            "fullUrl": format!("{base}/{}/{}", st.resource_type, st.id),
+            "request": {"method": e.method, "url": if e.method == "POST" { st.resource_type.clone() } else { format!("{}/{}", st.resource_type, st.id) }},
+            "response": {"status": if e.method == "DELETE" { "204" } else if st.version_id == 1 { "201" } else { "200" },
+                "etag": format!("W/\"{}\"", st.version_id), "lastModified": st.last_updated_instant()},
+        });
+        if !st.deleted {
+            entry["resource"] = st.json().map_err(coproduce_app::AppError::from)?;
+        }
+        out.push(entry);
+    }
+    let mut bundle =
+        json!({"resourceType": "Bundle", "type": "history", "total": total, "link": links});
+    if !out.is_empty() {
+        bundle["entry"] = Value::Array(out);
+    }
+    Ok(fhir_response(StatusCode::OK, &bundle))
+}
+
+async fn type_history(
+    State(s): State<AppState>,
+    Path(rt): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    history_response(&s, &rt, None, &headers, q).await
+}
+
+async fn instance_history(
+    State(s): State<AppState>,
+    Path((rt, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    history_response(&s, &rt, Some(&id), &headers, q).await
+}
