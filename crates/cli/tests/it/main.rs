@@ -1,0 +1,13 @@
+//! Integration tests: the real router over HTTP, and bulk import of the reference data. One
+//! test binary for all of them keeps build times down.
+
+mod corpus;
+mod http;
+mod import;
+
+/// The shared folder of reference data beside the checkout.
+pub fn shared() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = here.ancestors().nth(2).expect("the repository root");
+    root.parent().expect("the folder holding the checkout").join("shared")
+}
