@@ -86,7 +86,7 @@ impl Importer {
             } else {
                 Err(OperationOutcome::error(
                     IssueCode::Required,
-                    &format!("{}.id", r.type_name()),
+                    format!("{}.id", r.type_name()),
                     "import keeps resources' own ids, and this one has none",
                 ))
             }

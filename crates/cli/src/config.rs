@@ -55,6 +55,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
     fn environment_overrides_the_file_which_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

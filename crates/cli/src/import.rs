@@ -71,7 +71,7 @@ pub async fn run(store: Store, clock: Arc<dyn Clock>, paths: &[PathBuf]) -> Resu
             for item in ndjson_items(reader, &label) {
                 importer.add(item).await?;
                 seen += 1;
-                if seen % 1000 == 0 {
+                if seen.is_multiple_of(1000) {
                     progress(&bar, seen, started);
                 }
             }

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use time::Duration;
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn ids(r: &coproduce_store::SearchResult) -> Vec<String> {
@@ -40,7 +42,11 @@ async fn story(backend: TestBackend) {
 
     // A conditional create with the same identifier finds her instead of duplicating her.
     let again = api
-        .create("Patient", br#"{"resourceType":"Patient","name":[{"family":"Silva"}]}"#, Some("identifier=urn:mrn|A-1"))
+        .create(
+            "Patient",
+            br#"{"resourceType":"Patient","name":[{"family":"Silva"}]}"#,
+            Some("identifier=urn:mrn|A-1"),
+        )
         .await
         .unwrap();
     assert!(!again.created);
@@ -50,75 +56,196 @@ async fn story(backend: TestBackend) {
     clock.advance(Duration::minutes(5));
     let mut changed = body.clone();
     changed["name"][0]["given"] = json!(["Ana", "Maria"]);
-    let v2 = api.update("Patient", &pid, changed.to_string().as_bytes(), Some(1)).await.unwrap();
+    let v2 = api
+        .update("Patient", &pid, changed.to_string().as_bytes(), Some(1))
+        .await
+        .unwrap();
     assert_eq!(v2.stored.version_id, 2);
     assert!(!v2.created);
-    let stale = api.update("Patient", &pid, changed.to_string().as_bytes(), Some(1)).await;
-    assert!(matches!(stale, Err(AppError::PreconditionFailed(_))), "{stale:?}");
+    let stale = api
+        .update("Patient", &pid, changed.to_string().as_bytes(), Some(1))
+        .await;
+    assert!(
+        matches!(stale, Err(AppError::PreconditionFailed(_))),
+        "{stale:?}"
+    );
     assert_eq!(api.read("Patient", &pid).await.unwrap().version_id, 2);
-    assert_eq!(api.vread("Patient", &pid, "1").await.unwrap().json().unwrap()["name"][0]["given"], json!(["Ana"]));
+    assert_eq!(
+        api.vread("Patient", &pid, "1")
+            .await
+            .unwrap()
+            .json()
+            .unwrap()["name"][0]["given"],
+        json!(["Ana"])
+    );
     let (total, hist, _, _) = api.history("Patient", Some(&pid), &[]).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(hist[0].stored.version_id, 2);
 
     // Update-as-create with a client id.
     let bob = api
-        .update("Patient", "bob", br#"{"resourceType":"Patient","id":"bob","name":[{"family":"Pierre"}]}"#, None)
+        .update(
+            "Patient",
+            "bob",
+            br#"{"resourceType":"Patient","id":"bob","name":[{"family":"Pierre"}]}"#,
+            None,
+        )
         .await
         .unwrap();
     assert!(bob.created);
 
     // Readings: three HbA1c results over a year, one glucose.
-    for (n, (date, value, code)) in [("2026-01-10", 9.1, "4548-4"), ("2026-05-12", 8.2, "4548-4"), ("2026-09-20", 7.4, "4548-4"), ("2026-09-21", 130.0, "2339-0")].into_iter().enumerate() {
+    for (n, (date, value, code)) in [
+        ("2026-01-10", 9.1, "4548-4"),
+        ("2026-05-12", 8.2, "4548-4"),
+        ("2026-09-20", 7.4, "4548-4"),
+        ("2026-09-21", 130.0, "2339-0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let obs = json!({"resourceType": "Observation", "id": format!("o{n}"), "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
             "subject": {"reference": format!("Patient/{pid}")}, "effectiveDateTime": date,
             "valueQuantity": {"value": value, "unit": "%"}});
-        api.update("Observation", &format!("o{n}"), obs.to_string().as_bytes(), None).await.unwrap();
+        api.update(
+            "Observation",
+            &format!("o{n}"),
+            obs.to_string().as_bytes(),
+            None,
+        )
+        .await
+        .unwrap();
     }
     let patient_ref = format!("Patient/{pid}");
-    let (_, r) = api.search("Observation", &pairs(&[("patient", &patient_ref), ("code", "http://loinc.org|4548-4"), ("_sort", "-date")])).await.unwrap();
+    let (_, r) = api
+        .search(
+            "Observation",
+            &pairs(&[
+                ("patient", &patient_ref),
+                ("code", "http://loinc.org|4548-4"),
+                ("_sort", "-date"),
+            ]),
+        )
+        .await
+        .unwrap();
     assert_eq!(ids(&r), ["o2", "o1", "o0"]);
     assert_eq!(r.total, 3);
-    let (_, r) = api.search("Observation", &pairs(&[("subject", &patient_ref), ("date", "ge2026-05-01"), ("date", "lt2026-09-21")])).await.unwrap();
+    let (_, r) = api
+        .search(
+            "Observation",
+            &pairs(&[
+                ("subject", &patient_ref),
+                ("date", "ge2026-05-01"),
+                ("date", "lt2026-09-21"),
+            ]),
+        )
+        .await
+        .unwrap();
     let mut found = ids(&r);
     found.sort();
     assert_eq!(found, ["o1", "o2"]);
     assert_eq!(r.total, 2);
     // Paging: two per page, stable order, nothing repeated.
-    let (_, p1) = api.search("Observation", &pairs(&[("patient", &pid), ("_sort", "date"), ("_count", "2")])).await.unwrap();
-    let (_, p2) = api.search("Observation", &pairs(&[("patient", &pid), ("_sort", "date"), ("_count", "2"), ("_offset", "2")])).await.unwrap();
+    let (_, p1) = api
+        .search(
+            "Observation",
+            &pairs(&[("patient", &pid), ("_sort", "date"), ("_count", "2")]),
+        )
+        .await
+        .unwrap();
+    let (_, p2) = api
+        .search(
+            "Observation",
+            &pairs(&[
+                ("patient", &pid),
+                ("_sort", "date"),
+                ("_count", "2"),
+                ("_offset", "2"),
+            ]),
+        )
+        .await
+        .unwrap();
     assert_eq!(ids(&p1), ["o0", "o1"]);
     assert_eq!(ids(&p2), ["o2", "o3"]);
     assert_eq!(p1.total, 4);
     // _include and _revinclude bring the patient and the readings along.
-    let (_, r) = api.search("Observation", &pairs(&[("_id", "o0"), ("_include", "Observation:patient")])).await.unwrap();
+    let (_, r) = api
+        .search(
+            "Observation",
+            &pairs(&[("_id", "o0"), ("_include", "Observation:patient")]),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.included.len(), 1);
     assert_eq!(r.included[0].id, pid);
-    let (_, r) = api.search("Patient", &pairs(&[("_id", &pid), ("_revinclude", "Observation:subject")])).await.unwrap();
+    let (_, r) = api
+        .search(
+            "Patient",
+            &pairs(&[("_id", &pid), ("_revinclude", "Observation:subject")]),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.included.len(), 4);
-    let (_, r) = api.search("Patient", &pairs(&[("name", "sil")])).await.unwrap();
-    assert_eq!(ids(&r), [pid.clone()]);
-    let (_, r) = api.search("Observation", &pairs(&[("patient", &pid), ("_summary", "count")])).await.unwrap();
+    let (_, r) = api
+        .search("Patient", &pairs(&[("name", "sil")]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&r), vec![pid.clone()]);
+    let (_, r) = api
+        .search(
+            "Observation",
+            &pairs(&[("patient", &pid), ("_summary", "count")]),
+        )
+        .await
+        .unwrap();
     assert_eq!((r.total, r.matches.len()), (4, 0));
-    let (_, r) = api.search("Patient", &pairs(&[("_lastUpdated", "ge2026-11-27T10:04:00Z")])).await.unwrap();
+    let (_, r) = api
+        .search(
+            "Patient",
+            &pairs(&[("_lastUpdated", "ge2026-11-27T10:04:00Z")]),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.total, 2, "Ana (updated at 10:05) and Bob");
 
     // A deleted reading is gone from reads and searches, but kept in history.
     api.delete("Observation", "o3").await.unwrap();
-    assert!(matches!(api.read("Observation", "o3").await, Err(AppError::Gone(_))));
-    assert!(matches!(api.read("Observation", "nope").await, Err(AppError::NotFound(_))));
-    let (_, r) = api.search("Observation", &pairs(&[("patient", &pid)])).await.unwrap();
+    assert!(matches!(
+        api.read("Observation", "o3").await,
+        Err(AppError::Gone(_))
+    ));
+    assert!(matches!(
+        api.read("Observation", "nope").await,
+        Err(AppError::NotFound(_))
+    ));
+    let (_, r) = api
+        .search("Observation", &pairs(&[("patient", &pid)]))
+        .await
+        .unwrap();
     assert_eq!(r.total, 3);
     let (total, hist, _, _) = api.history("Observation", Some("o3"), &[]).await.unwrap();
     assert_eq!((total, hist[0].method.as_str()), (2, "DELETE"));
-    assert_eq!(api.delete("Observation", "o3").await.unwrap(), None, "deleting twice changes nothing");
+    assert_eq!(
+        api.delete("Observation", "o3").await.unwrap(),
+        None,
+        "deleting twice changes nothing"
+    );
 
     // Import keeps ids, and importing the same resource twice changes nothing.
-    let r = parse_resource(br#"{"resourceType":"Practitioner","id":"dr-lee","name":[{"family":"Lee"}]}"#).unwrap();
+    let r = parse_resource(
+        br#"{"resourceType":"Practitioner","id":"dr-lee","name":[{"family":"Lee"}]}"#,
+    )
+    .unwrap();
     let mut tx = db.store.begin().await.unwrap();
-    assert_eq!(tx.import(r.clone(), clock.now()).await.unwrap(), ImportOutcome::Created);
-    assert_eq!(tx.import(r, clock.now()).await.unwrap(), ImportOutcome::Unchanged);
+    assert_eq!(
+        tx.import(r.clone(), clock.now()).await.unwrap(),
+        ImportOutcome::Created
+    );
+    assert_eq!(
+        tx.import(r, clock.now()).await.unwrap(),
+        ImportOutcome::Unchanged
+    );
     tx.commit().await.unwrap();
 
     // A transaction with one bad entry writes nothing.
@@ -130,16 +257,35 @@ async fn story(backend: TestBackend) {
          "subject": {"reference": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"}},
          "request": {"method": "PUT", "url": "Observation/o0", "ifMatch": "W/\"9\""}}]});
     let out = api.bundle(bad.to_string().as_bytes()).await;
-    assert!(matches!(out, Err(AppError::PreconditionFailed(_))), "{out:?}");
-    assert_eq!(db.store.history_rows().await.unwrap(), before, "nothing written");
+    assert!(
+        matches!(out, Err(AppError::PreconditionFailed(_))),
+        "{out:?}"
+    );
+    assert_eq!(
+        db.store.history_rows().await.unwrap(),
+        before,
+        "nothing written"
+    );
     // The same transaction without the bad precondition writes both, with the reference resolved.
     let mut good = bad.clone();
-    good["entry"][1]["request"].as_object_mut().unwrap().remove("ifMatch");
+    good["entry"][1]["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ifMatch");
     let out = api.bundle(good.to_string().as_bytes()).await.unwrap();
     assert_eq!(out["entry"][0]["response"]["status"], "201 Created");
-    let new_patient = out["entry"][0]["response"]["location"].as_str().unwrap().split('/').nth(1).unwrap().to_string();
+    let new_patient = out["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .to_string();
     let o0 = api.read("Observation", "o0").await.unwrap().json().unwrap();
-    assert_eq!(o0["subject"]["reference"], Value::String(format!("Patient/{new_patient}")));
+    assert_eq!(
+        o0["subject"]["reference"],
+        Value::String(format!("Patient/{new_patient}"))
+    );
 
     // Two updates with the same If-Match at the same moment: one wins, one gets 412.
     let current = api.read("Patient", "bob").await.unwrap().version_id;
@@ -149,14 +295,28 @@ async fn story(backend: TestBackend) {
         api.update("Patient", "bob", body, Some(current))
     );
     let wins = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
-    let conflicts = [&a, &b].iter().filter(|r| matches!(r, Err(AppError::PreconditionFailed(_)))).count();
+    let conflicts = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(AppError::PreconditionFailed(_))))
+        .count();
     assert_eq!((wins, conflicts), (1, 1), "{a:?} {b:?}");
 
     // Bad search parameters are refused rather than ignored.
-    assert!(matches!(api.search("Observation", &pairs(&[("patinet", &pid)])).await, Err(AppError::Invalid(_))));
+    assert!(matches!(
+        api.search("Observation", &pairs(&[("patinet", &pid)]))
+            .await,
+        Err(AppError::Invalid(_))
+    ));
     let q = SearchQuery::parse("Observation", &pairs(&[("code", "4548-4")])).unwrap();
-    assert_eq!(db.store.search(&q).await.unwrap().total, 2, "o0 lost its HbA1c code in the transaction above");
-    assert!(matches!(db.store.read("Patient", "x").await, Err(StoreError::NotFound { .. })));
+    assert_eq!(
+        db.store.search(&q).await.unwrap().total,
+        2,
+        "o0 lost its HbA1c code in the transaction above"
+    );
+    assert!(matches!(
+        db.store.read("Patient", "x").await,
+        Err(StoreError::NotFound { .. })
+    ));
 
     db.drop_db().await;
 }

@@ -21,7 +21,9 @@ pub fn backends() -> Vec<TestBackend> {
     if std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty()) {
         vec![TestBackend::Sqlite, TestBackend::Postgres]
     } else {
-        println!("SKIPPED: the PostgreSQL backend ({POSTGRES_ENV} is not set); running on SQLite only");
+        println!(
+            "SKIPPED: the PostgreSQL backend ({POSTGRES_ENV} is not set); running on SQLite only"
+        );
         vec![TestBackend::Sqlite]
     }
 }
@@ -44,7 +46,14 @@ impl TestDb {
                 let dir = tempfile::tempdir().expect("a temporary folder");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 let store = Store::open(&url).await.expect("open SQLite");
-                TestDb { backend, url, store, admin_url: None, name: None, _dir: Some(dir) }
+                TestDb {
+                    backend,
+                    url,
+                    store,
+                    admin_url: None,
+                    name: None,
+                    _dir: Some(dir),
+                }
             }
             TestBackend::Postgres => {
                 let admin = std::env::var(POSTGRES_ENV).expect("COPRODUCE_TEST_POSTGRES_URL");
@@ -59,7 +68,14 @@ impl TestDb {
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
                 let url = format!("{base}/{name}");
                 let store = Store::open(&url).await.expect("open PostgreSQL");
-                TestDb { backend, url, store, admin_url: Some(admin), name: Some(name), _dir: None }
+                TestDb {
+                    backend,
+                    url,
+                    store,
+                    admin_url: Some(admin),
+                    name: Some(name),
+                    _dir: None,
+                }
             }
         }
     }
@@ -70,9 +86,11 @@ impl TestDb {
         if let (Some(admin), Some(name)) = (self.admin_url, self.name)
             && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
         {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -101,7 +119,9 @@ impl TestApp {
         let clock = fake_clock();
         let api = FhirApi::new(db.store.clone(), clock.clone());
         let app = coproduce_web::router(api, config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
         let addr = listener.local_addr().expect("an address");
         tokio::spawn(async move {
             let _ = axum_serve(listener, app).await;
@@ -132,8 +152,16 @@ impl TestApp {
             .expect("POST")
     }
 
-    pub async fn put_json(&self, path: &str, body: impl Into<reqwest::Body>, if_match: Option<&str>) -> reqwest::Response {
-        let mut req = self.client.put(self.url(path)).header("content-type", "application/fhir+json");
+    pub async fn put_json(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .put(self.url(path))
+            .header("content-type", "application/fhir+json");
         if let Some(m) = if_match {
             req = req.header("if-match", m);
         }

@@ -8,40 +8,111 @@ use serde_json::Value;
 /// Cases where we knowingly differ from the reference validator, with why (see
 /// docs/fhir-validation.md). Any other disagreement fails the test.
 const KNOWN: &[(&str, &str)] = &[
-    ("json-comments-1-yes", "same file as json-comments-1-no: the validator was told to allow comments; we never do"),
-    ("json-comments-2-yes", "same file as json-comments-2-no: comments are never allowed here"),
-    ("contained-resource-bad-id-ignore", "same file as contained-resource-bad-id: an id over 64 characters is always refused"),
-    ("pat-security-good2", "same file as pat-security-bad-string: script in a string is always refused"),
-    ("bad-markdown-no-html", "same file as bad-markdown (accepted): HTML in markdown is allowed unless it is active"),
-    ("dr-example-org", "example.org URLs: a profile-level rule, not structure"),
-    ("capstmt", "SearchParameter type consistency inside a CapabilityStatement: terminology/definition checks"),
-    ("mr-covid-bnd1", "Coding.system absoluteness: a terminology rule"),
-    ("sp-diff-type", "SearchParameter derivation checks need the base definitions"),
-    ("sp-diff-base", "FHIRPath evaluation of SearchParameter expressions"),
+    (
+        "json-comments-1-yes",
+        "same file as json-comments-1-no: the validator was told to allow comments; we never do",
+    ),
+    (
+        "json-comments-2-yes",
+        "same file as json-comments-2-no: comments are never allowed here",
+    ),
+    (
+        "contained-resource-bad-id-ignore",
+        "same file as contained-resource-bad-id: an id over 64 characters is always refused",
+    ),
+    (
+        "pat-security-good2",
+        "same file as pat-security-bad-string: script in a string is always refused",
+    ),
+    (
+        "bad-markdown-no-html",
+        "same file as bad-markdown (accepted): HTML in markdown is allowed unless it is active",
+    ),
+    (
+        "dr-example-org",
+        "example.org URLs: a profile-level rule, not structure",
+    ),
+    (
+        "capstmt",
+        "SearchParameter type consistency inside a CapabilityStatement: terminology/definition checks",
+    ),
+    (
+        "mr-covid-bnd1",
+        "Coding.system absoluteness: a terminology rule",
+    ),
+    (
+        "sp-diff-type",
+        "SearchParameter derivation checks need the base definitions",
+    ),
+    (
+        "sp-diff-base",
+        "FHIRPath evaluation of SearchParameter expressions",
+    ),
     ("sp-composite", "SearchParameter component rules"),
-    ("parameters-reference-bad", "reference resolution inside Parameters"),
-    ("pat-dob-ext", "unknown extension definitions: extensions are open in a store"),
-    ("pat-example-extensions", "unknown extension definitions: extensions are open in a store"),
-    ("maiden-name-extension", "extension context rules from R5 definitions"),
-    ("ips-htmlrefs-backwards", "extension type rules for narrativeLink"),
-    ("versioned-extension", "extension URL versions: a definition check"),
+    (
+        "parameters-reference-bad",
+        "reference resolution inside Parameters",
+    ),
+    (
+        "pat-dob-ext",
+        "unknown extension definitions: extensions are open in a store",
+    ),
+    (
+        "pat-example-extensions",
+        "unknown extension definitions: extensions are open in a store",
+    ),
+    (
+        "maiden-name-extension",
+        "extension context rules from R5 definitions",
+    ),
+    (
+        "ips-htmlrefs-backwards",
+        "extension type rules for narrativeLink",
+    ),
+    (
+        "versioned-extension",
+        "extension URL versions: a definition check",
+    ),
     ("bundle-id-3", "terminology: display names of codes"),
     ("bundle-id-4", "terminology: display names of codes"),
     ("bundle-id-5", "terminology: display names of codes"),
     ("uk-msg", "terminology: display names of codes"),
-    ("mni-patientOverview-bundle-example1", "terminology: display names of codes"),
-    ("mni-patientOverview-bundle-example1b", "terminology: display names of codes"),
-    ("bundle-duplicate-ids-not", "terminology: display names of codes"),
-    ("bundle-ea-testcase", "the 'experimental' content rule is a usage policy"),
-    ("bundle-with-contained", "narrative hyperlink targets inside documents"),
-    ("bundle-document-versioned-references-bad", "reference resolution inside a document Bundle"),
-    ("encounter-period", "per-1 across precisions (date against dateTime) is undefined in FHIRPath; we compare ranges"),
+    (
+        "mni-patientOverview-bundle-example1",
+        "terminology: display names of codes",
+    ),
+    (
+        "mni-patientOverview-bundle-example1b",
+        "terminology: display names of codes",
+    ),
+    (
+        "bundle-duplicate-ids-not",
+        "terminology: display names of codes",
+    ),
+    (
+        "bundle-ea-testcase",
+        "the 'experimental' content rule is a usage policy",
+    ),
+    (
+        "bundle-with-contained",
+        "narrative hyperlink targets inside documents",
+    ),
+    (
+        "bundle-document-versioned-references-bad",
+        "reference resolution inside a document Bundle",
+    ),
+    (
+        "encounter-period",
+        "per-1 across precisions (date against dateTime) is undefined in FHIRPath; we compare ranges",
+    ),
 ];
 
 #[tokio::test]
 async fn hl7_validator_cases() {
     let dir = crate::shared().join("peers/fhir-test-cases");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .unwrap();
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     let (mut rejected_ok, mut accepted_ok, mut known, mut unexpected) = (0, 0, 0, Vec::new());
     for case in manifest.as_array().unwrap() {
@@ -55,7 +126,9 @@ async fn hl7_validator_cases() {
             .unwrap_or_else(|| "Basic".into());
         let before = app.db.store.history_rows().await.unwrap();
         // Batches and transactions go to the base; other Bundles are stored as resources.
-        let btype = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["type"].as_str().map(str::to_string));
+        let btype = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["type"].as_str().map(str::to_string));
         let path = match (rt.as_str(), btype.as_deref()) {
             ("Bundle", Some("batch" | "transaction")) => "/fhir".to_string(),
             _ => format!("/fhir/{rt}"),
@@ -65,21 +138,43 @@ async fn hl7_validator_cases() {
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         let got = if status < 300 { "accept" } else { "reject" };
         if got == "reject" {
-            assert!((400..500).contains(&status), "{name}: a refusal must be a 4xx, got {status}");
-            assert_eq!(body["resourceType"], "OperationOutcome", "{name}: a refusal carries an OperationOutcome");
-            assert_eq!(app.db.store.history_rows().await.unwrap(), before, "{name}: a refusal writes nothing");
+            assert!(
+                (400..500).contains(&status),
+                "{name}: a refusal must be a 4xx, got {status}"
+            );
+            assert_eq!(
+                body["resourceType"], "OperationOutcome",
+                "{name}: a refusal carries an OperationOutcome"
+            );
+            assert_eq!(
+                app.db.store.history_rows().await.unwrap(),
+                before,
+                "{name}: a refusal writes nothing"
+            );
         }
-        let reason = body["issue"][0]["diagnostics"].as_str().unwrap_or("").to_string();
+        let reason = body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if got == expect {
-            if got == "accept" { accepted_ok += 1 } else { rejected_ok += 1 }
+            if got == "accept" {
+                accepted_ok += 1
+            } else {
+                rejected_ok += 1
+            }
         } else if let Some((_, why)) = KNOWN.iter().find(|(n, _)| *n == name) {
             known += 1;
             println!("differs (known): {name}: reference {expect}, we {got}: {why}");
         } else {
-            unexpected.push(format!("{name}: reference {expect}, we {got} ({status}) {reason}"));
+            unexpected.push(format!(
+                "{name}: reference {expect}, we {got} ({status}) {reason}"
+            ));
         }
     }
-    println!("{rejected_ok} rejected as expected, {accepted_ok} accepted as expected, {known} known disagreements, {} unexpected", unexpected.len());
+    println!(
+        "{rejected_ok} rejected as expected, {accepted_ok} accepted as expected, {known} known disagreements, {} unexpected",
+        unexpected.len()
+    );
     for u in &unexpected {
         println!("unexpected: {u}");
     }

@@ -12,13 +12,26 @@ async fn outcome(resp: reqwest::Response) -> (u16, Value) {
 async fn create_read_update_delete_with_headers() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let resp = app.post_json("/fhir/Patient", json!({"resourceType": "Patient", "name": [{"family": "Okafor"}]}).to_string()).await;
+        let resp = app
+            .post_json(
+                "/fhir/Patient",
+                json!({"resourceType": "Patient", "name": [{"family": "Okafor"}]}).to_string(),
+            )
+            .await;
         assert_eq!(resp.status(), 201);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+json"));
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/fhir+json")
+        );
         assert_eq!(resp.headers()["etag"], "W/\"1\"");
         assert!(resp.headers().contains_key("last-modified"));
         let location = resp.headers()["location"].to_str().unwrap().to_string();
-        assert!(location.contains("/fhir/Patient/") && location.ends_with("/_history/1"), "{location}");
+        assert!(
+            location.contains("/fhir/Patient/") && location.ends_with("/_history/1"),
+            "{location}"
+        );
         let body: Value = resp.json().await.unwrap();
         let id = body["id"].as_str().unwrap().to_string();
 
@@ -26,21 +39,65 @@ async fn create_read_update_delete_with_headers() {
         assert_eq!(resp.status(), 200);
         let mut p: Value = resp.json().await.unwrap();
         p["gender"] = json!("female");
-        let resp = app.put_json(&format!("/fhir/Patient/{id}"), p.to_string(), Some("W/\"1\"")).await;
+        let resp = app
+            .put_json(
+                &format!("/fhir/Patient/{id}"),
+                p.to_string(),
+                Some("W/\"1\""),
+            )
+            .await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["etag"], "W/\"2\"");
-        let (status, body) = outcome(app.put_json(&format!("/fhir/Patient/{id}"), p.to_string(), Some("W/\"1\"")).await).await;
-        assert_eq!((status, body["resourceType"].as_str()), (412, Some("OperationOutcome")));
+        let (status, body) = outcome(
+            app.put_json(
+                &format!("/fhir/Patient/{id}"),
+                p.to_string(),
+                Some("W/\"1\""),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["resourceType"].as_str()),
+            (412, Some("OperationOutcome"))
+        );
 
-        assert_eq!(app.get(&format!("/fhir/Patient/{id}/_history/1")).await.status(), 200);
-        let hist: Value = app.get(&format!("/fhir/Patient/{id}/_history")).await.json().await.unwrap();
-        assert_eq!((hist["type"].as_str(), hist["total"].as_i64()), (Some("history"), Some(2)));
+        assert_eq!(
+            app.get(&format!("/fhir/Patient/{id}/_history/1"))
+                .await
+                .status(),
+            200
+        );
+        let hist: Value = app
+            .get(&format!("/fhir/Patient/{id}/_history"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (hist["type"].as_str(), hist["total"].as_i64()),
+            (Some("history"), Some(2))
+        );
 
-        assert_eq!(app.client.delete(app.url(&format!("/fhir/Patient/{id}"))).send().await.unwrap().status(), 200);
+        assert_eq!(
+            app.client
+                .delete(app.url(&format!("/fhir/Patient/{id}")))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
         let (status, body) = outcome(app.get(&format!("/fhir/Patient/{id}")).await).await;
-        assert_eq!((status, body["resourceType"].as_str()), (410, Some("OperationOutcome")));
+        assert_eq!(
+            (status, body["resourceType"].as_str()),
+            (410, Some("OperationOutcome"))
+        );
         let (status, body) = outcome(app.get("/fhir/Patient/never-was").await).await;
-        assert_eq!((status, body["issue"][0]["code"].as_str()), (404, Some("not-found")));
+        assert_eq!(
+            (status, body["issue"][0]["code"].as_str()),
+            (404, Some("not-found"))
+        );
         app.finish().await;
     }
 }
@@ -50,10 +107,26 @@ async fn bad_input_gets_the_right_status_and_writes_nothing() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     let cases: &[(&str, &str, u16)] = &[
         ("/fhir/Patient", "{not json", 400),
-        ("/fhir/Patient", r#"{"resourceType":"Patient","birthDate":"1990-02-30"}"#, 400),
-        ("/fhir/Patient", r#"{"resourceType":"Patient","favouriteColour":"blue"}"#, 400),
-        ("/fhir/Patient", r#"{"resourceType":"Observation","status":"final","code":{"text":"x"}}"#, 422),
-        ("/fhir/Observation", r#"{"resourceType":"Observation","status":"final"}"#, 422),
+        (
+            "/fhir/Patient",
+            r#"{"resourceType":"Patient","birthDate":"1990-02-30"}"#,
+            400,
+        ),
+        (
+            "/fhir/Patient",
+            r#"{"resourceType":"Patient","favouriteColour":"blue"}"#,
+            400,
+        ),
+        (
+            "/fhir/Patient",
+            r#"{"resourceType":"Observation","status":"final","code":{"text":"x"}}"#,
+            422,
+        ),
+        (
+            "/fhir/Observation",
+            r#"{"resourceType":"Observation","status":"final"}"#,
+            422,
+        ),
         ("/fhir/Robot", r#"{"resourceType":"Robot"}"#, 400),
     ];
     for (path, body, want) in cases {
@@ -62,7 +135,14 @@ async fn bad_input_gets_the_right_status_and_writes_nothing() {
         assert_eq!(oo["resourceType"], "OperationOutcome");
     }
     // The path and the reason are named.
-    let (_, oo) = outcome(app.post_json("/fhir/Patient", r#"{"resourceType":"Patient","birthDate":"1990-02-30"}"#).await).await;
+    let (_, oo) = outcome(
+        app.post_json(
+            "/fhir/Patient",
+            r#"{"resourceType":"Patient","birthDate":"1990-02-30"}"#,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(oo["issue"][0]["expression"][0], "Patient.birthDate");
     assert_eq!(app.db.store.history_rows().await.unwrap(), 0);
     // An unknown search parameter is refused, not ignored.
@@ -77,33 +157,88 @@ async fn bodies_over_the_limit_get_413() {
     let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
     let big = json!({"resourceType": "Patient", "name": [{"text": "x".repeat(4096)}]}).to_string();
     let (status, oo) = outcome(app.post_json("/fhir/Patient", big).await).await;
-    assert_eq!((status, oo["resourceType"].as_str()), (413, Some("OperationOutcome")));
+    assert_eq!(
+        (status, oo["resourceType"].as_str()),
+        (413, Some("OperationOutcome"))
+    );
     app.finish().await;
 }
 
 #[tokio::test]
 async fn search_pages_with_links_and_includes() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
-    app.put_json("/fhir/Patient/p1", r#"{"resourceType":"Patient","id":"p1"}"#, None).await;
+    app.put_json(
+        "/fhir/Patient/p1",
+        r#"{"resourceType":"Patient","id":"p1"}"#,
+        None,
+    )
+    .await;
     for i in 0..5 {
         let obs = json!({"resourceType": "Observation", "id": format!("g{i}"), "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": format!("2026-11-0{}", i + 1)});
-        assert_eq!(app.put_json(&format!("/fhir/Observation/g{i}"), obs.to_string(), None).await.status(), 201);
+        assert_eq!(
+            app.put_json(&format!("/fhir/Observation/g{i}"), obs.to_string(), None)
+                .await
+                .status(),
+            201
+        );
     }
-    let page: Value = app.get("/fhir/Observation?patient=p1&_count=2&_sort=date&_include=Observation:patient").await.json().await.unwrap();
+    let page: Value = app
+        .get("/fhir/Observation?patient=p1&_count=2&_sort=date&_include=Observation:patient")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 5);
     let entries = page["entry"].as_array().unwrap();
-    assert_eq!(entries.iter().filter(|e| e["search"]["mode"] == "match").count(), 2);
-    assert_eq!(entries.iter().filter(|e| e["search"]["mode"] == "include").count(), 1);
-    let next = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap().to_string();
-    let page2: Value = app.client.get(&next).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "match")
+            .count(),
+        2
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "include")
+            .count(),
+        1
+    );
+    let next = page["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page2: Value = app
+        .client
+        .get(&next)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page2["entry"][0]["resource"]["id"], "g2");
     // POST _search takes the parameters in a form body.
-    let resp = app.client.post(app.url("/fhir/Observation/_search")).header("content-type", "application/x-www-form-urlencoded")
-        .body("patient=p1&_summary=count").send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/fhir/Observation/_search"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("patient=p1&_summary=count")
+        .send()
+        .await
+        .unwrap();
     let count: Value = resp.json().await.unwrap();
-    assert_eq!((count["total"].as_i64(), count.get("entry")), (Some(5), None));
+    assert_eq!(
+        (count["total"].as_i64(), count.get("entry")),
+        (Some(5), None)
+    );
     app.finish().await;
 }
 
@@ -113,8 +248,19 @@ async fn metadata_health_and_metrics() {
     let cs: Value = app.get("/fhir/metadata").await.json().await.unwrap();
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
-    let obs = cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Observation").unwrap();
-    assert!(obs["searchParam"].as_array().unwrap().iter().any(|p| p["name"] == "patient"));
+    let obs = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap();
+    assert!(
+        obs["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "patient")
+    );
     assert_eq!(app.get("/healthz").await.status(), 200);
     app.get("/fhir/Patient/nobody").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -137,7 +283,13 @@ async fn a_transaction_with_one_bad_entry_writes_nothing_over_http() {
              "request": {"method": "POST", "url": "Observation"}}]});
         let (status, oo) = outcome(app.post_json("/fhir", tx.to_string()).await).await;
         assert_eq!(status, 422, "{oo}");
-        assert!(oo["issue"][0]["expression"][0].as_str().unwrap().contains("entry[1]"), "{oo}");
+        assert!(
+            oo["issue"][0]["expression"][0]
+                .as_str()
+                .unwrap()
+                .contains("entry[1]"),
+            "{oo}"
+        );
         assert_eq!(app.db.store.history_rows().await.unwrap(), 0);
         app.finish().await;
     }
@@ -147,7 +299,12 @@ async fn a_transaction_with_one_bad_entry_writes_nothing_over_http() {
 async fn concurrent_updates_with_the_same_if_match_give_one_412() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        app.put_json("/fhir/Patient/c1", r#"{"resourceType":"Patient","id":"c1"}"#, None).await;
+        app.put_json(
+            "/fhir/Patient/c1",
+            r#"{"resourceType":"Patient","id":"c1"}"#,
+            None,
+        )
+        .await;
         let body = r#"{"resourceType":"Patient","id":"c1","active":true}"#;
         let (a, b) = tokio::join!(
             app.put_json("/fhir/Patient/c1", body, Some("W/\"1\"")),

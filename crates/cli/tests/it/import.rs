@@ -11,12 +11,21 @@ fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("run coproduce");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 fn total_line(report: &str) -> Vec<u64> {
-    let line = report.lines().find(|l| l.starts_with("total")).expect("a total line");
-    line.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect()
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("a total line");
+    line.split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -42,12 +51,19 @@ async fn reference_data_imports_cleanly_and_idempotently() {
     let (ok, second) = coproduce(&app.db.url, &args);
     assert!(ok, "{second}");
     let t2 = total_line(&second);
-    assert_eq!((t2[0], t2[1], t2[3]), (0, 0, 0), "the second import changes nothing:\n{second}");
+    assert_eq!(
+        (t2[0], t2[1], t2[3]),
+        (0, 0, 0),
+        "the second import changes nothing:\n{second}"
+    );
     assert_eq!(t2[2], t[0] + t[1] + t[2]);
 
     // Export writes one NDJSON file per type, and it imports back unchanged.
     let out = tempfile::tempdir().unwrap();
-    let (ok, report) = coproduce(&app.db.url, &["export", "--out", out.path().to_str().unwrap()]);
+    let (ok, report) = coproduce(
+        &app.db.url,
+        &["export", "--out", out.path().to_str().unwrap()],
+    );
     assert!(ok, "{report}");
     let patients = std::fs::read_to_string(out.path().join("Patient.ndjson")).unwrap();
     assert_eq!(patients.lines().count(), 49 + 124);

@@ -9,5 +9,7 @@ mod import;
 pub fn shared() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = here.ancestors().nth(2).expect("the repository root");
-    root.parent().expect("the folder holding the checkout").join("shared")
+    root.parent()
+        .expect("the folder holding the checkout")
+        .join("shared")
 }
