@@ -29,11 +29,21 @@ fn main() -> Result<()> {
     };
     let bin = std::env::current_exe()?.with_file_name("coproduce");
     if !bin.exists() {
-        bail!("{} is missing: run `cargo build --release` first", bin.display());
+        bail!(
+            "{} is missing: run `cargo build --release` first",
+            bin.display()
+        );
     }
     let size = std::fs::metadata(&file)?.len();
-    println!("file: {} ({:.0} MiB)", file.display(), size as f64 / 1048576.0);
-    println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "file: {} ({:.0} MiB)",
+        file.display(),
+        size as f64 / 1048576.0
+    );
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
 
     // Baseline: parse every line into a serde_json::Value, nothing else.
     let t = Instant::now();
@@ -86,8 +96,16 @@ fn main() -> Result<()> {
     }
     let import_rate = n as f64 / import_secs;
     println!("import: {n} resources in {import_secs:.1} s = {import_rate:.0} resources/s");
-    println!("ratio import/parse-only: {:.3} ({:.1}%)", import_rate / parse_rate, 100.0 * import_rate / parse_rate);
-    println!("import peak RSS: {:.0} MiB (file {:.0} MiB)", peak_kib as f64 / 1024.0, size as f64 / 1048576.0);
+    println!(
+        "ratio import/parse-only: {:.3} ({:.1}%)",
+        import_rate / parse_rate,
+        100.0 * import_rate / parse_rate
+    );
+    println!(
+        "import peak RSS: {:.0} MiB (file {:.0} MiB)",
+        peak_kib as f64 / 1024.0,
+        size as f64 / 1048576.0
+    );
     Ok(())
 }
 

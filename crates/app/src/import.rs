@@ -76,11 +76,23 @@ impl Importer {
 
     /// Validates one item; queues it, or records why it was rejected.
     pub async fn add(&mut self, item: SourceItem) -> Result<(), AppError> {
-        if let Some(why) = item.skipped {
-            self.summary.skipped.push((item.location, why));
+        let resource = item.resource.and_then(parse_resource_value);
+        self.add_checked(item.location, item.skipped, resource)
+            .await
+    }
+
+    /// Takes an item already validated (by a reader on another thread).
+    pub async fn add_checked(
+        &mut self,
+        location: String,
+        skipped: Option<String>,
+        resource: Result<Resource, OperationOutcome>,
+    ) -> Result<(), AppError> {
+        if let Some(why) = skipped {
+            self.summary.skipped.push((location, why));
             return Ok(());
         }
-        let checked = item.resource.and_then(parse_resource_value).and_then(|r| {
+        let checked = resource.and_then(|r| {
             if r.id().is_some() {
                 Ok(r)
             } else {
@@ -93,12 +105,12 @@ impl Importer {
         });
         match checked {
             Ok(r) => {
-                self.pending.push((item.location, r));
+                self.pending.push((location, r));
                 if self.pending.len() >= BATCH {
                     self.flush().await?;
                 }
             }
-            Err(outcome) => self.reject(item.location, None, outcome.to_string()),
+            Err(outcome) => self.reject(location, None, outcome.to_string()),
         }
         Ok(())
     }
@@ -122,13 +134,15 @@ impl Importer {
         let batch = std::mem::take(&mut self.pending);
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (_, r) in batch {
-            let rt = r.type_name().to_string();
-            outcomes.push((rt, tx.import(r, now).await?));
-        }
+        let types: Vec<String> = batch
+            .iter()
+            .map(|(_, r)| r.type_name().to_string())
+            .collect();
+        let outcomes = tx
+            .import_batch(batch.into_iter().map(|(_, r)| r).collect(), now)
+            .await?;
         tx.commit().await?;
-        for (rt, o) in outcomes {
+        for (rt, o) in types.into_iter().zip(outcomes) {
             let c = self.summary.by_type.entry(rt).or_default();
             match o {
                 ImportOutcome::Created => c.created += 1,

@@ -3,7 +3,8 @@
 use anyhow::{Context, Result};
 use coproduce_app::{Importer, Store};
 use coproduce_core::Clock;
-use coproduce_fhir::stream::{SourceItem, bundle_items, ndjson_items};
+use coproduce_fhir::stream::{SourceItem, for_each_file_item, ndjson_items};
+use coproduce_fhir::{OperationOutcome, Resource, parse_resource_value};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -42,6 +43,9 @@ fn is_fhir_file(p: &Path) -> bool {
 
 /// Imports; prints a summary per type and every rejection. Returns false if anything was
 /// rejected.
+///
+/// Two stages run side by side: a reader thread parses and validates (files stream entry by
+/// entry, so memory stays flat), and the writer stores batches.
 pub async fn run(store: Store, clock: Arc<dyn Clock>, paths: &[PathBuf]) -> Result<bool> {
     let files = files(paths)?;
     let total_bytes: u64 = files
@@ -57,44 +61,24 @@ pub async fn run(store: Store, clock: Arc<dyn Clock>, paths: &[PathBuf]) -> Resu
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Checked>(4096);
+    let reader_bar = bar.clone();
+    let file_list = files.clone();
+    let reader = std::thread::spawn(move || read_files(&file_list, &tx, &reader_bar));
     let mut importer = Importer::new(store, clock);
     let mut seen: u64 = 0;
-    for file in &files {
-        let label = file.display().to_string();
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let is_ndjson = file.extension().and_then(|e| e.to_str()) == Some("ndjson");
-        if is_ndjson {
-            let reader = BufReader::with_capacity(
-                1 << 20,
-                File::open(file).with_context(|| format!("opening {label}"))?,
-            );
-            for item in ndjson_items(reader, &label) {
-                importer.add(item).await?;
-                seen += 1;
-                if seen.is_multiple_of(1000) {
-                    progress(&bar, seen, started);
-                }
-            }
-        } else {
-            let bytes = std::fs::read(file).with_context(|| format!("reading {label}"))?;
-            let items = match coproduce_fhir::json::parse_strict(&bytes) {
-                Ok(v)
-                    if v.get("resourceType").and_then(|t| t.as_str()) == Some("Bundle")
-                        && v.get("type").and_then(|t| t.as_str()) != Some("document") =>
-                {
-                    bundle_items(v, &label)
-                }
-                Ok(v) => vec![SourceItem::new(label.clone(), Ok(v))],
-                Err(e) => vec![SourceItem::new(label.clone(), Err(e))],
-            };
-            for item in items {
-                importer.add(item).await?;
-                seen += 1;
-            }
+    while let Some(checked) = rx.recv().await {
+        importer
+            .add_checked(checked.location, checked.skipped, checked.resource)
+            .await?;
+        seen += 1;
+        if seen.is_multiple_of(1000) {
+            progress(&bar, seen, started);
         }
-        bar.inc(size);
-        progress(&bar, seen, started);
     }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the file reader failed"))??;
     let summary = importer.finish().await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -132,6 +116,57 @@ pub async fn run(store: Store, clock: Arc<dyn Clock>, paths: &[PathBuf]) -> Resu
         println!("rejected {loc}: {why}");
     }
     Ok(summary.rejected.is_empty())
+}
+
+/// One item, read and validated.
+struct Checked {
+    location: String,
+    skipped: Option<String>,
+    resource: Result<Resource, OperationOutcome>,
+}
+
+fn check(item: SourceItem) -> Checked {
+    Checked {
+        location: item.location,
+        resource: if item.skipped.is_some() {
+            Err(OperationOutcome::default())
+        } else {
+            item.resource.and_then(parse_resource_value)
+        },
+        skipped: item.skipped,
+    }
+}
+
+/// The reader stage: every item of every file, validated, in order.
+fn read_files(
+    files: &[PathBuf],
+    tx: &tokio::sync::mpsc::Sender<Checked>,
+    bar: &ProgressBar,
+) -> Result<()> {
+    for file in files {
+        let label = file.display().to_string();
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut closed = false;
+        let mut send = |item: SourceItem| {
+            if !closed && tx.blocking_send(check(item)).is_err() {
+                closed = true; // the writer stopped (it failed); its error is reported
+            }
+        };
+        if file.extension().and_then(|e| e.to_str()) == Some("ndjson") {
+            let reader = BufReader::with_capacity(
+                1 << 20,
+                File::open(file).with_context(|| format!("opening {label}"))?,
+            );
+            ndjson_items(reader, &label).for_each(&mut send);
+        } else {
+            for_each_file_item(|| File::open(file), &label, &mut send);
+        }
+        if closed {
+            return Ok(());
+        }
+        bar.inc(size);
+    }
+    Ok(())
 }
 
 fn progress(bar: &ProgressBar, seen: u64, started: Instant) {

@@ -21,7 +21,8 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, OperationOutcome> {
     Ok(value)
 }
 
-struct StrictValue;
+/// A seed that reads one strict JSON value (duplicate names refused).
+pub struct StrictValue;
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;

@@ -8,6 +8,7 @@ use coproduce_fhir::search::{SearchIndex, extract, patient_compartment};
 use serde_json::Value;
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row, Transaction};
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// A write transaction.
@@ -302,84 +303,307 @@ impl Tx {
         patient: Option<&str>,
         index: &SearchIndex,
     ) -> Result<(), StoreError> {
-        let owner = |args: &mut AnyArguments| -> Result<(), StoreError> {
-            args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
-            args.add(id.to_string()).map_err(sqlx::Error::Encode)?;
-            args.add(patient.map(str::to_string))
-                .map_err(sqlx::Error::Encode)?;
-            Ok(())
+        let mut rows = IndexRows::default();
+        rows.add(rt, id, patient, index);
+        self.insert_index_rows(&rows).await
+    }
+
+    async fn insert_index_rows(&mut self, rows: &IndexRows) -> Result<(), StoreError> {
+        self.insert_rows("search_token", INDEX_COLS[0], &rows.tokens)
+            .await?;
+        self.insert_rows("search_reference", INDEX_COLS[1], &rows.references)
+            .await?;
+        self.insert_rows("search_date", INDEX_COLS[2], &rows.dates)
+            .await?;
+        self.insert_rows("search_string", INDEX_COLS[3], &rows.strings)
+            .await
+    }
+
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        cols: &str,
+        rows: &[Vec<Val>],
+    ) -> Result<(), StoreError> {
+        self.insert_rows_with(table, cols, rows, "")
+            .await
+            .map(|_| ())
+    }
+
+    /// Inserts many rows per statement (one round trip per few thousand values), with an
+    /// optional `ON CONFLICT` clause; returns the rows affected.
+    async fn insert_rows_with(
+        &mut self,
+        table: &str,
+        cols: &str,
+        rows: &[Vec<Val>],
+        suffix: &str,
+    ) -> Result<u64, StoreError> {
+        let Some(first) = rows.first() else {
+            return Ok(0);
         };
-        let tokens: Vec<_> = index
-            .tokens
-            .iter()
-            .map(|t| {
-                vec![
-                    Val::S(t.param.clone()),
-                    Val::O(t.system.clone()),
-                    Val::S(t.code.clone()),
-                ]
-            })
-            .collect();
-        let refs: Vec<_> = index
-            .references
-            .iter()
-            .map(|r| {
-                vec![
-                    Val::S(r.param.clone()),
-                    Val::S(r.target_type.clone()),
-                    Val::S(r.target_id.clone()),
-                ]
-            })
-            .collect();
-        let dates: Vec<_> = index
-            .dates
-            .iter()
-            .map(|d| vec![Val::S(d.param.clone()), Val::I(d.low), Val::I(d.high)])
-            .collect();
-        let strings: Vec<_> = index
-            .strings
-            .iter()
-            .map(|s| vec![Val::S(s.param.clone()), Val::S(s.value.clone())])
-            .collect();
-        for (table, cols, rows) in [
-            ("search_token", "param, system, code", tokens),
-            ("search_reference", "param, target_type, target_id", refs),
-            ("search_date", "param, low, high", dates),
-            ("search_string", "param, value", strings),
-        ] {
-            // Many rows per statement: one round trip per table, not per row.
-            for chunk in rows.chunks(200) {
-                let width = 3 + chunk[0].len();
-                let mut args = AnyArguments::default();
-                let mut sql = format!(
-                    "INSERT INTO {table} (resource_type, resource_id, patient_id, {cols}) VALUES "
-                );
-                for (n, row) in chunk.iter().enumerate() {
-                    if n > 0 {
+        let mut affected = 0;
+        let width = first.len();
+        // Stay well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+        let per_statement = (30_000 / width).max(1);
+        for chunk in rows.chunks(per_statement) {
+            let mut args = AnyArguments::default();
+            let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
+            for (n, row) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for k in 0..width {
+                    if k > 0 {
                         sql.push_str(", ");
                     }
-                    let base = n * width;
-                    let marks: Vec<String> =
-                        (1..=width).map(|k| format!("${}", base + k)).collect();
-                    sql.push('(');
-                    sql.push_str(&marks.join(", "));
-                    sql.push(')');
-                    owner(&mut args)?;
-                    for v in row {
-                        match v {
-                            Val::S(s) => args.add(s.clone()),
-                            Val::O(s) => args.add(s.clone()),
-                            Val::I(i) => args.add(*i),
-                        }
-                        .map_err(sqlx::Error::Encode)?;
-                    }
+                    sql.push_str(&format!("${}", n * width + k + 1));
                 }
-                sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                    .execute(&mut *self.tx)
-                    .await?;
+                sql.push(')');
+                for v in row {
+                    match v {
+                        Val::S(s) => args.add(s.clone()),
+                        Val::O(s) => args.add(s.clone()),
+                        Val::I(i) => args.add(*i),
+                    }
+                    .map_err(sqlx::Error::Encode)?;
+                }
+            }
+            sql.push_str(suffix);
+            affected += sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+        }
+        Ok(affected)
+    }
+
+    /// Imports many resources at once, with the same outcome as [`Tx::import`] for each but
+    /// a handful of statements for the whole batch instead of several per resource.
+    pub async fn import_batch(
+        &mut self,
+        resources: Vec<Resource>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let mut keys = HashSet::with_capacity(resources.len());
+        let mut repeats = false;
+        for r in &resources {
+            let (rt, id) = ids(r)?;
+            repeats |= !keys.insert((rt, id));
+        }
+        if repeats {
+            // The same resource twice in one batch: one at a time, in order.
+            let mut out = Vec::with_capacity(resources.len());
+            for r in resources {
+                out.push(self.import(r, now).await?);
+            }
+            return Ok(out);
+        }
+        let current = self.current_many(&keys).await?;
+        let ms = millis(now);
+        let instant = format_instant(ms);
+        let mut outcomes = Vec::with_capacity(resources.len());
+        let mut rows = Vec::new();
+        let mut history = Vec::new();
+        let mut index_rows = IndexRows::default();
+        let mut to_clear: HashMap<String, Vec<String>> = HashMap::new();
+        for mut resource in resources {
+            let (rt, id) = ids(&resource)?;
+            let cur = current.get(&(rt.clone(), id.clone()));
+            if let Some(Current {
+                deleted: false,
+                content: Some(content),
+                ..
+            }) = cur
+            {
+                let stored: Value = serde_json::from_str(content)
+                    .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
+                if strip_version_meta(stored) == resource.content_without_meta_version() {
+                    outcomes.push(ImportOutcome::Unchanged);
+                    continue;
+                }
+            }
+            let previous = cur.map_or(0, |c| c.version);
+            outcomes.push(match cur {
+                Some(c) if !c.deleted => {
+                    to_clear.entry(rt.clone()).or_default().push(id.clone());
+                    ImportOutcome::Updated
+                }
+                _ => ImportOutcome::Created,
+            });
+            let version = previous + 1;
+            resource.set_version(version, &instant);
+            let index = extract(&resource);
+            let patient = patient_compartment(&resource, &index);
+            let content = serde_json::to_string(resource.json())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            index_rows.add(&rt, &id, patient.as_deref(), &index);
+            rows.push(vec![
+                Val::S(rt.clone()),
+                Val::S(id.clone()),
+                Val::I(version),
+                Val::I(ms),
+                Val::O(patient.clone()),
+                Val::I(0),
+                Val::S(content.clone()),
+            ]);
+            history.push(vec![
+                Val::S(rt),
+                Val::S(id),
+                Val::I(version),
+                Val::I(ms),
+                Val::O(patient),
+                Val::I(0),
+                Val::S("PUT".into()),
+                Val::S(content),
+            ]);
+        }
+        for (rt, ids) in &to_clear {
+            for chunk in ids.chunks(500) {
+                for table in [
+                    "search_token",
+                    "search_reference",
+                    "search_date",
+                    "search_string",
+                ] {
+                    let mut args = AnyArguments::default();
+                    args.add(rt.clone()).map_err(sqlx::Error::Encode)?;
+                    let marks: Vec<String> =
+                        (0..chunk.len()).map(|k| format!("${}", k + 2)).collect();
+                    for id in chunk {
+                        args.add(id.clone()).map_err(sqlx::Error::Encode)?;
+                    }
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE resource_type = $1 AND resource_id IN ({})",
+                        marks.join(", ")
+                    );
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
             }
         }
-        Ok(())
+        // The version guard keeps a concurrent writer's change from being overwritten.
+        let written = self
+            .insert_rows_with(
+                "resources",
+                "resource_type, id, version_id, last_updated, patient_id, deleted, content",
+                &rows,
+                " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
+                 last_updated = excluded.last_updated, patient_id = excluded.patient_id, deleted = 0, \
+                 content = excluded.content WHERE resources.version_id = excluded.version_id - 1",
+            )
+            .await?;
+        if written != rows.len() as u64 {
+            return Err(StoreError::PreconditionFailed(
+                "another writer changed some of these resources during the import; run it again"
+                    .into(),
+            ));
+        }
+        self.insert_rows(
+            "resource_history",
+            "resource_type, id, version_id, last_updated, patient_id, deleted, method, content",
+            &history,
+        )
+        .await?;
+        self.insert_index_rows(&index_rows).await?;
+        Ok(outcomes)
+    }
+
+    async fn current_many(
+        &mut self,
+        keys: &HashSet<(String, String)>,
+    ) -> Result<HashMap<(String, String), Current>, StoreError> {
+        let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (rt, id) in keys {
+            by_type.entry(rt.as_str()).or_default().push(id.as_str());
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (rt, ids) in by_type {
+            for chunk in ids.chunks(500) {
+                let mut args = AnyArguments::default();
+                args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
+                for id in chunk {
+                    args.add(id.to_string()).map_err(sqlx::Error::Encode)?;
+                }
+                let marks: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 2)).collect();
+                let sql = format!(
+                    "SELECT id, version_id, deleted, content FROM resources WHERE resource_type = $1 AND id IN ({})",
+                    marks.join(", ")
+                );
+                let found = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                for r in found {
+                    out.insert(
+                        (rt.to_string(), r.get::<String, _>(0)),
+                        Current {
+                            version: r.get(1),
+                            deleted: r.get::<i64, _>(2) != 0,
+                            content: Some(r.get(3)),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+const INDEX_COLS: [&str; 4] = [
+    "resource_type, resource_id, patient_id, param, system, code",
+    "resource_type, resource_id, patient_id, param, target_type, target_id",
+    "resource_type, resource_id, patient_id, param, low, high",
+    "resource_type, resource_id, patient_id, param, value",
+];
+
+/// Index rows of one or many resources, ready to insert.
+#[derive(Default)]
+struct IndexRows {
+    tokens: Vec<Vec<Val>>,
+    references: Vec<Vec<Val>>,
+    dates: Vec<Vec<Val>>,
+    strings: Vec<Vec<Val>>,
+}
+
+impl IndexRows {
+    fn add(&mut self, rt: &str, id: &str, patient: Option<&str>, index: &SearchIndex) {
+        let owner = || {
+            vec![
+                Val::S(rt.to_string()),
+                Val::S(id.to_string()),
+                Val::O(patient.map(str::to_string)),
+            ]
+        };
+        for t in &index.tokens {
+            let mut row = owner();
+            row.extend([
+                Val::S(t.param.clone()),
+                Val::O(t.system.clone()),
+                Val::S(t.code.clone()),
+            ]);
+            self.tokens.push(row);
+        }
+        for r in &index.references {
+            let mut row = owner();
+            row.extend([
+                Val::S(r.param.clone()),
+                Val::S(r.target_type.clone()),
+                Val::S(r.target_id.clone()),
+            ]);
+            self.references.push(row);
+        }
+        for d in &index.dates {
+            let mut row = owner();
+            row.extend([Val::S(d.param.clone()), Val::I(d.low), Val::I(d.high)]);
+            self.dates.push(row);
+        }
+        for v in &index.strings {
+            let mut row = owner();
+            row.extend([Val::S(v.param.clone()), Val::S(v.value.clone())]);
+            self.strings.push(row);
+        }
     }
 }
 

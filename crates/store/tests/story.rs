@@ -247,6 +247,52 @@ async fn story(backend: TestBackend) {
         ImportOutcome::Unchanged
     );
     tx.commit().await.unwrap();
+    // The batched import path gives the same outcomes, and keeps the index in step.
+    let batch = |family: &str| {
+        vec![
+            parse_resource(format!(r#"{{"resourceType":"Practitioner","id":"dr-kim","name":[{{"family":"{family}"}}]}}"#).as_bytes()).unwrap(),
+            parse_resource(br#"{"resourceType":"Practitioner","id":"dr-roy","name":[{"family":"Roy"}]}"#).unwrap(),
+        ]
+    };
+    let mut tx = db.store.begin().await.unwrap();
+    assert_eq!(
+        tx.import_batch(batch("Kim"), clock.now()).await.unwrap(),
+        [ImportOutcome::Created, ImportOutcome::Created]
+    );
+    assert_eq!(
+        tx.import_batch(batch("Kim"), clock.now()).await.unwrap(),
+        [ImportOutcome::Unchanged, ImportOutcome::Unchanged]
+    );
+    assert_eq!(
+        tx.import_batch(batch("Kimura"), clock.now()).await.unwrap(),
+        [ImportOutcome::Updated, ImportOutcome::Unchanged]
+    );
+    let mut twice = batch("Kim");
+    twice.extend(batch("Kimberley"));
+    assert_eq!(
+        tx.import_batch(twice, clock.now()).await.unwrap(),
+        [
+            ImportOutcome::Updated,
+            ImportOutcome::Unchanged,
+            ImportOutcome::Updated,
+            ImportOutcome::Unchanged
+        ]
+    );
+    tx.commit().await.unwrap();
+    let (_, r) = api
+        .search("Practitioner", &pairs(&[("name", "kim")]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&r), ["dr-kim"]);
+    let (_, r) = api
+        .search("Practitioner", &pairs(&[("name", "kimura")]))
+        .await
+        .unwrap();
+    assert_eq!(r.total, 0, "the old name left the index");
+    assert_eq!(
+        api.read("Practitioner", "dr-kim").await.unwrap().version_id,
+        4
+    );
 
     // A transaction with one bad entry writes nothing.
     let before = db.store.history_rows().await.unwrap();
