@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Resources written per database transaction.
-pub const BATCH: usize = 500;
+pub const BATCH: usize = 2000;
 
 /// Counts per resource type, and every rejection with its location and reason.
 #[derive(Debug, Default, Clone)]

@@ -52,7 +52,7 @@ pub fn extract(resource: &Resource) -> SearchIndex {
     let Some(params) = r4().search_params(resource.type_name()) else {
         return out;
     };
-    let root = Value::Object(resource.json().clone());
+    let root = resource.json();
     for (name, sp) in params {
         if COLUMN_PARAMS.contains(&name.as_str()) {
             continue;
@@ -64,7 +64,7 @@ pub fn extract(resource: &Resource) -> SearchIndex {
             };
             let segs: Vec<&str> = path.split('.').collect();
             let mut values = Vec::new();
-            collect(&root, &segs, &mut values);
+            collect_in(root, &segs, &mut values);
             for v in values {
                 index_value(&mut out, name, sp.kind, target, v);
             }
@@ -106,11 +106,23 @@ fn collect<'a>(v: &'a Value, segs: &[&str], out: &mut Vec<&'a Value>) {
         }
         return;
     }
-    let Some((first, rest)) = segs.split_first() else {
+    if segs.is_empty() {
         out.push(v);
         return;
+    }
+    if let Value::Object(obj) = v {
+        collect_in(obj, segs, out);
+    }
+}
+
+fn collect_in<'a>(
+    obj: &'a serde_json::Map<String, Value>,
+    segs: &[&str],
+    out: &mut Vec<&'a Value>,
+) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
     };
-    let Value::Object(obj) = v else { return };
     if let Some(child) = obj.get(*first) {
         collect(child, rest, out);
         return;

@@ -168,7 +168,7 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(self.writer.begin().await?))
+        Ok(Tx::new(self.writer.begin().await?, self.backend))
     }
 
     /// Checks the database answers (for `/healthz`).

@@ -1,6 +1,7 @@
 //! Writes: every one inside a [`Tx`], so a resource, its history row and its index rows
 //! commit together or not at all (and a transaction Bundle is one [`Tx`]).
 
+use crate::Backend;
 use crate::error::StoreError;
 use crate::read::{Stored, format_instant, millis};
 use coproduce_fhir::Resource;
@@ -15,6 +16,7 @@ use time::OffsetDateTime;
 #[derive(Debug)]
 pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
+    backend: Backend,
 }
 
 /// The result of a create or update.
@@ -40,8 +42,18 @@ struct Current {
 }
 
 impl Tx {
-    pub(crate) fn new(tx: Transaction<'static, Any>) -> Self {
-        Tx { tx }
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
+        Tx { tx, backend }
+    }
+
+    /// The placeholder for the `n`th (1-based) argument of a statement whose arguments all
+    /// appear once, in order. SQLite gets anonymous `?`: sqlx looks numbered parameters up by
+    /// name one at a time, which costs quadratic time in a statement with thousands of them.
+    fn mark(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
@@ -358,7 +370,7 @@ impl Tx {
                     if k > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("${}", n * width + k + 1));
+                    sql.push_str(&self.mark(n * width + k + 1));
                 }
                 sql.push(')');
                 for v in row {
@@ -469,13 +481,13 @@ impl Tx {
                 ] {
                     let mut args = AnyArguments::default();
                     args.add(rt.clone()).map_err(sqlx::Error::Encode)?;
-                    let marks: Vec<String> =
-                        (0..chunk.len()).map(|k| format!("${}", k + 2)).collect();
+                    let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
                     for id in chunk {
                         args.add(id.clone()).map_err(sqlx::Error::Encode)?;
                     }
                     let sql = format!(
-                        "DELETE FROM {table} WHERE resource_type = $1 AND resource_id IN ({})",
+                        "DELETE FROM {table} WHERE resource_type = {} AND resource_id IN ({})",
+                        self.mark(1),
                         marks.join(", ")
                     );
                     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
@@ -527,9 +539,10 @@ impl Tx {
                 for id in chunk {
                     args.add(id.to_string()).map_err(sqlx::Error::Encode)?;
                 }
-                let marks: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 2)).collect();
+                let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
                 let sql = format!(
-                    "SELECT id, version_id, deleted, content FROM resources WHERE resource_type = $1 AND id IN ({})",
+                    "SELECT id, version_id, deleted, content FROM resources WHERE resource_type = {} AND id IN ({})",
+                    self.mark(1),
                     marks.join(", ")
                 );
                 let found = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
