@@ -16,7 +16,7 @@ pub use search::{SearchQuery, SearchResult, SortKey};
 pub use write::{ImportOutcome, Tx, WriteOutcome};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -94,6 +94,12 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Config(format!("bad database URL '{}': {e}", redact(&url))))?
             .disable_statement_logging();
+        // One direct connection first, so an unreachable server fails now with its reason
+        // instead of after the pool's acquire timeout.
+        sqlx::AnyConnection::connect_with(&options)
+            .await?
+            .close()
+            .await?;
         match backend {
             Backend::Sqlite => {
                 let pool_options = || {

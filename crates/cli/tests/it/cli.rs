@@ -1,0 +1,80 @@
+//! The binary's own commands: migrate, backup, and the loopback-only rule of `serve`.
+
+use std::process::Command;
+
+fn coproduce(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .args(args)
+        .output()
+        .expect("run coproduce");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn backup_copies_a_live_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("live.db").display());
+    let data = dir.path().join("p.ndjson");
+    std::fs::write(&data, "{\"resourceType\":\"Patient\",\"id\":\"p1\"}\n{\"resourceType\":\"Patient\",\"id\":\"p2\"}\n").unwrap();
+    let (ok, out) = coproduce(&["--db", &db, "import", data.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let copy = dir.path().join("copy.db");
+    let (ok, out) = coproduce(&["--db", &db, "backup", "--out", copy.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    // The copy is a working database with the same data.
+    let exported = dir.path().join("out");
+    let copy_url = format!("sqlite://{}", copy.display());
+    let (ok, out) = coproduce(&[
+        "--db",
+        &copy_url,
+        "export",
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(exported.join("Patient.ndjson"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    // It never overwrites.
+    let (ok, out) = coproduce(&["--db", &db, "backup", "--out", copy.to_str().unwrap()]);
+    assert!(!ok && out.contains("exists already"), "{out}");
+}
+
+#[test]
+fn serve_refuses_addresses_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("x.db").display());
+    let (ok, out) = coproduce(&["--db", &db, "serve", "--addr", "0.0.0.0:18181"]);
+    assert!(!ok);
+    assert!(out.contains("loopback address only"), "{out}");
+}
+
+#[test]
+fn migrate_is_idempotent_and_bad_urls_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    for _ in 0..2 {
+        let (ok, out) = coproduce(&["--db", &db, "migrate"]);
+        assert!(ok, "{out}");
+    }
+    let (ok, out) = coproduce(&["--db", "mysql://localhost/x", "migrate"]);
+    assert!(
+        !ok && out.contains("use sqlite://PATH or postgres://"),
+        "{out}"
+    );
+    let (ok, out) = coproduce(&["--db", "postgres://app:s3cret@127.0.0.1:1/none", "migrate"]);
+    assert!(!ok);
+    assert!(
+        !out.contains("s3cret"),
+        "a password reached the output: {out}"
+    );
+}
