@@ -3,6 +3,7 @@
 //! No I/O, no async, no database, no HTTP, no JSON. Time is a parameter: code here never
 //! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
 
+pub mod access;
 pub mod clock;
 
 pub use clock::{Clock, FakeClock, SystemClock};
