@@ -161,6 +161,74 @@ fn condition(pid: &str, key: &str, snomed: &str, display: &str, icd10: &str) -> 
     })
 }
 
+/// The demo's care team and family: practitioners, a care team for each of the first
+/// `team_size` patients, and demo-p1's daughter with a full grant. Returns the resources and
+/// the accounts to create (user name, role, the FHIR resource that is them).
+pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str, &'static str)>) {
+    let staff = [
+        ("demo-dr-okafor", "Okafor", "Ngozi", "clinician"),
+        ("demo-rn-lee", "Lee", "Sam", "nurse"),
+        ("demo-rph-ali", "Ali", "Yusuf", "pharmacist"),
+        ("demo-chw-rosa", "Mendes", "Rosa", "community-health-worker"),
+        ("demo-sw-ben", "Baptiste", "Ben", "social-worker"),
+        ("demo-rr-kim", "Kim", "Jae", "rapid-response"),
+    ];
+    let mut out = Vec::new();
+    for (id, family, given, _) in staff {
+        out.push(
+            json!({"resourceType": "Practitioner", "id": id, "active": true,
+            "name": [{"family": family, "given": [given]}]}),
+        );
+    }
+    for i in 1..=team_size {
+        let participants: Vec<Value> = staff[..5]
+            .iter()
+            .map(|(id, _, _, role)| json!({"role": [{"text": role}], "member": {"reference": format!("Practitioner/{id}")}}))
+            .collect();
+        out.push(
+            json!({"resourceType": "CareTeam", "id": format!("demo-team-p{i}"), "status": "active",
+            "name": "Riverside primary care team",
+            "subject": {"reference": format!("Patient/demo-p{i}")},
+            "participant": participants,
+            "managingOrganization": [{"reference": "Organization/demo-clinic"}]}),
+        );
+    }
+    out.push(json!({"resourceType": "RelatedPerson", "id": "demo-rp-1", "active": true,
+        "patient": {"reference": "Patient/demo-p1"},
+        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "DAU", "display": "daughter"}]}],
+        "name": [{"family": "Silva", "given": ["Clara"]}]}));
+    let parts: Vec<Value> = ["readings", "plan", "messages", "concerns", "record"]
+        .iter()
+        .map(|p| json!({"coding": [{"system": crate::accounts::GRANT_PART_SYSTEM, "code": p}]}))
+        .collect();
+    out.push(json!({"resourceType": "Consent", "id": "demo-grant-rp-1", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/demo-p1"},
+        "policyRule": {"text": "Family access granted by the patient in coproduce"},
+        "provision": {"type": "permit",
+            "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "DAU"}]},
+                       "reference": {"reference": "RelatedPerson/demo-rp-1"}}],
+            "code": parts}}));
+    let accounts = vec![
+        ("ana", "patient", "Patient/demo-p1"),
+        ("clara", "family", "RelatedPerson/demo-rp-1"),
+        ("dr.okafor", "clinician", "Practitioner/demo-dr-okafor"),
+        ("nurse.lee", "nurse", "Practitioner/demo-rn-lee"),
+        ("pharm.ali", "pharmacist", "Practitioner/demo-rph-ali"),
+        (
+            "chw.rosa",
+            "community-health-worker",
+            "Practitioner/demo-chw-rosa",
+        ),
+        ("sw.ben", "social-worker", "Practitioner/demo-sw-ben"),
+        ("rr.kim", "rapid-response", "Practitioner/demo-rr-kim"),
+        ("quality.ida", "quality-analyst", ""),
+        ("admin", "admin", ""),
+    ];
+    (out, accounts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,7 +241,7 @@ mod tests {
             a.iter().filter(|r| r["resourceType"] == "Patient").count(),
             30
         );
-        for r in &a {
+        for r in a.iter().chain(&people(10).0) {
             coproduce_fhir::validate::validate_resource(r).unwrap_or_else(|e| panic!("{e}: {r}"));
         }
     }

@@ -17,6 +17,15 @@ pub enum AppError {
     PreconditionFailed(String),
     #[error("{0}")]
     Conflict(String),
+    /// Not signed in, or the credentials do not count (expired, revoked).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but the policy does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Something else on the server failed.
+    #[error("{0}")]
+    Internal(String),
     /// The database failed: a server error, never the caller's fault.
     #[error("storage failed: {0}")]
     Storage(StoreError),

@@ -1,20 +1,26 @@
 //! The FHIR REST interactions: create, read, vread, update, delete, history, search, and
-//! batch/transaction Bundles. Input is parsed strictly and validated before anything is
-//! written; a transaction is one database transaction.
+//! batch/transaction Bundles, each for a [`Caller`]. Every interaction is decided by the
+//! access policy in `core`, filtered by it in the store's queries, and audited: exactly one
+//! audit row per interaction (per entry of a Bundle), written in the same transaction as the
+//! change it records. Input is parsed strictly and validated before anything is written; a
+//! transaction is one database transaction.
 
+use crate::accounts::Caller;
 use crate::error::AppError;
 use coproduce_core::Clock;
+use coproduce_core::access::{Action, Compartment, Reach, Sensitivity, Target, decide, reach};
 use coproduce_fhir::query::SearchQuery;
-use coproduce_fhir::search::split_reference;
+use coproduce_fhir::search::{extract, is_clinical, patient_compartment, split_reference};
 use coproduce_fhir::stream::rewrite_references;
 use coproduce_fhir::{
     IssueCode, OperationOutcome, Resource, ResourceType, parse_resource, parse_resource_value,
 };
-use coproduce_store::search::search_on;
-use coproduce_store::{HistoryEntry, SearchResult, Store, Stored, Tx};
+use coproduce_store::search::search_reaching;
+use coproduce_store::{AuditEntry, HistoryEntry, SearchResult, Store, StoreError, Stored, Tx};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// The result of a create or update.
 #[derive(Debug, Clone)]
@@ -69,6 +75,60 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Adolescent-confidential records carry the confidentiality code R (restricted) in
+/// `meta.security`.
+fn sensitivity(v: &Value) -> Sensitivity {
+    let restricted = v["meta"]["security"].as_array().is_some_and(|labels| {
+        labels.iter().any(|l| {
+            l["system"] == "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+                && l["code"] == "R"
+        })
+    });
+    if restricted {
+        Sensitivity::AdolescentConfidential
+    } else {
+        Sensitivity::Normal
+    }
+}
+
+fn compartment<'a>(rt: &str, patient: Option<&'a str>) -> Compartment<'a> {
+    match patient {
+        Some(p) => Compartment::Patient(p),
+        None if is_clinical(rt) => Compartment::Unattached,
+        None => Compartment::Shared,
+    }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Read => "read",
+        Action::Search => "search",
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
+        Action::Export => "export",
+    }
+}
+
+/// Why an interaction did not happen: an ordinary error, or a denial whose audit row is
+/// written once the transaction it happened in is rolled back.
+enum Fail {
+    App(AppError),
+    Denied(Box<AuditEntry>, String),
+}
+
+impl<E: Into<AppError>> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail::App(e.into())
+    }
+}
+
+type Outcome<T> = Result<T, Fail>;
+
 impl FhirApi {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         FhirApi { store, clock }
@@ -92,43 +152,188 @@ impl FhirApi {
         self.store.backend().name()
     }
 
+    /// An "allowed" audit row for this caller; callers change outcome and detail as needed.
+    fn audit_entry(
+        &self,
+        caller: &Caller,
+        action: &str,
+        rt: &str,
+        id: Option<&str>,
+        patients: Option<String>,
+    ) -> AuditEntry {
+        let on_behalf_of = match (&caller.actor.who, patients.as_deref()) {
+            (coproduce_core::access::Who::Family { .. }, Some(p)) if !p.contains(' ') => {
+                Some(format!("Patient/{p}"))
+            }
+            _ => caller
+                .actor
+                .bound_patient
+                .as_ref()
+                .map(|p| format!("Patient/{p}")),
+        };
+        AuditEntry {
+            at: millis(self.clock.now()),
+            actor: caller.label.clone(),
+            on_behalf_of,
+            action: action.to_string(),
+            resource_type: Some(rt.to_string()),
+            resource_id: id.map(str::to_string),
+            patients,
+            outcome: "allowed".into(),
+            detail: None,
+        }
+    }
+
+    /// Decides; a denial becomes a [`Fail::Denied`] carrying its audit row.
+    fn check(
+        &self,
+        caller: &Caller,
+        action: Action,
+        rt: &str,
+        id: Option<&str>,
+        patient: Option<&str>,
+        json: Option<&Value>,
+    ) -> Outcome<()> {
+        let target = Target {
+            resource_type: rt,
+            compartment: compartment(rt, patient),
+            sensitivity: json.map_or(Sensitivity::Normal, sensitivity),
+        };
+        match decide(&caller.actor, action, &target, self.clock.now()) {
+            coproduce_core::access::Decision::Allow => Ok(()),
+            coproduce_core::access::Decision::Deny(reason) => {
+                let entry = AuditEntry {
+                    outcome: "denied".into(),
+                    detail: Some(reason.clone()),
+                    ..self.audit_entry(
+                        caller,
+                        action_name(action),
+                        rt,
+                        id,
+                        patient.map(str::to_string),
+                    )
+                };
+                Err(Fail::Denied(Box::new(entry), reason))
+            }
+        }
+    }
+
+    /// Turns a failure into the caller's error, writing a denial's audit row first.
+    async fn settle<T>(&self, r: Outcome<T>) -> Result<T, AppError> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(Fail::App(e)) => Err(e),
+            Err(Fail::Denied(entry, reason)) => {
+                self.store.audit(&entry).await?;
+                Err(AppError::Forbidden(reason))
+            }
+        }
+    }
+
+    /// The reach of `caller` for a query on `rt`, as the store's compartment filter.
+    fn compartments(
+        &self,
+        caller: &Caller,
+        action: Action,
+        rt: &str,
+    ) -> Outcome<Option<BTreeSet<String>>> {
+        match reach(&caller.actor, action, rt, is_clinical(rt), self.clock.now()) {
+            Reach::Everything => Ok(None),
+            Reach::Patients(p) => Ok(Some(p)),
+            Reach::Nothing(reason) => {
+                let entry = AuditEntry {
+                    outcome: "denied".into(),
+                    detail: Some(reason.clone()),
+                    ..self.audit_entry(caller, action_name(action), rt, None, None)
+                };
+                Err(Fail::Denied(Box::new(entry), reason))
+            }
+        }
+    }
+
+    /// Records a request refused for want of valid credentials.
+    pub async fn audit_unauthenticated(&self, request: &str, reason: &str) -> Result<(), AppError> {
+        self.store
+            .audit(&AuditEntry {
+                at: millis(self.clock.now()),
+                actor: "anonymous".into(),
+                action: "authenticate".into(),
+                outcome: "denied".into(),
+                detail: Some(format!("{request}: {reason}")),
+                ..AuditEntry::default()
+            })
+            .await?;
+        Ok(())
+    }
+
     /// POST /{type}: creates with a new id, or (with `If-None-Exist`) returns the one match.
     pub async fn create(
         &self,
+        caller: &Caller,
         rt: &str,
         body: &[u8],
         if_none_exist: Option<&str>,
     ) -> Result<Written, AppError> {
         let rt = ResourceType::parse(rt)?;
         let resource = parse_body(&rt, body)?;
-        let mut tx = self.store.begin().await?;
-        let written = self
-            .create_in(&mut tx, resource, if_none_exist, None)
-            .await?;
-        tx.commit().await?;
-        Ok(written)
+        let r = async {
+            let mut tx = self.store.begin().await?;
+            let written = self
+                .create_in(caller, &mut tx, resource, if_none_exist, None)
+                .await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        .await;
+        self.settle(r).await
     }
 
     /// Creates inside a transaction, with `id` when the caller planned one (a transaction
     /// Bundle plans ids first so entries can refer to each other), else a new one.
     async fn create_in(
         &self,
+        caller: &Caller,
         tx: &mut Tx,
         mut resource: Resource,
         if_none_exist: Option<&str>,
         id: Option<&str>,
-    ) -> Result<Written, AppError> {
+    ) -> Outcome<Written> {
+        let rt = resource.type_name().to_string();
+        // The id first: a new Patient is its own compartment.
+        resource.set_id(&id.map_or_else(new_id, str::to_string));
+        let patient = patient_compartment(&resource, &extract(&resource));
+        self.check(
+            caller,
+            Action::Create,
+            &rt,
+            None,
+            patient.as_deref(),
+            Some(&resource.to_value()),
+        )?;
         if let Some(cond) = if_none_exist {
-            let q = SearchQuery::parse(
-                resource.type_name(),
-                &query_pairs(cond.trim_start_matches('?')),
-            )?;
-            let found = search_on(tx.conn(), &SearchQuery { count: 2, ..q }).await?;
+            let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
+            q.count = 2;
+            q.compartments = self.compartments(caller, Action::Search, &rt)?;
+            let found = coproduce_store::search::search_on(tx.conn(), &q).await?;
             match found.matches.len() {
                 0 => {}
                 1 => {
+                    let stored = found.matches.into_iter().next().expect("one match");
+                    let entry = AuditEntry {
+                        detail: Some(
+                            "If-None-Exist matched an existing resource; nothing written".into(),
+                        ),
+                        ..self.audit_entry(
+                            caller,
+                            "create",
+                            &rt,
+                            Some(&stored.id),
+                            stored.patient_id.clone(),
+                        )
+                    };
+                    tx.audit(&entry).await?;
                     return Ok(Written {
-                        stored: found.matches.into_iter().next().expect("one match"),
+                        stored,
                         created: false,
                     });
                 }
@@ -136,12 +341,20 @@ impl FhirApi {
                     return Err(AppError::PreconditionFailed(format!(
                         "If-None-Exist '{cond}' matches {} resources; it must match at most one",
                         found.total
-                    )));
+                    ))
+                    .into());
                 }
             }
         }
-        resource.set_id(&id.map_or_else(new_id, str::to_string));
         let stored = tx.create(resource, self.clock.now()).await?;
+        let entry = self.audit_entry(
+            caller,
+            "create",
+            &rt,
+            Some(&stored.id),
+            stored.patient_id.clone(),
+        );
+        tx.audit(&entry).await?;
         Ok(Written {
             stored,
             created: true,
@@ -151,6 +364,7 @@ impl FhirApi {
     /// PUT /{type}/{id}: updates, or creates with the client's id.
     pub async fn update(
         &self,
+        caller: &Caller,
         rt: &str,
         id: &str,
         body: &[u8],
@@ -158,19 +372,26 @@ impl FhirApi {
     ) -> Result<Written, AppError> {
         let rt = ResourceType::parse(rt)?;
         let resource = parse_body(&rt, body)?;
-        let mut tx = self.store.begin().await?;
-        let written = self.update_in(&mut tx, resource, id, if_match).await?;
-        tx.commit().await?;
-        Ok(written)
+        let r = async {
+            let mut tx = self.store.begin().await?;
+            let written = self
+                .update_in(caller, &mut tx, resource, id, if_match)
+                .await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        .await;
+        self.settle(r).await
     }
 
     async fn update_in(
         &self,
+        caller: &Caller,
         tx: &mut Tx,
         resource: Resource,
         id: &str,
         if_match: Option<i64>,
-    ) -> Result<Written, AppError> {
+    ) -> Outcome<Written> {
         match resource.id() {
             Some(body_id) if body_id == id => {}
             Some(body_id) => {
@@ -178,29 +399,75 @@ impl FhirApi {
                     IssueCode::Invariant,
                     "id",
                     format!("the body's id '{body_id}' differs from the URL's id '{id}'"),
-                ));
+                )
+                .into());
             }
             None => {
                 return Err(invalid(
                     IssueCode::Required,
                     "id",
                     "an update needs the resource's id in the body",
-                ));
+                )
+                .into());
             }
         }
+        let rt = resource.type_name().to_string();
+        // The record as it is, and as it would be: the caller must reach both.
+        let existing = tx.current_stored(&rt, id).await?.filter(|s| !s.deleted);
+        if let Some(old) = &existing {
+            self.check(
+                caller,
+                Action::Update,
+                &rt,
+                Some(id),
+                old.patient_id.as_deref(),
+                Some(&old.json()?),
+            )?;
+        }
+        let patient = patient_compartment(&resource, &extract(&resource));
+        let action = if existing.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        self.check(
+            caller,
+            action,
+            &rt,
+            Some(id),
+            patient.as_deref(),
+            Some(&resource.to_value()),
+        )?;
         let out = tx.update(resource, if_match, self.clock.now()).await?;
+        let entry = self.audit_entry(
+            caller,
+            action_name(action),
+            &rt,
+            Some(id),
+            out.stored.patient_id.clone(),
+        );
+        tx.audit(&entry).await?;
         Ok(Written {
             stored: out.stored,
             created: out.created,
         })
     }
 
-    pub async fn read(&self, rt: &str, id: &str) -> Result<Stored, AppError> {
+    /// GET /{type}/{id}.
+    pub async fn read(&self, caller: &Caller, rt: &str, id: &str) -> Result<Stored, AppError> {
         let rt = ResourceType::parse(rt)?;
-        Ok(self.store.read(rt.as_str(), id).await?)
+        let found = self.store.read(rt.as_str(), id).await;
+        self.reading(caller, rt.as_str(), id, found).await
     }
 
-    pub async fn vread(&self, rt: &str, id: &str, version: &str) -> Result<Stored, AppError> {
+    /// GET /{type}/{id}/_history/{version}.
+    pub async fn vread(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Stored, AppError> {
         let rt = ResourceType::parse(rt)?;
         let v: i64 = version.parse().map_err(|_| {
             invalid(
@@ -209,21 +476,101 @@ impl FhirApi {
                 format!("'{version}' is not a version number"),
             )
         })?;
-        Ok(self.store.vread(rt.as_str(), id, v).await?)
+        let found = self.store.vread(rt.as_str(), id, v).await;
+        self.reading(caller, rt.as_str(), id, found).await
+    }
+
+    /// Decides and audits a read of what the store found.
+    async fn reading(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+        found: Result<Stored, StoreError>,
+    ) -> Result<Stored, AppError> {
+        let stored = match found {
+            Ok(s) => s,
+            Err(e) => {
+                let e = AppError::from(e);
+                if !matches!(e, AppError::Storage(_)) {
+                    let entry = AuditEntry {
+                        outcome: "failed".into(),
+                        detail: Some(e.to_string()),
+                        ..self.audit_entry(caller, "read", rt, Some(id), None)
+                    };
+                    self.store.audit(&entry).await?;
+                }
+                return Err(e);
+            }
+        };
+        let r = self.check(
+            caller,
+            Action::Read,
+            rt,
+            Some(id),
+            stored.patient_id.as_deref(),
+            Some(&stored.json()?),
+        );
+        self.settle(r).await?;
+        let entry = self.audit_entry(caller, "read", rt, Some(id), stored.patient_id.clone());
+        self.store.audit(&entry).await?;
+        Ok(stored)
     }
 
     /// DELETE: returns the deletion's version, or None if there was nothing to delete
     /// (deleting twice is not an error).
-    pub async fn delete(&self, rt: &str, id: &str) -> Result<Option<i64>, AppError> {
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+    ) -> Result<Option<i64>, AppError> {
         let rt = ResourceType::parse(rt)?;
-        let mut tx = self.store.begin().await?;
-        let v = tx.delete(rt.as_str(), id, self.clock.now()).await?;
-        tx.commit().await?;
+        let r = async {
+            let mut tx = self.store.begin().await?;
+            let v = self.delete_in(caller, &mut tx, rt.as_str(), id).await?;
+            tx.commit().await?;
+            Ok(v)
+        }
+        .await;
+        self.settle(r).await
+    }
+
+    async fn delete_in(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        rt: &str,
+        id: &str,
+    ) -> Outcome<Option<i64>> {
+        let existing = tx.current_stored(rt, id).await?.filter(|s| !s.deleted);
+        let patient = existing.as_ref().and_then(|s| s.patient_id.clone());
+        if let Some(old) = &existing {
+            self.check(
+                caller,
+                Action::Delete,
+                rt,
+                Some(id),
+                patient.as_deref(),
+                Some(&old.json()?),
+            )?;
+        } else {
+            self.check(caller, Action::Delete, rt, Some(id), None, None)?;
+        }
+        let v = tx.delete(rt, id, self.clock.now()).await?;
+        let detail = v.is_none().then(|| "nothing to delete".to_string());
+        let entry = AuditEntry {
+            detail,
+            ..self.audit_entry(caller, "delete", rt, Some(id), patient)
+        };
+        tx.audit(&entry).await?;
         Ok(v)
     }
 
+    /// History of a resource or a type, filtered by the caller's reach.
     pub async fn history(
         &self,
+        caller: &Caller,
         rt: &str,
         id: Option<&str>,
         params: &[(String, String)],
@@ -259,29 +606,84 @@ impl FhirApi {
                 }
             }
         }
-        let (total, entries) = self
-            .store
-            .history(rt.as_str(), id, since, count, offset)
-            .await?;
+        let action = if id.is_some() {
+            Action::Read
+        } else {
+            Action::Search
+        };
+        if let Some(id) = id {
+            // The resource as it stands decides whether its history may be read at all.
+            if let Some(current) = self.store.current(rt.as_str(), id).await? {
+                let json = if current.deleted {
+                    None
+                } else {
+                    Some(current.json()?)
+                };
+                let r = self.check(
+                    caller,
+                    Action::Read,
+                    rt.as_str(),
+                    Some(id),
+                    current.patient_id.as_deref(),
+                    json.as_ref(),
+                );
+                self.settle(r).await?;
+            }
+        }
+        let r = async {
+            let compartments = self.compartments(caller, action, rt.as_str())?;
+            let (total, entries) = self
+                .store
+                .history(rt.as_str(), id, since, count, offset, compartments.as_ref())
+                .await?;
+            Ok((total, entries))
+        }
+        .await;
+        let (total, entries) = self.settle(r).await?;
+        let patients = touched(entries.iter().map(|e| &e.stored));
+        let entry = AuditEntry {
+            detail: Some(format!("history: {total} versions")),
+            ..self.audit_entry(
+                caller,
+                if id.is_some() { "read" } else { "search" },
+                rt.as_str(),
+                id,
+                patients,
+            )
+        };
+        self.store.audit(&entry).await?;
         if let (Some(id), 0) = (id, total) {
             return Err(AppError::NotFound(format!("{rt}/{id}")));
         }
         Ok((total, entries, count, offset))
     }
 
+    /// A search, filtered by the caller's reach in the query itself.
     pub async fn search(
         &self,
+        caller: &Caller,
         rt: &str,
         params: &[(String, String)],
     ) -> Result<(SearchQuery, SearchResult), AppError> {
         let rt = ResourceType::parse(rt)?;
-        let q = SearchQuery::parse(rt.as_str(), params)?;
-        let result = self.store.search(&q).await?;
+        let mut q = SearchQuery::parse(rt.as_str(), params)?;
+        let r = self.compartments(caller, Action::Search, rt.as_str());
+        q.compartments = self.settle(r).await?;
+        let now = self.clock.now();
+        let actor = caller.actor.clone();
+        let include_reach = move |t: &str| reach(&actor, Action::Search, t, is_clinical(t), now);
+        let result = self.store.search_for(&q, &include_reach).await?;
+        let patients = touched(result.matches.iter().chain(&result.included));
+        let entry = AuditEntry {
+            detail: Some(format!("{} matches", result.total)),
+            ..self.audit_entry(caller, "search", rt.as_str(), None, patients)
+        };
+        self.store.audit(&entry).await?;
         Ok((q, result))
     }
 
     /// POST / with a batch or transaction Bundle; returns the response Bundle.
-    pub async fn bundle(&self, body: &[u8]) -> Result<Value, AppError> {
+    pub async fn bundle(&self, caller: &Caller, body: &[u8]) -> Result<Value, AppError> {
         let bundle = parse_resource(body)?;
         if bundle.type_name() != "Bundle" {
             return Err(invalid(
@@ -303,8 +705,11 @@ impl FhirApi {
             .cloned()
             .unwrap_or_default();
         match btype.as_str() {
-            "transaction" => self.transaction(entries).await,
-            "batch" => self.batch(entries).await,
+            "transaction" => {
+                let r = self.transaction(caller, entries).await;
+                self.settle(r).await
+            }
+            "batch" => self.batch(caller, entries).await,
             other => Err(invalid(
                 IssueCode::Value,
                 "Bundle.type",
@@ -313,24 +718,13 @@ impl FhirApi {
         }
     }
 
-    async fn transaction(&self, entries: Vec<Value>) -> Result<Value, AppError> {
+    async fn transaction(&self, caller: &Caller, entries: Vec<Value>) -> Outcome<Value> {
         // Ids first, so references between entries can be rewritten before anything is written.
         let mut planned = Vec::with_capacity(entries.len());
         let mut map = HashMap::new();
         for (i, entry) in entries.into_iter().enumerate() {
             let e = Entry::read(i, entry)?;
-            let target = match (&e.method[..], &e.resource) {
-                ("POST", Some(r)) => {
-                    let rt = r
-                        .get("resourceType")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    Some(format!("{rt}/{}", new_id()))
-                }
-                ("PUT", _) => Some(e.url_path.clone()),
-                _ => None,
-            };
+            let target = planned_target(&e);
             if let (Some(full_url), Some(t)) = (&e.full_url, &target) {
                 map.insert(full_url.clone(), t.clone());
             }
@@ -352,38 +746,32 @@ impl FhirApi {
             if let Some(r) = &mut e.resource {
                 rewrite_references(r, &map);
             }
-            let response = self
-                .entry_in(&mut tx, e, target.as_deref())
-                .await
-                .map_err(|err| within_entry(err, i))?;
+            let response = match self.entry_in(caller, &mut tx, e, target.as_deref()).await {
+                Ok(r) => r,
+                Err(Fail::App(err)) => return Err(Fail::App(within_entry(err, i))),
+                Err(denied) => return Err(denied),
+            };
             responses[i] = json!({"response": response});
         }
         tx.commit().await?;
         Ok(json!({"resourceType": "Bundle", "type": "transaction-response", "entry": responses}))
     }
 
-    async fn batch(&self, entries: Vec<Value>) -> Result<Value, AppError> {
+    async fn batch(&self, caller: &Caller, entries: Vec<Value>) -> Result<Value, AppError> {
         let mut responses = Vec::with_capacity(entries.len());
         for (i, entry) in entries.into_iter().enumerate() {
             let result = async {
                 let mut e = Entry::read(i, entry)?;
-                let target = match (&e.method[..], &e.resource) {
-                    ("POST", Some(r)) => Some(format!(
-                        "{}/{}",
-                        r.get("resourceType")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                        new_id()
-                    )),
-                    ("PUT", _) => Some(e.url_path.clone()),
-                    _ => None,
-                };
+                let target = planned_target(&e);
                 let mut tx = self.store.begin().await?;
-                let response = self.entry_in(&mut tx, &mut e, target.as_deref()).await?;
+                let response = self
+                    .entry_in(caller, &mut tx, &mut e, target.as_deref())
+                    .await?;
                 tx.commit().await?;
-                Ok::<Value, AppError>(response)
+                Ok(response)
             }
             .await;
+            let result = self.settle(result).await;
             responses.push(match result {
                 Ok(r) => json!({"response": r}),
                 Err(AppError::Storage(e)) => return Err(AppError::Storage(e)),
@@ -399,10 +787,11 @@ impl FhirApi {
     /// Carries out one entry inside a transaction; returns its `response`.
     async fn entry_in(
         &self,
+        caller: &Caller,
         tx: &mut Tx,
         e: &mut Entry,
         target: Option<&str>,
-    ) -> Result<Value, AppError> {
+    ) -> Outcome<Value> {
         let written_response = |w: Written| {
             json!({
                 "status": if w.created { "201 Created" } else { "200 OK" },
@@ -436,61 +825,114 @@ impl FhirApi {
                             "the entry's url is for {rt}, but the resource is a {}",
                             resource.type_name()
                         ),
-                    ));
+                    )
+                    .into());
                 }
                 if e.method == "POST" {
                     let w = self
-                        .create_in(tx, resource, e.if_none_exist.as_deref(), Some(id))
+                        .create_in(caller, tx, resource, e.if_none_exist.as_deref(), Some(id))
                         .await?;
                     Ok(written_response(w))
                 } else {
                     if resource.id().is_none() {
                         resource.set_id(id);
                     }
-                    let w = self.update_in(tx, resource, id, e.if_match).await?;
+                    let w = self.update_in(caller, tx, resource, id, e.if_match).await?;
                     Ok(written_response(w))
                 }
             }
             "DELETE" => {
                 let (rt, id) = split_type_id(&e.url_path)?;
-                tx.delete(rt, id, self.clock.now()).await?;
+                self.delete_in(caller, tx, rt, id).await?;
                 Ok(json!({"status": "204 No Content"}))
             }
             "GET" => {
-                if let Ok((rt, id)) = split_type_id(&e.url_path) {
-                    let q = SearchQuery {
-                        filters: vec![coproduce_fhir::query::Filter::Id(vec![id.to_string()])],
-                        ..SearchQuery::all(rt)
-                    };
-                    let found = search_on(tx.conn(), &q).await?;
+                let (rt, id, params) = match split_type_id(&e.url_path) {
+                    Ok((rt, id)) => (
+                        rt.to_string(),
+                        Some(id.to_string()),
+                        vec![("_id".to_string(), id.to_string())],
+                    ),
+                    Err(_) => (
+                        ResourceType::parse(&e.url_path)?.as_str().to_string(),
+                        None,
+                        query_pairs(&e.url_query),
+                    ),
+                };
+                let mut q = SearchQuery::parse(&rt, &params)?;
+                q.compartments = self.compartments(
+                    caller,
+                    if id.is_some() {
+                        Action::Read
+                    } else {
+                        Action::Search
+                    },
+                    &rt,
+                )?;
+                let now = self.clock.now();
+                let actor = caller.actor.clone();
+                let include_reach =
+                    move |t: &str| reach(&actor, Action::Search, t, is_clinical(t), now);
+                let found = search_reaching(tx.conn(), &q, &include_reach).await?;
+                let patients = touched(found.matches.iter());
+                let entry = AuditEntry {
+                    detail: Some(format!("{} matches", found.total)),
+                    ..self.audit_entry(
+                        caller,
+                        if id.is_some() { "read" } else { "search" },
+                        &rt,
+                        id.as_deref(),
+                        patients,
+                    )
+                };
+                tx.audit(&entry).await?;
+                if let Some(id) = id {
                     let stored = found
                         .matches
                         .into_iter()
                         .next()
-                        .ok_or_else(|| AppError::NotFound(e.url_path.clone()))?;
-                    Ok(
+                        .ok_or_else(|| AppError::NotFound(format!("{rt}/{id}")))?;
+                    return Ok(
                         json!({"status": "200 OK", "etag": format!("W/\"{}\"", stored.version_id), "resource": stored.json()?}),
-                    )
-                } else {
-                    let rt = ResourceType::parse(&e.url_path)?;
-                    let q = SearchQuery::parse(rt.as_str(), &query_pairs(&e.url_query))?;
-                    let found = search_on(tx.conn(), &q).await?;
-                    let mut entries = Vec::new();
-                    for m in &found.matches {
-                        entries.push(json!({"resource": m.json()?}));
-                    }
-                    Ok(
-                        json!({"status": "200 OK", "resource": {"resourceType": "Bundle", "type": "searchset", "total": found.total, "entry": entries}}),
-                    )
+                    );
                 }
+                let mut entries = Vec::new();
+                for m in &found.matches {
+                    entries.push(json!({"resource": m.json()?}));
+                }
+                Ok(
+                    json!({"status": "200 OK", "resource": {"resourceType": "Bundle", "type": "searchset", "total": found.total, "entry": entries}}),
+                )
             }
             other => Err(invalid(
                 IssueCode::NotSupported,
                 "request.method",
                 format!("the method {other} is not supported in a Bundle"),
-            )),
+            )
+            .into()),
         }
     }
+}
+
+/// Where an entry's resource will live: `Type/new-id` for a POST, the url for a PUT.
+fn planned_target(e: &Entry) -> Option<String> {
+    match (&e.method[..], &e.resource) {
+        ("POST", Some(r)) => Some(format!(
+            "{}/{}",
+            r.get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            new_id()
+        )),
+        ("PUT", _) => Some(e.url_path.clone()),
+        _ => None,
+    }
+}
+
+/// The patient compartments a set of results touches, space-separated, for the audit row.
+fn touched<'a>(stored: impl Iterator<Item = &'a Stored>) -> Option<String> {
+    let set: BTreeSet<&str> = stored.filter_map(|s| s.patient_id.as_deref()).collect();
+    (!set.is_empty()).then(|| set.into_iter().collect::<Vec<_>>().join(" "))
 }
 
 /// One Bundle entry's request, read.
@@ -615,6 +1057,21 @@ pub fn status_of(err: &AppError) -> (&'static str, OperationOutcome) {
         AppError::Conflict(m) => (
             "409 Conflict",
             OperationOutcome::message(IssueCode::Conflict, m.clone()),
+        ),
+        AppError::Unauthorized(m) => (
+            "401 Unauthorized",
+            OperationOutcome::message(IssueCode::Login, m.clone()),
+        ),
+        AppError::Forbidden(m) => (
+            "403 Forbidden",
+            OperationOutcome::message(IssueCode::Forbidden, m.clone()),
+        ),
+        AppError::Internal(_) => (
+            "500 Internal Server Error",
+            OperationOutcome::message(
+                IssueCode::Exception,
+                "the server failed; nothing was written",
+            ),
         ),
         AppError::Storage(_) => (
             "500 Internal Server Error",

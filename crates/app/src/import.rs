@@ -6,7 +6,7 @@ use crate::error::AppError;
 use coproduce_core::Clock;
 use coproduce_fhir::stream::SourceItem;
 use coproduce_fhir::{IssueCode, OperationOutcome, Resource, parse_resource_value};
-use coproduce_store::{ImportOutcome, Store};
+use coproduce_store::{AuditEntry, ImportOutcome, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -54,6 +54,8 @@ pub struct Importer {
     clock: Arc<dyn Clock>,
     pending: Vec<(String, Resource)>,
     summary: ImportSummary,
+    /// How the audit trail names who imports.
+    actor: String,
 }
 
 impl std::fmt::Debug for Importer {
@@ -65,12 +67,14 @@ impl std::fmt::Debug for Importer {
 }
 
 impl Importer {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    /// An importer; `actor` names who imports in the audit trail (`cli:import`, ...).
+    pub fn new(store: Store, clock: Arc<dyn Clock>, actor: &str) -> Self {
         Importer {
             store,
             clock,
             pending: Vec::with_capacity(BATCH),
             summary: ImportSummary::default(),
+            actor: actor.to_string(),
         }
     }
 
@@ -141,6 +145,24 @@ impl Importer {
         let outcomes = tx
             .import_batch(batch.into_iter().map(|(_, r)| r).collect(), now)
             .await?;
+        // One audit row per batch, in the batch's transaction.
+        let count = |o: ImportOutcome| outcomes.iter().filter(|x| **x == o).count();
+        let kinds: std::collections::BTreeSet<&str> = types.iter().map(String::as_str).collect();
+        tx.audit(&AuditEntry {
+            at: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+            actor: self.actor.clone(),
+            action: "import".into(),
+            outcome: "allowed".into(),
+            detail: Some(format!(
+                "{} created, {} updated, {} unchanged ({})",
+                count(ImportOutcome::Created),
+                count(ImportOutcome::Updated),
+                count(ImportOutcome::Unchanged),
+                kinds.into_iter().collect::<Vec<_>>().join(", ")
+            )),
+            ..AuditEntry::default()
+        })
+        .await?;
         tx.commit().await?;
         for (rt, o) in types.into_iter().zip(outcomes) {
             let c = self.summary.by_type.entry(rt).or_default();

@@ -2,6 +2,7 @@
 //! FHIR rules, and saves in one transaction. The web layer and the CLI call these, never
 //! the store directly.
 
+pub mod accounts;
 pub mod demo;
 pub mod error;
 pub mod fhir_api;

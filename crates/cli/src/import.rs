@@ -65,7 +65,7 @@ pub async fn run(store: Store, clock: Arc<dyn Clock>, paths: &[PathBuf]) -> Resu
     let reader_bar = bar.clone();
     let file_list = files.clone();
     let reader = std::thread::spawn(move || read_files(&file_list, &tx, &reader_bar));
-    let mut importer = Importer::new(store, clock);
+    let mut importer = Importer::new(store, clock, "cli:import");
     let mut seen: u64 = 0;
     while let Some(checked) = rx.recv().await {
         importer
@@ -215,6 +215,17 @@ pub async fn export(
             }
         }
         w.flush()?;
+        store
+            .audit(&coproduce_store::AuditEntry {
+                at: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+                actor: "cli:export".into(),
+                action: "export".into(),
+                resource_type: Some(rt.clone()),
+                outcome: "allowed".into(),
+                detail: Some(format!("{n} resources to {}", path.display())),
+                ..Default::default()
+            })
+            .await?;
         println!("{rt}: {n} resources -> {}", path.display());
     }
     Ok(())

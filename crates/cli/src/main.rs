@@ -3,10 +3,12 @@
 
 mod config;
 mod import;
+mod people;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use config::Config;
+use coproduce_app::accounts::Accounts;
 use coproduce_app::{FhirApi, Store};
 use coproduce_core::{Clock, SystemClock};
 use std::net::SocketAddr;
@@ -66,6 +68,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: people::UserCommand,
+    },
+    /// Manage API tokens (SMART scopes).
+    Token {
+        #[command(subcommand)]
+        command: people::TokenCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: people::AuditCommand,
+    },
 }
 
 fn init_logs(json: bool) {
@@ -124,29 +141,12 @@ async fn main() -> Result<()> {
             let fresh = !path.exists();
             let store = open("sqlite://coproduce-demo.db").await?;
             if fresh {
-                let year = clock.now().year();
-                let resources = coproduce_app::demo::population(40, 2026, year);
-                let n = resources.len();
-                let mut importer = coproduce_app::Importer::new(store.clone(), clock.clone());
-                for (i, r) in resources.into_iter().enumerate() {
-                    importer
-                        .add(coproduce_fhir::stream::SourceItem::new(
-                            format!("demo#{i}"),
-                            Ok(r),
-                        ))
-                        .await?;
-                }
-                let summary = importer.finish().await?;
-                if !summary.rejected.is_empty() {
-                    bail!("the demo population did not load: {:?}", summary.rejected);
-                }
-                println!(
-                    "created {} with {n} synthetic resources (40 patients)",
-                    path.display()
-                );
+                demo_population(&store, &clock).await?;
+                println!("created {}", path.display());
             } else {
                 println!("using the existing {}", path.display());
             }
+            print_demo_tokens(&store, &clock).await?;
             serve(store, clock, &cfg).await
         }
         Command::Backup { out } => {
@@ -155,7 +155,84 @@ async fn main() -> Result<()> {
             println!("backup written to {}", out.display());
             Ok(())
         }
+        Command::User { command } => {
+            let store = open(&cfg.db).await?;
+            people::user(&Accounts::new(store, clock), command).await
+        }
+        Command::Token { command } => {
+            let store = open(&cfg.db).await?;
+            people::token(&Accounts::new(store, clock), command).await
+        }
+        Command::Audit { command } => {
+            let store = open(&cfg.db).await?;
+            if !people::audit(&store, command).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
+}
+
+/// Loads the synthetic panel, its care team and family, and an account for each role.
+async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
+    let year = clock.now().year();
+    let mut resources = coproduce_app::demo::population(40, 2026, year);
+    let (people, accounts) = coproduce_app::demo::people(20);
+    resources.extend(people);
+    let n = resources.len();
+    let mut importer = coproduce_app::Importer::new(store.clone(), clock.clone(), "cli:demo");
+    for (i, r) in resources.into_iter().enumerate() {
+        importer
+            .add(coproduce_fhir::stream::SourceItem::new(
+                format!("demo#{i}"),
+                Ok(r),
+            ))
+            .await?;
+    }
+    let summary = importer.finish().await?;
+    if !summary.rejected.is_empty() {
+        bail!("the demo population did not load: {:?}", summary.rejected);
+    }
+    let accts = Accounts::new(store.clone(), clock.clone());
+    for (username, role, link) in accounts {
+        let role = coproduce_core::access::Role::parse(role).context("a demo role")?;
+        accts
+            .add_user(coproduce_app::accounts::NewUser {
+                username: username.to_string(),
+                roles: vec![role],
+                fhir_ref: (!link.is_empty()).then(|| link.to_string()),
+                password: None,
+            })
+            .await?;
+    }
+    println!(
+        "loaded {n} synthetic resources: 40 patients, a care team for 20 of them, a family member with a grant"
+    );
+    Ok(())
+}
+
+/// Issues a fresh token for each demo account (valid 12 hours) and prints them.
+async fn print_demo_tokens(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
+    let accts = Accounts::new(store.clone(), clock.clone());
+    println!("demo accounts (send: Authorization: Bearer <token>):");
+    for u in accts.users().await? {
+        let (scope, patient) = if u.roles == "patient" {
+            ("patient/*.cruds", u.fhir_ref.clone())
+        } else {
+            ("user/*.cruds", None)
+        };
+        let (_, secret) = accts
+            .issue_token(coproduce_app::accounts::NewToken {
+                username: Some(u.username.clone()),
+                name: format!("demo:{}", u.username),
+                scopes: scope.into(),
+                patient,
+                expires_in: Some(time::Duration::hours(12)),
+            })
+            .await?;
+        println!("  {:<12} {:<24} {secret}", u.username, u.roles);
+    }
+    Ok(())
 }
 
 async fn open(url: &str) -> Result<Store> {
@@ -171,12 +248,14 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .with_context(|| format!("'{}' is not an address such as 127.0.0.1:8080", cfg.addr))?;
     if !addr.ip().is_loopback() {
         bail!(
-            "refusing to listen on {addr}: until accounts and access control are in place, coproduce serves on the loopback address only (use 127.0.0.1:PORT)"
+            "refusing to listen on {addr}: until sign-in pages and TLS are in place, coproduce serves on the loopback address only (use 127.0.0.1:PORT)"
         );
     }
-    let api = FhirApi::new(store.clone(), clock);
+    let api = FhirApi::new(store.clone(), clock.clone());
+    let accounts = Accounts::new(store.clone(), clock);
     let app = coproduce_web::router(
         api,
+        accounts,
         coproduce_web::WebConfig {
             body_limit: cfg.body_limit,
         },
@@ -185,7 +264,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, backend = store.backend().name(), "serving on the loopback address only (no access control yet)");
+    tracing::info!(%local, backend = store.backend().name(), "serving on the loopback address only (API tokens only; no sign-in pages or TLS yet)");
     println!(
         "coproduce is serving the FHIR API at http://{local}/fhir (try http://{local}/fhir/Patient)"
     );

@@ -375,8 +375,6 @@ pub enum Reach {
     Everything,
     /// The records of these patients (and shared reference data).
     Patients(BTreeSet<String>),
-    /// Only reference data outside any patient's record.
-    SharedOnly,
     Nothing(String),
 }
 

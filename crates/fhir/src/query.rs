@@ -77,6 +77,9 @@ pub struct SearchQuery {
     pub includes: Vec<Include>,
     pub revincludes: Vec<Include>,
     pub summary_count: bool,
+    /// The access policy's reach: only these patients' records (and shared reference data).
+    /// None: no restriction (set by the policy, never by the caller's parameters).
+    pub compartments: Option<std::collections::BTreeSet<String>>,
 }
 
 pub const DEFAULT_COUNT: usize = 50;
@@ -94,6 +97,7 @@ impl SearchQuery {
             includes: Vec::new(),
             revincludes: Vec::new(),
             summary_count: false,
+            compartments: None,
         }
     }
 

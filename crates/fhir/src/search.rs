@@ -83,6 +83,12 @@ pub fn extract(resource: &Resource) -> SearchIndex {
     out
 }
 
+/// Whether records of this type belong in a patient's compartment (clinical records), as
+/// opposed to shared reference data such as Practitioner, Organization or Measure.
+pub fn is_clinical(resource_type: &str) -> bool {
+    resource_type == "Patient" || r4().compartment.contains_key(resource_type)
+}
+
 /// The id of the Patient whose compartment the resource is in, if any (the Patient itself
 /// for a Patient). The first compartment parameter that names a Patient wins.
 pub fn patient_compartment(resource: &Resource, index: &SearchIndex) -> Option<String> {

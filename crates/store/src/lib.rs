@@ -5,11 +5,15 @@
 //! connection settings, backup) is decided in this module by [`Backend`]. Every write is
 //! one transaction: the resource, its history row and its search-index rows commit together.
 
+pub mod accounts;
+pub mod audit;
 mod error;
 mod read;
 pub mod search;
 mod write;
 
+pub use accounts::{TokenRow, UserRow};
+pub use audit::{AuditEntry, AuditRow, AuditVerdict};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored};
 pub use search::{SearchQuery, SearchResult, SortKey};

@@ -5,6 +5,7 @@ use crate::error::StoreError;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 /// One stored version of a resource.
@@ -18,6 +19,10 @@ pub struct Stored {
     pub deleted: bool,
     /// The JSON (None for a deletion in history).
     pub content: Option<String>,
+    /// The Patient compartment it is in.
+    pub patient_id: Option<String>,
+    /// Shared reference data, outside any patient's record.
+    pub shared: bool,
 }
 
 impl Stored {
@@ -39,6 +44,8 @@ impl Stored {
             last_updated: r.get(3),
             deleted: r.get::<i64, _>(4) != 0,
             content: r.get(5),
+            patient_id: r.get(6),
+            shared: r.get::<i64, _>(7) != 0,
         }
     }
 }
@@ -50,7 +57,8 @@ pub struct HistoryEntry {
     pub method: String,
 }
 
-pub(crate) const COLUMNS: &str = "resource_type, id, version_id, last_updated, deleted, content";
+pub(crate) const COLUMNS: &str =
+    "resource_type, id, version_id, last_updated, deleted, content, patient_id, shared";
 
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
@@ -96,6 +104,18 @@ impl Store {
         Ok(stored)
     }
 
+    /// The current row of a resource, deleted or not (None if it never existed).
+    pub async fn current(&self, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2"
+        )))
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(Stored::from_row))
+    }
+
     /// One past version.
     pub async fn vread(&self, rt: &str, id: &str, version: i64) -> Result<Stored, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -128,9 +148,26 @@ impl Store {
         since: Option<i64>,
         count: usize,
         offset: usize,
+        compartments: Option<&BTreeSet<String>>,
     ) -> Result<(i64, Vec<HistoryEntry>), StoreError> {
         let mut cond = String::from("resource_type = $1");
         let mut n = 1;
+        // The access policy's reach, row by row (a version may have sat in another record).
+        let reach: Vec<String> = compartments
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default();
+        if let Some(c) = compartments {
+            if c.is_empty() {
+                cond.push_str(" AND shared = 1");
+            } else {
+                let marks: Vec<String> = (0..c.len()).map(|k| format!("${}", n + 1 + k)).collect();
+                n += c.len();
+                cond.push_str(&format!(
+                    " AND (shared = 1 OR patient_id IN ({}))",
+                    marks.join(", ")
+                ));
+            }
+        }
         if id.is_some() {
             n += 1;
             cond.push_str(&format!(" AND id = ${n}"));
@@ -141,6 +178,9 @@ impl Store {
         }
         let bind = |sql: String| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rt.to_string());
+            for p in &reach {
+                q = q.bind(p.clone());
+            }
             if let Some(id) = id {
                 q = q.bind(id.to_string());
             }
@@ -165,7 +205,7 @@ impl Store {
             .iter()
             .map(|r| HistoryEntry {
                 stored: Stored::from_row(r),
-                method: r.get(6),
+                method: r.get(8),
             })
             .collect();
         Ok((total, entries))

@@ -4,9 +4,11 @@
 use crate::Store;
 use crate::error::StoreError;
 use crate::read::{COLUMNS, Stored};
+use coproduce_core::access::Reach;
 pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, AssertSqlSafe, Row};
+use std::collections::BTreeSet;
 
 /// A page of matches, the total, and what `_include`/`_revinclude` brought along.
 #[derive(Debug, Clone)]
@@ -77,9 +79,30 @@ fn date_cond(
     })
 }
 
+/// The access policy's reach as SQL: shared reference data, or these patients' records.
+fn reach_clause(
+    sql: &mut Sql,
+    compartments: Option<&BTreeSet<String>>,
+) -> Result<String, StoreError> {
+    let Some(patients) = compartments else {
+        return Ok("1 = 1".into());
+    };
+    if patients.is_empty() {
+        return Ok("r.shared = 1".into());
+    }
+    let marks: Result<Vec<String>, StoreError> = patients.iter().map(|p| sql.bind_str(p)).collect();
+    Ok(format!(
+        "(r.shared = 1 OR r.patient_id IN ({}))",
+        marks?.join(", ")
+    ))
+}
+
 fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
     let rt = sql.bind_str(&q.resource_type)?;
-    sql.push(&format!(" WHERE r.resource_type = {rt} AND r.deleted = 0"));
+    let reach = reach_clause(sql, q.compartments.as_ref())?;
+    sql.push(&format!(
+        " WHERE r.resource_type = {rt} AND r.deleted = 0 AND {reach}"
+    ));
     for f in &q.filters {
         let mut alts = Vec::new();
         match f {
@@ -214,12 +237,48 @@ impl Store {
         let mut conn = self.reader.acquire().await?;
         search_on(&mut conn, q).await
     }
+
+    /// Runs a search for a caller whose reach limits what `_include` brings.
+    pub async fn search_for(
+        &self,
+        q: &SearchQuery,
+        include_reach: IncludeReach<'_>,
+    ) -> Result<SearchResult, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        search_reaching(&mut conn, q, include_reach).await
+    }
+}
+
+/// Which records of a type the caller reaches, for the resources `_include` and
+/// `_revinclude` bring along (they may be of other types than the search's).
+pub type IncludeReach<'a> = &'a (dyn Fn(&str) -> Reach + Sync);
+
+/// No restriction (the system's own searches).
+pub fn reach_everything(_: &str) -> Reach {
+    Reach::Everything
+}
+
+fn reachable(reach: IncludeReach<'_>, s: &Stored) -> bool {
+    match reach(&s.resource_type) {
+        Reach::Everything => true,
+        Reach::Patients(p) => s.shared || s.patient_id.as_ref().is_some_and(|id| p.contains(id)),
+        Reach::Nothing(_) => false,
+    }
 }
 
 /// Runs a search on a given connection (a transaction's, for conditional writes).
 pub async fn search_on(
     conn: &mut sqlx::AnyConnection,
     q: &SearchQuery,
+) -> Result<SearchResult, StoreError> {
+    search_reaching(conn, q, &reach_everything).await
+}
+
+/// Runs a search whose included resources are filtered by the caller's reach per type.
+pub async fn search_reaching(
+    conn: &mut sqlx::AnyConnection,
+    q: &SearchQuery,
+    include_reach: IncludeReach<'_>,
 ) -> Result<SearchResult, StoreError> {
     let mut count = Sql::new();
     count.push("SELECT COUNT(*) FROM resources r");
@@ -247,16 +306,18 @@ pub async fn search_on(
     let mut included = Vec::new();
     if !matches.is_empty() {
         for inc in &q.includes {
-            included.extend(include(conn, &matches, inc).await?);
+            included.extend(include(conn, &matches, inc, q.compartments.as_ref()).await?);
         }
         for inc in &q.revincludes {
-            included.extend(revinclude(conn, &matches, inc).await?);
+            included.extend(revinclude(conn, &matches, inc, q.compartments.as_ref()).await?);
         }
         let mut seen: std::collections::HashSet<(String, String)> = matches
             .iter()
             .map(|m| (m.resource_type.clone(), m.id.clone()))
             .collect();
-        included.retain(|s| seen.insert((s.resource_type.clone(), s.id.clone())));
+        included.retain(|s| {
+            reachable(include_reach, s) && seen.insert((s.resource_type.clone(), s.id.clone()))
+        });
     }
     Ok(SearchResult {
         total,
@@ -282,6 +343,7 @@ async fn include(
     conn: &mut sqlx::AnyConnection,
     matches: &[Stored],
     inc: &Include,
+    reach: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let mut sql = Sql::new();
@@ -293,9 +355,10 @@ async fn include(
     if let Some(t) = &inc.target_type {
         cond.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
     }
+    let reach = reach_clause(&mut sql, reach)?;
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.target_type AND r.id = x.target_id \
-         WHERE {cond} AND r.deleted = 0",
+         WHERE {cond} AND r.deleted = 0 AND {reach}",
         prefixed_columns()
     ));
     let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args)
@@ -308,6 +371,7 @@ async fn revinclude(
     conn: &mut sqlx::AnyConnection,
     matches: &[Stored],
     inc: &Include,
+    reach: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let target_type = &matches[0].resource_type;
@@ -316,9 +380,10 @@ async fn revinclude(
     let param = sql.bind_str(&inc.param)?;
     let tt = sql.bind_str(target_type)?;
     let list = id_list(&mut sql, &ids)?;
+    let reach = reach_clause(&mut sql, reach)?;
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.resource_type AND r.id = x.resource_id \
-         WHERE x.resource_type = {rt} AND x.param = {param} AND x.target_type = {tt} AND x.target_id IN ({list}) AND r.deleted = 0",
+         WHERE x.resource_type = {rt} AND x.param = {param} AND x.target_type = {tt} AND x.target_id IN ({list}) AND r.deleted = 0 AND {reach}",
         prefixed_columns()
     ));
     let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args)

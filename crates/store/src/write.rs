@@ -5,7 +5,7 @@ use crate::Backend;
 use crate::error::StoreError;
 use crate::read::{Stored, format_instant, millis};
 use coproduce_fhir::Resource;
-use coproduce_fhir::search::{SearchIndex, extract, patient_compartment};
+use coproduce_fhir::search::{SearchIndex, extract, is_clinical, patient_compartment};
 use serde_json::Value;
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row, Transaction};
@@ -64,6 +64,27 @@ impl Tx {
     pub async fn rollback(self) -> Result<(), StoreError> {
         self.tx.rollback().await?;
         Ok(())
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The current version of a resource, deleted or not, seen inside this transaction.
+    pub async fn current_stored(
+        &mut self,
+        rt: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM resources WHERE resource_type = $1 AND id = $2",
+            crate::read::COLUMNS
+        )))
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.as_ref().map(Stored::from_row))
     }
 
     /// The connection, for reads inside the transaction (conditional create, Bundles).
@@ -196,8 +217,8 @@ impl Tx {
             });
         }
         sqlx::query(
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content) \
-             SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL FROM resources \
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared) \
+             SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL, shared FROM resources \
              WHERE resource_type = $1 AND id = $2",
         )
         .bind(rt.to_string())
@@ -223,12 +244,13 @@ impl Tx {
         resource.set_version(version, &instant);
         let index = extract(&resource);
         let patient = patient_compartment(&resource, &index);
+        let shared = i64::from(!is_clinical(&rt));
         let content = serde_json::to_string(resource.json())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let written = if previous == 0 {
             sqlx::query(
-                "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content) \
-                 VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (resource_type, id) DO NOTHING",
+                "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (resource_type, id) DO NOTHING",
             )
             .bind(rt.clone())
             .bind(id.clone())
@@ -236,6 +258,7 @@ impl Tx {
             .bind(ms)
             .bind(patient.clone())
             .bind(content.clone())
+            .bind(shared)
             .execute(&mut *self.tx)
             .await?
             .rows_affected()
@@ -263,8 +286,8 @@ impl Tx {
             });
         }
         sqlx::query(
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
         )
         .bind(rt.clone())
         .bind(id.clone())
@@ -273,6 +296,7 @@ impl Tx {
         .bind(patient.clone())
         .bind(method.to_string())
         .bind(content.clone())
+        .bind(shared)
         .execute(&mut *self.tx)
         .await?;
         if previous != 0 {
@@ -287,6 +311,8 @@ impl Tx {
             last_updated: ms,
             deleted: false,
             content: Some(content),
+            patient_id: patient,
+            shared: shared != 0,
         })
     }
 
@@ -459,7 +485,9 @@ impl Tx {
                 Val::O(patient.clone()),
                 Val::I(0),
                 Val::S(content.clone()),
+                Val::I(i64::from(!is_clinical(&rt))),
             ]);
+            let shared = i64::from(!is_clinical(&rt));
             history.push(vec![
                 Val::S(rt),
                 Val::S(id),
@@ -469,6 +497,7 @@ impl Tx {
                 Val::I(0),
                 Val::S("PUT".into()),
                 Val::S(content),
+                Val::I(shared),
             ]);
         }
         for (rt, ids) in &to_clear {
@@ -500,7 +529,7 @@ impl Tx {
         let written = self
             .insert_rows_with(
                 "resources",
-                "resource_type, id, version_id, last_updated, patient_id, deleted, content",
+                "resource_type, id, version_id, last_updated, patient_id, deleted, content, shared",
                 &rows,
                 " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
                  last_updated = excluded.last_updated, patient_id = excluded.patient_id, deleted = 0, \
@@ -515,7 +544,7 @@ impl Tx {
         }
         self.insert_rows(
             "resource_history",
-            "resource_type, id, version_id, last_updated, patient_id, deleted, method, content",
+            "resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared",
             &history,
         )
         .await?;

@@ -2,6 +2,7 @@
 //! deleted, told once and run on every backend the environment offers (SQLite always,
 //! PostgreSQL when COPRODUCE_TEST_POSTGRES_URL is set).
 
+use coproduce_app::accounts::Caller;
 use coproduce_app::{AppError, FhirApi};
 use coproduce_core::Clock;
 use coproduce_fhir::parse_resource;
@@ -25,17 +26,18 @@ async fn story(backend: TestBackend) {
     let db = TestDb::new(backend).await;
     let clock = fake_clock();
     let api = FhirApi::new(db.store.clone(), clock.clone());
+    let sys = Caller::system("test:story");
 
     // A patient is registered.
     let ana = api
-        .create("Patient", json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "A-1"}],
+        .create(&sys, "Patient", json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "A-1"}],
             "name": [{"family": "Silva", "given": ["Ana"]}], "birthDate": "1961-04-02"}).to_string().as_bytes(), None)
         .await
         .expect("create a patient");
     assert!(ana.created);
     assert_eq!(ana.stored.version_id, 1);
     let pid = ana.stored.id.clone();
-    let read = api.read("Patient", &pid).await.unwrap();
+    let read = api.read(&sys, "Patient", &pid).await.unwrap();
     let body = read.json().unwrap();
     assert_eq!(body["meta"]["versionId"], "1");
     assert_eq!(body["meta"]["lastUpdated"], "2026-11-27T10:00:00.000Z");
@@ -43,6 +45,7 @@ async fn story(backend: TestBackend) {
     // A conditional create with the same identifier finds her instead of duplicating her.
     let again = api
         .create(
+            &sys,
             "Patient",
             br#"{"resourceType":"Patient","name":[{"family":"Silva"}]}"#,
             Some("identifier=urn:mrn|A-1"),
@@ -57,34 +60,47 @@ async fn story(backend: TestBackend) {
     let mut changed = body.clone();
     changed["name"][0]["given"] = json!(["Ana", "Maria"]);
     let v2 = api
-        .update("Patient", &pid, changed.to_string().as_bytes(), Some(1))
+        .update(
+            &sys,
+            "Patient",
+            &pid,
+            changed.to_string().as_bytes(),
+            Some(1),
+        )
         .await
         .unwrap();
     assert_eq!(v2.stored.version_id, 2);
     assert!(!v2.created);
     let stale = api
-        .update("Patient", &pid, changed.to_string().as_bytes(), Some(1))
+        .update(
+            &sys,
+            "Patient",
+            &pid,
+            changed.to_string().as_bytes(),
+            Some(1),
+        )
         .await;
     assert!(
         matches!(stale, Err(AppError::PreconditionFailed(_))),
         "{stale:?}"
     );
-    assert_eq!(api.read("Patient", &pid).await.unwrap().version_id, 2);
+    assert_eq!(api.read(&sys, "Patient", &pid).await.unwrap().version_id, 2);
     assert_eq!(
-        api.vread("Patient", &pid, "1")
+        api.vread(&sys, "Patient", &pid, "1")
             .await
             .unwrap()
             .json()
             .unwrap()["name"][0]["given"],
         json!(["Ana"])
     );
-    let (total, hist, _, _) = api.history("Patient", Some(&pid), &[]).await.unwrap();
+    let (total, hist, _, _) = api.history(&sys, "Patient", Some(&pid), &[]).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(hist[0].stored.version_id, 2);
 
     // Update-as-create with a client id.
     let bob = api
         .update(
+            &sys,
             "Patient",
             "bob",
             br#"{"resourceType":"Patient","id":"bob","name":[{"family":"Pierre"}]}"#,
@@ -109,6 +125,7 @@ async fn story(backend: TestBackend) {
             "subject": {"reference": format!("Patient/{pid}")}, "effectiveDateTime": date,
             "valueQuantity": {"value": value, "unit": "%"}});
         api.update(
+            &sys,
             "Observation",
             &format!("o{n}"),
             obs.to_string().as_bytes(),
@@ -120,6 +137,7 @@ async fn story(backend: TestBackend) {
     let patient_ref = format!("Patient/{pid}");
     let (_, r) = api
         .search(
+            &sys,
             "Observation",
             &pairs(&[
                 ("patient", &patient_ref),
@@ -133,6 +151,7 @@ async fn story(backend: TestBackend) {
     assert_eq!(r.total, 3);
     let (_, r) = api
         .search(
+            &sys,
             "Observation",
             &pairs(&[
                 ("subject", &patient_ref),
@@ -149,6 +168,7 @@ async fn story(backend: TestBackend) {
     // Paging: two per page, stable order, nothing repeated.
     let (_, p1) = api
         .search(
+            &sys,
             "Observation",
             &pairs(&[("patient", &pid), ("_sort", "date"), ("_count", "2")]),
         )
@@ -156,6 +176,7 @@ async fn story(backend: TestBackend) {
         .unwrap();
     let (_, p2) = api
         .search(
+            &sys,
             "Observation",
             &pairs(&[
                 ("patient", &pid),
@@ -172,6 +193,7 @@ async fn story(backend: TestBackend) {
     // _include and _revinclude bring the patient and the readings along.
     let (_, r) = api
         .search(
+            &sys,
             "Observation",
             &pairs(&[("_id", "o0"), ("_include", "Observation:patient")]),
         )
@@ -181,6 +203,7 @@ async fn story(backend: TestBackend) {
     assert_eq!(r.included[0].id, pid);
     let (_, r) = api
         .search(
+            &sys,
             "Patient",
             &pairs(&[("_id", &pid), ("_revinclude", "Observation:subject")]),
         )
@@ -188,12 +211,13 @@ async fn story(backend: TestBackend) {
         .unwrap();
     assert_eq!(r.included.len(), 4);
     let (_, r) = api
-        .search("Patient", &pairs(&[("name", "sil")]))
+        .search(&sys, "Patient", &pairs(&[("name", "sil")]))
         .await
         .unwrap();
     assert_eq!(ids(&r), vec![pid.clone()]);
     let (_, r) = api
         .search(
+            &sys,
             "Observation",
             &pairs(&[("patient", &pid), ("_summary", "count")]),
         )
@@ -202,6 +226,7 @@ async fn story(backend: TestBackend) {
     assert_eq!((r.total, r.matches.len()), (4, 0));
     let (_, r) = api
         .search(
+            &sys,
             "Patient",
             &pairs(&[("_lastUpdated", "ge2026-11-27T10:04:00Z")]),
         )
@@ -210,24 +235,27 @@ async fn story(backend: TestBackend) {
     assert_eq!(r.total, 2, "Ana (updated at 10:05) and Bob");
 
     // A deleted reading is gone from reads and searches, but kept in history.
-    api.delete("Observation", "o3").await.unwrap();
+    api.delete(&sys, "Observation", "o3").await.unwrap();
     assert!(matches!(
-        api.read("Observation", "o3").await,
+        api.read(&sys, "Observation", "o3").await,
         Err(AppError::Gone(_))
     ));
     assert!(matches!(
-        api.read("Observation", "nope").await,
+        api.read(&sys, "Observation", "nope").await,
         Err(AppError::NotFound(_))
     ));
     let (_, r) = api
-        .search("Observation", &pairs(&[("patient", &pid)]))
+        .search(&sys, "Observation", &pairs(&[("patient", &pid)]))
         .await
         .unwrap();
     assert_eq!(r.total, 3);
-    let (total, hist, _, _) = api.history("Observation", Some("o3"), &[]).await.unwrap();
+    let (total, hist, _, _) = api
+        .history(&sys, "Observation", Some("o3"), &[])
+        .await
+        .unwrap();
     assert_eq!((total, hist[0].method.as_str()), (2, "DELETE"));
     assert_eq!(
-        api.delete("Observation", "o3").await.unwrap(),
+        api.delete(&sys, "Observation", "o3").await.unwrap(),
         None,
         "deleting twice changes nothing"
     );
@@ -280,17 +308,20 @@ async fn story(backend: TestBackend) {
     );
     tx.commit().await.unwrap();
     let (_, r) = api
-        .search("Practitioner", &pairs(&[("name", "kim")]))
+        .search(&sys, "Practitioner", &pairs(&[("name", "kim")]))
         .await
         .unwrap();
     assert_eq!(ids(&r), ["dr-kim"]);
     let (_, r) = api
-        .search("Practitioner", &pairs(&[("name", "kimura")]))
+        .search(&sys, "Practitioner", &pairs(&[("name", "kimura")]))
         .await
         .unwrap();
     assert_eq!(r.total, 0, "the old name left the index");
     assert_eq!(
-        api.read("Practitioner", "dr-kim").await.unwrap().version_id,
+        api.read(&sys, "Practitioner", "dr-kim")
+            .await
+            .unwrap()
+            .version_id,
         4
     );
 
@@ -302,7 +333,7 @@ async fn story(backend: TestBackend) {
         {"resource": {"resourceType": "Observation", "id": "o0", "status": "final", "code": {"text": "x"},
          "subject": {"reference": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"}},
          "request": {"method": "PUT", "url": "Observation/o0", "ifMatch": "W/\"9\""}}]});
-    let out = api.bundle(bad.to_string().as_bytes()).await;
+    let out = api.bundle(&sys, bad.to_string().as_bytes()).await;
     assert!(
         matches!(out, Err(AppError::PreconditionFailed(_))),
         "{out:?}"
@@ -318,7 +349,7 @@ async fn story(backend: TestBackend) {
         .as_object_mut()
         .unwrap()
         .remove("ifMatch");
-    let out = api.bundle(good.to_string().as_bytes()).await.unwrap();
+    let out = api.bundle(&sys, good.to_string().as_bytes()).await.unwrap();
     assert_eq!(out["entry"][0]["response"]["status"], "201 Created");
     let new_patient = out["entry"][0]["response"]["location"]
         .as_str()
@@ -327,18 +358,23 @@ async fn story(backend: TestBackend) {
         .nth(1)
         .unwrap()
         .to_string();
-    let o0 = api.read("Observation", "o0").await.unwrap().json().unwrap();
+    let o0 = api
+        .read(&sys, "Observation", "o0")
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(
         o0["subject"]["reference"],
         Value::String(format!("Patient/{new_patient}"))
     );
 
     // Two updates with the same If-Match at the same moment: one wins, one gets 412.
-    let current = api.read("Patient", "bob").await.unwrap().version_id;
+    let current = api.read(&sys, "Patient", "bob").await.unwrap().version_id;
     let body = br#"{"resourceType":"Patient","id":"bob","name":[{"family":"Pierre-Louis"}]}"#;
     let (a, b) = tokio::join!(
-        api.update("Patient", "bob", body, Some(current)),
-        api.update("Patient", "bob", body, Some(current))
+        api.update(&sys, "Patient", "bob", body, Some(current)),
+        api.update(&sys, "Patient", "bob", body, Some(current))
     );
     let wins = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
     let conflicts = [&a, &b]
@@ -349,7 +385,7 @@ async fn story(backend: TestBackend) {
 
     // Bad search parameters are refused rather than ignored.
     assert!(matches!(
-        api.search("Observation", &pairs(&[("patinet", &pid)]))
+        api.search(&sys, "Observation", &pairs(&[("patinet", &pid)]))
             .await,
         Err(AppError::Invalid(_))
     ));

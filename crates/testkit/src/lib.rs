@@ -1,6 +1,7 @@
 //! Test support: a database per test on either backend, a [`TestApp`] running the real
 //! router on a free port, and the fake clock.
 
+use coproduce_app::accounts::{Accounts, NewToken};
 use coproduce_app::{FhirApi, Store};
 pub use coproduce_core::FakeClock;
 use std::sync::Arc;
@@ -107,6 +108,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<FakeClock>,
     pub db: TestDb,
+    pub accounts: Accounts,
+    /// A `system/*.cruds` token: the helpers below send it.
+    pub token: String,
 }
 
 impl TestApp {
@@ -118,7 +122,18 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let clock = fake_clock();
         let api = FhirApi::new(db.store.clone(), clock.clone());
-        let app = coproduce_web::router(api, config);
+        let accounts = Accounts::new(db.store.clone(), clock.clone());
+        let (_, token) = accounts
+            .issue_token(NewToken {
+                username: None,
+                name: "test-integration".into(),
+                scopes: "system/*.cruds".into(),
+                patient: None,
+                expires_in: None,
+            })
+            .await
+            .expect("a system token");
+        let app = coproduce_web::router(api, accounts.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
@@ -131,6 +146,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             clock,
             db,
+            accounts,
+            token,
         }
     }
 
@@ -138,13 +155,25 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A request with the system token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            self.url(path)
+        };
+        self.client.request(method, url).bearer_auth(&self.token)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("GET")
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn post_json(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
+        self.request(reqwest::Method::POST, path)
             .header("content-type", "application/fhir+json")
             .body(body)
             .send()
@@ -159,8 +188,7 @@ impl TestApp {
         if_match: Option<&str>,
     ) -> reqwest::Response {
         let mut req = self
-            .client
-            .put(self.url(path))
+            .request(reqwest::Method::PUT, path)
             .header("content-type", "application/fhir+json");
         if let Some(m) = if_match {
             req = req.header("if-match", m);

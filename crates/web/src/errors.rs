@@ -14,6 +14,8 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub struct ApiError {
     pub status: StatusCode,
     pub outcome: OperationOutcome,
+    /// Add `WWW-Authenticate: Bearer` (a 401 says how to authenticate).
+    pub www_authenticate: bool,
 }
 
 impl ApiError {
@@ -21,20 +23,24 @@ impl ApiError {
         ApiError {
             status,
             outcome: OperationOutcome::message(code, msg),
+            www_authenticate: false,
         }
     }
 }
 
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
-        if let AppError::Storage(e) = &err {
-            tracing::error!(error = %e, "storage failed");
+        match &err {
+            AppError::Storage(e) => tracing::error!(error = %e, "storage failed"),
+            AppError::Internal(e) => tracing::error!(error = %e, "internal failure"),
+            _ => {}
         }
         let (line, outcome) = coproduce_app::fhir_api::status_of(&err);
         let code: u16 = line[..3].parse().unwrap_or(500);
         ApiError {
             status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             outcome,
+            www_authenticate: false,
         }
     }
 }
@@ -47,12 +53,19 @@ impl From<OperationOutcome> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut resp = (
             self.status,
             [(header::CONTENT_TYPE, FHIR_JSON)],
             self.outcome.to_json().to_string(),
         )
-            .into_response()
+            .into_response();
+        if self.www_authenticate {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
     }
 }
 

@@ -1,6 +1,7 @@
 //! The FHIR REST routes.
 
 use crate::AppState;
+use crate::auth::Authenticated;
 use crate::errors::{ApiError, FHIR_JSON, body_rejection};
 use axum::Router;
 use axum::body::Bytes;
@@ -8,23 +9,35 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use coproduce_app::Stored;
+use coproduce_app::accounts::Caller;
 use coproduce_app::fhir_api::{parse_etag, query_pairs};
 use coproduce_fhir::schema::{SearchType, r4};
 use coproduce_fhir::{IssueCode, OperationOutcome};
 use serde_json::{Value, json};
 
+/// Every FHIR route: its path, how it is served, and whether it is public. The router is
+/// built from this table, and the tests walk it, so no route can escape the access checks.
+pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
+    vec![
+        ("/", post(bundle), false),
+        ("/metadata", get(metadata), true),
+        ("/{rt}", get(search).post(create), false),
+        ("/{rt}/_search", post(search_post), false),
+        ("/{rt}/_history", get(type_history), false),
+        ("/{rt}/{id}", get(read).put(update).delete(delete), false),
+        ("/{rt}/{id}/_history", get(instance_history), false),
+        ("/{rt}/{id}/_history/{vid}", get(vread), false),
+    ]
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", post(bundle))
-        .route("/metadata", get(metadata))
-        .route("/{rt}", get(search).post(create))
-        .route("/{rt}/_search", post(search_post))
-        .route("/{rt}/_history", get(type_history))
-        .route("/{rt}/{id}", get(read).put(update).delete(delete))
-        .route("/{rt}/{id}/_history", get(instance_history))
-        .route("/{rt}/{id}/_history/{vid}", get(vread))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |r, (path, handler, _)| {
+            r.route(path, handler)
+        })
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -212,6 +225,7 @@ async fn metadata(State(s): State<AppState>) -> Response {
 
 async fn create(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(rt): Path<String>,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
@@ -219,7 +233,7 @@ async fn create(
     check_content_type(&headers)?;
     let body = body.map_err(body_rejection)?;
     let cond = headers.get("if-none-exist").and_then(|h| h.to_str().ok());
-    let w = s.api.create(&rt, &body, cond).await?;
+    let w = s.api.create(&caller, &rt, &body, cond).await?;
     let status = if w.created {
         StatusCode::CREATED
     } else {
@@ -237,13 +251,17 @@ async fn create(
 
 async fn update(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path((rt, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     check_content_type(&headers)?;
     let body = body.map_err(body_rejection)?;
-    let w = s.api.update(&rt, &id, &body, if_match(&headers)?).await?;
+    let w = s
+        .api
+        .update(&caller, &rt, &id, &body, if_match(&headers)?)
+        .await?;
     let status = if w.created {
         StatusCode::CREATED
     } else {
@@ -261,25 +279,28 @@ async fn update(
 
 async fn read(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path((rt, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let stored = s.api.read(&rt, &id).await?;
+    let stored = s.api.read(&caller, &rt, &id).await?;
     resource_response(StatusCode::OK, &stored, None)
 }
 
 async fn vread(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path((rt, id, vid)): Path<(String, String, String)>,
 ) -> Result<Response> {
-    let stored = s.api.vread(&rt, &id, &vid).await?;
+    let stored = s.api.vread(&caller, &rt, &id, &vid).await?;
     resource_response(StatusCode::OK, &stored, None)
 }
 
 async fn delete(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path((rt, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let v = s.api.delete(&rt, &id).await?;
+    let v = s.api.delete(&caller, &rt, &id).await?;
     let msg = match v {
         Some(v) => format!("{rt}/{id} deleted (version {v})"),
         None => format!("{rt}/{id} was not there to delete; nothing changed"),
@@ -292,27 +313,30 @@ async fn delete(
 
 async fn bundle(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     check_content_type(&headers)?;
     let body = body.map_err(body_rejection)?;
-    let out = s.api.bundle(&body).await?;
+    let out = s.api.bundle(&caller, &body).await?;
     Ok(fhir_response(StatusCode::OK, &out))
 }
 
 async fn search(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(rt): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     let params = query_pairs(q.as_deref().unwrap_or(""));
-    run_search(&s, &rt, &headers, params).await
+    run_search(&s, &caller, &rt, &headers, params).await
 }
 
 async fn search_post(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(rt): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
@@ -321,7 +345,7 @@ async fn search_post(
     let body = body.map_err(body_rejection)?;
     let mut params = query_pairs(q.as_deref().unwrap_or(""));
     params.extend(query_pairs(&String::from_utf8_lossy(&body)));
-    run_search(&s, &rt, &headers, params).await
+    run_search(&s, &caller, &rt, &headers, params).await
 }
 
 fn page_url(base: &str, rt: &str, params: &[(String, String)], offset: usize) -> String {
@@ -335,11 +359,12 @@ fn page_url(base: &str, rt: &str, params: &[(String, String)], offset: usize) ->
 
 async fn run_search(
     s: &AppState,
+    caller: &Caller,
     rt: &str,
     headers: &HeaderMap,
     params: Vec<(String, String)>,
 ) -> Result<Response> {
-    let (q, result) = s.api.search(rt, &params).await?;
+    let (q, result) = s.api.search(caller, rt, &params).await?;
     let base = base_url(headers);
     let mut links =
         vec![json!({"relation": "self", "url": page_url(&base, rt, &params, q.offset)})];
@@ -370,13 +395,14 @@ async fn run_search(
 
 async fn history_response(
     s: &AppState,
+    caller: &Caller,
     rt: &str,
     id: Option<&str>,
     headers: &HeaderMap,
     q: Option<String>,
 ) -> Result<Response> {
     let params = query_pairs(q.as_deref().unwrap_or(""));
-    let (total, entries, count, offset) = s.api.history(rt, id, &params).await?;
+    let (total, entries, count, offset) = s.api.history(caller, rt, id, &params).await?;
     let base = base_url(headers);
     let path = match id {
         Some(id) => format!("{rt}/{id}/_history"),
@@ -413,18 +439,20 @@ async fn history_response(
 
 async fn type_history(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(rt): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    history_response(&s, &rt, None, &headers, q).await
+    history_response(&s, &caller, &rt, None, &headers, q).await
 }
 
 async fn instance_history(
     State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path((rt, id)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    history_response(&s, &rt, Some(&id), &headers, q).await
+    history_response(&s, &caller, &rt, Some(&id), &headers, q).await
 }

@@ -2,13 +2,23 @@
 //! Handlers are thin: they read the request, call `app`, and answer; every error is mapped
 //! to a status and an OperationOutcome in [`errors`].
 
+mod auth;
 pub mod errors;
 mod fhir;
+
+/// The FHIR routes below `/fhir`: path, and whether it is public (for tests that walk them).
+pub fn fhir_route_paths() -> Vec<(&'static str, bool)> {
+    fhir::route_table()
+        .into_iter()
+        .map(|(p, _, public)| (p, public))
+        .collect()
+}
 mod metrics;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use coproduce_app::FhirApi;
+use coproduce_app::accounts::Accounts;
 use std::sync::Arc;
 
 /// Settings of the HTTP layer.
@@ -29,14 +39,16 @@ impl Default for WebConfig {
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub api: FhirApi,
+    pub accounts: Accounts,
     pub config: Arc<WebConfig>,
 }
 
 /// The whole router.
-pub fn router(api: FhirApi, config: WebConfig) -> Router {
+pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
     let limit = config.body_limit;
     let state = AppState {
         api,
+        accounts,
         config: Arc::new(config),
     };
     Router::new()

@@ -78,3 +78,52 @@ fn migrate_is_idempotent_and_bad_urls_are_explained() {
         "a password reached the output: {out}"
     );
 }
+
+/// Runs `audit verify` on a database whose audit trail has five rows, after `tamper`.
+async fn verify_after(tamper: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let db = format!("sqlite://{}", path.display());
+    for i in 0..5 {
+        let data = dir.path().join(format!("p{i}.ndjson"));
+        std::fs::write(
+            &data,
+            format!("{{\"resourceType\":\"Patient\",\"id\":\"p{i}\"}}\n"),
+        )
+        .unwrap();
+        let (ok, out) = coproduce(&["--db", &db, "import", data.to_str().unwrap()]);
+        assert!(ok, "{out}");
+    }
+    let (ok, out) = coproduce(&["--db", &db, "audit", "verify"]);
+    assert!(ok && out.contains("intact: 5 rows"), "{out}");
+    if !tamper.is_empty() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(tamper.to_string()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    coproduce(&["--db", &db, "audit", "verify"])
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_first_row_changed_or_removed() {
+    let (ok, out) =
+        verify_after("UPDATE audit_log SET detail = 'nothing happened' WHERE seq = 2").await;
+    assert!(
+        !ok && out.contains("broken at row 2: its content was changed"),
+        "{out}"
+    );
+    let (ok, out) = verify_after("DELETE FROM audit_log WHERE seq = 3").await;
+    assert!(
+        !ok && out.contains("broken at row 4: row 3 is missing"),
+        "{out}"
+    );
+    let (ok, out) = verify_after("DELETE FROM audit_log WHERE seq = 5").await;
+    assert!(
+        !ok && out.contains("broken at row 5: rows 5 to 5 are missing from the end"),
+        "{out}"
+    );
+}

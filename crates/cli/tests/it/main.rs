@@ -1,6 +1,7 @@
 //! Integration tests: the real router over HTTP, and bulk import of the reference data. One
 //! test binary for all of them keeps build times down.
 
+mod access;
 mod cli;
 mod corpus;
 mod http;

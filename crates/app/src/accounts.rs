@@ -1,0 +1,495 @@
+//! Accounts, API tokens, and who a request is: from a bearer token to an [`Caller`] whose
+//! rights come from the policy in `core` (care-team membership and family grants are read
+//! from the FHIR record itself: CareTeam and Consent).
+
+use crate::error::AppError;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use coproduce_core::Clock;
+use coproduce_core::access::{Actor, Grant, Part, Role, Scope, ScopeContext, Who, parse_scopes};
+use coproduce_fhir::query::{Filter, SearchQuery};
+use coproduce_fhir::search::split_reference;
+use coproduce_fhir::{IssueCode, OperationOutcome};
+use coproduce_store::{Store, TokenRow, UserRow};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// The code system of the parts a family grant covers (Consent.provision.code).
+pub const GRANT_PART_SYSTEM: &str = "urn:coproduce:grant-part";
+
+/// Who is calling, for the policy and for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// How the audit trail names them: `user:NAME`, `token:NAME`, `anonymous`.
+    pub label: String,
+    /// The FHIR resource that is them (Patient/.., RelatedPerson/.., Practitioner/..).
+    pub fhir_ref: Option<String>,
+}
+
+impl Caller {
+    /// Full access with no person behind it: the CLI's own import and export.
+    pub fn system(label: &str) -> Self {
+        Caller {
+            actor: Actor::session(Who::System),
+            label: label.to_string(),
+            fhir_ref: None,
+        }
+    }
+
+    pub fn anonymous() -> Self {
+        Caller {
+            actor: Actor::anonymous(),
+            label: "anonymous".into(),
+            fhir_ref: None,
+        }
+    }
+}
+
+/// argon2id with 19 MiB of memory, two passes, one lane (OWASP's minimum).
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    if password.chars().count() < 12 {
+        return Err(invalid("a password needs at least 12 characters"));
+    }
+    hasher()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| invalid(format!("could not hash the password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+fn invalid(msg: impl Into<String>) -> AppError {
+    AppError::Invalid(OperationOutcome::message(IssueCode::Value, msg))
+}
+
+fn token_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_secret() -> Result<String, AppError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+    Ok(format!(
+        "cp_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A new user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub roles: Vec<Role>,
+    pub fhir_ref: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A token to issue: for a user (patient/ and user/ scopes) or for an integration (system/).
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub username: Option<String>,
+    pub name: String,
+    pub scopes: String,
+    pub patient: Option<String>,
+    pub expires_in: Option<time::Duration>,
+}
+
+/// Accounts and tokens.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Accounts")
+    }
+}
+
+impl Accounts {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Accounts { store, clock }
+    }
+
+    pub async fn add_user(&self, u: NewUser) -> Result<UserRow, AppError> {
+        if u.username.trim().is_empty() || u.username.chars().any(char::is_whitespace) {
+            return Err(invalid("a user name is one word, without spaces"));
+        }
+        if u.roles.is_empty() {
+            return Err(invalid("a user needs at least one role"));
+        }
+        let needs = |role: Role, prefix: &str| {
+            u.roles.contains(&role) && !u.fhir_ref.as_deref().is_some_and(|r| r.starts_with(prefix))
+        };
+        if needs(Role::Patient, "Patient/") {
+            return Err(invalid(
+                "a patient account is linked to their record: give --patient Patient/ID",
+            ));
+        }
+        if needs(Role::Family, "RelatedPerson/") {
+            return Err(invalid(
+                "a family account is linked to a RelatedPerson: give --related-person RelatedPerson/ID",
+            ));
+        }
+        if u.roles.iter().any(|r| r.is_team())
+            && !u.fhir_ref.as_deref().is_some_and(|r| {
+                r.starts_with("Practitioner/") || r.starts_with("PractitionerRole/")
+            })
+        {
+            return Err(invalid(
+                "a care-team account is linked to a Practitioner: give --practitioner Practitioner/ID",
+            ));
+        }
+        if let Some(r) = &u.fhir_ref
+            && split_reference(r).is_none()
+        {
+            return Err(invalid(format!(
+                "'{r}' is not a reference such as Patient/123"
+            )));
+        }
+        let password_hash = u.password.as_deref().map(hash_password).transpose()?;
+        let row = UserRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: u.username,
+            password_hash,
+            roles: u
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            fhir_ref: u.fhir_ref,
+            disabled: false,
+            created_at: millis(self.clock.now()),
+        };
+        self.store.insert_user(&row).await?;
+        Ok(row)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, AppError> {
+        Ok(self.store.users().await?)
+    }
+
+    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), AppError> {
+        if self.store.set_user_disabled(username, disabled).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("the user {username}")))
+        }
+    }
+
+    pub async fn reset_password(&self, username: &str, password: &str) -> Result<(), AppError> {
+        let hash = hash_password(password)?;
+        if self.store.set_password_hash(username, &hash).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("the user {username}")))
+        }
+    }
+
+    /// Issues a token; returns its id and the secret (shown once, stored only hashed).
+    pub async fn issue_token(&self, t: NewToken) -> Result<(String, String), AppError> {
+        let scopes = parse_scopes(&t.scopes).map_err(invalid)?;
+        let user = match &t.username {
+            Some(name) => Some(
+                self.store
+                    .user_by_name(name)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("the user {name}")))?,
+            ),
+            None => None,
+        };
+        let system = scopes.iter().any(|s| s.context == ScopeContext::System);
+        match (&user, system) {
+            (Some(_), true) => {
+                return Err(invalid(
+                    "system/ scopes are for integrations: issue them with --system, not for a user",
+                ));
+            }
+            (None, false) => {
+                return Err(invalid(
+                    "patient/ and user/ scopes act as a user: give --user",
+                ));
+            }
+            (None, true) if !scopes.iter().all(|s| s.context == ScopeContext::System) => {
+                return Err(invalid("a system token carries system/ scopes only"));
+            }
+            _ => {}
+        }
+        let has_patient_scope = scopes.iter().any(|s| s.context == ScopeContext::Patient);
+        let patient = match (&t.patient, has_patient_scope) {
+            (Some(p), true) => Some(
+                split_reference(p)
+                    .filter(|(ty, _)| *ty == "Patient")
+                    .map(|(_, id)| id.to_string())
+                    .ok_or_else(|| invalid(format!("'{p}' is not Patient/ID")))?,
+            ),
+            (None, true) => {
+                return Err(invalid(
+                    "patient/ scopes need the patient: give --patient Patient/ID",
+                ));
+            }
+            (Some(_), false) => return Err(invalid("--patient goes with patient/ scopes")),
+            (None, false) => None,
+        };
+        let now = self.clock.now();
+        let secret = random_secret()?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store
+            .insert_token(&TokenRow {
+                id: id.clone(),
+                token_hash: token_hash(&secret),
+                user_id: user.map(|u| u.id),
+                name: t.name,
+                scopes: scopes
+                    .iter()
+                    .map(Scope::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                patient_id: patient,
+                expires_at: t.expires_in.map(|d| millis(now + d)),
+                revoked_at: None,
+                created_at: millis(now),
+            })
+            .await?;
+        Ok((id, secret))
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<(), AppError> {
+        if self
+            .store
+            .revoke_token(id, millis(self.clock.now()))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("a live token with id {id}")))
+        }
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, AppError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// The caller a bearer token stands for, or why it does not count.
+    pub async fn caller_for_token(&self, secret: &str) -> Result<Caller, String> {
+        let now = self.clock.now();
+        let row = self
+            .store
+            .token_by_hash(&token_hash(secret))
+            .await
+            .map_err(|e| format!("storage: {e}"))?
+            .ok_or("the token is not known")?;
+        if row.revoked_at.is_some() {
+            return Err("the token was revoked".into());
+        }
+        if row.expires_at.is_some_and(|e| millis(now) >= e) {
+            return Err("the token has expired".into());
+        }
+        let scopes = parse_scopes(&row.scopes)?;
+        let Some(user_id) = &row.user_id else {
+            return Ok(Caller {
+                actor: Actor {
+                    who: Who::System,
+                    scopes: Some(scopes),
+                    bound_patient: None,
+                },
+                label: format!("token:{}", row.name),
+                fhir_ref: None,
+            });
+        };
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await
+            .map_err(|e| format!("storage: {e}"))?
+            .ok_or("the token's user no longer exists")?;
+        if user.disabled {
+            return Err("the user is disabled".into());
+        }
+        let who = self.who(&user, now).await.map_err(|e| e.to_string())?;
+        Ok(Caller {
+            actor: Actor {
+                who,
+                scopes: Some(scopes),
+                bound_patient: row.patient_id,
+            },
+            label: format!("user:{}", user.username),
+            fhir_ref: user.fhir_ref,
+        })
+    }
+
+    /// A user's rights, from their roles and the record (care teams, grants).
+    pub async fn who(&self, user: &UserRow, now: OffsetDateTime) -> Result<Who, AppError> {
+        let roles: Vec<Role> = user
+            .roles
+            .split_whitespace()
+            .filter_map(Role::parse)
+            .collect();
+        let reference = user.fhir_ref.as_deref().and_then(split_reference);
+        if let Some(role) = roles.iter().find(|r| r.is_team())
+            && let Some((ty, id)) = reference
+        {
+            return Ok(Who::TeamMember {
+                role: *role,
+                panel: self.panel(ty, id).await?,
+                break_glass: Vec::new(),
+            });
+        }
+        if roles.contains(&Role::Patient)
+            && let Some(("Patient", id)) = reference
+        {
+            return Ok(Who::Patient {
+                patient: id.to_string(),
+            });
+        }
+        if roles.contains(&Role::Family)
+            && let Some(("RelatedPerson", id)) = reference
+        {
+            return Ok(Who::Family {
+                grants: self.grants(id, now).await?,
+            });
+        }
+        if roles.contains(&Role::QualityAnalyst) {
+            return Ok(Who::Analyst);
+        }
+        if roles.contains(&Role::Admin) {
+            return Ok(Who::Admin);
+        }
+        Ok(Who::Anonymous)
+    }
+
+    /// The patients of the active care teams a practitioner is on.
+    async fn panel(&self, ty: &str, id: &str) -> Result<BTreeSet<String>, AppError> {
+        let q = SearchQuery {
+            filters: vec![Filter::Reference {
+                param: "participant".into(),
+                values: vec![(Some(ty.to_string()), id.to_string())],
+            }],
+            count: coproduce_fhir::query::MAX_COUNT,
+            ..SearchQuery::all("CareTeam")
+        };
+        let found = self.store.search(&q).await?;
+        let mut panel = BTreeSet::new();
+        for team in &found.matches {
+            let v = team.json()?;
+            if v["status"].as_str().is_some_and(|s| s != "active") {
+                continue;
+            }
+            if let Some(("Patient", p)) =
+                v["subject"]["reference"].as_str().and_then(split_reference)
+            {
+                panel.insert(p.to_string());
+            }
+        }
+        Ok(panel)
+    }
+
+    /// A family member's grants: Consent resources naming them as the actor.
+    pub async fn grants(
+        &self,
+        related_person: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Grant>, AppError> {
+        let q = SearchQuery {
+            filters: vec![Filter::Reference {
+                param: "actor".into(),
+                values: vec![(Some("RelatedPerson".into()), related_person.to_string())],
+            }],
+            count: coproduce_fhir::query::MAX_COUNT,
+            ..SearchQuery::all("Consent")
+        };
+        let found = self.store.search(&q).await?;
+        let mut grants = Vec::new();
+        for consent in &found.matches {
+            grants.extend(grant_of(&consent.json()?, now));
+        }
+        Ok(grants)
+    }
+}
+
+/// Reads a Consent as a family grant: the patient, the parts (provision.code in
+/// [`GRANT_PART_SYSTEM`]), the end (provision.period.end), and whether it is still active.
+pub fn grant_of(consent: &Value, _now: OffsetDateTime) -> Option<Grant> {
+    let patient = consent["patient"]["reference"]
+        .as_str()
+        .and_then(split_reference)?;
+    if patient.0 != "Patient" {
+        return None;
+    }
+    let provision = &consent["provision"];
+    let parts: BTreeSet<Part> = provision["code"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|cc| cc["coding"].as_array().into_iter().flatten())
+        .filter(|c| c["system"] == GRANT_PART_SYSTEM)
+        .filter_map(|c| c["code"].as_str().and_then(Part::parse))
+        .collect();
+    let until = provision["period"]["end"]
+        .as_str()
+        .and_then(coproduce_fhir::primitives::date_range_millis)
+        .and_then(|(_, hi)| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(hi + 1) * 1_000_000).ok()
+        });
+    Some(Grant {
+        patient: patient.1.to_string(),
+        parts,
+        until,
+        revoked: consent["status"].as_str() != Some("active")
+            || provision["type"].as_str() == Some("deny"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong horse battery", &h));
+        assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn a_consent_reads_as_a_grant() {
+        let c = json!({"resourceType": "Consent", "status": "active", "patient": {"reference": "Patient/a"},
+            "provision": {"type": "permit", "period": {"end": "2026-12-31"},
+                "actor": [{"role": {"text": "proxy"}, "reference": {"reference": "RelatedPerson/f"}}],
+                "code": [{"coding": [{"system": GRANT_PART_SYSTEM, "code": "readings"}]}]}});
+        let now = time::macros::datetime!(2026-11-27 10:00 UTC);
+        let g = grant_of(&c, now).unwrap();
+        assert_eq!(g.patient, "a");
+        assert_eq!(g.parts, [Part::Readings].into());
+        assert!(g.is_active(now));
+        assert!(!g.is_active(time::macros::datetime!(2027-01-01 0:00 UTC)));
+        let mut revoked = c.clone();
+        revoked["status"] = json!("inactive");
+        assert!(!grant_of(&revoked, now).unwrap().is_active(now));
+    }
+}

@@ -1,0 +1,650 @@
+//! The access matrix: every actor against every resource type and interaction, with the
+//! outcome each cell must have, stated here independently of the policy code. Every call
+//! must leave exactly one audit row, and no search may return a record outside the actor's
+//! reach. Also: every protected route answers 401 without credentials.
+
+use coproduce_app::accounts::{NewToken, NewUser};
+use coproduce_core::access::Role;
+use coproduce_testkit::{TestApp, TestBackend, backends};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const TYPES: [&str; 7] = [
+    "Patient",
+    "Observation",
+    "CarePlan",
+    "Goal",
+    "QuestionnaireResponse",
+    "Communication",
+    "Task",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Actor {
+    PatientA,
+    PatientB,
+    FamilyFull,
+    FamilyReadings,
+    FamilyExpired,
+    FamilyRevoked,
+    ClinicianOnTeam,
+    ClinicianOffTeam,
+    Analyst,
+    Admin,
+    Anonymous,
+    PatientTokenA,
+}
+
+use Actor::*;
+
+/// Clinician on A's team last: its deletes of Patient/pa close the run.
+const ACTORS: [Actor; 12] = [
+    PatientA,
+    PatientB,
+    FamilyFull,
+    FamilyReadings,
+    FamilyExpired,
+    FamilyRevoked,
+    ClinicianOffTeam,
+    Analyst,
+    Admin,
+    Anonymous,
+    PatientTokenA,
+    ClinicianOnTeam,
+];
+
+fn is_reading(t: &str) -> bool {
+    matches!(t, "Observation" | "QuestionnaireResponse")
+}
+
+/// Whose records of type `t` the actor sees: the expected reach, written out.
+fn reach(a: Actor, t: &str) -> BTreeSet<&'static str> {
+    let a_only: BTreeSet<&str> = ["pa"].into();
+    match a {
+        PatientA | PatientTokenA | FamilyFull | ClinicianOnTeam => a_only,
+        PatientB => ["pb"].into(),
+        FamilyReadings if is_reading(t) || t == "Patient" => a_only,
+        _ => BTreeSet::new(),
+    }
+}
+
+/// A search the actor can never make on this type is refused (403) rather than answered
+/// empty; a team member without patients on their teams gets an empty page.
+fn search_refused(a: Actor, t: &str) -> bool {
+    match a {
+        Analyst | Admin | FamilyExpired | FamilyRevoked => true,
+        FamilyReadings => reach(a, t).is_empty(),
+        _ => false,
+    }
+}
+
+/// May the actor create a record of type `t` in `patient`'s record?
+fn may_create(a: Actor, t: &str, patient: &str) -> bool {
+    if t == "Patient" {
+        return false; // new patients come from registration (system integrations)
+    }
+    match a {
+        PatientA | FamilyFull | ClinicianOnTeam => patient == "pa",
+        PatientB => patient == "pb",
+        FamilyReadings => patient == "pa" && is_reading(t),
+        _ => false,
+    }
+}
+
+fn may_update_a(a: Actor, t: &str) -> bool {
+    match a {
+        PatientA | ClinicianOnTeam => true,
+        FamilyFull => t != "Patient",
+        FamilyReadings => is_reading(t),
+        _ => false,
+    }
+}
+
+fn may_delete_a(a: Actor, _t: &str) -> bool {
+    a == ClinicianOnTeam
+}
+
+fn resource(t: &str, patient: &str) -> Value {
+    let subject = json!({"reference": format!("Patient/{patient}")});
+    match t {
+        "Patient" => json!({"resourceType": "Patient", "name": [{"family": "New"}]}),
+        "Observation" => {
+            json!({"resourceType": t, "status": "final", "code": {"text": "glucose"}, "subject": subject})
+        }
+        "CarePlan" => {
+            json!({"resourceType": t, "status": "active", "intent": "plan", "subject": subject})
+        }
+        "Goal" => {
+            json!({"resourceType": t, "lifecycleStatus": "proposed", "description": {"text": "walk daily"}, "subject": subject})
+        }
+        "QuestionnaireResponse" => {
+            json!({"resourceType": t, "status": "completed", "subject": subject})
+        }
+        "Communication" => json!({"resourceType": t, "status": "completed", "subject": subject}),
+        "Task" => {
+            json!({"resourceType": t, "status": "requested", "intent": "order", "for": subject})
+        }
+        _ => unreachable!("a type of the matrix"),
+    }
+}
+
+/// The patient whose record a returned resource is in.
+fn patient_of(r: &Value) -> Option<String> {
+    if r["resourceType"] == "Patient" {
+        return r["id"].as_str().map(str::to_string);
+    }
+    let reference = r["subject"]["reference"]
+        .as_str()
+        .or_else(|| r["for"]["reference"].as_str())?;
+    reference.strip_prefix("Patient/").map(str::to_string)
+}
+
+struct Matrix<'a> {
+    app: &'a TestApp,
+    tried: usize,
+    allowed: usize,
+    unexpected: Vec<String>,
+}
+
+impl Matrix<'_> {
+    /// One call: checks its status and that it left exactly one audit row.
+    async fn call(
+        &mut self,
+        (actor, token): (Actor, Option<&str>),
+        cell: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Option<Value> {
+        let before = self.app.db.store.audit_count().await.unwrap();
+        let mut req = self.app.client.request(method, self.app.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/fhir+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let json: Value = resp.json().await.unwrap_or(Value::Null);
+        let after = self.app.db.store.audit_count().await.unwrap();
+        self.tried += 1;
+        if (200..300).contains(&status) {
+            self.allowed += 1;
+        }
+        if status != want {
+            self.unexpected.push(format!(
+                "{actor:?} {cell}: expected {want}, got {status} {}",
+                json["issue"][0]["diagnostics"]
+            ));
+        }
+        if after - before != 1 {
+            self.unexpected.push(format!(
+                "{actor:?} {cell}: {} audit rows instead of 1",
+                after - before
+            ));
+        }
+        (status < 300).then_some(json)
+    }
+
+    /// Every resource a search returned must be in the actor's reach for its type.
+    fn check_reach(&mut self, actor: Actor, cell: &str, bundle: &Value) {
+        for e in bundle["entry"].as_array().into_iter().flatten() {
+            let r = &e["resource"];
+            let t = r["resourceType"].as_str().unwrap_or_default();
+            let p = patient_of(r).unwrap_or_default();
+            if !reach(actor, t).contains(p.as_str()) {
+                self.unexpected.push(format!(
+                    "{actor:?} {cell}: returned {t}/{} of patient {p}, outside its reach",
+                    r["id"]
+                ));
+            }
+        }
+    }
+}
+
+async fn setup(app: &TestApp) -> Vec<(Actor, Option<String>)> {
+    let put = |path: String, body: Value| async move {
+        let resp = app.put_json(&path, body.to_string(), None).await;
+        assert!(
+            resp.status().is_success(),
+            "{path}: {}",
+            resp.text().await.unwrap()
+        );
+    };
+    for p in ["pa", "pb"] {
+        put(
+            format!("/fhir/Patient/{p}"),
+            json!({"resourceType": "Patient", "id": p, "name": [{"family": p}]}),
+        )
+        .await;
+    }
+    for d in ["dr-in", "dr-out"] {
+        put(
+            format!("/fhir/Practitioner/{d}"),
+            json!({"resourceType": "Practitioner", "id": d}),
+        )
+        .await;
+    }
+    put("/fhir/CareTeam/ct-a".into(), json!({"resourceType": "CareTeam", "id": "ct-a", "status": "active",
+        "subject": {"reference": "Patient/pa"}, "participant": [{"member": {"reference": "Practitioner/dr-in"}}]})).await;
+    let grants = [
+        (
+            "rp-full",
+            vec!["readings", "plan", "messages", "concerns", "record"],
+            "active",
+            None,
+        ),
+        ("rp-read", vec!["readings"], "active", None),
+        (
+            "rp-exp",
+            vec!["readings", "plan", "messages", "concerns", "record"],
+            "active",
+            Some("2026-11-01"),
+        ),
+        (
+            "rp-rev",
+            vec!["readings", "plan", "messages", "concerns", "record"],
+            "inactive",
+            None,
+        ),
+    ];
+    for (rp, parts, status, end) in grants {
+        put(format!("/fhir/RelatedPerson/{rp}"), json!({"resourceType": "RelatedPerson", "id": rp, "patient": {"reference": "Patient/pa"}})).await;
+        let mut provision = json!({"type": "permit",
+            "actor": [{"role": {"text": "proxy"}, "reference": {"reference": format!("RelatedPerson/{rp}")}}],
+            "code": parts.iter().map(|p| json!({"coding": [{"system": coproduce_app::accounts::GRANT_PART_SYSTEM, "code": p}]})).collect::<Vec<_>>()});
+        if let Some(end) = end {
+            provision["period"] = json!({"end": end});
+        }
+        put(format!("/fhir/Consent/c-{rp}"), json!({"resourceType": "Consent", "id": format!("c-{rp}"), "status": status,
+            "scope": {"text": "family access"}, "category": [{"text": "grant"}], "patient": {"reference": "Patient/pa"},
+            "provision": provision})).await;
+    }
+    for t in TYPES.iter().filter(|t| **t != "Patient") {
+        for p in ["pa", "pb"] {
+            let mut r = resource(t, p);
+            r["id"] = json!(format!("{t}-{p}").to_lowercase());
+            put(format!("/fhir/{t}/{}", r["id"].as_str().unwrap()), r).await;
+        }
+    }
+    let users: [(Actor, &str, Role, Option<&str>); 10] = [
+        (PatientA, "pat-a", Role::Patient, Some("Patient/pa")),
+        (PatientB, "pat-b", Role::Patient, Some("Patient/pb")),
+        (
+            FamilyFull,
+            "fam-full",
+            Role::Family,
+            Some("RelatedPerson/rp-full"),
+        ),
+        (
+            FamilyReadings,
+            "fam-read",
+            Role::Family,
+            Some("RelatedPerson/rp-read"),
+        ),
+        (
+            FamilyExpired,
+            "fam-exp",
+            Role::Family,
+            Some("RelatedPerson/rp-exp"),
+        ),
+        (
+            FamilyRevoked,
+            "fam-rev",
+            Role::Family,
+            Some("RelatedPerson/rp-rev"),
+        ),
+        (
+            ClinicianOnTeam,
+            "dr-in",
+            Role::Clinician,
+            Some("Practitioner/dr-in"),
+        ),
+        (
+            ClinicianOffTeam,
+            "dr-out",
+            Role::Clinician,
+            Some("Practitioner/dr-out"),
+        ),
+        (Analyst, "analyst", Role::QualityAnalyst, None),
+        (Admin, "admin", Role::Admin, None),
+    ];
+    let mut tokens = Vec::new();
+    for (actor, name, role, link) in users {
+        app.accounts
+            .add_user(NewUser {
+                username: name.into(),
+                roles: vec![role],
+                fhir_ref: link.map(str::to_string),
+                password: None,
+            })
+            .await
+            .unwrap();
+        let (_, secret) = app
+            .accounts
+            .issue_token(NewToken {
+                username: Some(name.into()),
+                name: name.into(),
+                scopes: "user/*.cruds".into(),
+                patient: None,
+                expires_in: None,
+            })
+            .await
+            .unwrap();
+        tokens.push((actor, Some(secret)));
+    }
+    let (_, bound) = app
+        .accounts
+        .issue_token(NewToken {
+            username: Some("pat-a".into()),
+            name: "app-a".into(),
+            scopes: "patient/*.rs".into(),
+            patient: Some("Patient/pa".into()),
+            expires_in: None,
+        })
+        .await
+        .unwrap();
+    tokens.push((PatientTokenA, Some(bound)));
+    tokens.push((Anonymous, None));
+    ACTORS
+        .iter()
+        .map(|a| tokens.iter().find(|(b, _)| b == a).cloned().unwrap())
+        .collect()
+}
+
+fn id_a(t: &str) -> String {
+    if t == "Patient" {
+        "pa".into()
+    } else {
+        format!("{t}-pa").to_lowercase()
+    }
+}
+
+fn include_param(t: &str) -> &'static str {
+    if t == "Patient" { "link" } else { "patient" }
+}
+
+async fn run(app: &TestApp) -> (usize, usize, Vec<String>) {
+    let actors = setup(app).await;
+    let mut m = Matrix {
+        app,
+        tried: 0,
+        allowed: 0,
+        unexpected: Vec::new(),
+    };
+    let mut patient_deletes = Vec::new();
+    for (actor, token) in &actors {
+        let (actor, token) = (*actor, token.as_deref());
+        let anon = actor == Anonymous;
+        let gate = |ok: bool, yes: u16| {
+            if anon {
+                401
+            } else if ok {
+                yes
+            } else {
+                403
+            }
+        };
+        for t in TYPES {
+            let seen = reach(actor, t).contains("pa");
+            let refused = search_refused(actor, t);
+            let id = id_a(t);
+            m.call(
+                (actor, token),
+                &format!("{t} read"),
+                Method::GET,
+                &format!("/fhir/{t}/{id}"),
+                None,
+                gate(seen, 200),
+            )
+            .await;
+            m.call(
+                (actor, token),
+                &format!("{t} vread"),
+                Method::GET,
+                &format!("/fhir/{t}/{id}/_history/1"),
+                None,
+                gate(seen, 200),
+            )
+            .await;
+            m.call(
+                (actor, token),
+                &format!("{t} history"),
+                Method::GET,
+                &format!("/fhir/{t}/{id}/_history"),
+                None,
+                gate(seen, 200),
+            )
+            .await;
+            let by_patient = if t == "Patient" {
+                "_id=pa".to_string()
+            } else {
+                "patient=pa".to_string()
+            };
+            for (cell, query) in [
+                ("search by patient", by_patient.clone()),
+                ("search without patient", String::new()),
+                (
+                    "_include",
+                    format!("{by_patient}&_include={t}:{}", include_param(t)),
+                ),
+            ] {
+                let cell = format!("{t} {cell}");
+                if let Some(b) = m
+                    .call(
+                        (actor, token),
+                        &cell,
+                        Method::GET,
+                        &format!("/fhir/{t}?{query}"),
+                        None,
+                        gate(!refused, 200),
+                    )
+                    .await
+                {
+                    m.check_reach(actor, &cell, &b);
+                    if query.is_empty() || !seen {
+                        continue;
+                    }
+                    if b["total"].as_i64().unwrap_or(0) < 1 {
+                        m.unexpected.push(format!(
+                            "{actor:?} {cell}: A's records are in reach but none came back"
+                        ));
+                    }
+                }
+            }
+            let cell = format!("{t} _revinclude");
+            let revinclude = format!("/fhir/Patient?_id=pa&_revinclude={t}:{}", include_param(t));
+            if let Some(b) = m
+                .call(
+                    (actor, token),
+                    &cell,
+                    Method::GET,
+                    &revinclude,
+                    None,
+                    gate(!search_refused(actor, "Patient"), 200),
+                )
+                .await
+            {
+                m.check_reach(actor, &cell, &b);
+            }
+            for p in ["pa", "pb"] {
+                let ok = may_create(actor, t, p);
+                m.call(
+                    (actor, token),
+                    &format!("{t} create for {p}"),
+                    Method::POST,
+                    &format!("/fhir/{t}"),
+                    Some(resource(t, p)),
+                    gate(ok, 201),
+                )
+                .await;
+            }
+            // Update and delete work on fresh copies of A's records (A's Patient is deleted last).
+            let fresh = if t == "Patient" {
+                "pa".to_string()
+            } else {
+                let resp: Value = app
+                    .post_json(&format!("/fhir/{t}"), resource(t, "pa").to_string())
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                resp["id"].as_str().unwrap().to_string()
+            };
+            let mut body: Value = app
+                .get(&format!("/fhir/{t}/{fresh}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            body.as_object_mut().unwrap().remove("meta");
+            m.call(
+                (actor, token),
+                &format!("{t} update"),
+                Method::PUT,
+                &format!("/fhir/{t}/{fresh}"),
+                Some(body),
+                gate(may_update_a(actor, t), 200),
+            )
+            .await;
+            if t == "Patient" {
+                patient_deletes.push((actor, token.map(str::to_string)));
+            } else {
+                m.call(
+                    (actor, token),
+                    &format!("{t} delete"),
+                    Method::DELETE,
+                    &format!("/fhir/{t}/{fresh}"),
+                    None,
+                    gate(may_delete_a(actor, t), 200),
+                )
+                .await;
+            }
+            let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"resource": resource(t, "pb"), "request": {"method": "POST", "url": t}}]});
+            m.call(
+                (actor, token),
+                &format!("{t} transaction for pb"),
+                Method::POST,
+                "/fhir",
+                Some(tx),
+                gate(may_create(actor, t, "pb"), 200),
+            )
+            .await;
+        }
+    }
+    for (actor, token) in patient_deletes {
+        let gate = if actor == Anonymous {
+            401
+        } else if may_delete_a(actor, "Patient") {
+            200
+        } else {
+            403
+        };
+        m.call(
+            (actor, token.as_deref()),
+            "Patient delete",
+            Method::DELETE,
+            "/fhir/Patient/pa",
+            None,
+            gate,
+        )
+        .await;
+    }
+    (m.tried, m.allowed, m.unexpected)
+}
+
+#[tokio::test]
+async fn the_access_matrix_holds_on_every_backend() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let (tried, allowed, unexpected) = run(&app).await;
+        for u in &unexpected {
+            println!("unexpected: {u}");
+        }
+        println!(
+            "{backend:?}: {tried} tried, {allowed} allowed, {} unexpected",
+            unexpected.len()
+        );
+        assert!(
+            unexpected.is_empty(),
+            "{} unexpected outcomes",
+            unexpected.len()
+        );
+        assert_eq!(tried, ACTORS.len() * TYPES.len() * 12);
+        // The trail is intact after all of it.
+        assert!(matches!(
+            app.db.store.verify_audit().await.unwrap(),
+            coproduce_store::AuditVerdict::Intact(_)
+        ));
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn every_protected_route_answers_401_without_credentials() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let mut checked = 0;
+    for (path, public) in coproduce_web::fhir_route_paths() {
+        let concrete = format!("/fhir{path}")
+            .trim_end_matches('/')
+            .to_string()
+            .replace("{rt}", "Patient")
+            .replace("{id}", "x")
+            .replace("{vid}", "1");
+        let mut answered = 0;
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            let resp = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .header("content-type", "application/fhir+json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            if status == 405 {
+                continue; // not a route for this method
+            }
+            answered += 1;
+            if public {
+                assert_ne!(status, 401, "{method} {concrete} is public");
+            } else {
+                assert_eq!(status, 401, "{method} {concrete} without credentials");
+                assert_eq!(
+                    resp.headers()
+                        .get("www-authenticate")
+                        .map(|h| h.to_str().unwrap()),
+                    Some("Bearer"),
+                    "{method} {concrete}"
+                );
+                let body: Value = resp.json().await.unwrap();
+                assert_eq!(body["resourceType"], "OperationOutcome");
+                checked += 1;
+            }
+        }
+        assert!(answered > 0, "{concrete} answered no method");
+    }
+    assert!(checked >= 10, "{checked}");
+    // A wrong, revoked or expired token counts as none.
+    let resp = app
+        .client
+        .get(app.url("/fhir/Patient"))
+        .bearer_auth("cp_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    app.finish().await;
+}

@@ -1,0 +1,198 @@
+//! Accounts and API tokens. Passwords arrive already hashed (argon2id, by `app`); token
+//! secrets arrive hashed too: neither is ever stored in the clear.
+
+use crate::Store;
+use crate::error::StoreError;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    /// Space-separated role names.
+    pub roles: String,
+    /// `Patient/ID`, `RelatedPerson/ID`, `Practitioner/ID`...
+    pub fhir_ref: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: Option<String>,
+    pub name: String,
+    pub scopes: String,
+    pub patient_id: Option<String>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const USER_COLS: &str = "id, username, password_hash, roles, fhir_ref, disabled, created_at";
+const TOKEN_COLS: &str =
+    "id, token_hash, user_id, name, scopes, patient_id, expires_at, revoked_at, created_at";
+
+fn user(r: &AnyRow) -> UserRow {
+    UserRow {
+        id: r.get(0),
+        username: r.get(1),
+        password_hash: r.get(2),
+        roles: r.get(3),
+        fhir_ref: r.get(4),
+        disabled: r.get::<i64, _>(5) != 0,
+        created_at: r.get(6),
+    }
+}
+
+fn token(r: &AnyRow) -> TokenRow {
+    TokenRow {
+        id: r.get(0),
+        token_hash: r.get(1),
+        user_id: r.get(2),
+        name: r.get(3),
+        scopes: r.get(4),
+        patient_id: r.get(5),
+        expires_at: r.get(6),
+        revoked_at: r.get(7),
+        created_at: r.get(8),
+    }
+}
+
+impl Store {
+    pub async fn insert_user(&self, u: &UserRow) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, roles, fhir_ref, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(u.id.clone())
+        .bind(u.username.clone())
+        .bind(u.password_hash.clone())
+        .bind(u.roles.clone())
+        .bind(u.fhir_ref.clone())
+        .bind(i64::from(u.disabled))
+        .bind(u.created_at)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(StoreError::PreconditionFailed(format!(
+                "the user name '{}' is taken",
+                u.username
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE username = $1"
+        )))
+        .bind(username.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(user))
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(user))
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users ORDER BY username"
+        )))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(user).collect())
+    }
+
+    /// Disables (or enables) a user; false if there is no such user.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+                .bind(i64::from(disabled))
+                .bind(username.to_string())
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+                .bind(hash.to_string())
+                .bind(username.to_string())
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    pub async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, patient_id, expires_at, revoked_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(t.id.clone())
+        .bind(t.token_hash.clone())
+        .bind(t.user_id.clone())
+        .bind(t.name.clone())
+        .bind(t.scopes.clone())
+        .bind(t.patient_id.clone())
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+        .bind(t.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"
+        )))
+        .bind(hash.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(token))
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at, id"
+        )))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(token).collect())
+    }
+
+    /// Revokes a token by its id; false if there was no live token with that id.
+    pub async fn revoke_token(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}

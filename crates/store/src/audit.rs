@@ -1,0 +1,235 @@
+//! The audit trail: append-only, hash-chained rows. Each row's hash covers its fields and the
+//! previous row's hash, so a row changed or removed by hand breaks the chain from there on,
+//! and [`Store::verify_audit`] names the first such row.
+
+use crate::error::StoreError;
+use crate::write::Tx;
+use crate::{Backend, Store};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// One audited event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditEntry {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// `user:NAME`, `token:NAME` or `anonymous`.
+    pub actor: String,
+    pub on_behalf_of: Option<String>,
+    /// read, search, create, update, delete, export, login, logout, login-failed, ...
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// The patient compartments touched, space-separated.
+    pub patients: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub entry: AuditEntry,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The first hash of the chain.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn chain_hash(prev: &str, seq: i64, e: &AuditEntry) -> String {
+    let mut h = Sha256::new();
+    // Length-prefixed fields, so no two different rows hash alike.
+    let fields = [
+        seq.to_string(),
+        e.at.to_string(),
+        e.actor.clone(),
+        e.on_behalf_of.clone().unwrap_or_default(),
+        e.action.clone(),
+        e.resource_type.clone().unwrap_or_default(),
+        e.resource_id.clone().unwrap_or_default(),
+        e.patients.clone().unwrap_or_default(),
+        e.outcome.clone(),
+        e.detail.clone().unwrap_or_default(),
+    ];
+    h.update(prev.as_bytes());
+    for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Tx {
+    /// Appends one row to the audit trail, inside this transaction: if the transaction does
+    /// not commit, neither does the row, and a failed append fails the transaction.
+    pub async fn audit(&mut self, e: &AuditEntry) -> Result<i64, StoreError> {
+        if self.backend() == Backend::Postgres {
+            // Appends take turns, so every row links to the one before it.
+            sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+                .execute(self.conn())
+                .await?;
+        }
+        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(self.conn())
+            .await?;
+        let (seq, prev) = match last {
+            Some(r) => (r.get::<i64, _>(0) + 1, r.get::<String, _>(1)),
+            None => (1, GENESIS.to_string()),
+        };
+        let hash = chain_hash(&prev, seq, e);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(seq)
+        .bind(e.at)
+        .bind(e.actor.clone())
+        .bind(e.on_behalf_of.clone())
+        .bind(e.action.clone())
+        .bind(e.resource_type.clone())
+        .bind(e.resource_id.clone())
+        .bind(e.patients.clone())
+        .bind(e.outcome.clone())
+        .bind(e.detail.clone())
+        .bind(prev)
+        .bind(hash.clone())
+        .execute(self.conn())
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(hash)
+        .execute(self.conn())
+        .await?;
+        Ok(seq)
+    }
+}
+
+/// What `verify_audit` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditVerdict {
+    /// Every row links to the one before; this many rows.
+    Intact(i64),
+    /// The first row that was changed, or that follows a removed row.
+    Broken { seq: i64, reason: String },
+}
+
+impl Store {
+    /// Appends one audit row in a transaction of its own (for reads and denials).
+    pub async fn audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
+        let mut tx = self.begin().await?;
+        let seq = tx.audit(e).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Walks the whole chain.
+    pub async fn verify_audit(&self) -> Result<AuditVerdict, StoreError> {
+        let mut prev = GENESIS.to_string();
+        let mut expected_seq = 1;
+        let mut after = 0i64;
+        loop {
+            let rows = self.audit_page(after, 5000).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for r in rows {
+                if r.seq != expected_seq {
+                    return Ok(AuditVerdict::Broken {
+                        seq: r.seq,
+                        reason: format!(
+                            "row {expected_seq} is missing (the next row is {})",
+                            r.seq
+                        ),
+                    });
+                }
+                if r.prev_hash != prev {
+                    return Ok(AuditVerdict::Broken {
+                        seq: r.seq,
+                        reason: "its link to the row before does not match (that row was changed or removed)".into(),
+                    });
+                }
+                if chain_hash(&prev, r.seq, &r.entry) != r.hash {
+                    return Ok(AuditVerdict::Broken {
+                        seq: r.seq,
+                        reason: "its content was changed".into(),
+                    });
+                }
+                prev = r.hash;
+                expected_seq += 1;
+            }
+        }
+        let last = expected_seq - 1;
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+        match head {
+            None if last == 0 => {}
+            Some((seq, hash)) if seq == last && hash == prev => {}
+            Some((seq, _)) if seq > last => {
+                return Ok(AuditVerdict::Broken {
+                    seq: last + 1,
+                    reason: format!(
+                        "rows {} to {seq} are missing from the end of the trail",
+                        last + 1
+                    ),
+                });
+            }
+            _ => {
+                return Ok(AuditVerdict::Broken {
+                    seq: last,
+                    reason: "the newest row does not match the recorded head of the trail".into(),
+                });
+            }
+        }
+        Ok(AuditVerdict::Intact(last))
+    }
+
+    /// Audit rows after `after_seq`, oldest first.
+    pub async fn audit_page(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash \
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRow {
+                seq: r.get(0),
+                entry: AuditEntry {
+                    at: r.get(1),
+                    actor: r.get(2),
+                    on_behalf_of: r.get(3),
+                    action: r.get(4),
+                    resource_type: r.get(5),
+                    resource_id: r.get(6),
+                    patients: r.get(7),
+                    outcome: r.get(8),
+                    detail: r.get(9),
+                },
+                prev_hash: r.get(10),
+                hash: r.get(11),
+            })
+            .collect())
+    }
+
+    /// How many audit rows there are.
+    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(&self.reader)
+            .await?
+            .get(0))
+    }
+}
