@@ -8,11 +8,13 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use coproduce_core::Clock;
-use coproduce_core::access::{Actor, Grant, Part, Role, Scope, ScopeContext, Who, parse_scopes};
+use coproduce_core::access::{
+    Actor, BreakGlass, Grant, Part, Role, Scope, ScopeContext, Who, parse_scopes,
+};
 use coproduce_fhir::query::{Filter, SearchQuery};
 use coproduce_fhir::search::split_reference;
 use coproduce_fhir::{IssueCode, OperationOutcome};
-use coproduce_store::{Store, TokenRow, UserRow};
+use coproduce_store::{AuditEntry, Store, TokenRow, UserRow};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -30,6 +32,8 @@ pub struct Caller {
     pub label: String,
     /// The FHIR resource that is them (Patient/.., RelatedPerson/.., Practitioner/..).
     pub fhir_ref: Option<String>,
+    /// Their account, when a person is behind the call.
+    pub user_id: Option<String>,
 }
 
 impl Caller {
@@ -39,6 +43,7 @@ impl Caller {
             actor: Actor::session(Who::System),
             label: label.to_string(),
             fhir_ref: None,
+            user_id: None,
         }
     }
 
@@ -47,6 +52,7 @@ impl Caller {
             actor: Actor::anonymous(),
             label: "anonymous".into(),
             fhir_ref: None,
+            user_id: None,
         }
     }
 }
@@ -317,6 +323,7 @@ impl Accounts {
                 },
                 label: format!("token:{}", row.name),
                 fhir_ref: None,
+                user_id: None,
             });
         };
         let user = self
@@ -337,6 +344,7 @@ impl Accounts {
             },
             label: format!("user:{}", user.username),
             fhir_ref: user.fhir_ref,
+            user_id: Some(user.id),
         })
     }
 
@@ -351,10 +359,25 @@ impl Accounts {
         if let Some(role) = roles.iter().find(|r| r.is_team())
             && let Some((ty, id)) = reference
         {
+            let break_glass = self
+                .store
+                .active_break_glass(&user.id, millis(now))
+                .await?
+                .into_iter()
+                .filter_map(|b| {
+                    let until =
+                        OffsetDateTime::from_unix_timestamp_nanos(i128::from(b.until) * 1_000_000)
+                            .ok()?;
+                    Some(BreakGlass {
+                        patient: b.patient_id,
+                        until,
+                    })
+                })
+                .collect();
             return Ok(Who::TeamMember {
                 role: *role,
                 panel: self.panel(ty, id).await?,
-                break_glass: Vec::new(),
+                break_glass,
             });
         }
         if roles.contains(&Role::Patient)
@@ -378,6 +401,94 @@ impl Accounts {
             return Ok(Who::Admin);
         }
         Ok(Who::Anonymous)
+    }
+
+    /// Break-glass: a care-team member opens the chart of a patient outside their teams,
+    /// giving a reason, for `for_how_long` (one hour by default). Audited, and shown to the
+    /// patient in their access log. Returns when it ends.
+    pub async fn break_glass(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        reason: &str,
+        for_how_long: Option<time::Duration>,
+    ) -> Result<OffsetDateTime, AppError> {
+        let now = self.clock.now();
+        let patient_id = split_reference(patient)
+            .filter(|(t, _)| *t == "Patient")
+            .map(|(_, id)| id.to_string())
+            .ok_or_else(|| invalid(format!("'{patient}' is not Patient/ID")))?;
+        let refuse = |why: &str| AuditEntry {
+            at: millis(now),
+            actor: caller.label.clone(),
+            action: "break-glass".into(),
+            resource_type: Some("Patient".into()),
+            resource_id: Some(patient_id.clone()),
+            patients: Some(patient_id.clone()),
+            outcome: "denied".into(),
+            detail: Some(why.to_string()),
+            ..AuditEntry::default()
+        };
+        let is_team = matches!(caller.actor.who, Who::TeamMember { .. })
+            && caller
+                .actor
+                .scopes
+                .as_ref()
+                .is_none_or(|s| s.iter().all(|s| s.context == ScopeContext::User));
+        let why = if !is_team {
+            Some("break-glass is for care-team members acting as themselves")
+        } else if reason.trim().chars().count() < 10 {
+            Some("give the reason in a sentence (at least 10 characters)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.store.audit(&refuse(why)).await?;
+            return Err(if is_team {
+                invalid(why)
+            } else {
+                AppError::Forbidden(why.into())
+            });
+        }
+        let Some(user_id) = caller.user_id.clone() else {
+            return Err(AppError::Forbidden(
+                "break-glass needs a person's account".into(),
+            ));
+        };
+        if self
+            .store
+            .current("Patient", &patient_id)
+            .await?
+            .is_none_or(|p| p.deleted)
+        {
+            return Err(AppError::NotFound(format!("Patient/{patient_id}")));
+        }
+        let length = for_how_long
+            .unwrap_or(time::Duration::hours(1))
+            .min(time::Duration::hours(12));
+        let until = now + length;
+        let mut tx = self.store.begin().await?;
+        tx.insert_break_glass(&coproduce_store::BreakGlassRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id,
+            patient_id: patient_id.clone(),
+            reason: reason.trim().to_string(),
+            started_at: millis(now),
+            until: millis(until),
+        })
+        .await?;
+        tx.audit(&AuditEntry {
+            outcome: "allowed".into(),
+            detail: Some(format!(
+                "until {}: {}",
+                coproduce_store::format_instant(millis(until)),
+                reason.trim()
+            )),
+            ..refuse("")
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(until)
     }
 
     /// The patients of the active care teams a practitioner is on.

@@ -196,3 +196,60 @@ impl Store {
             == 1)
     }
 }
+
+/// A break-glass opening of one patient's chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassRow {
+    pub id: String,
+    pub user_id: String,
+    pub patient_id: String,
+    pub reason: String,
+    pub started_at: i64,
+    pub until: i64,
+}
+
+impl crate::write::Tx {
+    /// Records a break-glass opening (with its audit row, in the same transaction).
+    pub async fn insert_break_glass(&mut self, b: &BreakGlassRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO break_glass (id, user_id, patient_id, reason, started_at, until) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(b.id.clone())
+        .bind(b.user_id.clone())
+        .bind(b.patient_id.clone())
+        .bind(b.reason.clone())
+        .bind(b.started_at)
+        .bind(b.until)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A user's break-glass openings still running at `now` (Unix milliseconds).
+    pub async fn active_break_glass(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<BreakGlassRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, patient_id, reason, started_at, until FROM break_glass WHERE user_id = $1 AND until > $2",
+        )
+        .bind(user_id.to_string())
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BreakGlassRow {
+                id: r.get(0),
+                user_id: r.get(1),
+                patient_id: r.get(2),
+                reason: r.get(3),
+                started_at: r.get(4),
+                until: r.get(5),
+            })
+            .collect())
+    }
+}

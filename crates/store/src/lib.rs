@@ -12,10 +12,10 @@ mod read;
 pub mod search;
 mod write;
 
-pub use accounts::{TokenRow, UserRow};
+pub use accounts::{BreakGlassRow, TokenRow, UserRow};
 pub use audit::{AuditEntry, AuditRow, AuditVerdict};
 pub use error::StoreError;
-pub use read::{HistoryEntry, Stored};
+pub use read::{HistoryEntry, Stored, format_instant};
 pub use search::{SearchQuery, SearchResult, SortKey};
 pub use write::{ImportOutcome, Tx, WriteOutcome};
 

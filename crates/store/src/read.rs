@@ -26,6 +26,11 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// A time as a FHIR instant.
+    pub fn instant(t: OffsetDateTime) -> String {
+        format_instant(millis(t))
+    }
+
     pub fn last_updated_instant(&self) -> String {
         format_instant(self.last_updated)
     }

@@ -2,16 +2,20 @@
 //! Handlers are thin: they read the request, call `app`, and answer; every error is mapped
 //! to a status and an OperationOutcome in [`errors`].
 
+mod api;
 mod auth;
 pub mod errors;
 mod fhir;
 
-/// The FHIR routes below `/fhir`: path, and whether it is public (for tests that walk them).
-pub fn fhir_route_paths() -> Vec<(&'static str, bool)> {
-    fhir::route_table()
+/// Every route below `/fhir` and `/api`, with whether it is public, for tests that walk them.
+pub fn route_paths() -> Vec<(String, bool)> {
+    let fhir = fhir::route_table()
         .into_iter()
-        .map(|(p, _, public)| (p, public))
-        .collect()
+        .map(|(p, _, public)| (format!("/fhir{p}"), public));
+    let api = api::route_table()
+        .into_iter()
+        .map(|(p, _, public)| (format!("/api{p}"), public));
+    fhir.chain(api).collect()
 }
 mod metrics;
 
@@ -53,6 +57,7 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
     };
     Router::new()
         .nest("/fhir", fhir::routes())
+        .nest("/api", api::routes())
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))

@@ -34,12 +34,14 @@ enum Actor {
     Admin,
     Anonymous,
     PatientTokenA,
+    /// The off-team clinician, after breaking the glass on A's chart.
+    ClinicianBreakGlass,
 }
 
 use Actor::*;
 
 /// Clinician on A's team last: its deletes of Patient/pa close the run.
-const ACTORS: [Actor; 12] = [
+const ACTORS: [Actor; 13] = [
     PatientA,
     PatientB,
     FamilyFull,
@@ -51,6 +53,7 @@ const ACTORS: [Actor; 12] = [
     Admin,
     Anonymous,
     PatientTokenA,
+    ClinicianBreakGlass,
     ClinicianOnTeam,
 ];
 
@@ -62,7 +65,7 @@ fn is_reading(t: &str) -> bool {
 fn reach(a: Actor, t: &str) -> BTreeSet<&'static str> {
     let a_only: BTreeSet<&str> = ["pa"].into();
     match a {
-        PatientA | PatientTokenA | FamilyFull | ClinicianOnTeam => a_only,
+        PatientA | PatientTokenA | FamilyFull | ClinicianOnTeam | ClinicianBreakGlass => a_only,
         PatientB => ["pb"].into(),
         FamilyReadings if is_reading(t) || t == "Patient" => a_only,
         _ => BTreeSet::new(),
@@ -85,7 +88,7 @@ fn may_create(a: Actor, t: &str, patient: &str) -> bool {
         return false; // new patients come from registration (system integrations)
     }
     match a {
-        PatientA | FamilyFull | ClinicianOnTeam => patient == "pa",
+        PatientA | FamilyFull | ClinicianOnTeam | ClinicianBreakGlass => patient == "pa",
         PatientB => patient == "pb",
         FamilyReadings => patient == "pa" && is_reading(t),
         _ => false,
@@ -94,7 +97,7 @@ fn may_create(a: Actor, t: &str, patient: &str) -> bool {
 
 fn may_update_a(a: Actor, t: &str) -> bool {
     match a {
-        PatientA | ClinicianOnTeam => true,
+        PatientA | ClinicianOnTeam | ClinicianBreakGlass => true,
         FamilyFull => t != "Patient",
         FamilyReadings => is_reading(t),
         _ => false,
@@ -102,7 +105,7 @@ fn may_update_a(a: Actor, t: &str) -> bool {
 }
 
 fn may_delete_a(a: Actor, _t: &str) -> bool {
-    a == ClinicianOnTeam
+    matches!(a, ClinicianOnTeam | ClinicianBreakGlass)
 }
 
 fn resource(t: &str, patient: &str) -> Value {
@@ -351,6 +354,13 @@ async fn setup(app: &TestApp) -> Vec<(Actor, Option<String>)> {
         .unwrap();
     tokens.push((PatientTokenA, Some(bound)));
     tokens.push((Anonymous, None));
+    let off_team = tokens
+        .iter()
+        .find(|(a, _)| *a == ClinicianOffTeam)
+        .unwrap()
+        .1
+        .clone();
+    tokens.push((ClinicianBreakGlass, off_team));
     ACTORS
         .iter()
         .map(|a| tokens.iter().find(|(b, _)| b == a).cloned().unwrap())
@@ -390,6 +400,17 @@ async fn run(app: &TestApp) -> (usize, usize, Vec<String>) {
                 403
             }
         };
+        if actor == ClinicianBreakGlass {
+            let resp = app
+                .client
+                .post(app.url("/api/break-glass"))
+                .bearer_auth(token.unwrap())
+                .json(&json!({"patient": "Patient/pa", "reason": "called by the ED about a fall; her team is away"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        }
         for t in TYPES {
             let seen = reach(actor, t).contains("pa");
             let refused = search_refused(actor, t);
@@ -512,7 +533,8 @@ async fn run(app: &TestApp) -> (usize, usize, Vec<String>) {
                 gate(may_update_a(actor, t), 200),
             )
             .await;
-            if t == "Patient" {
+            if t == "Patient" && may_delete_a(actor, t) {
+                // Deleting A's Patient would end the run: those who may, go last.
                 patient_deletes.push((actor, token.map(str::to_string)));
             } else {
                 m.call(
@@ -587,11 +609,79 @@ async fn the_access_matrix_holds_on_every_backend() {
 }
 
 #[tokio::test]
+async fn break_glass_needs_a_reason_and_ends_after_an_hour() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let actors = setup(&app).await;
+    let token = |a: Actor| {
+        actors
+            .iter()
+            .find(|(b, _)| *b == a)
+            .unwrap()
+            .1
+            .clone()
+            .unwrap()
+    };
+    let glass = |who: Actor, reason: &str| {
+        app.client
+            .post(app.url("/api/break-glass"))
+            .bearer_auth(token(who))
+            .json(&json!({"patient": "Patient/pa", "reason": reason}))
+            .send()
+    };
+    let read = |who: Actor| {
+        app.client
+            .get(app.url("/fhir/Observation/observation-pa"))
+            .bearer_auth(token(who))
+            .send()
+    };
+    assert_eq!(read(ClinicianOffTeam).await.unwrap().status(), 403);
+    assert_eq!(
+        glass(ClinicianOffTeam, "need").await.unwrap().status(),
+        400,
+        "a reason in a sentence"
+    );
+    assert_eq!(
+        glass(PatientB, "I would like to see her record")
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "for care teams only"
+    );
+    assert_eq!(
+        glass(ClinicianOffTeam, "called by the ED about a fall")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(read(ClinicianOffTeam).await.unwrap().status(), 200);
+    // The opening is in the audit trail, with the reason, under the patient.
+    let rows = app.db.store.audit_page(0, 10_000).await.unwrap();
+    assert!(rows.iter().any(|r| {
+        r.entry.action == "break-glass"
+            && r.entry.outcome == "allowed"
+            && r.entry.patients.as_deref() == Some("pa")
+            && r.entry
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("a fall"))
+    }));
+    app.clock.advance(time::Duration::minutes(61));
+    assert_eq!(
+        read(ClinicianOffTeam).await.unwrap().status(),
+        403,
+        "an hour later the chart is closed again"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn every_protected_route_answers_401_without_credentials() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     let mut checked = 0;
-    for (path, public) in coproduce_web::fhir_route_paths() {
-        let concrete = format!("/fhir{path}")
+    for (path, public) in coproduce_web::route_paths() {
+        let concrete = path
             .trim_end_matches('/')
             .to_string()
             .replace("{rt}", "Patient")
