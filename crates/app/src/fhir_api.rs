@@ -456,6 +456,21 @@ impl FhirApi {
     /// GET /{type}/{id}.
     pub async fn read(&self, caller: &Caller, rt: &str, id: &str) -> Result<Stored, AppError> {
         let rt = ResourceType::parse(rt)?;
+        if rt.as_str() == "AuditEvent"
+            && let Some(seq) = crate::audit_events::seq_of(id)
+        {
+            let r = self.check(caller, Action::Read, "AuditEvent", Some(id), None, None);
+            self.settle(r).await?;
+            let row = self
+                .store
+                .audit_row(seq)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("AuditEvent/{id}")))?;
+            self.store
+                .audit(&self.audit_entry(caller, "read", "AuditEvent", Some(id), None))
+                .await?;
+            return Ok(crate::audit_events::as_stored(&row));
+        }
         let found = self.store.read(rt.as_str(), id).await;
         self.reading(caller, rt.as_str(), id, found).await
     }
@@ -666,6 +681,9 @@ impl FhirApi {
         params: &[(String, String)],
     ) -> Result<(SearchQuery, SearchResult), AppError> {
         let rt = ResourceType::parse(rt)?;
+        if rt.as_str() == "AuditEvent" {
+            return self.audit_events(caller, params).await;
+        }
         let mut q = SearchQuery::parse(rt.as_str(), params)?;
         let r = self.compartments(caller, Action::Search, rt.as_str());
         q.compartments = self.settle(r).await?;
@@ -680,6 +698,72 @@ impl FhirApi {
         };
         self.store.audit(&entry).await?;
         Ok((q, result))
+    }
+
+    /// The audit trail as AuditEvents, newest first (`patient`, `_count`, `_offset`).
+    async fn audit_events(
+        &self,
+        caller: &Caller,
+        params: &[(String, String)],
+    ) -> Result<(SearchQuery, SearchResult), AppError> {
+        let r = self.check(caller, Action::Search, "AuditEvent", None, None, None);
+        self.settle(r).await?;
+        let mut q = SearchQuery::all("AuditEvent");
+        let mut patient = None;
+        for (k, v) in params {
+            let bad = || invalid(IssueCode::Value, k, format!("'{v}' is not valid for {k}"));
+            match k.as_str() {
+                "_count" => {
+                    q.count = v
+                        .parse::<usize>()
+                        .map_err(|_| bad())?
+                        .min(coproduce_fhir::query::MAX_COUNT)
+                }
+                "_offset" => q.offset = v.parse().map_err(|_| bad())?,
+                "patient" => patient = Some(v.strip_prefix("Patient/").unwrap_or(v).to_string()),
+                "_format" | "_total" => {}
+                other => {
+                    return Err(invalid(
+                        IssueCode::NotSupported,
+                        other,
+                        format!(
+                            "AuditEvent searches take patient, _count and _offset, not '{other}'"
+                        ),
+                    ));
+                }
+            }
+        }
+        let (limit, offset) = (q.count as i64, q.offset as i64);
+        let (total, rows) = match &patient {
+            Some(p) => self.store.audit_for_patient(p, limit, offset).await?,
+            None => self.store.audit_newest(limit, offset).await?,
+        };
+        let matches = rows.iter().map(crate::audit_events::as_stored).collect();
+        self.store
+            .audit(&AuditEntry {
+                detail: Some(format!("{total} audit events")),
+                ..self.audit_entry(caller, "search", "AuditEvent", None, patient)
+            })
+            .await?;
+        Ok((
+            q,
+            SearchResult {
+                total,
+                matches,
+                included: Vec::new(),
+            },
+        ))
+    }
+
+    /// Who opened a patient's record, in plain words, for that patient (newest first).
+    pub async fn access_log(&self, caller: &Caller, limit: i64) -> Result<Vec<String>, AppError> {
+        let coproduce_core::access::Who::Patient { patient } = &caller.actor.who else {
+            return Err(AppError::Forbidden(
+                "the access log is shown to the patient whose record it is".into(),
+            ));
+        };
+        let (_, rows) = self.store.audit_for_patient(patient, limit, 0).await?;
+        Ok(rows.iter().map(crate::audit_events::plain_words).collect())
     }
 
     /// POST / with a batch or transaction Bundle; returns the response Bundle.

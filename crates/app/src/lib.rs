@@ -3,6 +3,7 @@
 //! the store directly.
 
 pub mod accounts;
+pub mod audit_events;
 pub mod demo;
 pub mod error;
 pub mod fhir_api;

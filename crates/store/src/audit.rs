@@ -204,25 +204,63 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditRow {
-                seq: r.get(0),
-                entry: AuditEntry {
-                    at: r.get(1),
-                    actor: r.get(2),
-                    on_behalf_of: r.get(3),
-                    action: r.get(4),
-                    resource_type: r.get(5),
-                    resource_id: r.get(6),
-                    patients: r.get(7),
-                    outcome: r.get(8),
-                    detail: r.get(9),
-                },
-                prev_hash: r.get(10),
-                hash: r.get(11),
-            })
-            .collect())
+        Ok(rows.iter().map(audit_row).collect())
+    }
+
+    /// Audit rows that touched a patient's record, newest first, with the total.
+    pub async fn audit_for_patient(
+        &self,
+        patient: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<AuditRow>), StoreError> {
+        let pattern = format!("% {patient} %");
+        let total: i64 =
+            sqlx::query("SELECT COUNT(*) FROM audit_log WHERE (' ' || patients || ' ') LIKE $1")
+                .bind(pattern.clone())
+                .fetch_one(&self.reader)
+                .await?
+                .get(0);
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash \
+             FROM audit_log WHERE (' ' || patients || ' ') LIKE $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok((total, rows.iter().map(audit_row).collect()))
+    }
+
+    /// Audit rows newest first, with the total.
+    pub async fn audit_newest(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<AuditRow>), StoreError> {
+        let total = self.audit_count().await?;
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash \
+             FROM audit_log ORDER BY seq DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok((total, rows.iter().map(audit_row).collect()))
+    }
+
+    /// One audit row by its number.
+    pub async fn audit_row(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash \
+             FROM audit_log WHERE seq = $1",
+        )
+        .bind(seq)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(audit_row))
     }
 
     /// How many audit rows there are.
@@ -231,5 +269,24 @@ impl Store {
             .fetch_one(&self.reader)
             .await?
             .get(0))
+    }
+}
+
+fn audit_row(r: &sqlx::any::AnyRow) -> AuditRow {
+    AuditRow {
+        seq: r.get(0),
+        entry: AuditEntry {
+            at: r.get(1),
+            actor: r.get(2),
+            on_behalf_of: r.get(3),
+            action: r.get(4),
+            resource_type: r.get(5),
+            resource_id: r.get(6),
+            patients: r.get(7),
+            outcome: r.get(8),
+            detail: r.get(9),
+        },
+        prev_hash: r.get(10),
+        hash: r.get(11),
     }
 }

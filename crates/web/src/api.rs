@@ -8,14 +8,17 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use axum::routing::{MethodRouter, post};
+use axum::routing::{MethodRouter, get, post};
 use coproduce_fhir::IssueCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Every `/api` route: path, how it is served, and whether it is public.
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
-    vec![("/break-glass", post(break_glass), false)]
+    vec![
+        ("/break-glass", post(break_glass), false),
+        ("/my/access-log", get(access_log), false),
+    ]
 }
 
 pub fn routes() -> Router<AppState> {
@@ -55,4 +58,13 @@ async fn break_glass(
         StatusCode::CREATED,
         Json(json!({"patient": req.patient, "until": until})),
     ))
+}
+
+/// `GET /api/my/access-log`: for a patient, who did what with their record, in plain words.
+async fn access_log(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let lines = s.api.access_log(&caller, 200).await?;
+    Ok(Json(json!({"entries": lines})))
 }

@@ -738,3 +738,101 @@ async fn every_protected_route_answers_401_without_credentials() {
     assert_eq!(resp.status(), 401);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn admins_read_the_trail_as_audit_events_and_patients_see_who_opened_their_record() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let actors = setup(&app).await;
+    let token = |a: Actor| {
+        actors
+            .iter()
+            .find(|(b, _)| *b == a)
+            .unwrap()
+            .1
+            .clone()
+            .unwrap()
+    };
+    let get = |who: Actor, path: &str| app.client.get(app.url(path)).bearer_auth(token(who)).send();
+    assert_eq!(
+        get(ClinicianOnTeam, "/fhir/Observation/observation-pa")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // The admin reads the trail as FHIR AuditEvents, valid R4.
+    let resp = get(Admin, "/fhir/AuditEvent?patient=Patient/pa&_count=5")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bundle: Value = resp.json().await.unwrap();
+    let first = &bundle["entry"][0]["resource"];
+    assert_eq!(first["resourceType"], "AuditEvent");
+    assert_eq!(first["subtype"][0]["code"], "read");
+    assert_eq!(first["agent"][0]["who"]["display"], "user:dr-in");
+    assert!(
+        first["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"]["reference"] == "Patient/pa")
+    );
+    for e in bundle["entry"].as_array().unwrap() {
+        coproduce_fhir::validate::validate_resource(&e["resource"])
+            .unwrap_or_else(|o| panic!("{o}: {}", e["resource"]));
+    }
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        get(Admin, &format!("/fhir/AuditEvent/{id}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Nobody else reads the trail as such, and nobody writes it.
+    for who in [ClinicianOnTeam, Analyst, PatientA] {
+        assert_eq!(
+            get(who, "/fhir/AuditEvent").await.unwrap().status(),
+            403,
+            "{who:?}"
+        );
+    }
+    let forged = json!({"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-01-01T00:00:00Z",
+        "agent": [{"requestor": true}], "source": {"observer": {"display": "x"}}});
+    let resp = app
+        .client
+        .post(app.url("/fhir/AuditEvent"))
+        .bearer_auth(token(Admin))
+        .header("content-type", "application/fhir+json")
+        .body(forged.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+
+    // The patient sees, in plain words, that the clinician looked at her readings.
+    let resp = get(PatientA, "/api/my/access-log").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let log: Value = resp.json().await.unwrap();
+    let lines: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("dr-in looked at your readings and results")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        get(ClinicianOnTeam, "/api/my/access-log")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    app.finish().await;
+}
