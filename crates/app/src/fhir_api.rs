@@ -230,6 +230,57 @@ impl FhirApi {
         }
     }
 
+    /// Records who made a change and for whom, as a FHIR Provenance written in the same
+    /// transaction: the author (their Practitioner, RelatedPerson or Patient, or the token's
+    /// name), and the patient they acted for when that is someone else.
+    async fn record_provenance(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        changed: Changed<'_>,
+        operation: &str,
+    ) -> Result<(), AppError> {
+        let Changed {
+            rt,
+            id,
+            version,
+            patient,
+        } = changed;
+        if rt == "Provenance" {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let target = match version {
+            Some(v) => format!("{rt}/{id}/_history/{v}"),
+            None => format!("{rt}/{id}"),
+        };
+        let who = match &caller.fhir_ref {
+            Some(r) => json!({"reference": r}),
+            None => json!({"display": caller.label}),
+        };
+        let mut agent = json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}]},
+            "who": who,
+        });
+        let self_ref = patient.map(|p| format!("Patient/{p}"));
+        if let Some(p) = &self_ref
+            && caller.fhir_ref.as_ref() != Some(p)
+            && matches!(caller.actor.who, coproduce_core::access::Who::Family { .. })
+        {
+            agent["onBehalfOf"] = json!({"reference": p});
+        }
+        let provenance = json!({
+            "resourceType": "Provenance",
+            "id": new_id(),
+            "target": [{"reference": target}],
+            "recorded": coproduce_store::Stored::instant(now),
+            "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": operation}]},
+            "agent": [agent],
+        });
+        tx.create(parse_resource_value(provenance)?, now).await?;
+        Ok(())
+    }
+
     /// The reach of `caller` for a query on `rt`, as the store's compartment filter.
     fn compartments(
         &self,
@@ -347,6 +398,18 @@ impl FhirApi {
             }
         }
         let stored = tx.create(resource, self.clock.now()).await?;
+        self.record_provenance(
+            caller,
+            tx,
+            Changed {
+                rt: &stored.resource_type,
+                id: &stored.id,
+                version: Some(stored.version_id),
+                patient: stored.patient_id.as_deref(),
+            },
+            "CREATE",
+        )
+        .await?;
         let entry = self.audit_entry(
             caller,
             "create",
@@ -439,6 +502,19 @@ impl FhirApi {
             Some(&resource.to_value()),
         )?;
         let out = tx.update(resource, if_match, self.clock.now()).await?;
+        let op = if out.created { "CREATE" } else { "UPDATE" };
+        self.record_provenance(
+            caller,
+            tx,
+            Changed {
+                rt: &rt,
+                id,
+                version: Some(out.stored.version_id),
+                patient: out.stored.patient_id.as_deref(),
+            },
+            op,
+        )
+        .await?;
         let entry = self.audit_entry(
             caller,
             action_name(action),
@@ -573,6 +649,20 @@ impl FhirApi {
             self.check(caller, Action::Delete, rt, Some(id), None, None)?;
         }
         let v = tx.delete(rt, id, self.clock.now()).await?;
+        if v.is_some() {
+            self.record_provenance(
+                caller,
+                tx,
+                Changed {
+                    rt,
+                    id,
+                    version: v,
+                    patient: patient.as_deref(),
+                },
+                "DELETE",
+            )
+            .await?;
+        }
         let detail = v.is_none().then(|| "nothing to delete".to_string());
         let entry = AuditEntry {
             detail,
@@ -996,6 +1086,14 @@ impl FhirApi {
             .into()),
         }
     }
+}
+
+/// A change Provenance records: the resource, the version written, its patient.
+struct Changed<'a> {
+    rt: &'a str,
+    id: &'a str,
+    version: Option<i64>,
+    patient: Option<&'a str>,
 }
 
 /// Where an entry's resource will live: `Type/new-id` for a POST, the url for a PUT.

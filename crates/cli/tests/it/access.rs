@@ -836,3 +836,100 @@ async fn admins_read_the_trail_as_audit_events_and_patients_see_who_opened_their
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn every_write_records_who_made_it_and_for_whom() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let actors = setup(&app).await;
+    let token = |a: Actor| {
+        actors
+            .iter()
+            .find(|(b, _)| *b == a)
+            .unwrap()
+            .1
+            .clone()
+            .unwrap()
+    };
+    let resp = app
+        .client
+        .post(app.url("/fhir/Observation"))
+        .bearer_auth(token(FamilyFull))
+        .header("content-type", "application/fhir+json")
+        .body(resource("Observation", "pa").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let obs: Value = resp.json().await.unwrap();
+    let id = obs["id"].as_str().unwrap();
+    let found: Value = app
+        .get(&format!("/fhir/Provenance?target=Observation/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["total"], 1, "{found}");
+    let p = &found["entry"][0]["resource"];
+    assert_eq!(
+        p["target"][0]["reference"],
+        format!("Observation/{id}/_history/1")
+    );
+    assert_eq!(p["activity"]["coding"][0]["code"], "CREATE");
+    assert_eq!(p["agent"][0]["who"]["reference"], "RelatedPerson/rp-full");
+    assert_eq!(
+        p["agent"][0]["onBehalfOf"]["reference"], "Patient/pa",
+        "a family member writes on the patient's behalf"
+    );
+    // A clinician's update and delete are recorded too, as their own.
+    let mut changed = obs.clone();
+    changed.as_object_mut().unwrap().remove("meta");
+    let resp = app
+        .client
+        .put(app.url(&format!("/fhir/Observation/{id}")))
+        .bearer_auth(token(ClinicianOnTeam))
+        .header("content-type", "application/fhir+json")
+        .body(changed.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .client
+        .delete(app.url(&format!("/fhir/Observation/{id}")))
+        .bearer_auth(token(ClinicianOnTeam))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let found: Value = app
+        .get(&format!(
+            "/fhir/Provenance?target=Observation/{id}&_sort=_lastUpdated"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ops: Vec<&str> = found["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["resource"]["activity"]["coding"][0]["code"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ops.len(), 3);
+    assert!(
+        ops.contains(&"UPDATE") && ops.contains(&"DELETE"),
+        "{ops:?}"
+    );
+    let by_clinician = found["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["agent"][0]["who"]["reference"] == "Practitioner/dr-in")
+        .count();
+    assert_eq!(by_clinician, 2);
+    app.finish().await;
+}
