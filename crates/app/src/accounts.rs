@@ -97,8 +97,35 @@ fn random_secret() -> Result<String, AppError> {
     ))
 }
 
+/// A random password for demo and reset use: 16 letters and digits.
+pub fn random_password() -> Result<String, AppError> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
 fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Why a sign-in did not happen.
+#[derive(Debug)]
+pub enum SignInRefused {
+    /// A wrong user name or password, or a disabled account: one answer for all three.
+    WrongCredentials,
+    /// Too many failed attempts for this account or from this address in the last hour.
+    Throttled,
+    Storage(AppError),
+}
+
+impl SignInRefused {
+    fn storage(e: coproduce_store::StoreError) -> Self {
+        SignInRefused::Storage(e.into())
+    }
 }
 
 /// A new user.
@@ -205,13 +232,166 @@ impl Accounts {
         }
     }
 
+    /// Sets a new password (an administrator's reset) and ends all of the user's sessions.
     pub async fn reset_password(&self, username: &str, password: &str) -> Result<(), AppError> {
         let hash = hash_password(password)?;
-        if self.store.set_password_hash(username, &hash).await? {
-            Ok(())
-        } else {
-            Err(AppError::NotFound(format!("the user {username}")))
+        let user = self
+            .store
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("the user {username}")))?;
+        self.store.set_password_hash(username, &hash).await?;
+        self.store.end_user_sessions(&user.id, None).await?;
+        Ok(())
+    }
+
+    /// Signs a person in with their password, within the throttling limits. Every attempt is
+    /// recorded and audited; a wrong user name, a wrong password and a disabled account all
+    /// get the same answer.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<UserRow, SignInRefused> {
+        let now = self.clock.now();
+        let limits = coproduce_core::session::LoginLimits::default();
+        let since = millis(now - limits.window);
+        let (by_user, by_address) = self
+            .store
+            .failed_logins_since(username, address, since)
+            .await
+            .map_err(SignInRefused::storage)?;
+        let audit = |outcome: &str, detail: &str| AuditEntry {
+            at: millis(now),
+            actor: format!("user:{username}"),
+            action: if outcome == "allowed" {
+                "login".into()
+            } else {
+                "login-failed".into()
+            },
+            outcome: outcome.into(),
+            detail: Some(format!("{detail} (from {address})")),
+            ..AuditEntry::default()
+        };
+        if !limits.allows(by_user, by_address) {
+            self.store
+                .record_login_attempt(millis(now), username, address, false)
+                .await
+                .map_err(SignInRefused::storage)?;
+            self.store
+                .audit(&audit("denied", "too many failed attempts"))
+                .await
+                .map_err(SignInRefused::storage)?;
+            return Err(SignInRefused::Throttled);
         }
+        let user = self
+            .store
+            .user_by_name(username)
+            .await
+            .map_err(SignInRefused::storage)?;
+        let ok = user.as_ref().is_some_and(|u| {
+            !u.disabled
+                && u.password_hash
+                    .as_deref()
+                    .is_some_and(|h| verify_password(password, h))
+        });
+        self.store
+            .record_login_attempt(millis(now), username, address, ok)
+            .await
+            .map_err(SignInRefused::storage)?;
+        match (ok, user) {
+            (true, Some(u)) => {
+                self.store
+                    .audit(&audit("allowed", "signed in"))
+                    .await
+                    .map_err(SignInRefused::storage)?;
+                Ok(u)
+            }
+            _ => {
+                self.store
+                    .audit(&audit("denied", "wrong user name or password"))
+                    .await
+                    .map_err(SignInRefused::storage)?;
+                Err(SignInRefused::WrongCredentials)
+            }
+        }
+    }
+
+    /// Records a sign-out.
+    pub async fn signed_out(&self, user: &UserRow) -> Result<(), AppError> {
+        self.store
+            .audit(&AuditEntry {
+                at: millis(self.clock.now()),
+                actor: format!("user:{}", user.username),
+                action: "logout".into(),
+                outcome: "allowed".into(),
+                ..AuditEntry::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a signed-in person's password (they give the current one) and ends their
+    /// other sessions.
+    pub async fn change_password(
+        &self,
+        user: &UserRow,
+        current: &str,
+        new: &str,
+        this_session: &str,
+    ) -> Result<u64, AppError> {
+        if !user
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| verify_password(current, h))
+        {
+            return Err(invalid("the current password is not right"));
+        }
+        let hash = hash_password(new)?;
+        self.store.set_password_hash(&user.username, &hash).await?;
+        let ended = self
+            .store
+            .end_user_sessions(&user.id, Some(this_session))
+            .await?;
+        self.store
+            .audit(&AuditEntry {
+                at: millis(self.clock.now()),
+                actor: format!("user:{}", user.username),
+                action: "password-change".into(),
+                outcome: "allowed".into(),
+                detail: Some(format!("{ended} other sessions ended")),
+                ..AuditEntry::default()
+            })
+            .await?;
+        Ok(ended)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, AppError> {
+        Ok(self.store.user_by_id(id).await?)
+    }
+
+    pub async fn save_session(&self, s: &coproduce_store::SessionRow) -> Result<(), AppError> {
+        Ok(self.store.save_session(s).await?)
+    }
+
+    pub async fn create_session(&self, s: &coproduce_store::SessionRow) -> Result<bool, AppError> {
+        Ok(self.store.create_session(s).await?)
+    }
+
+    pub async fn load_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<coproduce_store::SessionRow>, AppError> {
+        Ok(self.store.load_session(id).await?)
+    }
+
+    pub async fn delete_session(&self, id: &str) -> Result<(), AppError> {
+        Ok(self.store.delete_session(id).await?)
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// Issues a token; returns its id and the secret (shown once, stored only hashed).

@@ -9,7 +9,7 @@ pub mod error;
 pub mod fhir_api;
 pub mod import;
 
-pub use coproduce_store::{Store, Stored};
+pub use coproduce_store::{SessionRow, Store, Stored, UserRow};
 pub use error::AppError;
 pub use fhir_api::{FhirApi, Written};
 pub use import::{ImportSummary, Importer};

@@ -17,6 +17,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
+    /// Session cookies without the Secure flag, for plain-HTTP development on localhost only.
+    pub insecure_cookies: bool,
 }
 
 impl Default for Config {
@@ -26,6 +28,7 @@ impl Default for Config {
             addr: "127.0.0.1:8080".into(),
             body_limit: 16 * 1024 * 1024,
             log_json: false,
+            insecure_cookies: false,
         }
     }
 }
@@ -44,9 +47,15 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("coproduce.toml")),
         }
-        fig.merge(Env::prefixed("COPRODUCE_").only(&["db", "addr", "body_limit", "log_json"]))
-            .extract()
-            .context("reading the configuration")
+        fig.merge(Env::prefixed("COPRODUCE_").only(&[
+            "db",
+            "addr",
+            "body_limit",
+            "log_json",
+            "insecure_cookies",
+        ]))
+        .extract()
+        .context("reading the configuration")
     }
 }
 

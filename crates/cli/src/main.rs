@@ -137,6 +137,8 @@ async fn main() -> Result<()> {
             if let Some(a) = addr {
                 cfg.addr = a;
             }
+            // The demo is plain HTTP on localhost: Secure cookies would never come back.
+            cfg.insecure_cookies = true;
             let path = PathBuf::from("coproduce-demo.db");
             let fresh = !path.exists();
             let store = open("sqlite://coproduce-demo.db").await?;
@@ -214,8 +216,12 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
 /// Issues a fresh token for each demo account (valid 12 hours) and prints them.
 async fn print_demo_tokens(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
     let accts = Accounts::new(store.clone(), clock.clone());
-    println!("demo accounts (send: Authorization: Bearer <token>):");
+    println!(
+        "demo accounts: sign in at /login with the password, or call the API with the token (Authorization: Bearer <token>); both are new at every start"
+    );
     for u in accts.users().await? {
+        let password = coproduce_app::accounts::random_password()?;
+        accts.reset_password(&u.username, &password).await?;
         let (scope, patient) = if u.roles == "patient" {
             ("patient/*.cruds", u.fhir_ref.clone())
         } else {
@@ -230,7 +236,10 @@ async fn print_demo_tokens(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> 
                 expires_in: Some(time::Duration::hours(12)),
             })
             .await?;
-        println!("  {:<12} {:<24} {secret}", u.username, u.roles);
+        println!(
+            "  {:<12} {:<24} password {password}  token {secret}",
+            u.username, u.roles
+        );
     }
     Ok(())
 }
@@ -258,6 +267,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         accounts,
         coproduce_web::WebConfig {
             body_limit: cfg.body_limit,
+            secure_cookies: !cfg.insecure_cookies,
         },
     );
     let listener = tokio::net::TcpListener::bind(addr)

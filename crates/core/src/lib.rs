@@ -5,5 +5,6 @@
 
 pub mod access;
 pub mod clock;
+pub mod session;
 
 pub use clock::{Clock, FakeClock, SystemClock};

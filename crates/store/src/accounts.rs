@@ -253,3 +253,125 @@ impl Store {
             .collect())
     }
 }
+
+/// A stored sign-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub data: String,
+    pub expiry_date: i64,
+}
+
+impl Store {
+    pub async fn save_session(&self, s: &SessionRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expiry_date = excluded.expiry_date",
+        )
+        .bind(s.id.clone())
+        .bind(s.user_id.clone())
+        .bind(s.data.clone())
+        .bind(s.expiry_date)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a session; false when the id is taken already.
+    pub async fn create_session(&self, s: &SessionRow) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(s.id.clone())
+        .bind(s.user_id.clone())
+        .bind(s.data.clone())
+        .bind(s.expiry_date)
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn load_session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
+        let row = sqlx::query("SELECT id, user_id, data, expiry_date FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| SessionRow {
+            id: r.get(0),
+            user_id: r.get(1),
+            data: r.get(2),
+            expiry_date: r.get(3),
+        }))
+    }
+
+    pub async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user except `keep`; returns how many ended.
+    pub async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                .bind(user_id.to_string())
+                .bind(keep.unwrap_or("").to_string())
+                .execute(&self.writer)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    pub async fn record_login_attempt(
+        &self,
+        at: i64,
+        username: &str,
+        address: &str,
+        ok: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_attempts (at, username, address, ok) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(at)
+        .bind(username.to_string())
+        .bind(address.to_string())
+        .bind(i64::from(ok))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Failed sign-ins since `since` for a user name, and from an address.
+    pub async fn failed_logins_since(
+        &self,
+        username: &str,
+        address: &str,
+        since: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let by_user: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND ok = 0 AND at >= $2",
+        )
+        .bind(username.to_string())
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?
+        .get(0);
+        let by_address: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM login_attempts WHERE address = $1 AND ok = 0 AND at >= $2",
+        )
+        .bind(address.to_string())
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?
+        .get(0);
+        Ok((by_user, by_address))
+    }
+}

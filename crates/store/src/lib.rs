@@ -12,7 +12,7 @@ mod read;
 pub mod search;
 mod write;
 
-pub use accounts::{BreakGlassRow, TokenRow, UserRow};
+pub use accounts::{BreakGlassRow, SessionRow, TokenRow, UserRow};
 pub use audit::{AuditEntry, AuditRow, AuditVerdict};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, format_instant};

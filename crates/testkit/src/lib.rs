@@ -115,7 +115,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: TestBackend) -> Self {
-        Self::spawn_with(backend, coproduce_web::WebConfig::default()).await
+        // Plain HTTP in tests: cookies without the Secure flag.
+        Self::spawn_with(
+            backend,
+            coproduce_web::WebConfig {
+                secure_cookies: false,
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     pub async fn spawn_with(backend: TestBackend, config: coproduce_web::WebConfig) -> Self {
@@ -202,5 +210,9 @@ impl TestApp {
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
-    axum::serve(listener, app).await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }

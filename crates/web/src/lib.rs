@@ -7,17 +7,35 @@ mod auth;
 pub mod errors;
 mod fhir;
 
-/// Every route below `/fhir` and `/api`, with whether it is public, for tests that walk them.
-pub fn route_paths() -> Vec<(String, bool)> {
+/// How a route treats a caller without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Open to anyone (`/fhir/metadata`, the sign-in page).
+    Public,
+    /// 401 with an OperationOutcome without a valid bearer token.
+    Token,
+    /// A redirect to the sign-in page without a live session.
+    Session,
+}
+
+/// Every route of `/fhir`, `/api` and the pages, with its guard, for tests that walk them.
+pub fn route_paths() -> Vec<(String, Guard)> {
+    let guard = |public: bool, otherwise: Guard| if public { Guard::Public } else { otherwise };
     let fhir = fhir::route_table()
         .into_iter()
-        .map(|(p, _, public)| (format!("/fhir{p}"), public));
+        .map(|(p, _, public)| (format!("/fhir{p}"), guard(public, Guard::Token)));
     let api = api::route_table()
         .into_iter()
-        .map(|(p, _, public)| (format!("/api{p}"), public));
-    fhir.chain(api).collect()
+        .map(|(p, _, public)| (format!("/api{p}"), guard(public, Guard::Token)));
+    let pages = pages::route_table()
+        .into_iter()
+        .map(|(p, _, public)| (p.to_string(), guard(public, Guard::Session)));
+    fhir.chain(api).chain(pages).collect()
 }
+
 mod metrics;
+mod pages;
+mod sessions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -30,12 +48,16 @@ use std::sync::Arc;
 pub struct WebConfig {
     /// The largest request body accepted (413 above it).
     pub body_limit: usize,
+    /// Session cookies only over HTTPS (`__Host-` prefix, Secure). Off only for plain-HTTP
+    /// development on localhost, where the cookie is then named `coproduce_session`.
+    pub secure_cookies: bool,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             body_limit: 16 * 1024 * 1024,
+            secure_cookies: true,
         }
     }
 }
@@ -50,6 +72,20 @@ pub struct AppState {
 /// The whole router.
 pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
     let limit = config.body_limit;
+    let secure = config.secure_cookies;
+    let sessions = tower_sessions::SessionManagerLayer::new(sessions::DbSessions(accounts.clone()))
+        .with_name(if secure {
+            "__Host-coproduce"
+        } else {
+            "coproduce_session"
+        })
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Strict)
+        .with_path("/")
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(12),
+        ));
     let state = AppState {
         api,
         accounts,
@@ -58,6 +94,7 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
     Router::new()
         .nest("/fhir", fhir::routes())
         .nest("/api", api::routes())
+        .merge(pages::routes().layer(sessions))
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -67,9 +104,12 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
 
 /// Serves the router on a bound listener until Ctrl-C.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

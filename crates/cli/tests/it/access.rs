@@ -678,15 +678,23 @@ async fn break_glass_needs_a_reason_and_ends_after_an_hour() {
 
 #[tokio::test]
 async fn every_protected_route_answers_401_without_credentials() {
+    use coproduce_web::Guard;
     let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let mut checked = 0;
-    for (path, public) in coproduce_web::route_paths() {
+    for (path, guard) in coproduce_web::route_paths() {
         let concrete = path
-            .trim_end_matches('/')
-            .to_string()
             .replace("{rt}", "Patient")
             .replace("{id}", "x")
             .replace("{vid}", "1");
+        let concrete = if concrete.len() > 1 {
+            concrete.trim_end_matches('/').to_string()
+        } else {
+            concrete
+        };
         let mut answered = 0;
         for method in [
             Method::GET,
@@ -695,8 +703,7 @@ async fn every_protected_route_answers_401_without_credentials() {
             Method::DELETE,
             Method::PATCH,
         ] {
-            let resp = app
-                .client
+            let resp = no_redirects
                 .request(method.clone(), app.url(&concrete))
                 .header("content-type", "application/fhir+json")
                 .body("{}")
@@ -708,25 +715,34 @@ async fn every_protected_route_answers_401_without_credentials() {
                 continue; // not a route for this method
             }
             answered += 1;
-            if public {
-                assert_ne!(status, 401, "{method} {concrete} is public");
-            } else {
-                assert_eq!(status, 401, "{method} {concrete} without credentials");
-                assert_eq!(
-                    resp.headers()
-                        .get("www-authenticate")
-                        .map(|h| h.to_str().unwrap()),
-                    Some("Bearer"),
-                    "{method} {concrete}"
-                );
-                let body: Value = resp.json().await.unwrap();
-                assert_eq!(body["resourceType"], "OperationOutcome");
-                checked += 1;
+            match guard {
+                Guard::Public => assert_ne!(status, 401, "{method} {concrete} is public"),
+                Guard::Token => {
+                    assert_eq!(status, 401, "{method} {concrete} without credentials");
+                    assert_eq!(
+                        resp.headers()
+                            .get("www-authenticate")
+                            .map(|h| h.to_str().unwrap()),
+                        Some("Bearer"),
+                        "{method} {concrete}"
+                    );
+                    let body: Value = resp.json().await.unwrap();
+                    assert_eq!(body["resourceType"], "OperationOutcome");
+                    checked += 1;
+                }
+                Guard::Session => {
+                    assert_eq!(
+                        status, 303,
+                        "{method} {concrete} without a session redirects"
+                    );
+                    assert_eq!(resp.headers()["location"], "/login", "{method} {concrete}");
+                    checked += 1;
+                }
             }
         }
         assert!(answered > 0, "{concrete} answered no method");
     }
-    assert!(checked >= 10, "{checked}");
+    assert!(checked >= 13, "{checked}");
     // A wrong, revoked or expired token counts as none.
     let resp = app
         .client

@@ -152,7 +152,10 @@ async fn bad_input_gets_the_right_status_and_writes_nothing() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
-    let config = coproduce_web::WebConfig { body_limit: 1024 };
+    let config = coproduce_web::WebConfig {
+        body_limit: 1024,
+        secure_cookies: false,
+    };
     let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
     let big = json!({"resourceType": "Patient", "name": [{"text": "x".repeat(4096)}]}).to_string();
     let (status, oo) = outcome(app.post_json("/fhir/Patient", big).await).await;

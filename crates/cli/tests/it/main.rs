@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod http;
 mod import;
+mod sessions;
 
 /// The shared folder of reference data beside the checkout.
 pub fn shared() -> std::path::PathBuf {

@@ -1,0 +1,263 @@
+//! Sign-in sessions, CSRF and sign-in throttling, on the fake clock.
+
+use coproduce_app::accounts::NewUser;
+use coproduce_core::access::Role;
+use coproduce_testkit::{TestApp, TestBackend};
+use time::Duration;
+
+const PASSWORD: &str = "a long enough password";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn csrf_in(page: &str) -> String {
+    let start =
+        page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+async fn sign_in(
+    app: &TestApp,
+    c: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    c.post(app.url("/login"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn home(app: &TestApp, c: &reqwest::Client) -> u16 {
+    c.get(app.url("/")).send().await.unwrap().status().as_u16()
+}
+
+async fn with_user(name: &str) -> TestApp {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.put_json(
+        "/fhir/Practitioner/dr",
+        r#"{"resourceType":"Practitioner","id":"dr"}"#,
+        None,
+    )
+    .await;
+    app.accounts
+        .add_user(NewUser {
+            username: name.into(),
+            roles: vec![Role::Nurse],
+            fhir_ref: Some("Practitioner/dr".into()),
+            password: Some(PASSWORD.into()),
+        })
+        .await
+        .unwrap();
+    app
+}
+
+#[tokio::test]
+async fn a_session_ends_after_thirty_idle_minutes() {
+    let app = with_user("sam").await;
+    let c = client();
+    let resp = sign_in(&app, &c, "sam", PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/");
+    assert_eq!(home(&app, &c).await, 200);
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(
+        home(&app, &c).await,
+        200,
+        "29 minutes idle is still a live session"
+    );
+    app.clock.advance(Duration::minutes(30));
+    assert_eq!(home(&app, &c).await, 303, "30 idle minutes end it");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_session_ends_twelve_hours_after_sign_in_however_active() {
+    let app = with_user("sam").await;
+    let c = client();
+    sign_in(&app, &c, "sam", PASSWORD).await;
+    for _ in 0..35 {
+        app.clock.advance(Duration::minutes(20));
+        assert_eq!(home(&app, &c).await, 200);
+    }
+    app.clock.advance(Duration::minutes(20)); // 12 hours since sign-in
+    assert_eq!(home(&app, &c).await, 303);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions() {
+    let app = with_user("sam").await;
+    let (phone, desk) = (client(), client());
+    sign_in(&app, &phone, "sam", PASSWORD).await;
+    sign_in(&app, &desk, "sam", PASSWORD).await;
+    let page = desk
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = desk
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("current", PASSWORD),
+            ("new", "another long password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("1 other sessions were signed out")
+    );
+    assert_eq!(
+        home(&app, &desk).await,
+        200,
+        "the session that changed it goes on"
+    );
+    assert_eq!(home(&app, &phone).await, 303, "the other one is over");
+    assert_eq!(
+        sign_in(&app, &client(), "sam", "another long password")
+            .await
+            .status(),
+        303
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_session_csrf_token_are_refused() {
+    let app = with_user("sam").await;
+    let c = client();
+    // Sign-in itself needs the token of the page it came from.
+    c.get(app.url("/login")).send().await.unwrap();
+    let forged = c
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "sam"),
+            ("password", PASSWORD),
+            ("csrf", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    sign_in(&app, &c, "sam", PASSWORD).await;
+    let resp = c
+        .post(app.url("/logout"))
+        .form(&[("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        home(&app, &c).await,
+        200,
+        "a refused sign-out changes nothing"
+    );
+    let page = c
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = c
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf_in(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(home(&app, &c).await, 303);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account_and_per_address_and_says_one_thing_for_bad_credentials() {
+    let app = with_user("sam").await;
+    let c = client();
+    let wrong_password = sign_in(&app, &c, "sam", "not the password at all").await;
+    assert_eq!(wrong_password.status(), 401);
+    let a = wrong_password.text().await.unwrap();
+    let unknown_user = sign_in(&app, &c, "nobody", PASSWORD).await;
+    assert_eq!(unknown_user.status(), 401);
+    let b = unknown_user.text().await.unwrap();
+    let message = |page: &str| {
+        page.split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        message(&a),
+        message(&b),
+        "one message for a wrong user or password"
+    );
+    for _ in 0..99 {
+        sign_in(&app, &c, "sam", "still not the password").await;
+    }
+    // 100 failures in the hour: even the right password is refused now.
+    assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
+    app.clock.advance(Duration::minutes(61));
+    assert_eq!(
+        sign_in(&app, &c, "sam", PASSWORD).await.status(),
+        303,
+        "an hour later it works again"
+    );
+    // From one address, 300 failures across accounts stop further attempts.
+    for i in 0..300 {
+        sign_in(&app, &c, &format!("guess{i}"), "password guess number").await;
+    }
+    assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_host_only_secure_http_only_and_strict() {
+    let config = coproduce_web::WebConfig {
+        secure_cookies: true,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
+    let resp = reqwest::get(app.url("/login")).await.unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-coproduce="), "{cookie}");
+    for part in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert!(
+        !cookie.contains("Domain="),
+        "a __Host- cookie has no Domain: {cookie}"
+    );
+    app.finish().await;
+}

@@ -1,0 +1,354 @@
+//! The pages: sign in, home, sign out, change password. Server-rendered (askama); every
+//! state-changing form carries the session's CSRF token; a protected page without a live
+//! session redirects to the sign-in page.
+
+use crate::AppState;
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+use base64::Engine;
+use coproduce_app::UserRow;
+use coproduce_app::accounts::SignInRefused;
+use coproduce_core::session::{SessionRules, SessionState};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use tower_sessions::Session;
+
+const USER: &str = "user_id";
+const SIGNED_IN: &str = "signed_in";
+const LAST_SEEN: &str = "last_seen";
+const CSRF: &str = "csrf";
+
+/// Every page route: path, how it is served, and whether it is public.
+pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
+    vec![
+        ("/login", get(login_page).post(login), true),
+        ("/", get(home), false),
+        ("/logout", post(logout), false),
+        ("/account/password", post(change_password), false),
+    ]
+}
+
+pub fn routes() -> Router<AppState> {
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |r, (path, handler, _)| {
+            r.route(path, handler)
+        })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    username: String,
+    error: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    csrf: String,
+    username: String,
+    roles: String,
+    note: Option<String>,
+}
+
+fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn server_error(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "a page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html("Something went wrong on our side. Please try again."),
+    )
+        .into_response()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        return String::new(); // an empty token never matches: forms are refused, not forged
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The session's CSRF token, made on first use.
+async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    if let Some(t) = session.get::<String>(CSRF).await?
+        && !t.is_empty()
+    {
+        return Ok(t);
+    }
+    let t = new_token();
+    session.insert(CSRF, t.clone()).await?;
+    Ok(t)
+}
+
+/// Compares in constant time, so the token cannot be guessed byte by byte.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && !a.is_empty()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn csrf_ok(session: &Session, sent: &str) -> bool {
+    matches!(session.get::<String>(CSRF).await, Ok(Some(t)) if same(&t, sent))
+}
+
+fn unreadable() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Html("The form could not be read. Go back, reload the page and try again."),
+    )
+        .into_response()
+}
+
+fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html("This form has expired. Go back, reload the page and try again."),
+    )
+        .into_response()
+}
+
+/// The signed-in user, if the session is live by our rules (it is then touched); an expired
+/// session is ended.
+async fn signed_in(s: &AppState, session: &Session) -> Result<Option<UserRow>, Response> {
+    let get = |k: &'static str| async move { session.get::<i64>(k).await };
+    let user_id = session.get::<String>(USER).await.map_err(server_error)?;
+    let (Some(user_id), Some(signed), Some(seen)) = (
+        user_id,
+        get(SIGNED_IN).await.map_err(server_error)?,
+        get(LAST_SEEN).await.map_err(server_error)?,
+    ) else {
+        return Ok(None);
+    };
+    let now = s.accounts.now();
+    let at = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(now)
+    };
+    if SessionRules::default().state(at(signed), at(seen), now) != SessionState::Live {
+        session.flush().await.map_err(server_error)?;
+        return Ok(None);
+    }
+    let user = s
+        .accounts
+        .user_by_id(&user_id)
+        .await
+        .map_err(server_error)?;
+    match user {
+        Some(u) if !u.disabled => {
+            session
+                .insert(LAST_SEEN, millis(now))
+                .await
+                .map_err(server_error)?;
+            Ok(Some(u))
+        }
+        _ => {
+            session.flush().await.map_err(server_error)?;
+            Ok(None)
+        }
+    }
+}
+
+fn millis(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+async fn login_page(session: Session) -> Response {
+    match csrf_token(&session).await {
+        Ok(csrf) => render(
+            &LoginPage {
+                csrf,
+                username: String::new(),
+                error: None,
+                note: None,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    session: Session,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !csrf_ok(&session, &f.csrf).await {
+        return csrf_refused();
+    }
+    let again = |error: &str, status: StatusCode| {
+        let csrf = f.csrf.clone();
+        render(
+            &LoginPage {
+                csrf,
+                username: f.username.clone(),
+                error: Some(error.to_string()),
+                note: None,
+            },
+            status,
+        )
+    };
+    match s
+        .accounts
+        .sign_in(f.username.trim(), &f.password, &addr.ip().to_string())
+        .await
+    {
+        Ok(user) => {
+            // A new session id at sign-in, so an id planted before cannot be used after.
+            if let Err(e) = session.cycle_id().await {
+                return server_error(e);
+            }
+            let now = millis(s.accounts.now());
+            let stored = async {
+                session.insert(USER, user.id.clone()).await?;
+                session.insert(SIGNED_IN, now).await?;
+                session.insert(LAST_SEEN, now).await?;
+                session.insert(CSRF, new_token()).await
+            };
+            match stored.await {
+                Ok(()) => Redirect::to("/").into_response(),
+                Err(e) => server_error(e),
+            }
+        }
+        Err(SignInRefused::WrongCredentials) => again(
+            "That user name and password do not match. Check them and try again.",
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(SignInRefused::Throttled) => again(
+            "Too many attempts to sign in. Wait an hour, or ask your clinic to reset your password.",
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(SignInRefused::Storage(e)) => server_error(e),
+    }
+}
+
+async fn home(State(s): State<AppState>, session: Session) -> Response {
+    let user = match signed_in(&s, &session).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(r) => return r,
+    };
+    match csrf_token(&session).await {
+        Ok(csrf) => render(
+            &HomePage {
+                csrf,
+                username: user.username,
+                roles: user.roles,
+                note: None,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    session: Session,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let user = match signed_in(&s, &session).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return unreadable();
+    };
+    if !csrf_ok(&session, &f.csrf).await {
+        return csrf_refused();
+    }
+    if let Err(e) = s.accounts.signed_out(&user).await {
+        return server_error(e);
+    }
+    match session.flush().await {
+        Ok(()) => Redirect::to("/login").into_response(),
+        Err(e) => server_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    session: Session,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Response {
+    let user = match signed_in(&s, &session).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return unreadable();
+    };
+    if !csrf_ok(&session, &f.csrf).await {
+        return csrf_refused();
+    }
+    let this = session.id().map(|id| id.to_string()).unwrap_or_default();
+    let (note, status) = match s
+        .accounts
+        .change_password(&user, &f.current, &f.new, &this)
+        .await
+    {
+        Ok(n) => (
+            format!("Your password is changed. {n} other sessions were signed out."),
+            StatusCode::OK,
+        ),
+        Err(e) => (
+            format!("Your password is not changed: {e}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    };
+    render(
+        &HomePage {
+            csrf: f.csrf,
+            username: user.username,
+            roles: user.roles,
+            note: Some(note),
+        },
+        status,
+    )
+}
