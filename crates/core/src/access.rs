@@ -442,6 +442,10 @@ fn who_decides(who: &Who, action: Action, t: &Target<'_>, now: OffsetDateTime) -
             _ => deny("patients reach their own record only"),
         },
         Who::Family { grants } => match t.compartment {
+            // Who may see the record is the patient's decision, not a proxy's.
+            Compartment::Patient(_) if t.resource_type == "Consent" && action.writes() => deny(
+                "only the patient, or their care team with the patient's agreement, changes who may see the record",
+            ),
             Compartment::Patient(p) => {
                 if t.sensitivity == Sensitivity::AdolescentConfidential {
                     return deny("this is confidential to the patient");
@@ -653,6 +657,25 @@ mod tests {
             reach(&revoked, Action::Search, "Observation", true, NOW),
             Reach::Nothing(_)
         ));
+    }
+
+    #[test]
+    fn a_family_member_never_changes_who_may_see_the_record() {
+        let full = Actor::session(Who::Family {
+            grants: vec![grant(&Part::ALL, None, false)],
+        });
+        assert!(decide(&full, Action::Read, &on("Consent", "a"), NOW).is_allowed());
+        for action in [Action::Create, Action::Update, Action::Delete] {
+            assert!(
+                !decide(&full, action, &on("Consent", "a"), NOW).is_allowed(),
+                "{action:?}"
+            );
+        }
+        let patient = Actor::session(Who::Patient {
+            patient: "a".into(),
+        });
+        assert!(decide(&patient, Action::Create, &on("Consent", "a"), NOW).is_allowed());
+        assert!(decide(&patient, Action::Update, &on("Consent", "a"), NOW).is_allowed());
     }
 
     #[test]

@@ -949,3 +949,98 @@ async fn every_write_records_who_made_it_and_for_whom() {
     assert_eq!(by_clinician, 2);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_patient_grants_and_revokes_family_access_at_once() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let actors = setup(&app).await;
+    let token = |a: Actor| {
+        actors
+            .iter()
+            .find(|(b, _)| *b == a)
+            .unwrap()
+            .1
+            .clone()
+            .unwrap()
+    };
+    let send = |who: Actor, method: Method, path: &str, body: Option<Value>| {
+        let mut req = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(token(who));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/fhir+json")
+                .body(b.to_string());
+        }
+        req.send()
+    };
+    let grant = |status: &str| {
+        json!({"resourceType": "Consent", "id": "c-rp-exp", "status": status,
+        "scope": {"text": "family access"}, "category": [{"text": "grant"}], "patient": {"reference": "Patient/pa"},
+        "provision": {"type": "permit", "actor": [{"role": {"text": "proxy"}, "reference": {"reference": "RelatedPerson/rp-exp"}}],
+            "code": [{"coding": [{"system": coproduce_app::accounts::GRANT_PART_SYSTEM, "code": "readings"}]}]}})
+    };
+    let reading = "/fhir/Observation/observation-pa";
+    assert_eq!(
+        send(FamilyExpired, Method::GET, reading, None)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // A family member cannot widen anyone's access, their own included.
+    assert_eq!(
+        send(
+            FamilyFull,
+            Method::PUT,
+            "/fhir/Consent/c-rp-exp",
+            Some(grant("active"))
+        )
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    // The patient renews the expired grant: it counts at once.
+    assert_eq!(
+        send(
+            PatientA,
+            Method::PUT,
+            "/fhir/Consent/c-rp-exp",
+            Some(grant("active"))
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        send(FamilyExpired, Method::GET, reading, None)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // And revokes it: it stops at once.
+    assert_eq!(
+        send(
+            PatientA,
+            Method::PUT,
+            "/fhir/Consent/c-rp-exp",
+            Some(grant("inactive"))
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        send(FamilyExpired, Method::GET, reading, None)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    app.finish().await;
+}
