@@ -97,6 +97,23 @@ fn random_secret() -> Result<String, AppError> {
     ))
 }
 
+/// The TOTP of a base32 secret: SHA-1, 6 digits, 30-second steps (what authenticator apps use).
+pub fn totp(secret_base32: &str, username: &str) -> Option<totp_rs::TOTP> {
+    let bytes = totp_rs::Secret::Encoded(secret_base32.to_string())
+        .to_bytes()
+        .ok()?;
+    totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        Some("coproduce".into()),
+        username.to_string(),
+    )
+    .ok()
+}
+
 /// A random password for demo and reset use: 16 letters and digits.
 pub fn random_password() -> Result<String, AppError> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -252,6 +269,7 @@ impl Accounts {
         &self,
         username: &str,
         password: &str,
+        code: Option<&str>,
         address: &str,
     ) -> Result<UserRow, SignInRefused> {
         let now = self.clock.now();
@@ -290,12 +308,26 @@ impl Accounts {
             .user_by_name(username)
             .await
             .map_err(SignInRefused::storage)?;
-        let ok = user.as_ref().is_some_and(|u| {
+        let password_ok = user.as_ref().is_some_and(|u| {
             !u.disabled
                 && u.password_hash
                     .as_deref()
                     .is_some_and(|h| verify_password(password, h))
         });
+        // With a second factor set up, the code must match too (one step of drift either way).
+        let second_ok = match self
+            .store
+            .totp_secret(username)
+            .await
+            .map_err(SignInRefused::storage)?
+        {
+            None => true,
+            Some(secret) => code.is_some_and(|c| {
+                totp(&secret, username)
+                    .is_some_and(|t| t.check(c.trim(), now.unix_timestamp().max(0) as u64))
+            }),
+        };
+        let ok = password_ok && second_ok;
         self.store
             .record_login_attempt(millis(now), username, address, ok)
             .await
@@ -315,6 +347,37 @@ impl Accounts {
                     .map_err(SignInRefused::storage)?;
                 Err(SignInRefused::WrongCredentials)
             }
+        }
+    }
+
+    /// Sets up a TOTP second factor for a user; returns the `otpauth://` URL to show in an
+    /// authenticator app (it carries the secret, so show it only to the user).
+    pub async fn enable_totp(&self, username: &str) -> Result<String, AppError> {
+        let mut bytes = [0u8; 20];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+        let secret = match totp_rs::Secret::Raw(bytes.to_vec()).to_encoded() {
+            totp_rs::Secret::Encoded(s) => s,
+            totp_rs::Secret::Raw(_) => {
+                return Err(AppError::Internal(
+                    "could not encode the TOTP secret".into(),
+                ));
+            }
+        };
+        let url = totp(&secret, username)
+            .ok_or_else(|| AppError::Internal("could not make the TOTP".into()))?
+            .get_url();
+        if !self.store.set_totp_secret(username, Some(&secret)).await? {
+            return Err(AppError::NotFound(format!("the user {username}")));
+        }
+        Ok(url)
+    }
+
+    pub async fn disable_totp(&self, username: &str) -> Result<(), AppError> {
+        if self.store.set_totp_secret(username, None).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("the user {username}")))
         }
     }
 

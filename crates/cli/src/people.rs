@@ -37,8 +37,12 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled account.
     Enable { username: String },
-    /// Set a new password, read from standard input.
+    /// Set a new password, read from standard input (ends the user's sessions).
     ResetPassword { username: String },
+    /// Set up a TOTP second factor; prints the otpauth:// URL for the authenticator app.
+    TotpEnable { username: String },
+    /// Remove the TOTP second factor.
+    TotpDisable { username: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,7 +167,18 @@ pub async fn user(accounts: &Accounts, cmd: UserCommand) -> Result<()> {
             accounts
                 .reset_password(&username, &read_password()?)
                 .await?;
-            println!("password changed for {username}");
+            println!("password changed for {username}; their sessions are ended");
+        }
+        UserCommand::TotpEnable { username } => {
+            let url = accounts.enable_totp(&username).await?;
+            println!("{url}");
+            eprintln!(
+                "give this to {username} only (it holds the secret): their authenticator app reads it"
+            );
+        }
+        UserCommand::TotpDisable { username } => {
+            accounts.disable_totp(&username).await?;
+            println!("second factor removed for {username}");
         }
     }
     Ok(())

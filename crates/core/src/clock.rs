@@ -37,6 +37,11 @@ impl FakeClock {
         *now += by;
     }
 
+    /// Now, in seconds since 1970 (for TOTP codes in tests).
+    pub fn now_unix(&self) -> u64 {
+        self.now().unix_timestamp().max(0) as u64
+    }
+
     pub fn set(&self, to: OffsetDateTime) {
         *self.now.lock().unwrap_or_else(|p| p.into_inner()) = to;
     }

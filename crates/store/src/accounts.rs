@@ -133,6 +133,34 @@ impl Store {
         )
     }
 
+    /// Sets (or clears) a user's TOTP secret; false if there is no such user.
+    pub async fn set_totp_secret(
+        &self,
+        username: &str,
+        secret: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE users SET totp_secret = $1 WHERE username = $2")
+                .bind(secret.map(str::to_string))
+                .bind(username.to_string())
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// A user's TOTP secret, if they set one up.
+    pub async fn totp_secret(&self, username: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT totp_secret FROM users WHERE username = $1")
+                .bind(username.to_string())
+                .fetch_optional(&self.reader)
+                .await?
+                .and_then(|r| r.get::<Option<String>, _>(0)),
+        )
+    }
+
     pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")

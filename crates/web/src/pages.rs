@@ -197,6 +197,9 @@ struct LoginForm {
     username: String,
     password: String,
     csrf: String,
+    /// The authenticator app's code, for accounts with a second factor.
+    #[serde(default)]
+    code: String,
 }
 
 async fn login(
@@ -222,7 +225,12 @@ async fn login(
     };
     match s
         .accounts
-        .sign_in(f.username.trim(), &f.password, &addr.ip().to_string())
+        .sign_in(
+            f.username.trim(),
+            &f.password,
+            Some(f.code.as_str()).filter(|c| !c.is_empty()),
+            &addr.ip().to_string(),
+        )
         .await
     {
         Ok(user) => {
@@ -243,7 +251,7 @@ async fn login(
             }
         }
         Err(SignInRefused::WrongCredentials) => again(
-            "That user name and password do not match. Check them and try again.",
+            "That user name, password and code do not match. Check them and try again.",
             StatusCode::UNAUTHORIZED,
         ),
         Err(SignInRefused::Throttled) => again(

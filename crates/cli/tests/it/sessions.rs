@@ -261,3 +261,61 @@ async fn the_session_cookie_is_host_only_secure_http_only_and_strict() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_second_factor_when_set_up_is_required() {
+    let app = with_user("sam").await;
+    let url = app.accounts.enable_totp("sam").await.unwrap();
+    assert!(url.starts_with("otpauth://totp/coproduce:sam?"), "{url}");
+    let secret = url
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let totp = coproduce_app::accounts::totp(&secret, "sam").unwrap();
+    let app = &app;
+    let now = || app.clock.now_unix();
+    let sign_in_with = |code: String| async move {
+        let c = client();
+        let page = c
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_in(&page);
+        c.post(app.url("/login"))
+            .form(&[
+                ("username", "sam"),
+                ("password", PASSWORD),
+                ("code", code.as_str()),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        sign_in_with(String::new()).await,
+        401,
+        "the password alone is not enough"
+    );
+    assert_eq!(sign_in_with("000000".into()).await, 401);
+    let code = totp.generate(now());
+    assert_eq!(sign_in_with(code.clone()).await, 303);
+    app.clock.advance(Duration::minutes(5));
+    assert_eq!(
+        sign_in_with(code).await,
+        401,
+        "an old code no longer counts"
+    );
+    app.accounts.disable_totp("sam").await.unwrap();
+    assert_eq!(sign_in_with(String::new()).await, 303);
+}
