@@ -19,6 +19,10 @@ pub struct Config {
     pub log_json: bool,
     /// Session cookies without the Secure flag, for plain-HTTP development on localhost only.
     pub insecure_cookies: bool,
+    /// A sign-in session ends after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// A sign-in session ends this many hours after sign-in.
+    pub session_absolute_hours: i64,
 }
 
 impl Default for Config {
@@ -29,6 +33,8 @@ impl Default for Config {
             body_limit: 16 * 1024 * 1024,
             log_json: false,
             insecure_cookies: false,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
         }
     }
 }

@@ -268,6 +268,10 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         coproduce_web::WebConfig {
             body_limit: cfg.body_limit,
             secure_cookies: !cfg.insecure_cookies,
+            sessions: coproduce_core::session::SessionRules {
+                idle: time::Duration::minutes(cfg.session_idle_minutes),
+                absolute: time::Duration::hours(cfg.session_absolute_hours),
+            },
         },
     );
     let listener = tokio::net::TcpListener::bind(addr)

@@ -51,6 +51,8 @@ pub struct WebConfig {
     /// Session cookies only over HTTPS (`__Host-` prefix, Secure). Off only for plain-HTTP
     /// development on localhost, where the cookie is then named `coproduce_session`.
     pub secure_cookies: bool,
+    /// How long sign-in sessions last (idle and absolute).
+    pub sessions: coproduce_core::session::SessionRules,
 }
 
 impl Default for WebConfig {
@@ -58,6 +60,7 @@ impl Default for WebConfig {
         WebConfig {
             body_limit: 16 * 1024 * 1024,
             secure_cookies: true,
+            sessions: coproduce_core::session::SessionRules::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use axum::routing::{MethodRouter, get, post};
 use base64::Engine;
 use coproduce_app::UserRow;
 use coproduce_app::accounts::SignInRefused;
-use coproduce_core::session::{SessionRules, SessionState};
+use coproduce_core::session::SessionState;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use tower_sessions::Session;
@@ -149,7 +149,7 @@ async fn signed_in(s: &AppState, session: &Session) -> Result<Option<UserRow>, R
     let at = |ms: i64| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(now)
     };
-    if SessionRules::default().state(at(signed), at(seen), now) != SessionState::Live {
+    if s.config.sessions.state(at(signed), at(seen), now) != SessionState::Live {
         session.flush().await.map_err(server_error)?;
         return Ok(None);
     }

@@ -155,6 +155,7 @@ async fn bodies_over_the_limit_get_413() {
     let config = coproduce_web::WebConfig {
         body_limit: 1024,
         secure_cookies: false,
+        ..Default::default()
     };
     let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
     let big = json!({"resourceType": "Patient", "name": [{"text": "x".repeat(4096)}]}).to_string();
