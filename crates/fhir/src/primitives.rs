@@ -80,7 +80,8 @@ pub fn check(type_name: &str, v: &Value) -> Result<(), String> {
     }
 }
 
-fn describe(v: &Value) -> &'static str {
+/// What kind of JSON value this is, in words, for error messages.
+pub(crate) fn describe(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

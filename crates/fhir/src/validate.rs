@@ -127,7 +127,7 @@ impl Walker {
                         &child,
                         format!(
                             "the property {key} must be a JSON array, not {}",
-                            kind_of(val)
+                            primitives::describe(val)
                         ),
                     );
                     continue;
@@ -253,7 +253,10 @@ impl Walker {
             None => self.err(
                 IssueCode::Structure,
                 path,
-                format!("expected an object ({ty}), found {}", kind_of(v)),
+                format!(
+                    "expected an object ({ty}), found {}",
+                    primitives::describe(v)
+                ),
             ),
         }
     }
@@ -404,17 +407,6 @@ impl Walker {
                 );
             }
         }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -263,9 +263,8 @@ async fn login(
 }
 
 async fn home(State(s): State<AppState>, session: Session) -> Response {
-    let user = match signed_in(&s, &session).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return Redirect::to("/login").into_response(),
+    let user = match require_user(&s, &session).await {
+        Ok(u) => u,
         Err(r) => return r,
     };
     match csrf_token(&session).await {
@@ -287,22 +286,56 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// A form that carries the session's CSRF token.
+trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl WithCsrf for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The signed-in user, or the redirect to the sign-in page.
+async fn require_user(s: &AppState, session: &Session) -> Result<UserRow, Response> {
+    match signed_in(s, session).await? {
+        Some(u) => Ok(u),
+        None => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+/// A state-changing form: a live session first, then a readable form with the right token.
+async fn checked_form<F: WithCsrf>(
+    s: &AppState,
+    session: &Session,
+    form: Result<Form<F>, FormRejection>,
+) -> Result<(UserRow, F), Response> {
+    let user = require_user(s, session).await?;
+    let Ok(Form(f)) = form else {
+        return Err(unreadable());
+    };
+    if !csrf_ok(session, f.csrf()).await {
+        return Err(csrf_refused());
+    }
+    Ok((user, f))
+}
+
 async fn logout(
     State(s): State<AppState>,
     session: Session,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let user = match signed_in(&s, &session).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return Redirect::to("/login").into_response(),
+    let (user, _) = match checked_form(&s, &session, form).await {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    let Ok(Form(f)) = form else {
-        return unreadable();
-    };
-    if !csrf_ok(&session, &f.csrf).await {
-        return csrf_refused();
-    }
     if let Err(e) = s.accounts.signed_out(&user).await {
         return server_error(e);
     }
@@ -324,17 +357,10 @@ async fn change_password(
     session: Session,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
-    let user = match signed_in(&s, &session).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return Redirect::to("/login").into_response(),
+    let (user, f) = match checked_form(&s, &session, form).await {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    let Ok(Form(f)) = form else {
-        return unreadable();
-    };
-    if !csrf_ok(&session, &f.csrf).await {
-        return csrf_refused();
-    }
     let this = session.id().map(|id| id.to_string()).unwrap_or_default();
     let (note, status) = match s
         .accounts
