@@ -129,6 +129,15 @@ fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Why a bearer token does not give a caller.
+#[derive(Debug)]
+pub enum TokenRefused {
+    /// Unknown, revoked, expired, or its user disabled or gone: the caller is not signed in.
+    NotValid(String),
+    /// The server failed while checking it.
+    Failed(AppError),
+}
+
 /// Why a sign-in did not happen.
 #[derive(Debug)]
 pub enum SignInRefused {
@@ -542,21 +551,22 @@ impl Accounts {
     }
 
     /// The caller a bearer token stands for, or why it does not count.
-    pub async fn caller_for_token(&self, secret: &str) -> Result<Caller, String> {
+    pub async fn caller_for_token(&self, secret: &str) -> Result<Caller, TokenRefused> {
         let now = self.clock.now();
+        let refuse = |why: &str| TokenRefused::NotValid(why.to_string());
         let row = self
             .store
             .token_by_hash(&token_hash(secret))
             .await
-            .map_err(|e| format!("storage: {e}"))?
-            .ok_or("the token is not known")?;
+            .map_err(|e| TokenRefused::Failed(e.into()))?
+            .ok_or_else(|| refuse("the token is not known"))?;
         if row.revoked_at.is_some() {
-            return Err("the token was revoked".into());
+            return Err(refuse("the token was revoked"));
         }
         if row.expires_at.is_some_and(|e| millis(now) >= e) {
-            return Err("the token has expired".into());
+            return Err(refuse("the token has expired"));
         }
-        let scopes = parse_scopes(&row.scopes)?;
+        let scopes = parse_scopes(&row.scopes).map_err(TokenRefused::NotValid)?;
         let Some(user_id) = &row.user_id else {
             return Ok(Caller {
                 actor: Actor {
@@ -573,12 +583,13 @@ impl Accounts {
             .store
             .user_by_id(user_id)
             .await
-            .map_err(|e| format!("storage: {e}"))?
-            .ok_or("the token's user no longer exists")?;
+            .map_err(|e| TokenRefused::Failed(e.into()))?
+            .ok_or_else(|| refuse("the token's user no longer exists"))?;
         if user.disabled {
-            return Err("the user is disabled".into());
+            return Err(refuse("the user is disabled"));
         }
-        let who = self.who(&user, now).await.map_err(|e| e.to_string())?;
+        // Loading care teams and grants can fail in the database: that is a server error.
+        let who = self.who(&user, now).await.map_err(TokenRefused::Failed)?;
         Ok(Caller {
             actor: Actor {
                 who,

@@ -6,7 +6,7 @@ use crate::errors::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use coproduce_app::accounts::Caller;
+use coproduce_app::accounts::{Caller, TokenRefused};
 use coproduce_fhir::IssueCode;
 
 /// A caller whose credentials were checked.
@@ -37,38 +37,26 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    {
-        let unauthorized =
-            |msg: String| ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, msg);
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("sign in: send Authorization: Bearer <token>".into()))?;
-        let secret = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                unauthorized("the Authorization header must be: Bearer <token>".into())
-            })?;
-        match state.accounts.caller_for_token(secret).await {
-            Ok(caller) => Ok(caller),
-            Err(reason) => {
-                if reason.starts_with("storage:") {
-                    tracing::error!(%reason, "token lookup failed");
-                    return Err(ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        IssueCode::Exception,
-                        "the server failed to check the token",
-                    ));
-                }
-                Err(unauthorized(format!("the token does not count: {reason}")))
-            }
+    let unauthorized = |msg: String| ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, msg);
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("sign in: send Authorization: Bearer <token>".into()))?;
+    let secret = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <token>".into()))?;
+    match state.accounts.caller_for_token(secret).await {
+        Ok(caller) => Ok(caller),
+        Err(TokenRefused::NotValid(reason)) => {
+            Err(unauthorized(format!("the token does not count: {reason}")))
         }
+        Err(TokenRefused::Failed(e)) => Err(ApiError::from(e)),
     }
 }

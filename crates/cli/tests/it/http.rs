@@ -317,3 +317,18 @@ async fn concurrent_updates_with_the_same_if_match_give_one_412() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_database_failure_is_a_500_never_a_client_error() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.db.store.close().await; // the database goes away
+    let resp = app.get("/fhir/Patient").await;
+    assert_eq!(resp.status(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert!(
+        !body.to_string().to_lowercase().contains("sqlite"),
+        "no database internals: {body}"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 503);
+}
