@@ -7,10 +7,11 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
-use coproduce_core::Clock;
 use coproduce_core::access::{
-    Actor, BreakGlass, Grant, Part, Role, Scope, ScopeContext, Who, parse_scopes,
+    Actor, BreakGlass, BreakGlassRefusal, Grant, Part, Role, Scope, Who, break_glass_until,
+    check_token_request, parse_scopes,
 };
+use coproduce_core::{Clock, from_unix_millis, unix_millis};
 use coproduce_fhir::query::{Filter, SearchQuery};
 use coproduce_fhir::search::split_reference;
 use coproduce_fhir::{IssueCode, OperationOutcome};
@@ -125,10 +126,6 @@ pub fn random_password() -> Result<String, AppError> {
         .collect())
 }
 
-fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// Why a bearer token does not give a caller.
 #[derive(Debug)]
 pub enum TokenRefused {
@@ -240,7 +237,7 @@ impl Accounts {
                 .join(" "),
             fhir_ref: u.fhir_ref,
             disabled: false,
-            created_at: millis(self.clock.now()),
+            created_at: unix_millis(self.clock.now()),
         };
         self.store.insert_user(&row).await?;
         Ok(row)
@@ -283,14 +280,14 @@ impl Accounts {
     ) -> Result<UserRow, SignInRefused> {
         let now = self.clock.now();
         let limits = coproduce_core::session::LoginLimits::default();
-        let since = millis(now - limits.window);
+        let since = unix_millis(now - limits.window);
         let (by_user, by_address) = self
             .store
             .failed_logins_since(username, address, since)
             .await
             .map_err(SignInRefused::storage)?;
         let audit = |outcome: &str, detail: &str| AuditEntry {
-            at: millis(now),
+            at: unix_millis(now),
             actor: format!("user:{username}"),
             action: if outcome == "allowed" {
                 "login".into()
@@ -303,7 +300,7 @@ impl Accounts {
         };
         if !limits.allows(by_user, by_address) {
             self.store
-                .record_login_attempt(millis(now), username, address, false)
+                .record_login_attempt(unix_millis(now), username, address, false)
                 .await
                 .map_err(SignInRefused::storage)?;
             self.store
@@ -338,7 +335,7 @@ impl Accounts {
         };
         let ok = password_ok && second_ok;
         self.store
-            .record_login_attempt(millis(now), username, address, ok)
+            .record_login_attempt(unix_millis(now), username, address, ok)
             .await
             .map_err(SignInRefused::storage)?;
         match (ok, user) {
@@ -394,7 +391,7 @@ impl Accounts {
     pub async fn signed_out(&self, user: &UserRow) -> Result<(), AppError> {
         self.store
             .audit(&AuditEntry {
-                at: millis(self.clock.now()),
+                at: unix_millis(self.clock.now()),
                 actor: format!("user:{}", user.username),
                 action: "logout".into(),
                 outcome: "allowed".into(),
@@ -428,7 +425,7 @@ impl Accounts {
             .await?;
         self.store
             .audit(&AuditEntry {
-                at: millis(self.clock.now()),
+                at: unix_millis(self.clock.now()),
                 actor: format!("user:{}", user.username),
                 action: "password-change".into(),
                 outcome: "allowed".into(),
@@ -478,38 +475,15 @@ impl Accounts {
             ),
             None => None,
         };
-        let system = scopes.iter().any(|s| s.context == ScopeContext::System);
-        match (&user, system) {
-            (Some(_), true) => {
-                return Err(invalid(
-                    "system/ scopes are for integrations: issue them with --system, not for a user",
-                ));
-            }
-            (None, false) => {
-                return Err(invalid(
-                    "patient/ and user/ scopes act as a user: give --user",
-                ));
-            }
-            (None, true) if !scopes.iter().all(|s| s.context == ScopeContext::System) => {
-                return Err(invalid("a system token carries system/ scopes only"));
-            }
-            _ => {}
-        }
-        let has_patient_scope = scopes.iter().any(|s| s.context == ScopeContext::Patient);
-        let patient = match (&t.patient, has_patient_scope) {
-            (Some(p), true) => Some(
+        check_token_request(user.is_some(), &scopes, t.patient.is_some()).map_err(invalid)?;
+        let patient = match &t.patient {
+            Some(p) => Some(
                 split_reference(p)
                     .filter(|(ty, _)| *ty == "Patient")
                     .map(|(_, id)| id.to_string())
                     .ok_or_else(|| invalid(format!("'{p}' is not Patient/ID")))?,
             ),
-            (None, true) => {
-                return Err(invalid(
-                    "patient/ scopes need the patient: give --patient Patient/ID",
-                ));
-            }
-            (Some(_), false) => return Err(invalid("--patient goes with patient/ scopes")),
-            (None, false) => None,
+            None => None,
         };
         let now = self.clock.now();
         let secret = random_secret()?;
@@ -526,9 +500,9 @@ impl Accounts {
                     .collect::<Vec<_>>()
                     .join(" "),
                 patient_id: patient,
-                expires_at: t.expires_in.map(|d| millis(now + d)),
+                expires_at: t.expires_in.map(|d| unix_millis(now + d)),
                 revoked_at: None,
-                created_at: millis(now),
+                created_at: unix_millis(now),
             })
             .await?;
         Ok((id, secret))
@@ -537,7 +511,7 @@ impl Accounts {
     pub async fn revoke_token(&self, id: &str) -> Result<(), AppError> {
         if self
             .store
-            .revoke_token(id, millis(self.clock.now()))
+            .revoke_token(id, unix_millis(self.clock.now()))
             .await?
         {
             Ok(())
@@ -563,7 +537,7 @@ impl Accounts {
         if row.revoked_at.is_some() {
             return Err(refuse("the token was revoked"));
         }
-        if row.expires_at.is_some_and(|e| millis(now) >= e) {
+        if row.expires_at.is_some_and(|e| unix_millis(now) >= e) {
             return Err(refuse("the token has expired"));
         }
         let scopes = parse_scopes(&row.scopes).map_err(TokenRefused::NotValid)?;
@@ -615,17 +589,12 @@ impl Accounts {
         {
             let break_glass = self
                 .store
-                .active_break_glass(&user.id, millis(now))
+                .active_break_glass(&user.id, unix_millis(now))
                 .await?
                 .into_iter()
-                .filter_map(|b| {
-                    let until =
-                        OffsetDateTime::from_unix_timestamp_nanos(i128::from(b.until) * 1_000_000)
-                            .ok()?;
-                    Some(BreakGlass {
-                        patient: b.patient_id,
-                        until,
-                    })
+                .map(|b| BreakGlass {
+                    patient: b.patient_id,
+                    until: from_unix_millis(b.until),
                 })
                 .collect();
             return Ok(Who::TeamMember {
@@ -673,7 +642,7 @@ impl Accounts {
             .map(|(_, id)| id.to_string())
             .ok_or_else(|| invalid(format!("'{patient}' is not Patient/ID")))?;
         let refuse = |why: &str| AuditEntry {
-            at: millis(now),
+            at: unix_millis(now),
             actor: caller.label.clone(),
             action: "break-glass".into(),
             resource_type: Some("Patient".into()),
@@ -683,27 +652,17 @@ impl Accounts {
             detail: Some(why.to_string()),
             ..AuditEntry::default()
         };
-        let is_team = matches!(caller.actor.who, Who::TeamMember { .. })
-            && caller
-                .actor
-                .scopes
-                .as_ref()
-                .is_none_or(|s| s.iter().all(|s| s.context == ScopeContext::User));
-        let why = if !is_team {
-            Some("break-glass is for care-team members acting as themselves")
-        } else if reason.trim().chars().count() < 10 {
-            Some("give the reason in a sentence (at least 10 characters)")
-        } else {
-            None
+        let until = match break_glass_until(&caller.actor, reason, for_how_long, now) {
+            Ok(until) => until,
+            Err(refusal) => {
+                let (why, err) = match refusal {
+                    BreakGlassRefusal::NotAllowed(why) => (why.clone(), AppError::Forbidden(why)),
+                    BreakGlassRefusal::Unacceptable(why) => (why.clone(), invalid(why)),
+                };
+                self.store.audit(&refuse(&why)).await?;
+                return Err(err);
+            }
         };
-        if let Some(why) = why {
-            self.store.audit(&refuse(why)).await?;
-            return Err(if is_team {
-                invalid(why)
-            } else {
-                AppError::Forbidden(why.into())
-            });
-        }
         let Some(user_id) = caller.user_id.clone() else {
             return Err(AppError::Forbidden(
                 "break-glass needs a person's account".into(),
@@ -717,25 +676,21 @@ impl Accounts {
         {
             return Err(AppError::NotFound(format!("Patient/{patient_id}")));
         }
-        let length = for_how_long
-            .unwrap_or(time::Duration::hours(1))
-            .min(time::Duration::hours(12));
-        let until = now + length;
         let mut tx = self.store.begin().await?;
         tx.insert_break_glass(&coproduce_store::BreakGlassRow {
             id: uuid::Uuid::new_v4().to_string(),
             user_id,
             patient_id: patient_id.clone(),
             reason: reason.trim().to_string(),
-            started_at: millis(now),
-            until: millis(until),
+            started_at: unix_millis(now),
+            until: unix_millis(until),
         })
         .await?;
         tx.audit(&AuditEntry {
             outcome: "allowed".into(),
             detail: Some(format!(
                 "until {}: {}",
-                coproduce_store::format_instant(millis(until)),
+                coproduce_store::format_instant(unix_millis(until)),
                 reason.trim()
             )),
             ..refuse("")
@@ -815,9 +770,7 @@ pub fn grant_of(consent: &Value, _now: OffsetDateTime) -> Option<Grant> {
     let until = provision["period"]["end"]
         .as_str()
         .and_then(coproduce_fhir::primitives::date_range_millis)
-        .and_then(|(_, hi)| {
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(hi + 1) * 1_000_000).ok()
-        });
+        .map(|(_, hi)| from_unix_millis(hi + 1));
     Some(Grant {
         patient: patient.1.to_string(),
         parts,

@@ -7,8 +7,8 @@
 
 use crate::accounts::Caller;
 use crate::error::AppError;
-use coproduce_core::Clock;
 use coproduce_core::access::{Action, Compartment, Reach, Sensitivity, Target, decide, reach};
+use coproduce_core::{Clock, unix_millis};
 use coproduce_fhir::query::SearchQuery;
 use coproduce_fhir::search::{extract, is_clinical, patient_compartment, split_reference};
 use coproduce_fhir::stream::rewrite_references;
@@ -20,7 +20,6 @@ use coproduce_store::{AuditEntry, HistoryEntry, SearchResult, Store, StoreError,
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// The result of a create or update.
 #[derive(Debug, Clone)]
@@ -73,10 +72,6 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Adolescent-confidential records carry the confidentiality code R (restricted) in
@@ -134,10 +129,6 @@ impl FhirApi {
         FhirApi { store, clock }
     }
 
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
     /// Checks the database answers.
     pub async fn health(&self) -> Result<(), AppError> {
         Ok(self.store.ping().await?)
@@ -172,7 +163,7 @@ impl FhirApi {
                 .map(|p| format!("Patient/{p}")),
         };
         AuditEntry {
-            at: millis(self.clock.now()),
+            at: unix_millis(self.clock.now()),
             actor: caller.label.clone(),
             on_behalf_of,
             action: action.to_string(),
@@ -306,7 +297,7 @@ impl FhirApi {
     pub async fn audit_unauthenticated(&self, request: &str, reason: &str) -> Result<(), AppError> {
         self.store
             .audit(&AuditEntry {
-                at: millis(self.clock.now()),
+                at: unix_millis(self.clock.now()),
                 actor: "anonymous".into(),
                 action: "authenticate".into(),
                 outcome: "denied".into(),

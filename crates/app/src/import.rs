@@ -41,11 +41,6 @@ impl ImportSummary {
                 rejected: a.rejected + c.rejected,
             })
     }
-
-    /// Rejections that could not be attributed to a type are counted here too.
-    pub fn rejected_count(&self) -> usize {
-        self.rejected.len()
-    }
 }
 
 /// Takes resources one at a time and writes them in batches.
@@ -149,7 +144,7 @@ impl Importer {
         let count = |o: ImportOutcome| outcomes.iter().filter(|x| **x == o).count();
         let kinds: std::collections::BTreeSet<&str> = types.iter().map(String::as_str).collect();
         tx.audit(&AuditEntry {
-            at: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+            at: coproduce_core::unix_millis(now),
             actor: self.actor.clone(),
             action: "import".into(),
             outcome: "allowed".into(),
@@ -180,9 +175,5 @@ impl Importer {
     pub async fn finish(mut self) -> Result<ImportSummary, AppError> {
         self.flush().await?;
         Ok(self.summary)
-    }
-
-    pub fn summary(&self) -> &ImportSummary {
-        &self.summary
     }
 }

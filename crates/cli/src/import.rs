@@ -176,6 +176,7 @@ fn progress(bar: &ProgressBar, seen: u64, started: Instant) {
 
 pub async fn export(
     store: &Store,
+    clock: &Arc<dyn Clock>,
     out: &Path,
     types: &[String],
     since: Option<&str>,
@@ -217,7 +218,7 @@ pub async fn export(
         w.flush()?;
         store
             .audit(&coproduce_store::AuditEntry {
-                at: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+                at: coproduce_core::unix_millis(clock.now()),
                 actor: "cli:export".into(),
                 action: "export".into(),
                 resource_type: Some(rt.clone()),

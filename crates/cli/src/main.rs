@@ -131,7 +131,7 @@ async fn main() -> Result<()> {
         }
         Command::Export { out, types, since } => {
             let store = open(&cfg.db).await?;
-            import::export(&store, &out, &types, since.as_deref()).await
+            import::export(&store, &clock, &out, &types, since.as_deref()).await
         }
         Command::Demo { addr } => {
             if let Some(a) = addr {

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 /// What a person is to the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -379,6 +379,79 @@ pub enum Reach {
 }
 
 const AUDIT_TYPE: &str = "AuditEvent";
+
+/// How long a break-glass opening lasts unless asked otherwise, and at most.
+pub const BREAK_GLASS_DEFAULT: Duration = Duration::hours(1);
+pub const BREAK_GLASS_MAX: Duration = Duration::hours(12);
+
+/// Why a break-glass request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakGlassRefusal {
+    /// The caller may not break the glass at all.
+    NotAllowed(String),
+    /// The request itself is not acceptable (no real reason, a length that makes no sense).
+    Unacceptable(String),
+}
+
+/// May `actor` open a chart outside their teams, with this reason, for this long? Returns when
+/// the opening ends. Only care-team members acting as themselves (a session or `user/`
+/// scopes), with a reason in a sentence, for up to 12 hours.
+pub fn break_glass_until(
+    actor: &Actor,
+    reason: &str,
+    asked: Option<Duration>,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, BreakGlassRefusal> {
+    let as_themselves = actor
+        .scopes
+        .as_ref()
+        .is_none_or(|s| s.iter().all(|s| s.context == ScopeContext::User));
+    if !matches!(actor.who, Who::TeamMember { .. }) || !as_themselves {
+        return Err(BreakGlassRefusal::NotAllowed(
+            "break-glass is for care-team members acting as themselves".into(),
+        ));
+    }
+    if reason.trim().chars().count() < 10 {
+        return Err(BreakGlassRefusal::Unacceptable(
+            "give the reason in a sentence (at least 10 characters)".into(),
+        ));
+    }
+    let length = asked.unwrap_or(BREAK_GLASS_DEFAULT);
+    if length <= Duration::ZERO {
+        return Err(BreakGlassRefusal::Unacceptable(
+            "the opening must last some minutes".into(),
+        ));
+    }
+    Ok(now + length.min(BREAK_GLASS_MAX))
+}
+
+/// Which tokens may exist: `system/` scopes only for an integration with no user behind it
+/// (and never mixed with others); `patient/` and `user/` scopes only for a user; `patient/`
+/// scopes exactly when the token is bound to a patient.
+pub fn check_token_request(
+    for_a_user: bool,
+    scopes: &[Scope],
+    bound_to_patient: bool,
+) -> Result<(), String> {
+    let system = scopes.iter().any(|s| s.context == ScopeContext::System);
+    if for_a_user && system {
+        return Err(
+            "system/ scopes are for integrations: issue them with --system, not for a user".into(),
+        );
+    }
+    if !for_a_user && !system {
+        return Err("patient/ and user/ scopes act as a user: give --user".into());
+    }
+    if system && !scopes.iter().all(|s| s.context == ScopeContext::System) {
+        return Err("a system token carries system/ scopes only".into());
+    }
+    let patient_scopes = scopes.iter().any(|s| s.context == ScopeContext::Patient);
+    match (patient_scopes, bound_to_patient) {
+        (true, false) => Err("patient/ scopes need the patient: give --patient Patient/ID".into()),
+        (false, true) => Err("--patient goes with patient/ scopes".into()),
+        _ => Ok(()),
+    }
+}
 
 /// May `actor` do `action` to `target` at `now`?
 pub fn decide(actor: &Actor, action: Action, target: &Target<'_>, now: OffsetDateTime) -> Decision {
@@ -795,6 +868,60 @@ mod tests {
         ] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn break_glass_is_for_team_members_with_a_reason_for_a_limited_time() {
+        let member = Actor::session(Who::TeamMember {
+            role: Role::Nurse,
+            panel: BTreeSet::new(),
+            break_glass: vec![],
+        });
+        let reason = "called by the ED about a fall";
+        assert_eq!(
+            break_glass_until(&member, reason, None, NOW),
+            Ok(NOW + Duration::hours(1))
+        );
+        assert_eq!(
+            break_glass_until(&member, reason, Some(Duration::days(3)), NOW),
+            Ok(NOW + Duration::hours(12))
+        );
+        assert!(matches!(
+            break_glass_until(&member, reason, Some(Duration::minutes(-5)), NOW),
+            Err(BreakGlassRefusal::Unacceptable(_))
+        ));
+        assert!(matches!(
+            break_glass_until(&member, "need", None, NOW),
+            Err(BreakGlassRefusal::Unacceptable(_))
+        ));
+        let patient = Actor::session(Who::Patient {
+            patient: "a".into(),
+        });
+        assert!(matches!(
+            break_glass_until(&patient, reason, None, NOW),
+            Err(BreakGlassRefusal::NotAllowed(_))
+        ));
+        let app_token = Actor {
+            scopes: Some(parse_scopes("patient/*.rs").unwrap()),
+            bound_patient: Some("a".into()),
+            ..member
+        };
+        assert!(matches!(
+            break_glass_until(&app_token, reason, None, NOW),
+            Err(BreakGlassRefusal::NotAllowed(_))
+        ));
+    }
+
+    #[test]
+    fn token_requests_pair_scopes_with_who_they_are_for() {
+        let s = |x: &str| parse_scopes(x).unwrap();
+        assert!(check_token_request(false, &s("system/*.rs"), false).is_ok());
+        assert!(check_token_request(true, &s("system/*.rs"), false).is_err());
+        assert!(check_token_request(false, &s("user/*.rs"), false).is_err());
+        assert!(check_token_request(false, &s("system/*.rs user/*.rs"), false).is_err());
+        assert!(check_token_request(true, &s("patient/*.rs"), true).is_ok());
+        assert!(check_token_request(true, &s("patient/*.rs"), false).is_err());
+        assert!(check_token_request(true, &s("user/*.rs"), true).is_err());
     }
 
     #[test]

@@ -4,6 +4,17 @@
 use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 
+/// Unix milliseconds, the way the store keeps instants.
+pub fn unix_millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The instant `ms` Unix milliseconds name (the epoch if out of range).
+pub fn from_unix_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
@@ -57,6 +68,13 @@ impl Clock for FakeClock {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn millis_round_trip() {
+        let t = datetime!(2026-11-27 18:00:00.123 UTC);
+        assert_eq!(from_unix_millis(unix_millis(t)), t);
+        assert_eq!(from_unix_millis(i64::MAX), OffsetDateTime::UNIX_EPOCH);
+    }
 
     #[test]
     fn a_fake_clock_moves_only_when_told() {

@@ -7,4 +7,4 @@ pub mod access;
 pub mod clock;
 pub mod session;
 
-pub use clock::{Clock, FakeClock, SystemClock};
+pub use clock::{Clock, FakeClock, SystemClock, from_unix_millis, unix_millis};

@@ -83,14 +83,6 @@ impl Resource {
         &self.json
     }
 
-    pub fn json_mut(&mut self) -> &mut Map<String, Value> {
-        &mut self.json
-    }
-
-    pub fn into_value(self) -> Value {
-        Value::Object(self.json)
-    }
-
     pub fn to_value(&self) -> Value {
         Value::Object(self.json.clone())
     }

@@ -65,14 +65,11 @@ pub struct HistoryEntry {
 pub(crate) const COLUMNS: &str =
     "resource_type, id, version_id, last_updated, deleted, content, patient_id, shared";
 
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+pub(crate) use coproduce_core::unix_millis as millis;
 
 /// Unix milliseconds as a FHIR instant, `2026-11-26T13:00:00.123Z`.
 pub fn format_instant(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = coproduce_core::from_unix_millis(ms);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -88,25 +85,7 @@ pub fn format_instant(ms: i64) -> String {
 impl Store {
     /// The current version; `Gone` if it was deleted, `NotFound` if it never existed.
     pub async fn read(&self, rt: &str, id: &str) -> Result<Stored, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2"
-        )))
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        let stored = row
-            .as_ref()
-            .map(Stored::from_row)
-            .ok_or_else(|| not_found(rt, id))?;
-        if stored.deleted {
-            return Err(StoreError::Gone {
-                resource_type: rt.into(),
-                id: id.into(),
-                version: stored.version_id,
-            });
-        }
-        Ok(stored)
+        live(self.current(rt, id).await?, rt, id)
     }
 
     /// The current row of a resource, deleted or not (None if it never existed).
@@ -131,18 +110,7 @@ impl Store {
         .bind(version)
         .fetch_optional(&self.reader)
         .await?;
-        let stored = row
-            .as_ref()
-            .map(Stored::from_row)
-            .ok_or_else(|| not_found(rt, id))?;
-        if stored.deleted {
-            return Err(StoreError::Gone {
-                resource_type: rt.into(),
-                id: id.into(),
-                version,
-            });
-        }
-        Ok(stored)
+        live(row.as_ref().map(Stored::from_row), rt, id)
     }
 
     /// History of one resource (`id` given) or of a type, newest first, with the total.
@@ -247,17 +215,6 @@ impl Store {
         Ok(rows.iter().map(Stored::from_row).collect())
     }
 
-    /// How many live resources of each type (for import summaries and tests).
-    pub async fn count(&self, rt: &str) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) FROM resources WHERE resource_type = $1 AND deleted = 0")
-                .bind(rt.to_string())
-                .fetch_one(&self.reader)
-                .await?
-                .get(0),
-        )
-    }
-
     /// Rows in the history table (every version ever written).
     pub async fn history_rows(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM resource_history")
@@ -265,6 +222,19 @@ impl Store {
             .await?
             .get(0))
     }
+}
+
+/// A found version that is not a deletion, or why not.
+fn live(found: Option<Stored>, rt: &str, id: &str) -> Result<Stored, StoreError> {
+    let stored = found.ok_or_else(|| not_found(rt, id))?;
+    if stored.deleted {
+        return Err(StoreError::Gone {
+            resource_type: rt.into(),
+            id: id.into(),
+            version: stored.version_id,
+        });
+    }
+    Ok(stored)
 }
 
 fn not_found(rt: &str, id: &str) -> StoreError {

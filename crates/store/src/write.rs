@@ -61,11 +61,6 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn rollback(self) -> Result<(), StoreError> {
-        self.tx.rollback().await?;
-        Ok(())
-    }
-
     pub(crate) fn backend(&self) -> Backend {
         self.backend
     }

@@ -146,9 +146,7 @@ async fn signed_in(s: &AppState, session: &Session) -> Result<Option<UserRow>, R
         return Ok(None);
     };
     let now = s.accounts.now();
-    let at = |ms: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(now)
-    };
+    let at = coproduce_core::from_unix_millis;
     if s.config.sessions.state(at(signed), at(seen), now) != SessionState::Live {
         session.flush().await.map_err(server_error)?;
         return Ok(None);
@@ -173,9 +171,7 @@ async fn signed_in(s: &AppState, session: &Session) -> Result<Option<UserRow>, R
     }
 }
 
-fn millis(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use coproduce_core::unix_millis as millis;
 
 async fn login_page(session: Session) -> Response {
     match csrf_token(&session).await {

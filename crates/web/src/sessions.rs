@@ -21,7 +21,7 @@ fn row(r: &Record) -> Result<SessionRow> {
             .and_then(|v| v.as_str())
             .map(str::to_string),
         data: serde_json::to_string(&r.data).map_err(|e| Error::Encode(e.to_string()))?,
-        expiry_date: (r.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64,
+        expiry_date: coproduce_core::unix_millis(r.expiry_date),
     })
 }
 
@@ -58,9 +58,7 @@ impl SessionStore for DbSessions {
             return Ok(None);
         };
         let data = serde_json::from_str(&r.data).map_err(|e| Error::Decode(e.to_string()))?;
-        let expiry_date =
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.expiry_date) * 1_000_000)
-                .map_err(|e| Error::Decode(e.to_string()))?;
+        let expiry_date = coproduce_core::from_unix_millis(r.expiry_date);
         Ok(Some(Record {
             id: *id,
             data,
