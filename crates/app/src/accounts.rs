@@ -268,6 +268,15 @@ impl Accounts {
         Ok(())
     }
 
+    /// The language a user chose for the app, if any.
+    pub async fn language(&self, user: &UserRow) -> Result<Option<String>, AppError> {
+        Ok(self.store.user_language(&user.id).await?)
+    }
+
+    pub async fn set_language(&self, user: &UserRow, language: &str) -> Result<(), AppError> {
+        Ok(self.store.set_user_language(&user.id, language).await?)
+    }
+
     /// Signs a person in with their password, within the throttling limits. Every attempt is
     /// recorded and audited; a wrong user name, a wrong password and a disabled account all
     /// get the same answer.
@@ -573,6 +582,18 @@ impl Accounts {
             label: format!("user:{}", user.username),
             fhir_ref: user.fhir_ref,
             user_id: Some(user.id),
+        })
+    }
+
+    /// The caller a signed-in person is in the web app: their rights from their roles and
+    /// the record, as of now.
+    pub async fn caller_for_user(&self, user: &UserRow) -> Result<Caller, AppError> {
+        let who = self.who(user, self.clock.now()).await?;
+        Ok(Caller {
+            actor: Actor::session(who),
+            label: format!("user:{}", user.username),
+            fhir_ref: user.fhir_ref.clone(),
+            user_id: Some(user.id.clone()),
         })
     }
 

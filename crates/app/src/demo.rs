@@ -2,7 +2,13 @@
 //! COPD, their conditions, HbA1c readings, blood pressure and encounters) that
 //! `coproduce demo` loads into a fresh database. The workflow issues grow it.
 
+use crate::accounts::Caller;
+use crate::care::{Care, CareError, NewActivity, NewReading};
+use coproduce_core::access::{Actor, Role, Who};
+use coproduce_core::careplan::{Cadence, GoalAnswer, Owner, Schedule, Setting};
+use coproduce_core::readings::{HbA1cTarget, Measure};
 use serde_json::{Value, json};
+use time::Duration;
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same population.
 #[derive(Debug, Clone)]
@@ -52,9 +58,13 @@ pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
         "name": "Riverside Community Health Center"}),
     );
     for i in 1..=n {
-        let female = rng.below(2) == 0;
-        let given = if female { GIVEN_F } else { GIVEN_M }[rng.below(8) as usize];
-        let family = FAMILY[rng.below(8) as usize];
+        let female = rng.below(2) == 0 || i == 1;
+        let mut given = if female { GIVEN_F } else { GIVEN_M }[rng.below(8) as usize];
+        let mut family = FAMILY[rng.below(8) as usize];
+        if i == 1 {
+            // The demo's story is Ana's: her account is `ana`, her daughter's `clara`.
+            (given, family) = ("Ana", "Silva");
+        }
         let lang = LANGS[rng.below(4) as usize];
         let birth_year = today_year - 35 - rng.below(45) as i32;
         let pid = format!("demo-p{i}");
@@ -67,7 +77,8 @@ pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
             "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]}, "preferred": true}],
             "managingOrganization": {"reference": "Organization/demo-clinic"},
         }));
-        let diabetic = rng.unit() < 0.6;
+        // Ana (demo-p1) has diabetes: the demo's story is hers.
+        let diabetic = rng.unit() < 0.6 || i == 1;
         let copd = rng.unit() < 0.3;
         if diabetic {
             out.push(condition(
@@ -227,6 +238,181 @@ pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str,
         ("admin", "admin", ""),
     ];
     (out, accounts)
+}
+
+/// The patients of a population who have diabetes (their Condition ids end in `-diabetes`).
+pub fn with_diabetes(population: &[Value]) -> Vec<String> {
+    population
+        .iter()
+        .filter(|r| r["resourceType"] == "Condition")
+        .filter_map(|r| {
+            r["id"]
+                .as_str()?
+                .strip_suffix("-diabetes")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// A patient acting for themselves, for demo patients without an account of their own.
+fn as_patient(pid: &str) -> Caller {
+    Caller {
+        actor: Actor::session(Who::Patient {
+            patient: pid.to_string(),
+        }),
+        label: format!("demo:{pid}"),
+        fhir_ref: Some(format!("Patient/{pid}")),
+        user_id: None,
+    }
+}
+
+/// What the demo's shared care plans hold, made through the same use-cases as the app: a
+/// year of readings entered by each patient with diabetes in the team's panel (older ones
+/// reviewed by the clinician, the last fortnight's waiting), an agreed HbA1c goal, and for
+/// demo-p1 (Ana) goals in every state, activities on both sides and a reading her daughter
+/// entered. `team` and `family` act as the clinician and demo-p1's daughter.
+pub async fn care_story(
+    care: &Care,
+    patients: &[String],
+    team: &Caller,
+    family: &Caller,
+    seed: u64,
+) -> Result<usize, CareError> {
+    let mut rng = Rng::new(seed);
+    let now = care.now();
+    let mut written = 0;
+    for pid in patients {
+        let me = as_patient(pid);
+        let mut glucose = 120.0 + rng.unit() * 80.0;
+        let mut weight = 70.0 + rng.unit() * 40.0;
+        for week in (0..52).rev() {
+            let at = now
+                - Duration::weeks(week)
+                - Duration::hours(i64::try_from(rng.below(48)).unwrap_or(0));
+            glucose = (glucose + rng.unit() * 30.0 - 16.0).clamp(70.0, 320.0);
+            let mut entries = vec![NewReading {
+                measure: Measure::Glucose,
+                values: vec![glucose.round()],
+                unit: "mg/dL".into(),
+                at,
+            }];
+            if week % 4 == 0 {
+                weight = (weight + rng.unit() * 1.6 - 0.9).clamp(45.0, 180.0);
+                entries.push(NewReading {
+                    measure: Measure::Weight,
+                    values: vec![(weight * 10.0).round() / 10.0],
+                    unit: "kg".into(),
+                    at,
+                });
+                let sys = 118.0 + rng.below(40) as f64;
+                entries.push(NewReading {
+                    measure: Measure::BloodPressure,
+                    values: vec![sys, sys - 40.0 + rng.below(15) as f64],
+                    unit: String::new(),
+                    at,
+                });
+            }
+            for r in entries {
+                let reading = care.record_reading(&me, pid, &r).await?;
+                written += 1;
+                if week >= 2 {
+                    let comment = if rng.unit() < 0.1 {
+                        "Thanks, this looks steady. Keep going."
+                    } else {
+                        ""
+                    };
+                    care.review_reading(team, &reading.id, comment).await?;
+                }
+            }
+        }
+        let target =
+            [HbA1cTarget::Usual, HbA1cTarget::Relaxed, HbA1cTarget::Tight][rng.below(3) as usize];
+        let g = care
+            .propose_goal(team, pid, "Keep my HbA1c where we agreed", Some(target))
+            .await?;
+        care.answer_goal(&me, &g.id, GoalAnswer::Agree, None)
+            .await?;
+        care.refresh_hba1c_task(pid).await?;
+    }
+    if let Some(ana) = patients.iter().find(|p| *p == "demo-p1") {
+        let me = as_patient(ana);
+        care.propose_goal(&me, ana, "Walk to the market three times a week", None)
+            .await?;
+        care.propose_goal(team, ana, "Check my feet every evening", None)
+            .await?;
+        let g = care
+            .propose_goal(team, ana, "Join the Tuesday diabetes class", None)
+            .await?;
+        care.answer_goal(
+            &me,
+            &g.id,
+            GoalAnswer::Decline("I work on Tuesdays; an evening class would suit me".into()),
+            None,
+        )
+        .await?;
+        let g = care
+            .propose_goal(&me, ana, "Cook at home five days a week", None)
+            .await?;
+        care.answer_goal(
+            team,
+            &g.id,
+            GoalAnswer::SuggestChange("Cook at home three days a week to start".into()),
+            None,
+        )
+        .await?;
+        let activities = [
+            (
+                "Check blood sugar before breakfast",
+                Owner::Patient,
+                Setting::SelfCare,
+                Schedule::Every(Cadence::Days(1)),
+            ),
+            (
+                "Go with Mum to the eye exam",
+                Owner::Family,
+                Setting::Outpatient,
+                Schedule::By(now + Duration::days(20)),
+            ),
+            (
+                "Call Ana about her foot check",
+                Owner::Team(Role::Nurse),
+                Setting::Outpatient,
+                Schedule::By(now - Duration::days(3)),
+            ),
+            (
+                "Review Ana's medicines with her",
+                Owner::Team(Role::Pharmacist),
+                Setting::Outpatient,
+                Schedule::By(now + Duration::days(10)),
+            ),
+        ];
+        for (text, owner, setting, schedule) in activities {
+            care.add_activity(
+                team,
+                ana,
+                &NewActivity {
+                    text: text.into(),
+                    owner,
+                    setting,
+                    schedule,
+                },
+            )
+            .await?;
+        }
+        care.record_reading(
+            family,
+            ana,
+            &NewReading {
+                measure: Measure::Glucose,
+                values: vec![212.0],
+                unit: "mg/dL".into(),
+                at: now - Duration::hours(3),
+            },
+        )
+        .await?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

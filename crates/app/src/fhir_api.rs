@@ -109,6 +109,21 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
+/// A reading with an impossible value is refused on every path, as on the app's form.
+fn plausible(resource: &Resource) -> Result<(), AppError> {
+    if resource.type_name() != "Observation" {
+        return Ok(());
+    }
+    match crate::care::implausible(&resource.to_value()) {
+        Some(why) => Err(invalid(
+            IssueCode::Invariant,
+            "Observation.value[x]",
+            why.to_string(),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Why an interaction did not happen: an ordinary error, or a denial whose audit row is
 /// written once the transaction it happened in is rolled back.
 enum Fail {
@@ -137,6 +152,10 @@ impl FhirApi {
     /// Database pool sizes (open, idle) for metrics.
     pub fn pool_stats(&self) -> (u32, usize) {
         self.store.pool_stats()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -352,6 +371,7 @@ impl FhirApi {
             patient.as_deref(),
             Some(&resource.to_value()),
         )?;
+        plausible(&resource)?;
         if let Some(cond) = if_none_exist {
             let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
             q.count = 2;
@@ -492,6 +512,7 @@ impl FhirApi {
             patient.as_deref(),
             Some(&resource.to_value()),
         )?;
+        plausible(&resource)?;
         let out = tx.update(resource, if_match, self.clock.now()).await?;
         let op = if out.created { "CREATE" } else { "UPDATE" };
         self.record_provenance(
@@ -779,6 +800,33 @@ impl FhirApi {
         };
         self.store.audit(&entry).await?;
         Ok((q, result))
+    }
+
+    /// Every match of a search, not one page: for the app's own views (a chart, a panel),
+    /// which need all of a patient's readings or all goals of a panel. Filtered by the
+    /// caller's reach in the query, and audited once.
+    pub async fn search_all(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+    ) -> Result<Vec<Stored>, AppError> {
+        let mut q = SearchQuery::parse(rt, params)?;
+        let r = self.compartments(caller, Action::Search, rt);
+        q.compartments = self.settle(r).await?;
+        q.count = usize::MAX >> 1;
+        q.offset = 0;
+        let result = self
+            .store
+            .search_for(&q, &|_| Reach::Nothing(String::new()))
+            .await?;
+        let patients = touched(result.matches.iter());
+        let entry = AuditEntry {
+            detail: Some(format!("{} matches", result.total)),
+            ..self.audit_entry(caller, "search", rt, None, patients)
+        };
+        self.store.audit(&entry).await?;
+        Ok(result.matches)
     }
 
     /// The audit trail as AuditEvents, newest first (`patient`, `_count`, `_offset`).

@@ -4,11 +4,13 @@
 
 pub mod accounts;
 pub mod audit_events;
+pub mod care;
 pub mod demo;
 pub mod error;
 pub mod fhir_api;
 pub mod import;
 
+pub use care::{Care, CareError};
 pub use coproduce_store::{SessionRow, Store, Stored, UserRow};
 pub use error::AppError;
 pub use fhir_api::{FhirApi, Written};

@@ -179,6 +179,7 @@ async fn main() -> Result<()> {
 async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
     let year = clock.now().year();
     let mut resources = coproduce_app::demo::population(40, 2026, year);
+    let diabetic = coproduce_app::demo::with_diabetes(&resources);
     let (people, accounts) = coproduce_app::demo::people(20);
     resources.extend(people);
     let n = resources.len();
@@ -207,8 +208,40 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
             })
             .await?;
     }
+    // The shared care plans, made through the app's own use-cases, as the people would.
+    let panel: Vec<String> = diabetic
+        .into_iter()
+        .filter(|p| {
+            p.strip_prefix("demo-p")
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n <= 20)
+        })
+        .collect();
+    let caller = |name: &str| {
+        let accts = accts.clone();
+        let name = name.to_string();
+        async move {
+            let user = accts
+                .users()
+                .await?
+                .into_iter()
+                .find(|u| u.username == name)
+                .with_context(|| format!("the demo account {name}"))?;
+            anyhow::Ok(accts.caller_for_user(&user).await?)
+        }
+    };
+    let (team, family) = (caller("dr.okafor").await?, caller("clara").await?);
+    let care = coproduce_app::Care::new(
+        coproduce_app::FhirApi::new(store.clone(), clock.clone()),
+        clock.clone(),
+    );
+    let readings = coproduce_app::demo::care_story(&care, &panel, &team, &family, 2026).await?;
     println!(
         "loaded {n} synthetic resources: 40 patients, a care team for 20 of them, a family member with a grant"
+    );
+    println!(
+        "made the shared care plans of {} patients with diabetes: {readings} readings, goals in every state, activities on both sides",
+        panel.len()
     );
     Ok(())
 }
@@ -257,7 +290,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .with_context(|| format!("'{}' is not an address such as 127.0.0.1:8080", cfg.addr))?;
     if !addr.ip().is_loopback() {
         bail!(
-            "refusing to listen on {addr}: until sign-in pages and TLS are in place, coproduce serves on the loopback address only (use 127.0.0.1:PORT)"
+            "refusing to listen on {addr}: until TLS is in place, coproduce serves on the loopback address only (use 127.0.0.1:PORT)"
         );
     }
     let api = FhirApi::new(store.clone(), clock.clone());
@@ -278,7 +311,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, backend = store.backend().name(), "serving on the loopback address only (API tokens only; no sign-in pages or TLS yet)");
+    tracing::info!(%local, backend = store.backend().name(), "serving on the loopback address only (no TLS yet)");
     println!(
         "coproduce is serving the FHIR API at http://{local}/fhir (try http://{local}/fhir/Patient)"
     );

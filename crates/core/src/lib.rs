@@ -4,7 +4,9 @@
 //! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
 
 pub mod access;
+pub mod careplan;
 pub mod clock;
+pub mod readings;
 pub mod session;
 
 pub use clock::{Clock, FakeClock, SystemClock, from_unix_millis, unix_millis};

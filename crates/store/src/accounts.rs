@@ -150,6 +150,24 @@ impl Store {
         )
     }
 
+    /// The language a user chose for the app, if they chose one.
+    pub async fn user_language(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT language FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .and_then(|r| r.get::<Option<String>, _>(0)))
+    }
+
+    pub async fn set_user_language(&self, id: &str, language: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET language = $1 WHERE id = $2")
+            .bind(language.to_string())
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// A user's TOTP secret, if they set one up.
     pub async fn totp_secret(&self, username: &str) -> Result<Option<String>, StoreError> {
         Ok(

@@ -216,3 +216,127 @@ async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) -> std
     )
     .await
 }
+
+/// The password of every account [`TestApp::seed_care_team`] makes.
+pub const PASSWORD: &str = "a long enough password";
+
+impl TestApp {
+    /// A small clinic: Ana (patient `p1`, account `ana`, language `lang`), her clinician
+    /// Dr Okafor (`dr.okafor`) on her care team, and her daughter Clara (`clara`) with a grant
+    /// to every part of her record.
+    pub async fn seed_care_team(&self, lang: &str) {
+        use coproduce_app::accounts::NewUser;
+        use coproduce_core::access::Role;
+        let put = |path: &'static str, body: String| async move {
+            let resp = self.put_json(path, body, None).await;
+            assert!(
+                resp.status().is_success(),
+                "PUT {path}: {}",
+                resp.text().await.unwrap_or_default()
+            );
+        };
+        put("/fhir/Patient/p1", serde_json::json!({
+            "resourceType": "Patient", "id": "p1", "name": [{"family": "Silva", "given": ["Ana"]}],
+            "gender": "female", "birthDate": "1961-04-02",
+            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]}, "preferred": true}],
+        }).to_string()).await;
+        put("/fhir/Practitioner/dr", serde_json::json!({
+            "resourceType": "Practitioner", "id": "dr", "name": [{"family": "Okafor", "given": ["Ngozi"]}],
+        }).to_string()).await;
+        put("/fhir/CareTeam/team-p1", serde_json::json!({
+            "resourceType": "CareTeam", "id": "team-p1", "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "participant": [{"role": [{"text": "clinician"}], "member": {"reference": "Practitioner/dr"}}],
+        }).to_string()).await;
+        put("/fhir/RelatedPerson/rp1", serde_json::json!({
+            "resourceType": "RelatedPerson", "id": "rp1", "patient": {"reference": "Patient/p1"},
+            "name": [{"family": "Silva", "given": ["Clara"]}],
+        }).to_string()).await;
+        let parts: Vec<serde_json::Value> = ["readings", "plan", "messages", "concerns", "record"]
+            .iter()
+            .map(|p| serde_json::json!({"coding": [{"system": coproduce_app::accounts::GRANT_PART_SYSTEM, "code": p}]}))
+            .collect();
+        put("/fhir/Consent/grant-rp1", serde_json::json!({
+            "resourceType": "Consent", "id": "grant-rp1", "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": "Patient/p1"},
+            "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "DAU"}]}, "reference": {"reference": "RelatedPerson/rp1"}}], "code": parts},
+        }).to_string()).await;
+        for (name, role, link) in [
+            ("ana", Role::Patient, "Patient/p1"),
+            ("dr.okafor", Role::Clinician, "Practitioner/dr"),
+            ("clara", Role::Family, "RelatedPerson/rp1"),
+        ] {
+            self.accounts
+                .add_user(NewUser {
+                    username: name.into(),
+                    roles: vec![role],
+                    fhir_ref: Some(link.into()),
+                    password: Some(PASSWORD.into()),
+                })
+                .await
+                .expect("a test account");
+        }
+    }
+
+    /// A person's browser without JavaScript: cookies, no redirects followed, and the CSRF
+    /// token of the last page seen.
+    pub async fn sign_in(&self, username: &str) -> WebClient {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let mut c = WebClient {
+            client,
+            base: self.base.clone(),
+            csrf: String::new(),
+        };
+        c.get("/login").await;
+        let resp = c
+            .post("/login", &[("username", username), ("password", PASSWORD)])
+            .await;
+        assert_eq!(resp.status(), 303, "{username} signs in");
+        c
+    }
+}
+
+/// A signed-in person's browser, for page tests (see [`TestApp::sign_in`]).
+#[derive(Debug)]
+pub struct WebClient {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub csrf: String,
+}
+
+impl WebClient {
+    /// GETs a page: its status and text (and remembers the page's CSRF token).
+    pub async fn get(&mut self, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET a page");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("a page");
+        if let Some(i) = text.find("name=\"csrf\" value=\"") {
+            let rest = &text[i + "name=\"csrf\" value=\"".len()..];
+            self.csrf = rest.split('"').next().unwrap_or_default().to_string();
+        }
+        (status, text)
+    }
+
+    /// POSTs a form with the CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &self.csrf));
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST a form")
+    }
+}

@@ -4,8 +4,11 @@
 
 mod api;
 mod auth;
+pub mod care_pages;
+mod charts;
 pub mod errors;
 mod fhir;
+pub mod i18n;
 
 /// How a route treats a caller without credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,7 @@ pub fn route_paths() -> Vec<(String, Guard)> {
         .map(|(p, _, public)| (format!("/api{p}"), guard(public, Guard::Token)));
     let pages = pages::route_table()
         .into_iter()
+        .chain(care_pages::route_table())
         .map(|(p, _, public)| (p.to_string(), guard(public, Guard::Session)));
     fhir.chain(api).chain(pages).collect()
 }
@@ -39,8 +43,8 @@ mod sessions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use coproduce_app::FhirApi;
 use coproduce_app::accounts::Accounts;
+use coproduce_app::{Care, FhirApi};
 use std::sync::Arc;
 
 /// Settings of the HTTP layer.
@@ -68,6 +72,7 @@ impl Default for WebConfig {
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub api: FhirApi,
+    pub care: Care,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
 }
@@ -90,6 +95,7 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
             tower_sessions::cookie::time::Duration::hours(12),
         ));
     let state = AppState {
+        care: Care::new(api.clone(), api.clock()),
         api,
         accounts,
         config: Arc::new(config),

@@ -28,7 +28,7 @@ const CSRF: &str = "csrf";
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
     vec![
         ("/login", get(login_page).post(login), true),
-        ("/", get(home), false),
+        ("/account", get(account), false),
         ("/logout", post(logout), false),
         ("/account/password", post(change_password), false),
     ]
@@ -37,6 +37,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
 pub fn routes() -> Router<AppState> {
     route_table()
         .into_iter()
+        .chain(crate::care_pages::route_table())
         .fold(Router::new(), |r, (path, handler, _)| {
             r.route(path, handler)
         })
@@ -51,16 +52,7 @@ struct LoginPage {
     note: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    csrf: String,
-    username: String,
-    roles: String,
-    note: Option<String>,
-}
-
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -74,7 +66,7 @@ fn render(t: &impl Template, status: StatusCode) -> Response {
     }
 }
 
-fn server_error(e: impl std::fmt::Display) -> Response {
+pub(crate) fn server_error(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "a page failed");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,7 +84,9 @@ fn new_token() -> String {
 }
 
 /// The session's CSRF token, made on first use.
-async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+pub(crate) async fn csrf_token(
+    session: &Session,
+) -> Result<String, tower_sessions::session::Error> {
     if let Some(t) = session.get::<String>(CSRF).await?
         && !t.is_empty()
     {
@@ -113,11 +107,11 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-async fn csrf_ok(session: &Session, sent: &str) -> bool {
+pub(crate) async fn csrf_ok(session: &Session, sent: &str) -> bool {
     matches!(session.get::<String>(CSRF).await, Ok(Some(t)) if same(&t, sent))
 }
 
-fn unreadable() -> Response {
+pub(crate) fn unreadable() -> Response {
     (
         StatusCode::BAD_REQUEST,
         Html("The form could not be read. Go back, reload the page and try again."),
@@ -125,7 +119,7 @@ fn unreadable() -> Response {
         .into_response()
 }
 
-fn csrf_refused() -> Response {
+pub(crate) fn csrf_refused() -> Response {
     (
         StatusCode::FORBIDDEN,
         Html("This form has expired. Go back, reload the page and try again."),
@@ -258,32 +252,17 @@ async fn login(
     }
 }
 
-async fn home(State(s): State<AppState>, session: Session) -> Response {
-    let user = match require_user(&s, &session).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    match csrf_token(&session).await {
-        Ok(csrf) => render(
-            &HomePage {
-                csrf,
-                username: user.username,
-                roles: user.roles,
-                note: None,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => server_error(e),
-    }
+async fn account(State(s): State<AppState>, session: Session) -> Response {
+    crate::care_pages::account_page(&s, &session, None, StatusCode::OK).await
 }
 
 #[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: String,
 }
 
 /// A form that carries the session's CSRF token.
-trait WithCsrf {
+pub(crate) trait WithCsrf {
     fn csrf(&self) -> &str;
 }
 
@@ -300,7 +279,7 @@ impl WithCsrf for PasswordForm {
 }
 
 /// The signed-in user, or the redirect to the sign-in page.
-async fn require_user(s: &AppState, session: &Session) -> Result<UserRow, Response> {
+pub(crate) async fn require_user(s: &AppState, session: &Session) -> Result<UserRow, Response> {
     match signed_in(s, session).await? {
         Some(u) => Ok(u),
         None => Err(Redirect::to("/login").into_response()),
@@ -308,7 +287,7 @@ async fn require_user(s: &AppState, session: &Session) -> Result<UserRow, Respon
 }
 
 /// A state-changing form: a live session first, then a readable form with the right token.
-async fn checked_form<F: WithCsrf>(
+pub(crate) async fn checked_form<F: WithCsrf>(
     s: &AppState,
     session: &Session,
     form: Result<Form<F>, FormRejection>,
@@ -358,27 +337,13 @@ async fn change_password(
         Err(r) => return r,
     };
     let this = session.id().map(|id| id.to_string()).unwrap_or_default();
-    let (note, status) = match s
+    let result = s
         .accounts
         .change_password(&user, &f.current, &f.new, &this)
-        .await
-    {
-        Ok(n) => (
-            format!("Your password is changed. {n} other sessions were signed out."),
-            StatusCode::OK,
-        ),
-        Err(e) => (
-            format!("Your password is not changed: {e}"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        .await;
+    let (note, status) = match result {
+        Ok(n) => (Ok(n), StatusCode::OK),
+        Err(e) => (Err(e.to_string()), StatusCode::UNPROCESSABLE_ENTITY),
     };
-    render(
-        &HomePage {
-            csrf: f.csrf,
-            username: user.username,
-            roles: user.roles,
-            note: Some(note),
-        },
-        status,
-    )
+    crate::care_pages::account_page(&s, &session, Some(note), status).await
 }

@@ -1,0 +1,458 @@
+//! The shared care plan and readings, through the pages and the FHIR API: a patient records
+//! and proposes, the team reviews and agrees, both see it; what the UI makes is valid FHIR;
+//! what comes in through FHIR shows in the chart; impossible readings are refused for every
+//! measure and leave nothing behind.
+
+use coproduce_testkit::{TestApp, TestBackend, backends};
+use serde_json::Value;
+
+async fn count(app: &TestApp, query: &str) -> i64 {
+    let resp = app.get(&format!("/fhir/{query}&_summary=count")).await;
+    assert_eq!(resp.status(), 200, "{query}");
+    resp.json::<Value>().await.unwrap()["total"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn all(app: &TestApp, query: &str) -> Vec<Value> {
+    let resp = app.get(&format!("/fhir/{query}")).await;
+    assert_eq!(resp.status(), 200, "{query}");
+    let bundle: Value = resp.json().await.unwrap();
+    bundle["entry"]
+        .as_array()
+        .map(|es| es.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_patient_and_the_team_coproduce_the_plan_on_both_backends() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        let mut ana = app.sign_in("ana").await;
+        let mut dr = app.sign_in("dr.okafor").await;
+
+        // Ana records a glucose reading in mmol/L and proposes a goal in her own words.
+        let (status, home) = ana.get("/").await;
+        assert_eq!(status, 200);
+        assert!(home.contains("My health plan"), "{home}");
+        ana.get("/patients/p1/readings/glucose").await;
+        let resp = ana
+            .post(
+                "/patients/p1/readings",
+                &[("measure", "glucose"), ("value", "9.5"), ("unit", "mmol/L")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+        let resp = ana
+            .post(
+                "/patients/p1/goals",
+                &[("text", "Walk to the market three times a week")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303);
+
+        // The team home flags the reading as unreviewed and out of range (171 mg/dL is in
+        // range; 9.5 mmol/L is 171 mg/dL, so only "unreviewed"), and lists the goal.
+        let (status, team) = dr.get("/").await;
+        assert_eq!(status, 200);
+        assert!(team.contains("Readings to review (1)"), "{team}");
+        assert!(team.contains("171 mg/dL"), "converted to mg/dL: {team}");
+        assert!(team.contains("Walk to the market three times a week"));
+
+        // The clinician agrees with an HbA1c target and reviews the reading with a comment.
+        let goals = all(&app, "Goal?subject=Patient/p1").await;
+        let gid = goals[0]["id"].as_str().unwrap().to_string();
+        let obs = all(&app, "Observation?subject=Patient/p1").await;
+        let oid = obs[0]["id"].as_str().unwrap().to_string();
+        dr.get("/patients/p1").await;
+        let resp = dr
+            .post(
+                &format!("/patients/p1/goals/{gid}/answer"),
+                &[("answer", "agree"), ("target", "below-7")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+        let resp = dr
+            .post(
+                &format!("/patients/p1/observations/{oid}/review"),
+                &[
+                    ("comment", "Good to see. Check again after lunch."),
+                    ("back", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 303);
+        let (_, team) = dr.get("/").await;
+        assert!(team.contains("Every reading has been reviewed"), "{team}");
+
+        // Ana sees the agreement and the comment.
+        let (_, home) = ana.get("/").await;
+        assert!(home.contains("Agreed by both"), "{home}");
+        assert!(
+            home.contains("Good to see. Check again after lunch."),
+            "{home}"
+        );
+        assert!(home.contains("Target: below 7 %"), "{home}");
+
+        // The goal reads back as FHIR: agreed, expressed by Ana, with the target.
+        let goal = &all(&app, &format!("Goal?_id={gid}")).await[0];
+        assert_eq!(goal["lifecycleStatus"], "active");
+        assert_eq!(goal["expressedBy"]["reference"], "Patient/p1");
+        assert_eq!(
+            goal["target"][0]["detailQuantity"]["value"].as_f64(),
+            Some(7.0)
+        );
+        // Agreeing to an HbA1c target makes the HbA1c test a team task (none on record: due now).
+        assert_eq!(
+            count(&app, "Task?patient=Patient/p1&status=requested").await,
+            1
+        );
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn what_the_ui_makes_reads_back_as_valid_fhir_r4() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut dr = app.sign_in("dr.okafor").await;
+    dr.get("/patients/p1").await;
+    for (text, owner, when, due, every) in [
+        (
+            "Call Ana about her foot check",
+            "nurse",
+            "once",
+            "2026-11-20",
+            "",
+        ),
+        (
+            "Check blood sugar before breakfast",
+            "patient",
+            "d",
+            "",
+            "1",
+        ),
+    ] {
+        let resp = dr
+            .post(
+                "/patients/p1/activities",
+                &[
+                    ("text", text),
+                    ("owner", owner),
+                    ("setting", "outpatient"),
+                    ("when", when),
+                    ("due", due),
+                    ("every", every),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    }
+    dr.post(
+        "/patients/p1/goals",
+        &[("text", "HbA1c below 8%"), ("target", "below-8")],
+    )
+    .await;
+    for rt in ["CarePlan", "Goal", "Observation", "Task"] {
+        for r in all(&app, &format!("{rt}?_count=100")).await {
+            coproduce_fhir::validate::validate_resource(&r)
+                .unwrap_or_else(|e| panic!("{rt} is not valid FHIR R4: {e}\n{r}"));
+        }
+    }
+    let plan = &all(&app, "CarePlan?subject=Patient/p1").await[0];
+    assert_eq!(plan["activity"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["goal"].as_array().unwrap().len(), 1);
+    // The nurse's call was due on 20 November; the fake clock says 27 November.
+    let (_, team) = dr.get("/").await;
+    assert!(team.contains("Overdue team activities (1)"), "{team}");
+    assert!(team.contains("Call Ana about her foot check"));
+
+    // Ana marks her own activity done, but not the nurse's.
+    let ana = app.sign_in("ana").await;
+    let mut ana = ana;
+    ana.get("/").await;
+    assert_eq!(
+        ana.post("/patients/p1/activities/1/done", &[])
+            .await
+            .status(),
+        303
+    );
+    let resp = ana.post("/patients/p1/activities/0/done", &[]).await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("belongs to the other side")
+    );
+    let plan = &all(&app, "CarePlan?subject=Patient/p1").await[0];
+    assert_eq!(plan["activity"][1]["progress"].as_array().unwrap().len(), 1);
+    assert!(plan["activity"][0].get("progress").is_none());
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_observation_posted_through_fhir_shows_in_the_patients_chart() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let obs = serde_json::json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-02T09:00:00Z",
+        "valueQuantity": {"value": 64, "unit": "mmol/mol", "system": "http://unitsofmeasure.org", "code": "mmol/mol"},
+    });
+    let resp = app.post_json("/fhir/Observation", obs.to_string()).await;
+    assert_eq!(resp.status(), 201);
+    let mut ana = app.sign_in("ana").await;
+    let (status, page) = ana.get("/patients/p1/readings/hba1c").await;
+    assert_eq!(status, 200);
+    // 64 mmol/mol is 8.0 %.
+    assert!(page.contains("8.0 %"), "{page}");
+    assert!(page.contains("2026-11-02 09:00"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn impossible_readings_are_refused_for_every_measure_and_nothing_is_stored() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    let cases: &[(&str, &str, &str, &str, &str)] = &[
+        ("hba1c", "80", "", "%", "hba1c must be between 3 and 20 %"),
+        ("hba1c", "7,2x", "", "%", "is not a number. Type digits"),
+        (
+            "glucose",
+            "0.2",
+            "",
+            "mmol/L",
+            "between 0.6 and 83.3 mmol/L",
+        ),
+        (
+            "blood-pressure",
+            "80",
+            "120",
+            "",
+            "top number (systolic) must be higher",
+        ),
+        (
+            "blood-pressure",
+            "400",
+            "80",
+            "",
+            "systolic must be between 50 and 300",
+        ),
+        (
+            "weight",
+            "-70",
+            "",
+            "kg",
+            "weight must be between 0.5 and 500 kg",
+        ),
+        (
+            "weight",
+            "70",
+            "",
+            "stone",
+            "is not a unit for this reading. Use kg, lb",
+        ),
+        (
+            "peak-flow",
+            "5",
+            "",
+            "",
+            "peak-flow must be between 30 and 1000 L/min",
+        ),
+        (
+            "cat-score",
+            "41",
+            "",
+            "",
+            "cat-score must be between 0 and 40",
+        ),
+        ("cat-score", "12.5", "", "", "whole number"),
+        ("steps", "-3", "", "", "steps must be between 0 and 100000"),
+        ("glucose", "", "", "", "Please enter a value"),
+    ];
+    for (measure, value, value2, unit, message) in cases {
+        ana.get(&format!("/patients/p1/readings/{measure}")).await;
+        let resp = ana
+            .post(
+                "/patients/p1/readings",
+                &[
+                    ("measure", measure),
+                    ("value", value),
+                    ("value2", value2),
+                    ("unit", unit),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 422, "{measure} {value}");
+        let page = resp.text().await.unwrap();
+        assert!(
+            page.contains(message),
+            "{measure} {value}: expected '{message}' in\n{page}"
+        );
+        assert!(
+            page.contains(&format!("value=\"{value}\"")),
+            "what was typed is kept"
+        );
+    }
+    assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 0);
+
+    // The same rule holds through the FHIR API.
+    let obs = serde_json::json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": "Patient/p1"},
+        "valueQuantity": {"value": -70, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+    });
+    let resp = app.post_json("/fhir/Observation", obs.to_string()).await;
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert!(
+        body.to_string().contains("weight must be between"),
+        "{body}"
+    );
+
+    // A CSV file with one bad row stores none of its rows.
+    let csv = "measure,value,value2,unit,time\nglucose,120,,mg/dL,2026-11-20 08:30\nhba1c,80,,%,2026-11-21 08:30\n";
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", ana.csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("r.csv"),
+        );
+    let resp = ana
+        .client
+        .post(format!("{}/patients/p1/readings/upload", ana.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("Row 3: hba1c must be between 3 and 20 %")
+    );
+    assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 0);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn readings_upload_from_csv_and_export_again() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut clara = app.sign_in("clara").await;
+    let (status, home) = clara.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains("Ana Silva"),
+        "the family home lists Ana: {home}"
+    );
+    clara.get("/patients/p1").await;
+    let csv = "measure,value,value2,unit,time\nglucose,7.1,,mmol/L,2026-11-20 08:30\nblood-pressure,128,82,,2026-11-21 07:00\nweight,80.5,,kg,2026-11-22 07:00\n";
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", clara.csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("r.csv"),
+        );
+    let resp = clara
+        .client
+        .post(format!("{}/patients/p1/readings/upload", clara.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 3);
+    // Recorded as Clara's, on Ana's behalf.
+    let obs = all(&app, "Observation?subject=Patient/p1").await;
+    assert!(
+        obs.iter()
+            .all(|o| o["performer"][0]["reference"] == "RelatedPerson/rp1")
+    );
+
+    let resp = clara
+        .client
+        .get(format!("{}/patients/p1/readings.csv", clara.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = resp.text().await.unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        rows[0],
+        "measure,value,value2,unit,time,recorded_by,reviewed,review_comment"
+    );
+    assert!(
+        rows.contains(&"blood-pressure,128,82,mm[Hg],2026-11-21T07:00:00.000Z,clara,no,"),
+        "{text}"
+    );
+    assert!(
+        rows.contains(&"glucose,128,,mg/dL,2026-11-20T08:30:00.000Z,clara,no,"),
+        "{text}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_language_comes_from_the_choice_else_from_the_record() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("ht").await;
+    let mut ana = app.sign_in("ana").await;
+    let (_, home) = ana.get("/").await;
+    assert!(
+        home.contains("<html lang=\"ht\">"),
+        "from Patient.communication"
+    );
+    assert!(home.contains("Plan sante mwen"));
+    let resp = ana
+        .post("/account/language", &[("lang", "es"), ("back", "/")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, home) = ana.get("/").await;
+    assert!(home.contains("Mi plan de salud"), "her choice wins");
+    // A summary for the visit prints in her language too.
+    let (status, summary) = ana.get("/patients/p1/summary").await;
+    assert_eq!(status, 200);
+    assert!(
+        summary.contains("Resumen de la consulta: Ana Silva"),
+        "{summary}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn nobody_reaches_a_chart_outside_their_rights() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    app.put_json(
+        "/fhir/Patient/p2",
+        r#"{"resourceType":"Patient","id":"p2"}"#,
+        None,
+    )
+    .await;
+    for who in ["ana", "clara", "dr.okafor"] {
+        let mut c = app.sign_in(who).await;
+        let (status, _) = c.get("/patients/p2").await;
+        assert_eq!(status, 403, "{who} opens someone else's chart");
+        c.get("/").await;
+        let resp = c
+            .post(
+                "/patients/p2/readings",
+                &[("measure", "weight"), ("value", "70")],
+            )
+            .await;
+        assert_eq!(resp.status(), 403, "{who} writes into someone else's chart");
+    }
+    assert_eq!(count(&app, "Observation?subject=Patient/p2").await, 0);
+    app.finish().await;
+}

@@ -1,0 +1,282 @@
+//! Plots as SVG, drawn on the server with plotters: a trend per measure with the target band,
+//! and the panel's distribution of latest HbA1c. Each comes with a text alternative, which
+//! the page puts beside it (screen readers read that, not the drawing).
+
+use coproduce_app::care::Reading;
+use coproduce_core::readings::{Measure, ReadingValue, TargetRange};
+use plotters::prelude::*;
+use time::OffsetDateTime;
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 280;
+const LINE: RGBColor = RGBColor(11, 83, 148);
+const SECOND: RGBColor = RGBColor(180, 95, 6);
+const BAND: RGBColor = RGBColor(56, 142, 60);
+
+fn days(t: OffsetDateTime) -> f64 {
+    t.unix_timestamp() as f64 / 86_400.0
+}
+
+fn date_label(d: f64) -> String {
+    OffsetDateTime::from_unix_timestamp((d * 86_400.0) as i64)
+        .map(|t| {
+            let date = t.date();
+            format!(
+                "{}-{:02}-{:02}",
+                date.year(),
+                u8::from(date.month()),
+                date.day()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Labels for a trend chart, in the page's language.
+#[derive(Debug, Clone)]
+pub struct TrendLabels {
+    pub title: String,
+    pub unit: String,
+    pub date: String,
+}
+
+/// The trend of one measure over time (both numbers for blood pressure), with the target
+/// band shaded. Readings may come in any order.
+pub fn trend(
+    measure: Measure,
+    readings: &[&Reading],
+    target: Option<TargetRange>,
+    labels: &TrendLabels,
+) -> Result<String, String> {
+    let mut points: Vec<(f64, ReadingValue)> =
+        readings.iter().map(|r| (days(r.at), r.value)).collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Ok(String::new());
+    };
+    let (x0, x1) = (first.0 - 1.0, last.0 + 1.0);
+    let mut values: Vec<f64> = points
+        .iter()
+        .flat_map(|(_, v)| match *v {
+            ReadingValue::Single(x) => vec![x],
+            ReadingValue::Pressure {
+                systolic,
+                diastolic,
+            } => vec![systolic, diastolic],
+        })
+        .collect();
+    if let Some(t) = target {
+        values.extend(t.low);
+        values.extend(t.high);
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.1).max(match measure {
+        Measure::HbA1c => 0.5,
+        Measure::Weight => 1.0,
+        _ => 5.0,
+    });
+    let (y0, y1) = ((lo - pad).max(0.0), hi + pad);
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&labels.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_labels(5)
+            .y_labels(6)
+            .x_label_formatter(&|d| date_label(*d))
+            .y_desc(labels.unit.as_str())
+            .x_desc(labels.date.as_str())
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| err(&e))?;
+        if let Some(t) = target {
+            let (b0, b1) = (t.low.unwrap_or(y0).max(y0), t.high.unwrap_or(y1).min(y1));
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, b0), (x1, b1)],
+                    BAND.mix(0.15).filled(),
+                )))
+                .map_err(|e| err(&e))?;
+        }
+        let main = points.iter().map(|(x, v)| (*x, v.headline()));
+        chart
+            .draw_series(LineSeries::new(main.clone(), LINE.stroke_width(2)))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(main.map(|p| Circle::new(p, 3, LINE.filled())))
+            .map_err(|e| err(&e))?;
+        if measure == Measure::BloodPressure {
+            let dia = points.iter().filter_map(|(x, v)| match *v {
+                ReadingValue::Pressure { diastolic, .. } => Some((*x, diastolic)),
+                ReadingValue::Single(_) => None,
+            });
+            chart
+                .draw_series(LineSeries::new(dia.clone(), SECOND.stroke_width(2)))
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(dia.map(|p| TriangleMarker::new(p, 4, SECOND.filled())))
+                .map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(accessible(svg))
+}
+
+/// The drawing is decoration for screen readers: the page's text alternative says it.
+fn accessible(svg: String) -> String {
+    svg.replacen(
+        "<svg ",
+        "<svg aria-hidden=\"true\" focusable=\"false\" class=\"chart\" ",
+        1,
+    )
+}
+
+/// The bands of the panel's HbA1c distribution (%), as CMS122 and the ADA targets read them.
+pub const HBA1C_BANDS: &[(f64, f64, &str)] = &[
+    (0.0, 7.0, "< 7"),
+    (7.0, 8.0, "7–8"),
+    (8.0, 9.0, "8–9"),
+    (9.0, f64::INFINITY, "> 9"),
+];
+
+/// How many values fall in each band.
+pub fn band_counts(values: &[f64]) -> Vec<usize> {
+    HBA1C_BANDS
+        .iter()
+        .map(|(lo, hi, _)| values.iter().filter(|v| **v >= *lo && **v < *hi).count())
+        .collect()
+}
+
+/// A bar chart of the panel's latest HbA1c by band.
+pub fn hba1c_distribution(values: &[f64], title: &str, y_desc: &str) -> Result<String, String> {
+    let counts = band_counts(values);
+    let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.15;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let n = HBA1C_BANDS.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..n, 0f64..top)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(HBA1C_BANDS.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < HBA1C_BANDS.len() {
+                    format!("{} %", HBA1C_BANDS[i].2)
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_desc)
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, c)| {
+                let x = i as f64;
+                let colour = if i == 0 { BAND } else { LINE };
+                Rectangle::new([(x + 0.15, 0.0), (x + 0.85, *c as f64)], colour.filled())
+            }))
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(accessible(svg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn reading(at: OffsetDateTime, v: ReadingValue) -> Reading {
+        Reading {
+            id: "r".into(),
+            version: 1,
+            patient: "p".into(),
+            measure: Measure::HbA1c,
+            value: v,
+            at,
+            by: String::new(),
+            unreviewed: false,
+            review: None,
+        }
+    }
+
+    #[test]
+    fn a_trend_has_its_title_axis_labels_and_a_target_band() {
+        let rs = [
+            reading(datetime!(2026-01-10 9:00 UTC), ReadingValue::Single(8.4)),
+            reading(datetime!(2026-04-10 9:00 UTC), ReadingValue::Single(7.6)),
+            reading(datetime!(2026-07-10 9:00 UTC), ReadingValue::Single(6.9)),
+        ];
+        let refs: Vec<&Reading> = rs.iter().collect();
+        let labels = TrendLabels {
+            title: "HbA1c".into(),
+            unit: "%".into(),
+            date: "Date".into(),
+        };
+        let svg = trend(
+            Measure::HbA1c,
+            &refs,
+            Some(TargetRange::below(7.0)),
+            &labels,
+        )
+        .unwrap();
+        assert!(
+            svg.starts_with("<svg aria-hidden=\"true\""),
+            "{}",
+            &svg[..80]
+        );
+        assert!(
+            svg.contains(">\nHbA1c\n<") || svg.contains(">HbA1c<"),
+            "title"
+        );
+        assert!(svg.contains("2026-"), "dated x axis");
+        assert!(
+            svg.contains("fill-opacity=\"0.15\"") || svg.contains("opacity=\"0.15\""),
+            "band"
+        );
+        assert!(svg.contains("<polyline"), "a line");
+    }
+
+    #[test]
+    fn an_empty_series_draws_nothing() {
+        let labels = TrendLabels {
+            title: "x".into(),
+            unit: "%".into(),
+            date: "d".into(),
+        };
+        assert_eq!(trend(Measure::HbA1c, &[], None, &labels).unwrap(), "");
+    }
+
+    #[test]
+    fn the_distribution_counts_each_band() {
+        assert_eq!(
+            band_counts(&[6.1, 6.9, 7.0, 8.5, 9.0, 12.0]),
+            vec![2, 1, 1, 2]
+        );
+        let svg = hba1c_distribution(&[6.1, 7.5], "Latest HbA1c", "patients").unwrap();
+        assert!(
+            svg.contains("&lt; 7 %") || svg.contains("< 7 %"),
+            "band labels"
+        );
+    }
+}
