@@ -675,6 +675,89 @@ impl Attention {
     }
 }
 
+/// A new Goal as one side proposes it: in their words, awaiting the other side.
+pub fn goal_resource(
+    caller: &Caller,
+    patient: &str,
+    text: &str,
+    side: Side,
+    hba1c: Option<HbA1cTarget>,
+    now: OffsetDateTime,
+) -> Value {
+    let mut goal = json!({
+        "resourceType": "Goal",
+        "lifecycleStatus": "proposed",
+        "description": {"text": text},
+        "subject": {"reference": patient_ref(patient)},
+        "startDate": instant(now).get(..10).unwrap_or_default(),
+        "expressedBy": author(caller),
+        "note": [goal_note(caller, now, "proposed", "")],
+    });
+    set_awaiting(&mut goal, GoalState::proposed_by(side));
+    if let Some(t) = hba1c {
+        goal["target"] = hba1c_goal_target(t);
+    }
+    goal
+}
+
+/// A patient's shared CarePlan, before it holds goals or activities.
+pub fn plan_resource(caller: &Caller, patient: &str, now: OffsetDateTime) -> Value {
+    json!({
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "category": [{"coding": [{"system": PLAN_CATEGORY, "code": "shared", "display": "Shared care plan"}]}],
+        "title": "Shared care plan",
+        "subject": {"reference": patient_ref(patient)},
+        "created": instant(now),
+        "author": author(caller),
+    })
+}
+
+/// One CarePlan.activity: owner, setting and when it was added in extensions; the due date
+/// or cadence in the detail.
+pub fn activity_element(a: &NewActivity, now: OffsetDateTime) -> Value {
+    let text = a.text.trim();
+    let mut detail = json!({
+        "status": "not-started",
+        "description": text,
+    });
+    match a.schedule {
+        Schedule::By(t) => detail["scheduledPeriod"] = json!({"end": instant(t)}),
+        Schedule::Every(c) => {
+            let (period, unit) = c.fhir();
+            detail["scheduledTiming"] =
+                json!({"repeat": {"frequency": 1, "period": period, "periodUnit": unit}});
+        }
+    }
+    json!({
+        "extension": [
+            {"url": ext("activity-owner"), "valueCode": a.owner.as_str()},
+            {"url": ext("activity-setting"), "valueCode": a.setting.as_str()},
+            {"url": ext("activity-added"), "valueDateTime": instant(now)},
+        ],
+        "detail": detail,
+    })
+}
+
+/// The team's "HbA1c test due" Task for a patient, one per patient (by identifier).
+pub fn hba1c_task_resource(patient: &str, due: OffsetDateTime, now: OffsetDateTime) -> Value {
+    let identifier = format!("hba1c-test/{patient}");
+    let subject = patient_ref(patient);
+    json!({
+        "resourceType": "Task",
+        "identifier": [{"system": TASKS, "value": identifier}],
+        "status": "requested",
+        "intent": "plan",
+        "code": {"coding": [{"system": TASKS, "code": "hba1c-test", "display": "HbA1c test due"}]},
+        "description": "HbA1c test due",
+        "for": {"reference": subject},
+        "authoredOn": instant(now),
+        "performerType": [{"coding": [{"system": ROLES, "code": Role::Clinician.as_str()}]}],
+        "restriction": {"period": {"end": instant(due)}},
+    })
+}
+
 /// The care-plan and readings use-cases.
 #[derive(Clone)]
 pub struct Care {
@@ -867,16 +950,7 @@ impl Care {
             let v = content(&s)?;
             return Ok((s, v));
         }
-        let plan = json!({
-            "resourceType": "CarePlan",
-            "status": "active",
-            "intent": "plan",
-            "category": [{"coding": [{"system": PLAN_CATEGORY, "code": "shared", "display": "Shared care plan"}]}],
-            "title": "Shared care plan",
-            "subject": {"reference": patient_ref(patient)},
-            "created": instant(self.now()),
-            "author": author(caller),
-        });
+        let plan = plan_resource(caller, patient, self.now());
         let written = self
             .api
             .create(caller, "CarePlan", plan.to_string().as_bytes(), None)
@@ -939,19 +1013,7 @@ impl Care {
             ));
         }
         let now = self.now();
-        let mut goal = json!({
-            "resourceType": "Goal",
-            "lifecycleStatus": "proposed",
-            "description": {"text": text},
-            "subject": {"reference": patient_ref(patient)},
-            "startDate": instant(now).get(..10).unwrap_or_default(),
-            "expressedBy": author(caller),
-            "note": [goal_note(caller, now, "proposed", "")],
-        });
-        set_awaiting(&mut goal, GoalState::proposed_by(side));
-        if let Some(t) = hba1c {
-            goal["target"] = hba1c_goal_target(t);
-        }
+        let goal = goal_resource(caller, patient, text, side, hba1c, now);
         let written = self
             .api
             .create(caller, "Goal", goal.to_string().as_bytes(), None)
@@ -1050,26 +1112,7 @@ impl Care {
         }
         let now = self.now();
         let (plan, mut v) = self.plan(caller, patient).await?;
-        let mut detail = json!({
-            "status": "not-started",
-            "description": text,
-        });
-        match a.schedule {
-            Schedule::By(t) => detail["scheduledPeriod"] = json!({"end": instant(t)}),
-            Schedule::Every(c) => {
-                let (period, unit) = c.fhir();
-                detail["scheduledTiming"] =
-                    json!({"repeat": {"frequency": 1, "period": period, "periodUnit": unit}});
-            }
-        }
-        let activity = json!({
-            "extension": [
-                {"url": ext("activity-owner"), "valueCode": a.owner.as_str()},
-                {"url": ext("activity-setting"), "valueCode": a.setting.as_str()},
-                {"url": ext("activity-added"), "valueDateTime": instant(now)},
-            ],
-            "detail": detail,
-        });
+        let activity = activity_element(a, now);
         let mut list = v["activity"].as_array().cloned().unwrap_or_default();
         list.push(activity);
         let index = list.len() - 1;
@@ -1428,18 +1471,7 @@ impl Care {
             });
         let due = hba1c_due(latest, target, self.now());
         let identifier = format!("hba1c-test/{patient}");
-        let task = json!({
-            "resourceType": "Task",
-            "identifier": [{"system": TASKS, "value": identifier}],
-            "status": "requested",
-            "intent": "plan",
-            "code": {"coding": [{"system": TASKS, "code": "hba1c-test", "display": "HbA1c test due"}]},
-            "description": "HbA1c test due",
-            "for": {"reference": subject},
-            "authoredOn": instant(self.now()),
-            "performerType": [{"coding": [{"system": ROLES, "code": Role::Clinician.as_str()}]}],
-            "restriction": {"period": {"end": instant(due)}},
-        });
+        let task = hba1c_task_resource(patient, due, self.now());
         let existing = self
             .api
             .search_all(

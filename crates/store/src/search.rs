@@ -51,10 +51,24 @@ impl Sql {
     }
 }
 
-fn exists(table: &str, cond: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = r.resource_type AND x.resource_id = r.id AND {cond})"
-    )
+/// Resources of the searched type with an index row of `param` meeting any of `conds`:
+/// one subquery per parameter, so the planner can drive the search from the index's lookup
+/// (a selective code or reference) rather than probe every resource of the type.
+fn indexed(
+    sql: &mut Sql,
+    table: &str,
+    rt: &str,
+    param: &str,
+    conds: &[String],
+) -> Result<String, StoreError> {
+    if conds.is_empty() {
+        return Ok("1 = 0".into());
+    }
+    let p = sql.bind_str(param)?;
+    Ok(format!(
+        "r.id IN (SELECT x.resource_id FROM {table} x WHERE x.resource_type = {rt} AND x.param = {p} AND (({})))",
+        conds.join(") OR (")
+    ))
 }
 
 fn date_cond(
@@ -124,46 +138,47 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
                 }
             }
             Filter::Token { param, values } => {
+                let mut conds = Vec::new();
                 for (system, code) in values {
-                    let mut c = format!("x.param = {}", sql.bind_str(param)?);
+                    let mut c = Vec::new();
                     if let Some(code) = code {
-                        c.push_str(&format!(" AND x.code = {}", sql.bind_str(code)?));
+                        c.push(format!("x.code = {}", sql.bind_str(code)?));
                     }
                     match system.as_deref() {
                         None => {}
-                        Some("") => c.push_str(" AND x.system IS NULL"),
-                        Some(s) => c.push_str(&format!(" AND x.system = {}", sql.bind_str(s)?)),
+                        Some("") => c.push("x.system IS NULL".into()),
+                        Some(s) => c.push(format!("x.system = {}", sql.bind_str(s)?)),
                     }
-                    alts.push(exists("search_token", &c));
+                    conds.push(if c.is_empty() {
+                        "1 = 1".into()
+                    } else {
+                        c.join(" AND ")
+                    });
                 }
+                alts.push(indexed(sql, "search_token", &rt, param, &conds)?);
             }
             Filter::Reference { param, values } => {
+                let mut conds = Vec::new();
                 for (target_type, id) in values {
-                    let mut c = format!(
-                        "x.param = {} AND x.target_id = {}",
-                        sql.bind_str(param)?,
-                        sql.bind_str(id)?
-                    );
+                    let mut c = format!("x.target_id = {}", sql.bind_str(id)?);
                     if let Some(t) = target_type {
                         c.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
                     }
-                    alts.push(exists("search_reference", &c));
+                    conds.push(c);
                 }
+                alts.push(indexed(sql, "search_reference", &rt, param, &conds)?);
             }
             Filter::Date { param, values } => {
+                let mut conds = Vec::new();
                 for (p, lo, hi) in values {
-                    let param = sql.bind_str(param)?;
-                    let cmp = date_cond(sql, "x.low", "x.high", *p, *lo, *hi)?;
-                    alts.push(exists(
-                        "search_date",
-                        &format!("x.param = {param} AND {cmp}"),
-                    ));
+                    conds.push(date_cond(sql, "x.low", "x.high", *p, *lo, *hi)?);
                 }
+                alts.push(indexed(sql, "search_date", &rt, param, &conds)?);
             }
             Filter::String { param, how, values } => {
+                let mut conds = Vec::new();
                 for v in values {
-                    let param = sql.bind_str(param)?;
-                    let cmp = match how {
+                    conds.push(match how {
                         StringMatch::Exact => format!("x.value = {}", sql.bind_str(v)?),
                         StringMatch::StartsWith => format!(
                             "x.value LIKE {} ESCAPE '\\'",
@@ -173,12 +188,9 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
                             "x.value LIKE {} ESCAPE '\\'",
                             sql.bind_str(&format!("%{}%", escape_like(v)))?
                         ),
-                    };
-                    alts.push(exists(
-                        "search_string",
-                        &format!("x.param = {param} AND {cmp}"),
-                    ));
+                    });
                 }
+                alts.push(indexed(sql, "search_string", &rt, param, &conds)?);
             }
         }
         if alts.is_empty() {

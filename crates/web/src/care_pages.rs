@@ -683,6 +683,7 @@ async fn show_chart(
 pub(crate) struct TeamHome {
     f: Frame,
     panel_size: usize,
+    readings_total: usize,
     distribution: String,
     distribution_alt: String,
     readings: Vec<FlagRow>,
@@ -691,6 +692,9 @@ pub(crate) struct TeamHome {
     tasks: Vec<(String, String, String, String, bool)>,
     panel: Vec<(String, String)>,
 }
+
+/// At most this many readings are listed on the team home.
+const TEAM_ROWS: usize = 200;
 
 pub(crate) struct FlagRow {
     pid: String,
@@ -754,9 +758,11 @@ async fn team_home_view(
             String::new()
         })
     };
+    // Flagged first; a long list is cut, with its full count in the heading.
     let readings = a
         .readings
         .iter()
+        .take(TEAM_ROWS)
         .map(|f| {
             let r = &f.reading;
             let mut flags = vec![(t.t("flag-unreviewed"), "unreviewed")];
@@ -788,6 +794,7 @@ async fn team_home_view(
             title: t.t("team-home-title"),
         },
         panel_size: a.panel.len(),
+        readings_total: a.readings.len(),
         distribution,
         distribution_alt,
         readings,

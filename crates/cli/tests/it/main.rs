@@ -2,6 +2,7 @@
 //! test binary for all of them keeps build times down.
 
 mod access;
+mod browser;
 mod care;
 mod cli;
 mod corpus;

@@ -6,6 +6,7 @@ team-panel-size = { $n ->
    *[other] { $n } patients in your panel.
 }
 team-unreviewed-title = Readings to review ({ $n })
+team-unreviewed-first = Showing the { $n } that most need attention: overdue first, then out of range, then the oldest.
 team-unreviewed-none = Every reading has been reviewed.
 team-goals-title = Goals waiting for the team's answer ({ $n })
 team-goals-none = No goals are waiting for you.
