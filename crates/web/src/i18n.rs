@@ -138,6 +138,29 @@ impl Tr {
         key.to_string()
     }
 
+    /// The best supported language of an Accept-Language header ("es-MX,es;q=0.9,en;q=0.8").
+    pub fn from_accept_language(header: &str) -> Tr {
+        let mut ranked: Vec<(f32, &str)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut bits = part.trim().split(';');
+                let tag = bits.next()?.trim();
+                let q = bits
+                    .find_map(|b| b.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some((q, tag))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let lang = ranked
+            .into_iter()
+            .filter(|(q, _)| *q > 0.0)
+            .find_map(|(_, tag)| supported(tag))
+            .unwrap_or("en");
+        Tr { lang }
+    }
+
     /// The message for a key.
     pub fn t(&self, key: &str) -> String {
         self.format(key, None)
@@ -245,6 +268,12 @@ mod tests {
         assert_eq!(supported("ht"), Some("ht"));
         assert_eq!(supported("fr"), None);
         assert_eq!(Tr::new("fr").lang, "en");
+        assert_eq!(
+            Tr::from_accept_language("fr-CA,ht;q=0.8,es;q=0.9").lang,
+            "es"
+        );
+        assert_eq!(Tr::from_accept_language("pt-BR,pt;q=0.9").lang, "pt-BR");
+        assert_eq!(Tr::from_accept_language("").lang, "en");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::Form;
 use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use base64::Engine;
@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
+    t: crate::i18n::Tr,
     csrf: String,
     username: String,
     error: Option<String>,
@@ -167,10 +168,20 @@ async fn signed_in(s: &AppState, session: &Session) -> Result<Option<UserRow>, R
 
 use coproduce_core::unix_millis as millis;
 
-async fn login_page(session: Session) -> Response {
+/// Before sign-in the language comes from the browser's Accept-Language.
+fn browser_language(headers: &HeaderMap) -> crate::i18n::Tr {
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    crate::i18n::Tr::from_accept_language(accept)
+}
+
+async fn login_page(session: Session, headers: HeaderMap) -> Response {
     match csrf_token(&session).await {
         Ok(csrf) => render(
             &LoginPage {
+                t: browser_language(&headers),
                 csrf,
                 username: String::new(),
                 error: None,
@@ -196,18 +207,21 @@ async fn login(
     State(s): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     session: Session,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     if !csrf_ok(&session, &f.csrf).await {
         return csrf_refused();
     }
-    let again = |error: &str, status: StatusCode| {
+    let t = browser_language(&headers);
+    let again = |key: &str, status: StatusCode| {
         let csrf = f.csrf.clone();
         render(
             &LoginPage {
+                t: t.clone(),
+                error: Some(t.t(key)),
                 csrf,
                 username: f.username.clone(),
-                error: Some(error.to_string()),
                 note: None,
             },
             status,
@@ -240,14 +254,8 @@ async fn login(
                 Err(e) => server_error(e),
             }
         }
-        Err(SignInRefused::WrongCredentials) => again(
-            "That user name, password and code do not match. Check them and try again.",
-            StatusCode::UNAUTHORIZED,
-        ),
-        Err(SignInRefused::Throttled) => again(
-            "Too many attempts to sign in. Wait an hour, or ask your clinic to reset your password.",
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
+        Err(SignInRefused::WrongCredentials) => again("login-wrong", StatusCode::UNAUTHORIZED),
+        Err(SignInRefused::Throttled) => again("login-throttled", StatusCode::TOO_MANY_REQUESTS),
         Err(SignInRefused::Storage(e)) => server_error(e),
     }
 }

@@ -178,3 +178,11 @@ error-not-found = This page does not exist, or it was removed.
 error-changed = Someone else changed this at the same time. Go back, reload and try again.
 error-invalid = This could not be saved. Go back and check what you entered.
 error-server = Something went wrong on our side. Please try again in a moment.
+
+login-title = Sign in
+login-username = User name
+login-password = Password
+login-code = Code from your authenticator app (only if you set one up)
+login-submit = Sign in
+login-wrong = That user name, password and code do not match. Check them and try again.
+login-throttled = Too many attempts to sign in. Wait an hour, or ask your clinic to reset your password.

@@ -177,3 +177,11 @@ error-not-found = Esta página no existe o fue eliminada.
 error-changed = Otra persona cambió esto al mismo tiempo. Vuelva atrás, recargue la página e inténtelo de nuevo.
 error-invalid = No se pudo guardar. Vuelva atrás y revise lo que escribió.
 error-server = Algo salió mal de nuestro lado. Por favor, inténtelo de nuevo en un momento.
+
+login-title = Entrar
+login-username = Nombre de usuario
+login-password = Contraseña
+login-code = Código de su aplicación de autenticación (solo si configuró una)
+login-submit = Entrar
+login-wrong = El nombre de usuario, la contraseña y el código no coinciden. Revíselos e inténtelo de nuevo.
+login-throttled = Demasiados intentos de entrar. Espere una hora o pida a su clínica que cambie su contraseña.

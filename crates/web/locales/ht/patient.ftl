@@ -177,3 +177,11 @@ error-not-found = Paj sa a pa egziste, oswa yo retire l.
 error-changed = Yon lòt moun chanje sa a an menm tan. Tounen, rechaje paj la epi eseye ankò.
 error-invalid = Nou pa t ka anrejistre sa. Tounen epi verifye sa ou te ekri.
 error-server = Yon bagay mal pase bò kote pa nou. Tanpri eseye ankò nan yon ti moman.
+
+login-title = Konekte
+login-username = Non itilizatè
+login-password = Modpas
+login-code = Kòd aplikasyon otantifikasyon ou (sèlman si ou te mete youn)
+login-submit = Konekte
+login-wrong = Non itilizatè a, modpas la ak kòd la pa mache ansanm. Verifye yo epi eseye ankò.
+login-throttled = Twòp esè pou konekte. Tann inèdtan, oswa mande klinik ou pou yo chanje modpas ou.

@@ -177,3 +177,11 @@ error-not-found = Esta página não existe ou foi removida.
 error-changed = Outra pessoa mudou isto ao mesmo tempo. Volte, recarregue a página e tente de novo.
 error-invalid = Não foi possível salvar. Volte e confira o que você digitou.
 error-server = Algo deu errado do nosso lado. Por favor, tente de novo daqui a pouco.
+
+login-title = Entrar
+login-username = Nome de usuário
+login-password = Senha
+login-code = Código do seu aplicativo autenticador (só se você configurou um)
+login-submit = Entrar
+login-wrong = O nome de usuário, a senha e o código não conferem. Confira e tente de novo.
+login-throttled = Tentativas demais de entrar. Espere uma hora ou peça à sua clínica para trocar a sua senha.
