@@ -23,6 +23,8 @@ pub struct Config {
     pub session_idle_minutes: i64,
     /// A sign-in session ends this many hours after sign-in.
     pub session_absolute_hours: i64,
+    /// A patient-entered reading not reviewed by the team within this many days is flagged.
+    pub review_within_days: i64,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             insecure_cookies: false,
             session_idle_minutes: 30,
             session_absolute_hours: 12,
+            review_within_days: 7,
         }
     }
 }

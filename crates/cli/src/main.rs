@@ -305,6 +305,9 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
                 idle: time::Duration::minutes(cfg.session_idle_minutes),
                 absolute: time::Duration::hours(cfg.session_absolute_hours),
             },
+            review: coproduce_core::readings::ReviewRules {
+                within: time::Duration::days(cfg.review_within_days),
+            },
         },
     );
     let listener = tokio::net::TcpListener::bind(addr)

@@ -82,10 +82,10 @@ pub fn trend(
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(&labels.title, ("sans-serif", 18))
+            .caption(&labels.title, ("sans-serif", 20))
             .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| err(&e))?;
         chart
@@ -93,6 +93,9 @@ pub fn trend(
             .x_labels(5)
             .y_labels(6)
             .x_label_formatter(&|d| date_label(*d))
+            .y_label_formatter(&|v| format!("{v:.prec$}", prec = measure.decimals()))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 15))
             .y_desc(labels.unit.as_str())
             .x_desc(labels.date.as_str())
             .light_line_style(WHITE)

@@ -57,6 +57,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How long sign-in sessions last (idle and absolute).
     pub sessions: coproduce_core::session::SessionRules,
+    /// When an unreviewed patient reading is flagged on the team home.
+    pub review: coproduce_core::readings::ReviewRules,
 }
 
 impl Default for WebConfig {
@@ -65,6 +67,7 @@ impl Default for WebConfig {
             body_limit: 16 * 1024 * 1024,
             secure_cookies: true,
             sessions: coproduce_core::session::SessionRules::default(),
+            review: coproduce_core::readings::ReviewRules::default(),
         }
     }
 }
@@ -94,8 +97,10 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
         .with_expiry(tower_sessions::Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::hours(12),
         ));
+    let mut care = Care::new(api.clone(), api.clock());
+    care.review = config.review;
     let state = AppState {
-        care: Care::new(api.clone(), api.clock()),
+        care,
         api,
         accounts,
         config: Arc::new(config),

@@ -456,3 +456,30 @@ async fn nobody_reaches_a_chart_outside_their_rights() {
     assert_eq!(count(&app, "Observation?subject=Patient/p2").await, 0);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_reading_left_unreviewed_for_more_than_seven_days_is_flagged() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/patients/p1/readings/weight").await;
+    let resp = ana
+        .post(
+            "/patients/p1/readings",
+            &[("measure", "weight"), ("value", "176"), ("unit", "lb")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, team) = dr.get("/").await;
+    assert!(team.contains("79.8 kg"), "176 lb in kg: {team}");
+    assert!(!team.contains("Not reviewed within 7 days"));
+    // Weight has no default target, so it is not out of range either.
+    assert!(!team.contains("badge out-of-range"), "{team}");
+    app.clock
+        .advance(time::Duration::days(7) + time::Duration::minutes(1));
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, team) = dr.get("/").await;
+    assert!(team.contains("Not reviewed within 7 days"), "{team}");
+    app.finish().await;
+}
