@@ -728,7 +728,8 @@ impl Accounts {
                 param: "participant".into(),
                 values: vec![(Some(ty.to_string()), id.to_string())],
             }],
-            count: coproduce_fhir::query::MAX_COUNT,
+            // Every one: a panel or a family is not a page of search results.
+            count: usize::MAX >> 1,
             ..SearchQuery::all("CareTeam")
         };
         let found = self.store.search(&q).await?;
@@ -758,7 +759,8 @@ impl Accounts {
                 param: "actor".into(),
                 values: vec![(Some("RelatedPerson".into()), related_person.to_string())],
             }],
-            count: coproduce_fhir::query::MAX_COUNT,
+            // Every one: a panel or a family is not a page of search results.
+            count: usize::MAX >> 1,
             ..SearchQuery::all("Consent")
         };
         let found = self.store.search(&q).await?;

@@ -483,3 +483,37 @@ async fn a_reading_left_unreviewed_for_more_than_seven_days_is_flagged() {
     assert!(team.contains("Not reviewed within 7 days"), "{team}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_clinician_on_more_than_a_thousand_care_teams_reaches_every_patient() {
+    // Found by bench/teamhome: the panel was read as one page of at most 1,000 care teams.
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut entries = Vec::new();
+    for i in 0..1001 {
+        entries.push(serde_json::json!({
+            "resource": {"resourceType": "Patient", "id": format!("x{i}")},
+            "request": {"method": "PUT", "url": format!("Patient/x{i}")},
+        }));
+        entries.push(serde_json::json!({
+            "resource": {"resourceType": "CareTeam", "id": format!("team-x{i}"), "status": "active",
+                "subject": {"reference": format!("Patient/x{i}")},
+                "participant": [{"member": {"reference": "Practitioner/dr"}}]},
+            "request": {"method": "PUT", "url": format!("CareTeam/team-x{i}")},
+        }));
+    }
+    let bundle =
+        serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    let resp = app.post_json("/fhir", bundle.to_string()).await;
+    assert_eq!(resp.status(), 200);
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, team) = dr.get("/").await;
+    assert!(
+        team.contains("1002 patients in your panel"),
+        "{}",
+        &team[..team.len().min(2000)]
+    );
+    let (status, _) = dr.get("/patients/x1000").await;
+    assert_eq!(status, 200, "the 1,001st care team's patient");
+    app.finish().await;
+}
