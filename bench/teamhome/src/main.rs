@@ -294,6 +294,11 @@ async fn main() -> Result<()> {
     // One warm-up of each, then alternate so both see the same machine.
     let rows = floor(&store, &panel, now).await?;
     let html = coproduce_web::care_pages::team_home_html(&state, &caller, "en").await?;
+    // Measure the page it claims to: the whole panel, in reach.
+    anyhow::ensure!(
+        html.contains(&format!("{n} patients in your panel")),
+        "the team home does not show the whole panel of {n}"
+    );
     let (mut base, mut page) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let t = Instant::now();
