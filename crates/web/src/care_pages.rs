@@ -259,6 +259,28 @@ fn back_to(path: &str, note: &str) -> Response {
     Redirect::to(&format!("{path}?ok={note}")).into_response()
 }
 
+/// The answer to a change made from a patient's chart: on success back to `back` with the
+/// note; on a refusal the person can fix, the chart again with the message (422); otherwise
+/// the error page.
+async fn after_change(
+    s: &AppState,
+    p: &Person,
+    pid: &str,
+    result: Result<(), CareError>,
+    back: &str,
+    note: &str,
+) -> Response {
+    match result {
+        Ok(()) => back_to(back, note),
+        Err(e) => match refusal(&p.t(), &e) {
+            Some(msg) => {
+                show_chart(s, p, pid, None, Some(msg), StatusCode::UNPROCESSABLE_ENTITY).await
+            }
+            None => failed(&p.t(), e),
+        },
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Formatting, in the page's language.
 
@@ -1162,7 +1184,6 @@ async fn upload_readings(
     let Ok(mut multipart) = multipart else {
         return unreadable();
     };
-    let t = p.t();
     let mut csrf = String::new();
     let mut file = Vec::new();
     loop {
@@ -1187,23 +1208,16 @@ async fn upload_readings(
         Ok(rows) => s.care.record_readings(&p.caller, &pid, &rows).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(_) => back_to(&format!("/patients/{pid}"), "note-readings-uploaded"),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => {
-                show_chart(
-                    &s,
-                    &p,
-                    &pid,
-                    None,
-                    Some(msg),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await
-            }
-            None => failed(&t, e),
-        },
-    }
+    let result = result.map(|_| ());
+    after_change(
+        &s,
+        &p,
+        &pid,
+        result,
+        &format!("/patients/{pid}"),
+        "note-readings-uploaded",
+    )
+    .await
 }
 
 async fn export_readings(
@@ -1458,23 +1472,16 @@ async fn add_activity(
         setting,
         schedule,
     };
-    match s.care.add_activity(&p.caller, &pid, &a).await {
-        Ok(_) => back_to(&format!("/patients/{pid}"), "note-activity-added"),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => {
-                show_chart(
-                    &s,
-                    &p,
-                    &pid,
-                    None,
-                    Some(msg),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await
-            }
-            None => failed(&t, e),
-        },
-    }
+    let result = s.care.add_activity(&p.caller, &pid, &a).await.map(|_| ());
+    after_change(
+        &s,
+        &p,
+        &pid,
+        result,
+        &format!("/patients/{pid}"),
+        "note-activity-added",
+    )
+    .await
 }
 
 async fn activity_done(
@@ -1494,23 +1501,16 @@ async fn activity_done(
             CareError::App(AppError::NotFound(format!("activity {index}"))),
         );
     };
-    match s.care.mark_done(&p.caller, &pid, index).await {
-        Ok(()) => back_to(&format!("/patients/{pid}"), "note-activity-done"),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => {
-                show_chart(
-                    &s,
-                    &p,
-                    &pid,
-                    None,
-                    Some(msg),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await
-            }
-            None => failed(&t, e),
-        },
-    }
+    let result = s.care.mark_done(&p.caller, &pid, index).await;
+    after_change(
+        &s,
+        &p,
+        &pid,
+        result,
+        &format!("/patients/{pid}"),
+        "note-activity-done",
+    )
+    .await
 }
 
 #[derive(Template)]
