@@ -158,6 +158,18 @@ fn strip_version(v: &mut Value) {
     }
 }
 
+/// A record addressed through a patient's chart must be in that chart.
+fn in_chart(stored: &Stored, patient: &str) -> Result<()> {
+    if stored.patient_id.as_deref() == Some(patient) {
+        Ok(())
+    } else {
+        Err(CareError::App(AppError::NotFound(format!(
+            "{}/{} in the chart of Patient/{patient}",
+            stored.resource_type, stored.id
+        ))))
+    }
+}
+
 fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -894,6 +906,7 @@ impl Care {
     pub async fn review_reading(
         &self,
         caller: &Caller,
+        patient: &str,
         observation_id: &str,
         comment: &str,
     ) -> Result<Reading> {
@@ -904,6 +917,7 @@ impl Care {
             ));
         }
         let stored = self.api.read(caller, "Observation", observation_id).await?;
+        in_chart(&stored, patient)?;
         let mut v = content(&stored)?;
         let now = self.now();
         if let Some(tags) = v["meta"]["tag"].as_array_mut() {
@@ -1034,12 +1048,14 @@ impl Care {
     pub async fn answer_goal(
         &self,
         caller: &Caller,
+        patient: &str,
         goal_id: &str,
         answer: GoalAnswer,
         hba1c: Option<HbA1cTarget>,
     ) -> Result<GoalView> {
         let side = side_of(caller)?;
         let stored = self.api.read(caller, "Goal", goal_id).await?;
+        in_chart(&stored, patient)?;
         let view = goal_of(&stored)
             .ok_or_else(|| CareError::input("goal-unreadable", "this goal cannot be read"))?;
         let next = view.state.answer(side, &answer)?;

@@ -321,7 +321,7 @@ pub async fn care_story(
                     } else {
                         ""
                     };
-                    care.review_reading(team, &reading.id, comment).await?;
+                    care.review_reading(team, pid, &reading.id, comment).await?;
                 }
             }
         }
@@ -330,7 +330,7 @@ pub async fn care_story(
         let g = care
             .propose_goal(team, pid, "Keep my HbA1c where we agreed", Some(target))
             .await?;
-        care.answer_goal(&me, &g.id, GoalAnswer::Agree, None)
+        care.answer_goal(&me, pid, &g.id, GoalAnswer::Agree, None)
             .await?;
         care.refresh_hba1c_task(pid).await?;
     }
@@ -345,6 +345,7 @@ pub async fn care_story(
             .await?;
         care.answer_goal(
             &me,
+            ana,
             &g.id,
             GoalAnswer::Decline("I work on Tuesdays; an evening class would suit me".into()),
             None,
@@ -355,6 +356,7 @@ pub async fn care_story(
             .await?;
         care.answer_goal(
             team,
+            ana,
             &g.id,
             GoalAnswer::SuggestChange("Cook at home three days a week to start".into()),
             None,

@@ -1275,25 +1275,12 @@ async fn review(
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    let t = p.t();
-    match s.care.review_reading(&p.caller, &oid, &f.comment).await {
-        Ok(r) if r.patient == pid => back_to(safe_back(&f.back), "note-reviewed"),
-        Ok(_) => failed(&t, CareError::App(AppError::NotFound(oid))),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => {
-                show_chart(
-                    &s,
-                    &p,
-                    &pid,
-                    None,
-                    Some(msg),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await
-            }
-            None => failed(&t, e),
-        },
-    }
+    let result = s
+        .care
+        .review_reading(&p.caller, &pid, &oid, &f.comment)
+        .await
+        .map(|_| ());
+    after_change(&s, &p, &pid, result, safe_back(&f.back), "note-reviewed").await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1364,7 +1351,6 @@ async fn answer_goal(
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    let t = p.t();
     let answer = match f.answer.as_str() {
         "agree" => GoalAnswer::Agree,
         "change" => GoalAnswer::SuggestChange(f.words.clone()),
@@ -1372,24 +1358,13 @@ async fn answer_goal(
         _ => return unreadable(),
     };
     let target = HbA1cTarget::parse(&f.target);
-    match s.care.answer_goal(&p.caller, &gid, answer, target).await {
-        Ok(g) if g.patient == pid => back_to(&format!("/patients/{pid}"), "note-goal-answered"),
-        Ok(_) => failed(&t, CareError::App(AppError::NotFound(gid))),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => {
-                show_chart(
-                    &s,
-                    &p,
-                    &pid,
-                    None,
-                    Some(msg),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await
-            }
-            None => failed(&t, e),
-        },
-    }
+    let result = s
+        .care
+        .answer_goal(&p.caller, &pid, &gid, answer, target)
+        .await
+        .map(|_| ());
+    let back = format!("/patients/{pid}");
+    after_change(&s, &p, &pid, result, &back, "note-goal-answered").await
 }
 
 #[derive(Debug, Deserialize)]

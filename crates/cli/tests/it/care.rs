@@ -517,3 +517,51 @@ async fn a_clinician_on_more_than_a_thousand_care_teams_reaches_every_patient() 
     assert_eq!(status, 200, "the 1,001st care team's patient");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_record_addressed_through_the_wrong_chart_is_not_changed() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    app.put_json(
+        "/fhir/Patient/p2",
+        r#"{"resourceType":"Patient","id":"p2"}"#,
+        None,
+    )
+    .await;
+    app.put_json(
+        "/fhir/CareTeam/team-p2",
+        r#"{"resourceType":"CareTeam","id":"team-p2","status":"active","subject":{"reference":"Patient/p2"},"participant":[{"member":{"reference":"Practitioner/dr"}}]}"#,
+        None,
+    )
+    .await;
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/patients/p1/readings/glucose").await;
+    ana.post(
+        "/patients/p1/readings",
+        &[("measure", "glucose"), ("value", "140")],
+    )
+    .await;
+    let oid = all(&app, "Observation?subject=Patient/p1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut dr = app.sign_in("dr.okafor").await;
+    dr.get("/").await;
+    let resp = dr
+        .post(
+            &format!("/patients/p2/observations/{oid}/review"),
+            &[("comment", "x")],
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        count(
+            &app,
+            "Observation?_tag=https://coproduce.health/fhir/CodeSystem/workflow|unreviewed"
+        )
+        .await,
+        1,
+        "still unreviewed"
+    );
+    app.finish().await;
+}
