@@ -255,6 +255,22 @@ fn is_unreviewed(v: &Value) -> bool {
     })
 }
 
+/// The measure an Observation records, if it is one of the readings.
+pub fn reading_code(v: &Value) -> Option<Measure> {
+    coded_measure(&v["code"])
+}
+
+/// Tags a reading as waiting for the team's review (`meta.tag`), keeping any other tags.
+pub fn mark_unreviewed(obs: &mut Value) {
+    if is_unreviewed(obs) {
+        return;
+    }
+    let tag = json!({"system": WORKFLOW_TAGS, "code": "unreviewed", "display": "Not yet reviewed by the care team"});
+    let mut tags = obs["meta"]["tag"].as_array().cloned().unwrap_or_default();
+    tags.push(tag);
+    obs["meta"]["tag"] = json!(tags);
+}
+
 /// The reading an Observation holds, if it is one of ours (any source: the app, a CSV
 /// upload, the FHIR API, an EHR import).
 pub fn reading_of(stored: &Stored) -> Option<Reading> {
@@ -827,7 +843,7 @@ impl Care {
         });
         // A reading the patient's side entered waits for the team to look at it.
         if side_of(caller).ok() == Some(Side::Patient) {
-            obs["meta"] = json!({"tag": [{"system": WORKFLOW_TAGS, "code": "unreviewed", "display": "Not yet reviewed by the care team"}]});
+            mark_unreviewed(&mut obs);
         }
         match value {
             ReadingValue::Single(v) => obs["valueQuantity"] = quantity(r.measure, v),

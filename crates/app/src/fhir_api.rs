@@ -109,6 +109,24 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
+/// A reading the patient's side creates through the API waits for the team's review, as one
+/// entered in the app does.
+fn awaiting_review(caller: &Caller, resource: Resource) -> Result<Resource, AppError> {
+    let patient_side = matches!(
+        caller.actor.who,
+        coproduce_core::access::Who::Patient { .. } | coproduce_core::access::Who::Family { .. }
+    );
+    if !patient_side || resource.type_name() != "Observation" {
+        return Ok(resource);
+    }
+    let mut v = resource.to_value();
+    if crate::care::reading_code(&v).is_none() {
+        return Ok(resource);
+    }
+    crate::care::mark_unreviewed(&mut v);
+    Ok(parse_resource_value(v)?)
+}
+
 /// A reading with an impossible value is refused on every path, as on the app's form.
 fn plausible(resource: &Resource) -> Result<(), AppError> {
     if resource.type_name() != "Observation" {
@@ -372,6 +390,7 @@ impl FhirApi {
             Some(&resource.to_value()),
         )?;
         plausible(&resource)?;
+        let resource = awaiting_review(caller, resource)?;
         if let Some(cond) = if_none_exist {
             let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
             q.count = 2;

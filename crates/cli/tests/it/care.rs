@@ -565,3 +565,48 @@ async fn a_record_addressed_through_the_wrong_chart_is_not_changed() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_reading_the_patient_posts_through_fhir_waits_for_review_like_one_from_the_app() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (_, ana_token) = app
+        .accounts
+        .issue_token(coproduce_app::accounts::NewToken {
+            username: Some("ana".into()),
+            name: "ana's meter".into(),
+            scopes: "patient/*.cruds".into(),
+            patient: Some("Patient/p1".into()),
+            expires_in: None,
+        })
+        .await
+        .unwrap();
+    let obs = serde_json::json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-27T07:30:00Z",
+        "valueQuantity": {"value": 6.1, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+    });
+    let resp = app
+        .client
+        .post(app.url("/fhir/Observation"))
+        .bearer_auth(&ana_token)
+        .header("content-type", "application/fhir+json")
+        .body(obs.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let stored: Value = resp.json().await.unwrap();
+    assert_eq!(stored["meta"]["tag"][0]["code"], "unreviewed");
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, team) = dr.get("/").await;
+    assert!(team.contains("Readings to review (1)"), "{team}");
+    assert!(team.contains("110 mg/dL"), "6.1 mmol/L: {team}");
+    // The team's own entries need no review.
+    let resp = app.post_json("/fhir/Observation", obs.to_string()).await;
+    let stored: Value = resp.json().await.unwrap();
+    assert!(stored["meta"].get("tag").is_none(), "{stored}");
+    app.finish().await;
+}
