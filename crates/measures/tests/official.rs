@@ -1,0 +1,89 @@
+//! The official eCQM test cases in ../shared/peers/ecqm: each patient's populations must
+//! equal the expected ones the measure developers entered. Prints the counts.
+
+use coproduce_measures::cms122::Cms122;
+use coproduce_measures::{MeasureBundle, PatientRecord};
+use serde_json::Value;
+use std::path::PathBuf;
+use time::macros::date;
+
+fn ecqm() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(3)
+        .expect("the folder holding the checkout")
+        .join("shared/peers/ecqm")
+}
+
+fn read(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A test case's patient and records, with and without `meta.profile`.
+fn record(bundle: &Value, strip_profiles: bool) -> PatientRecord {
+    let resources = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["resource"].clone())
+        .filter(|r| !matches!(r["resourceType"].as_str(), Some("Bundle" | "MeasureReport")))
+        .map(|mut r| {
+            if strip_profiles && let Some(meta) = r.get_mut("meta").and_then(Value::as_object_mut) {
+                meta.remove("profile");
+            }
+            r
+        });
+    PatientRecord::new(resources)
+}
+
+#[test]
+fn cms122_matches_every_official_test_case() {
+    let dir = ecqm().join("CMS122");
+    let bundle = MeasureBundle::from_json(&read(&dir.join("measure-bundle.json"))).unwrap();
+    assert_eq!(
+        bundle.effective_period,
+        Some((date!(2026 - 01 - 01), date!(2026 - 12 - 31)))
+    );
+    let measure = Cms122::new(&bundle, date!(2026 - 01 - 01), date!(2026 - 12 - 31));
+    let expected = read(&dir.join("expected-populations.json"));
+    let cases = expected.as_array().expect("a list of cases");
+    let mut failures = Vec::new();
+    for case in cases {
+        let id = case["patientId"].as_str().unwrap();
+        let test = read(&dir.join("tests").join(format!("{id}.json")));
+        let want = &case["populations"];
+        for strip in [false, true] {
+            let got = measure.populations(&record(&test, strip));
+            let got_json = serde_json::json!({
+                "initial-population": u8::from(got.initial_population),
+                "denominator": u8::from(got.denominator),
+                "denominator-exclusion": u8::from(got.denominator_exclusion),
+                "numerator": u8::from(got.numerator),
+            });
+            if &got_json != want {
+                failures.push(format!(
+                    "{} ({}){}: expected {want}, got {got_json}",
+                    case["testCase"].as_str().unwrap_or(id),
+                    case["description"].as_str().unwrap_or(""),
+                    if strip { " without profiles" } else { "" }
+                ));
+            }
+        }
+    }
+    let failed_cases: std::collections::BTreeSet<&str> = failures
+        .iter()
+        .filter_map(|f| f.split(' ').next())
+        .collect();
+    println!(
+        "CMS122: {} of {} official test cases match, with and without meta.profile",
+        cases.len() - failed_cases.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
