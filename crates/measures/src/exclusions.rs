@@ -11,7 +11,7 @@ use crate::record::{
 use serde_json::Value;
 use time::Date;
 
-fn reference(v: &Value) -> String {
+pub(crate) fn reference(v: &Value) -> String {
     format!(
         "{}/{}",
         v["resourceType"].as_str().unwrap_or(""),
@@ -218,4 +218,23 @@ pub fn long_term_care(rec: &PatientRecord, t: &Terminology, end: Date) -> Option
         "Lives in nursing home (finding)",
     )
     .then(|| reference(last))
+}
+
+/// "Is Age 66 to 80 with Advanced Illness and Frailty or Is Age 81 or Older with Frailty".
+pub fn frailty_by_age(
+    rec: &PatientRecord,
+    t: &Terminology,
+    mp: &Span,
+    end: Date,
+) -> Option<String> {
+    let age = rec.age_at(end)?;
+    if (66..=80).contains(&age) {
+        let frail = frailty(rec, t, mp)?;
+        let ill = advanced_illness_or_dementia(rec, t, mp)?;
+        return Some(format!("{frail} {ill}"));
+    }
+    if age >= 81 {
+        return frailty(rec, t, mp);
+    }
+    None
 }

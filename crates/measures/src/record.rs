@@ -47,7 +47,31 @@ impl PatientRecord {
     ) -> impl Iterator<Item = &'a Value> + 'a {
         self.all(rt)
             .iter()
-            .filter(move |v| concept_in(primary_code(rt, v), t, value_set))
+            .filter(move |v| concept_in(self.code_of(rt, v), t, value_set))
+    }
+
+    /// The primary code, following MedicationRequest.medicationReference to the Medication
+    /// (contained, or among the patient's records).
+    pub fn code_of<'a>(&'a self, rt: &str, v: &'a Value) -> &'a Value {
+        let direct = primary_code(rt, v);
+        if rt != "MedicationRequest" || !direct.is_null() {
+            return direct;
+        }
+        let Some(reference) = v["medicationReference"]["reference"].as_str() else {
+            return direct;
+        };
+        let found = match reference.strip_prefix('#') {
+            Some(local) => v["contained"]
+                .as_array()
+                .and_then(|c| c.iter().find(|m| m["id"].as_str() == Some(local))),
+            None => {
+                let id = reference.rsplit('/').next().unwrap_or(reference);
+                self.all("Medication")
+                    .iter()
+                    .find(|m| m["id"].as_str() == Some(id))
+            }
+        };
+        found.map_or(direct, |m| &m["code"])
     }
 
     /// `[Type: "Code"]`: the resources of a type whose primary code is that code.
@@ -59,7 +83,7 @@ impl PatientRecord {
     ) -> impl Iterator<Item = &'a Value> + 'a {
         self.all(rt)
             .iter()
-            .filter(move |v| concept_is(primary_code(rt, v), t, code))
+            .filter(move |v| concept_is(self.code_of(rt, v), t, code))
     }
 
     /// `AgeInYearsAt(day)`.
@@ -238,7 +262,6 @@ pub fn effective(v: &Value) -> Option<Span> {
 pub fn performed(v: &Value) -> Option<Span> {
     to_interval(v, "performed")
 }
-
 
 /// FHIRHelpers' ToInterval of a resource's `period`.
 pub fn period_of(v: &Value) -> Option<Span> {

@@ -2,7 +2,8 @@
 //! equal the expected ones the measure developers entered. Prints the counts.
 
 use coproduce_measures::cms122::Cms122;
-use coproduce_measures::{MeasureBundle, PatientRecord};
+use coproduce_measures::cms165::Cms165;
+use coproduce_measures::{MeasureBundle, PatientRecord, Populations};
 use serde_json::Value;
 use std::path::PathBuf;
 use time::macros::date;
@@ -37,24 +38,28 @@ fn record(bundle: &Value, strip_profiles: bool) -> PatientRecord {
     PatientRecord::new(resources)
 }
 
-#[test]
-fn cms122_matches_every_official_test_case() {
-    let dir = ecqm().join("CMS122");
+/// Runs every official test case of a measure, with and without `meta.profile`; returns
+/// the mismatches and prints the count.
+fn run(
+    name: &str,
+    evaluate: &dyn Fn(&MeasureBundle, &PatientRecord) -> Populations,
+) -> Vec<String> {
+    let dir = ecqm().join(name);
     let bundle = MeasureBundle::from_json(&read(&dir.join("measure-bundle.json"))).unwrap();
     assert_eq!(
         bundle.effective_period,
         Some((date!(2026 - 01 - 01), date!(2026 - 12 - 31)))
     );
-    let measure = Cms122::new(&bundle, date!(2026 - 01 - 01), date!(2026 - 12 - 31));
     let expected = read(&dir.join("expected-populations.json"));
     let cases = expected.as_array().expect("a list of cases");
     let mut failures = Vec::new();
+    let mut failed_cases = std::collections::BTreeSet::new();
     for case in cases {
         let id = case["patientId"].as_str().unwrap();
         let test = read(&dir.join("tests").join(format!("{id}.json")));
         let want = &case["populations"];
         for strip in [false, true] {
-            let got = measure.populations(&record(&test, strip));
+            let got = evaluate(&bundle, &record(&test, strip));
             let got_json = serde_json::json!({
                 "initial-population": u8::from(got.initial_population),
                 "denominator": u8::from(got.denominator),
@@ -62,6 +67,7 @@ fn cms122_matches_every_official_test_case() {
                 "numerator": u8::from(got.numerator),
             });
             if &got_json != want {
+                failed_cases.insert(id.to_string());
                 failures.push(format!(
                     "{} ({}){}: expected {want}, got {got_json}",
                     case["testCase"].as_str().unwrap_or(id),
@@ -71,15 +77,32 @@ fn cms122_matches_every_official_test_case() {
             }
         }
     }
-    let failed_cases: std::collections::BTreeSet<&str> = failures
-        .iter()
-        .filter_map(|f| f.split(' ').next())
-        .collect();
     println!(
-        "CMS122: {} of {} official test cases match, with and without meta.profile",
+        "{name}: {} of {} official test cases match, with and without meta.profile",
         cases.len() - failed_cases.len(),
         cases.len()
     );
+    failures
+}
+
+#[test]
+fn cms122_matches_every_official_test_case() {
+    let failures = run("CMS122", &|bundle, record| {
+        Cms122::new(bundle, date!(2026 - 01 - 01), date!(2026 - 12 - 31)).populations(record)
+    });
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn cms165_matches_every_official_test_case() {
+    let failures = run("CMS165", &|bundle, record| {
+        Cms165::new(bundle, date!(2026 - 01 - 01), date!(2026 - 12 - 31)).populations(record)
+    });
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
