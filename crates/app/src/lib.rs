@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod fhir_api;
 pub mod import;
+pub mod measures;
 
 pub use care::{Care, CareError};
 pub use coproduce_store::{SessionRow, Store, Stored, UserRow};

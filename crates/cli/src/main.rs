@@ -3,6 +3,7 @@
 
 mod config;
 mod import;
+mod measure;
 mod people;
 
 use anyhow::{Context, Result, bail};
@@ -78,6 +79,8 @@ enum Command {
         #[command(subcommand)]
         command: people::TokenCommand,
     },
+    /// Evaluate a population measure (cms122, cms165) over every patient in the store.
+    Measure(measure::MeasureArgs),
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -128,6 +131,10 @@ async fn main() -> Result<()> {
                 std::process::exit(2);
             }
             Ok(())
+        }
+        Command::Measure(args) => {
+            let store = open(&cfg.db).await?;
+            measure::measure(&store, &clock, args).await
         }
         Command::Export { out, types, since } => {
             let store = open(&cfg.db).await?;

@@ -215,6 +215,88 @@ impl Store {
         Ok(rows.iter().map(Stored::from_row).collect())
     }
 
+    /// The next `limit` patients after `after_id` (by id), each with every current resource
+    /// in their compartment: the unit a population measure streams over, so memory stays
+    /// flat in the population's size.
+    pub async fn patient_batch(
+        &self,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<Stored>)>, StoreError> {
+        let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM resources WHERE resource_type = 'Patient' AND deleted = 0 \
+             AND id > $1 ORDER BY id LIMIT {limit}"
+        )))
+        .bind(after_id.unwrap_or("").to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(Vec::new());
+        };
+        // One range scan of the patient index, not a list of binds.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resources WHERE patient_id >= $1 AND patient_id <= $2 \
+             AND deleted = 0 ORDER BY patient_id"
+        )))
+        .bind(first.clone())
+        .bind(last.clone())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut by_patient: std::collections::HashMap<String, Vec<Stored>> =
+            ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        for row in &rows {
+            let s = Stored::from_row(row);
+            if let Some(list) = s.patient_id.as_ref().and_then(|p| by_patient.get_mut(p)) {
+                list.push(s);
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let list = by_patient.remove(&id).unwrap_or_default();
+                (id, list)
+            })
+            .collect())
+    }
+
+    /// How many live patients there are.
+    pub async fn count_patients(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM resources WHERE resource_type = 'Patient' AND deleted = 0",
+        )
+        .fetch_one(&self.reader)
+        .await?
+        .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Current shared resources of a type by id (Medication and the like, outside any
+    /// patient's compartment).
+    pub async fn shared_by_ids(&self, rt: &str, ids: &[String]) -> Result<Vec<Stored>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND deleted = 0 AND id IN ({})",
+                marks.join(", ")
+            )))
+            .bind(rt.to_string());
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            out.extend(
+                q.fetch_all(&self.reader)
+                    .await?
+                    .iter()
+                    .map(Stored::from_row),
+            );
+        }
+        Ok(out)
+    }
+
     /// Rows in the history table (every version ever written).
     pub async fn history_rows(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM resource_history")

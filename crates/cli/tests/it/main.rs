@@ -8,6 +8,7 @@ mod cli;
 mod corpus;
 mod http;
 mod import;
+mod measure;
 mod sessions;
 
 /// The shared folder of reference data beside the checkout.

@@ -1,0 +1,170 @@
+//! `coproduce measure`: a population measure over the whole store, with a progress bar, a
+//! printed summary, a FHIR MeasureReport and, on request, a per-patient CSV file.
+
+use anyhow::{Context, Result, bail};
+use coproduce_app::Store;
+use coproduce_app::measures::{Measure, SubjectLists, measure_report, run};
+use coproduce_core::Clock;
+use coproduce_measures::MeasureBundle;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use time::Date;
+
+/// The options of `coproduce measure`.
+#[derive(Debug, clap::Args)]
+pub struct MeasureArgs {
+    /// cms122 or cms165.
+    pub measure: String,
+    /// The official measure bundle (Measure, Libraries, ValueSets), e.g.
+    /// ../shared/peers/ecqm/CMS122/measure-bundle.json.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The measurement year (January to December, UTC).
+    #[arg(long)]
+    pub period: i32,
+    /// Write the FHIR MeasureReport here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// With --out: a subject-list report, naming each population's patients.
+    #[arg(long)]
+    pub subject_list: bool,
+    /// Write one row per patient (populations and the records that decided them) here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+fn year(y: i32) -> Result<(Date, Date)> {
+    let start = Date::from_calendar_date(y, time::Month::January, 1)
+        .with_context(|| format!("{y} is not a year"))?;
+    let end = Date::from_calendar_date(y, time::Month::December, 31)
+        .with_context(|| format!("{y} is not a year"))?;
+    Ok((start, end))
+}
+
+fn load_bundle(path: &Path) -> Result<MeasureBundle> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the measure bundle {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    Ok(MeasureBundle::from_json(&json)?)
+}
+
+pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -> Result<()> {
+    let (start, end) = year(args.period)?;
+    let bundle = load_bundle(&args.bundle)?;
+    let m = Arc::new(Measure::new(&args.measure, &bundle, start, end)?);
+    if args.subject_list && args.out.is_none() {
+        bail!("--subject-list needs --out FILE for the report");
+    }
+    let total = store.count_patients().await?;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} patients {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut csv = match &args.csv {
+        Some(p) => {
+            let mut w =
+                csv::Writer::from_path(p).with_context(|| format!("creating {}", p.display()))?;
+            w.write_record([
+                "patient",
+                "initial_population",
+                "denominator",
+                "denominator_exclusion",
+                "numerator",
+                "evidence",
+            ])?;
+            Some(w)
+        }
+        None => None,
+    };
+    let mut lists = args.subject_list.then(SubjectLists::default);
+    let mut csv_error = None;
+    let started = std::time::Instant::now();
+    let counts = run(
+        store,
+        clock,
+        "cli:measure",
+        m.clone(),
+        |r| {
+            if let Some(l) = lists.as_mut() {
+                l.add(r);
+            }
+            if let Some(w) = csv.as_mut() {
+                let p = r.populations;
+                let flag = |b: bool| if b { "1" } else { "0" };
+                let evidence: Vec<String> = r
+                    .evidence
+                    .iter()
+                    .map(|(pop, what)| format!("{pop}: {what}"))
+                    .collect();
+                if let Err(e) = w.write_record([
+                    r.patient.as_str(),
+                    flag(p.initial_population),
+                    flag(p.denominator),
+                    flag(p.denominator_exclusion),
+                    flag(p.numerator),
+                    &evidence.join("; "),
+                ]) {
+                    csv_error.get_or_insert(e);
+                }
+            }
+        },
+        |done| bar.set_position(done),
+    )
+    .await?;
+    bar.finish_and_clear();
+    if let Some(e) = csv_error {
+        return Err(e).context("writing the per-patient CSV");
+    }
+    if let Some(mut w) = csv {
+        w.flush()?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("{} ({} to {}, UTC)", m.title(), start, end);
+    println!(
+        "  patients {}   initial population {}   denominator {}   exclusions {}   numerator {}",
+        counts.patients,
+        counts.initial_population,
+        counts.denominator,
+        counts.denominator_exclusion,
+        counts.numerator
+    );
+    match (counts.rate(), counts.interval()) {
+        (Some(rate), Some((lo, hi))) => println!(
+            "  performance rate {:.1}% (95% CI {:.1}% to {:.1}%){}",
+            rate * 100.0,
+            lo * 100.0,
+            hi * 100.0,
+            if m.inverse() {
+                "; lower is better"
+            } else {
+                "; higher is better"
+            }
+        ),
+        _ => println!("  performance rate: none (no one in the denominator after exclusions)"),
+    }
+    println!(
+        "  {:.1} s, {:.0} patients/s",
+        secs,
+        counts.patients as f64 / secs.max(1e-9)
+    );
+    if let Some(out) = &args.out {
+        let report = measure_report(
+            &bundle.measure_url,
+            &counts,
+            start,
+            end,
+            clock.now(),
+            lists.as_ref(),
+        );
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("  wrote the MeasureReport to {}", out.display());
+    }
+    if let Some(p) = &args.csv {
+        println!("  wrote one row per patient to {}", p.display());
+    }
+    Ok(())
+}

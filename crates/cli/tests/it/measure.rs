@@ -1,0 +1,115 @@
+//! `coproduce measure` over the store, on SQLite and PostgreSQL: the official test patients
+//! of CMS122 and CMS165 are imported together, each measure is run over all of them, and
+//! every test patient's populations in the per-patient CSV equal the expected ones.
+
+use coproduce_testkit::{TestDb, backends};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::process::Command;
+
+fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run coproduce");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn measures_run_over_the_store_on_both_backends() {
+    let ecqm = crate::shared().join("peers/ecqm");
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "import",
+                ecqm.join("CMS122/tests").to_str().unwrap(),
+                ecqm.join("CMS165/tests").to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{out}");
+        for name in ["CMS122", "CMS165"] {
+            let dir = tempfile::tempdir().unwrap();
+            let csv = dir.path().join("patients.csv");
+            let report = dir.path().join("report.json");
+            let (ok, out) = coproduce(
+                &db.url,
+                &[
+                    "measure",
+                    &name.to_lowercase(),
+                    "--bundle",
+                    ecqm.join(name)
+                        .join("measure-bundle.json")
+                        .to_str()
+                        .unwrap(),
+                    "--period",
+                    "2026",
+                    "--csv",
+                    csv.to_str().unwrap(),
+                    "--out",
+                    report.to_str().unwrap(),
+                ],
+            );
+            assert!(ok, "{out}");
+            assert!(
+                out.contains("patients 124"),
+                "every patient evaluated: {out}"
+            );
+            assert!(out.contains("performance rate"), "{out}");
+            let rows: HashMap<String, Vec<String>> = std::fs::read_to_string(&csv)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    let cols: Vec<String> = l.split(',').map(str::to_string).collect();
+                    (cols[0].clone(), cols[1..5].to_vec())
+                })
+                .collect();
+            let expected: Value = serde_json::from_str(
+                &std::fs::read_to_string(ecqm.join(name).join("expected-populations.json"))
+                    .unwrap(),
+            )
+            .unwrap();
+            let mut totals = [0u64; 4];
+            for case in expected.as_array().unwrap() {
+                let id = case["patientId"].as_str().unwrap();
+                let p = &case["populations"];
+                let want: Vec<String> = [
+                    "initial-population",
+                    "denominator",
+                    "denominator-exclusion",
+                    "numerator",
+                ]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let n = p[*k].as_u64().unwrap();
+                    totals[i] += n;
+                    n.to_string()
+                })
+                .collect();
+                assert_eq!(rows.get(id), Some(&want), "{name} {}", case["testCase"]);
+            }
+            // The report is FHIR, with the counts of the run (which also holds the other
+            // measure's patients, so at least the test patients' totals).
+            let report: Value =
+                serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+            coproduce_fhir::validate::validate_resource(&report).unwrap();
+            let pops = report["group"][0]["population"].as_array().unwrap();
+            for (i, p) in pops.iter().enumerate() {
+                assert!(p["count"].as_u64().unwrap() >= totals[i], "{name} {p}");
+            }
+        }
+        db.drop_db().await;
+    }
+}
