@@ -1,0 +1,389 @@
+//! CMS122 and CMS165 in coproduce against fqm-execution, the reference JavaScript engine, on
+//! the same population: the official test patients replicated (ids rewritten exactly as the
+//! reference runner does) to N patients. Checks that every patient's populations are the
+//! same in both, and prints both rates and the ratio. Then evaluates a larger replicated
+//! population from a fresh SQLite store through `coproduce measure` and prints patients/s
+//! and the command's peak RSS.
+//!
+//! Run: `cargo build --release --workspace && target/release/bench-measures [--n 10000]
+//! [--store-n 100000] [--skip-fqm]`. Needs Node and npm (the runner's `npm install` of
+//! fqm-execution 1.8.6 happens in a temporary copy of ../shared/peers/ecqm/fqm-runner).
+
+use anyhow::{Context, Result, bail};
+use coproduce_measures::cms122::Cms122;
+use coproduce_measures::cms165::Cms165;
+use coproduce_measures::{MeasureBundle, PatientRecord, Populations};
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use time::macros::date;
+
+struct Args {
+    n: usize,
+    store_n: usize,
+    skip_fqm: bool,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        n: 10_000,
+        store_n: 100_000,
+        skip_fqm: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--n" => a.n = it.next().context("--n N")?.parse()?,
+            "--store-n" => a.store_n = it.next().context("--store-n N")?.parse()?,
+            "--skip-fqm" => a.skip_fqm = true,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn ecqm() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(3)
+        .map(|p| p.join("shared/peers/ecqm"))
+        .unwrap_or_default()
+}
+
+fn read(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The test cases of a measure, as the runner reads them: files sorted by name, each the
+/// resources other than the nested Bundle and the expected MeasureReport.
+fn test_cases(dir: &Path) -> Result<Vec<Vec<Value>>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("tests"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let b = read(f)?;
+            Ok(b["entry"]
+                .as_array()
+                .map(|es| {
+                    es.iter()
+                        .map(|e| e["resource"].clone())
+                        .filter(|r| {
+                            !matches!(r["resourceType"].as_str(), Some("Bundle" | "MeasureReport"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Copy `k` of a test case: every resource id gets `-r{k}`, and so does every reference to
+/// one of them (the runner's `replicate`).
+fn replicate(case: &[Value], k: usize) -> Vec<Value> {
+    if k == 0 {
+        return case.to_vec();
+    }
+    let suffix = format!("-r{k}");
+    let ids: HashSet<String> = case
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or(""),
+                r["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    fn walk(v: &Value, root: bool, ids: &HashSet<String>, suffix: &str) -> Value {
+        match v {
+            Value::Array(a) => {
+                Value::Array(a.iter().map(|x| walk(x, false, ids, suffix)).collect())
+            }
+            Value::Object(o) => {
+                let mut out = Map::new();
+                for (key, x) in o {
+                    let new = match (key.as_str(), x) {
+                        ("id", Value::String(s)) if root => Value::String(format!("{s}{suffix}")),
+                        ("reference", Value::String(s)) if ids.contains(s) => {
+                            Value::String(format!("{s}{suffix}"))
+                        }
+                        _ => walk(x, false, ids, suffix),
+                    };
+                    out.insert(key.clone(), new);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        }
+    }
+    case.iter().map(|r| walk(r, true, &ids, &suffix)).collect()
+}
+
+fn population(cases: &[Vec<Value>], n: usize) -> Vec<Vec<Value>> {
+    (0..n)
+        .map(|i| replicate(&cases[i % cases.len()], i / cases.len()))
+        .collect()
+}
+
+type Evaluate = Box<dyn Fn(&PatientRecord) -> Populations + Sync>;
+
+fn evaluator(name: &str, bundle: &MeasureBundle) -> Evaluate {
+    let (start, end) = (date!(2026 - 01 - 01), date!(2026 - 12 - 31));
+    if name == "CMS122" {
+        let m = Cms122::new(bundle, start, end);
+        Box::new(move |r| m.populations(r))
+    } else {
+        let m = Cms165::new(bundle, start, end);
+        Box::new(move |r| m.populations(r))
+    }
+}
+
+fn pops_map(p: &Populations) -> HashMap<&'static str, u64> {
+    HashMap::from([
+        ("initial-population", u64::from(p.initial_population)),
+        ("denominator", u64::from(p.denominator)),
+        ("denominator-exclusion", u64::from(p.denominator_exclusion)),
+        ("numerator", u64::from(p.numerator)),
+    ])
+}
+
+/// Each patient's populations, by population code.
+type ByPatient = HashMap<String, HashMap<String, u64>>;
+
+/// Runs the reference runner; returns (patients/s, per-patient populations).
+fn fqm(runner: &Path, dir: &Path, n: usize) -> Result<(f64, ByPatient)> {
+    let json = runner.join(format!(
+        "fqm-{}.json",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let out = Command::new("node")
+        .current_dir(runner)
+        .arg("run.js")
+        .arg(dir)
+        .args([
+            "--quiet",
+            "--raw",
+            "--n",
+            &n.to_string(),
+            "--batch",
+            "1000",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .context("running node run.js")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rate = text
+        .lines()
+        .find_map(|l| l.split("patients/s (calculate only): ").nth(1))
+        .and_then(|s| s.split(';').next())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .with_context(|| {
+            format!(
+                "the runner printed no rate:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("matched") || l.starts_with("population totals"))
+    {
+        println!("  fqm-execution {l}");
+    }
+    let results = read(&json)?;
+    let mut by_patient = HashMap::new();
+    for r in results.as_array().into_iter().flatten() {
+        let id = r["patientId"].as_str().unwrap_or("").to_string();
+        let pops = r["actual"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        by_patient.insert(id, pops);
+    }
+    Ok((rate, by_patient))
+}
+
+fn runner_dir() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    for f in ["run.js", "package.json"] {
+        std::fs::copy(ecqm().join("fqm-runner").join(f), dir.path().join(f))?;
+    }
+    let status = Command::new("npm")
+        .current_dir(dir.path())
+        .args(["install", "--no-audit", "--no-fund", "--silent"])
+        .status()
+        .context("npm install (fqm-execution)")?;
+    if !status.success() {
+        bail!("npm install of fqm-execution failed");
+    }
+    Ok(dir)
+}
+
+fn peak_rss_of(child: &mut std::process::Child) -> Result<(u64, std::process::ExitStatus)> {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(st) = child.try_wait()? {
+            return Ok((peak, st));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    println!(
+        "machine: {cores} cores; population: {} replicated test patients per measure",
+        a.n
+    );
+    let runner = if a.skip_fqm {
+        None
+    } else {
+        Some(runner_dir()?)
+    };
+    for name in ["CMS122", "CMS165"] {
+        let dir = ecqm().join(name);
+        let bundle = MeasureBundle::from_json(&read(&dir.join("measure-bundle.json"))?)?;
+        let eval = evaluator(name, &bundle);
+        let cases = test_cases(&dir)?;
+        let patients: Vec<PatientRecord> = population(&cases, a.n)
+            .into_iter()
+            .map(PatientRecord::new)
+            .collect();
+        // Repeat until at least two seconds have passed, for a stable figure.
+        let (mut runs, started) = (0u32, Instant::now());
+        let mut ours = Vec::new();
+        while started.elapsed().as_secs_f64() < 2.0 {
+            ours = patients
+                .par_iter()
+                .map(|p| (p.id().to_string(), eval(p)))
+                .collect();
+            runs += 1;
+        }
+        let rate = f64::from(runs) * a.n as f64 / started.elapsed().as_secs_f64();
+        let one = Instant::now();
+        for p in &patients {
+            std::hint::black_box(eval(p));
+        }
+        let one_core = a.n as f64 / one.elapsed().as_secs_f64();
+        println!("{name}:");
+        println!("  coproduce: {rate:.0} patients/s on {cores} cores, {one_core:.0} on one core");
+        if let Some(runner) = &runner {
+            let (fqm_rate, theirs) = fqm(runner.path(), &dir, a.n)?;
+            let mut differ = 0;
+            for (id, p) in &ours {
+                let mine = pops_map(p);
+                let same = theirs.get(id).is_some_and(|t| {
+                    mine.iter()
+                        .all(|(k, v)| t.get(*k).copied().unwrap_or(0) == *v)
+                });
+                if !same {
+                    differ += 1;
+                    if differ <= 5 {
+                        println!(
+                            "  differs: {id}: coproduce {mine:?}, fqm-execution {:?}",
+                            theirs.get(id)
+                        );
+                    }
+                }
+            }
+            println!(
+                "  fqm-execution (raw mode): {fqm_rate:.1} patients/s; per-patient results identical for {} of {}",
+                ours.len() - differ,
+                ours.len()
+            );
+            println!(
+                "  ratio coproduce / fqm-execution: {:.0}x ({cores} cores), {:.0}x (one core against its one thread)",
+                rate / fqm_rate,
+                one_core / fqm_rate
+            );
+        }
+    }
+    if a.store_n > 0 {
+        from_store(a.store_n)?;
+    }
+    Ok(())
+}
+
+/// `coproduce measure cms122` over `n` replicated patients in a fresh SQLite store.
+fn from_store(n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cms122 = ecqm().join("CMS122");
+    let cases = test_cases(&cms122)?;
+    let ndjson = dir.path().join("patients.ndjson");
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&ndjson)?);
+        for i in 0..n {
+            for r in replicate(&cases[i % cases.len()], i / cases.len()) {
+                serde_json::to_writer(&mut w, &r)?;
+                w.write_all(b"\n")?;
+            }
+        }
+        w.flush()?;
+    }
+    let exe = std::env::current_exe()?
+        .parent()
+        .map(|p| p.join("coproduce"))
+        .context("the coproduce binary beside this one")?;
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    let started = Instant::now();
+    let ok = Command::new(&exe)
+        .args(["--db", &db, "import"])
+        .arg(&ndjson)
+        .output()?;
+    if !ok.status.success() {
+        bail!("import failed: {}", String::from_utf8_lossy(&ok.stderr));
+    }
+    println!(
+        "store: imported {n} replicated CMS122 patients in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let mut child = Command::new(&exe)
+        .args(["--db", &db, "measure", "cms122", "--bundle"])
+        .arg(cms122.join("measure-bundle.json"))
+        .args(["--period", "2026"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let (peak_kb, status) = peak_rss_of(&mut child)?;
+    let secs = started.elapsed().as_secs_f64();
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        use std::io::Read;
+        s.read_to_string(&mut out)?;
+    }
+    if !status.success() {
+        bail!("coproduce measure failed:\n{out}");
+    }
+    for l in out.lines() {
+        println!("  {l}");
+    }
+    println!(
+        "store: coproduce measure cms122 over {n} patients: {:.0} patients/s end to end (process start to exit), peak RSS {} MiB",
+        n as f64 / secs,
+        peak_kb / 1024
+    );
+    Ok(())
+}
