@@ -10,6 +10,7 @@ pub mod error;
 pub mod fhir_api;
 pub mod import;
 pub mod measures;
+pub mod synthetic;
 
 pub use care::{Care, CareError};
 pub use coproduce_store::{SessionRow, Store, Stored, UserRow};

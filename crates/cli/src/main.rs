@@ -2,6 +2,7 @@
 //! bulk import and export, backups and the demo.
 
 mod config;
+mod generate;
 mod import;
 mod measure;
 mod people;
@@ -79,6 +80,8 @@ enum Command {
         #[command(subcommand)]
         command: people::TokenCommand,
     },
+    /// Generate a synthetic population (NDJSON with --out, else into the store).
+    Generate(generate::GenerateArgs),
     /// Evaluate a population measure (cms122, cms165) over every patient in the store.
     Measure(measure::MeasureArgs),
     /// Check the audit trail.
@@ -131,6 +134,13 @@ async fn main() -> Result<()> {
                 std::process::exit(2);
             }
             Ok(())
+        }
+        Command::Generate(args) => {
+            let store = match args.out {
+                Some(_) => None,
+                None => Some(open(&cfg.db).await?),
+            };
+            generate::generate(store, &clock, args).await
         }
         Command::Measure(args) => {
             let store = open(&cfg.db).await?;

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 /// Value sets (by CQL name) and direct-reference codes (by CQL name).
 #[derive(Debug, Clone, Default)]
 pub struct Terminology {
-    /// CQL name -> the (system, code) pairs of its expansion.
-    value_sets: HashMap<String, HashSet<(String, String)>>,
+    /// CQL name -> system -> the codes of its expansion (looked up without allocating).
+    value_sets: HashMap<String, HashMap<String, HashSet<String>>>,
     /// CQL name -> (system, code).
     codes: HashMap<String, (String, String)>,
 }
@@ -22,7 +22,7 @@ impl Terminology {
     /// in the measure's code, so it panics in tests and answers false otherwise.
     pub fn in_value_set(&self, name: &str, system: &str, code: &str) -> bool {
         match self.value_sets.get(name) {
-            Some(set) => set.contains(&(system.to_string(), code.to_string())),
+            Some(set) => set.get(system).is_some_and(|codes| codes.contains(code)),
             None => {
                 debug_assert!(false, "no value set named {name}");
                 false
@@ -78,7 +78,7 @@ impl MeasureBundle {
         let resources = entries.iter().map(|e| &e["resource"]);
         let mut measure_url = String::new();
         let mut effective_period = None;
-        let mut expansions: HashMap<String, HashSet<(String, String)>> = HashMap::new();
+        let mut expansions: HashMap<String, HashMap<String, HashSet<String>>> = HashMap::new();
         let mut cql = Vec::new();
         for r in resources {
             match r["resourceType"].as_str() {
@@ -107,7 +107,9 @@ impl MeasureBundle {
                             if let (Some(s), Some(code)) =
                                 (c["system"].as_str().or(system), c["code"].as_str())
                             {
-                                set.insert((s.to_string(), code.to_string()));
+                                set.entry(s.to_string())
+                                    .or_default()
+                                    .insert(code.to_string());
                             }
                         }
                     };
