@@ -7,6 +7,7 @@ pub mod audit_events;
 pub mod care;
 pub mod demo;
 pub mod error;
+pub mod evaluation;
 pub mod fhir_api;
 pub mod import;
 pub mod measures;

@@ -75,6 +75,19 @@ impl Rng {
         self.unit() < p
     }
 
+    /// A Poisson count (Knuth's method; the means here are small).
+    fn poisson(&mut self, mean: f64) -> u32 {
+        let limit = (-mean).exp();
+        let (mut k, mut p) = (0, 1.0);
+        loop {
+            p *= self.unit();
+            if p <= limit || k >= 100 {
+                return k;
+            }
+            k += 1;
+        }
+    }
+
     /// A normal deviate (Box-Muller).
     fn normal(&mut self, mean: f64, sd: f64) -> f64 {
         let (u1, u2) = (self.unit().max(1e-12), self.unit());
@@ -228,62 +241,67 @@ pub fn patient(cfg: &Config, i: u64) -> Vec<Value> {
             "period": {"start": date(first_year, day)},
         }));
     }
-    for day in 0..days {
-        let after = enrolled_day.is_some_and(|d| day >= d);
-        let copd_factor = if after {
-            1.0 - cfg.rescue_pack_effect
-        } else {
-            1.0
-        };
-        let ed_rate = (0.15 + severity * 0.9 * copd_factor) / 365.0;
-        let admit_rate = (0.04 + severity * 0.35 * copd_factor) / 365.0;
-        for (rate, ed) in [(ed_rate, true), (admit_rate, false)] {
-            if !rng.chance(rate) {
-                continue;
-            }
-            let from_copd =
-                copd && rng.chance((severity * copd_factor) / (severity * copd_factor + 0.2));
-            let when = date(first_year, day);
-            let (class, ty) = if ed {
-                (
-                    "EMER",
-                    coding(
-                        CPT,
-                        "99283",
-                        "Emergency department visit, moderate severity",
-                    ),
-                )
-            } else {
-                (
-                    "IMP",
-                    coding(SNOMED, "183452005", "Emergency hospital admission"),
-                )
-            };
-            let enc = next_id("u");
-            let end = if ed {
-                format!("{when}T23:00:00Z")
-            } else {
-                date(first_year, day + 1 + rng.below(5) as u32) + "T12:00:00Z"
-            };
-            let mut e = json!({
-                "resourceType": "Encounter", "id": enc, "status": "finished",
-                "class": {"system": ACT, "code": class},
-                "type": [ty],
-                "subject": subject.clone(),
-                "period": {"start": format!("{when}T18:00:00Z"), "end": end},
-            });
-            let dx = if from_copd {
-                coding(
-                    ICD10,
-                    "J44.1",
-                    "Chronic obstructive pulmonary disease with (acute) exacerbation",
-                )
-            } else {
-                coding(ICD10, "R07.9", "Chest pain, unspecified")
-            };
-            e["reasonCode"] = json!([dx]);
-            out.push(e);
+    // Background events (not COPD) for everyone; COPD exacerbations (principal diagnosis
+    // J44.1) by severity, fewer by the program's effect after enrolment. Counts per stretch
+    // of time are Poisson, placed uniformly within it.
+    let split = enrolled_day.unwrap_or(days);
+    let mut events: Vec<(u32, bool, bool)> = Vec::new(); // (day, emergency, copd)
+    for (from, to, factor) in [(0, split, 1.0), (split, days, 1.0 - cfg.rescue_pack_effect)] {
+        if to <= from {
+            continue;
         }
+        let years = f64::from(to - from) / 365.0;
+        for (rate, ed, related) in [
+            (0.15, true, false),
+            (0.04, false, false),
+            (severity * 0.9 * factor, true, true),
+            (severity * 0.35 * factor, false, true),
+        ] {
+            for _ in 0..rng.poisson(rate * years) {
+                events.push((from + rng.below(u64::from(to - from)) as u32, ed, related));
+            }
+        }
+    }
+    events.sort_unstable();
+    for (day, ed, related) in events {
+        let when = date(first_year, day);
+        let (class, ty) = if ed {
+            (
+                "EMER",
+                coding(
+                    CPT,
+                    "99283",
+                    "Emergency department visit, moderate severity",
+                ),
+            )
+        } else {
+            (
+                "IMP",
+                coding(SNOMED, "183452005", "Emergency hospital admission"),
+            )
+        };
+        let end = if ed {
+            format!("{when}T23:00:00Z")
+        } else {
+            date(first_year, day + 1 + rng.below(5) as u32) + "T12:00:00Z"
+        };
+        let dx = if related {
+            coding(
+                ICD10,
+                "J44.1",
+                "Chronic obstructive pulmonary disease with (acute) exacerbation",
+            )
+        } else {
+            coding(ICD10, "R07.9", "Chest pain, unspecified")
+        };
+        out.push(json!({
+            "resourceType": "Encounter", "id": next_id("u"), "status": "finished",
+            "class": {"system": ACT, "code": class},
+            "type": [ty],
+            "subject": subject.clone(),
+            "period": {"start": format!("{when}T18:00:00Z"), "end": end},
+            "reasonCode": [dx],
+        }));
     }
     out
 }

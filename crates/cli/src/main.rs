@@ -2,6 +2,7 @@
 //! bulk import and export, backups and the demo.
 
 mod config;
+mod evaluate;
 mod generate;
 mod import;
 mod measure;
@@ -80,6 +81,8 @@ enum Command {
         #[command(subcommand)]
         command: people::TokenCommand,
     },
+    /// Evaluate a program's effect (enrolled against matched patients, difference-in-differences).
+    Evaluate(evaluate::EvaluateArgs),
     /// Generate a synthetic population (NDJSON with --out, else into the store).
     Generate(generate::GenerateArgs),
     /// Evaluate a population measure (cms122, cms165) over every patient in the store.
@@ -134,6 +137,10 @@ async fn main() -> Result<()> {
                 std::process::exit(2);
             }
             Ok(())
+        }
+        Command::Evaluate(args) => {
+            let store = open(&cfg.db).await?;
+            evaluate::evaluate(&store, &clock, args).await
         }
         Command::Generate(args) => {
             let store = match args.out {

@@ -11,6 +11,7 @@
 pub mod bundle;
 pub mod cms122;
 pub mod cms165;
+pub mod evaluation;
 pub mod exclusions;
 pub mod interval;
 pub mod record;

@@ -113,3 +113,46 @@ async fn measures_run_over_the_store_on_both_backends() {
         db.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn a_generated_population_is_evaluated_on_both_backends() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let (ok, out) = coproduce(&db.url, &["generate", "--patients", "1500", "--seed", "3"]);
+        assert!(ok, "{out}");
+        assert!(out.contains("generated 1500 patients"), "{out}");
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "evaluate",
+                "--program",
+                "rescue-pack",
+                "--end",
+                "2026-12-31",
+            ],
+        );
+        assert!(ok, "{out}");
+        assert!(out.contains("difference-in-differences"), "{out}");
+        assert!(
+            out.contains("enrolled patients, each with a matched comparison patient"),
+            "{out}"
+        );
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "measure",
+                "cms165",
+                "--bundle",
+                crate::shared()
+                    .join("peers/ecqm/CMS165/measure-bundle.json")
+                    .to_str()
+                    .unwrap(),
+                "--period",
+                "2026",
+            ],
+        );
+        assert!(ok, "{out}");
+        assert!(out.contains("patients 1500"), "{out}");
+        db.drop_db().await;
+    }
+}
