@@ -372,6 +372,8 @@ pub struct GoalView {
     pub target: Option<(Measure, TargetRange)>,
     pub hba1c_target: Option<HbA1cTarget>,
     pub proposed_by: String,
+    /// The side that proposed it, from whom Goal.expressedBy names.
+    pub proposed_by_side: Option<Side>,
     pub history: Vec<GoalEvent>,
 }
 
@@ -449,6 +451,14 @@ fn goal_of(stored: &Stored) -> Option<GoalView> {
         state,
         target,
         hba1c_target,
+        proposed_by_side: v["expressedBy"]["reference"]
+            .as_str()
+            .and_then(split_reference)
+            .and_then(|(t, _)| match t {
+                "Patient" | "RelatedPerson" => Some(Side::Patient),
+                "Practitioner" | "PractitionerRole" => Some(Side::Team),
+                _ => None,
+            }),
         proposed_by: v["expressedBy"]["display"]
             .as_str()
             .or(v["expressedBy"]["reference"].as_str())

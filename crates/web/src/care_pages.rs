@@ -581,6 +581,8 @@ fn notifications(t: &Tr, chart: &Chart, side: Option<Side>, now: OffsetDateTime)
                 && recent(last.at)
                 && last.event == "agreed"
                 && g.state == GoalState::Agreed
+                // The team agreed to what the patient's side proposed: news for them.
+                && g.proposed_by_side == Some(Side::Patient)
             {
                 out.push(t.with(
                     "notify-goal-agreed",

@@ -94,6 +94,29 @@ async fn a_patient_and_the_team_coproduce_the_plan_on_both_backends() {
             "{home}"
         );
         assert!(home.contains("Target: below 7 %"), "{home}");
+        assert!(home.contains("dr.okafor agreed to your goal"), "{home}");
+
+        // A goal the team proposes and Ana agrees to is no news to Ana.
+        let resp = dr
+            .post(
+                "/patients/p1/goals",
+                &[("text", "Check my feet every evening")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303);
+        let goals = all(&app, "Goal?subject=Patient/p1&lifecycle-status=proposed").await;
+        let feet = goals[0]["id"].as_str().unwrap().to_string();
+        ana.get("/").await;
+        let resp = ana
+            .post(
+                &format!("/patients/p1/goals/{feet}/answer"),
+                &[("answer", "agree")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303);
+        let (_, home) = ana.get("/").await;
+        // Still only the one about the goal Ana proposed.
+        assert_eq!(home.matches("agreed to your goal").count(), 1, "{home}");
 
         // The goal reads back as FHIR: agreed, expressed by Ana, with the target.
         let goal = &all(&app, &format!("Goal?_id={gid}")).await[0];
