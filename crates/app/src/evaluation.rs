@@ -137,6 +137,102 @@ pub async fn run(
     Ok(result)
 }
 
+/// A patient's utilisation record from their FHIR resources: birth, care team (the first
+/// active CareTeam's name), and finished emergency visits (class EMER) and inpatient stays
+/// (class IMP). COPD-related means the principal diagnosis is J44.x: the Encounter.diagnosis
+/// ranked 1 (its Condition among the patient's records), else the first reasonCode.
+pub fn utilisation_of(resources: &[Value]) -> coproduce_measures::utilisation::Patient {
+    use coproduce_measures::utilisation::{Event, Patient};
+    let mut p = Patient {
+        born: None,
+        team: None,
+        events: Vec::new(),
+    };
+    let condition = |reference: &str| {
+        let id = reference.rsplit('/').next().unwrap_or(reference);
+        resources
+            .iter()
+            .find(|r| r["resourceType"] == "Condition" && r["id"].as_str() == Some(id))
+    };
+    for r in resources {
+        match r["resourceType"].as_str() {
+            Some("Patient") => p.born = day(&r["birthDate"]),
+            Some("CareTeam") if p.team.is_none() && r["status"] != "inactive" => {
+                p.team = r["name"].as_str().map(str::to_string);
+            }
+            Some("Encounter") if r["status"] == "finished" => {
+                let admission = match r["class"]["code"].as_str() {
+                    Some("IMP") => true,
+                    Some("EMER") => false,
+                    _ => continue,
+                };
+                let Some(start) = day(&r["period"]["start"]) else {
+                    continue;
+                };
+                let end = day(&r["period"]["end"]).unwrap_or(start);
+                let diagnoses = r["diagnosis"].as_array();
+                let principal = diagnoses
+                    .and_then(|ds| ds.iter().find(|d| d["rank"] == 1).or_else(|| ds.first()))
+                    .and_then(|d| d["condition"]["reference"].as_str())
+                    .and_then(condition)
+                    .map(|c| is_copd(&c["code"]));
+                let copd = principal.unwrap_or_else(|| {
+                    r["reasonCode"]
+                        .as_array()
+                        .and_then(|rc| rc.first())
+                        .is_some_and(is_copd)
+                });
+                p.events.push(Event {
+                    start,
+                    end,
+                    admission,
+                    copd,
+                });
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Utilisation of every patient in the store over `[start, end]`.
+pub async fn utilisation(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    actor: &str,
+    start: Date,
+    end: Date,
+) -> Result<coproduce_measures::utilisation::Utilisation, AppError> {
+    let mut tally = coproduce_measures::utilisation::Tally::new(start, end);
+    let mut after: Option<String> = None;
+    let mut patients = 0u64;
+    loop {
+        let batch = store
+            .patient_batch(after.as_deref(), crate::measures::BATCH)
+            .await?;
+        let Some((last, _)) = batch.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for (_, resources) in batch {
+            let values: Vec<Value> = resources.iter().filter_map(|s| s.json().ok()).collect();
+            tally.add(&utilisation_of(&values));
+            patients += 1;
+        }
+    }
+    store
+        .audit(&AuditEntry {
+            at: unix_millis(clock.now()),
+            actor: actor.to_string(),
+            action: "utilisation".into(),
+            outcome: "allowed".into(),
+            detail: Some(format!("{patients} patients, {start} to {end}")),
+            ..AuditEntry::default()
+        })
+        .await?;
+    Ok(tally.result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +283,38 @@ mod tests {
             "{}",
             e.reading()
         );
+    }
+
+    #[test]
+    fn the_principal_diagnosis_decides_whether_a_stay_is_copd_related() {
+        let resources = vec![
+            serde_json::json!({"resourceType": "Patient", "id": "p", "birthDate": "1950-01-01"}),
+            serde_json::json!({"resourceType": "CareTeam", "id": "t", "status": "active", "name": "Riverside"}),
+            serde_json::json!({"resourceType": "Condition", "id": "copd",
+                "code": {"coding": [{"system": ICD10, "code": "J44.1"}]}}),
+            serde_json::json!({"resourceType": "Condition", "id": "flu",
+                "code": {"coding": [{"system": ICD10, "code": "J10.1"}]}}),
+            // Principal (rank 1) COPD, secondary flu: COPD-related.
+            serde_json::json!({"resourceType": "Encounter", "id": "a", "status": "finished",
+                "class": {"code": "IMP"}, "period": {"start": "2026-02-01", "end": "2026-02-04"},
+                "diagnosis": [{"condition": {"reference": "Condition/flu"}, "rank": 2},
+                              {"condition": {"reference": "Condition/copd"}, "rank": 1}]}),
+            // Principal flu, COPD secondary: not.
+            serde_json::json!({"resourceType": "Encounter", "id": "b", "status": "finished",
+                "class": {"code": "IMP"}, "period": {"start": "2026-03-01", "end": "2026-03-02"},
+                "diagnosis": [{"condition": {"reference": "Condition/copd"}, "rank": 2},
+                              {"condition": {"reference": "Condition/flu"}, "rank": 1}]}),
+            // An emergency visit with a COPD reason and no diagnosis list.
+            serde_json::json!({"resourceType": "Encounter", "id": "c", "status": "finished",
+                "class": {"code": "EMER"}, "period": {"start": "2026-04-01"},
+                "reasonCode": [{"coding": [{"system": ICD10, "code": "J44.9"}]}]}),
+            // An office visit is neither.
+            serde_json::json!({"resourceType": "Encounter", "id": "d", "status": "finished",
+                "class": {"code": "AMB"}, "period": {"start": "2026-05-01"}}),
+        ];
+        let p = utilisation_of(&resources);
+        assert_eq!(p.team.as_deref(), Some("Riverside"));
+        let flags: Vec<(bool, bool)> = p.events.iter().map(|e| (e.admission, e.copd)).collect();
+        assert_eq!(flags, vec![(true, true), (true, false), (false, true)]);
     }
 }

@@ -7,6 +7,7 @@ mod generate;
 mod import;
 mod measure;
 mod people;
+mod utilisation;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -83,6 +84,8 @@ enum Command {
     },
     /// Evaluate a program's effect (enrolled against matched patients, difference-in-differences).
     Evaluate(evaluate::EvaluateArgs),
+    /// Emergency visits, admissions and readmissions per 1,000 patient-years.
+    Utilisation(utilisation::UtilisationArgs),
     /// Generate a synthetic population (NDJSON with --out, else into the store).
     Generate(generate::GenerateArgs),
     /// Evaluate a population measure (cms122, cms165) over every patient in the store.
@@ -141,6 +144,10 @@ async fn main() -> Result<()> {
         Command::Evaluate(args) => {
             let store = open(&cfg.db).await?;
             evaluate::evaluate(&store, &clock, args).await
+        }
+        Command::Utilisation(args) => {
+            let store = open(&cfg.db).await?;
+            utilisation::utilisation(&store, &clock, args).await
         }
         Command::Generate(args) => {
             let store = match args.out {

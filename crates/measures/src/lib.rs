@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod exclusions;
 pub mod interval;
 pub mod record;
+pub mod utilisation;
 
 pub use bundle::{MeasureBundle, Terminology};
 pub use record::PatientRecord;

@@ -140,6 +140,23 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
         let (ok, out) = coproduce(
             &db.url,
             &[
+                "utilisation",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-12-31",
+                "--by",
+                "month",
+            ],
+        );
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("all patients") && out.contains("2026-12"),
+            "{out}"
+        );
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
                 "measure",
                 "cms165",
                 "--bundle",
