@@ -121,6 +121,8 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
         let (ok, out) = coproduce(&db.url, &["generate", "--patients", "1500", "--seed", "3"]);
         assert!(ok, "{out}");
         assert!(out.contains("generated 1500 patients"), "{out}");
+        let plot_dir = tempfile::tempdir().unwrap();
+        let plot = plot_dir.path().join("evaluation.svg");
         let (ok, out) = coproduce(
             &db.url,
             &[
@@ -129,9 +131,20 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
                 "rescue-pack",
                 "--end",
                 "2026-12-31",
+                "--plot",
+                plot.to_str().unwrap(),
             ],
         );
         assert!(ok, "{out}");
+        let svg = std::fs::read_to_string(&plot).unwrap();
+        assert!(
+            svg.starts_with(
+                "<svg role=\"img\" aria-label=\"rescue-pack: enrolled patients went from"
+            ),
+            "{}",
+            &svg[..200.min(svg.len())]
+        );
+        assert!(svg.contains("matched comparison"), "a legend");
         assert!(out.contains("difference-in-differences"), "{out}");
         assert!(
             out.contains("enrolled patients, each with a matched comparison patient"),
