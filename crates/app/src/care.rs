@@ -521,7 +521,6 @@ pub struct ActivityView {
     pub text: String,
     pub setting: Setting,
     pub facts: ActivityFacts,
-    pub done: Vec<OffsetDateTime>,
 }
 
 impl ActivityView {
@@ -568,10 +567,9 @@ fn activities_of(plan: &Value, patient: &str) -> Vec<ActivityView> {
             } else {
                 Schedule::By(parse_time(&d["scheduledPeriod"]["end"])?)
             };
-            let done: Vec<OffsetDateTime> = a["progress"]
+            let last_done = a["progress"]
                 .as_array()
-                .map(|ps| ps.iter().filter_map(|p| parse_time(&p["time"])).collect())
-                .unwrap_or_default();
+                .and_then(|ps| ps.iter().filter_map(|p| parse_time(&p["time"])).max());
             let status = d["status"].as_str().unwrap_or("");
             Some(ActivityView {
                 index,
@@ -582,13 +580,12 @@ fn activities_of(plan: &Value, patient: &str) -> Vec<ActivityView> {
                     owner,
                     schedule,
                     added,
-                    last_done: done.iter().max().copied(),
+                    last_done,
                     finished: matches!(
                         status,
                         "completed" | "cancelled" | "stopped" | "entered-in-error"
                     ),
                 },
-                done,
             })
         })
         .collect()
@@ -600,14 +597,13 @@ pub struct TaskView {
     pub id: String,
     pub patient: String,
     pub what: String,
-    pub code: String,
-    pub owner_role: String,
     pub due: Option<OffsetDateTime>,
 }
 
 fn task_of(stored: &Stored) -> Option<TaskView> {
     let v = stored.json().ok()?;
-    let coding = v["code"]["coding"]
+    // Only our own tasks (by their code system).
+    v["code"]["coding"]
         .as_array()?
         .iter()
         .find(|c| c["system"] == TASKS)?;
@@ -615,11 +611,6 @@ fn task_of(stored: &Stored) -> Option<TaskView> {
         id: stored.id.clone(),
         patient: stored.patient_id.clone().unwrap_or_default(),
         what: v["description"].as_str().unwrap_or("").to_string(),
-        code: coding["code"].as_str().unwrap_or("").to_string(),
-        owner_role: v["performerType"][0]["coding"][0]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
         due: parse_time(&v["restriction"]["period"]["end"]),
     })
 }
@@ -1139,7 +1130,7 @@ impl Care {
         a: &NewActivity,
     ) -> Result<ActivityView> {
         let side = side_of(caller)?;
-        if side == Side::Patient && a.owner.side() == Side::Team {
+        if !a.owner.may_be_added_by(side) {
             return Err(CareError::input(
                 "activity-team-owned",
                 "ask your care team to add what they will do",

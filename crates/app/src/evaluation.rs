@@ -4,16 +4,14 @@
 //! ones who were not (difference-in-differences with a bootstrap interval).
 
 use crate::error::AppError;
+use crate::measures::{audit_run, each_patient};
 use crate::synthetic::PROGRAM_SYSTEM;
-use coproduce_core::{Clock, unix_millis};
+use coproduce_core::Clock;
 use coproduce_measures::evaluation::{Evaluation, History, evaluate};
-use coproduce_store::{AuditEntry, Store};
+use coproduce_store::Store;
 use serde_json::Value;
 use std::sync::Arc;
 use time::Date;
-
-const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
-const SNOMED: &str = "http://snomed.info/sct";
 
 fn day(v: &Value) -> Option<Date> {
     let s = v.as_str()?;
@@ -32,10 +30,9 @@ fn codes(concept: &Value) -> impl Iterator<Item = (&str, &str)> {
         .filter_map(|c| Some((c["system"].as_str()?, c["code"].as_str()?)))
 }
 
-/// COPD: ICD-10-CM J44.x or SNOMED 13645005 (CLINICAL.md section 3).
+/// Whether any coding of a concept names COPD (the rule is `core`'s).
 fn is_copd(concept: &Value) -> bool {
-    codes(concept)
-        .any(|(s, c)| (s == ICD10 && c.starts_with("J44")) || (s == SNOMED && c == "13645005"))
+    codes(concept).any(|(s, c)| coproduce_core::careplan::is_copd(s, c))
 }
 
 /// A patient's history for the `program` (its code in the program code system), ages taken
@@ -101,39 +98,21 @@ pub async fn run(
     seed: u64,
 ) -> Result<Option<Evaluation>, AppError> {
     let mut histories = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let batch = store
-            .patient_batch(after.as_deref(), crate::measures::BATCH)
-            .await?;
-        let Some((last, _)) = batch.last() else {
-            break;
-        };
-        after = Some(last.clone());
-        for (_, resources) in batch {
-            let values: Vec<Value> = resources.iter().filter_map(|s| s.json().ok()).collect();
-            let h = history_of(&values, program, data_end);
-            // Only what the evaluation uses is kept: eligible patients.
-            if h.eligible || h.enrolled.is_some() {
-                histories.push(h);
-            }
+    each_patient(store, |values| {
+        let h = history_of(&values, program, data_end);
+        // Only what the evaluation uses is kept: eligible patients.
+        if h.eligible || h.enrolled.is_some() {
+            histories.push(h);
         }
-    }
+    })
+    .await?;
     let result = evaluate(&histories, data_end, seed, 2_000);
-    store
-        .audit(&AuditEntry {
-            at: unix_millis(clock.now()),
-            actor: actor.to_string(),
-            action: "evaluate".into(),
-            outcome: "allowed".into(),
-            detail: Some(format!(
-                "program {program}: {} eligible patients, {} matched pairs",
-                histories.len(),
-                result.as_ref().map_or(0, |e| e.pairs)
-            )),
-            ..AuditEntry::default()
-        })
-        .await?;
+    let detail = format!(
+        "program {program}: {} eligible patients, {} matched pairs",
+        histories.len(),
+        result.as_ref().map_or(0, |e| e.pairs)
+    );
+    audit_run(store, clock, actor, "evaluate", detail).await?;
     Ok(result)
 }
 
@@ -204,38 +183,17 @@ pub async fn utilisation(
     end: Date,
 ) -> Result<coproduce_measures::utilisation::Utilisation, AppError> {
     let mut tally = coproduce_measures::utilisation::Tally::new(start, end);
-    let mut after: Option<String> = None;
-    let mut patients = 0u64;
-    loop {
-        let batch = store
-            .patient_batch(after.as_deref(), crate::measures::BATCH)
-            .await?;
-        let Some((last, _)) = batch.last() else {
-            break;
-        };
-        after = Some(last.clone());
-        for (_, resources) in batch {
-            let values: Vec<Value> = resources.iter().filter_map(|s| s.json().ok()).collect();
-            tally.add(&utilisation_of(&values));
-            patients += 1;
-        }
-    }
-    store
-        .audit(&AuditEntry {
-            at: unix_millis(clock.now()),
-            actor: actor.to_string(),
-            action: "utilisation".into(),
-            outcome: "allowed".into(),
-            detail: Some(format!("{patients} patients, {start} to {end}")),
-            ..AuditEntry::default()
-        })
-        .await?;
+    let patients = each_patient(store, |values| tally.add(&utilisation_of(&values))).await?;
+    let detail = format!("{patients} patients, {start} to {end}");
+    audit_run(store, clock, actor, "utilisation", detail).await?;
     Ok(tally.result)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
     use crate::synthetic::{Config, patient};
     use time::macros::date;
 

@@ -17,6 +17,53 @@ use time::Date;
 /// Patients per batch read from the store.
 pub const BATCH: usize = 2_000;
 
+/// Calls `each` with every patient's resources (as JSON), reading the store in batches so
+/// memory stays flat; returns how many patients there were. A stored resource that is not
+/// JSON is an error, not a gap in the data.
+pub(crate) async fn each_patient(
+    store: &Store,
+    mut each: impl FnMut(Vec<Value>),
+) -> Result<u64, AppError> {
+    let mut after: Option<String> = None;
+    let mut patients = 0;
+    loop {
+        let batch = store.patient_batch(after.as_deref(), BATCH).await?;
+        let Some((last, _)) = batch.last() else {
+            return Ok(patients);
+        };
+        after = Some(last.clone());
+        for (_, resources) in batch {
+            let values = resources
+                .iter()
+                .map(Stored::json)
+                .collect::<Result<Vec<Value>, _>>()?;
+            each(values);
+            patients += 1;
+        }
+    }
+}
+
+/// The one audit row of a population run (a measure, an evaluation, utilisation).
+pub(crate) async fn audit_run(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    actor: &str,
+    action: &str,
+    detail: String,
+) -> Result<(), AppError> {
+    store
+        .audit(&AuditEntry {
+            at: unix_millis(clock.now()),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            outcome: "allowed".into(),
+            detail: Some(detail),
+            ..AuditEntry::default()
+        })
+        .await?;
+    Ok(())
+}
+
 /// A measure this build evaluates.
 #[derive(Debug, Clone)]
 pub enum Measure {
@@ -99,10 +146,16 @@ impl Counts {
     }
 }
 
-fn record_of(resources: Vec<Stored>, shared: &[Value]) -> PatientRecord {
-    let mut values: Vec<Value> = resources.iter().filter_map(|s| s.json().ok()).collect();
+fn record_of(
+    resources: Vec<Stored>,
+    shared: &[Value],
+) -> Result<PatientRecord, coproduce_store::StoreError> {
+    let mut values = resources
+        .iter()
+        .map(Stored::json)
+        .collect::<Result<Vec<Value>, _>>()?;
     values.extend(shared.iter().cloned());
-    PatientRecord::new(values)
+    Ok(PatientRecord::new(values))
 }
 
 /// Medications a batch refers to by reference, which live outside patients' compartments.
@@ -114,7 +167,9 @@ async fn shared_medications(
         .iter()
         .flat_map(|(_, rs)| rs.iter())
         .filter(|s| s.resource_type == "MedicationRequest")
-        .filter_map(|s| s.json().ok())
+        .map(Stored::json)
+        .collect::<Result<Vec<Value>, _>>()?
+        .iter()
         .filter_map(|v| {
             v["medicationReference"]["reference"]
                 .as_str()
@@ -131,8 +186,8 @@ async fn shared_medications(
         .shared_by_ids("Medication", &ids)
         .await?
         .iter()
-        .filter_map(|s| s.json().ok())
-        .collect())
+        .map(Stored::json)
+        .collect::<Result<Vec<Value>, _>>()?)
 }
 
 /// Evaluates a measure over every patient in the store. `each` sees every patient's result
@@ -168,32 +223,24 @@ pub async fn run(
         let results = tokio::task::spawn_blocking(move || {
             batch
                 .into_par_iter()
-                .map(|(_, resources)| m.evaluate(&record_of(resources, &shared)))
-                .collect::<Vec<_>>()
+                .map(|(_, resources)| Ok(m.evaluate(&record_of(resources, &shared)?)))
+                .collect::<Result<Vec<_>, coproduce_store::StoreError>>()
         })
         .await
-        .map_err(|e| AppError::Internal(format!("evaluating a batch: {e}")))?;
+        .map_err(|e| AppError::Internal(format!("evaluating a batch: {e}")))??;
         for r in &results {
             counts.add(r);
             each(r);
         }
         progress(counts.patients);
     }
-    store
-        .audit(&AuditEntry {
-            at: unix_millis(clock.now()),
-            actor: actor.to_string(),
-            action: "measure".into(),
-            outcome: "allowed".into(),
-            detail: Some(format!(
-                "{}: {} patients, {} in the denominator",
-                measure.title(),
-                counts.patients,
-                counts.denominator
-            )),
-            ..AuditEntry::default()
-        })
-        .await?;
+    let detail = format!(
+        "{}: {} patients, {} in the denominator",
+        measure.title(),
+        counts.patients,
+        counts.denominator
+    );
+    audit_run(store, clock, actor, "measure", detail).await?;
     Ok(counts)
 }
 

@@ -188,6 +188,12 @@ impl Owner {
         v
     }
 
+    /// Whether a side may put an activity with this owner on the plan: the team any, the
+    /// patient's side only its own (the team says what it will do).
+    pub fn may_be_added_by(self, side: Side) -> bool {
+        side == Side::Team || self.side() == Side::Patient
+    }
+
     /// Whether someone in `role` may mark this activity done: the patient and family their
     /// own side's activities, a team member any team activity.
     pub fn may_be_done_by(self, role: Role) -> bool {
@@ -305,10 +311,25 @@ impl ActivityFacts {
     }
 }
 
+/// Whether a coding names COPD: ICD-10-CM J44.x or SNOMED CT 13645005 (CLINICAL.md
+/// section 3). A stay or visit is COPD-related when its principal diagnosis is.
+pub fn is_copd(system: &str, code: &str) -> bool {
+    (system == "http://hl7.org/fhir/sid/icd-10-cm" && code.starts_with("J44"))
+        || (system == "http://snomed.info/sct" && code == "13645005")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn copd_is_j44_or_its_snomed_concept() {
+        assert!(is_copd("http://hl7.org/fhir/sid/icd-10-cm", "J44.1"));
+        assert!(is_copd("http://snomed.info/sct", "13645005"));
+        assert!(!is_copd("http://hl7.org/fhir/sid/icd-10-cm", "J45.909"));
+        assert!(!is_copd("http://loinc.org", "J44.1"));
+    }
 
     #[test]
     fn a_goal_proposed_by_the_patient_waits_for_the_team() {
@@ -387,6 +408,9 @@ mod tests {
             assert_eq!(Owner::parse(o.as_str()), Some(o));
         }
         assert_eq!(Owner::parse("admin"), None);
+        assert!(Owner::Family.may_be_added_by(Side::Patient));
+        assert!(!Owner::Team(Role::Pharmacist).may_be_added_by(Side::Patient));
+        assert!(Owner::Team(Role::Pharmacist).may_be_added_by(Side::Team));
     }
 
     #[test]

@@ -38,10 +38,6 @@ impl Terminology {
     pub fn code_names(&self) -> impl Iterator<Item = &str> {
         self.codes.keys().map(String::as_str)
     }
-
-    pub fn value_set_names(&self) -> impl Iterator<Item = &str> {
-        self.value_sets.keys().map(String::as_str)
-    }
 }
 
 /// A measure bundle, read.

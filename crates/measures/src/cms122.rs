@@ -9,7 +9,7 @@ use crate::record::{
     PatientRecord, concept_is, encounter_performed, lab_or_assessment_performed, latest_effective,
     period_of, prevalence, verified,
 };
-use crate::{PatientResult, Populations};
+use crate::{PatientResult, Populations, nulls_first, proportion};
 use serde_json::Value;
 use time::Date;
 
@@ -112,72 +112,51 @@ impl Cms122 {
     }
 
     pub fn evaluate(&self, rec: &PatientRecord) -> PatientResult {
-        let mut out = PatientResult {
-            patient: rec.id().to_string(),
-            ..PatientResult::default()
-        };
         let age_ok = rec.age_at(self.end).is_some_and(|a| (18..=75).contains(&a));
-        let (Some(encounter), Some(diagnosis)) =
-            (self.qualifying_encounter(rec), self.diabetes(rec))
-        else {
-            return out;
+        let initial = match (age_ok, self.qualifying_encounter(rec), self.diabetes(rec)) {
+            (true, Some(e), Some(d)) => Some(vec![reference(e), reference(d)]),
+            _ => None,
         };
-        if !age_ok {
-            return out;
-        }
-        out.populations.initial_population = true;
-        out.populations.denominator = true;
-        out.evidence
-            .push(("initial-population", reference(encounter)));
-        out.evidence
-            .push(("initial-population", reference(diagnosis)));
+        proportion(
+            rec.id(),
+            initial,
+            || {
+                exclusions::hospice(rec, &self.t, &self.period)
+                    .or_else(|| exclusions::long_term_care(rec, &self.t, self.end))
+                    .or_else(|| {
+                        exclusions::advanced_illness_and_frailty(
+                            rec,
+                            &self.t,
+                            &self.period,
+                            self.end,
+                        )
+                    })
+                    .or_else(|| exclusions::palliative(rec, &self.t, &self.period))
+            },
+            || self.poor_control(rec),
+        )
+    }
 
-        let exclusion = exclusions::hospice(rec, &self.t, &self.period)
-            .or_else(|| exclusions::long_term_care(rec, &self.t, self.end))
-            .or_else(|| {
-                exclusions::advanced_illness_and_frailty(rec, &self.t, &self.period, self.end)
-            })
-            .or_else(|| exclusions::palliative(rec, &self.t, &self.period));
-        if let Some(why) = exclusion {
-            out.populations.denominator_exclusion = true;
-            out.evidence.push(("denominator-exclusion", why));
-        }
-
-        // The numerator: no assessment in the period, or on the most recent day the lowest
-        // reading (a missing value sorts first) has no result or is above 9%.
+    /// The numerator: no assessment in the period, or on the most recent day the lowest
+    /// reading (`sort by value as Quantity`: one that is not a quantity sorts first, like a
+    /// missing one) has no result or is above 9%.
+    fn poor_control(&self, rec: &PatientRecord) -> Option<String> {
         let assessments = self.assessments(rec);
-        let numerator = match assessments.iter().map(|(_, d)| *d).max() {
-            None => Some("no glycemic status assessment in the period".to_string()),
-            Some(last) => {
-                // `sort by value as Quantity`: a value that is not a quantity sorts first,
-                // like a missing one.
-                let mut that_day: Vec<&Value> = assessments
-                    .iter()
-                    .filter(|(_, d)| *d == last)
-                    .map(|(o, _)| *o)
-                    .collect();
-                that_day.sort_by(|a, b| match (quantity(a), quantity(b)) {
-                    (None, None) => std::cmp::Ordering::Equal,
-                    (None, _) => std::cmp::Ordering::Less,
-                    (_, None) => std::cmp::Ordering::Greater,
-                    (Some(x), Some(y)) => x.0.total_cmp(&y.0),
-                });
-                let lowest = that_day[0];
-                let no_result = !lowest
-                    .as_object()
-                    .is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
-                // `value > 9 '%'`: only a quantity in percent compares; anything else is
-                // unknown, which is not true.
-                let elevated = matches!(quantity(lowest), Some((v, Some("%"))) if v > 9.0);
-                (no_result || elevated).then(|| reference(lowest))
-            }
+        let Some(last) = assessments.iter().map(|(_, d)| *d).max() else {
+            return Some("no glycemic status assessment in the period".to_string());
         };
-        // A patient excluded from the denominator is not counted in the numerator.
-        if let Some(why) = numerator.filter(|_| !out.populations.denominator_exclusion) {
-            out.populations.numerator = true;
-            out.evidence.push(("numerator", why));
-        }
-        out
+        let lowest = assessments
+            .iter()
+            .filter(|(_, d)| *d == last)
+            .map(|(o, _)| *o)
+            .min_by(|a, b| nulls_first(quantity(a).map(|q| q.0), quantity(b).map(|q| q.0)))?;
+        let no_result = !lowest
+            .as_object()
+            .is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
+        // `value > 9 '%'`: only a quantity in percent compares; anything else is unknown,
+        // which is not true.
+        let elevated = matches!(quantity(lowest), Some((v, Some("%"))) if v > 9.0);
+        (no_result || elevated).then(|| reference(lowest))
     }
 
     pub fn populations(&self, rec: &PatientRecord) -> Populations {

@@ -9,9 +9,8 @@ use crate::record::{
     PatientRecord, concept_is, encounter_performed, intervention_performed,
     lab_or_assessment_performed, latest_effective, performed, period_of, prevalence, verified,
 };
-use crate::{PatientResult, Populations};
+use crate::{PatientResult, Populations, nulls_first, proportion};
 use serde_json::Value;
-use std::collections::BTreeSet;
 use time::{Date, Month};
 
 const OUTPATIENT_SETS: &[&str] = &[
@@ -163,77 +162,62 @@ impl Cms165 {
     }
 
     pub fn evaluate(&self, rec: &PatientRecord) -> PatientResult {
-        let mut out = PatientResult {
-            patient: rec.id().to_string(),
-            ..PatientResult::default()
-        };
         let age_ok = rec.age_at(self.end).is_some_and(|a| (18..=85).contains(&a));
-        let (Some(diagnosis), Some(encounter)) =
-            (self.hypertension(rec), self.qualifying_encounter(rec))
-        else {
-            return out;
+        let initial = match (
+            age_ok,
+            self.hypertension(rec),
+            self.qualifying_encounter(rec),
+        ) {
+            (true, Some(d), Some(e)) => Some(vec![reference(d), reference(e)]),
+            _ => None,
         };
-        if !age_ok {
-            return out;
-        }
-        out.populations.initial_population = true;
-        out.populations.denominator = true;
-        out.evidence
-            .push(("initial-population", reference(diagnosis)));
-        out.evidence
-            .push(("initial-population", reference(encounter)));
+        proportion(
+            rec.id(),
+            initial,
+            || {
+                exclusions::hospice(rec, &self.t, &self.period)
+                    .or_else(|| self.own_exclusion(rec))
+                    .or_else(|| exclusions::frailty_by_age(rec, &self.t, &self.period, self.end))
+                    .or_else(|| exclusions::long_term_care(rec, &self.t, self.end))
+                    .or_else(|| exclusions::palliative(rec, &self.t, &self.period))
+            },
+            || self.controlled(rec),
+        )
+    }
 
-        let exclusion = exclusions::hospice(rec, &self.t, &self.period)
-            .or_else(|| self.own_exclusion(rec))
-            .or_else(|| exclusions::frailty_by_age(rec, &self.t, &self.period, self.end))
-            .or_else(|| exclusions::long_term_care(rec, &self.t, self.end))
-            .or_else(|| exclusions::palliative(rec, &self.t, &self.period));
-        if let Some(why) = exclusion {
-            out.populations.denominator_exclusion = true;
-            out.evidence.push(("denominator-exclusion", why));
-            return out;
-        }
-
-        // The most recent day with a qualifying systolic and diastolic reading; on it, the
-        // lowest of each (a reading without that component sorts first and does not count).
+    /// The numerator: on the most recent day with a qualifying reading, the lowest systolic
+    /// is below 140 and the lowest diastolic below 90 (a reading without that component
+    /// sorts first and does not count).
+    fn controlled(&self, rec: &PatientRecord) -> Option<String> {
         let readings = self.qualifying_readings(rec);
-        let days: BTreeSet<Date> = readings
+        let last = readings
             .iter()
             .filter_map(|(_, b)| match b {
                 Bound::Day(d) => Some(*d),
                 _ => None,
             })
-            .collect();
-        let Some(last) = days.last() else {
-            return out;
-        };
+            .max()?;
         let on_last: Vec<&Value> = readings
             .iter()
-            .filter(|(_, b)| *b == Bound::Day(*last))
+            .filter(|(_, b)| *b == Bound::Day(last))
             .map(|(o, _)| *o)
             .collect();
-        let lowest = |code: &str| -> Option<f64> {
-            let mut values: Vec<Option<f64>> = on_last
+        let lowest = |code: &str| {
+            on_last
                 .iter()
                 .map(|o| component(o, &self.t, code))
-                .collect();
-            values.sort_by(|a, b| match (a, b) {
-                (None, None) => std::cmp::Ordering::Equal,
-                (None, _) => std::cmp::Ordering::Less,
-                (_, None) => std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => x.total_cmp(y),
-            });
-            values.first().copied().flatten()
+                .min_by(|a, b| nulls_first(*a, *b))
+                .flatten()
         };
         let systolic = lowest("Systolic blood pressure");
         let diastolic = lowest("Diastolic blood pressure");
-        if systolic.is_some_and(|v| v < 140.0) && diastolic.is_some_and(|v| v < 90.0) {
-            out.populations.numerator = true;
-            for o in on_last {
-                out.evidence.push(("numerator", reference(o)));
-            }
-        }
-        out
+        (systolic.is_some_and(|v| v < 140.0) && diastolic.is_some_and(|v| v < 90.0)).then(|| {
+            on_last
+                .iter()
+                .map(|o| reference(o))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
     }
 
     pub fn populations(&self, rec: &PatientRecord) -> Populations {

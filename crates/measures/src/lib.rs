@@ -43,3 +43,45 @@ pub enum MeasureError {
     #[error("the measure bundle is not usable: {0}")]
     Bundle(String),
 }
+
+/// A patient-based proportion measure's semantics, in one place: no initial population, no
+/// more; the denominator is the initial population; a patient excluded from the denominator
+/// is never counted in the numerator. `initial` gives the records that put the patient in
+/// the initial population (none: not in it); the exclusion and numerator give the record (or
+/// reason) that decided them, and are only asked when they matter.
+pub fn proportion(
+    patient: &str,
+    initial: Option<Vec<String>>,
+    exclusion: impl FnOnce() -> Option<String>,
+    numerator: impl FnOnce() -> Option<String>,
+) -> PatientResult {
+    let mut out = PatientResult {
+        patient: patient.to_string(),
+        ..PatientResult::default()
+    };
+    let Some(initial) = initial else {
+        return out;
+    };
+    out.populations.initial_population = true;
+    out.populations.denominator = true;
+    out.evidence
+        .extend(initial.into_iter().map(|r| ("initial-population", r)));
+    if let Some(why) = exclusion() {
+        out.populations.denominator_exclusion = true;
+        out.evidence.push(("denominator-exclusion", why));
+    } else if let Some(why) = numerator() {
+        out.populations.numerator = true;
+        out.evidence.push(("numerator", why));
+    }
+    out
+}
+
+/// CQL's ascending sort, where a null sorts first.
+pub fn nulls_first(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, _) => std::cmp::Ordering::Less,
+        (_, None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => x.total_cmp(&y),
+    }
+}

@@ -541,7 +541,7 @@ pub(crate) struct Choice {
 fn owners_for(t: &Tr, side: Option<Side>) -> Vec<Choice> {
     Owner::all()
         .into_iter()
-        .filter(|o| side == Some(Side::Team) || o.side() == Side::Patient)
+        .filter(|o| side.is_some_and(|s| o.may_be_added_by(s)))
         .map(|o| Choice {
             value: o.as_str().into(),
             label: owner_label(t, o),

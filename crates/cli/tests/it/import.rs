@@ -2,20 +2,8 @@
 //! imports without a rejection, and importing again changes nothing.
 
 use coproduce_testkit::{TestApp, TestBackend};
-use std::process::Command;
 
-fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run coproduce");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
+use crate::coproduce;
 
 fn total_line(report: &str) -> Vec<u64> {
     let line = report

@@ -19,3 +19,22 @@ pub fn shared() -> std::path::PathBuf {
         .expect("the folder holding the checkout")
         .join("shared")
 }
+
+/// Runs the `coproduce` binary on a database; whether it succeeded, and its output (stdout
+/// then stderr).
+pub fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run coproduce");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

@@ -5,24 +5,8 @@
 use coproduce_testkit::{TestDb, backends};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::process::Command;
 
-fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run coproduce");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use crate::coproduce;
 
 #[tokio::test]
 async fn measures_run_over_the_store_on_both_backends() {
