@@ -28,12 +28,14 @@ pub enum Role {
     CommunityHealthWorker,
     SocialWorker,
     RapidResponse,
+    /// The lead of a clinic: the last step of most escalation chains.
+    ClinicLead,
     QualityAnalyst,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 11] = [
         Role::Patient,
         Role::Family,
         Role::Clinician,
@@ -42,6 +44,7 @@ impl Role {
         Role::CommunityHealthWorker,
         Role::SocialWorker,
         Role::RapidResponse,
+        Role::ClinicLead,
         Role::QualityAnalyst,
         Role::Admin,
     ];
@@ -56,6 +59,7 @@ impl Role {
             Role::CommunityHealthWorker => "community-health-worker",
             Role::SocialWorker => "social-worker",
             Role::RapidResponse => "rapid-response",
+            Role::ClinicLead => "clinic-lead",
             Role::QualityAnalyst => "quality-analyst",
             Role::Admin => "admin",
         }
@@ -75,6 +79,7 @@ impl Role {
                 | Role::CommunityHealthWorker
                 | Role::SocialWorker
                 | Role::RapidResponse
+                | Role::ClinicLead
         )
     }
 }

@@ -95,6 +95,7 @@ owner-pharmacist = Pharmacist
 owner-community-health-worker = Community health worker
 owner-social-worker = Social worker
 owner-rapid-response = Rapid response team
+owner-clinic-lead = Clinic lead
 setting-critical-care = Critical care or emergency
 setting-inpatient = In hospital
 setting-procedure = Procedure or surgery

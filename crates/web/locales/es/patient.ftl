@@ -94,6 +94,7 @@ owner-pharmacist = Farmacéutico
 owner-community-health-worker = Promotor de salud
 owner-social-worker = Trabajador social
 owner-rapid-response = Equipo de respuesta rápida
+owner-clinic-lead = Responsable de la clínica
 setting-critical-care = Cuidados intensivos o emergencias
 setting-inpatient = En el hospital
 setting-procedure = Procedimiento o cirugía

@@ -94,6 +94,7 @@ owner-pharmacist = Famasyen
 owner-community-health-worker = Ajan sante kominotè
 owner-social-worker = Travayè sosyal
 owner-rapid-response = Ekip repons rapid
+owner-clinic-lead = Responsab klinik la
 setting-critical-care = Swen entansif oswa ijans
 setting-inpatient = Nan lopital
 setting-procedure = Pwosedi oswa operasyon

@@ -94,6 +94,7 @@ owner-pharmacist = Farmacêutico
 owner-community-health-worker = Agente comunitário de saúde
 owner-social-worker = Assistente social
 owner-rapid-response = Equipe de resposta rápida
+owner-clinic-lead = Responsável pela clínica
 setting-critical-care = Terapia intensiva ou emergência
 setting-inpatient = No hospital
 setting-procedure = Procedimento ou cirurgia
