@@ -283,12 +283,12 @@ async fn main() -> Result<()> {
     );
 
     let caller = accounts.caller_for_user(&user).await?;
-    let state = coproduce_web::AppState {
-        api: api.clone(),
-        care: care.clone(),
-        accounts: accounts.clone(),
-        config: Arc::new(coproduce_web::WebConfig::default()),
-    };
+    let mut state = coproduce_web::AppState::new(
+        api.clone(),
+        accounts.clone(),
+        coproduce_web::WebConfig::default(),
+    );
+    state.care = care.clone();
     let panel: BTreeSet<String> = (0..n).map(|i| format!("p{i}")).collect();
     let now = clock.now();
     // One warm-up of each, then alternate so both see the same machine.

@@ -172,6 +172,11 @@ impl FhirApi {
         self.store.pool_stats()
     }
 
+    /// The store, for this crate's own non-FHIR tables (deadlines, notifications).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
@@ -950,7 +955,37 @@ impl FhirApi {
         }
     }
 
+    /// A transaction of FHIR entries, each written with its own caller's rights (a person's
+    /// own change, and what the system does on the team's behalf because of it), together
+    /// with the notifications it sends and, for the deadline watcher, the claim of a missed
+    /// deadline: all commit together or not at all. None when the claim was already taken
+    /// (the deadline fired before); nothing is written then.
+    pub async fn transaction_with(
+        &self,
+        entries: Vec<(&Caller, Value)>,
+        notices: &[coproduce_store::NotificationRow],
+        claim: Option<&coproduce_store::MissRow>,
+    ) -> Result<Option<Value>, AppError> {
+        let (callers, entries): (Vec<&Caller>, Vec<Value>) = entries.into_iter().unzip();
+        let r = self.transaction_in(&callers, entries, notices, claim).await;
+        self.settle(r).await
+    }
+
     async fn transaction(&self, caller: &Caller, entries: Vec<Value>) -> Outcome<Value> {
+        let callers = vec![caller; entries.len()];
+        Ok(self
+            .transaction_in(&callers, entries, &[], None)
+            .await?
+            .unwrap_or(Value::Null))
+    }
+
+    async fn transaction_in(
+        &self,
+        callers: &[&Caller],
+        entries: Vec<Value>,
+        notices: &[coproduce_store::NotificationRow],
+        claim: Option<&coproduce_store::MissRow>,
+    ) -> Outcome<Option<Value>> {
         // Ids first, so references between entries can be rewritten before anything is written.
         let mut planned = Vec::with_capacity(entries.len());
         let mut map = HashMap::new();
@@ -973,20 +1008,33 @@ impl FhirApi {
         order.sort_by_key(|&i| (rank(&planned[i].0.method), i));
         let mut responses: Vec<Value> = vec![Value::Null; planned.len()];
         let mut tx = self.store.begin().await?;
+        if let Some(c) = claim
+            && !tx.claim_miss(c).await?
+        {
+            return Ok(None);
+        }
         for i in order {
             let (e, target) = &mut planned[i];
             if let Some(r) = &mut e.resource {
                 rewrite_references(r, &map);
             }
-            let response = match self.entry_in(caller, &mut tx, e, target.as_deref()).await {
+            let response = match self
+                .entry_in(callers[i], &mut tx, e, target.as_deref())
+                .await
+            {
                 Ok(r) => r,
                 Err(Fail::App(err)) => return Err(Fail::App(within_entry(err, i))),
                 Err(denied) => return Err(denied),
             };
             responses[i] = json!({"response": response});
         }
+        for n in notices {
+            tx.insert_notification(n).await?;
+        }
         tx.commit().await?;
-        Ok(json!({"resourceType": "Bundle", "type": "transaction-response", "entry": responses}))
+        Ok(Some(
+            json!({"resourceType": "Bundle", "type": "transaction-response", "entry": responses}),
+        ))
     }
 
     async fn batch(&self, caller: &Caller, entries: Vec<Value>) -> Result<Value, AppError> {

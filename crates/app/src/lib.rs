@@ -5,16 +5,20 @@
 pub mod accounts;
 pub mod audit_events;
 pub mod care;
+pub mod deadlines;
 pub mod demo;
 pub mod error;
 pub mod evaluation;
 pub mod fhir_api;
 pub mod import;
 pub mod measures;
+pub mod notify;
+pub mod protocol;
+pub mod rescue;
 pub mod synthetic;
 
 pub use care::{Care, CareError};
-pub use coproduce_store::{SessionRow, Store, Stored, UserRow};
+pub use coproduce_store::{NotificationRow, SessionRow, Store, Stored, UserRow};
 pub use error::AppError;
 pub use fhir_api::{FhirApi, Written};
 pub use import::{ImportSummary, Importer};

@@ -25,6 +25,39 @@ pub struct Config {
     pub session_absolute_hours: i64,
     /// A patient-entered reading not reviewed by the team within this many days is flagged.
     pub review_within_days: i64,
+    /// The background jobs (deadlines, email, webhooks) run this often.
+    pub jobs_every_seconds: u64,
+    /// The site's offset from UTC for business hours ("UTC", "-05:00").
+    pub business_offset: String,
+    pub business_open: String,
+    pub business_close: String,
+    pub business_days: Vec<String>,
+    /// Site holidays, YYYY-MM-DD.
+    pub holidays: Vec<String>,
+    /// A protocol file replacing the shipped COPD rescue pack.
+    pub protocol_file: Option<String>,
+    /// The SMTP relay for email notifications (none: no email).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_from: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Redacted>,
+    /// STARTTLS with a certificate check; turn off only for a relay on this machine.
+    pub smtp_starttls: bool,
+    /// The site's webhook for team notifications (none: no webhook), and its HMAC secret.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<Redacted>,
+}
+
+/// A secret in the configuration: read like a string, never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 impl Default for Config {
@@ -38,6 +71,23 @@ impl Default for Config {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             review_within_days: 7,
+            jobs_every_seconds: 30,
+            business_offset: "UTC".into(),
+            business_open: "08:00".into(),
+            business_close: "17:00".into(),
+            business_days: ["monday", "tuesday", "wednesday", "thursday", "friday"]
+                .map(String::from)
+                .to_vec(),
+            holidays: Vec::new(),
+            protocol_file: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_from: "coproduce <coproduce@localhost>".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_starttls: true,
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -62,6 +112,20 @@ impl Config {
             "body_limit",
             "log_json",
             "insecure_cookies",
+            "review_within_days",
+            "jobs_every_seconds",
+            "business_offset",
+            "business_open",
+            "business_close",
+            "protocol_file",
+            "smtp_host",
+            "smtp_port",
+            "smtp_from",
+            "smtp_username",
+            "smtp_password",
+            "smtp_starttls",
+            "webhook_url",
+            "webhook_secret",
         ]))
         .extract()
         .context("reading the configuration")

@@ -314,6 +314,61 @@ async fn open(url: &str) -> Result<Store> {
         .with_context(|| format!("opening the database {}", coproduce_store::redact(url)))
 }
 
+/// The web layer's settings from the configuration, each checked with a message that says
+/// which setting is wrong.
+fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
+    use coproduce_web::jobs::{Delivery, Secret, Smtp, Webhook};
+    let calendar = coproduce_core::calendar::BusinessCalendar::new(
+        &cfg.business_offset,
+        &cfg.business_open,
+        &cfg.business_close,
+        &cfg.business_days,
+        &cfg.holidays,
+    )
+    .context("the business calendar (business_offset, business_open, business_close, business_days, holidays)")?;
+    let protocol = match &cfg.protocol_file {
+        None => coproduce_app::protocol::ProtocolDef::copd(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the protocol file {path}"))?;
+            coproduce_app::protocol::ProtocolDef::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("the protocol file {path}: {e}"))?
+        }
+    };
+    let smtp = cfg.smtp_host.as_ref().map(|host| Smtp {
+        host: host.clone(),
+        port: cfg.smtp_port,
+        from: cfg.smtp_from.clone(),
+        username: cfg.smtp_username.clone(),
+        password: Secret(cfg.smtp_password.clone().map(|p| p.0).unwrap_or_default()),
+        starttls: cfg.smtp_starttls,
+    });
+    let webhook = match (&cfg.webhook_url, &cfg.webhook_secret) {
+        (None, _) => None,
+        (Some(_), None) => {
+            bail!("webhook_url is set without webhook_secret: a webhook is always signed")
+        }
+        (Some(url), Some(secret)) => Some(Webhook {
+            url: url.clone(),
+            secret: Secret(secret.0.clone()),
+        }),
+    };
+    Ok(coproduce_web::WebConfig {
+        body_limit: cfg.body_limit,
+        secure_cookies: !cfg.insecure_cookies,
+        sessions: coproduce_core::session::SessionRules {
+            idle: time::Duration::minutes(cfg.session_idle_minutes),
+            absolute: time::Duration::hours(cfg.session_absolute_hours),
+        },
+        review: coproduce_core::readings::ReviewRules {
+            within: time::Duration::days(cfg.review_within_days),
+        },
+        calendar,
+        protocol,
+        delivery: Delivery { smtp, webhook },
+    })
+}
+
 async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> {
     let addr: SocketAddr = cfg
         .addr
@@ -326,21 +381,11 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     }
     let api = FhirApi::new(store.clone(), clock.clone());
     let accounts = Accounts::new(store.clone(), clock);
-    let app = coproduce_web::router(
-        api,
-        accounts,
-        coproduce_web::WebConfig {
-            body_limit: cfg.body_limit,
-            secure_cookies: !cfg.insecure_cookies,
-            sessions: coproduce_core::session::SessionRules {
-                idle: time::Duration::minutes(cfg.session_idle_minutes),
-                absolute: time::Duration::hours(cfg.session_absolute_hours),
-            },
-            review: coproduce_core::readings::ReviewRules {
-                within: time::Duration::days(cfg.review_within_days),
-            },
-        },
-    );
+    let (app, jobs) = coproduce_web::app(api, accounts, web_config(cfg)?)
+        .context("setting up notifications delivery")?;
+    jobs.spawn(std::time::Duration::from_secs(
+        cfg.jobs_every_seconds.max(1),
+    ));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

@@ -318,6 +318,17 @@ pub fn is_copd(system: &str, code: &str) -> bool {
         || (system == "http://snomed.info/sct" && code == "13645005")
 }
 
+/// Whether a coding names diabetes mellitus: ICD-10-CM E08 to E13, or SNOMED CT diabetes
+/// mellitus (73211009), type 1 (46635009) or type 2 (44054006).
+pub fn is_diabetes(system: &str, code: &str) -> bool {
+    (system == "http://hl7.org/fhir/sid/icd-10-cm"
+        && ["E08", "E09", "E10", "E11", "E13"]
+            .iter()
+            .any(|p| code.starts_with(p)))
+        || (system == "http://snomed.info/sct"
+            && ["73211009", "46635009", "44054006"].contains(&code))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +339,9 @@ mod tests {
         assert!(is_copd("http://hl7.org/fhir/sid/icd-10-cm", "J44.1"));
         assert!(is_copd("http://snomed.info/sct", "13645005"));
         assert!(!is_copd("http://hl7.org/fhir/sid/icd-10-cm", "J45.909"));
+        assert!(is_diabetes("http://hl7.org/fhir/sid/icd-10-cm", "E11.9"));
+        assert!(is_diabetes("http://snomed.info/sct", "44054006"));
+        assert!(!is_diabetes("http://hl7.org/fhir/sid/icd-10-cm", "E78.5"));
         assert!(!is_copd("http://loinc.org", "J44.1"));
     }
 

@@ -290,11 +290,11 @@ pub enum Stage {
     Ready,
     /// Past its expiry, unused.
     Expired,
-    /// Started; the episode is open.
+    /// Started; the episode is open until its outcome is recorded.
     Started,
     /// The outcome is recorded (the episode is closed).
     Closed,
-    /// Replaced by a new pack.
+    /// Replaced by a new pack (and any episode on it closed).
     Replaced,
 }
 
@@ -386,12 +386,13 @@ impl Pack {
     }
 
     pub fn stage(&self) -> Stage {
-        if self.replacement().is_some() {
+        let started = self.started_at().is_some();
+        if started && self.outcome().is_none() {
+            Stage::Started
+        } else if self.replacement().is_some() {
             Stage::Replaced
         } else if self.outcome().is_some() {
             Stage::Closed
-        } else if self.started_at().is_some() {
-            Stage::Started
         } else if self.find("expired").is_some() {
             Stage::Expired
         } else if !self.items().is_empty() {
@@ -438,7 +439,11 @@ impl Pack {
                 "this pack has been replaced; record it on the new pack",
             )
         };
-        if stage == Stage::Replaced {
+        let episode_event = matches!(
+            r.event,
+            Event::Contacted { .. } | Event::CheckedIn { .. } | Event::Outcome { .. }
+        );
+        if self.replacement().is_some() && !episode_event {
             return Err(ended());
         }
         match &r.event {
@@ -535,7 +540,7 @@ impl Pack {
                 }
                 match stage {
                     Stage::Ready | Stage::Expired => {}
-                    Stage::Started | Stage::Closed => {
+                    Stage::Started | Stage::Closed | Stage::Replaced => {
                         return Err(refuse(
                             "started-already",
                             "this pack has already been started",
@@ -665,10 +670,13 @@ impl Pack {
                 fx.push(Effect::TellTeam(Notice::Started));
                 if self.is_expired_on(at.date()) {
                     fx.push(Effect::TellPatient(Notice::StartedExpired));
-                    fx.push(Effect::Open(
-                        TaskKind::Replacement,
-                        p.replacement.open(cal, at),
-                    ));
+                    // An expiry already noticed has its replacement task open.
+                    if self.find("expired").is_none() {
+                        fx.push(Effect::Open(
+                            TaskKind::Replacement,
+                            p.replacement.open(cal, at),
+                        ));
+                    }
                 }
                 if ctx.has_diabetes && p.glucose_days > 0 {
                     fx.push(Effect::TellPatient(Notice::CheckGlucose));

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod deadlines;
 mod error;
 mod read;
 pub mod search;
@@ -14,6 +15,7 @@ mod write;
 
 pub use accounts::{BreakGlassRow, SessionRow, TokenRow, UserRow};
 pub use audit::{AuditEntry, AuditRow, AuditVerdict};
+pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, format_instant};
 pub use search::{SearchQuery, SearchResult, SortKey};

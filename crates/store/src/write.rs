@@ -221,6 +221,9 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         self.clear_index(rt, id).await?;
+        if rt == "Task" {
+            self.sync_deadline(id, None, None).await?;
+        }
         Ok(Some(version))
     }
 
@@ -299,6 +302,10 @@ impl Tx {
         }
         self.write_index(&rt, &id, patient.as_deref(), &index)
             .await?;
+        if rt == "Task" {
+            self.sync_deadline(&id, patient.as_deref(), Some(resource.json()))
+                .await?;
+        }
         Ok(Stored {
             resource_type: rt,
             id,
@@ -441,6 +448,7 @@ impl Tx {
         let mut history = Vec::new();
         let mut index_rows = IndexRows::default();
         let mut to_clear: HashMap<String, Vec<String>> = HashMap::new();
+        let mut tasks = Vec::new();
         for mut resource in resources {
             let (rt, id) = ids(&resource)?;
             let cur = current.get(&(rt.clone(), id.clone()));
@@ -472,6 +480,9 @@ impl Tx {
             let content = serde_json::to_string(resource.json())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             index_rows.add(&rt, &id, patient.as_deref(), &index);
+            if rt == "Task" {
+                tasks.push((id.clone(), patient.clone(), resource.json().clone()));
+            }
             rows.push(vec![
                 Val::S(rt.clone()),
                 Val::S(id.clone()),
@@ -544,6 +555,10 @@ impl Tx {
         )
         .await?;
         self.insert_index_rows(&index_rows).await?;
+        for (id, patient, content) in &tasks {
+            self.sync_deadline(id, patient.as_deref(), Some(content))
+                .await?;
+        }
         Ok(outcomes)
     }
 

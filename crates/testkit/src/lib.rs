@@ -111,6 +111,8 @@ pub struct TestApp {
     pub accounts: Accounts,
     /// A `system/*.cruds` token: the helpers below send it.
     pub token: String,
+    /// The background jobs (deadlines, delivery): tests run a pass when they choose.
+    pub jobs: coproduce_web::jobs::Jobs,
 }
 
 impl TestApp {
@@ -141,7 +143,8 @@ impl TestApp {
             })
             .await
             .expect("a system token");
-        let app = coproduce_web::router(api, accounts.clone(), config);
+        let (app, jobs) =
+            coproduce_web::app(api, accounts.clone(), config).expect("the application");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
@@ -156,6 +159,7 @@ impl TestApp {
             db,
             accounts,
             token,
+            jobs,
         }
     }
 
@@ -222,7 +226,8 @@ pub const PASSWORD: &str = "a long enough password";
 
 impl TestApp {
     /// A small clinic: Ana (patient `p1`, account `ana`, language `lang`), her clinician
-    /// Dr Okafor (`dr.okafor`) on her care team, and her daughter Clara (`clara`) with a grant
+    /// Dr Okafor (`dr.okafor`), nurse Lee (`nurse.lee`) and pharmacist Ali (`rph.ali`) on
+    /// her care team, and her daughter Clara (`clara`) with a grant
     /// to every part of her record.
     pub async fn seed_care_team(&self, lang: &str) {
         use coproduce_app::accounts::NewUser;
@@ -243,11 +248,26 @@ impl TestApp {
         put("/fhir/Practitioner/dr", serde_json::json!({
             "resourceType": "Practitioner", "id": "dr", "name": [{"family": "Okafor", "given": ["Ngozi"]}],
         }).to_string()).await;
-        put("/fhir/CareTeam/team-p1", serde_json::json!({
-            "resourceType": "CareTeam", "id": "team-p1", "status": "active",
-            "subject": {"reference": "Patient/p1"},
-            "participant": [{"role": [{"text": "clinician"}], "member": {"reference": "Practitioner/dr"}}],
+        put("/fhir/Practitioner/rn", serde_json::json!({
+            "resourceType": "Practitioner", "id": "rn", "name": [{"family": "Lee", "given": ["Sam"]}],
         }).to_string()).await;
+        put("/fhir/Practitioner/rph", serde_json::json!({
+            "resourceType": "Practitioner", "id": "rph", "name": [{"family": "Ali", "given": ["Yusuf"]}],
+        }).to_string()).await;
+        put(
+            "/fhir/CareTeam/team-p1",
+            serde_json::json!({
+                "resourceType": "CareTeam", "id": "team-p1", "status": "active",
+                "subject": {"reference": "Patient/p1"},
+                "participant": [
+                    {"role": [{"text": "clinician"}], "member": {"reference": "Practitioner/dr"}},
+                    {"role": [{"text": "nurse"}], "member": {"reference": "Practitioner/rn"}},
+                    {"role": [{"text": "pharmacist"}], "member": {"reference": "Practitioner/rph"}},
+                ],
+            })
+            .to_string(),
+        )
+        .await;
         put("/fhir/RelatedPerson/rp1", serde_json::json!({
             "resourceType": "RelatedPerson", "id": "rp1", "patient": {"reference": "Patient/p1"},
             "name": [{"family": "Silva", "given": ["Clara"]}],
@@ -267,6 +287,8 @@ impl TestApp {
             ("ana", Role::Patient, "Patient/p1"),
             ("dr.okafor", Role::Clinician, "Practitioner/dr"),
             ("clara", Role::Family, "RelatedPerson/rp1"),
+            ("nurse.lee", Role::Nurse, "Practitioner/rn"),
+            ("rph.ali", Role::Pharmacist, "Practitioner/rph"),
         ] {
             self.accounts
                 .add_user(NewUser {

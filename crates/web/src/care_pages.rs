@@ -118,15 +118,15 @@ impl Frame {
 }
 
 /// A signed-in person in the app: their account, their rights and their language.
-struct Person {
+pub(crate) struct Person {
     user: UserRow,
-    caller: Caller,
-    lang: &'static str,
+    pub(crate) caller: Caller,
+    pub(crate) lang: &'static str,
     csrf: String,
 }
 
 impl Person {
-    fn role(&self) -> Option<Role> {
+    pub(crate) fn role(&self) -> Option<Role> {
         coproduce_app::care::role_of(&self.caller)
     }
 
@@ -134,7 +134,12 @@ impl Person {
         self.role().and_then(Side::of)
     }
 
-    fn frame(&self, title: String, note: Option<String>, error: Option<String>) -> Frame {
+    pub(crate) fn frame(
+        &self,
+        title: String,
+        note: Option<String>,
+        error: Option<String>,
+    ) -> Frame {
         Frame {
             t: Tr::new(self.lang),
             csrf: self.csrf.clone(),
@@ -145,14 +150,14 @@ impl Person {
         }
     }
 
-    fn t(&self) -> Tr {
+    pub(crate) fn t(&self) -> Tr {
         Tr::new(self.lang)
     }
 }
 
 /// The language: the person's own choice, else their record's (Patient.communication),
 /// else English.
-async fn person(s: &AppState, session: &Session) -> Result<Person, Response> {
+pub(crate) async fn person(s: &AppState, session: &Session) -> Result<Person, Response> {
     let user = require_user(s, session).await?;
     let caller = s
         .accounts
@@ -183,7 +188,7 @@ async fn person(s: &AppState, session: &Session) -> Result<Person, Response> {
 }
 
 /// A checked form from a signed-in person.
-async fn person_form<F: WithCsrf>(
+pub(crate) async fn person_form<F: WithCsrf>(
     s: &AppState,
     session: &Session,
     form: Result<Form<F>, FormRejection>,
@@ -193,7 +198,7 @@ async fn person_form<F: WithCsrf>(
 }
 
 /// The page for a failure that is not the person's to fix.
-fn failed(t: &Tr, e: CareError) -> Response {
+pub(crate) fn failed(t: &Tr, e: CareError) -> Response {
     let (status, key) = match &e {
         CareError::App(AppError::Forbidden(_)) => (StatusCode::FORBIDDEN, "error-forbidden"),
         CareError::App(AppError::NotFound(_) | AppError::Gone(_)) => {
@@ -227,7 +232,7 @@ struct ErrorPage {
 }
 
 /// The message for a refusal the person can act on.
-fn refusal(t: &Tr, e: &CareError) -> Option<String> {
+pub(crate) fn refusal(t: &Tr, e: &CareError) -> Option<String> {
     e.message().map(|(key, args)| t.with(key, &args))
 }
 
@@ -620,6 +625,7 @@ pub(crate) struct ChartPage {
     own: bool,
     team: bool,
     notifications: Vec<String>,
+    rescue: Option<crate::rescue_pages::RescueBox>,
     goals: Vec<GoalRow>,
     activities: Vec<ActivityRow>,
     cards: Vec<MeasureCard>,
@@ -648,8 +654,18 @@ async fn chart_view(
     } else {
         chart.name.clone()
     };
+    let mut notes = notifications(&t, &chart, side, now);
+    if own {
+        notes.extend(
+            crate::rescue_pages::inbox_lines(s, p, 20)
+                .await?
+                .into_iter()
+                .map(|(at, text, _)| format!("{at} · {text}")),
+        );
+    }
     Ok(ChartPage {
-        notifications: notifications(&t, &chart, side, now),
+        rescue: crate::rescue_pages::rescue_box(s, p, pid).await?,
+        notifications: notes,
         goals: chart.goals.iter().map(|g| goal_row(&t, g, side)).collect(),
         activities: chart
             .activities

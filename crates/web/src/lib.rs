@@ -9,6 +9,8 @@ mod charts;
 pub mod errors;
 mod fhir;
 pub mod i18n;
+pub mod jobs;
+mod rescue_pages;
 
 /// How a route treats a caller without credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,7 @@ pub fn route_paths() -> Vec<(String, Guard)> {
     let pages = pages::route_table()
         .into_iter()
         .chain(care_pages::route_table())
+        .chain(rescue_pages::route_table())
         .map(|(p, _, public)| (p.to_string(), guard(public, Guard::Session)));
     fhir.chain(api).chain(pages).collect()
 }
@@ -59,6 +62,12 @@ pub struct WebConfig {
     pub sessions: coproduce_core::session::SessionRules,
     /// When an unreviewed patient reading is flagged on the team home.
     pub review: coproduce_core::readings::ReviewRules,
+    /// The site's business calendar, for team deadlines.
+    pub calendar: coproduce_core::calendar::BusinessCalendar,
+    /// The self-started treatment protocol (the COPD rescue pack by default).
+    pub protocol: coproduce_app::protocol::ProtocolDef,
+    /// Email and webhook delivery of notifications.
+    pub delivery: jobs::Delivery,
 }
 
 impl Default for WebConfig {
@@ -68,6 +77,9 @@ impl Default for WebConfig {
             secure_cookies: true,
             sessions: coproduce_core::session::SessionRules::default(),
             review: coproduce_core::readings::ReviewRules::default(),
+            calendar: coproduce_core::calendar::BusinessCalendar::default(),
+            protocol: coproduce_app::protocol::ProtocolDef::copd(),
+            delivery: jobs::Delivery::default(),
         }
     }
 }
@@ -76,12 +88,46 @@ impl Default for WebConfig {
 pub struct AppState {
     pub api: FhirApi,
     pub care: Care,
+    pub rescue: coproduce_app::rescue::Rescue,
+    pub notifier: coproduce_app::notify::Notifier,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
 }
 
-/// The whole router.
-pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
+impl AppState {
+    /// The application's services over one FHIR API, configured.
+    pub fn new(api: FhirApi, accounts: Accounts, config: WebConfig) -> Self {
+        let mut care = Care::new(api.clone(), api.clock());
+        care.review = config.review;
+        let notifier = coproduce_app::notify::Notifier::new(
+            api.clone(),
+            api.clock(),
+            config.delivery.webhook.is_some(),
+        );
+        let rescue = coproduce_app::rescue::Rescue::new(
+            api.clone(),
+            api.clock(),
+            config.protocol.clone(),
+            config.calendar.clone(),
+            notifier.clone(),
+        );
+        AppState {
+            care,
+            rescue,
+            notifier,
+            api,
+            accounts,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The router and the background jobs that go with it (the deadline watcher and delivery).
+pub fn app(
+    api: FhirApi,
+    accounts: Accounts,
+    config: WebConfig,
+) -> Result<(Router, jobs::Jobs), coproduce_app::AppError> {
     let limit = config.body_limit;
     let secure = config.secure_cookies;
     let sessions = tower_sessions::SessionManagerLayer::new(sessions::DbSessions(accounts.clone()))
@@ -97,15 +143,16 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
         .with_expiry(tower_sessions::Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::hours(12),
         ));
-    let mut care = Care::new(api.clone(), api.clock());
-    care.review = config.review;
-    let state = AppState {
-        care,
-        api,
-        accounts,
-        config: Arc::new(config),
-    };
-    Router::new()
+    let state = AppState::new(api.clone(), accounts, config);
+    let watcher =
+        coproduce_app::deadlines::Watcher::new(api.clone(), api.clock(), state.rescue.clone());
+    let jobs = jobs::Jobs::new(
+        watcher,
+        state.notifier.clone(),
+        api.clock(),
+        state.config.delivery.clone(),
+    )?;
+    let router = Router::new()
         .nest("/fhir", fhir::routes())
         .nest("/api", api::routes())
         .merge(pages::routes().layer(sessions))
@@ -113,7 +160,8 @@ pub fn router(api: FhirApi, accounts: Accounts, config: WebConfig) -> Router {
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state);
+    Ok((router, jobs))
 }
 
 /// Serves the router on a bound listener until Ctrl-C.

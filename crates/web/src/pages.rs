@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
     route_table()
         .into_iter()
         .chain(crate::care_pages::route_table())
+        .chain(crate::rescue_pages::route_table())
         .fold(Router::new(), |r, (path, handler, _)| {
             r.route(path, handler)
         })

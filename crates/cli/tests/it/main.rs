@@ -9,6 +9,7 @@ mod corpus;
 mod http;
 mod import;
 mod measure;
+mod rescue;
 mod sessions;
 
 /// The shared folder of reference data beside the checkout.

@@ -284,6 +284,14 @@ fn a_start_with_an_expired_pack_is_accepted_tells_the_patient_and_asks_for_a_rep
 fn the_outcome_after_an_expired_start_opens_no_second_replacement() {
     let mut w = Walk::dispensed(datetime!(2026-11-27 18:00 UTC), date!(2026 - 11 - 20));
     w.start();
+    // The replacement may come before the outcome; the episode stays open until then.
+    w.go(
+        by(Role::Pharmacist),
+        Event::Replaced {
+            items: items(date!(2027 - 11 - 30)),
+        },
+    );
+    assert_eq!(w.pack.stage(), Stage::Started);
     let fx = w.go(
         by(Role::Nurse),
         Event::Outcome {
@@ -291,6 +299,14 @@ fn the_outcome_after_an_expired_start_opens_no_second_replacement() {
         },
     );
     assert_eq!(opened(&fx, TaskKind::Replacement), None);
+    assert_eq!(w.pack.stage(), Stage::Replaced);
+    // Nothing but the episode's own record follows a replacement.
+    assert_eq!(
+        w.try_do(by(Role::Pharmacist), Event::Expired)
+            .expect_err("replaced")
+            .key,
+        "pack-replaced"
+    );
 }
 
 #[test]

@@ -1,0 +1,531 @@
+//! The rescue pack through the store: the lifecycle as FHIR, the deadline watcher across a
+//! restart, email and webhook delivery, and export and import of episodes.
+
+use crate::coproduce;
+use coproduce_app::FhirApi;
+use coproduce_app::accounts::Caller;
+use coproduce_app::deadlines::Watcher;
+use coproduce_app::notify::{Notifier, webhook_signature};
+use coproduce_app::protocol::ProtocolDef;
+use coproduce_app::rescue::Rescue;
+use coproduce_core::calendar::BusinessCalendar;
+use coproduce_core::rescue::{CheckIn, Event, Item, Stage, TaskKind};
+use coproduce_core::{Clock, FakeClock};
+use coproduce_store::Store;
+use coproduce_testkit::{TestApp, TestBackend, backends};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use time::macros::{date, datetime};
+
+async fn caller(app: &TestApp, username: &str) -> Caller {
+    let user = app
+        .accounts
+        .users()
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.username == username)
+        .expect("the user");
+    app.accounts.caller_for_user(&user).await.expect("a caller")
+}
+
+/// The application's rescue-pack services over a store, as a server builds them at start.
+fn services(store: &Store, clock: &Arc<FakeClock>, webhook: bool) -> (Rescue, Watcher) {
+    let clock: Arc<dyn Clock> = clock.clone();
+    let api = FhirApi::new(store.clone(), clock.clone());
+    let notifier = Notifier::new(api.clone(), clock.clone(), webhook);
+    let rescue = Rescue::new(
+        api.clone(),
+        clock.clone(),
+        ProtocolDef::copd(),
+        BusinessCalendar::default(),
+        notifier,
+    );
+    let watcher = Watcher::new(api, clock, rescue.clone());
+    (rescue, watcher)
+}
+
+fn items(expires: time::Date) -> Vec<Item> {
+    ["prednisone", "antibiotic"]
+        .map(|d| Item {
+            drug: d.into(),
+            expires,
+        })
+        .to_vec()
+}
+
+/// Eligibility, teach-back and dispensing on Monday 2 November 2026; returns the pack's id.
+async fn dispensed(app: &TestApp, rescue: &Rescue, expires: time::Date) -> String {
+    app.clock.set(datetime!(2026-11-02 10:00 UTC));
+    let dr = caller(app, "dr.okafor").await;
+    let rph = caller(app, "rph.ali").await;
+    let pack = rescue
+        .record(
+            &dr,
+            "p1",
+            None,
+            Event::Eligible {
+                reason: "Two exacerbations in the past year".into(),
+            },
+        )
+        .await
+        .expect("eligibility");
+    rescue
+        .record(&rph, "p1", Some(&pack), Event::TaughtBack)
+        .await
+        .expect("teach-back");
+    rescue
+        .record(
+            &rph,
+            "p1",
+            Some(&pack),
+            Event::Dispensed {
+                items: items(expires),
+            },
+        )
+        .await
+        .expect("dispensed");
+    pack
+}
+
+async fn start(app: &TestApp, rescue: &Rescue, pack: &str) {
+    let ana = caller(app, "ana").await;
+    let now = app.clock.now();
+    rescue
+        .record(
+            &ana,
+            "p1",
+            Some(pack),
+            Event::Started {
+                symptoms: vec!["more-breathless".into(), "sputum-colour".into()],
+                since: now - time::Duration::hours(30),
+                taken: vec!["prednisone".into(), "antibiotic".into()],
+            },
+        )
+        .await
+        .expect("the start");
+}
+
+async fn inbox(store: &Store, recipient: &str, kind: &str) -> usize {
+    store
+        .notifications_for(&[recipient.to_string()], None, 1000)
+        .await
+        .expect("notifications")
+        .iter()
+        .filter(|n| n.kind == kind)
+        .count()
+}
+
+#[tokio::test]
+async fn a_missed_contact_escalates_exactly_once_across_a_restart() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("ht").await;
+        let (rescue, watcher) = services(&app.db.store, &app.clock, false);
+        let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+        // Friday 27 November 2026, 18:00.
+        app.clock.set(datetime!(2026-11-27 18:00 UTC));
+        start(&app, &rescue, &pack).await;
+        let ana = caller(&app, "ana").await;
+        let view = rescue
+            .current(&ana, "p1")
+            .await
+            .expect("the pack")
+            .expect("a pack");
+        assert_eq!(view.stage, Stage::Started);
+        let contact = view.deadline(TaskKind::Contact).expect("a contact task");
+        assert_eq!(contact.deadline.due, datetime!(2026-11-30 17:00 UTC));
+        assert_eq!(contact.deadline.role.as_str(), "nurse");
+        assert_eq!(
+            inbox(&app.db.store, "role:nurse", "rescue-pack-started").await,
+            1
+        );
+
+        // Not yet due on Monday afternoon.
+        app.clock.set(datetime!(2026-11-30 16:59 UTC));
+        assert_eq!(watcher.tick().await.expect("a pass").escalated, 0);
+
+        // Past Monday's close, a server that has just started fires it; so do two more
+        // restarts, which must find nothing left to do.
+        app.clock.set(datetime!(2026-11-30 17:01 UTC));
+        let mut fired = 0;
+        for _ in 0..3 {
+            let store = Store::open(&app.db.url).await.expect("the database again");
+            let (_, restarted) = services(&store, &app.clock, false);
+            fired += restarted.tick().await.expect("a pass").escalated;
+            store.close().await;
+        }
+        assert_eq!(fired, 1, "the escalation fires exactly once");
+        assert_eq!(app.db.store.misses_since(0).await.expect("misses").len(), 1);
+        let view = rescue
+            .current(&ana, "p1")
+            .await
+            .expect("the pack")
+            .expect("a pack");
+        let contact = view.deadline(TaskKind::Contact).expect("a contact task");
+        assert_eq!(contact.deadline.level, 1);
+        assert_eq!(contact.deadline.role.as_str(), "clinician");
+        assert_eq!(contact.deadline.due, datetime!(2026-12-01 12:00 UTC));
+        assert_eq!(
+            inbox(&app.db.store, "role:clinician", "deadline-escalated").await,
+            1
+        );
+
+        // The nurse reaches Ana: the task closes, and it never fires again.
+        let nurse = caller(&app, "nurse.lee").await;
+        rescue
+            .record(
+                &nurse,
+                "p1",
+                Some(&pack),
+                Event::Contacted {
+                    note: "Rann li; li pran tou de.".into(),
+                },
+            )
+            .await
+            .expect("the contact");
+        assert_eq!(
+            inbox(&app.db.store, "Patient/p1", "rescue-pack-contacted").await,
+            1
+        );
+        app.clock.set(datetime!(2026-12-03 12:00 UTC));
+        let pass = watcher.tick().await.expect("a pass");
+        // Only the check-in (due Monday 18:00) is missed now; the contact stays done.
+        assert_eq!(pass.escalated, 1);
+        let misses = app.db.store.misses_since(0).await.expect("misses");
+        assert_eq!(
+            misses
+                .iter()
+                .filter(|m| m.task_id == contact.task_id)
+                .count(),
+            1
+        );
+
+        // A "not better" check-in tells Ana and the team, with a same-day task.
+        rescue
+            .record(
+                &ana,
+                "p1",
+                Some(&pack),
+                Event::CheckedIn {
+                    answer: CheckIn::Worse,
+                },
+            )
+            .await
+            .expect("the check-in");
+        assert_eq!(
+            inbox(&app.db.store, "Patient/p1", "rescue-pack-not-better").await,
+            1
+        );
+        assert_eq!(
+            inbox(&app.db.store, "role:clinician", "rescue-pack-not-better").await,
+            1
+        );
+        let view = rescue
+            .current(&ana, "p1")
+            .await
+            .expect("ok")
+            .expect("a pack");
+        assert!(view.deadline(TaskKind::NotBetter).is_some_and(|d| d.open));
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_pack_becomes_a_team_task_and_a_start_with_it_is_accepted() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (rescue, watcher) = services(&app.db.store, &app.clock, false);
+    let pack = dispensed(&app, &rescue, date!(2026 - 12 - 31)).await;
+    app.clock.set(datetime!(2027-01-04 09:00 UTC));
+    let pass = watcher.tick().await.expect("a pass");
+    assert_eq!(pass.expired, 1);
+    let dr = caller(&app, "dr.okafor").await;
+    let view = rescue
+        .current(&dr, "p1")
+        .await
+        .expect("ok")
+        .expect("a pack");
+    assert_eq!(view.stage, Stage::Expired);
+    assert!(view.deadline(TaskKind::Replacement).is_some_and(|d| d.open));
+    assert_eq!(
+        inbox(&app.db.store, "role:pharmacist", "rescue-pack-expired").await,
+        1
+    );
+    // The next pass does not expire it again.
+    assert_eq!(watcher.tick().await.expect("a pass").expired, 0);
+    start(&app, &rescue, &pack).await;
+    let view = rescue
+        .current(&dr, "p1")
+        .await
+        .expect("ok")
+        .expect("a pack");
+    assert_eq!(view.stage, Stage::Started);
+    assert_eq!(
+        view.deadlines
+            .iter()
+            .filter(|d| d.kind == TaskKind::Replacement)
+            .count(),
+        1,
+        "one replacement task, not two"
+    );
+    assert_eq!(
+        inbox(&app.db.store, "Patient/p1", "rescue-pack-started-expired").await,
+        1
+    );
+    app.finish().await;
+}
+
+/// Each message the sink received: its recipients and its text.
+type Mail = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+/// A local SMTP sink that keeps every message it receives.
+#[derive(Clone, Default)]
+struct Sink {
+    messages: Mail,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Sink {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let text = String::from_utf8_lossy(&self.data).to_string();
+        if let Ok(mut m) = self.messages.lock() {
+            m.push((self.to.clone(), text));
+        }
+        mailin_embedded::response::OK
+    }
+}
+
+/// What the webhook receiver got: each body with its timestamp and signature headers.
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+#[tokio::test]
+async fn notifications_arrive_by_email_and_by_signed_webhook() {
+    // The SMTP sink, on a thread of its own.
+    let sink = Sink::default();
+    let messages = sink.messages.clone();
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let smtp_port = smtp.local_addr().expect("an address").port();
+    let mut server = mailin_embedded::Server::new(sink);
+    server.with_tcp_listener(smtp);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+
+    // The webhook receiver.
+    let received: Received = Arc::default();
+    let keep = received.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                let h = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                keep.lock().expect("the list").push((
+                    body,
+                    h("x-coproduce-timestamp"),
+                    h("x-coproduce-signature"),
+                ));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let hook_url = format!("http://{}/hook", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let secret = "a-site-secret-for-tests";
+    let config = coproduce_web::WebConfig {
+        secure_cookies: false,
+        delivery: coproduce_web::jobs::Delivery {
+            smtp: Some(coproduce_web::jobs::Smtp {
+                host: "127.0.0.1".into(),
+                port: smtp_port,
+                from: "coproduce <care@clinic.example>".into(),
+                username: None,
+                password: coproduce_web::jobs::Secret::default(),
+                starttls: false,
+            }),
+            webhook: Some(coproduce_web::jobs::Webhook {
+                url: hook_url,
+                secret: coproduce_web::jobs::Secret(secret.into()),
+            }),
+        },
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
+    app.seed_care_team("ht").await;
+    let (rescue, _) = services(&app.db.store, &app.clock, true);
+    let ana = caller(&app, "ana").await;
+    rescue
+        .notifier
+        .set_email(&ana, "ana.silva@example.org")
+        .await
+        .expect("Ana asks for email");
+    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+    app.clock.set(datetime!(2026-11-27 18:00 UTC));
+    start(&app, &rescue, &pack).await;
+    let nurse = caller(&app, "nurse.lee").await;
+    rescue
+        .record(
+            &nurse,
+            "p1",
+            Some(&pack),
+            Event::Contacted {
+                note: String::new(),
+            },
+        )
+        .await
+        .expect("the contact");
+
+    let pass = app.jobs.run_once().await.expect("a delivery pass");
+    assert_eq!(pass.failures, 0, "{pass:?}");
+    assert_eq!(pass.emails_sent, 1, "{pass:?}");
+    assert!(pass.webhooks_sent >= 1, "{pass:?}");
+    // Delivered once: the next pass has nothing to send.
+    let again = app.jobs.run_once().await.expect("a pass");
+    assert_eq!((again.emails_sent, again.webhooks_sent), (0, 0));
+
+    let messages = messages.lock().expect("the sink").clone();
+    assert_eq!(messages.len(), 1);
+    let (to, text) = &messages[0];
+    assert_eq!(to, &vec!["ana.silva@example.org".to_string()]);
+    // In Ana's language (Haitian Creole), and without her record in it.
+    assert!(text.contains("Ekip swen"), "{text}");
+
+    let received = received.lock().expect("the list").clone();
+    let (body, ts, sig) = received
+        .iter()
+        .find(|(b, _, _)| b.contains("rescue-pack-started"))
+        .expect("the start reached the webhook");
+    let ts: i64 = ts.parse().expect("a timestamp");
+    assert_eq!(
+        sig,
+        &format!(
+            "sha256={}",
+            webhook_signature(secret.as_bytes(), ts, body.as_bytes())
+        )
+    );
+    assert_ne!(
+        sig,
+        &format!(
+            "sha256={}",
+            webhook_signature(b"another secret", ts, body.as_bytes())
+        )
+    );
+    let v: Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(v["patient"], "Patient/p1");
+    assert_eq!(v["recipient"], "role:nurse");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn episodes_export_as_fhir_and_import_again_unchanged() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (rescue, _) = services(&app.db.store, &app.clock, false);
+    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+    app.clock.set(datetime!(2026-11-27 18:00 UTC));
+    start(&app, &rescue, &pack).await;
+    let nurse = caller(&app, "nurse.lee").await;
+    rescue
+        .record(
+            &nurse,
+            "p1",
+            Some(&pack),
+            Event::Contacted { note: "ok".into() },
+        )
+        .await
+        .expect("the contact");
+
+    let out = tempfile::tempdir().expect("a folder");
+    let types = [
+        "CarePlan",
+        "MedicationRequest",
+        "MedicationDispense",
+        "Task",
+        "Communication",
+    ];
+    let mut args = vec!["export", "--out", out.path().to_str().expect("a path")];
+    for t in &types {
+        args.extend(["--type", t]);
+    }
+    let (ok, report) = coproduce(&app.db.url, &args);
+    assert!(ok, "{report}");
+    for t in &types {
+        let text = std::fs::read_to_string(out.path().join(format!("{t}.ndjson")))
+            .unwrap_or_else(|e| panic!("{t}.ndjson: {e}"));
+        assert!(text.lines().count() >= 1, "{t} exported");
+        for line in text.lines() {
+            let r: Value = serde_json::from_str(line).expect("JSON");
+            coproduce_fhir::validate::validate_resource(&r)
+                .unwrap_or_else(|e| panic!("{t} is not valid FHIR R4: {e}\n{line}"));
+        }
+    }
+    // Imported again: nothing created or changed.
+    let (ok, again) = coproduce(
+        &app.db.url,
+        &["import", out.path().to_str().expect("a path")],
+    );
+    assert!(ok, "{again}");
+    let total = again
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("a total line");
+    let n: Vec<u64> = total
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().expect("a count"))
+        .collect();
+    assert_eq!((n[0], n[1], n[3]), (0, 0, 0), "{again}");
+    assert!(n[2] >= 8, "{again}");
+
+    // Into a fresh database they read back as the same episode.
+    let fresh = tempfile::tempdir().expect("a folder");
+    let url = format!("sqlite://{}", fresh.path().join("copy.db").display());
+    let (ok, report) = coproduce(&url, &["import", out.path().to_str().expect("a path")]);
+    assert!(ok, "{report}");
+    let store = Store::open(&url).await.expect("the copy");
+    let (copy, _) = services(&store, &app.clock, false);
+    let system = Caller::system("test");
+    let a = rescue.packs(&system, "p1").await.expect("packs");
+    let b = copy.packs(&system, "p1").await.expect("packs in the copy");
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a[0].pack, b[0].pack);
+    // The same deadlines (the copy numbers its versions afresh).
+    let facts = |p: &coproduce_app::rescue::PackView| {
+        p.deadlines
+            .iter()
+            .map(|d| (d.task_id.clone(), d.kind, d.deadline, d.open, d.closed_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(facts(&a[0]), facts(&b[0]));
+    store.close().await;
+    app.finish().await;
+}
