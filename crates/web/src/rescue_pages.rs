@@ -474,6 +474,7 @@ async fn start_page(
 
 /// A form whose fields may repeat (checkboxes), read as pairs.
 #[derive(Debug, Deserialize)]
+#[serde(transparent)]
 struct Pairs(Vec<(String, String)>);
 
 impl WithCsrf for Pairs {

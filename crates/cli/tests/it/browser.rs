@@ -256,3 +256,79 @@ async fn a_patient_and_a_clinician_coproduce_a_plan_in_the_browser() {
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_up() {
+    if std::env::var_os("COPRODUCE_TEST_CHROMIUM").is_none() {
+        println!(
+            "SKIPPED browser journeys: set COPRODUCE_TEST_CHROMIUM to run them in headless Chromium"
+        );
+        return;
+    }
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    // Ana's record says she speaks Haitian Creole.
+    app.seed_care_team("ht").await;
+    let (rescue, _) = crate::rescue::services(&app.db.store, &app.clock, false);
+    crate::rescue::dispensed(&app, &rescue, time::macros::date!(2027 - 06 - 30)).await;
+    // Friday 27 November 2026, 18:00: the team's contact is due by Monday's close.
+    app.clock.set(time::macros::datetime!(2026-11-27 18:00 UTC));
+    let driver = start_driver();
+
+    // Three taps from home: the button, a symptom, "start".
+    let ana = browser(&driver, 412, 1800).await;
+    sign_in(&ana, &app, "ana").await;
+    wait_for(&ana, "//html[@lang='ht']").await;
+    wait_for_text(&ana, "M ap kòmanse pakè sekou mwen").await;
+    click(&ana, "#rescue-start").await;
+    wait_for(&ana, "//form[@id='start-form']").await;
+    // The red zone is an instruction on the page, not a form.
+    wait_for_text(&ana, "rele sèvis ijans kounye a (911)").await;
+    click(&ana, "#symptom-more-breathless").await;
+    let start_shot = screenshot(&ana, "rescue-start.png").await;
+    click(&ana, "#start-submit").await;
+    wait_for_text(&ana, "Nou avèti ekip ou a ke ou kòmanse pakè sekou ou.").await;
+    wait_for_text(&ana, "Ekip ou ap rele w anvan 2026-11-30 17:00.").await;
+
+    // The nurse sees the episode as due, and records the contact from the list.
+    let nurse = browser(&driver, 1280, 1400).await;
+    sign_in(&nurse, &app, "nurse.lee").await;
+    click(&nurse, "a[href='/team/rescue-packs']").await;
+    wait_for_text(&nurse, "Rescue-pack episodes").await;
+    wait_for(
+        &nurse,
+        "//li[contains(@class,'deadline') and contains(., 'Contact the patient') and contains(., '2026-11-30 17:00')]/span[contains(., 'Due')]",
+    )
+    .await;
+    let team_shot = screenshot(&nurse, "rescue-team.png").await;
+    fill(&nurse, "#note-p1", "Pale ak Ana; li pran prednizòn nan.").await;
+    click(&nurse, "#contact-p1").await;
+    wait_for_text(&nurse, "Recorded.").await;
+
+    // Ana sees the confirmation, then answers the check-in: worse.
+    ana.goto(&app.url("/")).await.unwrap();
+    wait_for_text(&ana, "Ekip swen ou te kontakte w pou pakè sekou ou a.").await;
+    click(&ana, "#rescue-check-in").await;
+    wait_for(&ana, "//form[@id='check-in']").await;
+    click(&ana, "#checkin-worse").await;
+    wait_for(&ana, "//p[@id='same-day']").await;
+    wait_for_text(&ana, "Si ou pa pi byen, ou bezwen swen jodi a").await;
+
+    // The team is told: the clinician's inbox, and a same-day task on the episode.
+    let dr = browser(&driver, 1280, 1400).await;
+    sign_in(&dr, &app, "dr.okafor").await;
+    dr.goto(&app.url("/notifications")).await.unwrap();
+    wait_for_text(&dr, "is not better after starting their rescue pack").await;
+    dr.goto(&app.url("/team/rescue-packs")).await.unwrap();
+    wait_for_text(&dr, "Same-day follow-up: not better").await;
+
+    for (c, shot) in [(ana, start_shot), (nurse, team_shot)] {
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 10_000,
+            "{}",
+            shot.display()
+        );
+        c.close().await.unwrap();
+    }
+    dr.close().await.unwrap();
+    app.finish().await;
+}

@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use time::macros::{date, datetime};
 
-async fn caller(app: &TestApp, username: &str) -> Caller {
+pub(crate) async fn caller(app: &TestApp, username: &str) -> Caller {
     let user = app
         .accounts
         .users()
@@ -30,7 +30,7 @@ async fn caller(app: &TestApp, username: &str) -> Caller {
 }
 
 /// The application's rescue-pack services over a store, as a server builds them at start.
-fn services(store: &Store, clock: &Arc<FakeClock>, webhook: bool) -> (Rescue, Watcher) {
+pub(crate) fn services(store: &Store, clock: &Arc<FakeClock>, webhook: bool) -> (Rescue, Watcher) {
     let clock: Arc<dyn Clock> = clock.clone();
     let api = FhirApi::new(store.clone(), clock.clone());
     let notifier = Notifier::new(api.clone(), clock.clone(), webhook);
@@ -55,7 +55,7 @@ fn items(expires: time::Date) -> Vec<Item> {
 }
 
 /// Eligibility, teach-back and dispensing on Monday 2 November 2026; returns the pack's id.
-async fn dispensed(app: &TestApp, rescue: &Rescue, expires: time::Date) -> String {
+pub(crate) async fn dispensed(app: &TestApp, rescue: &Rescue, expires: time::Date) -> String {
     app.clock.set(datetime!(2026-11-02 10:00 UTC));
     let dr = caller(app, "dr.okafor").await;
     let rph = caller(app, "rph.ali").await;
@@ -527,5 +527,47 @@ async fn episodes_export_as_fhir_and_import_again_unchanged() {
     };
     assert_eq!(facts(&a[0]), facts(&b[0]));
     store.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_start_without_a_symptom_is_refused_in_the_patients_language_and_changes_nothing() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("ht").await;
+    let (rescue, _) = services(&app.db.store, &app.clock, false);
+    dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+    let mut ana = app.sign_in("ana").await;
+    let (status, page) = ana.get("/patients/p1/rescue-pack/start").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Kisa ki pi mal pase abityid?"), "{page}");
+    let resp = ana
+        .post(
+            "/patients/p1/rescue-pack/start",
+            &[("taken", "prednisone"), ("since", "24")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.expect("a page");
+    assert!(page.contains("Chwazi omwen yon sentòm."), "{page}");
+    let system = Caller::system("test");
+    let pack = rescue
+        .current(&system, "p1")
+        .await
+        .expect("ok")
+        .expect("a pack");
+    assert_eq!(pack.stage, Stage::Ready, "nothing was recorded");
+    assert!(pack.deadlines.is_empty());
+    // Someone else's chart is out of reach.
+    let resp = ana
+        .post(
+            "/patients/p2/rescue-pack/start",
+            &[
+                ("symptom", "more-breathless"),
+                ("taken", "prednisone"),
+                ("since", "24"),
+            ],
+        )
+        .await;
+    assert!(resp.status().is_client_error(), "{}", resp.status());
     app.finish().await;
 }
