@@ -798,6 +798,21 @@ async fn team_home_view(
             String::new()
         })
     };
+    // Glucose readings while on a rescue pack's steroid are flagged for the team.
+    let days = s.rescue.protocol.rules.glucose_days;
+    let steroid: Vec<(String, OffsetDateTime, OffsetDateTime)> = if days > 0 {
+        s.rescue
+            .open_episodes(caller)
+            .await?
+            .iter()
+            .filter_map(|e| {
+                let start = e.pack.started_at()?;
+                Some((e.patient.clone(), start, start + time::Duration::days(days)))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Flagged first; a long list is cut, with its full count in the heading.
     let readings = a
         .readings
@@ -811,6 +826,13 @@ async fn team_home_view(
             }
             if f.out_of_range {
                 flags.push((t.t("flag-out-of-range"), "out-of-range"));
+            }
+            if r.measure == Measure::Glucose
+                && steroid
+                    .iter()
+                    .any(|(p, from, to)| *p == r.patient && *from <= r.at && r.at <= *to)
+            {
+                flags.push((t.t("flag-steroid"), "steroid"));
             }
             FlagRow {
                 pid: r.patient.clone(),

@@ -571,3 +571,56 @@ async fn a_start_without_a_symptom_is_refused_in_the_patients_language_and_chang
     assert!(resp.status().is_client_error(), "{}", resp.status());
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_patient_with_diabetes_is_asked_to_check_glucose_and_the_team_sees_those_readings() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let resp = app
+        .put_json(
+            "/fhir/Condition/p1-diabetes",
+            serde_json::json!({
+                "resourceType": "Condition", "id": "p1-diabetes",
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]},
+                "subject": {"reference": "Patient/p1"},
+            })
+            .to_string(),
+            None,
+        )
+        .await;
+    assert!(resp.status().is_success());
+    let (rescue, _) = services(&app.db.store, &app.clock, false);
+    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+    app.clock.set(datetime!(2026-11-27 18:00 UTC));
+    start(&app, &rescue, &pack).await;
+    assert_eq!(
+        inbox(&app.db.store, "Patient/p1", "rescue-pack-check-glucose").await,
+        1
+    );
+    let mut ana = app.sign_in("ana").await;
+    let (_, home) = ana.get("/").await;
+    assert!(
+        home.contains("Please check your glucose every day until 2026-12-02 18:00"),
+        "{home}"
+    );
+    app.clock.set(datetime!(2026-11-28 08:00 UTC));
+    // A new day, a new sign-in (sessions end after 30 idle minutes).
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/").await;
+    let resp = ana
+        .post(
+            "/patients/p1/readings",
+            &[("measure", "glucose"), ("value", "240"), ("unit", "mg/dL")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        "/patients/p1/readings/glucose?ok=note-reading-saved"
+    );
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, team) = dr.get("/").await;
+    assert!(team.contains("On a rescue-pack steroid"), "{team}");
+    app.finish().await;
+}

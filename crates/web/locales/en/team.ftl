@@ -23,6 +23,7 @@ col-reading = Reading
 col-flags = Why it is here
 flag-review-overdue = Not reviewed within 7 days
 flag-out-of-range = Out of range
+flag-steroid = On a rescue-pack steroid
 review-comment-label = Comment for the patient (optional)
 review-mark = Mark reviewed
 review-team-only = Only the care team marks readings reviewed.
