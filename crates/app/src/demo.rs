@@ -79,7 +79,9 @@ pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
         }));
         // Ana (demo-p1) has diabetes: the demo's story is hers.
         let diabetic = rng.unit() < 0.6 || i == 1;
-        let copd = rng.unit() < 0.3;
+        // demo-p1 to demo-p8 have COPD, so the rescue pack has a patient in every state (Ana,
+        // demo-p1, with diabetes too, has a pack ready to start).
+        let copd = rng.unit() < 0.3 || (1..=8).contains(&i);
         if diabetic {
             out.push(condition(
                 &pid,
@@ -242,15 +244,19 @@ pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str,
 
 /// The patients of a population who have diabetes (their Condition ids end in `-diabetes`).
 pub fn with_diabetes(population: &[Value]) -> Vec<String> {
+    with_condition(population, "-diabetes")
+}
+
+/// The patients of a population who have COPD.
+pub fn with_copd(population: &[Value]) -> Vec<String> {
+    with_condition(population, "-copd")
+}
+
+fn with_condition(population: &[Value], suffix: &str) -> Vec<String> {
     population
         .iter()
         .filter(|r| r["resourceType"] == "Condition")
-        .filter_map(|r| {
-            r["id"]
-                .as_str()?
-                .strip_suffix("-diabetes")
-                .map(str::to_string)
-        })
+        .filter_map(|r| r["id"].as_str()?.strip_suffix(suffix).map(str::to_string))
         .collect()
 }
 
@@ -433,4 +439,169 @@ mod tests {
             coproduce_fhir::validate::validate_resource(r).unwrap_or_else(|e| panic!("{e}: {r}"));
         }
     }
+}
+
+/// A demo team member with `patients` in their panel.
+fn as_team(role: Role, practitioner: &str, patients: &[String]) -> Caller {
+    Caller {
+        actor: Actor::session(Who::TeamMember {
+            role,
+            panel: patients.iter().cloned().collect(),
+            break_glass: Vec::new(),
+        }),
+        label: format!("demo:{practitioner}"),
+        fhir_ref: Some(format!("Practitioner/{practitioner}")),
+        user_id: None,
+    }
+}
+
+/// Rescue packs in every state for the first eight of `patients` (patients with COPD in the
+/// team's panel), made through the same use-case as the app, with each step at a time in the
+/// past before `now`: ready; teach-back still to do; started an hour ago (contact due);
+/// started four days ago with the contact now overdue; contacted and checked in "worse" (a
+/// same-day follow-up open); recovered with a replacement due; replaced by a new pack; and a
+/// pack whose expiry has passed unused (the watcher turns it into a team task). Returns how
+/// many packs were made.
+pub async fn rescue_story(
+    store: &coproduce_store::Store,
+    patients: &[String],
+    now: time::OffsetDateTime,
+) -> Result<usize, CareError> {
+    use crate::notify::Notifier;
+    use crate::protocol::ProtocolDef;
+    use crate::rescue::Rescue;
+    use coproduce_core::Clock;
+    use coproduce_core::calendar::BusinessCalendar;
+    use coproduce_core::rescue::{CheckIn, Event, Item, Outcome};
+    use std::sync::Arc;
+    let clock = Arc::new(coproduce_core::FakeClock::at(now - Duration::days(400)));
+    let api = crate::FhirApi::new(store.clone(), clock.clone());
+    let notifier = Notifier::new(api.clone(), clock.clone(), false);
+    let rescue = Rescue::new(
+        api,
+        clock.clone(),
+        ProtocolDef::copd(),
+        BusinessCalendar::default(),
+        notifier,
+    );
+    let dr = as_team(Role::Clinician, "demo-dr-okafor", patients);
+    let rn = as_team(Role::Nurse, "demo-rn-lee", patients);
+    let rph = as_team(Role::Pharmacist, "demo-rph-ali", patients);
+    let items = |expires: time::Date| -> Vec<Item> {
+        ["prednisone", "antibiotic"]
+            .map(|d| Item {
+                drug: d.into(),
+                expires,
+            })
+            .to_vec()
+    };
+    let started = || Event::Started {
+        symptoms: vec!["more-breathless".into(), "sputum-colour".into()],
+        since: clock.now() - Duration::hours(30),
+        taken: vec!["prednisone".into(), "antibiotic".into()],
+    };
+    let mut made = 0;
+    for (k, pid) in patients.iter().take(8).enumerate() {
+        let me = as_patient(pid);
+        // Every pack was set up some months ago (the expired one a year and more ago).
+        let set_up = if k == 7 {
+            now - Duration::days(400)
+        } else {
+            now - Duration::days(60)
+        };
+        clock.set(set_up);
+        let pack = rescue
+            .record(
+                &dr,
+                pid,
+                None,
+                Event::Eligible {
+                    reason: "Two COPD exacerbations in the past year, one admitted".into(),
+                },
+            )
+            .await?;
+        made += 1;
+        if k == 1 {
+            continue; // Teach-back still to do.
+        }
+        clock.set(set_up + Duration::days(2));
+        rescue
+            .record(&rph, pid, Some(&pack), Event::TaughtBack)
+            .await?;
+        let expires = if k == 7 {
+            (now - Duration::days(30)).date()
+        } else {
+            (now + Duration::days(365)).date()
+        };
+        rescue
+            .record(
+                &rph,
+                pid,
+                Some(&pack),
+                Event::Dispensed {
+                    items: items(expires),
+                },
+            )
+            .await?;
+        let start_at = match k {
+            2 => now - Duration::hours(1),
+            3 => now - Duration::days(4),
+            4 => now - Duration::days(3),
+            5 | 6 => now - Duration::days(20),
+            _ => continue, // Ready (k = 0) or expired unused (k = 7).
+        };
+        clock.set(start_at);
+        rescue.record(&me, pid, Some(&pack), started()).await?;
+        if k == 2 || k == 3 {
+            continue; // Contact due, or overdue.
+        }
+        clock.set(start_at + Duration::hours(5));
+        rescue
+            .record(
+                &rn,
+                pid,
+                Some(&pack),
+                Event::Contacted {
+                    note: "Reached by phone; taking both medicines.".into(),
+                },
+            )
+            .await?;
+        clock.set(start_at + Duration::hours(50));
+        let answer = if k == 4 {
+            CheckIn::Worse
+        } else {
+            CheckIn::Better
+        };
+        rescue
+            .record(&me, pid, Some(&pack), Event::CheckedIn { answer })
+            .await?;
+        if k == 4 {
+            continue; // Not better: the same-day follow-up is open.
+        }
+        clock.set(start_at + Duration::days(14));
+        rescue
+            .record(
+                &rn,
+                pid,
+                Some(&pack),
+                Event::Outcome {
+                    outcome: Outcome::RecoveredAtHome,
+                },
+            )
+            .await?;
+        if k == 6 {
+            clock.set(start_at + Duration::days(15));
+            rescue
+                .record(
+                    &rph,
+                    pid,
+                    Some(&pack),
+                    Event::Replaced {
+                        items: items((now + Duration::days(400)).date()),
+                    },
+                )
+                .await?;
+        }
+    }
+    Ok(made)
 }

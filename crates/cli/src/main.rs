@@ -211,6 +211,11 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
     let year = clock.now().year();
     let mut resources = coproduce_app::demo::population(40, 2026, year);
     let diabetic = coproduce_app::demo::with_diabetes(&resources);
+    let population_ids: Vec<serde_json::Value> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Condition")
+        .cloned()
+        .collect();
     let (people, accounts) = coproduce_app::demo::people(20);
     resources.extend(people);
     let n = resources.len();
@@ -267,12 +272,25 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
         clock.clone(),
     );
     let readings = coproduce_app::demo::care_story(&care, &panel, &team, &family, 2026).await?;
+    // Rescue packs for patients with COPD in the team's panel, Ana's (demo-p1) ready to start.
+    let copd: Vec<String> = coproduce_app::demo::with_copd(&population_ids)
+        .into_iter()
+        .filter(|p| {
+            p.strip_prefix("demo-p")
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n <= 20)
+        })
+        .collect();
+    let packs = coproduce_app::demo::rescue_story(store, &copd, clock.now()).await?;
     println!(
         "loaded {n} synthetic resources: 40 patients, a care team for 20 of them, a family member with a grant"
     );
     println!(
         "made the shared care plans of {} patients with diabetes: {readings} readings, goals in every state, activities on both sides",
         panel.len()
+    );
+    println!(
+        "made {packs} rescue packs for patients with COPD, in every state (one team contact overdue)"
     );
     Ok(())
 }
