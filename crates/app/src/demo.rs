@@ -423,24 +423,6 @@ pub async fn care_story(
     Ok(written)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_population_is_valid_fhir_and_deterministic() {
-        let a = population(30, 7, 2026);
-        assert_eq!(a, population(30, 7, 2026));
-        assert_eq!(
-            a.iter().filter(|r| r["resourceType"] == "Patient").count(),
-            30
-        );
-        for r in a.iter().chain(&people(10).0) {
-            coproduce_fhir::validate::validate_resource(r).unwrap_or_else(|e| panic!("{e}: {r}"));
-        }
-    }
-}
-
 /// A demo team member with `patients` in their panel.
 fn as_team(role: Role, practitioner: &str, patients: &[String]) -> Caller {
     Caller {
@@ -604,4 +586,22 @@ pub async fn rescue_story(
         }
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_population_is_valid_fhir_and_deterministic() {
+        let a = population(30, 7, 2026);
+        assert_eq!(a, population(30, 7, 2026));
+        assert_eq!(
+            a.iter().filter(|r| r["resourceType"] == "Patient").count(),
+            30
+        );
+        for r in a.iter().chain(&people(10).0) {
+            coproduce_fhir::validate::validate_resource(r).unwrap_or_else(|e| panic!("{e}: {r}"));
+        }
+    }
 }
