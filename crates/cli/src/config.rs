@@ -112,6 +112,8 @@ impl Config {
             "body_limit",
             "log_json",
             "insecure_cookies",
+            "session_idle_minutes",
+            "session_absolute_hours",
             "review_within_days",
             "jobs_every_seconds",
             "business_offset",
