@@ -912,6 +912,9 @@ struct FamilyHome {
 pub(crate) struct AccountPage {
     f: Frame,
     signed_in_as: String,
+    /// Whether the account has a record to be told about (and so an email preference).
+    can_email: bool,
+    email: String,
 }
 
 async fn home(State(s): State<AppState>, session: Session, Query(q): Query<Note>) -> Response {
@@ -1639,6 +1642,22 @@ pub(crate) async fn account_page(
         ),
         None => (None, None),
     };
+    account_with(s, &p, note, error, status).await
+}
+
+/// The account page with a note or an error at the top.
+pub(crate) async fn account_with(
+    s: &AppState,
+    p: &Person,
+    note: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let t = p.t();
+    let email = match s.notifier.email(&p.caller).await {
+        Ok(e) => e.unwrap_or_default(),
+        Err(e) => return failed(&t, CareError::App(e)),
+    };
     render(
         &AccountPage {
             signed_in_as: t.with(
@@ -1648,6 +1667,8 @@ pub(crate) async fn account_page(
                     ("roles", p.user.roles.clone()),
                 ],
             ),
+            can_email: p.caller.fhir_ref.is_some(),
+            email,
             f: p.frame(t.t("account-title"), note, error),
         },
         status,

@@ -36,8 +36,10 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
             false,
         ),
         ("/patients/{pid}/rescue-pack/record", post(record), false),
+        ("/patients/{pid}/action-plan", post(personalise), false),
         ("/team/rescue-packs", get(episodes_page), false),
         ("/notifications", get(inbox_page), false),
+        ("/account/notifications", post(set_email), false),
     ]
 }
 
@@ -64,7 +66,9 @@ struct PackPage {
     name: String,
     team: bool,
     title: String,
-    zones: Vec<(String, String, String, bool)>,
+    /// Key, heading, text, emergency, and the clinician's note for this patient.
+    zones: Vec<(String, String, String, bool, String)>,
+    can_personalise: bool,
     stage: String,
     stage_class: &'static str,
     status: Vec<String>,
@@ -296,6 +300,12 @@ async fn pack_view(
     let rules = &s.rescue.protocol.rules;
     let lang = t.lang;
     let proto = &s.rescue.protocol;
+    let personal = s
+        .rescue
+        .action_plan(&p.caller, pid)
+        .await?
+        .map(|(_, _, notes)| notes)
+        .unwrap_or_default();
     let zones = proto
         .zones
         .iter()
@@ -305,6 +315,11 @@ async fn pack_view(
                 z.heading.get(lang).to_string(),
                 z.text.get(lang).to_string(),
                 z.emergency,
+                personal
+                    .iter()
+                    .find(|(k, _)| *k == z.key)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -347,6 +362,7 @@ async fn pack_view(
             .as_ref()
             .map(|c| c.open_deadlines().map(|d| deadline_line(&t, d)).collect())
             .unwrap_or_default(),
+        can_personalise: is(&rules.eligibility_by),
         can_eligible: is(&rules.eligibility_by) && st.is_none(),
         can_teach: is(&rules.teach_back_by) && st == Some(Stage::Eligible),
         can_dispense: is(&rules.dispense_by) && st == Some(Stage::Taught),
@@ -797,4 +813,59 @@ pub(crate) async fn rescue_box(
                 now,
             ),
     }))
+}
+
+/// Where the signed-in person wants email (an empty address: no email).
+async fn set_email(
+    State(s): State<AppState>,
+    session: Session,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, f) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = p.t();
+    match s.notifier.set_email(&p.caller, f.one("email")).await {
+        Ok(()) => {
+            crate::care_pages::account_with(
+                &s,
+                &p,
+                Some(t.t("account-email-saved")),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(coproduce_app::AppError::Invalid(_)) => {
+            crate::care_pages::account_with(
+                &s,
+                &p,
+                None,
+                Some(t.t("account-email-invalid")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failed(&t, CareError::App(e)),
+    }
+}
+
+/// The clinician's personal notes on the zones (fields `zone-{key}`).
+async fn personalise(
+    State(s): State<AppState>,
+    session: Session,
+    Path(pid): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, f) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let notes: Vec<(String, String)> =
+        f.0.iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("zone-")?.to_string(), v.clone())))
+            .collect();
+    let result = s.rescue.personalise(&p.caller, &pid, &notes).await;
+    after(&s, &p, &pid, result, "note-rescue-recorded").await
 }

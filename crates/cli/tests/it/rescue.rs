@@ -382,12 +382,28 @@ async fn notifications_arrive_by_email_and_by_signed_webhook() {
     let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
     app.seed_care_team("ht").await;
     let (rescue, _) = services(&app.db.store, &app.clock, true);
+    // Ana asks for email on her account page; a slip is refused and changes nothing.
+    let mut page = app.sign_in("ana").await;
+    page.get("/account").await;
+    let resp = page
+        .post("/account/notifications", &[("email", "ana.silva@example")])
+        .await;
+    assert_eq!(resp.status(), 422);
     let ana = caller(&app, "ana").await;
-    rescue
-        .notifier
-        .set_email(&ana, "ana.silva@example.org")
-        .await
-        .expect("Ana asks for email");
+    assert_eq!(rescue.notifier.email(&ana).await.expect("prefs"), None);
+    let resp = page
+        .post(
+            "/account/notifications",
+            &[("email", "ana.silva@example.org")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.text()
+            .await
+            .expect("a page")
+            .contains("Anrejistre: n ap voye")
+    );
     let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
     app.clock.set(datetime!(2026-11-27 18:00 UTC));
     start(&app, &rescue, &pack).await;
@@ -622,5 +638,59 @@ async fn a_patient_with_diabetes_is_asked_to_check_glucose_and_the_team_sees_tho
     let mut dr = app.sign_in("dr.okafor").await;
     let (_, team) = dr.get("/").await;
     assert!(team.contains("On a rescue-pack steroid"), "{team}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_clinician_personalises_the_action_plan_and_the_patient_reads_it() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("ht").await;
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (status, page) = dr.get("/patients/p1/rescue-pack").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"personalise\""), "{page}");
+    let resp = dr
+        .post(
+            "/patients/p1/action-plan",
+            &[
+                (
+                    "zone-green",
+                    "Usual: walks to church without stopping; peak flow about 300.",
+                ),
+                ("zone-yellow", "Peak flow below 240."),
+                ("zone-red", ""),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    // A nurse may not change it, and nothing changes.
+    let mut nurse = app.sign_in("nurse.lee").await;
+    nurse.get("/patients/p1/rescue-pack").await;
+    let resp = nurse
+        .post(
+            "/patients/p1/action-plan",
+            &[("zone-green", "Something else")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let mut ana = app.sign_in("ana").await;
+    let (_, page) = ana.get("/patients/p1/rescue-pack").await;
+    assert!(
+        page.contains("Pou ou: Usual: walks to church without stopping; peak flow about 300."),
+        "{page}"
+    );
+    assert!(page.contains("Pou ou: Peak flow below 240."));
+    assert!(!page.contains("Something else"));
+    // Plain FHIR, valid R4.
+    let plans = app
+        .get("/fhir/CarePlan?category=https://coproduce.health/fhir/CodeSystem/care-plan-category|action-plan")
+        .await
+        .json::<Value>()
+        .await
+        .expect("a Bundle");
+    let plan = &plans["entry"][0]["resource"];
+    assert_eq!(plan["activity"].as_array().map(Vec::len), Some(2));
+    coproduce_fhir::validate::validate_resource(plan)
+        .unwrap_or_else(|e| panic!("not valid FHIR R4: {e}\n{plan}"));
     app.finish().await;
 }

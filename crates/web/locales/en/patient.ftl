@@ -262,3 +262,13 @@ start-drug-unknown = Choose a medicine from your pack.
 pack-replaced = This pack has been replaced by a new one.
 start-by = Only you or your family can start your pack.
 check-in-by = Only you, your family or your care team can answer the check-in.
+
+account-email-title = Email notifications
+account-email-label = Send my notifications to this email address too (leave empty for none)
+account-email-save = Save
+account-email-saved = Saved: we will email your notifications to this address.
+account-email-invalid = That is not an email address. Check it and try again.
+rescue-zone-personal = For you: { $note }
+personalise-by = The action plan is personalised by your clinician.
+personalise-zone = That is not a zone of this action plan.
+personalise-long = A zone's note is at most 1,000 characters.

@@ -92,3 +92,5 @@ outcome-recorded = The outcome is already recorded.
 outcome-choose = Choose an outcome.
 not-expired = Only an unused pack past its expiry can expire.
 rescue-unknown-action = That action is not known.
+rescue-personalise-intro = What each zone means for this patient (their usual breathing and activity, their peak flow): shown to them under the zone.
+rescue-personalise-save = Save the personal action plan

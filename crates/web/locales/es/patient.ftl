@@ -261,3 +261,13 @@ start-drug-unknown = Elija una medicina de su paquete.
 pack-replaced = Este paquete fue reemplazado por uno nuevo.
 start-by = Solo usted o su familia pueden empezar su paquete.
 check-in-by = Solo usted, su familia o su equipo pueden responder el seguimiento.
+
+account-email-title = Avisos por correo
+account-email-label = Enviar también mis avisos a este correo (déjelo vacío si no quiere)
+account-email-save = Guardar
+account-email-saved = Guardado: le enviaremos sus avisos a este correo.
+account-email-invalid = Eso no es un correo electrónico. Revíselo e intente de nuevo.
+rescue-zone-personal = Para usted: { $note }
+personalise-by = El plan de acción lo ajusta su médico.
+personalise-zone = Esa no es una zona de este plan de acción.
+personalise-long = La nota de una zona tiene como máximo 1.000 caracteres.

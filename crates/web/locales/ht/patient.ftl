@@ -261,3 +261,13 @@ start-drug-unknown = Chwazi yon medikaman nan pakè ou.
 pack-replaced = Yo ranplase pakè sa a ak yon nouvo.
 start-by = Se sèlman ou menm oswa fanmi ou ki ka kòmanse pakè ou.
 check-in-by = Se sèlman ou menm, fanmi ou oswa ekip ou ki ka reponn swivi a.
+
+account-email-title = Avètisman pa imèl
+account-email-label = Voye avètisman m yo nan adrès imèl sa a tou (kite l vid si ou pa vle)
+account-email-save = Anrejistre
+account-email-saved = Anrejistre: n ap voye avètisman ou yo nan adrès sa a.
+account-email-invalid = Sa a se pa yon adrès imèl. Verifye l epi eseye ankò.
+rescue-zone-personal = Pou ou: { $note }
+personalise-by = Se doktè ou ki ajiste plan aksyon an.
+personalise-zone = Sa a se pa yon zòn nan plan aksyon sa a.
+personalise-long = Nòt yon zòn pa ka depase 1 000 karaktè.

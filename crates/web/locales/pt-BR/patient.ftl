@@ -261,3 +261,13 @@ start-drug-unknown = Escolha um remédio do seu kit.
 pack-replaced = Este kit foi substituído por um novo.
 start-by = Só você ou sua família podem começar o seu kit.
 check-in-by = Só você, sua família ou sua equipe podem responder o acompanhamento.
+
+account-email-title = Avisos por e-mail
+account-email-label = Enviar também meus avisos para este e-mail (deixe vazio se não quiser)
+account-email-save = Salvar
+account-email-saved = Salvo: vamos enviar seus avisos para este e-mail.
+account-email-invalid = Isso não é um endereço de e-mail. Confira e tente de novo.
+rescue-zone-personal = Para você: { $note }
+personalise-by = O plano de ação é ajustado pelo seu médico.
+personalise-zone = Essa não é uma zona deste plano de ação.
+personalise-long = A nota de uma zona tem no máximo 1.000 caracteres.
