@@ -16,6 +16,7 @@ pub mod notify;
 pub mod protocol;
 pub mod rescue;
 pub mod synthetic;
+pub mod value;
 
 pub use care::{Care, CareError};
 pub use coproduce_store::{NotificationRow, SessionRow, Store, Stored, UserRow};

@@ -8,6 +8,7 @@ mod import;
 mod measure;
 mod people;
 mod utilisation;
+mod value;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -86,6 +87,8 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Emergency visits, admissions and readmissions per 1,000 patient-years.
     Utilisation(utilisation::UtilisationArgs),
+    /// Cost per member per month from a fee schedule, and a program's value both ways.
+    Value(value::ValueArgs),
     /// Generate a synthetic population (NDJSON with --out, else into the store).
     Generate(generate::GenerateArgs),
     /// Evaluate a population measure (cms122, cms165) over every patient in the store.
@@ -148,6 +151,10 @@ async fn main() -> Result<()> {
         Command::Utilisation(args) => {
             let store = open(&cfg.db).await?;
             utilisation::utilisation(&store, &clock, args).await
+        }
+        Command::Value(args) => {
+            let store = open(&cfg.db).await?;
+            value::value(&store, &clock, args).await
         }
         Command::Generate(args) => {
             let store = match args.out {

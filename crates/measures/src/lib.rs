@@ -16,6 +16,7 @@ pub mod exclusions;
 pub mod interval;
 pub mod record;
 pub mod utilisation;
+pub mod value;
 
 pub use bundle::{MeasureBundle, Terminology};
 pub use record::PatientRecord;

@@ -151,6 +151,57 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
             out.contains("all patients") && out.contains("2026-12"),
             "{out}"
         );
+        // Value: cost per member per month from a fee schedule, and the program both ways.
+        let fees = plot_dir.path().join("fees.csv");
+        std::fs::write(
+            &fees,
+            "service,price,description\noffice-visit,150,office visit\ned-visit,1200,emergency visit\nadmission,8000,stay\ninpatient-day,2000,per day\nhba1c-test,40,lab\nrescue-pack,60,prednisone and antibiotic\n",
+        )
+        .unwrap();
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "value",
+                "--fees",
+                fees.to_str().unwrap(),
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-12-31",
+                "--program",
+                "rescue-pack",
+            ],
+        );
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("cost 2026-01-01 to 2026-12-31: 1500 members"),
+            "{out}"
+        );
+        assert!(out.contains("cost per member per month: "), "{out}");
+        assert!(
+            out.contains("fee-for-service view (revenue change): "),
+            "{out}"
+        );
+        assert!(
+            out.contains("value-based view (avoided cost less the packs): "),
+            "{out}"
+        );
+        // A fee schedule with a slip is refused with its line, and nothing runs.
+        std::fs::write(&fees, "service,price\noffice-visit,150\nmassage,80\n").unwrap();
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "value",
+                "--fees",
+                fees.to_str().unwrap(),
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-12-31",
+            ],
+        );
+        assert!(!ok);
+        assert!(out.contains("line 3: 'massage' is not a service"), "{out}");
         let (ok, out) = coproduce(
             &db.url,
             &[
