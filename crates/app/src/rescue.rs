@@ -885,7 +885,7 @@ impl Rescue {
 
     /// The instant a due time is shown as, with the calendar's offset.
     pub fn local(&self, t: OffsetDateTime) -> OffsetDateTime {
-        t.to_offset(self.calendar.offset)
+        self.calendar.local_time(t)
     }
 
     pub fn millis(t: OffsetDateTime) -> i64 {

@@ -27,8 +27,9 @@ pub struct Config {
     pub review_within_days: i64,
     /// The background jobs (deadlines, email, webhooks) run this often.
     pub jobs_every_seconds: u64,
-    /// The site's offset from UTC for business hours ("UTC", "-05:00").
-    pub business_offset: String,
+    /// The site's time zone for business hours: an IANA name ("America/New_York", daylight
+    /// saving followed) or a fixed offset ("UTC", "-05:00").
+    pub business_time_zone: String,
     pub business_open: String,
     pub business_close: String,
     pub business_days: Vec<String>,
@@ -72,7 +73,7 @@ impl Default for Config {
             session_absolute_hours: 12,
             review_within_days: 7,
             jobs_every_seconds: 30,
-            business_offset: "UTC".into(),
+            business_time_zone: "UTC".into(),
             business_open: "08:00".into(),
             business_close: "17:00".into(),
             business_days: ["monday", "tuesday", "wednesday", "thursday", "friday"]
@@ -116,7 +117,7 @@ impl Config {
             "session_absolute_hours",
             "review_within_days",
             "jobs_every_seconds",
-            "business_offset",
+            "business_time_zone",
             "business_open",
             "business_close",
             "protocol_file",

@@ -344,13 +344,13 @@ async fn open(url: &str) -> Result<Store> {
 fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
     use coproduce_web::jobs::{Delivery, Secret, Smtp, Webhook};
     let calendar = coproduce_core::calendar::BusinessCalendar::new(
-        &cfg.business_offset,
+        &cfg.business_time_zone,
         &cfg.business_open,
         &cfg.business_close,
         &cfg.business_days,
         &cfg.holidays,
     )
-    .context("the business calendar (business_offset, business_open, business_close, business_days, holidays)")?;
+    .context("the business calendar (business_time_zone, business_open, business_close, business_days, holidays)")?;
     let protocol = match &cfg.protocol_file {
         None => coproduce_app::protocol::ProtocolDef::copd(),
         Some(path) => {

@@ -1,19 +1,21 @@
 //! The business calendar and "within" rules: when a promise with a due time falls due.
 //!
-//! A site keeps business hours on working days, minus its holidays, at a fixed offset from
-//! UTC. "Within 1 business day" of a start means by the close of the next business day after
+//! A site keeps business hours on working days, minus its holidays, in its time zone (an
+//! IANA name such as America/New_York, so daylight saving is followed; the zone database is
+//! compiled in, so nothing is read at run time). "Within 1 business day" of a start means by the close of the next business day after
 //! the day it started (a pack started on Friday evening is due by Monday's close); "within 4
 //! business hours" counts only open hours; "within 72 hours" is wall-clock time.
 
+use jiff::tz::TimeZone;
 use std::collections::BTreeSet;
 use std::fmt;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset, Weekday};
 
 /// A site's working days, hours and holidays.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BusinessCalendar {
-    /// The site's offset from UTC (a fixed offset: daylight saving is not followed).
-    pub offset: UtcOffset,
+    /// The site's time zone.
+    pub zone: TimeZone,
     pub open: Time,
     pub close: Time,
     pub workdays: BTreeSet<u8>,
@@ -24,7 +26,7 @@ impl Default for BusinessCalendar {
     /// Monday to Friday, 08:00 to 17:00 UTC, no holidays.
     fn default() -> Self {
         BusinessCalendar {
-            offset: UtcOffset::UTC,
+            zone: TimeZone::UTC,
             open: Time::from_hms(8, 0, 0).unwrap_or(Time::MIDNIGHT),
             close: Time::from_hms(17, 0, 0).unwrap_or(Time::MIDNIGHT),
             workdays: (1..=5).collect(),
@@ -46,16 +48,17 @@ impl fmt::Display for CalendarRefused {
 impl std::error::Error for CalendarRefused {}
 
 impl BusinessCalendar {
-    /// A calendar from its settings: `offset` like "-05:00", hours like "08:00", workdays as
-    /// English day names ("monday"...), holidays as ISO dates.
+    /// A calendar from its settings: `zone` an IANA name ("America/New_York") or a fixed
+    /// offset ("-05:00", "UTC"), hours like "08:00", workdays as English day names
+    /// ("monday"...), holidays as ISO dates.
     pub fn new(
-        offset: &str,
+        zone: &str,
         open: &str,
         close: &str,
         workdays: &[String],
         holidays: &[String],
     ) -> Result<Self, CalendarRefused> {
-        let offset = parse_offset(offset)?;
+        let zone = parse_zone(zone)?;
         let open = parse_time(open)?;
         let close = parse_time(close)?;
         if close <= open {
@@ -80,7 +83,7 @@ impl BusinessCalendar {
             })
             .collect::<Result<_, _>>()?;
         Ok(BusinessCalendar {
-            offset,
+            zone,
             open,
             close,
             workdays,
@@ -92,15 +95,45 @@ impl BusinessCalendar {
         self.workdays.contains(&d.weekday().number_from_monday()) && !self.holidays.contains(&d)
     }
 
+    /// The site's offset from UTC at an instant.
+    fn offset_at(&self, t: OffsetDateTime) -> UtcOffset {
+        let secs = jiff::Timestamp::from_second(t.unix_timestamp())
+            .map(|ts| self.zone.to_offset(ts).seconds())
+            .unwrap_or(0);
+        UtcOffset::from_whole_seconds(secs).unwrap_or(UtcOffset::UTC)
+    }
+
+    /// An instant as the site's clock shows it.
+    pub fn local_time(&self, t: OffsetDateTime) -> OffsetDateTime {
+        t.to_offset(self.offset_at(t))
+    }
+
     fn local(&self, t: OffsetDateTime) -> PrimitiveDateTime {
-        let l = t.to_offset(self.offset);
+        let l = self.local_time(t);
         PrimitiveDateTime::new(l.date(), l.time())
     }
 
+    /// The instant of a local day and time at the site (a time skipped or repeated by a
+    /// clock change is taken as the clocks would show it: the later offset for a gap, the
+    /// earlier for a fold).
     fn instant(&self, d: Date, t: Time) -> OffsetDateTime {
-        PrimitiveDateTime::new(d, t)
-            .assume_offset(self.offset)
-            .to_offset(UtcOffset::UTC)
+        let civil = jiff::civil::DateTime::new(
+            d.year() as i16,
+            u8::from(d.month()) as i8,
+            d.day() as i8,
+            t.hour() as i8,
+            t.minute() as i8,
+            t.second() as i8,
+            0,
+        );
+        let secs = civil
+            .ok()
+            .and_then(|c| self.zone.to_ambiguous_timestamp(c).compatible().ok())
+            .map(|ts| ts.as_second());
+        match secs.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()) {
+            Some(at) => at,
+            None => PrimitiveDateTime::new(d, t).assume_utc(),
+        }
     }
 
     /// The first business day strictly after `d`.
@@ -178,6 +211,20 @@ fn parse_offset(s: &str) -> Result<UtcOffset, CalendarRefused> {
         return Err(bad());
     }
     UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| bad())
+}
+
+/// A time zone: an IANA name, or a fixed offset.
+fn parse_zone(s: &str) -> Result<TimeZone, CalendarRefused> {
+    if let Ok(off) = parse_offset(s) {
+        let offset = jiff::tz::Offset::from_seconds(off.whole_seconds())
+            .map_err(|e| CalendarRefused(format!("offset '{s}': {e}")))?;
+        return Ok(TimeZone::fixed(offset));
+    }
+    TimeZone::get(s).map_err(|_| {
+        CalendarRefused(format!(
+            "'{s}' is not a time zone: use a name like America/New_York, or an offset like -05:00"
+        ))
+    })
 }
 
 fn parse_time(s: &str) -> Result<Time, CalendarRefused> {
@@ -315,6 +362,34 @@ mod tests {
         assert_eq!(due, datetime!(2026-11-27 22:00 UTC));
         assert!(!cal.is_business_day(date!(2026 - 11 - 26)));
         assert!(!cal.is_business_day(date!(2026 - 11 - 28)));
+    }
+
+    #[test]
+    fn a_site_time_zone_follows_daylight_saving() {
+        let cal = BusinessCalendar::new(
+            "America/New_York",
+            "08:00",
+            "17:00",
+            &["mon", "tue", "wed", "thu", "fri"].map(String::from),
+            &[],
+        )
+        .expect("a calendar");
+        // Friday 30 October 2026 at 18:00 in New York (EDT, -04:00); the clocks go back on
+        // Sunday 1 November, so Monday's close is 17:00 EST (-05:00), 22:00 UTC.
+        let due = Within::BusinessDays(1).due(&cal, datetime!(2026-10-30 22:00 UTC));
+        assert_eq!(due, datetime!(2026-11-02 22:00 UTC));
+        // In summer the close is 21:00 UTC.
+        assert_eq!(
+            Within::BusinessDays(1).due(&cal, datetime!(2026-07-09 15:00 UTC)),
+            datetime!(2026-07-10 21:00 UTC)
+        );
+        assert_eq!(
+            cal.local_time(datetime!(2026-11-02 22:00 UTC)).offset(),
+            UtcOffset::from_hms(-5, 0, 0).expect("an offset")
+        );
+        let e = BusinessCalendar::new("Mars/Olympus_Mons", "08:00", "17:00", &["mon".into()], &[])
+            .expect_err("no such zone");
+        assert!(e.0.contains("Mars/Olympus_Mons"), "{e}");
     }
 
     #[test]
