@@ -102,13 +102,36 @@ impl Watcher {
         let now = self.clock.now();
         let stored = self.api.read(&sys, "Task", task_id).await?;
         let mut task = stored.json()?;
+        let patient = stored.patient_id.clone().unwrap_or_default();
         let Some((chain, current)) = task_deadline(&task) else {
-            return Ok(None);
+            // A chain this server cannot read (a role or period it does not know, written
+            // through /fhir or an import): counted as missed once, so it neither blocks the
+            // watcher nor fires again.
+            let (level, due) = task
+                .as_object()
+                .and_then(coproduce_store::deadlines::deadline_of)
+                .unwrap_or((0, unix_millis(now)));
+            tracing::warn!(
+                task = task_id,
+                "a deadline whose escalation chain cannot be read"
+            );
+            let claim = MissRow {
+                task_id: task_id.to_string(),
+                level,
+                patient_id: stored.patient_id.clone(),
+                role: "unknown".into(),
+                due_at: due,
+                fired_at: unix_millis(now),
+            };
+            let written = self
+                .api
+                .transaction_with(Vec::new(), &[], Some(&claim))
+                .await?;
+            return Ok(written.map(|_| Missed::Exhausted));
         };
-        if current.due > now || task["status"] != "requested" {
+        if current.due > now {
             return Ok(None);
         }
-        let patient = stored.patient_id.clone().unwrap_or_default();
         let claim = MissRow {
             task_id: task_id.to_string(),
             level: current.level as i64,

@@ -457,9 +457,8 @@ impl Rescue {
             .iter()
             .map(|p| self.view(p, &tasks, ""))
             .collect::<Result<Vec<_>>>()?;
-        out.sort_by_key(|p| std::cmp::Reverse(p.pack.events.first().map(|e| e.at)));
-        // Newest pack first: a successor begins with its predecessor's eligibility, so order
-        // by the last event instead when those tie.
+        // Newest first, by each pack's latest event (a successor begins with copies of its
+        // predecessor's eligibility, so its first event says nothing).
         out.sort_by_key(|p| std::cmp::Reverse(p.pack.events.last().map(|e| e.at)));
         Ok(out)
     }

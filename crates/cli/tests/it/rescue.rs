@@ -694,3 +694,66 @@ async fn the_clinician_personalises_the_action_plan_and_the_patient_reads_it() {
         .unwrap_or_else(|e| panic!("not valid FHIR R4: {e}\n{plan}"));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn any_task_with_a_chain_is_watched_whatever_wrote_it() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (_, watcher) = services(&app.db.store, &app.clock, false);
+    let task = |id: &str, role: &str, status: &str| {
+        serde_json::json!({
+            "resourceType": "Task", "id": id, "status": status, "intent": "order",
+            "extension": [
+                {"url": "https://coproduce.health/fhir/StructureDefinition/escalation", "extension": [
+                    {"url": "step", "extension": [
+                        {"url": "role", "valueCode": role},
+                        {"url": "within", "valueString": "1 business day"}]},
+                    {"url": "step", "extension": [
+                        {"url": "role", "valueCode": "clinic-lead"},
+                        {"url": "within", "valueString": "4 business hours"}]}]},
+                {"url": "https://coproduce.health/fhir/StructureDefinition/escalation-level", "valueInteger": 0}],
+            "code": {"text": "Call back about a referral"},
+            "for": {"reference": "Patient/p1"},
+            "restriction": {"period": {"end": "2026-11-27T12:00:00Z"}},
+        })
+        .to_string()
+    };
+    // Written through /fhir by an integration: one the server can read, one it cannot (a
+    // role it does not know), and one already done.
+    for (id, role, status) in [
+        ("t-ok", "nurse", "accepted"),
+        ("t-odd", "matron", "requested"),
+        ("t-done", "nurse", "completed"),
+    ] {
+        let resp = app
+            .put_json(&format!("/fhir/Task/{id}"), task(id, role, status), None)
+            .await;
+        assert!(
+            resp.status().is_success(),
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    app.clock.set(datetime!(2026-11-27 12:30 UTC));
+    let pass = watcher.tick().await.expect("a pass");
+    assert_eq!((pass.escalated, pass.exhausted), (1, 1), "{pass:?}");
+    assert_eq!(watcher.tick().await.expect("a pass"), Default::default());
+    let t: Value = app
+        .get("/fhir/Task/t-ok")
+        .await
+        .json()
+        .await
+        .expect("the Task");
+    assert_eq!(t["performerType"][0]["coding"][0]["code"], "clinic-lead");
+    // Four business hours from the missed due time (12:00).
+    assert_eq!(
+        t["restriction"]["period"]["end"],
+        "2026-11-27T16:00:00.000Z"
+    );
+    assert_eq!(
+        inbox(&app.db.store, "role:clinic-lead", "deadline-escalated").await,
+        1
+    );
+    assert_eq!(app.db.store.misses_since(0).await.expect("misses").len(), 2);
+    app.finish().await;
+}
