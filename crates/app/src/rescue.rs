@@ -472,6 +472,15 @@ impl Rescue {
             .find(|p| p.pack.replacement().is_none()))
     }
 
+    /// The pack to act on now: one whose episode is still open (started, outcome not yet
+    /// recorded, even if a replacement was already issued), else the one in hand.
+    pub async fn active(&self, caller: &Caller, patient: &str) -> Result<Option<PackView>> {
+        let packs = self.packs(caller, patient).await?;
+        let open = packs.iter().position(|p| p.stage == Stage::Started);
+        let hand = packs.iter().position(|p| p.pack.replacement().is_none());
+        Ok(open.or(hand).map(|i| packs[i].clone()))
+    }
+
     async fn has_diabetes(&self, patient: &str) -> Result<bool> {
         let found = self
             .api

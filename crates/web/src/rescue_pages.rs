@@ -292,7 +292,8 @@ async fn pack_view(
 ) -> Result<PackPage, CareError> {
     let t = p.t();
     let chart = s.care.chart(&p.caller, pid).await?;
-    let current = s.rescue.current(&p.caller, pid).await?;
+    let current = s.rescue.active(&p.caller, pid).await?;
+    let in_hand_ready = ready_in_hand(s, p, pid).await?;
     let now = s.rescue.now();
     let role = p.role();
     let team = role.is_some_and(Role::is_team);
@@ -345,7 +346,7 @@ async fn pack_view(
             .as_ref()
             .map(|c| status_lines(&t, c, now))
             .unwrap_or_else(|| vec![t.t("rescue-status-none")]),
-        can_start: own_side && matches!(st, Some(Stage::Ready | Stage::Expired)),
+        can_start: own_side && in_hand_ready,
         check_in: own_side
             && current
                 .as_ref()
@@ -520,7 +521,7 @@ impl Pairs {
 }
 
 async fn current_id(s: &AppState, p: &Person, pid: &str) -> Result<Option<String>, CareError> {
-    Ok(s.rescue.current(&p.caller, pid).await?.map(|c| c.id))
+    Ok(s.rescue.active(&p.caller, pid).await?.map(|c| c.id))
 }
 
 async fn start(
@@ -540,12 +541,15 @@ async fn start(
         since: now - time::Duration::hours(hours.clamp(0, 24 * 30)),
         taken: f.all("taken"),
     };
-    let result = match current_id(&s, &p, &pid).await {
-        Ok(id) => s
-            .rescue
-            .record(&p.caller, &pid, id.as_deref(), event)
-            .await
-            .map(|_| ()),
+    // A start is on the pack in hand, even while an earlier episode awaits its outcome.
+    let result = match s.rescue.current(&p.caller, &pid).await {
+        Ok(pack) => {
+            let id = pack.map(|c| c.id);
+            s.rescue
+                .record(&p.caller, &pid, id.as_deref(), event)
+                .await
+                .map(|_| ())
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -797,7 +801,7 @@ pub(crate) async fn rescue_box(
     pid: &str,
 ) -> Result<Option<RescueBox>, CareError> {
     let t = p.t();
-    let Some(c) = s.rescue.current(&p.caller, pid).await? else {
+    let Some(c) = s.rescue.active(&p.caller, pid).await? else {
         return Ok(None);
     };
     let now = s.rescue.now();
@@ -805,7 +809,7 @@ pub(crate) async fn rescue_box(
     Ok(Some(RescueBox {
         title: s.rescue.protocol.pack.get(t.lang).to_string(),
         status: status_lines(&t, &c, now),
-        can_start: own_side && matches!(c.stage, Stage::Ready | Stage::Expired),
+        can_start: own_side && ready_in_hand(s, p, pid).await?,
         check_in: own_side
             && c.check_in_open(
                 s.rescue.protocol.rules.check_in_opens,
@@ -868,4 +872,12 @@ async fn personalise(
             .collect();
     let result = s.rescue.personalise(&p.caller, &pid, &notes).await;
     after(&s, &p, &pid, result, "note-rescue-recorded").await
+}
+
+/// Whether the pack in the patient's hands can be started (ready, or past its expiry).
+async fn ready_in_hand(s: &AppState, p: &Person, pid: &str) -> Result<bool, CareError> {
+    Ok(s.rescue
+        .current(&p.caller, pid)
+        .await?
+        .is_some_and(|c| matches!(c.stage, Stage::Ready | Stage::Expired)))
 }

@@ -273,6 +273,42 @@ async fn an_expired_pack_becomes_a_team_task_and_a_start_with_it_is_accepted() {
         inbox(&app.db.store, "Patient/p1", "rescue-pack-started-expired").await,
         1
     );
+    // The pharmacist issues the new pack before the 14-day outcome; the episode on the old
+    // pack stays open and the nurse records its outcome from the page.
+    let rph = caller(&app, "rph.ali").await;
+    rescue
+        .record(
+            &rph,
+            "p1",
+            Some(&pack),
+            Event::Replaced {
+                items: items(date!(2028 - 01 - 31)),
+            },
+        )
+        .await
+        .expect("the replacement");
+    let active = rescue.active(&dr, "p1").await.expect("ok").expect("a pack");
+    assert_eq!(
+        (active.id.as_str(), active.stage),
+        (pack.as_str(), Stage::Started)
+    );
+    let mut nurse = app.sign_in("nurse.lee").await;
+    let (_, page) = nurse.get("/patients/p1/rescue-pack").await;
+    assert!(page.contains("id=\"outcome\""), "the outcome form: {page}");
+    let resp = nurse
+        .post(
+            "/patients/p1/rescue-pack/record",
+            &[("event", "outcome"), ("outcome", "recovered-at-home")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let packs = rescue.packs(&dr, "p1").await.expect("packs");
+    let old = packs.iter().find(|p| p.id == pack).expect("the old pack");
+    assert_eq!(old.stage, Stage::Replaced);
+    assert!(old.pack.outcome().is_some());
+    let now_in_hand = rescue.active(&dr, "p1").await.expect("ok").expect("a pack");
+    assert_ne!(now_in_hand.id, pack);
+    assert_eq!(now_in_hand.stage, Stage::Ready);
     app.finish().await;
 }
 
