@@ -660,7 +660,8 @@ async fn chart_view(
             crate::rescue_pages::inbox_lines(s, p, 20)
                 .await?
                 .into_iter()
-                .map(|(at, text, _)| format!("{at} · {text}")),
+                .filter(|n| n.unread)
+                .map(|n| format!("{} · {}", n.at, n.text)),
         );
     }
     Ok(ChartPage {

@@ -39,6 +39,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
         ("/patients/{pid}/action-plan", post(personalise), false),
         ("/team/rescue-packs", get(episodes_page), false),
         ("/notifications", get(inbox_page), false),
+        ("/notifications/{id}/read", post(mark_read), false),
         ("/account/notifications", post(set_email), false),
     ]
 }
@@ -122,7 +123,7 @@ struct EpisodeRow {
 #[template(path = "inbox.html")]
 struct InboxPage {
     f: Frame,
-    rows: Vec<(String, String, Option<String>)>,
+    rows: Vec<InboxLine>,
 }
 
 fn standing_label(t: &Tr, d: &DeadlineView) -> (&'static str, String) {
@@ -744,29 +745,62 @@ async fn episodes_page(
     )
 }
 
+/// A notification as the inbox shows it.
+pub(crate) struct InboxLine {
+    pub id: String,
+    pub at: String,
+    pub text: String,
+    pub link: Option<String>,
+    pub unread: bool,
+}
+
 /// The signed-in person's notifications, rendered in the page's language.
 pub(crate) async fn inbox_lines(
     s: &AppState,
     p: &Person,
     limit: i64,
-) -> Result<Vec<(String, String, Option<String>)>, CareError> {
+) -> Result<Vec<InboxLine>, CareError> {
     let rows = s.notifier.inbox(&p.caller, limit).await?;
     Ok(rows
         .into_iter()
         .map(|mut n| {
             n.language = p.lang.to_string();
             let (_, text) = crate::jobs::render(&n);
-            let link = n
-                .patient_id
-                .as_ref()
-                .map(|pid| format!("/patients/{pid}/rescue-pack"));
-            (
-                when(coproduce_core::from_unix_millis(n.created_at)),
+            InboxLine {
+                link: n
+                    .patient_id
+                    .as_ref()
+                    .map(|pid| format!("/patients/{pid}/rescue-pack")),
+                at: when(coproduce_core::from_unix_millis(n.created_at)),
+                unread: n.read_at.is_none(),
+                id: n.id,
                 text,
-                link,
-            )
+            }
         })
         .collect())
+}
+
+/// Marks one of the person's notifications read.
+async fn mark_read(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, _) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.notifier.mark_read(&p.caller, &id).await {
+        Ok(true) => Redirect::to("/notifications").into_response(),
+        Ok(false) => failed(
+            &p.t(),
+            CareError::App(coproduce_app::AppError::NotFound(format!(
+                "notification {id}"
+            ))),
+        ),
+        Err(e) => failed(&p.t(), CareError::App(e)),
+    }
 }
 
 async fn inbox_page(State(s): State<AppState>, session: Session) -> Response {

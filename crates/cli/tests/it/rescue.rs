@@ -656,6 +656,24 @@ async fn a_patient_with_diabetes_is_asked_to_check_glucose_and_the_team_sees_tho
         home.contains("Please check your glucose every day until 2026-12-02 18:00"),
         "{home}"
     );
+    // Read, it leaves the home page; a notification that is not hers (or already read)
+    // is not found.
+    let (_, inbox) = ana.get("/notifications").await;
+    let action = inbox
+        .split("action=\"/notifications/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a mark-as-read form")
+        .to_string();
+    let resp = ana.post(&format!("/notifications/{action}"), &[]).await;
+    assert_eq!(resp.status(), 303);
+    let (_, home) = ana.get("/").await;
+    assert!(
+        !home.contains("Please check your glucose every day"),
+        "{home}"
+    );
+    let resp = ana.post(&format!("/notifications/{action}"), &[]).await;
+    assert_eq!(resp.status(), 404);
     app.clock.set(datetime!(2026-11-28 08:00 UTC));
     // A new day, a new sign-in (sessions end after 30 idle minutes).
     let mut ana = app.sign_in("ana").await;

@@ -272,3 +272,4 @@ rescue-zone-personal = For you: { $note }
 personalise-by = The action plan is personalised by your clinician.
 personalise-zone = That is not a zone of this action plan.
 personalise-long = A zone's note is at most 1,000 characters.
+inbox-mark-read = Mark as read

@@ -271,3 +271,4 @@ rescue-zone-personal = Para usted: { $note }
 personalise-by = El plan de acción lo ajusta su médico.
 personalise-zone = Esa no es una zona de este plan de acción.
 personalise-long = La nota de una zona tiene como máximo 1.000 caracteres.
+inbox-mark-read = Marcar como leído

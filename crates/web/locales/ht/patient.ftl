@@ -271,3 +271,4 @@ rescue-zone-personal = Pou ou: { $note }
 personalise-by = Se doktè ou ki ajiste plan aksyon an.
 personalise-zone = Sa a se pa yon zòn nan plan aksyon sa a.
 personalise-long = Nòt yon zòn pa ka depase 1 000 karaktè.
+inbox-mark-read = Make kòm li

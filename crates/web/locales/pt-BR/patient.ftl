@@ -271,3 +271,4 @@ rescue-zone-personal = Para você: { $note }
 personalise-by = O plano de ação é ajustado pelo seu médico.
 personalise-zone = Essa não é uma zona deste plano de ação.
 personalise-long = A nota de uma zona tem no máximo 1.000 caracteres.
+inbox-mark-read = Marcar como lido
