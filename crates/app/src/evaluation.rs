@@ -189,6 +189,69 @@ pub async fn utilisation(
     Ok(tally.result)
 }
 
+/// What a quality analyst's page shows: utilisation by month over a period, and a program's
+/// evaluation with data up to the period's end.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub patients: u64,
+    pub utilisation: coproduce_measures::utilisation::Utilisation,
+    pub evaluation: Option<Evaluation>,
+}
+
+/// Population figures for someone the policy lets see the whole population in aggregate (a
+/// quality analyst; no chart is shown). One pass over every patient; the run is audited, and
+/// a refusal too.
+pub async fn overview(
+    api: &crate::FhirApi,
+    caller: &crate::accounts::Caller,
+    program: &str,
+    start: Date,
+    end: Date,
+) -> Result<Overview, AppError> {
+    use coproduce_core::access::{Action, Reach, reach};
+    let clock = api.clock();
+    let store = api.store();
+    if !matches!(
+        reach(&caller.actor, Action::Export, "Patient", true, clock.now()),
+        Reach::Everything
+    ) {
+        store
+            .audit(&coproduce_store::AuditEntry {
+                at: coproduce_core::unix_millis(clock.now()),
+                actor: caller.label.clone(),
+                action: "analysis".into(),
+                outcome: "denied".into(),
+                detail: Some("population figures are for quality analysts".into()),
+                ..Default::default()
+            })
+            .await?;
+        return Err(AppError::Forbidden(
+            "population figures are for quality analysts".into(),
+        ));
+    }
+    let mut tally = coproduce_measures::utilisation::Tally::new(start, end);
+    let mut histories = Vec::new();
+    let patients = each_patient(store, |values| {
+        tally.add(&utilisation_of(&values));
+        let h = history_of(&values, program, end);
+        if h.eligible || h.enrolled.is_some() {
+            histories.push(h);
+        }
+    })
+    .await?;
+    let evaluation = evaluate(&histories, end, 1, 2_000);
+    let detail = format!(
+        "{patients} patients, {start} to {end}; program {program}: {} matched pairs",
+        evaluation.as_ref().map_or(0, |e| e.pairs)
+    );
+    audit_run(store, &clock, &caller.label, "analysis", detail).await?;
+    Ok(Overview {
+        patients,
+        utilisation: tally.result,
+        evaluation,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -955,6 +955,7 @@ async fn home(State(s): State<AppState>, session: Session, Query(q): Query<Note>
                 Err(e) => failed(&t, e),
             }
         }
+        Who::Analyst => crate::analyst_pages::show(&s, &p).await,
         _ => account_page(&s, &session, None, StatusCode::OK).await,
     }
 }

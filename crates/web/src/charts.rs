@@ -204,6 +204,168 @@ pub fn hba1c_distribution(values: &[f64], title: &str, y_desc: &str) -> Result<S
     Ok(accessible(svg))
 }
 
+/// The two groups' event rates before and after enrolment, as an SVG line chart.
+pub fn evaluation(
+    e: &coproduce_measures::evaluation::Evaluation,
+    program: &str,
+) -> Result<String, String> {
+    let top = [
+        e.enrolled_before,
+        e.enrolled_after,
+        e.comparison_before,
+        e.comparison_after,
+    ]
+    .into_iter()
+    .fold(0.0_f64, f64::max)
+        * 1.25;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        let title = format!(
+            "{program}: events per patient-year, difference-in-differences {:+.2} ({:+.0}%)",
+            e.effect,
+            e.relative * 100.0
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.2f64..1.2f64, 0f64..top.max(0.1))
+            .map_err(|x| x.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(3)
+            .x_label_formatter(&|x| {
+                if x.abs() < 0.05 {
+                    "12 months before".to_string()
+                } else if (x - 1.0).abs() < 0.05 {
+                    "12 months after".to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(WHITE)
+            .y_desc("events per patient-year")
+            .draw()
+            .map_err(|x| x.to_string())?;
+        let groups = [
+            (
+                format!("enrolled (n = {})", e.pairs),
+                e.enrolled_before,
+                e.enrolled_after,
+                RGBColor(11, 83, 148),
+            ),
+            (
+                format!("matched comparison (n = {})", e.pairs),
+                e.comparison_before,
+                e.comparison_after,
+                RGBColor(180, 95, 6),
+            ),
+        ];
+        for (label, before, after, colour) in groups {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, before), (1.0, after)],
+                    colour.stroke_width(3),
+                ))
+                .map_err(|x| x.to_string())?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3))
+                });
+            chart
+                .draw_series(
+                    [(0.0, before), (1.0, after)].map(|p| Circle::new(p, 5, colour.filled())),
+                )
+                .map_err(|x| x.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|x| x.to_string())?;
+        root.present().map_err(|x| x.to_string())?;
+    }
+    // The drawing's text alternative, for screen readers.
+    let alt = format!(
+        "{program}: enrolled patients went from {:.2} to {:.2} events per patient-year, matched comparison patients from {:.2} to {:.2}.",
+        e.enrolled_before, e.enrolled_after, e.comparison_before, e.comparison_after
+    );
+    Ok(svg.replacen(
+        "<svg ",
+        &format!("<svg role=\"img\" aria-label=\"{alt}\" "),
+        1,
+    ))
+}
+
+/// Emergency visits and admissions per 1,000 patient-years by month: `(month, ED, admissions)`.
+pub fn utilisation_trend(
+    months: &[(String, f64, f64)],
+    title: &str,
+    labels: (&str, &str),
+) -> Result<String, String> {
+    let top = months
+        .iter()
+        .map(|(_, a, b)| a.max(*b))
+        .fold(0.0_f64, f64::max)
+        .max(1.0)
+        * 1.2;
+    let n = months.len().max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..(n as f64 - 0.5).max(0.5), 0f64..top)
+            .map_err(|x| x.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(n.min(12))
+            .x_label_formatter(&|x| {
+                let i = x.round() as usize;
+                if (x - i as f64).abs() < 0.01 {
+                    months.get(i).map(|(m, _, _)| m.clone()).unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|x| x.to_string())?;
+        for (label, colour, pick) in [(labels.0, LINE, 0usize), (labels.1, SECOND, 1usize)] {
+            let points: Vec<(f64, f64)> = months
+                .iter()
+                .enumerate()
+                .map(|(i, (_, a, b))| (i as f64, if pick == 0 { *a } else { *b }))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(|x| x.to_string())?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|x| x.to_string())?;
+        root.present().map_err(|x| x.to_string())?;
+    }
+    Ok(accessible(svg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,11 @@
 //! Handlers are thin: they read the request, call `app`, and answer; every error is mapped
 //! to a status and an OperationOutcome in [`errors`].
 
+mod analyst_pages;
 mod api;
 mod auth;
 pub mod care_pages;
-mod charts;
+pub mod charts;
 pub mod errors;
 mod fhir;
 pub mod i18n;
@@ -36,6 +37,7 @@ pub fn route_paths() -> Vec<(String, Guard)> {
         .into_iter()
         .chain(care_pages::route_table())
         .chain(rescue_pages::route_table())
+        .chain(analyst_pages::route_table())
         .map(|(p, _, public)| (p.to_string(), guard(public, Guard::Session)));
     fhir.chain(api).chain(pages).collect()
 }

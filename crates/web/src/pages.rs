@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .into_iter()
         .chain(crate::care_pages::route_table())
         .chain(crate::rescue_pages::route_table())
+        .chain(crate::analyst_pages::route_table())
         .fold(Router::new(), |r, (path, handler, _)| {
             r.route(path, handler)
         })

@@ -221,3 +221,62 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
         db.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn a_quality_analyst_sees_population_figures_and_a_clinician_does_not() {
+    let app = coproduce_testkit::TestApp::spawn(coproduce_testkit::TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (ok, out) = coproduce(
+        &app.db.url,
+        &["generate", "--patients", "1500", "--seed", "3"],
+    );
+    assert!(ok, "{out}");
+    app.accounts
+        .add_user(coproduce_app::accounts::NewUser {
+            username: "ida".into(),
+            roles: vec![coproduce_core::access::Role::QualityAnalyst],
+            fhir_ref: None,
+            password: Some(coproduce_testkit::PASSWORD.into()),
+        })
+        .await
+        .expect("an analyst");
+    let mut ida = app.sign_in("ida").await;
+    // Her home is the figures: the last twelve full months before 27 November 2026.
+    let (status, page) = ida.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Population figures"), "{page}");
+    assert!(
+        page.contains("2025-11-01 – 2026-10-31: 1501 patients"),
+        "{page}"
+    );
+    assert!(page.contains("<th scope=\"row\">2026-10</th>"), "{page}");
+    assert!(page.contains("<svg aria-hidden=\"true\""), "a trend chart");
+    assert!(page.contains("id=\"evaluation-h\""), "{page}");
+    // The run is audited under her name.
+    let (_, audit) = app
+        .db
+        .store
+        .audit_newest(50, 0)
+        .await
+        .expect("the audit trail");
+    assert!(
+        audit.iter().any(|a| a.entry.actor == "user:ida"
+            && a.entry.action == "analysis"
+            && a.entry.outcome == "allowed"),
+        "{audit:?}"
+    );
+    // A clinician sees charts, not the population: refused, and the refusal audited.
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (status, _) = dr.get("/analyst").await;
+    assert_eq!(status, 403);
+    let (_, audit) = app
+        .db
+        .store
+        .audit_newest(50, 0)
+        .await
+        .expect("the audit trail");
+    assert!(audit.iter().any(|a| a.entry.actor == "user:dr.okafor"
+        && a.entry.action == "analysis"
+        && a.entry.outcome == "denied"));
+    app.finish().await;
+}

@@ -94,3 +94,20 @@ not-expired = Only an unused pack past its expiry can expire.
 rescue-unknown-action = That action is not known.
 rescue-personalise-intro = What each zone means for this patient (their usual breathing and activity, their peak flow): shown to them under the zone.
 rescue-personalise-save = Save the personal action plan
+
+# The quality analyst's page.
+analyst-title = Population figures
+analyst-lead = { $period }: { $n } patients. Figures only; no chart is opened.
+analyst-utilisation-title = Emergency visits and admissions per 1,000 patient-years
+analyst-trend-title = Per 1,000 patient-years, by month
+analyst-trend-alt = Emergency visits / admissions per 1,000 patient-years by month: { $months }.
+analyst-all = All months
+analyst-pt-years = Patient-years
+analyst-ed = Emergency visits
+analyst-ed-copd = Emergency visits, COPD
+analyst-admissions = Admissions
+analyst-admissions-copd = Admissions, COPD
+analyst-readmissions = 30-day readmissions
+analyst-evaluation-title = The rescue pack: enrolled against matched patients
+analyst-evaluation-figures = { $pairs } enrolled patients with a match; difference-in-differences { $effect } events per patient-year (95% interval { $interval }).
+analyst-evaluation-none = No enrolled patient has a full year before and after enrolment and a match yet.
