@@ -191,9 +191,4 @@ impl Watcher {
         tracing::info!(task = task_id, level = current.level, role = %current.role, "deadline missed");
         Ok(Some(missed))
     }
-
-    /// How many deadlines were missed since `since` (Unix ms).
-    pub async fn missed_since(&self, since: i64) -> Result<usize, AppError> {
-        Ok(self.api.store().misses_since(since).await?.len())
-    }
 }

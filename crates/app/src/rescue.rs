@@ -20,10 +20,10 @@ use coproduce_core::access::Role;
 use coproduce_core::calendar::{BusinessCalendar, Within};
 use coproduce_core::careplan::is_diabetes;
 use coproduce_core::deadline::{Deadline, Escalation, Standing, Step};
+use coproduce_core::from_unix_millis;
 use coproduce_core::rescue::{
     By, CheckIn, Context, Effect, Event, Item, Notice, Outcome, Pack, Recorded, Stage, TaskKind,
 };
-use coproduce_core::{from_unix_millis, unix_millis};
 use coproduce_fhir::primitives::date_range_millis;
 use coproduce_store::Stored;
 use coproduce_store::deadlines::{ESCALATION, ESCALATION_LEVEL};
@@ -414,11 +414,6 @@ impl Rescue {
     }
 
     async fn tasks_of(&self, caller: &Caller, patient: &str) -> Result<Vec<Stored>> {
-        let codes = TaskKind::ALL
-            .iter()
-            .map(|k| format!("{TASKS}|{}", k.as_str()))
-            .collect::<Vec<_>>()
-            .join(",");
         Ok(self
             .api
             .search_all(
@@ -426,27 +421,35 @@ impl Rescue {
                 "Task",
                 &[
                     ("subject".to_string(), format!("Patient/{patient}")),
-                    ("code".to_string(), codes),
+                    ("code".to_string(), task_codes()),
                 ],
             )
             .await?)
     }
 
+    /// The CarePlans of one of our categories (rescue pack, action plan), with more search
+    /// parameters.
+    async fn plans(
+        &self,
+        caller: &Caller,
+        category: &str,
+        more: &[(&str, String)],
+    ) -> Result<Vec<Stored>> {
+        let mut params = vec![(
+            "category".to_string(),
+            format!("{PLAN_CATEGORY}|{category}"),
+        )];
+        params.extend(more.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        Ok(self.api.search_all(caller, "CarePlan", &params).await?)
+    }
+
     /// A patient's packs, newest first.
     pub async fn packs(&self, caller: &Caller, patient: &str) -> Result<Vec<PackView>> {
         let plans = self
-            .api
-            .search_all(
+            .plans(
                 caller,
-                "CarePlan",
-                &[
-                    ("subject".to_string(), format!("Patient/{patient}")),
-                    (
-                        "category".to_string(),
-                        format!("{PLAN_CATEGORY}|{PACK_CATEGORY}"),
-                    ),
-                    ("_sort".to_string(), "-_lastUpdated".to_string()),
-                ],
+                PACK_CATEGORY,
+                &[("subject", format!("Patient/{patient}"))],
             )
             .await?;
         if plans.is_empty() {
@@ -824,18 +827,13 @@ impl Rescue {
     /// Every open rescue-pack episode the caller can see, with its deadlines, most urgent
     /// first (for the team view).
     pub async fn open_episodes(&self, caller: &Caller) -> Result<Vec<PackView>> {
-        let codes = TaskKind::ALL
-            .iter()
-            .map(|k| format!("{TASKS}|{}", k.as_str()))
-            .collect::<Vec<_>>()
-            .join(",");
         let tasks = self
             .api
             .search_all(
                 caller,
                 "Task",
                 &[
-                    ("code".to_string(), codes),
+                    ("code".to_string(), task_codes()),
                     ("status".to_string(), "requested".to_string()),
                 ],
             )
@@ -860,23 +858,36 @@ impl Rescue {
         Ok(out)
     }
 
+    /// The glucose-watch windows of the caller's patients on an open episode: (patient, the
+    /// start, the end of the steroid days). Readings of glucose in them are flagged.
+    pub async fn steroid_windows(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<(String, OffsetDateTime, OffsetDateTime)>> {
+        let days = self.protocol.rules.glucose_days;
+        if days <= 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .open_episodes(caller)
+            .await?
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.patient.clone(),
+                    e.pack.started_at()?,
+                    e.glucose_until(days)?,
+                ))
+            })
+            .collect())
+    }
+
     /// Records `Expired` on every unused pack past its expiry (the watcher calls this).
     pub async fn expire_packs(&self) -> Result<usize> {
         let sys = system();
         let today = self.now().date();
         let plans = self
-            .api
-            .search_all(
-                &sys,
-                "CarePlan",
-                &[
-                    (
-                        "category".to_string(),
-                        format!("{PLAN_CATEGORY}|{PACK_CATEGORY}"),
-                    ),
-                    ("status".to_string(), "active".to_string()),
-                ],
-            )
+            .plans(&sys, PACK_CATEGORY, &[("status", "active".into())])
             .await?;
         let mut n = 0;
         for s in plans {
@@ -890,15 +901,15 @@ impl Rescue {
         }
         Ok(n)
     }
+}
 
-    /// The instant a due time is shown as, with the calendar's offset.
-    pub fn local(&self, t: OffsetDateTime) -> OffsetDateTime {
-        self.calendar.local_time(t)
-    }
-
-    pub fn millis(t: OffsetDateTime) -> i64 {
-        unix_millis(t)
-    }
+/// The codes of every rescue-pack Task, as one search value.
+fn task_codes() -> String {
+    TaskKind::ALL
+        .iter()
+        .map(|k| format!("{TASKS}|{}", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A transaction entry that writes `resource` with its id (create or update).
@@ -1027,17 +1038,12 @@ impl Rescue {
         patient: &str,
     ) -> Result<Option<(String, i64, Vec<(String, String)>)>> {
         let found = self
-            .api
-            .search_all(
+            .plans(
                 caller,
-                "CarePlan",
+                ACTION_PLAN,
                 &[
-                    ("subject".to_string(), format!("Patient/{patient}")),
-                    (
-                        "category".to_string(),
-                        format!("{PLAN_CATEGORY}|{ACTION_PLAN}"),
-                    ),
-                    ("status".to_string(), "active".to_string()),
+                    ("subject", format!("Patient/{patient}")),
+                    ("status", "active".into()),
                 ],
             )
             .await?;
@@ -1062,6 +1068,11 @@ impl Rescue {
         Ok(Some((s.id.clone(), s.version_id, notes)))
     }
 
+    /// Whether someone in `role` personalises the action plan: those who record eligibility.
+    pub fn may_personalise(&self, role: Role) -> bool {
+        self.protocol.rules.eligibility_by.contains(&role)
+    }
+
     /// The clinician's personal note for each zone (what "usual" and "worse" mean for this
     /// patient: their usual breathing, their peak flow), kept on the patient's action plan.
     pub async fn personalise(
@@ -1071,7 +1082,7 @@ impl Rescue {
         notes: &[(String, String)],
     ) -> Result<()> {
         let by = Self::by(caller)?;
-        if !self.protocol.rules.eligibility_by.contains(&by.role) {
+        if !self.may_personalise(by.role) {
             return Err(CareError::Input {
                 key: "personalise-by",
                 english: "the action plan is personalised by the patient's clinician".into(),

@@ -217,11 +217,19 @@ async fn main() -> Result<()> {
 async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
     let year = clock.now().year();
     let mut resources = coproduce_app::demo::population(40, 2026, year);
-    let diabetic = coproduce_app::demo::with_diabetes(&resources);
-    let population_ids: Vec<serde_json::Value> = resources
-        .iter()
-        .filter(|r| r["resourceType"] == "Condition")
-        .cloned()
+    // The care team's panel is the first 20 patients.
+    let in_panel = |p: &String| {
+        p.strip_prefix("demo-p")
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n <= 20)
+    };
+    let panel: Vec<String> = coproduce_app::demo::with_diabetes(&resources)
+        .into_iter()
+        .filter(in_panel)
+        .collect();
+    let copd: Vec<String> = coproduce_app::demo::with_copd(&resources)
+        .into_iter()
+        .filter(in_panel)
         .collect();
     let (people, accounts) = coproduce_app::demo::people(20);
     resources.extend(people);
@@ -252,14 +260,6 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
             .await?;
     }
     // The shared care plans, made through the app's own use-cases, as the people would.
-    let panel: Vec<String> = diabetic
-        .into_iter()
-        .filter(|p| {
-            p.strip_prefix("demo-p")
-                .and_then(|n| n.parse::<usize>().ok())
-                .is_some_and(|n| n <= 20)
-        })
-        .collect();
     let caller = |name: &str| {
         let accts = accts.clone();
         let name = name.to_string();
@@ -280,14 +280,6 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
     );
     let readings = coproduce_app::demo::care_story(&care, &panel, &team, &family, 2026).await?;
     // Rescue packs for patients with COPD in the team's panel, Ana's (demo-p1) ready to start.
-    let copd: Vec<String> = coproduce_app::demo::with_copd(&population_ids)
-        .into_iter()
-        .filter(|p| {
-            p.strip_prefix("demo-p")
-                .and_then(|n| n.parse::<usize>().ok())
-                .is_some_and(|n| n <= 20)
-        })
-        .collect();
     let packs = coproduce_app::demo::rescue_story(store, &copd, clock.now()).await?;
     println!(
         "loaded {n} synthetic resources: 40 patients, a care team for 20 of them, a family member with a grant"

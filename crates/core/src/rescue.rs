@@ -427,37 +427,31 @@ impl Pack {
         Pack { events }
     }
 
-    /// Whether `r` may follow the events so far (ignoring what it sets off).
-    fn check(&self, p: &Protocol, r: &Recorded) -> Result<(), Refused> {
-        let role = r.by.role;
+    /// Whether someone in `role` may record an event of `kind` (see [`Event::kind`]) on this
+    /// pack on `today`: who may, and in what order. The pages ask this to offer only the
+    /// actions that would be accepted.
+    pub fn may(&self, p: &Protocol, role: Role, kind: &str, today: Date) -> bool {
+        self.permitted(p, role, kind, today).is_ok()
+    }
+
+    /// Who may record an event of this kind, and whether it fits the events so far.
+    fn permitted(&self, p: &Protocol, role: Role, kind: &str, today: Date) -> Result<(), Refused> {
         let team = role.is_team();
         let patient_side = matches!(role, Role::Patient | Role::Family);
         let stage = self.stage();
-        let ended = || {
-            refuse(
+        let episode_event = matches!(kind, "contacted" | "checked-in" | "outcome");
+        if self.replacement().is_some() && !episode_event {
+            return Err(refuse(
                 "pack-replaced",
                 "this pack has been replaced; record it on the new pack",
-            )
-        };
-        let episode_event = matches!(
-            r.event,
-            Event::Contacted { .. } | Event::CheckedIn { .. } | Event::Outcome { .. }
-        );
-        if self.replacement().is_some() && !episode_event {
-            return Err(ended());
+            ));
         }
-        match &r.event {
-            Event::Eligible { reason } => {
+        match kind {
+            "eligible" => {
                 if !p.eligibility_by.contains(&role) {
                     return Err(refuse(
                         "eligibility-by",
                         format!("eligibility is recorded by {}", names(&p.eligibility_by)),
-                    ));
-                }
-                if reason.trim().is_empty() {
-                    return Err(refuse(
-                        "eligibility-reason",
-                        "say why the patient should have a pack (for example an exacerbation in the past year)",
                     ));
                 }
                 if stage != Stage::New {
@@ -467,7 +461,7 @@ impl Pack {
                     ));
                 }
             }
-            Event::TaughtBack => {
+            "taught-back" => {
                 if !p.teach_back_by.contains(&role) {
                     return Err(refuse(
                         "teach-back-by",
@@ -490,20 +484,18 @@ impl Pack {
                     }
                 }
             }
-            Event::Dispensed { items } | Event::Replaced { items } => {
+            "dispensed" | "replaced" => {
                 if !p.dispense_by.contains(&role) {
                     return Err(refuse(
                         "dispense-by",
                         format!("a pack is dispensed by {}", names(&p.dispense_by)),
                     ));
                 }
-                check_items(p, items, r.at.date())?;
-                let replacing = matches!(r.event, Event::Replaced { .. });
-                if replacing {
-                    let may = self.started_at().is_some()
+                if kind == "replaced" {
+                    let used_or_old = self.started_at().is_some()
                         || stage == Stage::Expired
-                        || self.is_expired_on(r.at.date());
-                    if !may {
+                        || self.is_expired_on(today);
+                    if !used_or_old {
                         return Err(refuse(
                             "replace-unused",
                             "this pack is unused and in date; a replacement follows a start or an expiry",
@@ -527,11 +519,7 @@ impl Pack {
                     }
                 }
             }
-            Event::Started {
-                symptoms,
-                since,
-                taken,
-            } => {
+            "started" => {
                 if !patient_side {
                     return Err(refuse(
                         "start-by",
@@ -553,6 +541,87 @@ impl Pack {
                         ));
                     }
                 }
+            }
+            "contacted" => {
+                if !team {
+                    return Err(refuse(
+                        "contact-by",
+                        "the care team records that they reached the patient",
+                    ));
+                }
+                self.need_episode()?;
+                if self.contact().is_some() {
+                    return Err(refuse(
+                        "contacted-already",
+                        "the team's contact is already recorded for this episode",
+                    ));
+                }
+            }
+            "checked-in" => {
+                if !(patient_side || team) {
+                    return Err(refuse(
+                        "check-in-by",
+                        "the patient, their family or the team records the check-in",
+                    ));
+                }
+                self.need_episode()?;
+                if self.check_in().is_some() {
+                    return Err(refuse(
+                        "checked-in-already",
+                        "the check-in is already recorded for this episode",
+                    ));
+                }
+            }
+            "outcome" => {
+                if !team {
+                    return Err(refuse(
+                        "outcome-by",
+                        "the care team records the episode's outcome",
+                    ));
+                }
+                self.need_episode()?;
+                if self.outcome().is_some() {
+                    return Err(refuse(
+                        "outcome-recorded",
+                        "the outcome is already recorded for this episode",
+                    ));
+                }
+            }
+            "expired" => {
+                if stage != Stage::Ready || !self.is_expired_on(today) {
+                    return Err(refuse(
+                        "not-expired",
+                        "only an unused pack past its expiry can expire",
+                    ));
+                }
+            }
+            other => {
+                return Err(refuse(
+                    "event-unknown",
+                    format!("'{other}' is not an event of a pack"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `r` may follow the events so far (ignoring what it sets off): who and when,
+    /// then what it says.
+    fn check(&self, p: &Protocol, r: &Recorded) -> Result<(), Refused> {
+        self.permitted(p, r.by.role, r.event.kind(), r.at.date())?;
+        match &r.event {
+            Event::Eligible { reason } if reason.trim().is_empty() => Err(refuse(
+                "eligibility-reason",
+                "say why the patient should have a pack (for example an exacerbation in the past year)",
+            )),
+            Event::Dispensed { items } | Event::Replaced { items } => {
+                check_items(p, items, r.at.date())
+            }
+            Event::Started {
+                symptoms,
+                since,
+                taken,
+            } => {
                 if symptoms.is_empty() {
                     return Err(refuse("start-symptoms", "choose at least one symptom"));
                 }
@@ -583,62 +652,10 @@ impl Pack {
                         "symptoms that began more than 30 days ago need a call to the team, not the pack",
                     ));
                 }
+                Ok(())
             }
-            Event::Contacted { .. } => {
-                if !team {
-                    return Err(refuse(
-                        "contact-by",
-                        "the care team records that they reached the patient",
-                    ));
-                }
-                self.need_episode()?;
-                if self.contact().is_some() {
-                    return Err(refuse(
-                        "contacted-already",
-                        "the team's contact is already recorded for this episode",
-                    ));
-                }
-            }
-            Event::CheckedIn { .. } => {
-                if !(patient_side || team) {
-                    return Err(refuse(
-                        "check-in-by",
-                        "the patient, their family or the team records the check-in",
-                    ));
-                }
-                self.need_episode()?;
-                if self.check_in().is_some() {
-                    return Err(refuse(
-                        "checked-in-already",
-                        "the check-in is already recorded for this episode",
-                    ));
-                }
-            }
-            Event::Outcome { .. } => {
-                if !team {
-                    return Err(refuse(
-                        "outcome-by",
-                        "the care team records the episode's outcome",
-                    ));
-                }
-                self.need_episode()?;
-                if self.outcome().is_some() {
-                    return Err(refuse(
-                        "outcome-recorded",
-                        "the outcome is already recorded for this episode",
-                    ));
-                }
-            }
-            Event::Expired => {
-                if stage != Stage::Ready || !self.is_expired_on(r.at.date()) {
-                    return Err(refuse(
-                        "not-expired",
-                        "only an unused pack past its expiry can expire",
-                    ));
-                }
-            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn need_episode(&self) -> Result<(), Refused> {

@@ -237,7 +237,7 @@ pub(crate) fn refusal(t: &Tr, e: &CareError) -> Option<String> {
 }
 
 #[derive(Debug, Deserialize, Default)]
-struct Note {
+pub(crate) struct Note {
     #[serde(default)]
     ok: Option<String>,
 }
@@ -252,15 +252,18 @@ const NOTES: &[&str] = &[
     "note-activity-done",
     "note-reviewed",
     "note-language",
+    "note-rescue-started",
+    "note-rescue-checked-in",
+    "note-rescue-recorded",
 ];
 
-fn note(t: &Tr, q: &Note) -> Option<String> {
+pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {
     q.ok.as_deref()
         .filter(|k| NOTES.contains(k))
         .map(|k| t.t(k))
 }
 
-fn back_to(path: &str, note: &str) -> Response {
+pub(crate) fn back_to(path: &str, note: &str) -> Response {
     Redirect::to(&format!("{path}?ok={note}")).into_response()
 }
 
@@ -800,20 +803,7 @@ async fn team_home_view(
         })
     };
     // Glucose readings while on a rescue pack's steroid are flagged for the team.
-    let days = s.rescue.protocol.rules.glucose_days;
-    let steroid: Vec<(String, OffsetDateTime, OffsetDateTime)> = if days > 0 {
-        s.rescue
-            .open_episodes(caller)
-            .await?
-            .iter()
-            .filter_map(|e| {
-                let start = e.pack.started_at()?;
-                Some((e.patient.clone(), start, start + time::Duration::days(days)))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let steroid = s.rescue.steroid_windows(caller).await?;
     // Flagged first; a long list is cut, with its full count in the heading.
     let readings = a
         .readings

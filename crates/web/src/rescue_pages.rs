@@ -4,7 +4,9 @@
 //! team's list of open episodes with their deadlines, and the notifications inbox.
 
 use crate::AppState;
-use crate::care_pages::{Frame, Person, failed, person, person_form, refusal, when};
+use crate::care_pages::{
+    Frame, Note, Person, back_to, failed, note, person, person_form, refusal, when,
+};
 use crate::i18n::Tr;
 use crate::pages::{WithCsrf, render};
 use askama::Template;
@@ -143,6 +145,14 @@ fn deadline_line(t: &Tr, d: &DeadlineView) -> DeadlineLine {
         standing,
         standing_label,
     }
+}
+
+/// Choices for a form: each value with its label (the message `{prefix}-{value}`).
+fn choices<const N: usize>(t: &Tr, prefix: &str, values: [&str; N]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .map(|v| (v.to_string(), t.t(&format!("{prefix}-{v}"))))
+        .collect()
 }
 
 fn stage_label(t: &Tr, s: Stage) -> (String, &'static str) {
@@ -326,15 +336,11 @@ async fn pack_view(
         })
         .collect();
     let (stage, stage_class) = stage_label(&t, current.as_ref().map_or(Stage::New, |c| c.stage));
-    let st = current.as_ref().map(|c| c.stage);
-    let has = |k: TaskKind| {
-        current
-            .as_ref()
-            .and_then(|c| c.deadline(k))
-            .is_some_and(|d| d.open)
-    };
-    let is = |r: &[Role]| role.is_some_and(|x| r.contains(&x));
-    let episode = matches!(st, Some(Stage::Started | Stage::Closed));
+    // What this person may record on the pack now, as core decides it.
+    let today = now.date();
+    let empty = coproduce_core::rescue::Pack::default();
+    let pack = current.as_ref().map_or(&empty, |c| &c.pack);
+    let may = |kind: &str| role.is_some_and(|r| pack.may(rules, r, kind, today));
     let page = PackPage {
         pid: pid.to_string(),
         name: chart.name.clone(),
@@ -364,64 +370,24 @@ async fn pack_view(
             .as_ref()
             .map(|c| c.open_deadlines().map(|d| deadline_line(&t, d)).collect())
             .unwrap_or_default(),
-        can_personalise: is(&rules.eligibility_by),
-        can_eligible: is(&rules.eligibility_by) && st.is_none(),
-        can_teach: is(&rules.teach_back_by) && st == Some(Stage::Eligible),
-        can_dispense: is(&rules.dispense_by) && st == Some(Stage::Taught),
-        can_contact: team
-            && episode
-            && current.as_ref().is_some_and(|c| c.pack.contact().is_none()),
-        can_team_check_in: team
-            && episode
-            && current
-                .as_ref()
-                .is_some_and(|c| c.pack.check_in().is_none()),
-        can_outcome: team && st == Some(Stage::Started),
-        can_replace: is(&rules.dispense_by) && has(TaskKind::Replacement),
+        can_personalise: role.is_some_and(|r| s.rescue.may_personalise(r)),
+        can_eligible: may("eligible"),
+        can_teach: may("taught-back"),
+        can_dispense: may("dispensed"),
+        can_contact: team && may("contacted"),
+        can_team_check_in: team && may("checked-in"),
+        can_outcome: may("outcome"),
+        can_replace: may("replaced"),
         drugs: proto
             .drugs
             .iter()
             .map(|d| (d.key.clone(), d.text.get(lang).to_string()))
             .collect(),
-        outcomes: Outcome::ALL
-            .iter()
-            .map(|o| {
-                (
-                    o.as_str().to_string(),
-                    t.t(&format!("outcome-{}", o.as_str())),
-                )
-            })
-            .collect(),
-        checkins: CheckIn::ALL
-            .iter()
-            .map(|c| {
-                (
-                    c.as_str().to_string(),
-                    t.t(&format!("checkin-{}", c.as_str())),
-                )
-            })
-            .collect(),
+        outcomes: choices(&t, "outcome", Outcome::ALL.map(Outcome::as_str)),
+        checkins: choices(&t, "checkin", CheckIn::ALL.map(CheckIn::as_str)),
         f: p.frame(proto.title.get(lang).to_string(), note, error),
     };
     Ok(page)
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct Note {
-    #[serde(default)]
-    ok: Option<String>,
-}
-
-const NOTES: &[&str] = &[
-    "note-rescue-started",
-    "note-rescue-checked-in",
-    "note-rescue-recorded",
-];
-
-fn note(t: &Tr, q: &Note) -> Option<String> {
-    q.ok.as_deref()
-        .filter(|k| NOTES.contains(k))
-        .map(|k| t.t(k))
 }
 
 async fn show(
@@ -554,10 +520,10 @@ async fn start(
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => Redirect::to(&format!(
-            "/patients/{pid}/rescue-pack?ok=note-rescue-started"
-        ))
-        .into_response(),
+        Ok(()) => back_to(
+            &format!("/patients/{pid}/rescue-pack"),
+            "note-rescue-started",
+        ),
         Err(e) => match refusal(&p.t(), &e) {
             Some(msg) => render(
                 &start_view(&s, &p, &pid, Some(msg)),
@@ -576,7 +542,7 @@ async fn after(
     note: &str,
 ) -> Response {
     match result {
-        Ok(()) => Redirect::to(&format!("/patients/{pid}/rescue-pack?ok={note}")).into_response(),
+        Ok(()) => back_to(&format!("/patients/{pid}/rescue-pack"), note),
         Err(e) => match refusal(&p.t(), &e) {
             Some(msg) => show(s, p, pid, None, Some(msg), StatusCode::UNPROCESSABLE_ENTITY).await,
             None => failed(&p.t(), e),
@@ -677,7 +643,7 @@ async fn record(
     }
     .await;
     if back == "team" && result.is_ok() {
-        return Redirect::to("/team/rescue-packs?ok=note-rescue-recorded").into_response();
+        return back_to("/team/rescue-packs", "note-rescue-recorded");
     }
     after(&s, &p, &pid, result, "note-rescue-recorded").await
 }
@@ -731,15 +697,7 @@ async fn episodes_page(
             f: p.frame(t.t("rescue-episodes-title"), n, None),
             episodes: rows,
             missed,
-            checkins: CheckIn::ALL
-                .iter()
-                .map(|c| {
-                    (
-                        c.as_str().to_string(),
-                        t.t(&format!("checkin-{}", c.as_str())),
-                    )
-                })
-                .collect(),
+            checkins: choices(&t, "checkin", CheckIn::ALL.map(CheckIn::as_str)),
         },
         StatusCode::OK,
     )

@@ -571,3 +571,42 @@ impl Walk {
         }
     }
 }
+
+#[test]
+fn may_offers_exactly_the_actions_that_would_be_accepted() {
+    let p = copd();
+    let today = date!(2026 - 11 - 27);
+    let offered = |pack: &Pack, role: Role| -> Vec<&str> {
+        [
+            "eligible",
+            "taught-back",
+            "dispensed",
+            "started",
+            "contacted",
+            "checked-in",
+            "outcome",
+            "expired",
+            "replaced",
+        ]
+        .into_iter()
+        .filter(|k| pack.may(&p, role, k, today))
+        .collect()
+    };
+    let w = Walk::new(datetime!(2026-11-27 10:00 UTC));
+    assert_eq!(offered(&w.pack, Role::Clinician), ["eligible"]);
+    assert!(offered(&w.pack, Role::Patient).is_empty());
+    let mut w = Walk::dispensed(datetime!(2026-11-27 18:00 UTC), date!(2027 - 06 - 30));
+    assert_eq!(offered(&w.pack, Role::Patient), ["started"]);
+    assert!(offered(&w.pack, Role::Nurse).is_empty());
+    w.start();
+    assert_eq!(
+        offered(&w.pack, Role::Nurse),
+        ["contacted", "checked-in", "outcome"]
+    );
+    assert_eq!(offered(&w.pack, Role::Family), ["checked-in"]);
+    assert_eq!(
+        offered(&w.pack, Role::Pharmacist),
+        ["contacted", "checked-in", "outcome", "replaced"]
+    );
+    assert!(!w.pack.may(&p, Role::Nurse, "a-party", today));
+}
