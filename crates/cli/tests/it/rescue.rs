@@ -609,7 +609,54 @@ async fn a_start_without_a_symptom_is_refused_in_the_patients_language_and_chang
         .expect("a pack");
     assert_eq!(pack.stage, Stage::Ready, "nothing was recorded");
     assert!(pack.deadlines.is_empty());
-    // Someone else's chart is out of reach.
+    // Another patient's ready pack is out of Ana's reach: she cannot find it to start it,
+    // and it stays as it was.
+    let resp = app
+        .put_json(
+            "/fhir/Patient/p2",
+            serde_json::json!({"resourceType": "Patient", "id": "p2", "name": [{"family": "Other"}]})
+                .to_string(),
+            None,
+        )
+        .await;
+    assert!(resp.status().is_success());
+    let their_team = |role| Caller {
+        actor: coproduce_core::access::Actor::session(coproduce_core::access::Who::TeamMember {
+            role,
+            panel: ["p2".to_string()].into(),
+            break_glass: Vec::new(),
+        }),
+        label: "test:other-team".into(),
+        fhir_ref: None,
+        user_id: None,
+    };
+    let other = rescue
+        .record(
+            &their_team(coproduce_core::access::Role::Clinician),
+            "p2",
+            None,
+            Event::Eligible {
+                reason: "An admission last winter".into(),
+            },
+        )
+        .await
+        .expect("p2's pack");
+    let rph = their_team(coproduce_core::access::Role::Pharmacist);
+    rescue
+        .record(&rph, "p2", Some(&other), Event::TaughtBack)
+        .await
+        .expect("teach-back");
+    rescue
+        .record(
+            &rph,
+            "p2",
+            Some(&other),
+            Event::Dispensed {
+                items: items(date!(2027 - 06 - 30)),
+            },
+        )
+        .await
+        .expect("dispensed");
     let resp = ana
         .post(
             "/patients/p2/rescue-pack/start",
@@ -620,7 +667,13 @@ async fn a_start_without_a_symptom_is_refused_in_the_patients_language_and_chang
             ],
         )
         .await;
-    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_eq!(resp.status(), 404);
+    let theirs = rescue
+        .current(&system, "p2")
+        .await
+        .expect("ok")
+        .expect("p2's pack");
+    assert_eq!(theirs.stage, Stage::Ready, "p2's pack was not started");
     app.finish().await;
 }
 
