@@ -1,9 +1,9 @@
 //! CMS122 and CMS165 in coproduce against fqm-execution, the reference JavaScript engine, on
 //! the same population: the official test patients replicated (ids rewritten exactly as the
 //! reference runner does) to N patients. Checks that every patient's populations are the
-//! same in both, and prints both rates and the ratio. Then evaluates a larger replicated
-//! population from a fresh SQLite store through `coproduce measure` and prints patients/s
-//! and the command's peak RSS.
+//! same in both, and prints both rates and the ratio. Then generates a synthetic population
+//! into a fresh SQLite store (`coproduce generate`) and evaluates it through `coproduce
+//! measure`, printing patients/s and the command's peak RSS.
 //!
 //! Run: `cargo build --release --workspace && target/release/bench-measures [--n 10000]
 //! [--store-n 100000] [--skip-fqm]`. Needs Node and npm (the runner's `npm install` of
@@ -269,7 +269,7 @@ fn main() -> Result<()> {
         let cases = test_cases(&dir)?;
         let patients: Vec<PatientRecord> = population(&cases, a.n)
             .into_iter()
-            .map(PatientRecord::new)
+            .map(PatientRecord::from_serde)
             .collect();
         // Repeat until at least two seconds have passed, for a stable figure.
         let (mut runs, started) = (0u32, Instant::now());
@@ -326,64 +326,75 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// `coproduce measure cms122` over `n` replicated patients in a fresh SQLite store.
-fn from_store(n: usize) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cms122 = ecqm().join("CMS122");
-    let cases = test_cases(&cms122)?;
-    let ndjson = dir.path().join("patients.ndjson");
-    {
-        use std::io::Write;
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&ndjson)?);
-        for i in 0..n {
-            for r in replicate(&cases[i % cases.len()], i / cases.len()) {
-                serde_json::to_writer(&mut w, &r)?;
-                w.write_all(b"\n")?;
-            }
-        }
-        w.flush()?;
-    }
-    let exe = std::env::current_exe()?
-        .parent()
-        .map(|p| p.join("coproduce"))
-        .context("the coproduce binary beside this one")?;
-    let db = format!("sqlite://{}", dir.path().join("store.db").display());
-    let started = Instant::now();
-    let ok = Command::new(&exe)
-        .args(["--db", &db, "import"])
-        .arg(&ndjson)
-        .output()?;
-    if !ok.status.success() {
-        bail!("import failed: {}", String::from_utf8_lossy(&ok.stderr));
-    }
-    println!(
-        "store: imported {n} replicated CMS122 patients in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    let mut child = Command::new(&exe)
-        .args(["--db", &db, "measure", "cms122", "--bundle"])
-        .arg(cms122.join("measure-bundle.json"))
-        .args(["--period", "2026"])
+/// Runs `coproduce` with `args`; its stdout, and its peak RSS in KiB.
+fn run_measured(exe: &Path, args: &[&str]) -> Result<(String, u64)> {
+    let mut child = Command::new(exe)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let (peak_kb, status) = peak_rss_of(&mut child)?;
-    let secs = started.elapsed().as_secs_f64();
     let mut out = String::new();
     if let Some(mut s) = child.stdout.take() {
         use std::io::Read;
         s.read_to_string(&mut out)?;
     }
     if !status.success() {
-        bail!("coproduce measure failed:\n{out}");
+        bail!("coproduce {} failed:\n{out}", args.join(" "));
     }
-    for l in out.lines() {
-        println!("  {l}");
-    }
+    Ok((out, peak_kb))
+}
+
+/// `n` synthetic patients (`coproduce generate`, seed 1) straight into a fresh SQLite store,
+/// then `coproduce measure` for CMS122 and CMS165 over them, twice each (the first run
+/// reads a cold cache). Prints the generator's rate, each run's patients/s (the run's own
+/// figure, and end to end from process start) and peak RSS.
+fn from_store(n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?
+        .parent()
+        .map(|p| p.join("coproduce"))
+        .context("the coproduce binary beside this one")?;
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    let started = Instant::now();
+    let (out, _) = run_measured(
+        &exe,
+        &["--db", &db, "generate", "--patients", &n.to_string()],
+    )?;
+    let secs = started.elapsed().as_secs_f64();
     println!(
-        "store: coproduce measure cms122 over {n} patients: {:.0} patients/s end to end (process start to exit), peak RSS {} MiB",
-        n as f64 / secs,
-        peak_kb / 1024
+        "store: {} ({:.0} patients/s into the store)",
+        out.lines().last().unwrap_or("").trim(),
+        n as f64 / secs
     );
+    for name in ["CMS122", "CMS165"] {
+        let bundle = ecqm().join(name).join("measure-bundle.json");
+        for pass in ["first", "second"] {
+            let started = Instant::now();
+            let (out, peak_kb) = run_measured(
+                &exe,
+                &[
+                    "--db",
+                    &db,
+                    "measure",
+                    &name.to_lowercase(),
+                    "--bundle",
+                    bundle.to_str().unwrap_or_default(),
+                    "--period",
+                    "2026",
+                ],
+            )?;
+            let secs = started.elapsed().as_secs_f64();
+            let own = out
+                .lines()
+                .find(|l| l.contains("patients/s"))
+                .unwrap_or("")
+                .trim();
+            println!(
+                "store: {name} over {n} synthetic patients, {pass} run: {own}; {:.0} patients/s end to end (process start to exit), peak RSS {} MiB",
+                n as f64 / secs,
+                peak_kb / 1024
+            );
+        }
+    }
     Ok(())
 }

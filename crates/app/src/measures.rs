@@ -7,7 +7,7 @@ use crate::error::AppError;
 use coproduce_core::{Clock, unix_millis};
 use coproduce_measures::cms122::Cms122;
 use coproduce_measures::cms165::Cms165;
-use coproduce_measures::{MeasureBundle, PatientRecord, PatientResult};
+use coproduce_measures::{MeasureBundle, PatientRecord, PatientResult, projection};
 use coproduce_store::{AuditEntry, Store, Stored};
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -146,48 +146,50 @@ impl Counts {
     }
 }
 
-fn record_of(
-    resources: Vec<Stored>,
-    shared: &[Value],
-) -> Result<PatientRecord, coproduce_store::StoreError> {
-    let mut values = resources
-        .iter()
-        .map(Stored::json)
-        .collect::<Result<Vec<Value>, _>>()?;
-    values.extend(shared.iter().cloned());
-    Ok(PatientRecord::new(values))
+/// A patient's record from their projection row; a row that cannot be read is an error,
+/// not a gap in the data.
+fn record_of(id: &str, stored: &[u8]) -> Result<PatientRecord, AppError> {
+    projection::decode(stored)
+        .and_then(PatientRecord::from_projection)
+        .map_err(|e| {
+            AppError::Internal(format!(
+                "the measure record of Patient/{id} is unreadable: {e}"
+            ))
+        })
 }
 
-/// Medications a batch refers to by reference, which live outside patients' compartments.
-async fn shared_medications(
+/// Medications a batch refers to by reference (they live outside patients' compartments),
+/// added to the records that refer to them, as the measures read them.
+async fn add_shared_medications(
     store: &Store,
-    batch: &[(String, Vec<Stored>)],
-) -> Result<Vec<Value>, AppError> {
-    let mut ids: Vec<String> = batch
+    records: &mut [PatientRecord],
+) -> Result<(), AppError> {
+    let mut ids: Vec<String> = records
         .iter()
-        .flat_map(|(_, rs)| rs.iter())
-        .filter(|s| s.resource_type == "MedicationRequest")
-        .map(Stored::json)
-        .collect::<Result<Vec<Value>, _>>()?
-        .iter()
-        .filter_map(|v| {
-            v["medicationReference"]["reference"]
-                .as_str()
-                .and_then(|r| r.strip_prefix("Medication/"))
-                .map(str::to_string)
-        })
+        .flat_map(PatientRecord::medication_references)
         .collect();
     ids.sort();
     ids.dedup();
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    Ok(store
+    let found: Vec<Value> = store
         .shared_by_ids("Medication", &ids)
         .await?
         .iter()
         .map(Stored::json)
-        .collect::<Result<Vec<Value>, _>>()?)
+        .collect::<Result<Vec<_>, _>>()?;
+    let shared: Vec<_> = found
+        .iter()
+        .map(|m| coproduce_measures::record::to_value(&projection::project(m)))
+        .collect();
+    for r in records
+        .iter_mut()
+        .filter(|r| !r.medication_references().is_empty())
+    {
+        r.extend(shared.iter().cloned());
+    }
+    Ok(())
 }
 
 /// Evaluates a measure over every patient in the store. `each` sees every patient's result
@@ -202,29 +204,44 @@ pub async fn run(
     progress: impl Fn(u64),
 ) -> Result<Counts, AppError> {
     let mut counts = Counts::default();
+    store.ensure_patient_records(|_, _| {}).await?;
     let read = |after: Option<String>| {
         let store = store.clone();
-        tokio::spawn(async move {
-            let batch = store.patient_batch(after.as_deref(), BATCH).await?;
-            let shared = shared_medications(&store, &batch).await?;
-            Ok::<_, AppError>((batch, shared))
-        })
+        tokio::spawn(async move { store.patient_records(after.as_deref(), BATCH).await })
     };
     let mut pending = read(None);
     loop {
-        let (batch, shared) = pending
+        let batch = pending
             .await
             .map_err(|e| AppError::Internal(format!("reading a batch: {e}")))??;
         let Some((last, _)) = batch.last() else {
             break;
         };
         pending = read(Some(last.clone()));
+        let mut records = tokio::task::spawn_blocking(move || {
+            batch
+                .par_iter()
+                .map(|(id, text)| record_of(id, text))
+                .collect::<Result<Vec<_>, AppError>>()
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("reading a batch: {e}")))??;
+        add_shared_medications(store, &mut records).await?;
         let m = measure.clone();
         let results = tokio::task::spawn_blocking(move || {
-            batch
-                .into_par_iter()
-                .map(|(_, resources)| Ok(m.evaluate(&record_of(resources, &shared)?)))
-                .collect::<Result<Vec<_>, coproduce_store::StoreError>>()
+            records
+                .par_iter()
+                .map(|r| {
+                    let result = m.evaluate(r);
+                    match r.unreadable() {
+                        Some(why) => Err(AppError::Internal(format!(
+                            "the measure record of Patient/{} is unreadable: {why}",
+                            r.id()
+                        ))),
+                        None => Ok(result),
+                    }
+                })
+                .collect::<Result<Vec<_>, AppError>>()
         })
         .await
         .map_err(|e| AppError::Internal(format!("evaluating a batch: {e}")))??;

@@ -5,12 +5,13 @@
 use crate::bundle::{MeasureBundle, Terminology};
 use crate::exclusions;
 use crate::interval::{Bound, Span, holds};
+use crate::record::Value;
 use crate::record::{
     PatientRecord, concept_is, encounter_performed, lab_or_assessment_performed, latest_effective,
     period_of, prevalence, verified,
 };
 use crate::{PatientResult, Populations, nulls_first, proportion};
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use time::Date;
 
 /// The encounter value sets that qualify, as the CQL names them.
@@ -113,10 +114,14 @@ impl Cms122 {
 
     pub fn evaluate(&self, rec: &PatientRecord) -> PatientResult {
         let age_ok = rec.age_at(self.end).is_some_and(|a| (18..=75).contains(&a));
-        let initial = match (age_ok, self.qualifying_encounter(rec), self.diabetes(rec)) {
-            (true, Some(e), Some(d)) => Some(vec![reference(e), reference(d)]),
-            _ => None,
-        };
+        // The most selective test first: most patients have no diabetes, and then their
+        // encounters are never read (nor parsed, in a record from the store).
+        let initial = age_ok.then(|| self.diabetes(rec)).flatten().and_then(|d| {
+            Some(vec![
+                reference(self.qualifying_encounter(rec)?),
+                reference(d),
+            ])
+        });
         proportion(
             rec.id(),
             initial,
@@ -152,7 +157,7 @@ impl Cms122 {
             .min_by(|a, b| nulls_first(quantity(a).map(|q| q.0), quantity(b).map(|q| q.0)))?;
         let no_result = !lowest
             .as_object()
-            .is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
+            .is_some_and(|o| o.iter().any(|(k, _)| k.starts_with("value")));
         // `value > 9 '%'`: only a quantity in percent compares; anything else is unknown,
         // which is not true.
         let elevated = matches!(quantity(lowest), Some((v, Some("%"))) if v > 9.0);

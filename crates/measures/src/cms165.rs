@@ -5,12 +5,13 @@
 use crate::bundle::{MeasureBundle, Terminology};
 use crate::exclusions::{self, reference};
 use crate::interval::{Bound, Span, holds};
+use crate::record::Value;
 use crate::record::{
     PatientRecord, concept_is, encounter_performed, intervention_performed,
     lab_or_assessment_performed, latest_effective, performed, period_of, prevalence, verified,
 };
 use crate::{PatientResult, Populations, nulls_first, proportion};
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use time::{Date, Month};
 
 const OUTPATIENT_SETS: &[&str] = &[
@@ -163,14 +164,16 @@ impl Cms165 {
 
     pub fn evaluate(&self, rec: &PatientRecord) -> PatientResult {
         let age_ok = rec.age_at(self.end).is_some_and(|a| (18..=85).contains(&a));
-        let initial = match (
-            age_ok,
-            self.hypertension(rec),
-            self.qualifying_encounter(rec),
-        ) {
-            (true, Some(d), Some(e)) => Some(vec![reference(d), reference(e)]),
-            _ => None,
-        };
+        // The most selective test first (see CMS122).
+        let initial = age_ok
+            .then(|| self.hypertension(rec))
+            .flatten()
+            .and_then(|d| {
+                Some(vec![
+                    reference(d),
+                    reference(self.qualifying_encounter(rec)?),
+                ])
+            });
         proportion(
             rec.id(),
             initial,

@@ -3,12 +3,13 @@
 
 use crate::bundle::Terminology;
 use crate::interval::{Bound, Span, holds};
+use crate::record::Value;
 use crate::record::{
     PatientRecord, concept_in, concept_is, effective, encounter_performed, intervention_performed,
     lab_or_assessment_performed, medication_active, not_refused, ordered, performed, period_of,
     prevalence, symptom, verified,
 };
-use serde_json::Value;
+use sonic_rs::JsonValueTrait;
 use time::Date;
 
 pub(crate) fn reference(v: &Value) -> String {

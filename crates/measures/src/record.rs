@@ -1,33 +1,135 @@
 //! One patient's records, and the retrieves and status filters of QI-Core's CQL libraries
 //! (`Status`, `QICoreCommon`), by resource type and code: never by profile.
+//!
+//! Records are held as sonic-rs values: parsed straight from the store's text, with small
+//! objects searched in place, which is what lets a population run at store speed.
 
 use crate::bundle::Terminology;
 use crate::interval::{Bound, Span, bound, period};
-use serde_json::Value;
-use std::collections::HashMap;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use std::sync::{Arc, OnceLock};
 use time::Date;
+
+/// A FHIR resource (or part of one) as the measures read it.
+pub type Value = sonic_rs::Value;
 
 #[derive(Debug, Clone, Default)]
 pub struct PatientRecord {
     pub patient: Value,
-    by_type: HashMap<String, Vec<Value>>,
+    types: Vec<Typed>,
+}
+
+/// The resources of one type: given parsed, or kept as their JSON text (from the store's
+/// projection) and parsed the first time a measure asks for them.
+#[derive(Debug, Clone, Default)]
+struct Typed {
+    name: String,
+    /// The projection's text, shared by all the types of one record, and this type's part.
+    text: Arc<str>,
+    range: std::ops::Range<usize>,
+    parsed: OnceLock<Vec<Value>>,
+    /// Why the text could not be parsed, when it could not.
+    unreadable: OnceLock<String>,
+}
+
+impl Typed {
+    fn parsed(&self) -> &[Value] {
+        self.parsed.get_or_init(|| {
+            let Some(text) = self.text.get(self.range.clone()).filter(|t| !t.is_empty()) else {
+                return Vec::new();
+            };
+            sonic_rs::from_str(text).unwrap_or_else(|e| {
+                let _ = self
+                    .unreadable
+                    .set(format!("its {} are not JSON: {e}", self.name));
+                Vec::new()
+            })
+        })
+    }
 }
 
 impl PatientRecord {
     /// Gathers a patient and their resources (any order; other patients' are not expected).
     pub fn new(resources: impl IntoIterator<Item = Value>) -> Self {
         let mut r = PatientRecord::default();
+        r.extend(resources);
+        r
+    }
+
+    /// Adds resources: the patient's own, or shared ones they refer to (a Medication).
+    pub fn extend(&mut self, resources: impl IntoIterator<Item = Value>) {
         for v in resources {
             let Some(rt) = v["resourceType"].as_str().map(str::to_string) else {
                 continue;
             };
             if rt == "Patient" {
-                r.patient = v;
-            } else {
-                r.by_type.entry(rt).or_default().push(v);
+                self.patient = v;
+                continue;
+            }
+            let at = match self.types.iter().position(|t| t.name == rt) {
+                Some(at) => at,
+                None => {
+                    self.types.push(Typed {
+                        name: rt,
+                        ..Typed::default()
+                    });
+                    self.types.len() - 1
+                }
+            };
+            let t = &mut self.types[at];
+            if t.parsed.get().is_none() {
+                let parsed = t.parsed().to_vec();
+                t.parsed = OnceLock::from(parsed);
+            }
+            if let Some(list) = t.parsed.get_mut() {
+                list.push(v);
             }
         }
-        r
+    }
+
+    /// A patient from the store's measure projection ([`crate::projection::record`]). The
+    /// Patient is parsed now; each other type when a measure first reads it, so a patient a
+    /// measure rules out early costs little. Text that turns out not to be JSON reads as no
+    /// resources and is reported by [`PatientRecord::unreadable`], which a run checks.
+    pub fn from_projection(text: String) -> Result<Self, String> {
+        let text: Arc<str> = Arc::from(text);
+        let mut r = PatientRecord::default();
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let start = at;
+            at += line.len();
+            let line = line.trim_end_matches('\n');
+            let Some((name, list)) = line.split_once('\t') else {
+                return Err(format!("a line without a resource type: {line:.40}"));
+            };
+            if name == "Patient" {
+                let mut patients: Vec<Value> = sonic_rs::from_str(list)
+                    .map_err(|e| format!("the Patient is not JSON: {e}"))?;
+                r.patient = patients.pop().unwrap_or_default();
+            } else {
+                let from = start + name.len() + 1;
+                r.types.push(Typed {
+                    name: name.to_string(),
+                    text: text.clone(),
+                    range: from..from + list.len(),
+                    ..Typed::default()
+                });
+            }
+        }
+        Ok(r)
+    }
+
+    /// Why part of this record could not be read, if it could not (see
+    /// [`PatientRecord::from_projection`]).
+    pub fn unreadable(&self) -> Option<&str> {
+        self.types
+            .iter()
+            .find_map(|t| t.unreadable.get().map(String::as_str))
+    }
+
+    /// A patient from serde_json values (test cases, the importer's shapes).
+    pub fn from_serde(resources: impl IntoIterator<Item = serde_json::Value>) -> Self {
+        PatientRecord::new(resources.into_iter().map(|v| to_value(&v)))
     }
 
     pub fn id(&self) -> &str {
@@ -35,7 +137,25 @@ impl PatientRecord {
     }
 
     pub fn all(&self, rt: &str) -> &[Value] {
-        self.by_type.get(rt).map_or(&[], Vec::as_slice)
+        self.types
+            .iter()
+            .find(|t| t.name == rt)
+            .map_or(&[], Typed::parsed)
+    }
+
+    /// The ids of the shared Medications this patient's requests refer to
+    /// (`Medication/{id}`), which live outside the compartment and are added with
+    /// [`PatientRecord::extend`].
+    pub fn medication_references(&self) -> Vec<String> {
+        self.all("MedicationRequest")
+            .iter()
+            .filter_map(|m| {
+                m["medicationReference"]["reference"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("Medication/"))
+                    .map(str::to_string)
+            })
+            .collect()
     }
 
     /// `[Type: "Value set"]`: the resources of a type whose primary code is in the set.
@@ -109,11 +229,16 @@ pub fn primary_code<'a>(rt: &str, v: &'a Value) -> &'a Value {
     }
 }
 
+/// A serde_json value as the measures read it.
+pub fn to_value(v: &serde_json::Value) -> Value {
+    sonic_rs::from_str(&v.to_string()).unwrap_or_default()
+}
+
 fn codings(concept: &Value) -> impl Iterator<Item = (&str, &str)> {
     // A CodeableConcept, or a list of them (Encounter.type).
-    let concepts: Vec<&Value> = match concept {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
+    let concepts: Vec<&Value> = match concept.as_array() {
+        Some(items) => items.iter().collect(),
+        None => vec![concept],
     };
     concepts
         .into_iter()
@@ -204,13 +329,13 @@ pub fn verified(v: &Value) -> bool {
 /// unknown).
 pub fn to_interval(v: &Value, prefix: &str) -> Option<Span> {
     let key = |suffix: &str| format!("{prefix}{suffix}");
-    if let Some(s) = v.get(key("DateTime")) {
+    if let Some(s) = v.get(key("DateTime").as_str()) {
         return Some(Span::point(bound(s, Bound::Unknown)));
     }
-    if let Some(p) = v.get(key("Period")) {
+    if let Some(p) = v.get(key("Period").as_str()) {
         return period(p);
     }
-    if v.get(key("Age")).is_some() || v.get(key("Range")).is_some() {
+    if v.get(key("Age").as_str()).is_some() || v.get(key("Range").as_str()).is_some() {
         return Some(Span {
             low: Bound::Unknown,
             high: Bound::Unknown,
@@ -288,14 +413,14 @@ pub fn not_refused(v: &Value) -> bool {
 /// authored, else the validity period) for the days supplied (the expected supply duration,
 /// else quantity over daily dose) times one plus the refills; else to the end of the bounds.
 pub fn medication_request_period(m: &Value) -> Option<Span> {
-    let dosage = match m["dosageInstruction"].as_array().map(Vec::as_slice) {
+    let dosage = match m["dosageInstruction"].as_array().map(|a| a.as_slice()) {
         Some([one]) => one.clone(),
-        Some([]) | None => Value::Null,
+        Some([]) | None => Value::new(),
         Some(_) => return None, // `singleton from` more than one is an error
     };
-    let dose_and_rate = match dosage["doseAndRate"].as_array().map(Vec::as_slice) {
+    let dose_and_rate = match dosage["doseAndRate"].as_array().map(|a| a.as_slice()) {
         Some([one]) => one.clone(),
-        Some([]) | None => Value::Null,
+        Some([]) | None => Value::new(),
         Some(_) => return None,
     };
     let repeat = &dosage["timing"]["repeat"];

@@ -3,7 +3,7 @@
 
 use coproduce_measures::cms122::Cms122;
 use coproduce_measures::cms165::Cms165;
-use coproduce_measures::{MeasureBundle, PatientRecord, Populations};
+use coproduce_measures::{MeasureBundle, PatientRecord, Populations, projection};
 use serde_json::Value;
 use std::path::PathBuf;
 use time::macros::date;
@@ -21,8 +21,19 @@ fn read(path: &std::path::Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A test case's patient and records, with and without `meta.profile`.
-fn record(bundle: &Value, strip_profiles: bool) -> PatientRecord {
+/// How a test case's records reach the measure.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    AsGiven,
+    WithoutProfiles,
+    /// Through the store's measure projection and its JSON text, as a population run reads
+    /// them.
+    Projected,
+}
+
+/// A test case's patient and records, in one of the forms.
+fn record(bundle: &Value, form: Form) -> PatientRecord {
+    let strip_profiles = form == Form::WithoutProfiles;
     let resources = bundle["entry"]
         .as_array()
         .expect("entries")
@@ -35,7 +46,12 @@ fn record(bundle: &Value, strip_profiles: bool) -> PatientRecord {
             }
             r
         });
-    PatientRecord::new(resources)
+    if form == Form::Projected {
+        let text = projection::record(resources.collect::<Vec<_>>().iter());
+        let stored = projection::decode(&projection::encode(&text)).expect("it decodes");
+        return PatientRecord::from_projection(stored).expect("the projection reads");
+    }
+    PatientRecord::from_serde(resources)
 }
 
 /// Runs every official test case of a measure, with and without `meta.profile`; returns
@@ -58,8 +74,8 @@ fn run(
         let id = case["patientId"].as_str().unwrap();
         let test = read(&dir.join("tests").join(format!("{id}.json")));
         let want = &case["populations"];
-        for strip in [false, true] {
-            let got = evaluate(&bundle, &record(&test, strip));
+        for form in [Form::AsGiven, Form::WithoutProfiles, Form::Projected] {
+            let got = evaluate(&bundle, &record(&test, form));
             let got_json = serde_json::json!({
                 "initial-population": u8::from(got.initial_population),
                 "denominator": u8::from(got.denominator),
@@ -72,13 +88,17 @@ fn run(
                     "{} ({}){}: expected {want}, got {got_json}",
                     case["testCase"].as_str().unwrap_or(id),
                     case["description"].as_str().unwrap_or(""),
-                    if strip { " without profiles" } else { "" }
+                    match form {
+                        Form::AsGiven => "",
+                        Form::WithoutProfiles => " without profiles",
+                        Form::Projected => " through the measure projection",
+                    }
                 ));
             }
         }
     }
     println!(
-        "{name}: {} of {} official test cases match, with and without meta.profile",
+        "{name}: {} of {} official test cases match, as given, without meta.profile and through the measure projection",
         cases.len() - failed_cases.len(),
         cases.len()
     );

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod deadlines;
 mod error;
 mod read;
+mod records;
 pub mod search;
 mod write;
 
@@ -84,6 +85,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let store = Self::connect(url).await?;
         store.migrate().await?;
+        store.adopt_projection_if_empty().await?;
         Ok(store)
     }
 

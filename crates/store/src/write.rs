@@ -17,6 +17,9 @@ use time::OffsetDateTime;
 pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
     backend: Backend,
+    /// Patients whose compartment this transaction changed: their measure projection is
+    /// rebuilt before it commits.
+    touched: HashSet<String>,
 }
 
 /// The result of a create or update.
@@ -39,11 +42,16 @@ struct Current {
     version: i64,
     deleted: bool,
     content: Option<String>,
+    patient: Option<String>,
 }
 
 impl Tx {
     pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
-        Tx { tx, backend }
+        Tx {
+            tx,
+            backend,
+            touched: HashSet::new(),
+        }
     }
 
     /// The placeholder for the `n`th (1-based) argument of a statement whose arguments all
@@ -56,9 +64,17 @@ impl Tx {
         }
     }
 
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let touched: Vec<String> = self.touched.drain().collect();
+        self.rebuild_patient_records(&touched).await?;
         self.tx.commit().await?;
         Ok(())
+    }
+
+    fn touch(&mut self, patient: Option<&str>) {
+        if let Some(p) = patient {
+            self.touched.insert(p.to_string());
+        }
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -89,7 +105,7 @@ impl Tx {
 
     async fn current(&mut self, rt: &str, id: &str) -> Result<Option<Current>, StoreError> {
         let row = sqlx::query(
-            "SELECT version_id, deleted, content FROM resources WHERE resource_type = $1 AND id = $2",
+            "SELECT version_id, deleted, content, patient_id FROM resources WHERE resource_type = $1 AND id = $2",
         )
         .bind(rt.to_string())
         .bind(id.to_string())
@@ -99,6 +115,7 @@ impl Tx {
             version: r.get::<i64, _>(0),
             deleted: r.get::<i64, _>(1) != 0,
             content: Some(r.get::<String, _>(2)),
+            patient: r.get::<Option<String>, _>(3),
         }))
     }
 
@@ -139,6 +156,7 @@ impl Tx {
             return Err(StoreError::VersionConflict { expected, actual });
         }
         let created = current.as_ref().is_none_or(|c| c.deleted);
+        self.touch(current.as_ref().and_then(|c| c.patient.as_deref()));
         let stored = self
             .put_version(resource, actual + 1, actual, now, "PUT")
             .await?;
@@ -167,6 +185,7 @@ impl Tx {
             }
         }
         let actual = current.as_ref().map_or(0, |c| c.version);
+        self.touch(current.as_ref().and_then(|c| c.patient.as_deref()));
         let outcome = if current.as_ref().is_none_or(|c| c.deleted) {
             ImportOutcome::Created
         } else {
@@ -191,6 +210,7 @@ impl Tx {
         if current.deleted {
             return Ok(None);
         }
+        self.touch(current.patient.as_deref());
         let version = current.version + 1;
         let ms = millis(now);
         let changed = sqlx::query(
@@ -242,6 +262,7 @@ impl Tx {
         resource.set_version(version, &instant);
         let index = extract(&resource);
         let patient = patient_compartment(&resource, &index);
+        self.touch(patient.as_deref());
         let shared = i64::from(!is_clinical(&rt));
         let content = serde_json::to_string(resource.json())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -466,6 +487,9 @@ impl Tx {
                 }
             }
             let previous = cur.map_or(0, |c| c.version);
+            if let Some(p) = cur.and_then(|c| c.patient.as_deref()) {
+                self.touched.insert(p.to_string());
+            }
             outcomes.push(match cur {
                 Some(c) if !c.deleted => {
                     to_clear.entry(rt.clone()).or_default().push(id.clone());
@@ -477,6 +501,7 @@ impl Tx {
             resource.set_version(version, &instant);
             let index = extract(&resource);
             let patient = patient_compartment(&resource, &index);
+            self.touch(patient.as_deref());
             let content = serde_json::to_string(resource.json())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             index_rows.add(&rt, &id, patient.as_deref(), &index);
@@ -580,7 +605,7 @@ impl Tx {
                 }
                 let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
                 let sql = format!(
-                    "SELECT id, version_id, deleted, content FROM resources WHERE resource_type = {} AND id IN ({})",
+                    "SELECT id, version_id, deleted, content, patient_id FROM resources WHERE resource_type = {} AND id IN ({})",
                     self.mark(1),
                     marks.join(", ")
                 );
@@ -594,6 +619,7 @@ impl Tx {
                             version: r.get(1),
                             deleted: r.get::<i64, _>(2) != 0,
                             content: Some(r.get(3)),
+                            patient: r.get(4),
                         },
                     );
                 }

@@ -1,0 +1,232 @@
+//! The measure projection per patient ([`coproduce_measures::projection`]): one row per live
+//! patient holding their compartment cut down to what measures read, as a JSON array. Every
+//! write transaction rebuilds the rows of the patients it touched before it commits, so the
+//! rows never lag the resources; a population run then reads one short row per patient.
+
+use crate::error::StoreError;
+use crate::write::Tx;
+use crate::{Backend, Store};
+use coproduce_measures::projection;
+use serde_json::Value;
+use sqlx::any::AnyArguments;
+use sqlx::{Arguments, Row};
+use std::collections::BTreeMap;
+
+const META_KEY: &str = "measure_projection";
+
+fn marks(backend: Backend, from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|k| match backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${k}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
+    let mut args = AnyArguments::default();
+    for id in ids {
+        args.add(id.clone()).map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
+}
+
+impl Tx {
+    /// Rebuilds the projection rows of these patients from their live resources as this
+    /// transaction sees them. On PostgreSQL each patient is locked first (in id order), so
+    /// two transactions changing one patient rebuild one after the other and the later sees
+    /// the earlier's change.
+    pub(crate) async fn rebuild_patient_records(
+        &mut self,
+        patients: &[String],
+    ) -> Result<(), StoreError> {
+        let mut patients = patients.to_vec();
+        patients.sort();
+        let backend = self.backend();
+        for chunk in patients.chunks(500) {
+            if backend == Backend::Postgres {
+                let values: Vec<String> = (1..=chunk.len()).map(|k| format!("(${k})")).collect();
+                sqlx::query_with(
+                    sqlx::AssertSqlSafe(format!(
+                        "SELECT pg_advisory_xact_lock(hashtext(v)) FROM (VALUES {}) AS t(v)",
+                        values.join(", ")
+                    )),
+                    args(chunk)?,
+                )
+                .fetch_all(&mut *self.tx)
+                .await?;
+            }
+            let rows = sqlx::query_with(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT patient_id, resource_type, id, content FROM resources \
+                     WHERE deleted = 0 AND patient_id IN ({})",
+                    marks(backend, 1, chunk.len())
+                )),
+                args(chunk)?,
+            )
+            .fetch_all(&mut *self.tx)
+            .await?;
+            // Each patient's resources; a row only for a patient who exists.
+            let mut records: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
+            for row in &rows {
+                let patient: String = row.get(0);
+                let rt: String = row.get(1);
+                let id: String = row.get(2);
+                let content: String = row.get(3);
+                let value: Value = serde_json::from_str(&content)
+                    .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
+                let entry = records.entry(patient.clone()).or_default();
+                entry.0 |= rt == "Patient" && id == patient;
+                entry.1.push(value);
+            }
+            sqlx::query_with(
+                sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM patient_records WHERE patient_id IN ({})",
+                    marks(backend, 1, chunk.len())
+                )),
+                args(chunk)?,
+            )
+            .execute(&mut *self.tx)
+            .await?;
+            let live: Vec<(String, Vec<u8>)> = records
+                .into_iter()
+                .filter(|(_, (exists, _))| *exists)
+                .map(|(p, (_, items))| (p, projection::encode(&projection::record(items.iter()))))
+                .collect();
+            for part in live.chunks(500) {
+                let mut a = AnyArguments::default();
+                for (p, record) in part {
+                    a.add(p.clone()).map_err(sqlx::Error::Encode)?;
+                    a.add(record.clone()).map_err(sqlx::Error::Encode)?;
+                }
+                let values: Vec<String> = (0..part.len())
+                    .map(|k| format!("({})", marks(backend, 2 * k + 1, 2)))
+                    .collect();
+                sqlx::query_with(
+                    sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO patient_records (patient_id, record) VALUES {}",
+                        values.join(", ")
+                    )),
+                    a,
+                )
+                .execute(&mut *self.tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The next `limit` patients' projection rows after `after_id`, in id order:
+    /// (patient id, their projection as [`projection::encode`] gave it).
+    pub async fn patient_records(
+        &self,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT patient_id, record FROM patient_records WHERE patient_id > $1 \
+             ORDER BY patient_id LIMIT {limit}"
+        )))
+        .bind(after_id.unwrap_or("").to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1)))
+        .collect())
+    }
+
+    async fn projection_version(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT value FROM store_meta WHERE key = $1")
+            .bind(META_KEY)
+            .fetch_optional(&self.writer)
+            .await?
+            .map(|r| r.get::<String, _>(0)))
+    }
+
+    async fn set_projection_version(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(META_KEY)
+        .bind(projection::VERSION.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the projection current on a store that holds no resources yet (a new
+    /// database), so that only a database written before the projection existed, or with
+    /// another version of it, is rebuilt.
+    pub(crate) async fn adopt_projection_if_empty(&self) -> Result<(), StoreError> {
+        if self.projection_version().await?.is_some() {
+            return Ok(());
+        }
+        let any = sqlx::query("SELECT 1 FROM resources LIMIT 1")
+            .fetch_optional(&self.writer)
+            .await?;
+        if any.is_none() {
+            self.set_projection_version().await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the projection, so that the next run rebuilds it from the resources (what an
+    /// upgrade from a build without it does; also a way to check it).
+    pub async fn forget_patient_records(&self) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM patient_records")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM store_meta WHERE key = $1")
+            .bind(META_KEY)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes sure the projection follows this build's version, rebuilding every patient's
+    /// row when it does not (once, after an upgrade); `progress` is told (done, total).
+    /// Returns how many patients were rebuilt.
+    pub async fn ensure_patient_records(
+        &self,
+        progress: impl Fn(u64, u64),
+    ) -> Result<u64, StoreError> {
+        if self.projection_version().await?.as_deref()
+            == Some(projection::VERSION.to_string().as_str())
+        {
+            return Ok(0);
+        }
+        let total = self.count_patients().await?;
+        sqlx::query("DELETE FROM patient_records")
+            .execute(&self.writer)
+            .await?;
+        let mut after: Option<String> = None;
+        let mut done = 0;
+        loop {
+            let ids: Vec<String> = sqlx::query(
+                "SELECT id FROM resources WHERE resource_type = 'Patient' AND deleted = 0 \
+                 AND id > $1 ORDER BY id LIMIT 500",
+            )
+            .bind(after.clone().unwrap_or_default())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+            let Some(last) = ids.last() else { break };
+            after = Some(last.clone());
+            let mut tx = self.begin().await?;
+            tx.rebuild_patient_records(&ids).await?;
+            tx.commit().await?;
+            done += ids.len() as u64;
+            progress(done, total);
+        }
+        self.set_projection_version().await?;
+        Ok(done)
+    }
+}
