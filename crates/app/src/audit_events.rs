@@ -134,6 +134,9 @@ pub fn plain_words(row: &AuditRow) -> String {
         ("break-glass", _) => {
             "opened your record in an emergency, outside your care team".to_string()
         }
+        ("measure-patients", _) => {
+            "listed you among the patients counted in a quality measure".to_string()
+        }
         (other, _) => other.replace('-', " "),
     };
     let refused = if e.outcome == "denied" {

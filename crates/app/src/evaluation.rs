@@ -208,27 +208,9 @@ pub async fn overview(
     start: Date,
     end: Date,
 ) -> Result<Overview, AppError> {
-    use coproduce_core::access::{Action, Reach, reach};
     let clock = api.clock();
     let store = api.store();
-    if !matches!(
-        reach(&caller.actor, Action::Export, "Patient", true, clock.now()),
-        Reach::Everything
-    ) {
-        store
-            .audit(&coproduce_store::AuditEntry {
-                at: coproduce_core::unix_millis(clock.now()),
-                actor: caller.label.clone(),
-                action: "analysis".into(),
-                outcome: "denied".into(),
-                detail: Some("population figures are for quality analysts".into()),
-                ..Default::default()
-            })
-            .await?;
-        return Err(AppError::Forbidden(
-            "population figures are for quality analysts".into(),
-        ));
-    }
+    crate::measures::require_population_reach(api, caller, "analysis").await?;
     let mut tally = coproduce_measures::utilisation::Tally::new(start, end);
     let mut histories = Vec::new();
     let patients = each_patient(store, |values| {

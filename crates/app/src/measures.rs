@@ -64,6 +64,179 @@ pub(crate) async fn audit_run(
     Ok(())
 }
 
+/// Lets through only those the policy lets see the whole population (a quality analyst);
+/// a refusal is audited under `action`.
+pub(crate) async fn require_population_reach(
+    api: &crate::FhirApi,
+    caller: &crate::accounts::Caller,
+    action: &str,
+) -> Result<(), AppError> {
+    use coproduce_core::access::{Action, Reach, reach};
+    let clock = api.clock();
+    if matches!(
+        reach(&caller.actor, Action::Export, "Patient", true, clock.now()),
+        Reach::Everything
+    ) {
+        return Ok(());
+    }
+    api.store()
+        .audit(&AuditEntry {
+            at: unix_millis(clock.now()),
+            actor: caller.label.clone(),
+            action: action.into(),
+            outcome: "denied".into(),
+            detail: Some("population figures are for quality analysts".into()),
+            ..AuditEntry::default()
+        })
+        .await?;
+    Err(AppError::Forbidden(
+        "population figures are for quality analysts".into(),
+    ))
+}
+
+/// A population of a proportion measure, by its FHIR code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Population {
+    Initial,
+    Denominator,
+    Exclusion,
+    Numerator,
+}
+
+impl Population {
+    pub const ALL: [Population; 4] = [
+        Population::Initial,
+        Population::Denominator,
+        Population::Exclusion,
+        Population::Numerator,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Population::Initial => "initial-population",
+            Population::Denominator => "denominator",
+            Population::Exclusion => "denominator-exclusion",
+            Population::Numerator => "numerator",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Population::ALL.into_iter().find(|p| p.code() == code)
+    }
+
+    pub fn holds(self, p: &coproduce_measures::Populations) -> bool {
+        match self {
+            Population::Initial => p.initial_population,
+            Population::Denominator => p.denominator,
+            Population::Exclusion => p.denominator_exclusion,
+            Population::Numerator => p.numerator,
+        }
+    }
+}
+
+/// A measure's counts for each of `years` (each a calendar-year measurement period, as the
+/// eCQMs are reported), in one audited pass, for those who may see the population.
+pub async fn by_year(
+    api: &crate::FhirApi,
+    caller: &crate::accounts::Caller,
+    name: &str,
+    bundle: &MeasureBundle,
+    years: std::ops::RangeInclusive<i32>,
+) -> Result<Vec<(i32, Counts)>, AppError> {
+    require_population_reach(api, caller, "measure").await?;
+    let years: Vec<i32> = years.collect();
+    let measures = years
+        .iter()
+        .map(|&y| {
+            let (start, end) = calendar_year(y)?;
+            Measure::new(name, bundle, start, end)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let title = measures.first().map_or("", |m| m.title());
+    let counts = run_many(api.store(), Arc::new(measures.clone()), |_, _| {}, |_| {}).await?;
+    let detail = format!(
+        "{title}, by year: {}",
+        years
+            .iter()
+            .zip(&counts)
+            .map(|(y, c)| format!(
+                "{y}: {} patients, {} in the denominator",
+                c.patients, c.denominator
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    audit_run(api.store(), &api.clock(), &caller.label, "measure", detail).await?;
+    Ok(years.into_iter().zip(counts).collect())
+}
+
+/// The patients in one population of a measure for a year, with the records that decided
+/// it: the drill-down behind a count. Audited with every patient listed, so each patient's
+/// own record of access shows it.
+pub async fn patients_in(
+    api: &crate::FhirApi,
+    caller: &crate::accounts::Caller,
+    name: &str,
+    bundle: &MeasureBundle,
+    year: i32,
+    population: Population,
+) -> Result<Vec<PatientResult>, AppError> {
+    require_population_reach(api, caller, "measure-patients").await?;
+    let (start, end) = calendar_year(year)?;
+    let measure = Measure::new(name, bundle, start, end)?;
+    let mut found = Vec::new();
+    run_many(
+        api.store(),
+        Arc::new(vec![measure.clone()]),
+        |_, r| {
+            if population.holds(&r.populations) {
+                found.push(r.clone());
+            }
+        },
+        |_| {},
+    )
+    .await?;
+    api.store()
+        .audit(&AuditEntry {
+            at: unix_millis(api.clock().now()),
+            actor: caller.label.clone(),
+            action: "measure-patients".into(),
+            resource_type: Some("Patient".into()),
+            patients: (!found.is_empty()).then(|| {
+                found
+                    .iter()
+                    .map(|r| r.patient.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+            outcome: "allowed".into(),
+            detail: Some(format!(
+                "{}, {year}, {}: {} patients",
+                measure.title(),
+                population.code(),
+                found.len()
+            )),
+            ..AuditEntry::default()
+        })
+        .await?;
+    Ok(found)
+}
+
+fn calendar_year(year: i32) -> Result<(Date, Date), AppError> {
+    let day = |m, d| {
+        Date::from_calendar_date(year, m, d).map_err(|_| {
+            AppError::Invalid(coproduce_fhir::OperationOutcome::message(
+                coproduce_fhir::IssueCode::Value,
+                format!("{year} is not a year that can be measured"),
+            ))
+        })
+    };
+    Ok((
+        day(time::Month::January, 1)?,
+        day(time::Month::December, 31)?,
+    ))
+}
+
 /// A measure this build evaluates.
 #[derive(Debug, Clone)]
 pub enum Measure {
@@ -192,18 +365,17 @@ async fn add_shared_medications(
     Ok(())
 }
 
-/// Evaluates a measure over every patient in the store. `each` sees every patient's result
-/// (for a per-patient file or list), `progress` the number done so far. Audited as one
-/// row for `actor`.
-pub async fn run(
+/// Evaluates several measures (one measure over several periods, say) over every patient
+/// in one pass of the store; the counts of each, in order. `each` sees every patient's
+/// result with the index of its measure. Not audited: the caller audits what it shows.
+pub async fn run_many(
     store: &Store,
-    clock: &Arc<dyn Clock>,
-    actor: &str,
-    measure: Arc<Measure>,
-    mut each: impl FnMut(&PatientResult),
+    measures: Arc<Vec<Measure>>,
+    mut each: impl FnMut(usize, &PatientResult),
     progress: impl Fn(u64),
-) -> Result<Counts, AppError> {
-    let mut counts = Counts::default();
+) -> Result<Vec<Counts>, AppError> {
+    let mut counts = vec![Counts::default(); measures.len()];
+    let mut patients = 0;
     store.ensure_patient_records(|_, _| {}).await?;
     let read = |after: Option<String>| {
         let store = store.clone();
@@ -227,30 +399,52 @@ pub async fn run(
         .await
         .map_err(|e| AppError::Internal(format!("reading a batch: {e}")))??;
         add_shared_medications(store, &mut records).await?;
-        let m = measure.clone();
+        let ms = measures.clone();
         let results = tokio::task::spawn_blocking(move || {
             records
                 .par_iter()
                 .map(|r| {
-                    let result = m.evaluate(r);
+                    let results: Vec<PatientResult> = ms.iter().map(|m| m.evaluate(r)).collect();
                     match r.unreadable() {
                         Some(why) => Err(AppError::Internal(format!(
                             "the measure record of Patient/{} is unreadable: {why}",
                             r.id()
                         ))),
-                        None => Ok(result),
+                        None => Ok(results),
                     }
                 })
                 .collect::<Result<Vec<_>, AppError>>()
         })
         .await
         .map_err(|e| AppError::Internal(format!("evaluating a batch: {e}")))??;
-        for r in &results {
-            counts.add(r);
-            each(r);
+        for per_patient in &results {
+            for (k, r) in per_patient.iter().enumerate() {
+                counts[k].add(r);
+                each(k, r);
+            }
         }
-        progress(counts.patients);
+        patients += results.len() as u64;
+        progress(patients);
     }
+    Ok(counts)
+}
+
+/// Evaluates a measure over every patient in the store. `each` sees every patient's result
+/// (for a per-patient file or list), `progress` the number done so far. Audited as one
+/// row for `actor`.
+pub async fn run(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    actor: &str,
+    measure: Arc<Measure>,
+    mut each: impl FnMut(&PatientResult),
+    progress: impl Fn(u64),
+) -> Result<Counts, AppError> {
+    let all = Arc::new(vec![(*measure).clone()]);
+    let counts = run_many(store, all, |_, r| each(r), progress)
+        .await?
+        .pop()
+        .unwrap_or_default();
     let detail = format!(
         "{}: {} patients, {} in the denominator",
         measure.title(),

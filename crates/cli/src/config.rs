@@ -37,6 +37,9 @@ pub struct Config {
     pub holidays: Vec<String>,
     /// A protocol file replacing the shipped COPD rescue pack.
     pub protocol_file: Option<String>,
+    /// The quality measures on the analyst's pages: measure name (cms122, cms165) to the
+    /// path of its official measure bundle.
+    pub measure_bundles: std::collections::BTreeMap<String, String>,
     /// The SMTP relay for email notifications (none: no email).
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
@@ -81,6 +84,7 @@ impl Default for Config {
                 .to_vec(),
             holidays: Vec::new(),
             protocol_file: None,
+            measure_bundles: std::collections::BTreeMap::new(),
             smtp_host: None,
             smtp_port: 587,
             smtp_from: "coproduce <coproduce@localhost>".into(),

@@ -357,6 +357,16 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
                 .map_err(|e| anyhow::anyhow!("the protocol file {path}: {e}"))?
         }
     };
+    let mut measures = Vec::new();
+    for (name, path) in &cfg.measure_bundles {
+        let bundle = measure::load_bundle(std::path::Path::new(path))
+            .with_context(|| format!("measure_bundles.{name}"))?;
+        let name = name.to_ascii_lowercase();
+        let today = time::macros::date!(2026 - 01 - 01);
+        coproduce_app::measures::Measure::new(&name, &bundle, today, today)
+            .map_err(|e| anyhow::anyhow!("measure_bundles.{name}: {e}"))?;
+        measures.push((name, Arc::new(bundle)));
+    }
     let smtp = cfg.smtp_host.as_ref().map(|host| Smtp {
         host: host.clone(),
         port: cfg.smtp_port,
@@ -388,6 +398,7 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
         calendar,
         protocol,
         delivery: Delivery { smtp, webhook },
+        measures,
     })
 }
 

@@ -42,7 +42,7 @@ fn year(y: i32) -> Result<(Date, Date)> {
     Ok((start, end))
 }
 
-fn load_bundle(path: &Path) -> Result<MeasureBundle> {
+pub fn load_bundle(path: &Path) -> Result<MeasureBundle> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the measure bundle {}", path.display()))?;
     let json: serde_json::Value =

@@ -7,17 +7,29 @@ use crate::AppState;
 use crate::care_pages::{Frame, failed, person};
 use crate::pages::render;
 use askama::Template;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
-use coproduce_app::CareError;
+use coproduce_app::measures::{Measure, Population};
+use coproduce_app::{AppError, CareError};
+use coproduce_measures::MeasureBundle;
 use coproduce_measures::utilisation::Rates;
+use std::sync::Arc;
 use time::{Date, Duration};
 use tower_sessions::Session;
 
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
-    vec![("/analyst", get(analyst_page), false)]
+    vec![
+        ("/analyst", get(analyst_page), false),
+        ("/analyst/measures/{name}", get(measure_page), false),
+        (
+            "/analyst/measures/{name}/{year}/{population}",
+            get(patients_page),
+            false,
+        ),
+    ]
 }
 
 /// The program the page evaluates.
@@ -67,6 +79,8 @@ struct AnalystPage {
     trend: String,
     trend_alt: String,
     evaluation: Option<EvaluationView>,
+    /// The configured quality measures: (name, title).
+    measures: Vec<(String, String)>,
 }
 
 /// The last twelve full months before `today`.
@@ -147,6 +161,211 @@ pub(crate) async fn show(s: &AppState, p: &crate::care_pages::Person) -> Respons
             trend,
             trend_alt,
             evaluation,
+            measures: s
+                .config
+                .measures
+                .iter()
+                .map(|(name, b)| (name.clone(), measure_title(name, b)))
+                .collect(),
+        },
+        StatusCode::OK,
+    )
+}
+
+fn measure_title(name: &str, bundle: &MeasureBundle) -> String {
+    let today = time::macros::date!(2026 - 01 - 01);
+    Measure::new(name, bundle, today, today)
+        .map(|m| m.title().to_string())
+        .unwrap_or_else(|_| name.to_uppercase())
+}
+
+/// The configured measure `name`.
+fn configured(s: &AppState, name: &str) -> Option<Arc<MeasureBundle>> {
+    s.config
+        .measures
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, b)| b.clone())
+}
+
+fn not_configured(t: &crate::i18n::Tr, name: &str) -> Response {
+    failed(
+        t,
+        CareError::App(AppError::NotFound(format!("the measure {name}"))),
+    )
+}
+
+struct YearRow {
+    year: i32,
+    counts: Vec<(String, u64)>,
+    rate: String,
+    interval: String,
+}
+
+#[derive(Template)]
+#[template(path = "analyst_measure.html")]
+struct MeasurePage {
+    f: Frame,
+    name: String,
+    lower_is_better: bool,
+    headings: Vec<String>,
+    rows: Vec<YearRow>,
+    chart: String,
+    chart_alt: String,
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+/// A measure's results for this year and the two before (calendar-year measurement
+/// periods, as eCQMs are reported), with each count leading to its patients.
+async fn measure_page(
+    State(s): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+) -> Response {
+    let p = match person(&s, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = p.t();
+    let Some(bundle) = configured(&s, &name) else {
+        return not_configured(&t, &name);
+    };
+    let year = s.care.now().date().year();
+    let results =
+        match coproduce_app::measures::by_year(&s.api, &p.caller, &name, &bundle, year - 2..=year)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return failed(&t, CareError::App(e)),
+        };
+    let rows: Vec<YearRow> = results
+        .iter()
+        .map(|(y, c)| YearRow {
+            year: *y,
+            counts: Population::ALL
+                .iter()
+                .map(|pop| {
+                    let n = match pop {
+                        Population::Initial => c.initial_population,
+                        Population::Denominator => c.denominator,
+                        Population::Exclusion => c.denominator_exclusion,
+                        Population::Numerator => c.numerator,
+                    };
+                    (pop.code().to_string(), n)
+                })
+                .collect(),
+            rate: c.rate().map_or("-".into(), percent),
+            interval: c.interval().map_or("-".into(), |(lo, hi)| {
+                format!("{} – {}", percent(lo), percent(hi))
+            }),
+        })
+        .collect();
+    let points: Vec<(String, f64, f64, f64)> = results
+        .iter()
+        .filter_map(|(y, c)| {
+            let (lo, hi) = c.interval()?;
+            Some((y.to_string(), c.rate()?, lo, hi))
+        })
+        .collect();
+    let title = measure_title(&name, &bundle);
+    let chart = crate::charts::measure_trend(&points, &t.t("analyst-measure-chart"))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a chart failed to draw");
+            String::new()
+        });
+    let chart_alt = points
+        .iter()
+        .map(|(y, r, lo, hi)| format!("{y}: {} ({} – {})", percent(*r), percent(*lo), percent(*hi)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let lower_is_better = Measure::new(&name, &bundle, s.care.now().date(), s.care.now().date())
+        .is_ok_and(|m| m.inverse());
+    render(
+        &MeasurePage {
+            f: p.frame(title, None, None),
+            name,
+            lower_is_better,
+            headings: Population::ALL
+                .iter()
+                .map(|pop| t.t(&format!("analyst-population-{}", pop.code())))
+                .collect(),
+            rows,
+            chart,
+            chart_alt,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "analyst_patients.html")]
+struct PatientsPage {
+    f: Frame,
+    name: String,
+    lead: String,
+    rows: Vec<(String, String)>,
+}
+
+/// The patients behind one count: their ids and the records that put them there. Audited
+/// with every patient listed.
+async fn patients_page(
+    State(s): State<AppState>,
+    session: Session,
+    Path((name, year, population)): Path<(String, String, String)>,
+) -> Response {
+    let p = match person(&s, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = p.t();
+    let Some(bundle) = configured(&s, &name) else {
+        return not_configured(&t, &name);
+    };
+    let (Ok(year), Some(pop)) = (year.parse::<i32>(), Population::from_code(&population)) else {
+        return failed(
+            &t,
+            CareError::App(AppError::NotFound(format!("{year}/{population}"))),
+        );
+    };
+    let found =
+        match coproduce_app::measures::patients_in(&s.api, &p.caller, &name, &bundle, year, pop)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return failed(&t, CareError::App(e)),
+        };
+    let title = measure_title(&name, &bundle);
+    let lead = t.with(
+        "analyst-patients-lead",
+        &[
+            (
+                "population",
+                t.t(&format!("analyst-population-{}", pop.code())),
+            ),
+            ("year", year.to_string()),
+            ("n", found.len().to_string()),
+        ],
+    );
+    let rows = found
+        .iter()
+        .map(|r| {
+            let evidence: Vec<String> = r
+                .evidence
+                .iter()
+                .map(|(pop, what)| format!("{pop}: {what}"))
+                .collect();
+            (r.patient.clone(), evidence.join("; "))
+        })
+        .collect();
+    render(
+        &PatientsPage {
+            f: p.frame(title, None, None),
+            name,
+            lead,
+            rows,
         },
         StatusCode::OK,
     )

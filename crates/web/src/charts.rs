@@ -366,6 +366,65 @@ pub fn utilisation_trend(
     Ok(accessible(svg))
 }
 
+/// A measure's rate by period with its 95% interval: `(period, rate, low, high)`, shares.
+pub fn measure_trend(points: &[(String, f64, f64, f64)], title: &str) -> Result<String, String> {
+    let n = points.len().max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..100f64)
+            .map_err(|x| x.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 0.01 && i >= 0.0 {
+                    points
+                        .get(i as usize)
+                        .map(|p| p.0.clone())
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| format!("{y:.0}%"))
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|x| x.to_string())?;
+        chart
+            .draw_series(points.iter().enumerate().map(|(i, (_, _, lo, hi))| {
+                PathElement::new(
+                    [(i as f64, lo * 100.0), (i as f64, hi * 100.0)],
+                    SECOND.stroke_width(2),
+                )
+            }))
+            .map_err(|x| x.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, rate, _, _))| (i as f64, rate * 100.0)),
+                LINE.stroke_width(2),
+            ))
+            .map_err(|x| x.to_string())?;
+        chart
+            .draw_series(points.iter().enumerate().map(|(i, (_, rate, _, _))| {
+                Circle::new((i as f64, rate * 100.0), 4, LINE.filled())
+            }))
+            .map_err(|x| x.to_string())?;
+        root.present().map_err(|x| x.to_string())?;
+    }
+    Ok(accessible(svg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

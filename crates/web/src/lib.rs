@@ -70,6 +70,8 @@ pub struct WebConfig {
     pub protocol: coproduce_app::protocol::ProtocolDef,
     /// Email and webhook delivery of notifications.
     pub delivery: jobs::Delivery,
+    /// The quality measures shown on the analyst's pages: (name, official bundle).
+    pub measures: Vec<(String, Arc<coproduce_measures::MeasureBundle>)>,
 }
 
 impl Default for WebConfig {
@@ -82,6 +84,7 @@ impl Default for WebConfig {
             calendar: coproduce_core::calendar::BusinessCalendar::default(),
             protocol: coproduce_app::protocol::ProtocolDef::copd(),
             delivery: jobs::Delivery::default(),
+            measures: Vec::new(),
         }
     }
 }

@@ -281,6 +281,115 @@ async fn a_quality_analyst_sees_population_figures_and_a_clinician_does_not() {
     app.finish().await;
 }
 
+/// The analyst follows a quality measure by year, and from a count down to its patients:
+/// the official CMS122 test patients give the 2026 row, whose numerator lists exactly the
+/// patients the measure developers expect there; the list is audited with every patient
+/// named; a clinician is refused.
+#[tokio::test]
+async fn an_analyst_follows_a_measure_by_year_down_to_its_patients() {
+    let ecqm = crate::shared().join("peers/ecqm/CMS122");
+    let bundle = coproduce_measures::MeasureBundle::from_json(
+        &serde_json::from_str::<Value>(
+            &std::fs::read_to_string(ecqm.join("measure-bundle.json")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let app = coproduce_testkit::TestApp::spawn_with(
+        coproduce_testkit::TestBackend::Sqlite,
+        coproduce_web::WebConfig {
+            secure_cookies: false,
+            measures: vec![("cms122".into(), std::sync::Arc::new(bundle))],
+            ..Default::default()
+        },
+    )
+    .await;
+    app.seed_care_team("en").await;
+    let (ok, out) = coproduce(
+        &app.db.url,
+        &["import", ecqm.join("tests").to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(ecqm.join("expected-populations.json")).unwrap(),
+    )
+    .unwrap();
+    let in_numerator: std::collections::BTreeSet<String> = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["populations"]["numerator"] == 1)
+        .map(|c| c["patientId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!in_numerator.is_empty());
+    app.accounts
+        .add_user(coproduce_app::accounts::NewUser {
+            username: "ida".into(),
+            roles: vec![coproduce_core::access::Role::QualityAnalyst],
+            fhir_ref: None,
+            password: Some(coproduce_testkit::PASSWORD.into()),
+        })
+        .await
+        .expect("an analyst");
+    let mut ida = app.sign_in("ida").await;
+    let (status, home) = ida.get("/analyst").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("href=\"/analyst/measures/cms122\""), "{home}");
+    let (status, page) = ida.get("/analyst/measures/cms122").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Lower is better"), "{page}");
+    for year in [2024, 2025, 2026] {
+        assert!(
+            page.contains(&format!("<th scope=\"row\">{year}</th>")),
+            "{page}"
+        );
+    }
+    let numerator_link = format!(
+        "<a href=\"/analyst/measures/cms122/2026/numerator\">{}</a>",
+        in_numerator.len()
+    );
+    assert!(page.contains(&numerator_link), "{numerator_link} in {page}");
+    assert!(page.contains("<svg"), "a trend chart");
+
+    let (status, list) = ida.get("/analyst/measures/cms122/2026/numerator").await;
+    assert_eq!(status, 200, "{list}");
+    let listed: std::collections::BTreeSet<String> = list
+        .split("<th scope=\"row\">")
+        .skip(1)
+        .filter_map(|row| row.split('<').next().map(str::to_string))
+        .collect();
+    assert_eq!(listed, in_numerator);
+    let (_, audit) = app.db.store.audit_newest(20, 0).await.unwrap();
+    let row = audit
+        .iter()
+        .find(|a| a.entry.action == "measure-patients")
+        .expect("the list is audited");
+    assert_eq!(row.entry.actor, "user:ida");
+    let named: std::collections::BTreeSet<String> = row
+        .entry
+        .patients
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(named, in_numerator);
+
+    let (status, _) = ida.get("/analyst/measures/cms999").await;
+    assert_eq!(status, 404);
+    let (status, _) = ida.get("/analyst/measures/cms122/2026/everyone").await;
+    assert_eq!(status, 404);
+
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (status, _) = dr.get("/analyst/measures/cms122/2026/numerator").await;
+    assert_eq!(status, 403);
+    let (_, audit) = app.db.store.audit_newest(5, 0).await.unwrap();
+    assert!(audit.iter().any(|a| a.entry.actor == "user:dr.okafor"
+        && a.entry.action == "measure-patients"
+        && a.entry.outcome == "denied"));
+    app.finish().await;
+}
+
 /// Writes through the store: creates and updates (`PUT`) and deletes.
 async fn put(store: &coproduce_store::Store, v: Value) {
     let clock = coproduce_testkit::fake_clock();
