@@ -365,6 +365,24 @@ async fn add_shared_medications(
     Ok(())
 }
 
+/// A patient after the first pass of a batch.
+enum Pass {
+    Done(Vec<PatientResult>),
+    NeedsShared(Box<PatientRecord>),
+}
+
+/// Every measure's result for one patient; an error if part of their record was unreadable.
+fn evaluate_all(measures: &[Measure], r: &PatientRecord) -> Result<Vec<PatientResult>, AppError> {
+    let results = measures.iter().map(|m| m.evaluate(r)).collect();
+    match r.unreadable() {
+        Some(why) => Err(AppError::Internal(format!(
+            "the measure record of Patient/{} is unreadable: {why}",
+            r.id()
+        ))),
+        None => Ok(results),
+    }
+}
+
 /// Evaluates several measures (one measure over several periods, say) over every patient
 /// in one pass of the store; the counts of each, in order. `each` sees every patient's
 /// result with the index of its measure. Not audited: the caller audits what it shows.
@@ -390,33 +408,42 @@ pub async fn run_many(
             break;
         };
         pending = read(Some(last.clone()));
-        let mut records = tokio::task::spawn_blocking(move || {
+        // One parallel pass reads and evaluates each patient; the few whose requests name a
+        // shared Medication wait for it and are evaluated after.
+        let ms = measures.clone();
+        let passed = tokio::task::spawn_blocking(move || {
             batch
                 .par_iter()
-                .map(|(id, text)| record_of(id, text))
-                .collect::<Result<Vec<_>, AppError>>()
-        })
-        .await
-        .map_err(|e| AppError::Internal(format!("reading a batch: {e}")))??;
-        add_shared_medications(store, &mut records).await?;
-        let ms = measures.clone();
-        let results = tokio::task::spawn_blocking(move || {
-            records
-                .par_iter()
-                .map(|r| {
-                    let results: Vec<PatientResult> = ms.iter().map(|m| m.evaluate(r)).collect();
-                    match r.unreadable() {
-                        Some(why) => Err(AppError::Internal(format!(
-                            "the measure record of Patient/{} is unreadable: {why}",
-                            r.id()
-                        ))),
-                        None => Ok(results),
+                .map(|(id, text)| {
+                    let r = record_of(id, text)?;
+                    if r.medication_references().is_empty() {
+                        evaluate_all(&ms, &r).map(Pass::Done)
+                    } else {
+                        Ok(Pass::NeedsShared(Box::new(r)))
                     }
                 })
                 .collect::<Result<Vec<_>, AppError>>()
         })
         .await
         .map_err(|e| AppError::Internal(format!("evaluating a batch: {e}")))??;
+        let mut results = Vec::with_capacity(passed.len());
+        let (mut waiting, mut at) = (Vec::new(), Vec::new());
+        for (k, p) in passed.into_iter().enumerate() {
+            match p {
+                Pass::Done(r) => results.push(r),
+                Pass::NeedsShared(r) => {
+                    waiting.push(*r);
+                    at.push(k);
+                    results.push(Vec::new());
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            add_shared_medications(store, &mut waiting).await?;
+            for (r, k) in waiting.iter().zip(at) {
+                results[k] = evaluate_all(&measures, r)?;
+            }
+        }
         for per_patient in &results {
             for (k, r) in per_patient.iter().enumerate() {
                 counts[k].add(r);
