@@ -235,13 +235,15 @@ pub fn to_value(v: &serde_json::Value) -> Value {
 }
 
 fn codings(concept: &Value) -> impl Iterator<Item = (&str, &str)> {
-    // A CodeableConcept, or a list of them (Encounter.type).
-    let concepts: Vec<&Value> = match concept.as_array() {
-        Some(items) => items.iter().collect(),
-        None => vec![concept],
+    // A CodeableConcept, or a list of them (Encounter.type); no allocation, as this runs for
+    // every record a retrieve looks at.
+    let (list, one) = match concept.as_array() {
+        Some(items) => (Some(items.iter()), None),
+        None => (None, Some(concept)),
     };
-    concepts
-        .into_iter()
+    list.into_iter()
+        .flatten()
+        .chain(one)
         .flat_map(|c| c["coding"].as_array().into_iter().flatten())
         .filter_map(|c| Some((c["system"].as_str()?, c["code"].as_str()?)))
 }
