@@ -222,6 +222,20 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
     }
 }
 
+/// A quality analyst's account, signed in.
+async fn analyst(app: &coproduce_testkit::TestApp, name: &str) -> coproduce_testkit::WebClient {
+    app.accounts
+        .add_user(coproduce_app::accounts::NewUser {
+            username: name.into(),
+            roles: vec![coproduce_core::access::Role::QualityAnalyst],
+            fhir_ref: None,
+            password: Some(coproduce_testkit::PASSWORD.into()),
+        })
+        .await
+        .expect("an analyst");
+    app.sign_in(name).await
+}
+
 #[tokio::test]
 async fn a_quality_analyst_sees_population_figures_and_a_clinician_does_not() {
     let app = coproduce_testkit::TestApp::spawn(coproduce_testkit::TestBackend::Sqlite).await;
@@ -231,16 +245,7 @@ async fn a_quality_analyst_sees_population_figures_and_a_clinician_does_not() {
         &["generate", "--patients", "1500", "--seed", "3"],
     );
     assert!(ok, "{out}");
-    app.accounts
-        .add_user(coproduce_app::accounts::NewUser {
-            username: "ida".into(),
-            roles: vec![coproduce_core::access::Role::QualityAnalyst],
-            fhir_ref: None,
-            password: Some(coproduce_testkit::PASSWORD.into()),
-        })
-        .await
-        .expect("an analyst");
-    let mut ida = app.sign_in("ida").await;
+    let mut ida = analyst(&app, "ida").await;
     // Her home is the figures: the last twelve full months before 27 November 2026.
     let (status, page) = ida.get("/").await;
     assert_eq!(status, 200);
@@ -322,16 +327,7 @@ async fn an_analyst_follows_a_measure_by_year_down_to_its_patients() {
         .map(|c| c["patientId"].as_str().unwrap().to_string())
         .collect();
     assert!(!in_numerator.is_empty());
-    app.accounts
-        .add_user(coproduce_app::accounts::NewUser {
-            username: "ida".into(),
-            roles: vec![coproduce_core::access::Role::QualityAnalyst],
-            fhir_ref: None,
-            password: Some(coproduce_testkit::PASSWORD.into()),
-        })
-        .await
-        .expect("an analyst");
-    let mut ida = app.sign_in("ida").await;
+    let mut ida = analyst(&app, "ida").await;
     let (status, home) = ida.get("/analyst").await;
     assert_eq!(status, 200);
     assert!(home.contains("href=\"/analyst/measures/cms122\""), "{home}");
