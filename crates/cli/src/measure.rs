@@ -60,9 +60,20 @@ pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -
     let total = store.count_patients().await?;
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} patients {per_sec} eta {eta}")
+        ProgressStyle::with_template("{msg}{bar:40} {pos}/{len} patients {per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Once after an upgrade (or a change of what measures read): the per-patient measure
+    // projection is rebuilt from the resources, which takes a while on a large store.
+    bar.set_message("rebuilding the measure projection ");
+    let rebuilt = store
+        .ensure_patient_records(|done, _| bar.set_position(done))
+        .await?;
+    if rebuilt > 0 {
+        bar.println(format!("rebuilt the measure projection of {rebuilt} patients"));
+    }
+    bar.set_message("");
+    bar.set_position(0);
     let mut csv = match &args.csv {
         Some(p) => {
             let mut w =
