@@ -70,7 +70,9 @@ pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -
         .ensure_patient_records(|done, _| bar.set_position(done))
         .await?;
     if rebuilt > 0 {
-        bar.println(format!("rebuilt the measure projection of {rebuilt} patients"));
+        bar.println(format!(
+            "rebuilt the measure projection of {rebuilt} patients"
+        ));
     }
     bar.set_message("");
     bar.set_position(0);
