@@ -268,16 +268,34 @@ impl Measure {
         }
     }
 
-    pub fn title(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
-            Measure::Cms122(_) => "CMS122 Diabetes: Glycemic Status Assessment Greater Than 9%",
-            Measure::Cms165(_) => "CMS165 Controlling High Blood Pressure",
+            Measure::Cms122(_) => "cms122",
+            Measure::Cms165(_) => "cms165",
         }
+    }
+
+    pub fn title(&self) -> &'static str {
+        Measure::title_of(self.name()).unwrap_or_default()
     }
 
     /// Whether a lower rate is better (CMS122 counts poor control).
     pub fn inverse(&self) -> bool {
-        matches!(self, Measure::Cms122(_))
+        Measure::lower_is_better(self.name())
+    }
+
+    /// The title of the measure `name`, if this build has it (no bundle needed).
+    pub fn title_of(name: &str) -> Option<&'static str> {
+        match name.to_ascii_lowercase().as_str() {
+            "cms122" => Some("CMS122 Diabetes: Glycemic Status Assessment Greater Than 9%"),
+            "cms165" => Some("CMS165 Controlling High Blood Pressure"),
+            _ => None,
+        }
+    }
+
+    /// Whether a lower rate of the measure `name` is better.
+    pub fn lower_is_better(name: &str) -> bool {
+        name.eq_ignore_ascii_case("cms122")
     }
 }
 
@@ -292,6 +310,16 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The count of one population.
+    pub fn of(&self, p: Population) -> u64 {
+        match p {
+            Population::Initial => self.initial_population,
+            Population::Denominator => self.denominator,
+            Population::Exclusion => self.denominator_exclusion,
+            Population::Numerator => self.numerator,
+        }
+    }
+
     fn add(&mut self, r: &PatientResult) {
         let p = r.populations;
         self.patients += 1;

@@ -362,9 +362,9 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
         let bundle = measure::load_bundle(std::path::Path::new(path))
             .with_context(|| format!("measure_bundles.{name}"))?;
         let name = name.to_ascii_lowercase();
-        let today = time::macros::date!(2026 - 01 - 01);
-        coproduce_app::measures::Measure::new(&name, &bundle, today, today)
-            .map_err(|e| anyhow::anyhow!("measure_bundles.{name}: {e}"))?;
+        if coproduce_app::measures::Measure::title_of(&name).is_none() {
+            bail!("measure_bundles.{name}: this build has the measures cms122 and cms165");
+        }
         measures.push((name, Arc::new(bundle)));
     }
     let smtp = cfg.smtp_host.as_ref().map(|host| Smtp {

@@ -14,14 +14,14 @@ use std::collections::BTreeMap;
 
 const META_KEY: &str = "measure_projection";
 
-fn marks(backend: Backend, from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|k| match backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${k}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+impl Tx {
+    /// Placeholders for arguments `from..from + n` ([`Tx::mark`] each), comma-separated.
+    fn marks(&self, from: usize, n: usize) -> String {
+        (from..from + n)
+            .map(|k| self.mark(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
@@ -61,7 +61,7 @@ impl Tx {
                 sqlx::AssertSqlSafe(format!(
                     "SELECT patient_id, resource_type, id, content FROM resources \
                      WHERE deleted = 0 AND patient_id IN ({})",
-                    marks(backend, 1, chunk.len())
+                    self.marks(1, chunk.len())
                 )),
                 args(chunk)?,
             )
@@ -83,7 +83,7 @@ impl Tx {
             sqlx::query_with(
                 sqlx::AssertSqlSafe(format!(
                     "DELETE FROM patient_records WHERE patient_id IN ({})",
-                    marks(backend, 1, chunk.len())
+                    self.marks(1, chunk.len())
                 )),
                 args(chunk)?,
             )
@@ -101,7 +101,7 @@ impl Tx {
                     a.add(record.clone()).map_err(sqlx::Error::Encode)?;
                 }
                 let values: Vec<String> = (0..part.len())
-                    .map(|k| format!("({})", marks(backend, 2 * k + 1, 2)))
+                    .map(|k| format!("({})", self.marks(2 * k + 1, 2)))
                     .collect();
                 sqlx::query_with(
                     sqlx::AssertSqlSafe(format!(

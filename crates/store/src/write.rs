@@ -57,7 +57,7 @@ impl Tx {
     /// The placeholder for the `n`th (1-based) argument of a statement whose arguments all
     /// appear once, in order. SQLite gets anonymous `?`: sqlx looks numbered parameters up by
     /// name one at a time, which costs quadratic time in a statement with thousands of them.
-    fn mark(&self, n: usize) -> String {
+    pub(crate) fn mark(&self, n: usize) -> String {
         match self.backend {
             Backend::Sqlite => "?".to_string(),
             Backend::Postgres => format!("${n}"),

@@ -165,18 +165,15 @@ pub(crate) async fn show(s: &AppState, p: &crate::care_pages::Person) -> Respons
                 .config
                 .measures
                 .iter()
-                .map(|(name, b)| (name.clone(), measure_title(name, b)))
+                .map(|(name, _)| (name.clone(), measure_title(name)))
                 .collect(),
         },
         StatusCode::OK,
     )
 }
 
-fn measure_title(name: &str, bundle: &MeasureBundle) -> String {
-    let today = time::macros::date!(2026 - 01 - 01);
-    Measure::new(name, bundle, today, today)
-        .map(|m| m.title().to_string())
-        .unwrap_or_else(|_| name.to_uppercase())
+fn measure_title(name: &str) -> String {
+    Measure::title_of(name).map_or_else(|| name.to_uppercase(), str::to_string)
 }
 
 /// The configured measure `name`.
@@ -247,15 +244,7 @@ async fn measure_page(
             year: *y,
             counts: Population::ALL
                 .iter()
-                .map(|pop| {
-                    let n = match pop {
-                        Population::Initial => c.initial_population,
-                        Population::Denominator => c.denominator,
-                        Population::Exclusion => c.denominator_exclusion,
-                        Population::Numerator => c.numerator,
-                    };
-                    (pop.code().to_string(), n)
-                })
+                .map(|&pop| (pop.code().to_string(), c.of(pop)))
                 .collect(),
             rate: c.rate().map_or("-".into(), percent),
             interval: c.interval().map_or("-".into(), |(lo, hi)| {
@@ -270,7 +259,7 @@ async fn measure_page(
             Some((y.to_string(), c.rate()?, lo, hi))
         })
         .collect();
-    let title = measure_title(&name, &bundle);
+    let title = measure_title(&name);
     let chart = crate::charts::measure_trend(&points, &t.t("analyst-measure-chart"))
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "a chart failed to draw");
@@ -281,8 +270,7 @@ async fn measure_page(
         .map(|(y, r, lo, hi)| format!("{y}: {} ({} – {})", percent(*r), percent(*lo), percent(*hi)))
         .collect::<Vec<_>>()
         .join("; ");
-    let lower_is_better = Measure::new(&name, &bundle, s.care.now().date(), s.care.now().date())
-        .is_ok_and(|m| m.inverse());
+    let lower_is_better = Measure::lower_is_better(&name);
     render(
         &MeasurePage {
             f: p.frame(title, None, None),
@@ -337,7 +325,7 @@ async fn patients_page(
             Ok(f) => f,
             Err(e) => return failed(&t, CareError::App(e)),
         };
-    let title = measure_title(&name, &bundle);
+    let title = measure_title(&name);
     let lead = t.with(
         "analyst-patients-lead",
         &[

@@ -302,6 +302,16 @@ pub fn evaluation(
     ))
 }
 
+/// The label of the category at axis position `x` (a whole number), none between them.
+fn label_at<'a>(x: &f64, mut labels: impl Iterator<Item = &'a String>) -> String {
+    let i = x.round();
+    if (x - i).abs() < 0.01 && i >= 0.0 {
+        labels.nth(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// Emergency visits and admissions per 1,000 patient-years by month: `(month, ED, admissions)`.
 pub fn utilisation_trend(
     months: &[(String, f64, f64)],
@@ -329,14 +339,7 @@ pub fn utilisation_trend(
         chart
             .configure_mesh()
             .x_labels(n.min(12))
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                if (x - i as f64).abs() < 0.01 {
-                    months.get(i).map(|(m, _, _)| m.clone()).unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| label_at(x, months.iter().map(|m| &m.0)))
             .light_line_style(WHITE)
             .draw()
             .map_err(|x| x.to_string())?;
@@ -383,17 +386,7 @@ pub fn measure_trend(points: &[(String, f64, f64, f64)], title: &str) -> Result<
         chart
             .configure_mesh()
             .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 0.01 && i >= 0.0 {
-                    points
-                        .get(i as usize)
-                        .map(|p| p.0.clone())
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| label_at(x, points.iter().map(|p| &p.0)))
             .y_label_formatter(&|y| format!("{y:.0}%"))
             .light_line_style(WHITE)
             .draw()
