@@ -423,19 +423,9 @@ pub async fn run_many(
     let mut counts = vec![Counts::default(); measures.len()];
     let mut patients = 0;
     store.ensure_patient_records(|_, _| {}).await?;
-    let read = |after: Option<String>| {
-        let store = store.clone();
-        tokio::spawn(async move { store.patient_records(after.as_deref(), BATCH).await })
-    };
-    let mut pending = read(None);
-    loop {
-        let batch = pending
-            .await
-            .map_err(|e| AppError::Internal(format!("reading a batch: {e}")))??;
-        let Some((last, _)) = batch.last() else {
-            break;
-        };
-        pending = read(Some(last.clone()));
+    let mut batches = store.patient_record_batches(BATCH);
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
         // One parallel pass reads and evaluates each patient; the few whose requests name a
         // shared Medication wait for it and are evaluated after.
         let ms = measures.clone();

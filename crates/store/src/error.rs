@@ -22,6 +22,9 @@ pub enum StoreError {
     Config(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite scan that reads the measure projection ([`crate::Store::patient_record_batches`]).
+    #[error("database: {0}")]
+    Scan(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored content is corrupt: {0}")]

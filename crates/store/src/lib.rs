@@ -19,6 +19,7 @@ pub use audit::{AuditEntry, AuditRow, AuditVerdict};
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, format_instant};
+pub use records::RecordBatch;
 pub use search::{SearchQuery, SearchResult, SortKey};
 pub use write::{ImportOutcome, Tx, WriteOutcome};
 
@@ -78,6 +79,9 @@ pub struct Store {
     /// of failing them with SQLITE_BUSY. On PostgreSQL both pools are the same.
     writer: AnyPool,
     reader: AnyPool,
+    /// The SQLite database file, for the projection scan's own connection (none in memory
+    /// and on PostgreSQL).
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -133,10 +137,15 @@ impl Store {
                     .max_connections(4)
                     .connect_with(options)
                     .await?;
+                let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                    .map(|o| o.get_filename().to_path_buf())
+                    .ok()
+                    .filter(|f| f.as_os_str() != ":memory:" && !f.as_os_str().is_empty());
                 Ok(Store {
                     backend,
                     writer,
                     reader,
+                    sqlite_file: file,
                 })
             }
             Backend::Postgres => {
@@ -149,6 +158,7 @@ impl Store {
                     backend,
                     writer: pool.clone(),
                     reader: pool,
+                    sqlite_file: None,
                 })
             }
         }

@@ -410,3 +410,60 @@ async fn storage_story_on_every_backend() {
         story(backend).await;
     }
 }
+
+/// The measure projection's scan: every patient once, in id order, in batches of the
+/// asked size; a database failure during the scan reaches the caller.
+async fn projection_scan(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let api = FhirApi::new(db.store.clone(), fake_clock());
+    let sys = Caller::system("test:scan");
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let body = json!({"resourceType": "Patient", "birthDate": format!("196{n}-01-01")});
+        let made = api
+            .create(&sys, "Patient", body.to_string().as_bytes(), None)
+            .await
+            .expect("create a patient");
+        created.push(made.stored.id);
+    }
+    created.sort();
+
+    let mut batches = db.store.patient_record_batches(2);
+    let mut sizes = Vec::new();
+    let mut seen = Vec::new();
+    while let Some(batch) = batches.recv().await {
+        let batch = batch.expect("a batch");
+        sizes.push(batch.len());
+        seen.extend(batch.into_iter().map(|(id, record)| {
+            assert!(!record.is_empty(), "{id} has an empty record");
+            id
+        }));
+    }
+    assert_eq!(sizes, vec![2, 2, 1]);
+    assert_eq!(seen, created);
+
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("a direct connection");
+    sqlx::query("DROP TABLE patient_records")
+        .execute(&mut conn)
+        .await
+        .expect("drop the projection table");
+    let mut batches = db.store.patient_record_batches(2);
+    let first = batches.recv().await.expect("the scan reports its failure");
+    assert!(
+        matches!(first, Err(StoreError::Scan(_) | StoreError::Database(_))),
+        "got {first:?}"
+    );
+    assert!(batches.recv().await.is_none(), "nothing follows a failure");
+
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_projection_scan_on_every_backend() {
+    for backend in backends() {
+        println!("projection scan on {backend:?}");
+        projection_scan(backend).await;
+    }
+}
