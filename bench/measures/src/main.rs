@@ -356,15 +356,22 @@ fn from_store(n: usize) -> Result<()> {
         .context("the coproduce binary beside this one")?;
     let db = format!("sqlite://{}", dir.path().join("store.db").display());
     let started = Instant::now();
-    let (out, _) = run_measured(
+    let (out, peak_kb) = run_measured(
         &exe,
         &["--db", &db, "generate", "--patients", &n.to_string()],
     )?;
     let secs = started.elapsed().as_secs_f64();
+    let bytes: u64 = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     println!(
-        "store: {} ({:.0} patients/s into the store)",
+        "store: {} ({:.0} patients/s into the store, peak RSS {} MiB, {:.1} GB on disk, {:.1} KB per patient)",
         out.lines().last().unwrap_or("").trim(),
-        n as f64 / secs
+        n as f64 / secs,
+        peak_kb / 1024,
+        bytes as f64 / 1e9,
+        bytes as f64 / 1e3 / n as f64
     );
     for name in ["CMS122", "CMS165"] {
         let bundle = ecqm().join(name).join("measure-bundle.json");

@@ -10,8 +10,9 @@ use coproduce_store::{AuditEntry, ImportOutcome, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Resources written per database transaction.
-pub const BATCH: usize = 2000;
+/// Resources written per database transaction: about 300 synthetic patients, or half a
+/// second of the writer at a time.
+pub const BATCH: usize = 5000;
 
 /// Counts per resource type, and every rejection with its location and reason.
 #[derive(Debug, Default, Clone)]
@@ -51,7 +52,13 @@ pub struct Importer {
     summary: ImportSummary,
     /// How the audit trail names who imports.
     actor: String,
+    /// The batch being written while the next one is gathered: validating and writing
+    /// overlap, one batch apart.
+    writing: Option<tokio::task::JoinHandle<Result<Written, AppError>>>,
 }
+
+/// A written batch: each resource's type and outcome, in order.
+type Written = Vec<(String, ImportOutcome)>;
 
 impl std::fmt::Debug for Importer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,6 +77,7 @@ impl Importer {
             pending: Vec::with_capacity(BATCH),
             summary: ImportSummary::default(),
             actor: actor.to_string(),
+            writing: None,
         }
     }
 
@@ -106,7 +114,7 @@ impl Importer {
             Ok(r) => {
                 self.pending.push((location, r));
                 if self.pending.len() >= BATCH {
-                    self.flush().await?;
+                    self.start_writing().await?;
                 }
             }
             Err(outcome) => self.reject(location, None, outcome.to_string()),
@@ -125,41 +133,33 @@ impl Importer {
         self.summary.rejected.push((location, reason));
     }
 
-    /// Writes what is queued, in one transaction.
+    /// Writes what is queued, in one transaction, and waits until every batch is written.
     pub async fn flush(&mut self) -> Result<(), AppError> {
+        self.start_writing().await?;
+        self.settle().await
+    }
+
+    /// Waits for the batch being written, then starts writing what is queued.
+    async fn start_writing(&mut self) -> Result<(), AppError> {
+        self.settle().await?;
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.pending);
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let types: Vec<String> = batch
-            .iter()
-            .map(|(_, r)| r.type_name().to_string())
-            .collect();
-        let outcomes = tx
-            .import_batch(batch.into_iter().map(|(_, r)| r).collect(), now)
-            .await?;
-        // One audit row per batch, in the batch's transaction.
-        let count = |o: ImportOutcome| outcomes.iter().filter(|x| **x == o).count();
-        let kinds: std::collections::BTreeSet<&str> = types.iter().map(String::as_str).collect();
-        tx.audit(&AuditEntry {
-            at: coproduce_core::unix_millis(now),
-            actor: self.actor.clone(),
-            action: "import".into(),
-            outcome: "allowed".into(),
-            detail: Some(format!(
-                "{} created, {} updated, {} unchanged ({})",
-                count(ImportOutcome::Created),
-                count(ImportOutcome::Updated),
-                count(ImportOutcome::Unchanged),
-                kinds.into_iter().collect::<Vec<_>>().join(", ")
-            )),
-            ..AuditEntry::default()
-        })
-        .await?;
-        tx.commit().await?;
-        for (rt, o) in types.into_iter().zip(outcomes) {
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        let (store, now, actor) = (self.store.clone(), self.clock.now(), self.actor.clone());
+        self.writing = Some(tokio::spawn(write_batch(store, now, actor, batch)));
+        Ok(())
+    }
+
+    /// Waits for the batch being written and counts its outcomes.
+    async fn settle(&mut self) -> Result<(), AppError> {
+        let Some(writing) = self.writing.take() else {
+            return Ok(());
+        };
+        let written = writing
+            .await
+            .map_err(|e| AppError::Internal(format!("writing an import batch: {e}")))??;
+        for (rt, o) in written {
             let c = self.summary.by_type.entry(rt).or_default();
             match o {
                 ImportOutcome::Created => c.created += 1,
@@ -167,7 +167,6 @@ impl Importer {
                 ImportOutcome::Unchanged => c.unchanged += 1,
             }
         }
-        self.pending = Vec::with_capacity(BATCH);
         Ok(())
     }
 
@@ -176,4 +175,40 @@ impl Importer {
         self.flush().await?;
         Ok(self.summary)
     }
+}
+
+/// Writes one batch in one transaction, with one audit row for it.
+async fn write_batch(
+    store: Store,
+    now: time::OffsetDateTime,
+    actor: String,
+    batch: Vec<(String, Resource)>,
+) -> Result<Written, AppError> {
+    let mut tx = store.begin().await?;
+    let types: Vec<String> = batch
+        .iter()
+        .map(|(_, r)| r.type_name().to_string())
+        .collect();
+    let outcomes = tx
+        .import_batch(batch.into_iter().map(|(_, r)| r).collect(), now)
+        .await?;
+    let count = |o: ImportOutcome| outcomes.iter().filter(|x| **x == o).count();
+    let kinds: std::collections::BTreeSet<&str> = types.iter().map(String::as_str).collect();
+    tx.audit(&AuditEntry {
+        at: coproduce_core::unix_millis(now),
+        actor,
+        action: "import".into(),
+        outcome: "allowed".into(),
+        detail: Some(format!(
+            "{} created, {} updated, {} unchanged ({})",
+            count(ImportOutcome::Created),
+            count(ImportOutcome::Updated),
+            count(ImportOutcome::Unchanged),
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        )),
+        ..AuditEntry::default()
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(types.into_iter().zip(outcomes).collect())
 }

@@ -118,7 +118,9 @@ const ACT: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 /// Everything about patient `i`, as FHIR resources (the Patient first).
 pub fn patient(cfg: &Config, i: u64) -> Vec<Value> {
     let mut rng = Rng::for_patient(cfg.seed, i);
-    let pid = format!("syn-{}-{i}", cfg.seed);
+    // Zero-padded, so that patients written in order are stored in id order (the store's
+    // indexes then grow at their end instead of everywhere).
+    let pid = format!("syn-{}-{i:07}", cfg.seed);
     let first_year = cfg.year - 2;
     let days = 3 * 365;
     // Adults of a primary-care panel: 18 to 90, more in middle age.

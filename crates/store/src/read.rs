@@ -65,6 +65,12 @@ pub struct HistoryEntry {
 pub(crate) const COLUMNS: &str =
     "resource_type, id, version_id, last_updated, deleted, content, patient_id, shared";
 
+/// [`COLUMNS`] of `resource_history h`. A current version's history row holds no content of
+/// its own: it is the live resources row's.
+const HISTORY_COLUMNS: &str = "h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, \
+     COALESCE(h.content, (SELECT r.content FROM resources r WHERE r.resource_type = h.resource_type \
+     AND r.id = h.id AND r.version_id = h.version_id AND r.deleted = 0)), h.patient_id, h.shared";
+
 pub(crate) use coproduce_core::unix_millis as millis;
 
 /// Unix milliseconds as a FHIR instant, `2026-11-26T13:00:00.123Z`.
@@ -103,7 +109,8 @@ impl Store {
     /// One past version.
     pub async fn vread(&self, rt: &str, id: &str, version: i64) -> Result<Stored, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3"
+            "SELECT {HISTORY_COLUMNS} FROM resource_history h \
+             WHERE h.resource_type = $1 AND h.id = $2 AND h.version_id = $3"
         )))
         .bind(rt.to_string())
         .bind(id.to_string())
@@ -169,7 +176,7 @@ impl Store {
         .await?
         .get(0);
         let rows = bind(format!(
-            "SELECT {COLUMNS}, method FROM resource_history WHERE {cond} \
+            "SELECT {HISTORY_COLUMNS}, h.method FROM resource_history h WHERE {cond} \
              ORDER BY last_updated DESC, id, version_id DESC LIMIT {count} OFFSET {offset}"
         ))
         .fetch_all(&self.reader)

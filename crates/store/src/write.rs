@@ -211,6 +211,7 @@ impl Tx {
             return Ok(None);
         }
         self.touch(current.patient.as_deref());
+        self.keep_current_in_history(rt, &[id.to_string()]).await?;
         let version = current.version + 1;
         let ms = millis(now);
         let changed = sqlx::query(
@@ -266,6 +267,10 @@ impl Tx {
         let shared = i64::from(!is_clinical(&rt));
         let content = serde_json::to_string(resource.json())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if previous != 0 {
+            self.keep_current_in_history(&rt, std::slice::from_ref(&id))
+                .await?;
+        }
         let written = if previous == 0 {
             sqlx::query(
                 "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared) \
@@ -306,7 +311,7 @@ impl Tx {
         }
         sqlx::query(
             "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7)",
         )
         .bind(rt.clone())
         .bind(id.clone())
@@ -314,7 +319,6 @@ impl Tx {
         .bind(ms)
         .bind(patient.clone())
         .bind(method.to_string())
-        .bind(content.clone())
         .bind(shared)
         .execute(&mut *self.tx)
         .await?;
@@ -353,6 +357,36 @@ impl Tx {
             .bind(id.to_string())
             .execute(&mut *self.tx)
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the current content of these live resources into their current history row
+    /// before they change. The history row of a resource's current version holds no content
+    /// of its own (the resources row has it, and reads take it from there), so a store keeps
+    /// each version's JSON once.
+    async fn keep_current_in_history(
+        &mut self,
+        rt: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            let mut args = AnyArguments::default();
+            args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
+            for id in chunk {
+                args.add(id.clone()).map_err(sqlx::Error::Encode)?;
+            }
+            let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
+            let sql = format!(
+                "UPDATE resource_history SET content = (SELECT r.content FROM resources r \
+                 WHERE r.resource_type = resource_history.resource_type AND r.id = resource_history.id) \
+                 WHERE resource_type = {} AND id IN ({}) AND deleted = 0 AND content IS NULL",
+                self.mark(1),
+                marks.join(", ")
+            );
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }
@@ -527,11 +561,12 @@ impl Tx {
                 Val::O(patient),
                 Val::I(0),
                 Val::S("PUT".into()),
-                Val::S(content),
+                Val::O(None),
                 Val::I(shared),
             ]);
         }
         for (rt, ids) in &to_clear {
+            self.keep_current_in_history(rt, ids).await?;
             for chunk in ids.chunks(500) {
                 for table in [
                     "search_token",

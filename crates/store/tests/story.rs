@@ -96,6 +96,15 @@ async fn story(backend: TestBackend) {
     let (total, hist, _, _) = api.history(&sys, "Patient", Some(&pid), &[]).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(hist[0].stored.version_id, 2);
+    // Each version reads back as it was written, the current one too (its history row
+    // takes its content from the live row).
+    let given = |s: &coproduce_store::Stored| s.json().unwrap()["name"][0]["given"].clone();
+    assert_eq!(given(&hist[0].stored), json!(["Ana", "Maria"]));
+    assert_eq!(given(&hist[1].stored), json!(["Ana"]));
+    assert_eq!(
+        given(&api.vread(&sys, "Patient", &pid, "2").await.unwrap()),
+        json!(["Ana", "Maria"])
+    );
 
     // Update-as-create with a client id.
     let bob = api
@@ -254,6 +263,23 @@ async fn story(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!((total, hist[0].method.as_str()), (2, "DELETE"));
+    assert!(
+        hist[0].stored.content.is_none(),
+        "a deletion has no content"
+    );
+    assert_eq!(
+        hist[1].stored.json().unwrap()["id"],
+        "o3",
+        "the version before a deletion keeps its content"
+    );
+    assert_eq!(
+        api.vread(&sys, "Observation", "o3", "1")
+            .await
+            .unwrap()
+            .json()
+            .unwrap()["id"],
+        "o3"
+    );
     assert_eq!(
         api.delete(&sys, "Observation", "o3").await.unwrap(),
         None,
@@ -307,6 +333,18 @@ async fn story(backend: TestBackend) {
         ]
     );
     tx.commit().await.unwrap();
+    // Each imported version of dr-kim reads back as it was: Kim, Kimura, Kim, Kimberley.
+    for (version, family) in [(1, "Kim"), (2, "Kimura"), (3, "Kim"), (4, "Kimberley")] {
+        let v = api
+            .vread(&sys, "Practitioner", "dr-kim", &version.to_string())
+            .await
+            .unwrap();
+        assert_eq!(
+            v.json().unwrap()["name"][0]["family"],
+            family,
+            "version {version}"
+        );
+    }
     let (_, r) = api
         .search(&sys, "Practitioner", &pairs(&[("name", "kim")]))
         .await
