@@ -178,6 +178,16 @@ impl Store {
         rx
     }
 
+    /// How many patients have a projection row: every live patient, once the projection is
+    /// current ([`Store::ensure_patient_records`]).
+    pub async fn count_patient_records(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM patient_records")
+            .fetch_one(&self.reader)
+            .await?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The next `limit` patients' projection rows after `after_id`, in id order.
     async fn patient_records_after(
         &self,

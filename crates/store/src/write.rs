@@ -361,6 +361,30 @@ impl Tx {
         Ok(())
     }
 
+    /// `resource_type = <rt> AND <column> IN (<ids>)`, with its arguments (the type first).
+    fn of_type_among(
+        &self,
+        rt: &str,
+        column: &str,
+        ids: &[impl AsRef<str>],
+    ) -> Result<(String, AnyArguments), StoreError> {
+        let mut args = AnyArguments::default();
+        args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
+        for id in ids {
+            args.add(id.as_ref().to_string())
+                .map_err(sqlx::Error::Encode)?;
+        }
+        let marks: Vec<String> = (0..ids.len()).map(|k| self.mark(k + 2)).collect();
+        Ok((
+            format!(
+                "resource_type = {} AND {column} IN ({})",
+                self.mark(1),
+                marks.join(", ")
+            ),
+            args,
+        ))
+    }
+
     /// Copies the current content of these live resources into their current history row
     /// before they change. The history row of a resource's current version holds no content
     /// of its own (the resources row has it, and reads take it from there), so a store keeps
@@ -371,18 +395,11 @@ impl Tx {
         ids: &[String],
     ) -> Result<(), StoreError> {
         for chunk in ids.chunks(500) {
-            let mut args = AnyArguments::default();
-            args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
-            for id in chunk {
-                args.add(id.clone()).map_err(sqlx::Error::Encode)?;
-            }
-            let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
+            let (among, args) = self.of_type_among(rt, "id", chunk)?;
             let sql = format!(
                 "UPDATE resource_history SET content = (SELECT r.content FROM resources r \
                  WHERE r.resource_type = resource_history.resource_type AND r.id = resource_history.id) \
-                 WHERE resource_type = {} AND id IN ({}) AND deleted = 0 AND content IS NULL",
-                self.mark(1),
-                marks.join(", ")
+                 WHERE {among} AND deleted = 0 AND content IS NULL"
             );
             sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
                 .execute(&mut *self.tx)
@@ -574,17 +591,8 @@ impl Tx {
                     "search_date",
                     "search_string",
                 ] {
-                    let mut args = AnyArguments::default();
-                    args.add(rt.clone()).map_err(sqlx::Error::Encode)?;
-                    let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
-                    for id in chunk {
-                        args.add(id.clone()).map_err(sqlx::Error::Encode)?;
-                    }
-                    let sql = format!(
-                        "DELETE FROM {table} WHERE resource_type = {} AND resource_id IN ({})",
-                        self.mark(1),
-                        marks.join(", ")
-                    );
+                    let (among, args) = self.of_type_among(rt, "resource_id", chunk)?;
+                    let sql = format!("DELETE FROM {table} WHERE {among}");
                     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
                         .execute(&mut *self.tx)
                         .await?;
@@ -633,16 +641,9 @@ impl Tx {
         let mut out = HashMap::with_capacity(keys.len());
         for (rt, ids) in by_type {
             for chunk in ids.chunks(500) {
-                let mut args = AnyArguments::default();
-                args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
-                for id in chunk {
-                    args.add(id.to_string()).map_err(sqlx::Error::Encode)?;
-                }
-                let marks: Vec<String> = (0..chunk.len()).map(|k| self.mark(k + 2)).collect();
+                let (among, args) = self.of_type_among(rt, "id", chunk)?;
                 let sql = format!(
-                    "SELECT id, version_id, deleted, content, patient_id FROM resources WHERE resource_type = {} AND id IN ({})",
-                    self.mark(1),
-                    marks.join(", ")
+                    "SELECT id, version_id, deleted, content, patient_id FROM resources WHERE {among}"
                 );
                 let found = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
                     .fetch_all(&mut *self.tx)
