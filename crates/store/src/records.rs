@@ -18,16 +18,6 @@ use tokio::sync::mpsc;
 
 const META_KEY: &str = "measure_projection";
 
-impl Tx {
-    /// Placeholders for arguments `from..from + n` ([`Tx::mark`] each), comma-separated.
-    fn marks(&self, from: usize, n: usize) -> String {
-        (from..from + n)
-            .map(|k| self.mark(k))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
     let mut args = AnyArguments::default();
     for id in ids {

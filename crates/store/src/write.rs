@@ -64,6 +64,14 @@ impl Tx {
         }
     }
 
+    /// Placeholders for arguments `from..from + n` ([`Tx::mark`] each), comma-separated.
+    pub(crate) fn marks(&self, from: usize, n: usize) -> String {
+        (from..from + n)
+            .map(|k| self.mark(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub async fn commit(mut self) -> Result<(), StoreError> {
         let touched: Vec<String> = self.touched.drain().collect();
         self.rebuild_patient_records(&touched).await?;
@@ -374,12 +382,11 @@ impl Tx {
             args.add(id.as_ref().to_string())
                 .map_err(sqlx::Error::Encode)?;
         }
-        let marks: Vec<String> = (0..ids.len()).map(|k| self.mark(k + 2)).collect();
         Ok((
             format!(
                 "resource_type = {} AND {column} IN ({})",
                 self.mark(1),
-                marks.join(", ")
+                self.marks(2, ids.len())
             ),
             args,
         ))

@@ -479,6 +479,7 @@ async fn projection_scan(backend: TestBackend) {
     }
     assert_eq!(sizes, vec![2, 2, 1]);
     assert_eq!(seen, created);
+    assert_eq!(db.store.count_patient_records().await.unwrap(), 5);
 
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
         .await
