@@ -7,10 +7,12 @@
 
 use crate::accounts::Caller;
 use crate::error::AppError;
-use coproduce_core::access::{Action, Compartment, Reach, Sensitivity, Target, decide, reach};
+use coproduce_core::access::{
+    Action, Compartment, Reach, Sensitivity, Target, decide, reach, sees_confidential,
+};
 use coproduce_core::{Clock, unix_millis};
 use coproduce_fhir::query::SearchQuery;
-use coproduce_fhir::search::{extract, is_clinical, patient_compartment, split_reference};
+use coproduce_fhir::search::{extract, is_clinical, split_reference};
 use coproduce_fhir::stream::rewrite_references;
 use coproduce_fhir::{
     IssueCode, OperationOutcome, Resource, ResourceType, parse_resource, parse_resource_value,
@@ -77,13 +79,9 @@ fn new_id() -> String {
 /// Adolescent-confidential records carry the confidentiality code R (restricted) in
 /// `meta.security`.
 fn sensitivity(v: &Value) -> Sensitivity {
-    let restricted = v["meta"]["security"].as_array().is_some_and(|labels| {
-        labels.iter().any(|l| {
-            l["system"] == "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-                && l["code"] == "R"
-        })
-    });
-    if restricted {
+    if v.as_object()
+        .is_some_and(coproduce_fhir::search::is_restricted)
+    {
         Sensitivity::AdolescentConfidential
     } else {
         Sensitivity::Normal
@@ -335,6 +333,14 @@ impl FhirApi {
         }
     }
 
+    /// Limits a query to what `caller` reaches of `rt`: the store's compartment filter, and
+    /// leaving out records confidential to the patient when the policy hides them.
+    fn limit(&self, caller: &Caller, action: Action, rt: &str, q: &mut SearchQuery) -> Outcome<()> {
+        q.compartments = self.compartments(caller, action, rt)?;
+        q.hide_restricted = !sees_confidential(&caller.actor.who);
+        Ok(())
+    }
+
     /// Records a request refused for want of valid credentials.
     pub async fn audit_unauthenticated(&self, request: &str, reason: &str) -> Result<(), AppError> {
         self.store
@@ -385,7 +391,7 @@ impl FhirApi {
         let rt = resource.type_name().to_string();
         // The id first: a new Patient is its own compartment.
         resource.set_id(&id.map_or_else(new_id, str::to_string));
-        let patient = patient_compartment(&resource, &extract(&resource));
+        let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
         self.check(
             caller,
             Action::Create,
@@ -399,7 +405,7 @@ impl FhirApi {
         if let Some(cond) = if_none_exist {
             let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
             q.count = 2;
-            q.compartments = self.compartments(caller, Action::Search, &rt)?;
+            self.limit(caller, Action::Search, &rt, &mut q)?;
             let found = coproduce_store::search::search_on(tx.conn(), &q).await?;
             match found.matches.len() {
                 0 => {}
@@ -522,7 +528,7 @@ impl FhirApi {
                 Some(&old.json()?),
             )?;
         }
-        let patient = patient_compartment(&resource, &extract(&resource));
+        let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
         let action = if existing.is_some() {
             Action::Update
         } else {
@@ -584,7 +590,7 @@ impl FhirApi {
             return Ok(crate::audit_events::as_stored(&row));
         }
         let found = self.store.read(rt.as_str(), id).await;
-        self.reading(caller, rt.as_str(), id, found).await
+        self.reading(caller, rt.as_str(), id, found, false).await
     }
 
     /// GET /{type}/{id}/_history/{version}.
@@ -604,7 +610,16 @@ impl FhirApi {
             )
         })?;
         let found = self.store.vread(rt.as_str(), id, v).await;
-        self.reading(caller, rt.as_str(), id, found).await
+        // A past version of a record that is now confidential is confidential too.
+        let now_confidential = match self.store.current(rt.as_str(), id).await? {
+            Some(current) if !current.deleted => current
+                .json()?
+                .as_object()
+                .is_some_and(coproduce_fhir::search::is_restricted),
+            _ => false,
+        };
+        self.reading(caller, rt.as_str(), id, found, now_confidential)
+            .await
     }
 
     /// Decides and audits a read of what the store found.
@@ -614,6 +629,7 @@ impl FhirApi {
         rt: &str,
         id: &str,
         found: Result<Stored, StoreError>,
+        now_confidential: bool,
     ) -> Result<Stored, AppError> {
         let stored = match found {
             Ok(s) => s,
@@ -630,13 +646,18 @@ impl FhirApi {
                 return Err(e);
             }
         };
+        let mut json = stored.json()?;
+        if now_confidential {
+            json["meta"]["security"] =
+                json!([{"system": coproduce_fhir::search::CONFIDENTIALITY_SYSTEM, "code": "R"}]);
+        }
         let r = self.check(
             caller,
             Action::Read,
             rt,
             Some(id),
             stored.patient_id.as_deref(),
-            Some(&stored.json()?),
+            Some(&json),
         );
         self.settle(r).await?;
         let entry = self.audit_entry(caller, "read", rt, Some(id), stored.patient_id.clone());
@@ -775,7 +796,17 @@ impl FhirApi {
             let compartments = self.compartments(caller, action, rt.as_str())?;
             let (total, entries) = self
                 .store
-                .history(rt.as_str(), id, since, count, offset, compartments.as_ref())
+                .history(
+                    rt.as_str(),
+                    id,
+                    since,
+                    count,
+                    offset,
+                    coproduce_store::Visible {
+                        compartments: compartments.as_ref(),
+                        hide_restricted: !sees_confidential(&caller.actor.who),
+                    },
+                )
                 .await?;
             Ok((total, entries))
         }
@@ -811,8 +842,8 @@ impl FhirApi {
             return self.audit_events(caller, params).await;
         }
         let mut q = SearchQuery::parse(rt.as_str(), params)?;
-        let r = self.compartments(caller, Action::Search, rt.as_str());
-        q.compartments = self.settle(r).await?;
+        let r = self.limit(caller, Action::Search, rt.as_str(), &mut q);
+        self.settle(r).await?;
         let now = self.clock.now();
         let actor = caller.actor.clone();
         let include_reach = move |t: &str| reach(&actor, Action::Search, t, is_clinical(t), now);
@@ -836,8 +867,8 @@ impl FhirApi {
         params: &[(String, String)],
     ) -> Result<Vec<Stored>, AppError> {
         let mut q = SearchQuery::parse(rt, params)?;
-        let r = self.compartments(caller, Action::Search, rt);
-        q.compartments = self.settle(r).await?;
+        let r = self.limit(caller, Action::Search, rt, &mut q);
+        self.settle(r).await?;
         q.count = usize::MAX >> 1;
         q.offset = 0;
         let result = self
@@ -1140,15 +1171,12 @@ impl FhirApi {
                     ),
                 };
                 let mut q = SearchQuery::parse(&rt, &params)?;
-                q.compartments = self.compartments(
-                    caller,
-                    if id.is_some() {
-                        Action::Read
-                    } else {
-                        Action::Search
-                    },
-                    &rt,
-                )?;
+                let action = if id.is_some() {
+                    Action::Read
+                } else {
+                    Action::Search
+                };
+                self.limit(caller, action, &rt, &mut q)?;
                 let now = self.clock.now();
                 let actor = caller.actor.clone();
                 let include_reach =

@@ -385,6 +385,44 @@ pub enum Reach {
 
 const AUDIT_TYPE: &str = "AuditEvent";
 
+/// The records the policy itself reads to decide who reaches a chart: a care team's members
+/// (CareTeam) and a patient's grants to family (Consent).
+pub const ACCESS_TYPES: [&str; 2] = ["CareTeam", "Consent"];
+
+/// The record of what was done (Provenance, AuditEvent): added to, never rewritten or deleted.
+pub const TRAIL_TYPES: [&str; 2] = ["Provenance", AUDIT_TYPE];
+
+/// Does this actor see records labelled confidential to the patient (adolescent-confidential,
+/// `meta.security` R)? Everyone the policy otherwise lets reach them, except a patient's
+/// family: a parent's grant never opens them. Queries leave such records out for those who
+/// do not, so search, history, includes, Bundles, counts and pages all agree with [`decide`].
+pub fn sees_confidential(who: &Who) -> bool {
+    !matches!(who, Who::Family { .. })
+}
+
+/// Who may write a record that decides access: a care team (CareTeam) is kept by the
+/// clinicians and clinic leads on it, a grant (Consent) by the patient or those team members
+/// (recording the patient's agreement); an integration may write both. Never a patient's
+/// family, and never the other team roles. None when the writer may (the chart's own rules
+/// still apply).
+fn access_write_denial(who: &Who, resource_type: &str) -> Option<&'static str> {
+    match who {
+        Who::System => None,
+        Who::TeamMember {
+            role: Role::Clinician | Role::ClinicLead,
+            ..
+        } => None,
+        Who::Patient { .. } if resource_type == "Consent" => None,
+        Who::Patient { .. } => Some("your care team is set by your clinic"),
+        Who::Family { .. } => Some(
+            "only the patient, or their care team with the patient's agreement, changes who may see the record",
+        ),
+        _ => Some(
+            "care teams and grants are kept by the patient's clinicians and clinic leads (and grants by the patient)",
+        ),
+    }
+}
+
 /// How long a break-glass opening lasts unless asked otherwise, and at most.
 pub const BREAK_GLASS_DEFAULT: Duration = Duration::hours(1);
 pub const BREAK_GLASS_MAX: Duration = Duration::hours(12);
@@ -487,6 +525,18 @@ fn scope_denial(actor: &Actor, resource_type: &str, action: Action) -> Option<St
 
 fn who_decides(who: &Who, action: Action, t: &Target<'_>, now: OffsetDateTime) -> Decision {
     let deny = |why: &str| Decision::Deny(why.to_string());
+    if TRAIL_TYPES.contains(&t.resource_type) && matches!(action, Action::Update | Action::Delete) {
+        return deny("provenance and the audit trail are added to, never rewritten or deleted");
+    }
+    if ACCESS_TYPES.contains(&t.resource_type)
+        && action.writes()
+        && let Some(why) = access_write_denial(who, t.resource_type)
+    {
+        return deny(why);
+    }
+    if t.sensitivity == Sensitivity::AdolescentConfidential && !sees_confidential(who) {
+        return deny("this is confidential to the patient");
+    }
     if t.resource_type == AUDIT_TYPE {
         return match (who, action) {
             (Who::Admin, Action::Read | Action::Search) => Decision::Allow,
@@ -520,14 +570,7 @@ fn who_decides(who: &Who, action: Action, t: &Target<'_>, now: OffsetDateTime) -
             _ => deny("patients reach their own record only"),
         },
         Who::Family { grants } => match t.compartment {
-            // Who may see the record is the patient's decision, not a proxy's.
-            Compartment::Patient(_) if t.resource_type == "Consent" && action.writes() => deny(
-                "only the patient, or their care team with the patient's agreement, changes who may see the record",
-            ),
             Compartment::Patient(p) => {
-                if t.sensitivity == Sensitivity::AdolescentConfidential {
-                    return deny("this is confidential to the patient");
-                }
                 let Some(grant) = grants.iter().find(|g| g.patient == p && g.is_active(now)) else {
                     return deny("no active grant from this patient");
                 };
@@ -570,6 +613,15 @@ fn who_decides(who: &Who, action: Action, t: &Target<'_>, now: OffsetDateTime) -
                     } else {
                         Decision::Allow
                     }
+                }
+                // Shared directory records (Practitioner, Organization, Location...) are
+                // kept by administrators and integrations.
+                Compartment::Shared if action.writes() => {
+                    deny("shared directory records are kept by administrators and integrations")
+                }
+                // A Provenance in no chart (its target in none) says nothing a team needs.
+                Compartment::Unattached if t.resource_type == "Provenance" => {
+                    deny("this provenance is not in a chart you reach")
                 }
                 Compartment::Unattached | Compartment::Shared => Decision::Allow,
             }
@@ -754,6 +806,147 @@ mod tests {
         });
         assert!(decide(&patient, Action::Create, &on("Consent", "a"), NOW).is_allowed());
         assert!(decide(&patient, Action::Update, &on("Consent", "a"), NOW).is_allowed());
+    }
+
+    fn team(role: Role) -> Actor {
+        Actor::session(Who::TeamMember {
+            role,
+            panel: ["a".to_string()].into(),
+            break_glass: vec![],
+        })
+    }
+
+    #[test]
+    fn only_the_named_roles_write_what_decides_access() {
+        let family = Actor::session(Who::Family {
+            grants: vec![grant(&Part::ALL, None, false)],
+        });
+        let patient = Actor::session(Who::Patient {
+            patient: "a".into(),
+        });
+        for action in [Action::Create, Action::Update, Action::Delete] {
+            assert!(
+                !decide(&family, action, &on("CareTeam", "a"), NOW).is_allowed(),
+                "a proxy never changes the care team ({action:?})"
+            );
+        }
+        assert!(decide(&family, Action::Read, &on("CareTeam", "a"), NOW).is_allowed());
+        assert!(!decide(&patient, Action::Update, &on("CareTeam", "a"), NOW).is_allowed());
+        assert!(decide(&patient, Action::Read, &on("CareTeam", "a"), NOW).is_allowed());
+        for role in [Role::Clinician, Role::ClinicLead] {
+            for rt in ACCESS_TYPES {
+                assert!(
+                    decide(&team(role), Action::Update, &on(rt, "a"), NOW).is_allowed(),
+                    "{role} {rt}"
+                );
+                assert!(
+                    !decide(&team(role), Action::Update, &on(rt, "b"), NOW).is_allowed(),
+                    "{role} {rt}: only on their own patients"
+                );
+            }
+        }
+        for role in [
+            Role::Nurse,
+            Role::Pharmacist,
+            Role::CommunityHealthWorker,
+            Role::SocialWorker,
+            Role::RapidResponse,
+        ] {
+            for rt in ACCESS_TYPES {
+                assert!(
+                    !decide(&team(role), Action::Create, &on(rt, "a"), NOW).is_allowed(),
+                    "{role} {rt}"
+                );
+                assert!(decide(&team(role), Action::Read, &on(rt, "a"), NOW).is_allowed());
+            }
+        }
+        let system = Actor::session(Who::System);
+        assert!(decide(&system, Action::Update, &on("CareTeam", "a"), NOW).is_allowed());
+    }
+
+    #[test]
+    fn the_trail_is_never_rewritten_and_the_directory_is_kept_by_admins() {
+        let shared = |rt: &'static str| Target {
+            resource_type: rt,
+            compartment: Compartment::Shared,
+            sensitivity: Sensitivity::Normal,
+        };
+        let unattached = Target {
+            resource_type: "Provenance",
+            compartment: Compartment::Unattached,
+            sensitivity: Sensitivity::Normal,
+        };
+        for who in [
+            Who::System,
+            Who::Admin,
+            Who::Patient {
+                patient: "a".into(),
+            },
+        ] {
+            let a = Actor::session(who);
+            for action in [Action::Update, Action::Delete] {
+                assert!(!decide(&a, action, &on("Provenance", "a"), NOW).is_allowed());
+            }
+        }
+        let nurse = team(Role::Nurse);
+        assert!(decide(&nurse, Action::Read, &on("Provenance", "a"), NOW).is_allowed());
+        assert!(!decide(&nurse, Action::Read, &unattached, NOW).is_allowed());
+        assert!(!decide(&nurse, Action::Update, &unattached, NOW).is_allowed());
+        for rt in [
+            "Practitioner",
+            "Organization",
+            "Location",
+            "HealthcareService",
+        ] {
+            assert!(decide(&nurse, Action::Read, &shared(rt), NOW).is_allowed());
+            for role in [Role::Clinician, Role::SocialWorker] {
+                assert!(
+                    !decide(&team(role), Action::Update, &shared(rt), NOW).is_allowed(),
+                    "{role} {rt}"
+                );
+            }
+            assert!(
+                decide(
+                    &Actor::session(Who::Admin),
+                    Action::Update,
+                    &shared(rt),
+                    NOW
+                )
+                .is_allowed()
+            );
+            assert!(
+                decide(
+                    &Actor::session(Who::System),
+                    Action::Create,
+                    &shared(rt),
+                    NOW
+                )
+                .is_allowed()
+            );
+        }
+    }
+
+    #[test]
+    fn confidential_records_are_hidden_from_family_only() {
+        let confidential = Target {
+            sensitivity: Sensitivity::AdolescentConfidential,
+            ..on("Observation", "a")
+        };
+        let family = Who::Family {
+            grants: vec![grant(&Part::ALL, None, false)],
+        };
+        assert!(!sees_confidential(&family));
+        assert!(!decide(&Actor::session(family), Action::Read, &confidential, NOW).is_allowed());
+        let patient = Who::Patient {
+            patient: "a".into(),
+        };
+        for who in [patient, Who::System] {
+            assert!(sees_confidential(&who));
+            assert!(decide(&Actor::session(who), Action::Read, &confidential, NOW).is_allowed());
+        }
+        for role in [Role::Clinician, Role::Nurse, Role::SocialWorker] {
+            assert!(decide(&team(role), Action::Read, &confidential, NOW).is_allowed());
+        }
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct SearchQuery {
     /// The access policy's reach: only these patients' records (and shared reference data).
     /// None: no restriction (set by the policy, never by the caller's parameters).
     pub compartments: Option<std::collections::BTreeSet<String>>,
+    /// The access policy's confidentiality: records labelled confidential to the patient
+    /// (`meta.security` R) are left out, in the matches, the total and the includes (set by
+    /// the policy, never by the caller's parameters).
+    pub hide_restricted: bool,
 }
 
 pub const DEFAULT_COUNT: usize = 50;
@@ -98,6 +102,7 @@ impl SearchQuery {
             revincludes: Vec::new(),
             summary_count: false,
             compartments: None,
+            hide_restricted: false,
         }
     }
 

@@ -301,6 +301,22 @@ pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     (r4().is_resource_type(ty) && crate::primitives::is_valid_id(id)).then_some((ty, id))
 }
 
+/// The code system of confidentiality labels (`meta.security`).
+pub const CONFIDENTIALITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+
+/// Is the resource labelled restricted (`meta.security` v3-Confidentiality R): confidential
+/// to the patient, as an adolescent's record is from their parents?
+pub fn is_restricted(resource: &serde_json::Map<String, Value>) -> bool {
+    resource
+        .get("meta")
+        .and_then(|m| m["security"].as_array())
+        .is_some_and(|labels| {
+            labels
+                .iter()
+                .any(|l| l["system"] == CONFIDENTIALITY_SYSTEM && l["code"] == "R")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

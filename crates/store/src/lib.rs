@@ -18,7 +18,7 @@ pub use accounts::{BreakGlassRow, SessionRow, TokenRow, UserRow};
 pub use audit::{AuditEntry, AuditRow, AuditVerdict};
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
-pub use read::{HistoryEntry, Stored, format_instant};
+pub use read::{HistoryEntry, Stored, Visible, format_instant};
 pub use records::RecordBatch;
 pub use search::{SearchQuery, SearchResult, SortKey};
 pub use write::{ImportOutcome, Tx, WriteOutcome};

@@ -55,6 +55,15 @@ impl Stored {
     }
 }
 
+/// What a listing may show its caller, as the access policy decided: these patients'
+/// records and shared reference data (`compartments`; None: everything), and whether records
+/// labelled confidential to the patient are left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Visible<'a> {
+    pub compartments: Option<&'a BTreeSet<String>>,
+    pub hide_restricted: bool,
+}
+
 /// A version in a history listing, with how it came to be.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry {
@@ -128,9 +137,21 @@ impl Store {
         since: Option<i64>,
         count: usize,
         offset: usize,
-        compartments: Option<&BTreeSet<String>>,
+        visible: Visible<'_>,
     ) -> Result<(i64, Vec<HistoryEntry>), StoreError> {
+        let Visible {
+            compartments,
+            hide_restricted,
+        } = visible;
         let mut cond = String::from("resource_type = $1");
+        if hide_restricted {
+            // A version labelled confidential, and every version of a record whose current
+            // version is.
+            cond.push_str(
+                " AND h.restricted = 0 AND NOT EXISTS (SELECT 1 FROM resources c \
+                 WHERE c.resource_type = h.resource_type AND c.id = h.id AND c.restricted = 1)",
+            );
+        }
         let mut n = 1;
         // The access policy's reach, row by row (a version may have sat in another record).
         let reach: Vec<String> = compartments
@@ -170,7 +191,7 @@ impl Store {
             q
         };
         let total: i64 = bind(format!(
-            "SELECT COUNT(*) FROM resource_history WHERE {cond}"
+            "SELECT COUNT(*) FROM resource_history h WHERE {cond}"
         ))
         .fetch_one(&self.reader)
         .await?

@@ -54,7 +54,7 @@ impl Tx {
             let rows = sqlx::query_with(
                 sqlx::AssertSqlSafe(format!(
                     "SELECT patient_id, resource_type, id, content FROM resources \
-                     WHERE deleted = 0 AND patient_id IN ({})",
+                     WHERE deleted = 0 AND resource_type <> 'Provenance' AND patient_id IN ({})",
                     self.marks(1, chunk.len())
                 )),
                 args(chunk)?,

@@ -8,7 +8,6 @@ use coproduce_core::access::Reach;
 pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, AssertSqlSafe, Row};
-use std::collections::BTreeSet;
 
 /// A page of matches, the total, and what `_include`/`_revinclude` brought along.
 #[derive(Debug, Clone)]
@@ -93,27 +92,30 @@ fn date_cond(
     })
 }
 
-/// The access policy's reach as SQL: shared reference data, or these patients' records.
-fn reach_clause(
-    sql: &mut Sql,
-    compartments: Option<&BTreeSet<String>>,
-) -> Result<String, StoreError> {
-    let Some(patients) = compartments else {
-        return Ok("1 = 1".into());
+/// The access policy's reach as SQL: shared reference data, or these patients' records;
+/// without the records labelled confidential to the patient when the policy hides them.
+fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
+    let hidden = if q.hide_restricted {
+        " AND r.restricted = 0"
+    } else {
+        ""
+    };
+    let Some(patients) = q.compartments.as_ref() else {
+        return Ok(format!("1 = 1{hidden}"));
     };
     if patients.is_empty() {
-        return Ok("r.shared = 1".into());
+        return Ok(format!("r.shared = 1{hidden}"));
     }
     let marks: Result<Vec<String>, StoreError> = patients.iter().map(|p| sql.bind_str(p)).collect();
     Ok(format!(
-        "(r.shared = 1 OR r.patient_id IN ({}))",
+        "(r.shared = 1 OR r.patient_id IN ({})){hidden}",
         marks?.join(", ")
     ))
 }
 
 fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
     let rt = sql.bind_str(&q.resource_type)?;
-    let reach = reach_clause(sql, q.compartments.as_ref())?;
+    let reach = reach_clause(sql, q)?;
     sql.push(&format!(
         " WHERE r.resource_type = {rt} AND r.deleted = 0 AND {reach}"
     ));
@@ -318,10 +320,10 @@ pub async fn search_reaching(
     let mut included = Vec::new();
     if !matches.is_empty() {
         for inc in &q.includes {
-            included.extend(include(conn, &matches, inc, q.compartments.as_ref()).await?);
+            included.extend(include(conn, &matches, inc, q).await?);
         }
         for inc in &q.revincludes {
-            included.extend(revinclude(conn, &matches, inc, q.compartments.as_ref()).await?);
+            included.extend(revinclude(conn, &matches, inc, q).await?);
         }
         let mut seen: std::collections::HashSet<(String, String)> = matches
             .iter()
@@ -355,7 +357,7 @@ async fn include(
     conn: &mut sqlx::AnyConnection,
     matches: &[Stored],
     inc: &Include,
-    reach: Option<&BTreeSet<String>>,
+    q: &SearchQuery,
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let mut sql = Sql::new();
@@ -367,7 +369,7 @@ async fn include(
     if let Some(t) = &inc.target_type {
         cond.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
     }
-    let reach = reach_clause(&mut sql, reach)?;
+    let reach = reach_clause(&mut sql, q)?;
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.target_type AND r.id = x.target_id \
          WHERE {cond} AND r.deleted = 0 AND {reach}",
@@ -383,7 +385,7 @@ async fn revinclude(
     conn: &mut sqlx::AnyConnection,
     matches: &[Stored],
     inc: &Include,
-    reach: Option<&BTreeSet<String>>,
+    q: &SearchQuery,
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let target_type = &matches[0].resource_type;
@@ -392,7 +394,7 @@ async fn revinclude(
     let param = sql.bind_str(&inc.param)?;
     let tt = sql.bind_str(target_type)?;
     let list = id_list(&mut sql, &ids)?;
-    let reach = reach_clause(&mut sql, reach)?;
+    let reach = reach_clause(&mut sql, q)?;
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.resource_type AND r.id = x.resource_id \
          WHERE x.resource_type = {rt} AND x.param = {param} AND x.target_type = {tt} AND x.target_id IN ({list}) AND r.deleted = 0 AND {reach}",

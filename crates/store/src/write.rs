@@ -5,7 +5,9 @@ use crate::Backend;
 use crate::error::StoreError;
 use crate::read::{Stored, format_instant, millis};
 use coproduce_fhir::Resource;
-use coproduce_fhir::search::{SearchIndex, extract, is_clinical, patient_compartment};
+use coproduce_fhir::search::{
+    SearchIndex, extract, is_clinical, is_restricted, patient_compartment, split_reference,
+};
 use serde_json::Value;
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row, Transaction};
@@ -109,6 +111,46 @@ impl Tx {
     /// The connection, for reads inside the transaction (conditional create, Bundles).
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+
+    /// The Patient compartment a resource would be stored in: the one its own references
+    /// name (R4's CompartmentDefinition), and for a Provenance, which names no patient, the
+    /// compartment of the first target that is in one, so that a record of who changed a
+    /// chart belongs to that chart.
+    pub async fn compartment_of(
+        &mut self,
+        resource: &Resource,
+        index: &SearchIndex,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(p) = patient_compartment(resource, index) {
+            return Ok(Some(p));
+        }
+        if resource.type_name() != "Provenance" {
+            return Ok(None);
+        }
+        let targets = resource.json()["target"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for target in &targets {
+            let Some((rt, id)) = target["reference"].as_str().and_then(split_reference) else {
+                continue;
+            };
+            if rt == "Patient" {
+                return Ok(Some(id.to_string()));
+            }
+            let found = sqlx::query(
+                "SELECT patient_id FROM resources WHERE resource_type = $1 AND id = $2",
+            )
+            .bind(rt.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if let Some(p) = found.and_then(|r| r.get::<Option<String>, _>(0)) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
     }
 
     async fn current(&mut self, rt: &str, id: &str) -> Result<Option<Current>, StoreError> {
@@ -241,8 +283,8 @@ impl Tx {
             });
         }
         sqlx::query(
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared) \
-             SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL, shared FROM resources \
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
+             SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL, shared, restricted FROM resources \
              WHERE resource_type = $1 AND id = $2",
         )
         .bind(rt.to_string())
@@ -270,9 +312,10 @@ impl Tx {
         let instant = format_instant(ms);
         resource.set_version(version, &instant);
         let index = extract(&resource);
-        let patient = patient_compartment(&resource, &index);
+        let patient = self.compartment_of(&resource, &index).await?;
         self.touch(patient.as_deref());
         let shared = i64::from(!is_clinical(&rt));
+        let restricted = i64::from(is_restricted(resource.json()));
         let content = serde_json::to_string(resource.json())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if previous != 0 {
@@ -281,8 +324,8 @@ impl Tx {
         }
         let written = if previous == 0 {
             sqlx::query(
-                "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared) \
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (resource_type, id) DO NOTHING",
+                "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (resource_type, id) DO NOTHING",
             )
             .bind(rt.clone())
             .bind(id.clone())
@@ -291,18 +334,20 @@ impl Tx {
             .bind(patient.clone())
             .bind(content.clone())
             .bind(shared)
+            .bind(restricted)
             .execute(&mut *self.tx)
             .await?
             .rows_affected()
         } else {
             sqlx::query(
-                "UPDATE resources SET version_id = $1, last_updated = $2, patient_id = $3, deleted = 0, content = $4 \
-                 WHERE resource_type = $5 AND id = $6 AND version_id = $7",
+                "UPDATE resources SET version_id = $1, last_updated = $2, patient_id = $3, deleted = 0, content = $4, restricted = $5 \
+                 WHERE resource_type = $6 AND id = $7 AND version_id = $8",
             )
             .bind(version)
             .bind(ms)
             .bind(patient.clone())
             .bind(content.clone())
+            .bind(restricted)
             .bind(rt.clone())
             .bind(id.clone())
             .bind(previous)
@@ -318,8 +363,8 @@ impl Tx {
             });
         }
         sqlx::query(
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7)",
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7, $8)",
         )
         .bind(rt.clone())
         .bind(id.clone())
@@ -328,6 +373,7 @@ impl Tx {
         .bind(patient.clone())
         .bind(method.to_string())
         .bind(shared)
+        .bind(restricted)
         .execute(&mut *self.tx)
         .await?;
         if previous != 0 {
@@ -558,8 +604,9 @@ impl Tx {
             let version = previous + 1;
             resource.set_version(version, &instant);
             let index = extract(&resource);
-            let patient = patient_compartment(&resource, &index);
+            let patient = self.compartment_of(&resource, &index).await?;
             self.touch(patient.as_deref());
+            let restricted = i64::from(is_restricted(resource.json()));
             let content = serde_json::to_string(resource.json())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             index_rows.add(&rt, &id, patient.as_deref(), &index);
@@ -575,6 +622,7 @@ impl Tx {
                 Val::I(0),
                 Val::S(content.clone()),
                 Val::I(i64::from(!is_clinical(&rt))),
+                Val::I(restricted),
             ]);
             let shared = i64::from(!is_clinical(&rt));
             history.push(vec![
@@ -587,6 +635,7 @@ impl Tx {
                 Val::S("PUT".into()),
                 Val::O(None),
                 Val::I(shared),
+                Val::I(restricted),
             ]);
         }
         for (rt, ids) in &to_clear {
@@ -610,11 +659,11 @@ impl Tx {
         let written = self
             .insert_rows_with(
                 "resources",
-                "resource_type, id, version_id, last_updated, patient_id, deleted, content, shared",
+                "resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted",
                 &rows,
                 " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
                  last_updated = excluded.last_updated, patient_id = excluded.patient_id, deleted = 0, \
-                 content = excluded.content WHERE resources.version_id = excluded.version_id - 1",
+                 content = excluded.content, restricted = excluded.restricted WHERE resources.version_id = excluded.version_id - 1",
             )
             .await?;
         if written != rows.len() as u64 {
@@ -625,7 +674,7 @@ impl Tx {
         }
         self.insert_rows(
             "resource_history",
-            "resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared",
+            "resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted",
             &history,
         )
         .await?;

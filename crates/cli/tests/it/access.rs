@@ -36,6 +36,13 @@ enum Actor {
     PatientTokenA,
     /// The off-team clinician, after breaking the glass on A's chart.
     ClinicianBreakGlass,
+    // The other roles on A's care team (the confidential and access-record cells).
+    NurseOnTeam,
+    PharmacistOnTeam,
+    ChwOnTeam,
+    SocialWorkerOnTeam,
+    RapidResponseOnTeam,
+    ClinicLeadOnTeam,
 }
 
 use Actor::*;
@@ -604,6 +611,268 @@ async fn the_access_matrix_holds_on_every_backend() {
             app.db.store.verify_audit().await.unwrap(),
             coproduce_store::AuditVerdict::Intact(_)
         ));
+        app.finish().await;
+    }
+}
+
+/// The actors of the confidential-label and access-record cells: family, each team role on
+/// A's team, the analyst, the administrator, and A herself.
+const LABEL_ACTORS: [Actor; 12] = [
+    PatientA,
+    FamilyFull,
+    FamilyReadings,
+    ClinicianOnTeam,
+    NurseOnTeam,
+    PharmacistOnTeam,
+    ChwOnTeam,
+    SocialWorkerOnTeam,
+    RapidResponseOnTeam,
+    ClinicLeadOnTeam,
+    Analyst,
+    Admin,
+];
+
+fn on_team(a: Actor) -> bool {
+    matches!(
+        a,
+        ClinicianOnTeam
+            | NurseOnTeam
+            | PharmacistOnTeam
+            | ChwOnTeam
+            | SocialWorkerOnTeam
+            | RapidResponseOnTeam
+            | ClinicLeadOnTeam
+    )
+}
+
+/// Who keeps the records that decide access (CareTeam, and Consent with the patient).
+fn keeps_access(a: Actor) -> bool {
+    matches!(a, ClinicianOnTeam | ClinicLeadOnTeam)
+}
+
+/// The cells for records labelled confidential to the patient and for the records that
+/// decide who reaches a chart, run on the matrix's data with the other team roles added.
+async fn run_label_cells(app: &TestApp) -> (usize, usize, Vec<String>) {
+    let mut actors = setup(app).await;
+    let put = |path: String, body: Value| async move {
+        let resp = app.put_json(&path, body.to_string(), None).await;
+        assert!(resp.status().is_success(), "{path}");
+    };
+    let roles = [
+        (NurseOnTeam, "nurse-in", Role::Nurse),
+        (PharmacistOnTeam, "rph-in", Role::Pharmacist),
+        (ChwOnTeam, "chw-in", Role::CommunityHealthWorker),
+        (SocialWorkerOnTeam, "sw-in", Role::SocialWorker),
+        (RapidResponseOnTeam, "rr-in", Role::RapidResponse),
+        (ClinicLeadOnTeam, "lead-in", Role::ClinicLead),
+    ];
+    let mut participants = vec![json!({"member": {"reference": "Practitioner/dr-in"}})];
+    for (actor, name, role) in roles {
+        put(
+            format!("/fhir/Practitioner/{name}"),
+            json!({"resourceType": "Practitioner", "id": name}),
+        )
+        .await;
+        participants.push(json!({"member": {"reference": format!("Practitioner/{name}")}}));
+        app.accounts
+            .add_user(NewUser {
+                username: name.into(),
+                roles: vec![role],
+                fhir_ref: Some(format!("Practitioner/{name}")),
+                password: None,
+            })
+            .await
+            .unwrap();
+        let (_, secret) = app
+            .accounts
+            .issue_token(NewToken {
+                username: Some(name.into()),
+                name: name.into(),
+                scopes: "user/*.cruds".into(),
+                patient: None,
+                expires_in: None,
+            })
+            .await
+            .unwrap();
+        actors.push((actor, Some(secret)));
+    }
+    put(
+        "/fhir/CareTeam/ct-a".into(),
+        json!({"resourceType": "CareTeam", "id": "ct-a", "status": "active",
+        "subject": {"reference": "Patient/pa"}, "participant": participants}),
+    )
+    .await;
+    let mut confidential = resource("Observation", "pa");
+    confidential["id"] = json!("conf-pa");
+    confidential["meta"] = json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]});
+    put("/fhir/Observation/conf-pa".into(), confidential).await;
+    let mut m = Matrix {
+        app,
+        tried: 0,
+        allowed: 0,
+        unexpected: Vec::new(),
+    };
+    let gate = |ok: bool, yes: u16| if ok { yes } else { 403 };
+    for actor in LABEL_ACTORS {
+        let token = actors
+            .iter()
+            .find(|(a, _)| *a == actor)
+            .and_then(|(_, t)| t.clone());
+        let token = token.as_deref();
+        let sees_chart = on_team(actor) || matches!(actor, PatientA | FamilyFull | FamilyReadings);
+        let sees_label = sees_chart && !matches!(actor, FamilyFull | FamilyReadings);
+        m.call(
+            (actor, token),
+            "confidential read",
+            Method::GET,
+            "/fhir/Observation/conf-pa",
+            None,
+            gate(sees_label, 200),
+        )
+        .await;
+        m.call(
+            (actor, token),
+            "confidential vread",
+            Method::GET,
+            "/fhir/Observation/conf-pa/_history/1",
+            None,
+            gate(sees_label, 200),
+        )
+        .await;
+        for (cell, path) in [
+            ("confidential by _id", "/fhir/Observation?_id=conf-pa"),
+            ("confidential by patient", "/fhir/Observation?patient=pa"),
+            (
+                "confidential by _revinclude",
+                "/fhir/Patient?_id=pa&_revinclude=Observation:patient",
+            ),
+            ("confidential in type history", "/fhir/Observation/_history"),
+        ] {
+            if let Some(b) = m
+                .call(
+                    (actor, token),
+                    cell,
+                    Method::GET,
+                    path,
+                    None,
+                    gate(sees_chart, 200),
+                )
+                .await
+            {
+                let found = b["entry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["resource"]["id"] == "conf-pa");
+                if found != sees_label {
+                    m.unexpected.push(format!(
+                        "{actor:?} {cell}: the confidential record {}",
+                        if found { "came back" } else { "was missing" }
+                    ));
+                }
+            }
+        }
+        let team = |extra: &str| {
+            json!({"resourceType": "CareTeam", "status": "active", "subject": {"reference": "Patient/pa"},
+                "participant": [{"member": {"reference": format!("Practitioner/{extra}")}}]})
+        };
+        m.call(
+            (actor, token),
+            "CareTeam create",
+            Method::POST,
+            "/fhir/CareTeam",
+            Some(team("dr-out")),
+            gate(keeps_access(actor), 201),
+        )
+        .await;
+        let mut ct: Value = app.get("/fhir/CareTeam/ct-a").await.json().await.unwrap();
+        ct.as_object_mut().unwrap().remove("meta");
+        m.call(
+            (actor, token),
+            "CareTeam update",
+            Method::PUT,
+            "/fhir/CareTeam/ct-a",
+            Some(ct),
+            gate(keeps_access(actor), 200),
+        )
+        .await;
+        let mut consent: Value = app
+            .get("/fhir/Consent/c-rp-read")
+            .await
+            .json()
+            .await
+            .unwrap();
+        consent.as_object_mut().unwrap().remove("meta");
+        m.call(
+            (actor, token),
+            "Consent update",
+            Method::PUT,
+            "/fhir/Consent/c-rp-read",
+            Some(consent),
+            gate(keeps_access(actor) || actor == PatientA, 200),
+        )
+        .await;
+        m.call(
+            (actor, token),
+            "Practitioner update",
+            Method::PUT,
+            "/fhir/Practitioner/dr-out",
+            Some(json!({"resourceType": "Practitioner", "id": "dr-out"})),
+            gate(actor == Admin, 200),
+        )
+        .await;
+        let provenance: Value = app
+            .get("/fhir/Provenance?target=Observation/conf-pa")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut prov = provenance["entry"][0]["resource"].clone();
+        let prov_id = prov["id"]
+            .as_str()
+            .expect("the label's Provenance")
+            .to_string();
+        prov.as_object_mut().unwrap().remove("meta");
+        m.call(
+            (actor, token),
+            "Provenance update",
+            Method::PUT,
+            &format!("/fhir/Provenance/{prov_id}"),
+            Some(prov),
+            403,
+        )
+        .await;
+        m.call(
+            (actor, token),
+            "Provenance delete",
+            Method::DELETE,
+            &format!("/fhir/Provenance/{prov_id}"),
+            None,
+            403,
+        )
+        .await;
+    }
+    (m.tried, m.allowed, m.unexpected)
+}
+
+#[tokio::test]
+async fn the_confidential_and_access_record_cells_hold_on_every_backend() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let (tried, allowed, unexpected) = run_label_cells(&app).await;
+        for u in &unexpected {
+            println!("unexpected: {u}");
+        }
+        println!(
+            "{backend:?} confidential and access-record cells: {tried} tried, {allowed} allowed, {} unexpected",
+            unexpected.len()
+        );
+        assert!(
+            unexpected.is_empty(),
+            "{} unexpected outcomes",
+            unexpected.len()
+        );
+        assert_eq!(tried, LABEL_ACTORS.len() * 12);
         app.finish().await;
     }
 }

@@ -10,6 +10,7 @@ mod http;
 mod import;
 mod measure;
 mod rescue;
+mod security;
 mod sessions;
 
 /// The shared folder of reference data beside the checkout.

@@ -1,0 +1,438 @@
+//! The holes a security review found, each shown closed through the real API and pages:
+//! confidential records reaching family through queries, a proxy rewriting the care team,
+//! records without a patient open to every team member, and the hardening items.
+
+use coproduce_app::accounts::{NewToken, NewUser};
+use coproduce_core::access::Role;
+use coproduce_testkit::{TestApp, backends};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A `user/*.cruds` token acting as `username`.
+async fn token_of(app: &TestApp, username: &str) -> String {
+    let (_, secret) = app
+        .accounts
+        .issue_token(NewToken {
+            username: Some(username.into()),
+            name: format!("{username}-app"),
+            scopes: "user/*.cruds".into(),
+            patient: None,
+            expires_in: None,
+        })
+        .await
+        .expect("a token");
+    secret
+}
+
+/// A GET with a token.
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    call(app, token, Method::GET, path, None).await
+}
+
+/// A call with a token: the status and the JSON answer.
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/fhir+json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await.expect("a request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn weight(id: &str, kg: &str, confidential: bool) -> Value {
+    let mut v = json!({
+        "resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-20T09:00:00Z",
+        "valueQuantity": {"value": kg.parse::<f64>().unwrap(), "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+    });
+    if confidential {
+        v["meta"] = json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]});
+    }
+    v
+}
+
+fn ids_in(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn confidential_records_reach_no_family_member_through_any_query() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        for (id, kg, confidential) in [("w-open", "71.2", false), ("w-conf", "63.7", true)] {
+            let resp = app
+                .put_json(
+                    &format!("/fhir/Observation/{id}"),
+                    weight(id, kg, confidential).to_string(),
+                    None,
+                )
+                .await;
+            assert!(resp.status().is_success(), "{backend:?} {id}");
+        }
+        let clara = token_of(&app, "clara").await;
+        let dr = token_of(&app, "dr.okafor").await;
+
+        assert_eq!(get(&app, &clara, "/fhir/Observation/w-conf").await.0, 403);
+        assert_eq!(get(&app, &clara, "/fhir/Observation/w-open").await.0, 200);
+        for path in [
+            "/fhir/Observation?_id=w-conf",
+            "/fhir/Observation?patient=p1",
+            "/fhir/Observation?_id=w-conf,w-open",
+            "/fhir/Patient?_id=p1&_revinclude=Observation:patient",
+            "/fhir/Observation/_history",
+        ] {
+            let (status, b) = get(&app, &clara, path).await;
+            assert_eq!(status, 200, "{backend:?} {path}");
+            let ids = ids_in(&b);
+            assert!(!ids.contains(&"w-conf".to_string()), "{backend:?} {path}");
+            let (_, b) = get(&app, &dr, path).await;
+            assert!(
+                ids_in(&b).contains(&"w-conf".to_string()),
+                "{backend:?} {path}: the care team still sees it"
+            );
+        }
+        let (_, count) = get(&app, &clara, "/fhir/Observation?_id=w-conf&_summary=count").await;
+        assert_eq!(count["total"], 0, "{backend:?}: the count leaves it out");
+        let (_, count) = get(&app, &dr, "/fhir/Observation?_id=w-conf&_summary=count").await;
+        assert_eq!(count["total"], 1);
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": "Observation/w-conf"}},
+            {"request": {"method": "GET", "url": "Observation?patient=p1"}}]});
+        let (status, b) = call(&app, &clara, Method::POST, "/fhir", Some(batch.clone())).await;
+        assert_eq!(status, 200);
+        assert!(
+            !b["entry"][0]["response"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("200"),
+            "{backend:?}: a batch read {}",
+            b["entry"][0]
+        );
+        assert!(!b.to_string().contains("63.7"), "{backend:?}: {b}");
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"request": {"method": "GET", "url": "Observation?_id=w-conf"}}]});
+        let (status, b) = call(&app, &clara, Method::POST, "/fhir", Some(tx)).await;
+        assert_eq!(status, 200, "{b}");
+        assert!(!b.to_string().contains("63.7"), "{backend:?}: {b}");
+
+        // Labelled later: every version is then confidential, the first included.
+        let resp = app
+            .put_json(
+                "/fhir/Observation/w-open",
+                weight("w-open", "71.2", true).to_string(),
+                None,
+            )
+            .await;
+        assert!(resp.status().is_success());
+        assert_eq!(
+            get(&app, &clara, "/fhir/Observation/w-open/_history/1")
+                .await
+                .0,
+            403
+        );
+        let (_, h) = get(&app, &clara, "/fhir/Observation/_history").await;
+        assert!(
+            !ids_in(&h).contains(&"w-open".to_string()),
+            "{backend:?}: {h}"
+        );
+        assert_eq!(
+            get(&app, &dr, "/fhir/Observation/w-open/_history/1")
+                .await
+                .0,
+            200
+        );
+
+        // The pages: Clara's view of Ana's weight and the readings export.
+        let mut clara_web = app.sign_in("clara").await;
+        let mut dr_web = app.sign_in("dr.okafor").await;
+        for page in ["/patients/p1/readings/weight", "/patients/p1/readings.csv"] {
+            let (status, text) = clara_web.get(page).await;
+            assert_eq!(status, 200, "{backend:?} {page}");
+            assert!(!text.contains("63.7"), "{backend:?} {page}");
+            let (_, text) = dr_web.get(page).await;
+            assert!(
+                text.contains("63.7"),
+                "{backend:?} {page}: the team sees it"
+            );
+        }
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn only_the_named_roles_change_who_may_open_a_chart() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        app.put_json(
+            "/fhir/Practitioner/kim",
+            r#"{"resourceType":"Practitioner","id":"kim"}"#,
+            None,
+        )
+        .await;
+        for (name, role, link) in [
+            ("rr.kim", Role::RapidResponse, "Practitioner/kim"),
+            ("lead.ng", Role::ClinicLead, "Practitioner/dr"),
+        ] {
+            app.accounts
+                .add_user(NewUser {
+                    username: name.into(),
+                    roles: vec![role],
+                    fhir_ref: Some(link.into()),
+                    password: None,
+                })
+                .await
+                .unwrap();
+        }
+        let clara = token_of(&app, "clara").await;
+        let ana = token_of(&app, "ana").await;
+        let nurse = token_of(&app, "nurse.lee").await;
+        let kim = token_of(&app, "rr.kim").await;
+        let dr = token_of(&app, "dr.okafor").await;
+        let team_with_kim = json!({"resourceType": "CareTeam", "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "participant": [{"member": {"reference": "Practitioner/kim"}}]});
+        let (_, current) = call(&app, &dr, Method::GET, "/fhir/CareTeam/team-p1", None).await;
+        let mut inactive = current.clone();
+        inactive["status"] = json!("inactive");
+        inactive.as_object_mut().unwrap().remove("meta");
+        for (who, token) in [("clara", &clara), ("ana", &ana), ("nurse", &nurse)] {
+            let (status, _) = call(
+                &app,
+                token,
+                Method::POST,
+                "/fhir/CareTeam",
+                Some(team_with_kim.clone()),
+            )
+            .await;
+            assert_eq!(status, 403, "{backend:?}: {who} adds rr.kim");
+            let (status, _) = call(
+                &app,
+                token,
+                Method::PUT,
+                "/fhir/CareTeam/team-p1",
+                Some(inactive.clone()),
+            )
+            .await;
+            assert_eq!(status, 403, "{backend:?}: {who} ends the team");
+            let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"resource": team_with_kim, "request": {"method": "POST", "url": "CareTeam"}}]});
+            let (status, _) = call(&app, token, Method::POST, "/fhir", Some(tx)).await;
+            assert_eq!(status, 403, "{backend:?}: {who} in a transaction");
+        }
+        // Nothing changed: rr.kim is still outside, Dr Okafor still in.
+        assert_eq!(
+            call(&app, &kim, Method::GET, "/fhir/Patient/p1", None)
+                .await
+                .0,
+            403
+        );
+        assert_eq!(
+            call(&app, &dr, Method::GET, "/fhir/Patient/p1", None)
+                .await
+                .0,
+            200
+        );
+        // A grant is the patient's (or the clinicians', recording it), never the proxy's.
+        let (_, grant) = call(&app, &dr, Method::GET, "/fhir/Consent/grant-rp1", None).await;
+        let mut widened = grant.clone();
+        widened.as_object_mut().unwrap().remove("meta");
+        widened["provision"]["period"] = json!({"end": "2099-01-01"});
+        for (who, token, want) in [("clara", &clara, 403), ("nurse", &nurse, 403)] {
+            let (status, _) = call(
+                &app,
+                token,
+                Method::PUT,
+                "/fhir/Consent/grant-rp1",
+                Some(widened.clone()),
+            )
+            .await;
+            assert_eq!(status, want, "{backend:?}: {who} rewrites the grant");
+        }
+        assert_eq!(
+            call(
+                &app,
+                &ana,
+                Method::PUT,
+                "/fhir/Consent/grant-rp1",
+                Some(widened)
+            )
+            .await
+            .0,
+            200,
+            "{backend:?}: the patient keeps her grants"
+        );
+        // The clinician on the team adds rr.kim, who then reaches the chart.
+        let (status, _) = call(
+            &app,
+            &dr,
+            Method::POST,
+            "/fhir/CareTeam",
+            Some(team_with_kim),
+        )
+        .await;
+        assert_eq!(status, 201, "{backend:?}");
+        assert_eq!(
+            call(&app, &kim, Method::GET, "/fhir/Patient/p1", None)
+                .await
+                .0,
+            200
+        );
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn provenance_belongs_to_its_chart_and_the_directory_to_its_keepers() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        for (name, role, link) in [
+            ("rr.kim", Role::RapidResponse, "Practitioner/kim"),
+            ("sw.ben", Role::SocialWorker, "Practitioner/ben"),
+        ] {
+            app.accounts
+                .add_user(NewUser {
+                    username: name.into(),
+                    roles: vec![role],
+                    fhir_ref: Some(link.into()),
+                    password: None,
+                })
+                .await
+                .unwrap();
+        }
+        app.accounts
+            .add_user(NewUser {
+                username: "admin".into(),
+                roles: vec![Role::Admin],
+                fhir_ref: None,
+                password: None,
+            })
+            .await
+            .unwrap();
+        let dr = token_of(&app, "dr.okafor").await;
+        let kim = token_of(&app, "rr.kim").await;
+        let ben = token_of(&app, "sw.ben").await;
+        let admin = token_of(&app, "admin").await;
+        // Dr Okafor records a reading: its Provenance is in Ana's chart.
+        let (status, obs) = call(
+            &app,
+            &dr,
+            Method::POST,
+            "/fhir/Observation",
+            Some(weight("x", "70.1", false)),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let target = format!("Observation/{}", obs["id"].as_str().unwrap());
+        let (_, found) = call(
+            &app,
+            &dr,
+            Method::GET,
+            &format!("/fhir/Provenance?target={target}"),
+            None,
+        )
+        .await;
+        let prov = found["entry"][0]["resource"].clone();
+        let pid = prov["id"].as_str().expect("a Provenance in the chart");
+        let path = format!("/fhir/Provenance/{pid}");
+        // Off the team: not read, not rewritten, not deleted.
+        assert_eq!(call(&app, &kim, Method::GET, &path, None).await.0, 403);
+        let mut forged = prov.clone();
+        forged.as_object_mut().unwrap().remove("meta");
+        forged["agent"][0]["who"] = json!({"reference": "Practitioner/kim"});
+        assert_eq!(
+            call(&app, &kim, Method::PUT, &path, Some(forged.clone()))
+                .await
+                .0,
+            403
+        );
+        assert_eq!(call(&app, &ben, Method::DELETE, &path, None).await.0, 403);
+        // On the team, or an integration: still never rewritten or deleted.
+        assert_eq!(
+            call(&app, &dr, Method::PUT, &path, Some(forged)).await.0,
+            403
+        );
+        assert_eq!(call(&app, &dr, Method::DELETE, &path, None).await.0, 403);
+        assert_eq!(
+            app.request(Method::DELETE, &path)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        let (status, kept) = call(&app, &dr, Method::GET, &path, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(kept["agent"], prov["agent"], "{backend:?}: unchanged");
+        // The shared directory: team members read it; admins and integrations keep it.
+        let mut doctor = call(&app, &dr, Method::GET, "/fhir/Practitioner/dr", None)
+            .await
+            .1;
+        doctor.as_object_mut().unwrap().remove("meta");
+        doctor["name"] = json!([{"family": "Impostor"}]);
+        for token in [&kim, &ben, &dr] {
+            assert_eq!(
+                call(
+                    &app,
+                    token,
+                    Method::PUT,
+                    "/fhir/Practitioner/dr",
+                    Some(doctor.clone())
+                )
+                .await
+                .0,
+                403
+            );
+            assert_eq!(
+                call(
+                    &app,
+                    token,
+                    Method::POST,
+                    "/fhir/Organization",
+                    Some(json!({"resourceType": "Organization", "name": "X"}))
+                )
+                .await
+                .0,
+                403
+            );
+        }
+        assert_eq!(
+            call(&app, &dr, Method::GET, "/fhir/Practitioner/dr", None)
+                .await
+                .1["name"][0]["family"],
+            "Okafor"
+        );
+        assert_eq!(
+            call(
+                &app,
+                &admin,
+                Method::PUT,
+                "/fhir/Practitioner/dr",
+                Some(doctor)
+            )
+            .await
+            .0,
+            200,
+            "{backend:?}: an administrator keeps the directory"
+        );
+        app.finish().await;
+    }
+}
