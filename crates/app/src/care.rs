@@ -937,7 +937,9 @@ impl Care {
         in_chart(&stored, patient)?;
         let mut v = content(&stored)?;
         let now = self.now();
-        if let Some(tags) = v["meta"]["tag"].as_array_mut() {
+        // Looked up without indexing: `v["meta"]["tag"]` on a mutable value would add a
+        // null `tag` to a reading that has none (one from an EHR), and the update would fail.
+        if let Some(tags) = v.pointer_mut("/meta/tag").and_then(Value::as_array_mut) {
             tags.retain(|t| !(t["system"] == WORKFLOW_TAGS && t["code"] == "unreviewed"));
         }
         let mut parts = vec![
@@ -1671,16 +1673,21 @@ pub fn readings_csv(readings: &[Reading]) -> Result<String> {
             .as_ref()
             .and_then(|rv| rv.comment.clone())
             .unwrap_or_default();
-        w.write_record([
-            r.measure.as_str(),
-            &v1,
-            &v2,
-            unit,
-            &instant(r.at),
-            &r.by,
-            &reviewed,
-            &comment,
-        ])
+        w.write_record(
+            [
+                r.measure.as_str(),
+                &v1,
+                &v2,
+                unit,
+                &instant(r.at),
+                &r.by,
+                &reviewed,
+                &comment,
+            ]
+            .map(crate::spreadsheet::safe_cell)
+            .iter()
+            .map(|c| c.as_ref()),
+        )
         .map_err(fail)?;
     }
     let bytes = w

@@ -117,14 +117,17 @@ pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -
                     .iter()
                     .map(|(pop, what)| format!("{pop}: {what}"))
                     .collect();
-                if let Err(e) = w.write_record([
+                let evidence = evidence.join("; ");
+                let row = [
                     r.patient.as_str(),
                     flag(p.initial_population),
                     flag(p.denominator),
                     flag(p.denominator_exclusion),
                     flag(p.numerator),
-                    &evidence.join("; "),
-                ]) {
+                    &evidence,
+                ]
+                .map(coproduce_app::spreadsheet::safe_cell);
+                if let Err(e) = w.write_record(row.iter().map(|c| c.as_ref())) {
                     csv_error.get_or_insert(e);
                 }
             }

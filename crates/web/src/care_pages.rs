@@ -966,11 +966,15 @@ impl WithCsrf for LanguageForm {
 
 /// Only our own paths: never an open redirect.
 fn safe_back(back: &str) -> &str {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
-        back.split('?').next().unwrap_or("/")
-    } else {
-        "/"
-    }
+    let path = back.split(['?', '#']).next().unwrap_or_default();
+    // Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.com`
+    // would leave the site: only a plain path on this site is followed.
+    let same_site = path.starts_with('/')
+        && !path.starts_with("//")
+        && path
+            .chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    if same_site { path } else { "/" }
 }
 
 async fn set_language(

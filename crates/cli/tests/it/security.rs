@@ -436,3 +436,69 @@ async fn provenance_belongs_to_its_chart_and_the_directory_to_its_keepers() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn exports_open_as_text_and_redirects_stay_on_the_site() {
+    let app = coproduce_testkit::TestApp::spawn(coproduce_testkit::TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut reading = weight("w1", "70.4", false);
+    // A reading from outside, with no tags and a performer whose name is a formula.
+    reading["performer"] = json!([{"display": "@SUM(1+1)*cmd|' /C calc'!A0"}]);
+    assert!(
+        app.put_json("/fhir/Observation/w1", reading.to_string(), None)
+            .await
+            .status()
+            .is_success()
+    );
+    let mut dr = app.sign_in("dr.okafor").await;
+    dr.get("/patients/p1").await;
+    // A review comment that is a formula, with a way back that leaves the site.
+    for back in [
+        "/\t/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+    ] {
+        let resp = dr
+            .post(
+                "/patients/p1/observations/w1/review",
+                &[
+                    ("comment", "=HYPERLINK(\"http://evil.example\")"),
+                    ("back", back),
+                ],
+            )
+            .await;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        assert_eq!(status, 303, "{back:?}: {}", resp.text().await.unwrap());
+        assert!(
+            location.starts_with("/?"),
+            "{back:?} sent the browser to {location}"
+        );
+        dr.get("/patients/p1").await;
+    }
+    let resp = dr
+        .post(
+            "/account/language",
+            &[("lang", "es"), ("back", "/patients/p1?x=1")],
+        )
+        .await;
+    assert_eq!(
+        resp.headers()["location"].to_str().unwrap(),
+        "/patients/p1?ok=note-language",
+        "a path on the site is followed"
+    );
+    let (status, csv) = dr.get("/patients/p1/readings.csv").await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.contains("'=HYPERLINK"),
+        "the comment is text in a spreadsheet: {csv}"
+    );
+    assert!(csv.contains("'@SUM(1+1)"), "so is the performer: {csv}");
+    assert!(!csv.contains(",=") && !csv.contains(",@"), "{csv}");
+    app.finish().await;
+}
