@@ -200,13 +200,19 @@ impl Notifier {
         Ok(rows)
     }
 
-    /// Marks one of the caller's notifications read; false if it is not theirs.
+    /// Marks one of the caller's notifications read (one their inbox shows); false if it is
+    /// not theirs.
     pub async fn mark_read(&self, caller: &Caller, id: &str) -> Result<bool, AppError> {
-        let (recipients, _) = self.inbox_of(caller);
+        let (recipients, patients) = self.inbox_of(caller);
         Ok(self
             .api
             .store()
-            .mark_notification_read(id, &recipients, unix_millis(self.clock.now()))
+            .mark_notification_read(
+                id,
+                &recipients,
+                patients.as_deref(),
+                unix_millis(self.clock.now()),
+            )
             .await?)
     }
 

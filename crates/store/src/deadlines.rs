@@ -320,26 +320,47 @@ impl Store {
         Ok(rows.iter().map(note).collect())
     }
 
-    /// Marks an in-app notification read (only for one of these recipients).
+    /// Marks an in-app notification read: only one addressed to one of these recipients and,
+    /// when `patients` is given, about one of these patients (the same rows
+    /// [`Store::notifications_for`] shows), so that a nurse on another team cannot mark
+    /// another team's `role:nurse` alert read.
     pub async fn mark_notification_read(
         &self,
         id: &str,
         recipients: &[String],
+        patients: Option<&[String]>,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut changed = 0;
-        for r in recipients {
-            changed += sqlx::query(
-                "UPDATE notifications SET read_at = $1 WHERE id = $2 AND recipient = $3 AND read_at IS NULL",
-            )
-            .bind(at)
-            .bind(id.to_string())
-            .bind(r.clone())
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
+        if recipients.is_empty() || patients.is_some_and(<[String]>::is_empty) {
+            return Ok(false);
         }
-        Ok(changed > 0)
+        let marks = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut sql = format!(
+            "UPDATE notifications SET read_at = $1 WHERE id = $2 AND read_at IS NULL \
+             AND channel = 'inapp' AND recipient IN ({})",
+            marks(3, recipients.len())
+        );
+        if let Some(ps) = patients {
+            sql.push_str(&format!(
+                " AND patient_id IN ({})",
+                marks(3 + recipients.len(), ps.len())
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(at)
+            .bind(id.to_string());
+        for r in recipients {
+            q = q.bind(r.clone());
+        }
+        for p in patients.into_iter().flatten() {
+            q = q.bind(p.clone());
+        }
+        Ok(q.execute(&self.writer).await?.rows_affected() > 0)
     }
 
     /// The email address a person wants notifications at, if any.

@@ -502,3 +502,75 @@ async fn exports_open_as_text_and_redirects_stay_on_the_site() {
     assert!(!csv.contains(",=") && !csv.contains(",@"), "{csv}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_notification_is_marked_read_only_by_someone_whose_inbox_shows_it() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        for (path, body) in [
+            ("/fhir/Patient/p2", json!({"resourceType": "Patient", "id": "p2"})),
+            (
+                "/fhir/Practitioner/rn2",
+                json!({"resourceType": "Practitioner", "id": "rn2"}),
+            ),
+            (
+                "/fhir/CareTeam/team-p2",
+                json!({"resourceType": "CareTeam", "id": "team-p2", "status": "active",
+                    "subject": {"reference": "Patient/p2"},
+                    "participant": [{"member": {"reference": "Practitioner/rn2"}}]}),
+            ),
+        ] {
+            assert!(
+                app.put_json(path, body.to_string(), None)
+                    .await
+                    .status()
+                    .is_success()
+            );
+        }
+        app.accounts
+            .add_user(NewUser {
+                username: "nurse.two".into(),
+                roles: vec![Role::Nurse],
+                fhir_ref: Some("Practitioner/rn2".into()),
+                password: Some(coproduce_testkit::PASSWORD.into()),
+            })
+            .await
+            .unwrap();
+        // An alert for the nurses of Ana's team.
+        let mut tx = app.db.store.begin().await.unwrap();
+        tx.insert_notification(&coproduce_store::NotificationRow {
+            id: "n-ana".into(),
+            created_at: 0,
+            patient_id: Some("p1".into()),
+            recipient: "role:nurse".into(),
+            channel: "inapp".into(),
+            language: "en".into(),
+            kind: "rescue-started".into(),
+            params: "{}".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let read_at = || async {
+            app.db
+                .store
+                .notifications_for(&["role:nurse".to_string()], None, 10)
+                .await
+                .unwrap()[0]
+                .read_at
+        };
+        let mut other = app.sign_in("nurse.two").await;
+        other.get("/notifications").await;
+        let resp = other.post("/notifications/n-ana/read", &[]).await;
+        assert_eq!(resp.status(), 404, "{backend:?}: another team's alert");
+        assert_eq!(read_at().await, None, "{backend:?}");
+        let mut lee = app.sign_in("nurse.lee").await;
+        lee.get("/notifications").await;
+        let resp = lee.post("/notifications/n-ana/read", &[]).await;
+        assert_eq!(resp.status(), 303, "{backend:?}: Ana's nurse");
+        assert!(read_at().await.is_some(), "{backend:?}");
+        app.finish().await;
+    }
+}
