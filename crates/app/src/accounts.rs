@@ -288,6 +288,34 @@ impl Accounts {
         address: &str,
     ) -> Result<UserRow, SignInRefused> {
         let now = self.clock.now();
+        // No user name or password holds a control character (and PostgreSQL cannot even
+        // look up a text with U+0000): refused as a wrong sign-in, audited with the name
+        // made printable, before anything is looked up.
+        if username
+            .chars()
+            .chain(password.chars())
+            .any(char::is_control)
+        {
+            let printable: String = username
+                .chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect();
+            self.store
+                .audit(&AuditEntry {
+                    at: unix_millis(now),
+                    actor: format!("user:{printable}"),
+                    action: "login-failed".into(),
+                    outcome: "denied".into(),
+                    detail: Some(format!(
+                        "a control character in the sign-in form (from {})",
+                        address.replace(char::is_control, "\u{fffd}")
+                    )),
+                    ..AuditEntry::default()
+                })
+                .await
+                .map_err(SignInRefused::storage)?;
+            return Err(SignInRefused::WrongCredentials);
+        }
         let limits = coproduce_core::session::LoginLimits::default();
         let since = unix_millis(now - limits.window);
         let (by_user, by_address) = self

@@ -343,6 +343,21 @@ pub fn implausible(v: &Value) -> Option<ReadingRefused> {
     }
     let measure = coded_measure(&v["code"])?;
     let canonical = measure.canonical_unit().ucum;
+    // A value no number holds (`1e400` is valid JSON and a valid FHIR decimal, and would be
+    // read as no value at all) is refused, not let through unchecked.
+    let quantities = std::iter::once(&v["valueQuantity"]).chain(
+        v["component"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| &c["valueQuantity"]),
+    );
+    for q in quantities {
+        let raw = &q["value"];
+        if !raw.is_null() && raw.as_f64().is_none_or(|x| !x.is_finite()) {
+            return Some(ReadingRefused::NotANumber(raw.to_string()));
+        }
+    }
     let values: Vec<f64> = if measure == Measure::BloodPressure {
         let comps = v["component"].as_array()?;
         let find = |code: &str| {

@@ -750,7 +750,10 @@ impl FhirApi {
                         .map_err(|_| bad())?
                         .min(coproduce_fhir::query::MAX_COUNT)
                 }
-                "_offset" => offset = v.parse().map_err(|_| bad())?,
+                "_offset" => {
+                    offset = coproduce_fhir::query::parse_offset(v)
+                        .map_err(|why| invalid(IssueCode::Value, k, why))?
+                }
                 "_since" => {
                     since = Some(
                         coproduce_fhir::primitives::date_range_millis(v)
@@ -903,7 +906,10 @@ impl FhirApi {
                         .map_err(|_| bad())?
                         .min(coproduce_fhir::query::MAX_COUNT)
                 }
-                "_offset" => q.offset = v.parse().map_err(|_| bad())?,
+                "_offset" => {
+                    q.offset = coproduce_fhir::query::parse_offset(v)
+                        .map_err(|why| invalid(IssueCode::Value, k, why))?
+                }
                 "patient" => patient = Some(v.strip_prefix("Patient/").unwrap_or(v).to_string()),
                 "_format" | "_total" => {}
                 other => {

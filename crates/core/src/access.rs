@@ -465,7 +465,12 @@ pub fn break_glass_until(
             "the opening must last some minutes".into(),
         ));
     }
-    Ok(now + length.min(BREAK_GLASS_MAX))
+    if length > BREAK_GLASS_MAX {
+        return Err(BreakGlassRefusal::Unacceptable(
+            "an opening lasts at most 12 hours (720 minutes); ask again when it ends".into(),
+        ));
+    }
+    Ok(now + length)
 }
 
 /// Which tokens may exist: `system/` scopes only for an integration with no user behind it
@@ -1081,9 +1086,13 @@ mod tests {
             Ok(NOW + Duration::hours(1))
         );
         assert_eq!(
-            break_glass_until(&member, reason, Some(Duration::days(3)), NOW),
+            break_glass_until(&member, reason, Some(Duration::hours(12)), NOW),
             Ok(NOW + Duration::hours(12))
         );
+        assert!(matches!(
+            break_glass_until(&member, reason, Some(Duration::days(3)), NOW),
+            Err(BreakGlassRefusal::Unacceptable(_))
+        ));
         assert!(matches!(
             break_glass_until(&member, reason, Some(Duration::minutes(-5)), NOW),
             Err(BreakGlassRefusal::Unacceptable(_))

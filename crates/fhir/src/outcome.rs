@@ -42,6 +42,8 @@ pub enum IssueCode {
     Deleted,
     Conflict,
     TooLong,
+    /// The request would cost more than the server allows (too many values, entries).
+    TooCostly,
     Duplicate,
     Processing,
     Exception,
@@ -63,6 +65,7 @@ impl IssueCode {
             IssueCode::Deleted => "deleted",
             IssueCode::Conflict => "conflict",
             IssueCode::TooLong => "too-long",
+            IssueCode::TooCostly => "too-costly",
             IssueCode::Duplicate => "duplicate",
             IssueCode::Processing => "processing",
             IssueCode::Exception => "exception",

@@ -102,6 +102,17 @@ fn check_string(type_name: &str, s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty strings are not allowed; leave the property out instead".into());
     }
+    // FHIR strings hold no characters below U+0020 but tab, carriage return and line feed
+    // (and PostgreSQL cannot store U+0000 at all).
+    if let Some(c) = s
+        .chars()
+        .find(|c| *c < ' ' && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return Err(format!(
+            "the value holds the control character U+{:04X}, which FHIR does not allow",
+            u32::from(c)
+        ));
+    }
     let ok = match type_name {
         "string" | "markdown" => {
             if s.trim().is_empty() {
@@ -247,6 +258,11 @@ mod tests {
         assert!(check("boolean", &json!("true")).is_err());
         assert!(check("string", &json!("")).is_err());
         assert!(check("base64Binary", &json!("%%%2@()()")).is_err());
+        for t in ["string", "markdown", "code", "id", "uri"] {
+            assert!(check(t, &json!("a\u{0}b")).is_err(), "{t}");
+            assert!(check(t, &json!("a\u{1b}b")).is_err(), "{t}");
+        }
+        assert!(check("string", &json!("two\r\nlines\tand a tab")).is_ok());
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub struct SearchQuery {
 
 pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
+/// The most values one search may carry across its parameters (`_id=a,b,...`, codes...):
+/// beyond it a client should split the search.
+pub const MAX_VALUES: usize = 1000;
 
 impl SearchQuery {
     /// Everything of a type, first page.
@@ -116,6 +119,11 @@ impl SearchQuery {
         for (raw_name, value) in params {
             let bad =
                 |msg: String| OperationOutcome::error(IssueCode::Value, raw_name.as_str(), msg);
+            if raw_name.chars().chain(value.chars()).any(char::is_control) {
+                return Err(bad(
+                    "a search parameter cannot hold control characters".to_string()
+                ));
+            }
             let (name, modifier) = match raw_name.split_once(':') {
                 Some((n, m)) => (n, Some(m)),
                 None => (raw_name.as_str(), None),
@@ -129,9 +137,7 @@ impl SearchQuery {
                     continue;
                 }
                 "_offset" => {
-                    q.offset = value.parse().map_err(|_| {
-                        bad(format!("_offset must be a whole number, not '{value}'"))
-                    })?;
+                    q.offset = parse_offset(value).map_err(bad)?;
                     continue;
                 }
                 "_summary" => {
@@ -268,8 +274,75 @@ impl SearchQuery {
             };
             q.filters.push(filter);
         }
+        let values: usize = q.filters.iter().map(Filter::value_count).sum();
+        if values > MAX_VALUES {
+            return Err(OperationOutcome::error(
+                IssueCode::TooCostly,
+                "",
+                format!(
+                    "this search carries {values} values; at most {MAX_VALUES} in one search (split it into several)"
+                ),
+            ));
+        }
         Ok(q)
     }
+
+    /// The parameters [`SearchQuery::parse`] would read, without those it does not know: for
+    /// a client that asked with `Prefer: handling=lenient` to have unknown parameters
+    /// ignored rather than refused. Returns the kept parameters and the names of the dropped.
+    pub fn lenient(
+        resource_type: &str,
+        params: &[(String, String)],
+    ) -> (Vec<(String, String)>, Vec<String>) {
+        let defs = r4().search_params(resource_type);
+        let known = |name: &str| {
+            let name = name.split_once(':').map_or(name, |(n, _)| n);
+            matches!(
+                name,
+                "_count"
+                    | "_offset"
+                    | "_summary"
+                    | "_total"
+                    | "_format"
+                    | "_sort"
+                    | "_include"
+                    | "_revinclude"
+                    | "_id"
+                    | "_lastUpdated"
+            ) || defs.is_some_and(|d| d.contains_key(name))
+        };
+        let (kept, dropped): (Vec<_>, Vec<_>) = params.iter().cloned().partition(|(k, _)| known(k));
+        (kept, dropped.into_iter().map(|(k, _)| k).collect())
+    }
+}
+
+impl Filter {
+    /// How many values the filter carries (each is one alternative).
+    pub fn value_count(&self) -> usize {
+        match self {
+            Filter::Id(v) => v.len(),
+            Filter::LastUpdated(v) => v.len(),
+            Filter::Token { values, .. } => values.len(),
+            Filter::Reference { values, .. } => values.len(),
+            Filter::Date { values, .. } => values.len(),
+            Filter::String { values, .. } => values.len(),
+        }
+    }
+}
+
+/// `_offset`: a whole number a database can take (a 64-bit signed integer).
+pub fn parse_offset(value: &str) -> Result<usize, String> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|o| i64::try_from(*o).is_ok())
+        .and_then(|o| usize::try_from(o).ok())
+        .ok_or_else(|| {
+            format!(
+                "_offset must be a whole number from 0 to {}, not '{value}'",
+                i64::MAX
+            )
+        })
 }
 
 fn no_modifier(m: Option<&str>) -> Result<(), String> {

@@ -48,7 +48,10 @@ async fn break_glass(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(req) = body
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueCode::Structure, e.body_text()))?;
-    let length = req.minutes.map(time::Duration::minutes);
+    // Clamped into what a Duration holds; the policy refuses anything past 12 hours.
+    let length = req
+        .minutes
+        .map(|m| time::Duration::minutes(m.clamp(-1, 1_000_000)));
     let until = s
         .accounts
         .break_glass(&caller, &req.patient, &req.reason, length)

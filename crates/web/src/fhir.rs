@@ -363,6 +363,19 @@ async fn run_search(
     headers: &HeaderMap,
     params: Vec<(String, String)>,
 ) -> Result<Response> {
+    // `Prefer: handling=lenient`: parameters the server does not know are ignored (and
+    // named in the answer) instead of refused.
+    let lenient = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|p| p.trim().eq_ignore_ascii_case("handling=lenient"));
+    let (params, ignored) = if lenient {
+        coproduce_fhir::query::SearchQuery::lenient(rt, &params)
+    } else {
+        (params, Vec::new())
+    };
     let (q, result) = s.api.search(caller, rt, &params).await?;
     let base = base_url(headers);
     let mut links =
@@ -384,6 +397,15 @@ async fn run_search(
                 "search": {"mode": mode},
             }));
         }
+    }
+    if !ignored.is_empty() {
+        entries.push(json!({
+            "resource": {"resourceType": "OperationOutcome", "issue": [{
+                "severity": "warning", "code": "not-supported",
+                "diagnostics": format!("ignored (Prefer: handling=lenient): {}", ignored.join(", ")),
+            }]},
+            "search": {"mode": "outcome"},
+        }));
     }
     let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": result.total, "link": links});
     if !entries.is_empty() {

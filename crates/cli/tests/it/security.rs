@@ -509,7 +509,10 @@ async fn a_notification_is_marked_read_only_by_someone_whose_inbox_shows_it() {
         let app = TestApp::spawn(backend).await;
         app.seed_care_team("en").await;
         for (path, body) in [
-            ("/fhir/Patient/p2", json!({"resourceType": "Patient", "id": "p2"})),
+            (
+                "/fhir/Patient/p2",
+                json!({"resourceType": "Patient", "id": "p2"}),
+            ),
             (
                 "/fhir/Practitioner/rn2",
                 json!({"resourceType": "Practitioner", "id": "rn2"}),
@@ -571,6 +574,145 @@ async fn a_notification_is_marked_read_only_by_someone_whose_inbox_shows_it() {
         let resp = lee.post("/notifications/n-ana/read", &[]).await;
         assert_eq!(resp.status(), 303, "{backend:?}: Ana's nurse");
         assert!(read_at().await.is_some(), "{backend:?}");
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_never_a_500() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        let sys = app.token.clone();
+        let dr = token_of(&app, "dr.okafor").await;
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("x{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        for path in [
+            "/fhir/Observation?_offset=99999999999999999999".to_string(),
+            "/fhir/Observation?_offset=9223372036854775808".to_string(),
+            "/fhir/Observation/_history?_offset=9223372036854775808".to_string(),
+            format!("/fhir/Observation?_id={}", many(1500)),
+            format!("/fhir/Observation?code={}", many(1500)),
+            "/fhir/Observation?_id=a%00b".to_string(),
+            "/fhir/Patient?name=an%00a".to_string(),
+        ] {
+            for token in [&sys, &dr] {
+                let (status, outcome) = get(&app, token, &path).await;
+                assert!(
+                    (400..500).contains(&status),
+                    "{backend:?} {}: {status} {outcome}",
+                    &path[..path.len().min(60)]
+                );
+                assert_eq!(outcome["resourceType"], "OperationOutcome");
+            }
+        }
+        let (status, b) = get(&app, &sys, "/fhir/Observation?_offset=9223372036854775807").await;
+        assert_eq!(
+            status, 200,
+            "{backend:?}: the largest offset is just an empty page: {b}"
+        );
+        // U+0000 in a resource, in an id, and the largest number JSON allows as a reading.
+        let before = get(&app, &sys, "/fhir/Observation?_summary=count").await.1["total"].clone();
+        let mut with_nul = weight("nul", "70", false);
+        with_nul["note"] = json!([{"text": "a\u{0}b"}]);
+        let mut huge = weight("huge", "70", false);
+        huge["valueQuantity"]["value"] = serde_json::from_str::<Value>("1e400").unwrap();
+        for (path, body) in [
+            ("/fhir/Observation/nul", with_nul),
+            ("/fhir/Observation/huge", huge),
+            ("/fhir/Observation/a%00b", weight("a\u{0}b", "70", false)),
+        ] {
+            let (status, outcome) = call(&app, &sys, Method::PUT, path, Some(body)).await;
+            assert!(
+                (400..500).contains(&status),
+                "{backend:?} {path}: {status} {outcome}"
+            );
+        }
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": weight("ok", "70", false), "request": {"method": "PUT", "url": "Observation/ok"}},
+            {"resource": {"resourceType": "Patient", "id": "p9", "name": [{"text": "x\u{0}"}]}, "request": {"method": "PUT", "url": "Patient/p9"}}]});
+        let (status, _) = call(&app, &sys, Method::POST, "/fhir", Some(tx)).await;
+        assert!((400..500).contains(&status), "{backend:?}: {status}");
+        assert_eq!(
+            get(&app, &sys, "/fhir/Observation?_summary=count").await.1["total"],
+            before,
+            "{backend:?}: nothing stored"
+        );
+        // The sign-in form with U+0000: a wrong sign-in, not a server error.
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = client
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let resp = client
+            .post(app.url("/login"))
+            .form(&[
+                ("username", "ana\u{0}"),
+                ("password", "x\u{0}y"),
+                ("csrf", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            (400..500).contains(&resp.status().as_u16()) || resp.status() == 200,
+            "{backend:?}: {}",
+            resp.status()
+        );
+        // Break-glass for longer than any Duration: refused and audited.
+        let rows_before = app.db.store.audit_count().await.unwrap();
+        let resp = app
+            .client
+            .post(app.url("/api/break-glass"))
+            .bearer_auth(token_of(&app, "nurse.lee").await)
+            .json(&json!({"patient": "Patient/p1", "reason": "called by the ED about a fall", "minutes": i64::MAX}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{backend:?}");
+        assert_eq!(app.db.store.audit_count().await.unwrap(), rows_before + 1);
+        // An unknown parameter is refused, unless the client asks for lenient handling.
+        let (status, _) = call(
+            &app,
+            &sys,
+            Method::PUT,
+            "/fhir/Observation/ok",
+            Some(weight("ok", "70", false)),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let unknown = "/fhir/Observation?patient=p1&no-such-parameter=1";
+        assert_eq!(get(&app, &sys, unknown).await.0, 400);
+        let resp = app
+            .request(Method::GET, unknown)
+            .header("prefer", "handling=lenient")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{backend:?}");
+        let b: Value = resp.json().await.unwrap();
+        assert!(
+            b.to_string().contains("no-such-parameter") && b["total"].as_i64() > Some(0),
+            "{backend:?}: {b}"
+        );
         app.finish().await;
     }
 }
