@@ -37,7 +37,13 @@ pub struct Written {
 pub struct FhirApi {
     store: Store,
     clock: Arc<dyn Clock>,
+    /// The most entries a client's batch or transaction Bundle may carry: one request must
+    /// not hold the single writer for seconds (bulk loads go through `coproduce import`).
+    bundle_entries: usize,
 }
+
+/// The default of [`FhirApi::with_bundle_limit`].
+pub const DEFAULT_BUNDLE_ENTRIES: usize = 1000;
 
 impl std::fmt::Debug for FhirApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,7 +163,17 @@ type Outcome<T> = Result<T, Fail>;
 
 impl FhirApi {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        FhirApi { store, clock }
+        FhirApi {
+            store,
+            clock,
+            bundle_entries: DEFAULT_BUNDLE_ENTRIES,
+        }
+    }
+
+    /// Sets the most entries a batch or transaction Bundle may carry.
+    pub fn with_bundle_limit(mut self, entries: usize) -> Self {
+        self.bundle_entries = entries.max(1);
+        self
     }
 
     /// Checks the database answers.
@@ -978,6 +994,18 @@ impl FhirApi {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        if entries.len() > self.bundle_entries && matches!(btype.as_str(), "transaction" | "batch")
+        {
+            return Err(invalid(
+                IssueCode::TooCostly,
+                "Bundle.entry",
+                format!(
+                    "this {btype} has {} entries; this server takes at most {} in one Bundle (send several, or load files with `coproduce import`)",
+                    entries.len(),
+                    self.bundle_entries
+                ),
+            ));
+        }
         match btype.as_str() {
             "transaction" => {
                 let r = self.transaction(caller, entries).await;

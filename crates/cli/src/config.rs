@@ -15,6 +15,10 @@ pub struct Config {
     pub addr: String,
     /// Largest request body, in bytes.
     pub body_limit: usize,
+    /// The most entries a batch or transaction Bundle sent to the API may carry.
+    pub bundle_entries: usize,
+    /// Seconds a client may take to send a request's body.
+    pub body_timeout_seconds: u64,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
     /// Session cookies without the Secure flag, for plain-HTTP development on localhost only.
@@ -70,6 +74,8 @@ impl Default for Config {
             db: "sqlite://coproduce.db".into(),
             addr: "127.0.0.1:8080".into(),
             body_limit: 16 * 1024 * 1024,
+            bundle_entries: 1000,
+            body_timeout_seconds: 10,
             log_json: false,
             insecure_cookies: false,
             session_idle_minutes: 30,
@@ -115,6 +121,8 @@ impl Config {
             "db",
             "addr",
             "body_limit",
+            "bundle_entries",
+            "body_timeout_seconds",
             "log_json",
             "insecure_cookies",
             "session_idle_minutes",

@@ -399,6 +399,8 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
         protocol,
         delivery: Delivery { smtp, webhook },
         measures,
+        bundle_entries: cfg.bundle_entries,
+        body_timeout: std::time::Duration::from_secs(cfg.body_timeout_seconds.max(1)),
     })
 }
 

@@ -72,6 +72,11 @@ pub struct WebConfig {
     pub delivery: jobs::Delivery,
     /// The quality measures shown on the analyst's pages: (name, official bundle).
     pub measures: Vec<(String, Arc<coproduce_measures::MeasureBundle>)>,
+    /// The most entries a batch or transaction Bundle may carry (a 4xx above it).
+    pub bundle_entries: usize,
+    /// How long a client may take to send a request's body (408 after it), so that a body
+    /// trickled slowly does not hold a connection open.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for WebConfig {
@@ -85,6 +90,8 @@ impl Default for WebConfig {
             protocol: coproduce_app::protocol::ProtocolDef::copd(),
             delivery: jobs::Delivery::default(),
             measures: Vec::new(),
+            bundle_entries: coproduce_app::fhir_api::DEFAULT_BUNDLE_ENTRIES,
+            body_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -134,6 +141,8 @@ pub fn app(
     config: WebConfig,
 ) -> Result<(Router, jobs::Jobs), coproduce_app::AppError> {
     let limit = config.body_limit;
+    let body_timeout = config.body_timeout;
+    let api = api.with_bundle_limit(config.bundle_entries);
     let secure = config.secure_cookies;
     let sessions = tower_sessions::SessionManagerLayer::new(sessions::DbSessions(accounts.clone()))
         .with_name(if secure {
@@ -165,6 +174,9 @@ pub fn app(
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(state);
     Ok((router, jobs))
 }

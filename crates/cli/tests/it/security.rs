@@ -716,3 +716,60 @@ async fn bad_input_gets_a_4xx_never_a_500() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn one_request_cannot_hold_the_writer_or_a_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = coproduce_testkit::TestApp::spawn_with(
+        coproduce_testkit::TestBackend::Sqlite,
+        coproduce_web::WebConfig {
+            secure_cookies: false,
+            body_timeout: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.seed_care_team("en").await;
+    let ana = token_of(&app, "ana").await;
+    let entries: Vec<Value> = (0..1001)
+        .map(|i| json!({"resource": weight(&format!("many-{i}"), "70", false), "request": {"method": "PUT", "url": format!("Observation/many-{i}")}}))
+        .collect();
+    for kind in ["transaction", "batch"] {
+        let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": entries});
+        let (status, outcome) = call(&app, &ana, Method::POST, "/fhir", Some(bundle)).await;
+        assert_eq!(status, 422, "{kind}: {outcome}");
+        assert_eq!(outcome["issue"][0]["code"], "too-costly");
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("at most 1000"),
+            "{outcome}"
+        );
+    }
+    let (_, count) = get(&app, &app.token, "/fhir/Observation?_summary=count").await;
+    assert_eq!(count["total"], 0, "nothing written");
+    // A body promised but never sent: the server answers and closes instead of waiting.
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /fhir/Observation HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ana}\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{{\"resourceType\""
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server still waits for the body after 20 s"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408") || answer.starts_with("HTTP/1.1 4"),
+        "{answer}"
+    );
+    app.finish().await;
+}
