@@ -74,6 +74,17 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| invalid(format!("could not hash the password: {e}")))
 }
 
+/// A hash no password matches, made once: what an unknown user name is checked against.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hasher()
+            .hash_password(uuid::Uuid::new_v4().as_bytes())
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
 }
@@ -317,10 +328,14 @@ impl Accounts {
             return Err(SignInRefused::WrongCredentials);
         }
         let limits = coproduce_core::session::LoginLimits::default();
-        let since = unix_millis(now - limits.window);
-        let (by_user, by_address) = self
+        let history = self
             .store
-            .failed_logins_since(username, address, since)
+            .login_history(
+                username,
+                address,
+                unix_millis(now - limits.window),
+                unix_millis(now - limits.known_for),
+            )
             .await
             .map_err(SignInRefused::storage)?;
         let audit = |outcome: &str, detail: &str| AuditEntry {
@@ -335,7 +350,7 @@ impl Accounts {
             detail: Some(format!("{detail} (from {address})")),
             ..AuditEntry::default()
         };
-        if !limits.allows(by_user, by_address) {
+        if !limits.allows(&history) {
             self.store
                 .record_login_attempt(unix_millis(now), username, address, false)
                 .await
@@ -351,12 +366,17 @@ impl Accounts {
             .user_by_name(username)
             .await
             .map_err(SignInRefused::storage)?;
-        let password_ok = user.as_ref().is_some_and(|u| {
-            !u.disabled
-                && u.password_hash
-                    .as_deref()
-                    .is_some_and(|h| verify_password(password, h))
-        });
+        // The password is hashed whether or not the account exists, so that an unknown user
+        // name takes as long to refuse as a wrong password.
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.password_hash.as_deref())
+            .unwrap_or(dummy_hash());
+        let hash_ok = verify_password(password, hash);
+        let password_ok = hash_ok
+            && user
+                .as_ref()
+                .is_some_and(|u| !u.disabled && u.password_hash.is_some());
         // With a second factor set up, the code must match too (one step of drift either way).
         let second_ok = match self
             .store
@@ -843,6 +863,19 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong horse battery", &h));
         assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn an_unknown_user_is_checked_against_a_hash_of_the_same_cost() {
+        // What sign_in verifies an unknown user name's password against: argon2id with the
+        // same parameters as every real hash, so both take the same time; and nothing matches.
+        let dummy = dummy_hash();
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
+        assert!(!verify_password("", dummy));
+        assert!(!verify_password("a long enough password", dummy));
     }
 
     #[test]

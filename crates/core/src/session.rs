@@ -48,26 +48,47 @@ impl SessionRules {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
     pub window: Duration,
-    /// Failed attempts on one account within the window after which it is refused.
-    pub per_account: i64,
+    /// Failed attempts on one account from one address within the window after which that
+    /// address may not try that account again until the window has passed.
+    pub per_account_and_address: i64,
     /// Failed attempts from one address within the window after which it is refused.
     pub per_address: i64,
+    /// Failed attempts on one account (from anywhere) within the window after which the
+    /// account is signed in to only from an address it was signed in from before: someone
+    /// guessing from many addresses does not lock the person out of their own password.
+    pub per_account: i64,
+    /// How far back a successful sign-in makes an address known.
+    pub known_for: Duration,
 }
 
 impl Default for LoginLimits {
     fn default() -> Self {
         LoginLimits {
             window: Duration::hours(1),
-            per_account: 100,
+            per_account_and_address: 10,
             per_address: 300,
+            per_account: 100,
+            known_for: Duration::days(30),
         }
     }
 }
 
+/// The recent sign-in attempts that bear on one more (counts within the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginHistory {
+    pub failed_for_account: i64,
+    pub failed_from_address: i64,
+    pub failed_for_account_from_address: i64,
+    /// The account was signed in to from this address before (within `known_for`).
+    pub known_address: bool,
+}
+
 impl LoginLimits {
-    /// May another attempt be made, given the failures within the window?
-    pub fn allows(&self, failed_for_account: i64, failed_from_address: i64) -> bool {
-        failed_for_account < self.per_account && failed_from_address < self.per_address
+    /// May another attempt be made, given the recent history?
+    pub fn allows(&self, h: &LoginHistory) -> bool {
+        h.failed_from_address < self.per_address
+            && h.failed_for_account_from_address < self.per_account_and_address
+            && (h.failed_for_account < self.per_account || h.known_address)
     }
 }
 
@@ -101,8 +122,23 @@ mod tests {
     #[test]
     fn the_hundred_and_first_failure_is_refused() {
         let l = LoginLimits::default();
-        assert!(l.allows(99, 0));
-        assert!(!l.allows(100, 0));
-        assert!(!l.allows(0, 300));
+        let h = |account, address, both, known| LoginHistory {
+            failed_for_account: account,
+            failed_from_address: address,
+            failed_for_account_from_address: both,
+            known_address: known,
+        };
+        assert!(l.allows(&h(9, 9, 9, false)));
+        assert!(!l.allows(&h(10, 10, 10, true)), "ten guesses from here");
+        assert!(!l.allows(&h(0, 300, 0, true)), "300 guesses from here");
+        assert!(l.allows(&h(99, 0, 0, false)));
+        assert!(
+            !l.allows(&h(100, 0, 0, false)),
+            "a guessed-at account, from a new address"
+        );
+        assert!(
+            l.allows(&h(100, 0, 0, true)),
+            "the person, from where they signed in before"
+        );
     }
 }

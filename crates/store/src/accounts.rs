@@ -395,29 +395,67 @@ impl Store {
         Ok(())
     }
 
-    /// Failed sign-ins since `since` for a user name, and from an address.
-    pub async fn failed_logins_since(
+    /// The sign-in attempts that bear on one more: failures for the account, from the
+    /// address, and for the account from the address since `since`, and whether the account
+    /// was signed in to from this address since `known_since`.
+    pub async fn login_history(
         &self,
         username: &str,
         address: &str,
         since: i64,
-    ) -> Result<(i64, i64), StoreError> {
-        let by_user: i64 = sqlx::query(
+        known_since: i64,
+    ) -> Result<coproduce_core::session::LoginHistory, StoreError> {
+        let count = |sql: &'static str, with_user: bool, with_address: bool, at: i64| {
+            let mut q = sqlx::query(sql);
+            if with_user {
+                q = q.bind(username.to_string());
+            }
+            if with_address {
+                q = q.bind(address.to_string());
+            }
+            q.bind(at)
+        };
+        let failed_for_account: i64 = count(
             "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND ok = 0 AND at >= $2",
+            true,
+            false,
+            since,
         )
-        .bind(username.to_string())
-        .bind(since)
         .fetch_one(&self.reader)
         .await?
         .get(0);
-        let by_address: i64 = sqlx::query(
+        let failed_from_address: i64 = count(
             "SELECT COUNT(*) FROM login_attempts WHERE address = $1 AND ok = 0 AND at >= $2",
+            false,
+            true,
+            since,
         )
-        .bind(address.to_string())
-        .bind(since)
         .fetch_one(&self.reader)
         .await?
         .get(0);
-        Ok((by_user, by_address))
+        let failed_for_account_from_address: i64 = count(
+            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND address = $2 AND ok = 0 AND at >= $3",
+            true,
+            true,
+            since,
+        )
+        .fetch_one(&self.reader)
+        .await?
+        .get(0);
+        let known: i64 = count(
+            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND address = $2 AND ok = 1 AND at >= $3",
+            true,
+            true,
+            known_since,
+        )
+        .fetch_one(&self.reader)
+        .await?
+        .get(0);
+        Ok(coproduce_core::session::LoginHistory {
+            failed_for_account,
+            failed_from_address,
+            failed_for_account_from_address,
+            known_address: known > 0,
+        })
     }
 }

@@ -15,6 +15,16 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A browser on another loopback address (the server sees it as another client).
+fn from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 fn csrf_in(page: &str) -> String {
     let start =
         page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
@@ -200,7 +210,8 @@ async fn forms_without_the_session_csrf_token_are_refused() {
 }
 
 #[tokio::test]
-async fn sign_in_is_throttled_per_account_and_per_address_and_says_one_thing_for_bad_credentials() {
+async fn sign_in_is_throttled_without_locking_the_person_out_and_says_one_thing_for_bad_credentials()
+ {
     let app = with_user("sam").await;
     let c = client();
     let wrong_password = sign_in(&app, &c, "sam", "not the password at all").await;
@@ -223,11 +234,36 @@ async fn sign_in_is_throttled_per_account_and_per_address_and_says_one_thing_for
         message(&b),
         "one message for a wrong user or password"
     );
-    for _ in 0..99 {
+    for _ in 0..9 {
         sign_in(&app, &c, "sam", "still not the password").await;
     }
-    // 100 failures in the hour: even the right password is refused now.
+    // Ten failures from this address: even the right password is refused from here...
     assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
+    // ...but not from where Sam is: someone else's guessing does not lock Sam out.
+    let home = from("127.0.0.2");
+    assert_eq!(sign_in(&app, &home, "sam", PASSWORD).await.status(), 303);
+    // A hundred failures on the account from many addresses: only an address Sam signed in
+    // from before still works.
+    for a in 3..13 {
+        let guesser = from(&format!("127.0.0.{a}"));
+        for _ in 0..10 {
+            sign_in(&app, &guesser, "sam", "a guess at the password").await;
+        }
+    }
+    assert_eq!(
+        sign_in(&app, &from("127.0.0.50"), "sam", PASSWORD)
+            .await
+            .status(),
+        429,
+        "a new address, on an account under attack"
+    );
+    assert_eq!(
+        sign_in(&app, &from("127.0.0.2"), "sam", PASSWORD)
+            .await
+            .status(),
+        303,
+        "the address Sam signed in from before"
+    );
     app.clock.advance(Duration::minutes(61));
     assert_eq!(
         sign_in(&app, &c, "sam", PASSWORD).await.status(),
