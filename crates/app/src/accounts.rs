@@ -64,9 +64,30 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-pub fn hash_password(password: &str) -> Result<String, AppError> {
+/// Why a password may not be used, if it may not (ASVS 4.0.3 2.1.1 and 2.1.7): fewer than 12
+/// characters, the user name in it, or easy to guess: a common or breached password, a
+/// keyboard run, a repeat or sequence, scored by zxcvbn (its lists of 30,000 common
+/// passwords, names and words) below 3, that is fewer than 10^8 guesses.
+pub fn password_problem(username: &str, password: &str) -> Option<&'static str> {
     if password.chars().count() < 12 {
-        return Err(invalid("a password needs at least 12 characters"));
+        return Some("a password needs at least 12 characters");
+    }
+    let name = username.trim().to_lowercase();
+    if name.chars().count() >= 3 && password.to_lowercase().contains(&name) {
+        return Some("a password must not contain the user name");
+    }
+    if zxcvbn::zxcvbn(password, &[username]).score() < zxcvbn::Score::Three {
+        return Some(
+            "this password is too easy to guess (a common password, a keyboard run or a repeat): a few unrelated words make a strong one",
+        );
+    }
+    None
+}
+
+/// Hashes a password that passes [`password_problem`] for this user.
+pub fn hash_password(username: &str, password: &str) -> Result<String, AppError> {
+    if let Some(why) = password_problem(username, password) {
+        return Err(invalid(why));
     }
     hasher()
         .hash_password(password.as_bytes())
@@ -235,7 +256,11 @@ impl Accounts {
                 "'{r}' is not a reference such as Patient/123"
             )));
         }
-        let password_hash = u.password.as_deref().map(hash_password).transpose()?;
+        let password_hash = u
+            .password
+            .as_deref()
+            .map(|p| hash_password(&u.username, p))
+            .transpose()?;
         let row = UserRow {
             id: uuid::Uuid::new_v4().to_string(),
             username: u.username,
@@ -268,7 +293,7 @@ impl Accounts {
 
     /// Sets a new password (an administrator's reset) and ends all of the user's sessions.
     pub async fn reset_password(&self, username: &str, password: &str) -> Result<(), AppError> {
-        let hash = hash_password(password)?;
+        let hash = hash_password(username, password)?;
         let user = self
             .store
             .user_by_name(username)
@@ -474,7 +499,7 @@ impl Accounts {
         {
             return Err(invalid("the current password is not right"));
         }
-        let hash = hash_password(new)?;
+        let hash = hash_password(&user.username, new)?;
         self.store.set_password_hash(&user.username, &hash).await?;
         let ended = self
             .store
@@ -858,11 +883,37 @@ mod tests {
 
     #[test]
     fn passwords_hash_with_argon2id_and_verify() {
-        let h = hash_password("correct horse battery").unwrap();
+        let h = hash_password("ana", "correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong horse battery", &h));
-        assert!(hash_password("short").is_err());
+        assert!(hash_password("ana", "short").is_err());
+    }
+
+    #[test]
+    fn common_passwords_and_the_user_name_are_refused() {
+        for weak in [
+            "password1234",
+            "Password123!",
+            "passwordpassword",
+            "qwertyuiop123",
+            "123456789012",
+            "iloveyou1234",
+            "trustno1trustno1",
+        ] {
+            assert!(password_problem("ana", weak).is_some(), "{weak}");
+        }
+        assert_eq!(
+            password_problem("dr.okafor", "Dr.Okafor plays the oboe"),
+            Some("a password must not contain the user name")
+        );
+        for strong in [
+            "correct horse battery",
+            "a long enough password",
+            "Tr0ub4dor&3xyz",
+        ] {
+            assert_eq!(password_problem("ana", strong), None, "{strong}");
+        }
     }
 
     #[test]

@@ -128,6 +128,26 @@ async fn changing_the_password_ends_the_other_sessions() {
         .text()
         .await
         .unwrap();
+    // A common password, or one with the user name in it, is refused and changes nothing.
+    for weak in ["password1234", "sam-and-his-long-password"] {
+        let resp = desk
+            .post(app.url("/account/password"))
+            .form(&[
+                ("csrf", csrf_in(&page).as_str()),
+                ("current", PASSWORD),
+                ("new", weak),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{weak}");
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("too easy to guess") || text.contains("must not contain the user name"),
+            "{weak}: {text}"
+        );
+        assert_eq!(home(&app, &phone).await, 200, "{weak}: nothing changed");
+    }
     let resp = desk
         .post(app.url("/account/password"))
         .form(&[
