@@ -147,6 +147,17 @@ pub fn totp(secret_base32: &str, username: &str) -> Option<totp_rs::TOTP> {
     .ok()
 }
 
+/// The time step (Unix seconds / 30) whose code `code` is, within one step of `now`'s.
+pub fn totp_step(secret_base32: &str, username: &str, code: &str, now: i64) -> Option<i64> {
+    let mut t = totp(secret_base32, username)?;
+    t.skew = 0;
+    let here = now / 30;
+    [here - 1, here, here + 1]
+        .into_iter()
+        .filter(|s| *s >= 0)
+        .find(|s| t.check(code, (*s as u64) * 30))
+}
+
 /// A random password for demo and reset use: 16 letters and digits.
 pub fn random_password() -> Result<String, AppError> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -410,10 +421,21 @@ impl Accounts {
             .map_err(SignInRefused::storage)?
         {
             None => true,
-            Some(secret) => code.is_some_and(|c| {
-                totp(&secret, username)
-                    .is_some_and(|t| t.check(c.trim(), now.unix_timestamp().max(0) as u64))
-            }),
+            Some(secret) => {
+                // The code's time step (one step of drift either way), then claimed, so a
+                // code seen over someone's shoulder or replayed is refused the second time.
+                let step = code.and_then(|c| {
+                    totp_step(&secret, username, c.trim(), now.unix_timestamp().max(0))
+                });
+                match step {
+                    Some(step) if password_ok => self
+                        .store
+                        .claim_totp_step(username, step)
+                        .await
+                        .map_err(SignInRefused::storage)?,
+                    _ => false,
+                }
+            }
         };
         let ok = password_ok && second_ok;
         self.store

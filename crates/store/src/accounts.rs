@@ -139,15 +139,30 @@ impl Store {
         username: &str,
         secret: Option<&str>,
     ) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("UPDATE users SET totp_secret = $1 WHERE username = $2")
-                .bind(secret.map(str::to_string))
-                .bind(username.to_string())
-                .execute(&self.writer)
-                .await?
-                .rows_affected()
-                == 1,
+        Ok(sqlx::query(
+            "UPDATE users SET totp_secret = $1, totp_last_step = NULL WHERE username = $2",
         )
+        .bind(secret.map(str::to_string))
+        .bind(username.to_string())
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Claims a TOTP time step for a user: true only if it is later than every step accepted
+    /// before, so that a code is accepted once (two sign-ins racing with one code: one wins).
+    pub async fn claim_totp_step(&self, username: &str, step: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE username = $2 \
+             AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(username.to_string())
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// The language a user chose for the app, if they chose one.

@@ -366,6 +366,17 @@ async fn a_second_factor_when_set_up_is_required() {
     assert_eq!(sign_in_with("000000".into()).await, 401);
     let code = totp.generate(now());
     assert_eq!(sign_in_with(code.clone()).await, 303);
+    assert_eq!(
+        sign_in_with(code.clone()).await,
+        401,
+        "a code is accepted once, even within its window"
+    );
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(
+        sign_in_with(totp.generate(now())).await,
+        303,
+        "the next step's code"
+    );
     app.clock.advance(Duration::minutes(5));
     assert_eq!(
         sign_in_with(code).await,
