@@ -218,6 +218,8 @@ pub struct NewToken {
 pub struct Accounts {
     store: Store,
     clock: Arc<dyn Clock>,
+    /// The site's secret key: second-factor seeds are stored sealed with it.
+    key: Option<Arc<crate::secrets::SecretKey>>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -228,7 +230,27 @@ impl std::fmt::Debug for Accounts {
 
 impl Accounts {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Accounts { store, clock }
+        Accounts {
+            store,
+            clock,
+            key: None,
+        }
+    }
+
+    /// With the site's secret key, which seals second-factor seeds in the database.
+    pub fn with_secret_key(mut self, key: Option<crate::secrets::SecretKey>) -> Self {
+        self.key = key.map(Arc::new);
+        self
+    }
+
+    /// A user's TOTP seed in clear: opened with the site's key, or as kept before seeds were
+    /// sealed. None if it cannot be opened (no key, another key): no code then matches.
+    fn totp_seed(&self, username: &str, stored: &str) -> Option<String> {
+        if crate::secrets::is_sealed(stored) {
+            self.key.as_ref()?.open(stored, username)
+        } else {
+            Some(stored.to_string())
+        }
     }
 
     pub async fn add_user(&self, u: NewUser) -> Result<UserRow, AppError> {
@@ -421,7 +443,8 @@ impl Accounts {
             .map_err(SignInRefused::storage)?
         {
             None => true,
-            Some(secret) => {
+            Some(stored) => {
+                let secret = self.totp_seed(username, &stored).unwrap_or_default();
                 // The code's time step (one step of drift either way), then claimed, so a
                 // code seen over someone's shoulder or replayed is refused the second time.
                 let step = code.and_then(|c| {
@@ -477,7 +500,13 @@ impl Accounts {
         let url = totp(&secret, username)
             .ok_or_else(|| AppError::Internal("could not make the TOTP".into()))?
             .get_url();
-        if !self.store.set_totp_secret(username, Some(&secret)).await? {
+        let Some(key) = &self.key else {
+            return Err(invalid(
+                "set the site's secret key first (secret_key in coproduce.toml or COPRODUCE_SECRET_KEY; `coproduce secret-key` makes one): second-factor seeds are stored sealed with it",
+            ));
+        };
+        let sealed = key.seal(&secret, username)?;
+        if !self.store.set_totp_secret(username, Some(&sealed)).await? {
             return Err(AppError::NotFound(format!("the user {username}")));
         }
         Ok(url)

@@ -15,6 +15,7 @@ pub mod measures;
 pub mod notify;
 pub mod protocol;
 pub mod rescue;
+pub mod secrets;
 pub mod spreadsheet;
 pub mod synthetic;
 pub mod value;

@@ -55,6 +55,9 @@ pub struct Config {
     /// The site's webhook for team notifications (none: no webhook), and its HMAC secret.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<Redacted>,
+    /// The site's secret key (base64 of 32 bytes; `coproduce secret-key` makes one): it seals
+    /// second-factor seeds in the database. Keep it outside the database and its backups.
+    pub secret_key: Option<Redacted>,
 }
 
 /// A secret in the configuration: read like a string, never printed.
@@ -99,6 +102,7 @@ impl Default for Config {
             smtp_starttls: true,
             webhook_url: None,
             webhook_secret: None,
+            secret_key: None,
         }
     }
 }
@@ -141,6 +145,7 @@ impl Config {
             "smtp_starttls",
             "webhook_url",
             "webhook_secret",
+            "secret_key",
         ]))
         .extract()
         .context("reading the configuration")

@@ -73,6 +73,8 @@ enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+    /// Print a new random secret key for `secret_key` (COPRODUCE_SECRET_KEY).
+    SecretKey,
     /// Copy an SQLite database while it is in use.
     Backup {
         #[arg(long)]
@@ -194,6 +196,13 @@ async fn main() -> Result<()> {
             print_demo_tokens(&store, &clock).await?;
             serve(store, clock, &cfg).await
         }
+        Command::SecretKey => {
+            println!(
+                "{}",
+                coproduce_app::secrets::SecretKey::random()?.to_base64()
+            );
+            Ok(())
+        }
         Command::Backup { out } => {
             let store = open(&cfg.db).await?;
             store.backup(&out).await?;
@@ -202,7 +211,8 @@ async fn main() -> Result<()> {
         }
         Command::User { command } => {
             let store = open(&cfg.db).await?;
-            people::user(&Accounts::new(store, clock), command).await
+            let accounts = Accounts::new(store, clock).with_secret_key(secret_key(&cfg)?);
+            people::user(&accounts, command).await
         }
         Command::Token { command } => {
             let store = open(&cfg.db).await?;
@@ -404,6 +414,15 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
     })
 }
 
+/// The site's secret key from the configuration, if one is set.
+fn secret_key(cfg: &Config) -> Result<Option<coproduce_app::secrets::SecretKey>> {
+    cfg.secret_key
+        .as_ref()
+        .map(|k| coproduce_app::secrets::SecretKey::from_base64(&k.0).map_err(anyhow::Error::msg))
+        .transpose()
+        .context("reading secret_key (COPRODUCE_SECRET_KEY)")
+}
+
 async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> {
     let addr: SocketAddr = cfg
         .addr
@@ -415,7 +434,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         );
     }
     let api = FhirApi::new(store.clone(), clock.clone());
-    let accounts = Accounts::new(store.clone(), clock);
+    let accounts = Accounts::new(store.clone(), clock).with_secret_key(secret_key(cfg)?);
     let (app, jobs) = coproduce_web::app(api, accounts, web_config(cfg)?)
         .context("setting up notifications delivery")?;
     jobs.spawn(std::time::Duration::from_secs(

@@ -132,7 +132,9 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let clock = fake_clock();
         let api = FhirApi::new(db.store.clone(), clock.clone());
-        let accounts = Accounts::new(db.store.clone(), clock.clone());
+        let accounts = Accounts::new(db.store.clone(), clock.clone()).with_secret_key(Some(
+            coproduce_app::secrets::SecretKey::random().expect("a secret key"),
+        ));
         let (_, token) = accounts
             .issue_token(NewToken {
                 username: None,

@@ -127,3 +127,53 @@ async fn audit_verify_names_the_first_row_changed_or_removed() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_second_factor_is_stored_sealed_with_the_sites_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let with_key = |key: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_coproduce"));
+        c.env_remove("COPRODUCE_SECRET_KEY");
+        if let Some(k) = key {
+            c.env("COPRODUCE_SECRET_KEY", k);
+        }
+        let out = c.args(["--db", &db]).args(args).output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = with_key(
+        None,
+        &["user", "add", "--username", "sam", "--role", "admin"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = with_key(None, &["user", "totp-enable", "sam"]);
+    assert!(
+        !ok && out.contains("secret key"),
+        "no key, no second factor: {out}"
+    );
+    let (ok, key) = coproduce(&["secret-key"]);
+    assert!(ok, "{key}");
+    let key = key.trim().to_string();
+    let (ok, out) = with_key(Some(&key), &["user", "totp-enable", "sam"]);
+    assert!(ok, "{out}");
+    let secret = out
+        .split("secret=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .expect("the otpauth URL")
+        .to_string();
+    let store = coproduce_store::Store::open(&db).await.unwrap();
+    let stored = store.totp_secret("sam").await.unwrap().unwrap();
+    store.close().await;
+    assert!(stored.starts_with("xc1:"), "{stored}");
+    assert!(!stored.contains(&secret), "the seed is not in clear");
+    let (ok, out) = with_key(Some("not base64!"), &["user", "list"]);
+    assert!(!ok && out.contains("secret_key"), "{out}");
+}
