@@ -13,6 +13,9 @@ pub struct Config {
     pub db: String,
     /// Listen address.
     pub addr: String,
+    /// The address the site is reached at, for the links and locations it writes (default:
+    /// http:// and the listen address).
+    pub public_url: Option<String>,
     /// Largest request body, in bytes.
     pub body_limit: usize,
     /// The most entries a batch or transaction Bundle sent to the API may carry.
@@ -76,6 +79,7 @@ impl Default for Config {
         Config {
             db: "sqlite://coproduce.db".into(),
             addr: "127.0.0.1:8080".into(),
+            public_url: None,
             body_limit: 16 * 1024 * 1024,
             bundle_entries: 1000,
             body_timeout_seconds: 10,
@@ -124,6 +128,7 @@ impl Config {
         fig.merge(Env::prefixed("COPRODUCE_").only(&[
             "db",
             "addr",
+            "public_url",
             "body_limit",
             "bundle_entries",
             "body_timeout_seconds",

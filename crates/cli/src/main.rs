@@ -409,6 +409,10 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
         protocol,
         delivery: Delivery { smtp, webhook },
         measures,
+        public_url: cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", cfg.addr)),
         bundle_entries: cfg.bundle_entries,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_seconds.max(1)),
     })

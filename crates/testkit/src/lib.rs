@@ -145,12 +145,17 @@ impl TestApp {
             })
             .await
             .expect("a system token");
-        let (app, jobs) =
-            coproduce_web::app(api, accounts.clone(), config).expect("the application");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("an address");
+        // Links and locations name the address the test server is at.
+        let mut config = config;
+        if config.public_url == coproduce_web::WebConfig::default().public_url {
+            config.public_url = format!("http://{addr}");
+        }
+        let (app, jobs) =
+            coproduce_web::app(api, accounts.clone(), config).expect("the application");
         tokio::spawn(async move {
             let _ = axum_serve(listener, app).await;
         });

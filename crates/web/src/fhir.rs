@@ -42,17 +42,10 @@ pub fn routes() -> Router<AppState> {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    format!("{proto}://{host}/fhir")
+/// The FHIR base as the site publishes it (`public_url` in the configuration), for links and
+/// locations: never taken from the request's Host header, which the client chooses.
+fn base_url(s: &AppState) -> String {
+    format!("{}/fhir", s.config.public_url.trim_end_matches('/'))
 }
 
 fn http_date(ms: i64) -> String {
@@ -240,7 +233,7 @@ async fn create(
     };
     let loc = format!(
         "{}/{}/{}/_history/{}",
-        base_url(&headers),
+        base_url(&s),
         w.stored.resource_type,
         w.stored.id,
         w.stored.version_id
@@ -268,7 +261,7 @@ async fn update(
     };
     let loc = format!(
         "{}/{}/{}/_history/{}",
-        base_url(&headers),
+        base_url(&s),
         w.stored.resource_type,
         w.stored.id,
         w.stored.version_id
@@ -377,7 +370,7 @@ async fn run_search(
         (params, Vec::new())
     };
     let (q, result) = s.api.search(caller, rt, &params).await?;
-    let base = base_url(headers);
+    let base = base_url(s);
     let mut links =
         vec![json!({"relation": "self", "url": page_url(&base, rt, &params, q.offset)})];
     if !q.summary_count && q.count > 0 {
@@ -419,12 +412,11 @@ async fn history_response(
     caller: &Caller,
     rt: &str,
     id: Option<&str>,
-    headers: &HeaderMap,
     q: Option<String>,
 ) -> Result<Response> {
     let params = query_pairs(q.as_deref().unwrap_or(""));
     let (total, entries, count, offset) = s.api.history(caller, rt, id, &params).await?;
-    let base = base_url(headers);
+    let base = base_url(s);
     let path = match id {
         Some(id) => format!("{rt}/{id}/_history"),
         None => format!("{rt}/_history"),
@@ -462,18 +454,16 @@ async fn type_history(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(rt): Path<String>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    history_response(&s, &caller, &rt, None, &headers, q).await
+    history_response(&s, &caller, &rt, None, q).await
 }
 
 async fn instance_history(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((rt, id)): Path<(String, String)>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    history_response(&s, &caller, &rt, Some(&id), &headers, q).await
+    history_response(&s, &caller, &rt, Some(&id), q).await
 }

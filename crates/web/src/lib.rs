@@ -72,6 +72,9 @@ pub struct WebConfig {
     pub delivery: jobs::Delivery,
     /// The quality measures shown on the analyst's pages: (name, official bundle).
     pub measures: Vec<(String, Arc<coproduce_measures::MeasureBundle>)>,
+    /// The address the site is reached at (`https://clinic.example.org`), for the links and
+    /// locations it writes; never taken from a request's Host header.
+    pub public_url: String,
     /// The most entries a batch or transaction Bundle may carry (a 4xx above it).
     pub bundle_entries: usize,
     /// How long a client may take to send a request's body (408 after it), so that a body
@@ -90,6 +93,7 @@ impl Default for WebConfig {
             protocol: coproduce_app::protocol::ProtocolDef::copd(),
             delivery: jobs::Delivery::default(),
             measures: Vec::new(),
+            public_url: "http://127.0.0.1:8080".into(),
             bundle_entries: coproduce_app::fhir_api::DEFAULT_BUNDLE_ENTRIES,
             body_timeout: std::time::Duration::from_secs(10),
         }

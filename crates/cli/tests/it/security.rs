@@ -773,3 +773,50 @@ async fn one_request_cannot_hold_the_writer_or_a_connection() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn links_and_locations_name_the_configured_site_not_the_host_header() {
+    let app = coproduce_testkit::TestApp::spawn_with(
+        coproduce_testkit::TestBackend::Sqlite,
+        coproduce_web::WebConfig {
+            secure_cookies: false,
+            public_url: "https://clinic.example.org".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let resp = app
+        .request(Method::POST, "/fhir/Patient")
+        .header("host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("https://clinic.example.org/fhir/Patient/"),
+        "{location}"
+    );
+    let b: Value = app
+        .request(Method::GET, "/fhir/Patient")
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = b.to_string();
+    assert!(!text.contains("evil.example"), "{text}");
+    assert!(
+        b["link"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://clinic.example.org/fhir/Patient?"),
+        "{b}"
+    );
+    app.finish().await;
+}
