@@ -48,6 +48,16 @@ impl SecretKey {
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }
 
+    /// A key for one purpose derived from this one (HMAC-SHA256 of the purpose), so that one
+    /// configured secret serves several uses without their keys being the same.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{KeyInit as _, Mac};
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&Key::from(self.0))
     }

@@ -134,7 +134,7 @@ async fn main() -> Result<()> {
             if let Some(a) = addr {
                 cfg.addr = a;
             }
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             serve(store, clock, &cfg).await
         }
         Command::Migrate => {
@@ -144,7 +144,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Import { paths } => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             let ok = import::run(store, clock, &paths).await?;
             if !ok {
                 std::process::exit(2);
@@ -152,30 +152,30 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Evaluate(args) => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             evaluate::evaluate(&store, &clock, args).await
         }
         Command::Utilisation(args) => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             utilisation::utilisation(&store, &clock, args).await
         }
         Command::Value(args) => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             value::value(&store, &clock, args).await
         }
         Command::Generate(args) => {
             let store = match args.out {
                 Some(_) => None,
-                None => Some(open(&cfg.db).await?),
+                None => Some(open(&cfg).await?),
             };
             generate::generate(store, &clock, args).await
         }
         Command::Measure(args) => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             measure::measure(&store, &clock, args).await
         }
         Command::Export { out, types, since } => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             import::export(&store, &clock, &out, &types, since.as_deref()).await
         }
         Command::Demo { addr } => {
@@ -186,7 +186,7 @@ async fn main() -> Result<()> {
             cfg.insecure_cookies = true;
             let path = PathBuf::from("coproduce-demo.db");
             let fresh = !path.exists();
-            let store = open("sqlite://coproduce-demo.db").await?;
+            let store = open_url("sqlite://coproduce-demo.db", &cfg).await?;
             if fresh {
                 demo_population(&store, &clock).await?;
                 println!("created {}", path.display());
@@ -204,22 +204,22 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Backup { out } => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             store.backup(&out).await?;
             println!("backup written to {}", out.display());
             Ok(())
         }
         Command::User { command } => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             let accounts = Accounts::new(store, clock).with_secret_key(secret_key(&cfg)?);
             people::user(&accounts, command).await
         }
         Command::Token { command } => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             people::token(&Accounts::new(store, clock), command).await
         }
         Command::Audit { command } => {
-            let store = open(&cfg.db).await?;
+            let store = open(&cfg).await?;
             if !people::audit(&store, command).await? {
                 std::process::exit(1);
             }
@@ -340,10 +340,19 @@ async fn print_demo_tokens(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> 
     Ok(())
 }
 
-async fn open(url: &str) -> Result<Store> {
-    Store::open(url)
+/// Opens the configured database, its audit trail sealed with the site's key when one is set.
+async fn open(cfg: &Config) -> Result<Store> {
+    open_url(&cfg.db, cfg).await
+}
+
+async fn open_url(url: &str, cfg: &Config) -> Result<Store> {
+    let store = Store::open(url)
         .await
-        .with_context(|| format!("opening the database {}", coproduce_store::redact(url)))
+        .with_context(|| format!("opening the database {}", coproduce_store::redact(url)))?;
+    Ok(match secret_key(cfg)? {
+        Some(key) => store.with_audit_key(key.derive("coproduce audit head")),
+        None => store,
+    })
 }
 
 /// The web layer's settings from the configuration, each checked with a message that says

@@ -62,6 +62,19 @@ fn chain_hash(prev: &str, seq: i64, e: &AuditEntry) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The head's seal: HMAC-SHA256 over its number and hash, with the key from outside the
+/// database.
+fn head_seal(key: &crate::AuditKey, seq: i64, hash: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key.0[..]).expect("HMAC takes any key");
+    mac.update(format!("{seq}:{hash}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Tx {
     /// Appends one row to the audit trail, inside this transaction: if the transaction does
     /// not commit, neither does the row, and a failed append fails the transaction.
@@ -98,12 +111,14 @@ impl Tx {
         .bind(hash.clone())
         .execute(self.conn())
         .await?;
+        let seal = self.audit_key.as_ref().map(|k| head_seal(k, seq, &hash));
         sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            "INSERT INTO audit_head (id, seq, hash, seal) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, seal = excluded.seal",
         )
         .bind(seq)
         .bind(hash)
+        .bind(seal)
         .execute(self.conn())
         .await?;
         Ok(seq)
@@ -164,10 +179,27 @@ impl Store {
             }
         }
         let last = expected_seq - 1;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        let head = sqlx::query("SELECT seq, hash, seal FROM audit_head WHERE id = 1")
             .fetch_optional(&self.reader)
             .await?
-            .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+            .map(|r| {
+                (
+                    r.get::<i64, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<Option<String>, _>(2),
+                )
+            });
+        // With the site's key, the head must carry its seal: rows cut from the end with the
+        // head rewritten to match the new last row show here.
+        if let (Some(key), Some((seq, hash, seal))) = (&self.audit_key, &head)
+            && seal.as_deref() != Some(head_seal(key, *seq, hash).as_str())
+        {
+            return Ok(AuditVerdict::Broken {
+                seq: *seq,
+                reason: "the head of the trail does not carry the site's seal (rows were cut from the end and the head rewritten, or it was written without the site's key)".into(),
+            });
+        }
+        let head = head.map(|(seq, hash, _)| (seq, hash));
         match head {
             None if last == 0 => {}
             Some((seq, hash)) if seq == last && hash == prev => {}

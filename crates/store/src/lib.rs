@@ -82,6 +82,18 @@ pub struct Store {
     /// The SQLite database file, for the projection scan's own connection (none in memory
     /// and on PostgreSQL).
     sqlite_file: Option<std::path::PathBuf>,
+    /// The key that seals the head of the audit trail (from outside the database).
+    audit_key: Option<AuditKey>,
+}
+
+/// A key kept outside the database that seals the audit trail's head. Never printed.
+#[derive(Clone)]
+pub struct AuditKey(pub std::sync::Arc<[u8; 32]>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(***)")
+    }
 }
 
 impl Store {
@@ -156,6 +168,7 @@ impl Store {
                     writer,
                     reader,
                     sqlite_file: file,
+                    audit_key: None,
                 })
             }
             Backend::Postgres => {
@@ -169,6 +182,7 @@ impl Store {
                     writer: pool.clone(),
                     reader: pool,
                     sqlite_file: None,
+                    audit_key: None,
                 })
             }
         }
@@ -202,7 +216,18 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(self.writer.begin().await?, self.backend))
+        Ok(Tx::new(
+            self.writer.begin().await?,
+            self.backend,
+            self.audit_key.clone(),
+        ))
+    }
+
+    /// Seals the audit trail's head with this key from now on, and checks it in
+    /// [`Store::verify_audit`].
+    pub fn with_audit_key(mut self, key: [u8; 32]) -> Self {
+        self.audit_key = Some(AuditKey(std::sync::Arc::new(key)));
+        self
     }
 
     /// Checks the database answers (for `/healthz`).

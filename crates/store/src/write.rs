@@ -22,6 +22,8 @@ pub struct Tx {
     /// Patients whose compartment this transaction changed: their measure projection is
     /// rebuilt before it commits.
     touched: HashSet<String>,
+    /// Seals the audit trail's head when this transaction appends to it.
+    pub(crate) audit_key: Option<crate::AuditKey>,
 }
 
 /// The result of a create or update.
@@ -48,11 +50,16 @@ struct Current {
 }
 
 impl Tx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        backend: Backend,
+        audit_key: Option<crate::AuditKey>,
+    ) -> Self {
         Tx {
             tx,
             backend,
             touched: HashSet::new(),
+            audit_key,
         }
     }
 

@@ -81,6 +81,30 @@ fn migrate_is_idempotent_and_bad_urls_are_explained() {
 
 /// Runs `audit verify` on a database whose audit trail has five rows, after `tamper`.
 async fn verify_after(tamper: &str) -> (bool, String) {
+    verify_with_key(&[tamper], None).await
+}
+
+/// `coproduce` with the site's secret key set (or surely unset).
+fn coproduce_keyed(key: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_coproduce"));
+    c.env_remove("COPRODUCE_SECRET_KEY");
+    if let Some(k) = key {
+        c.env("COPRODUCE_SECRET_KEY", k);
+    }
+    let out = c.args(args).output().expect("run coproduce");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// [`verify_after`] with several statements of tampering, and the site's key given to every
+/// run when `key` is.
+async fn verify_with_key(tamper: &[&str], key: Option<&str>) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     let db = format!("sqlite://{}", path.display());
@@ -91,21 +115,44 @@ async fn verify_after(tamper: &str) -> (bool, String) {
             format!("{{\"resourceType\":\"Patient\",\"id\":\"p{i}\"}}\n"),
         )
         .unwrap();
-        let (ok, out) = coproduce(&["--db", &db, "import", data.to_str().unwrap()]);
+        let (ok, out) = coproduce_keyed(key, &["--db", &db, "import", data.to_str().unwrap()]);
         assert!(ok, "{out}");
     }
-    let (ok, out) = coproduce(&["--db", &db, "audit", "verify"]);
+    let (ok, out) = coproduce_keyed(key, &["--db", &db, "audit", "verify"]);
     assert!(ok && out.contains("intact: 5 rows"), "{out}");
-    if !tamper.is_empty() {
+    {
         use sqlx::Connection;
         let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(tamper.to_string()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        for t in tamper.iter().filter(|t| !t.is_empty()) {
+            sqlx::query(sqlx::AssertSqlSafe(t.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
         conn.close().await.unwrap();
     }
-    coproduce(&["--db", &db, "audit", "verify"])
+    coproduce_keyed(key, &["--db", &db, "audit", "verify"])
+}
+
+#[tokio::test]
+async fn with_the_sites_key_cutting_the_newest_rows_and_rewriting_the_head_shows() {
+    let cut = [
+        "DELETE FROM audit_log WHERE seq = 5",
+        "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4)",
+    ];
+    let (_, key) = coproduce(&["secret-key"]);
+    let (ok, out) = verify_with_key(&cut, Some(key.trim())).await;
+    assert!(
+        !ok && out.contains("does not carry the site's seal"),
+        "{out}"
+    );
+    // Without a key outside the database, a consistent rewrite cannot be told apart: the
+    // reason to set one.
+    let (ok, out) = verify_with_key(&cut, None).await;
+    assert!(ok && out.contains("intact: 4 rows"), "{out}");
+    // Untouched, with the key: intact.
+    let (ok, out) = verify_with_key(&[""], Some(key.trim())).await;
+    assert!(ok && out.contains("intact: 5 rows"), "{out}");
 }
 
 #[tokio::test]
@@ -133,20 +180,9 @@ async fn a_second_factor_is_stored_sealed_with_the_sites_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("t.db").display());
     let with_key = |key: Option<&str>, args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_coproduce"));
-        c.env_remove("COPRODUCE_SECRET_KEY");
-        if let Some(k) = key {
-            c.env("COPRODUCE_SECRET_KEY", k);
-        }
-        let out = c.args(["--db", &db]).args(args).output().unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let mut all = vec!["--db", db.as_str()];
+        all.extend_from_slice(args);
+        coproduce_keyed(key, &all)
     };
     let (ok, out) = with_key(
         None,
