@@ -114,6 +114,14 @@ fn invalid(msg: impl Into<String>) -> AppError {
     AppError::Invalid(OperationOutcome::message(IssueCode::Value, msg))
 }
 
+/// A session row as stored: under the hash of its id.
+fn stored_session(s: &coproduce_store::SessionRow) -> coproduce_store::SessionRow {
+    coproduce_store::SessionRow {
+        id: token_hash(&s.id),
+        ..s.clone()
+    }
+}
+
 fn token_hash(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
         .iter()
@@ -554,7 +562,7 @@ impl Accounts {
         self.store.set_password_hash(&user.username, &hash).await?;
         let ended = self
             .store
-            .end_user_sessions(&user.id, Some(this_session))
+            .end_user_sessions(&user.id, Some(&token_hash(this_session)))
             .await?;
         self.store
             .audit(&AuditEntry {
@@ -573,23 +581,26 @@ impl Accounts {
         Ok(self.store.user_by_id(id).await?)
     }
 
+    // Sessions are stored under the SHA-256 of their id: the cookie's value never sits in
+    // the database, so a copy of the sessions table signs nobody in.
+
     pub async fn save_session(&self, s: &coproduce_store::SessionRow) -> Result<(), AppError> {
-        Ok(self.store.save_session(s).await?)
+        Ok(self.store.save_session(&stored_session(s)).await?)
     }
 
     pub async fn create_session(&self, s: &coproduce_store::SessionRow) -> Result<bool, AppError> {
-        Ok(self.store.create_session(s).await?)
+        Ok(self.store.create_session(&stored_session(s)).await?)
     }
 
     pub async fn load_session(
         &self,
         id: &str,
     ) -> Result<Option<coproduce_store::SessionRow>, AppError> {
-        Ok(self.store.load_session(id).await?)
+        Ok(self.store.load_session(&token_hash(id)).await?)
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<(), AppError> {
-        Ok(self.store.delete_session(id).await?)
+        Ok(self.store.delete_session(&token_hash(id)).await?)
     }
 
     pub fn now(&self) -> OffsetDateTime {

@@ -354,6 +354,14 @@ impl Store {
             == 1)
     }
 
+    /// How many sign-in sessions are stored.
+    pub async fn session_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&self.reader)
+            .await?
+            .get(0))
+    }
+
     pub async fn load_session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
         let row = sqlx::query("SELECT id, user_id, data, expiry_date FROM sessions WHERE id = $1")
             .bind(id.to_string())

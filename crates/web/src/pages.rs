@@ -8,7 +8,7 @@ use axum::Form;
 use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use base64::Engine;
@@ -179,20 +179,47 @@ fn browser_language(headers: &HeaderMap) -> crate::i18n::Tr {
     crate::i18n::Tr::from_accept_language(accept)
 }
 
-async fn login_page(session: Session, headers: HeaderMap) -> Response {
-    match csrf_token(&session).await {
-        Ok(csrf) => render(
-            &LoginPage {
-                t: browser_language(&headers),
-                csrf,
-                username: String::new(),
-                error: None,
-                note: None,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => server_error(e),
+/// The sign-in form's CSRF token rides in a cookie of its own (compared with the form's copy
+/// on POST), so that showing the form to someone not signed in writes no session row.
+const LOGIN_COOKIE: &str = "coproduce_login";
+
+fn login_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("coproduce_login="))
+        .map(str::to_string)
+}
+
+async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    // The token the browser holds already, or a new one.
+    let csrf = login_cookie(&headers)
+        .filter(|t| t.len() >= 32)
+        .unwrap_or_else(new_token);
+    let secure = if s.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{LOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
+    let mut page = render(
+        &LoginPage {
+            t: browser_language(&headers),
+            csrf,
+            username: String::new(),
+            error: None,
+            note: None,
+        },
+        StatusCode::OK,
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        page.headers_mut().append(header::SET_COOKIE, v);
     }
+    page
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,7 +239,7 @@ async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    if !csrf_ok(&session, &f.csrf).await {
+    if !login_cookie(&headers).is_some_and(|t| !t.is_empty() && same(&t, &f.csrf)) {
         return csrf_refused();
     }
     let t = browser_language(&headers);

@@ -305,9 +305,51 @@ async fn the_session_cookie_is_host_only_secure_http_only_and_strict() {
         ..Default::default()
     };
     let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
+    app.accounts
+        .add_user(coproduce_app::accounts::NewUser {
+            username: "sam".into(),
+            roles: vec![coproduce_core::access::Role::Admin],
+            fhir_ref: None,
+            password: Some(PASSWORD.into()),
+        })
+        .await
+        .unwrap();
+    // The sign-in form's own cookie: Secure, HttpOnly, Strict, for /login only.
     let resp = reqwest::get(app.url("/login")).await.unwrap();
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("__Host-coproduce="), "{cookie}");
+    let login = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    for part in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/login"] {
+        assert!(login.contains(part), "{part} in {login}");
+    }
+    let token = login
+        .strip_prefix("coproduce_login=")
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_string();
+    let page = resp.text().await.unwrap();
+    // Over plain HTTP in this test the browser would not send a Secure cookie: sent by hand.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/login"))
+        .header("cookie", format!("coproduce_login={token}"))
+        .form(&[
+            ("username", "sam"),
+            ("password", PASSWORD),
+            ("csrf", csrf_in(&page).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-coproduce="))
+        .expect("the session cookie")
+        .to_string();
     for part in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(part), "{part} in {cookie}");
     }
@@ -385,4 +427,67 @@ async fn a_second_factor_when_set_up_is_required() {
     );
     app.accounts.disable_totp("sam").await.unwrap();
     assert_eq!(sign_in_with(String::new()).await, 303);
+}
+
+#[tokio::test]
+async fn sessions_are_stored_under_a_hash_of_their_id() {
+    let app = with_user("sam").await;
+    let c = client();
+    let resp = sign_in(&app, &c, "sam", PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("coproduce_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        app.db.store.load_session(&cookie).await.unwrap().is_none(),
+        "the cookie's value is not a key in the database"
+    );
+    assert!(
+        app.accounts.load_session(&cookie).await.unwrap().is_some(),
+        "the session is found by its hash"
+    );
+    assert_eq!(home(&app, &c).await, 200, "and the browser is signed in");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn showing_the_sign_in_form_stores_no_session() {
+    let app = with_user("sam").await;
+    for _ in 0..5 {
+        let c = client();
+        let resp = c.get(app.url("/login")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(app.db.store.session_count().await.unwrap(), 0);
+    let c = client();
+    assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 303);
+    assert_eq!(app.db.store.session_count().await.unwrap(), 1);
+    // The sign-in form's token is bound to the browser that was shown the form.
+    let other = client();
+    let page = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = other
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "sam"),
+            ("password", PASSWORD),
+            ("csrf", csrf_in(&page).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "a token from another browser");
+    app.finish().await;
 }
