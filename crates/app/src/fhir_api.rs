@@ -73,6 +73,23 @@ fn parse_body(rt: &ResourceType, body: &[u8]) -> Result<Resource, AppError> {
     Ok(resource)
 }
 
+/// A resource id from a URL: one no resource can have (a space, a control character, more
+/// than 64 characters) is refused before anything looks it up.
+fn check_id(id: &str) -> Result<(), AppError> {
+    if coproduce_fhir::primitives::is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(invalid(
+            IssueCode::Value,
+            "id",
+            format!(
+                "'{}' is not a resource id (1 to 64 letters, digits, '-' and '.')",
+                id.escape_default()
+            ),
+        ))
+    }
+}
+
 /// Splits `a=1&b=2` into decoded pairs.
 pub fn query_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
@@ -491,6 +508,7 @@ impl FhirApi {
         if_match: Option<i64>,
     ) -> Result<Written, AppError> {
         let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
         let resource = parse_body(&rt, body)?;
         let r = async {
             let mut tx = self.store.begin().await?;
@@ -590,6 +608,7 @@ impl FhirApi {
     /// GET /{type}/{id}.
     pub async fn read(&self, caller: &Caller, rt: &str, id: &str) -> Result<Stored, AppError> {
         let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
         if rt.as_str() == "AuditEvent"
             && let Some(seq) = crate::audit_events::seq_of(id)
         {
@@ -618,6 +637,7 @@ impl FhirApi {
         version: &str,
     ) -> Result<Stored, AppError> {
         let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
         let v: i64 = version.parse().map_err(|_| {
             invalid(
                 IssueCode::Value,
@@ -690,6 +710,7 @@ impl FhirApi {
         id: &str,
     ) -> Result<Option<i64>, AppError> {
         let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
         let r = async {
             let mut tx = self.store.begin().await?;
             let v = self.delete_in(caller, &mut tx, rt.as_str(), id).await?;
@@ -754,6 +775,9 @@ impl FhirApi {
         params: &[(String, String)],
     ) -> Result<(i64, Vec<HistoryEntry>, usize, usize), AppError> {
         let rt = ResourceType::parse(rt)?;
+        if let Some(id) = id {
+            check_id(id)?;
+        }
         let mut count = coproduce_fhir::query::DEFAULT_COUNT;
         let mut offset = 0;
         let mut since = None;

@@ -820,3 +820,26 @@ async fn links_and_locations_name_the_configured_site_not_the_host_header() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_id_no_resource_can_have_is_refused_before_the_database_sees_it() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let sys = app.token.clone();
+        for (method, path) in [
+            (Method::GET, "/fhir/Patient/a%00b"),
+            (Method::GET, "/fhir/Patient/a%00b/_history"),
+            (Method::GET, "/fhir/Patient/a%00b/_history/1"),
+            (Method::DELETE, "/fhir/Patient/a%00b"),
+            (Method::GET, "/fhir/Patient/a%20b"),
+        ] {
+            let (status, outcome) = call(&app, &sys, method.clone(), path, None).await;
+            assert!(
+                (400..500).contains(&status),
+                "{backend:?} {method} {path}: {status} {outcome}"
+            );
+            assert_eq!(outcome["resourceType"], "OperationOutcome", "{path}");
+        }
+        app.finish().await;
+    }
+}
