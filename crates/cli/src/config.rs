@@ -22,6 +22,8 @@ pub struct Config {
     pub bundle_entries: usize,
     /// Seconds a client may take to send a request's body.
     pub body_timeout_seconds: u64,
+    /// Seconds a client may take to send a request's headers.
+    pub header_timeout_seconds: u64,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
     /// Session cookies without the Secure flag, for plain-HTTP development on localhost only.
@@ -83,6 +85,7 @@ impl Default for Config {
             body_limit: 16 * 1024 * 1024,
             bundle_entries: 1000,
             body_timeout_seconds: 10,
+            header_timeout_seconds: 10,
             log_json: false,
             insecure_cookies: false,
             session_idle_minutes: 30,
@@ -132,6 +135,7 @@ impl Config {
             "body_limit",
             "bundle_entries",
             "body_timeout_seconds",
+            "header_timeout_seconds",
             "log_json",
             "insecure_cookies",
             "session_idle_minutes",

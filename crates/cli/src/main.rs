@@ -424,6 +424,7 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
             .unwrap_or_else(|| format!("http://{}", cfg.addr)),
         bundle_entries: cfg.bundle_entries,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_seconds.max(1)),
+        header_timeout: std::time::Duration::from_secs(cfg.header_timeout_seconds.max(1)),
     })
 }
 
@@ -448,8 +449,10 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     }
     let api = FhirApi::new(store.clone(), clock.clone());
     let accounts = Accounts::new(store.clone(), clock).with_secret_key(secret_key(cfg)?);
-    let (app, jobs) = coproduce_web::app(api, accounts, web_config(cfg)?)
-        .context("setting up notifications delivery")?;
+    let web = web_config(cfg)?;
+    let header_timeout = web.header_timeout;
+    let (app, jobs) =
+        coproduce_web::app(api, accounts, web).context("setting up notifications delivery")?;
     jobs.spawn(std::time::Duration::from_secs(
         cfg.jobs_every_seconds.max(1),
     ));
@@ -461,7 +464,10 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     println!(
         "coproduce is serving the FHIR API at http://{local}/fhir (try http://{local}/fhir/Patient)"
     );
-    coproduce_web::serve(listener, app).await?;
+    coproduce_web::serve_until(listener, app, header_timeout, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     store.close().await;
     Ok(())
 }

@@ -154,10 +154,17 @@ impl TestApp {
         if config.public_url == coproduce_web::WebConfig::default().public_url {
             config.public_url = format!("http://{addr}");
         }
+        let header_timeout = config.header_timeout;
         let (app, jobs) =
             coproduce_web::app(api, accounts.clone(), config).expect("the application");
         tokio::spawn(async move {
-            let _ = axum_serve(listener, app).await;
+            let _ = coproduce_web::serve_until(
+                listener,
+                app,
+                header_timeout,
+                std::future::pending::<()>(),
+            )
+            .await;
         });
         TestApp {
             base: format!("http://{addr}"),
@@ -218,14 +225,6 @@ impl TestApp {
     pub async fn finish(self) {
         self.db.drop_db().await;
     }
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await
 }
 
 /// The password of every account [`TestApp::seed_care_team`] makes.

@@ -80,6 +80,9 @@ pub struct WebConfig {
     /// How long a client may take to send a request's body (408 after it), so that a body
     /// trickled slowly does not hold a connection open.
     pub body_timeout: std::time::Duration,
+    /// How long a client may take to send a request's headers (the connection is closed
+    /// after it); used by [`serve_until`].
+    pub header_timeout: std::time::Duration,
 }
 
 impl Default for WebConfig {
@@ -96,6 +99,7 @@ impl Default for WebConfig {
             public_url: "http://127.0.0.1:8080".into(),
             bundle_entries: coproduce_app::fhir_api::DEFAULT_BUNDLE_ENTRIES,
             body_timeout: std::time::Duration::from_secs(10),
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }
@@ -185,14 +189,60 @@ pub fn app(
     Ok((router, jobs))
 }
 
-/// Serves the router on a bound listener until Ctrl-C.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+/// How long a client may take to send a request's headers before the connection is closed,
+/// so that headers trickled slowly cannot hold connections open.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the router until `shutdown` completes, then lets requests in flight finish. Each
+/// connection's request headers must arrive within `header_timeout` (hyper's own timer), and
+/// every request carries the peer's address (`ConnectInfo`).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            },
+        );
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -725,6 +725,7 @@ async fn one_request_cannot_hold_the_writer_or_a_connection() {
         coproduce_web::WebConfig {
             secure_cookies: false,
             body_timeout: std::time::Duration::from_secs(1),
+            header_timeout: std::time::Duration::from_secs(1),
             ..Default::default()
         },
     )
@@ -770,6 +771,21 @@ async fn one_request_cannot_hold_the_writer_or_a_connection() {
     assert!(
         answer.starts_with("HTTP/1.1 408") || answer.starts_with("HTTP/1.1 4"),
         "{answer}"
+    );
+    // Headers trickled and never finished: the connection is closed.
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server still waits for the headers after 20 s"
     );
     app.finish().await;
 }
