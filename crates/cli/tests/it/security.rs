@@ -859,3 +859,52 @@ async fn an_id_no_resource_can_have_is_refused_before_the_database_sees_it() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_sealed_audit_head_shows_rows_cut_from_the_end_on_every_backend() {
+    use sqlx::Connection;
+    for backend in backends() {
+        let db = coproduce_testkit::TestDb::new(backend).await;
+        let store = db.store.clone().with_audit_key([7; 32]);
+        for i in 0..5 {
+            store
+                .audit(&coproduce_store::AuditEntry {
+                    at: i,
+                    actor: "test".into(),
+                    action: "read".into(),
+                    outcome: "allowed".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.verify_audit().await.unwrap(),
+            coproduce_store::AuditVerdict::Intact(5)
+        );
+        // Cut the newest row and rewrite the head to match, as someone with the database
+        // but not the key would.
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        for sql in [
+            "DELETE FROM audit_log WHERE seq = 5",
+            "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+        assert!(
+            matches!(
+                store.verify_audit().await.unwrap(),
+                coproduce_store::AuditVerdict::Broken { .. }
+            ),
+            "{backend:?}"
+        );
+        assert_eq!(
+            db.store.verify_audit().await.unwrap(),
+            coproduce_store::AuditVerdict::Intact(4),
+            "{backend:?}: without the key the rewrite cannot be told"
+        );
+        db.drop_db().await;
+    }
+}

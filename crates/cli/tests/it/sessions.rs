@@ -2,7 +2,7 @@
 
 use coproduce_app::accounts::NewUser;
 use coproduce_core::access::Role;
-use coproduce_testkit::{TestApp, TestBackend};
+use coproduce_testkit::{TestApp, TestBackend, backends};
 use time::Duration;
 
 const PASSWORD: &str = "a long enough password";
@@ -62,7 +62,11 @@ async fn home(app: &TestApp, c: &reqwest::Client) -> u16 {
 }
 
 async fn with_user(name: &str) -> TestApp {
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    with_user_on(TestBackend::Sqlite, name).await
+}
+
+async fn with_user_on(backend: TestBackend, name: &str) -> TestApp {
+    let app = TestApp::spawn(backend).await;
     app.put_json(
         "/fhir/Practitioner/dr",
         r#"{"resourceType":"Practitioner","id":"dr"}"#,
@@ -232,70 +236,72 @@ async fn forms_without_the_session_csrf_token_are_refused() {
 #[tokio::test]
 async fn sign_in_is_throttled_without_locking_the_person_out_and_says_one_thing_for_bad_credentials()
  {
-    let app = with_user("sam").await;
-    let c = client();
-    let wrong_password = sign_in(&app, &c, "sam", "not the password at all").await;
-    assert_eq!(wrong_password.status(), 401);
-    let a = wrong_password.text().await.unwrap();
-    let unknown_user = sign_in(&app, &c, "nobody", PASSWORD).await;
-    assert_eq!(unknown_user.status(), 401);
-    let b = unknown_user.text().await.unwrap();
-    let message = |page: &str| {
-        page.split("role=\"alert\">")
-            .nth(1)
-            .unwrap()
-            .split('<')
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    assert_eq!(
-        message(&a),
-        message(&b),
-        "one message for a wrong user or password"
-    );
-    for _ in 0..9 {
-        sign_in(&app, &c, "sam", "still not the password").await;
-    }
-    // Ten failures from this address: even the right password is refused from here...
-    assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
-    // ...but not from where Sam is: someone else's guessing does not lock Sam out.
-    let home = from("127.0.0.2");
-    assert_eq!(sign_in(&app, &home, "sam", PASSWORD).await.status(), 303);
-    // A hundred failures on the account from many addresses: only an address Sam signed in
-    // from before still works.
-    for a in 3..13 {
-        let guesser = from(&format!("127.0.0.{a}"));
-        for _ in 0..10 {
-            sign_in(&app, &guesser, "sam", "a guess at the password").await;
+    for backend in backends() {
+        let app = with_user_on(backend, "sam").await;
+        let c = client();
+        let wrong_password = sign_in(&app, &c, "sam", "not the password at all").await;
+        assert_eq!(wrong_password.status(), 401);
+        let a = wrong_password.text().await.unwrap();
+        let unknown_user = sign_in(&app, &c, "nobody", PASSWORD).await;
+        assert_eq!(unknown_user.status(), 401);
+        let b = unknown_user.text().await.unwrap();
+        let message = |page: &str| {
+            page.split("role=\"alert\">")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            message(&a),
+            message(&b),
+            "one message for a wrong user or password"
+        );
+        for _ in 0..9 {
+            sign_in(&app, &c, "sam", "still not the password").await;
         }
+        // Ten failures from this address: even the right password is refused from here...
+        assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
+        // ...but not from where Sam is: someone else's guessing does not lock Sam out.
+        let home = from("127.0.0.2");
+        assert_eq!(sign_in(&app, &home, "sam", PASSWORD).await.status(), 303);
+        // A hundred failures on the account from many addresses: only an address Sam signed in
+        // from before still works.
+        for a in 3..13 {
+            let guesser = from(&format!("127.0.0.{a}"));
+            for _ in 0..10 {
+                sign_in(&app, &guesser, "sam", "a guess at the password").await;
+            }
+        }
+        assert_eq!(
+            sign_in(&app, &from("127.0.0.50"), "sam", PASSWORD)
+                .await
+                .status(),
+            429,
+            "a new address, on an account under attack"
+        );
+        assert_eq!(
+            sign_in(&app, &from("127.0.0.2"), "sam", PASSWORD)
+                .await
+                .status(),
+            303,
+            "the address Sam signed in from before"
+        );
+        app.clock.advance(Duration::minutes(61));
+        assert_eq!(
+            sign_in(&app, &c, "sam", PASSWORD).await.status(),
+            303,
+            "an hour later it works again"
+        );
+        // From one address, 300 failures across accounts stop further attempts.
+        for i in 0..300 {
+            sign_in(&app, &c, &format!("guess{i}"), "password guess number").await;
+        }
+        assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
+        app.finish().await;
     }
-    assert_eq!(
-        sign_in(&app, &from("127.0.0.50"), "sam", PASSWORD)
-            .await
-            .status(),
-        429,
-        "a new address, on an account under attack"
-    );
-    assert_eq!(
-        sign_in(&app, &from("127.0.0.2"), "sam", PASSWORD)
-            .await
-            .status(),
-        303,
-        "the address Sam signed in from before"
-    );
-    app.clock.advance(Duration::minutes(61));
-    assert_eq!(
-        sign_in(&app, &c, "sam", PASSWORD).await.status(),
-        303,
-        "an hour later it works again"
-    );
-    // From one address, 300 failures across accounts stop further attempts.
-    for i in 0..300 {
-        sign_in(&app, &c, &format!("guess{i}"), "password guess number").await;
-    }
-    assert_eq!(sign_in(&app, &c, "sam", PASSWORD).await.status(), 429);
-    app.finish().await;
 }
 
 #[tokio::test]
@@ -362,98 +368,104 @@ async fn the_session_cookie_is_host_only_secure_http_only_and_strict() {
 
 #[tokio::test]
 async fn a_second_factor_when_set_up_is_required() {
-    let app = with_user("sam").await;
-    let url = app.accounts.enable_totp("sam").await.unwrap();
-    assert!(url.starts_with("otpauth://totp/coproduce:sam?"), "{url}");
-    let secret = url
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
-    let totp = coproduce_app::accounts::totp(&secret, "sam").unwrap();
-    let app = &app;
-    let now = || app.clock.now_unix();
-    let sign_in_with = |code: String| async move {
-        let c = client();
-        let page = c
-            .get(app.url("/login"))
-            .send()
-            .await
+    for backend in backends() {
+        let app = with_user_on(backend, "sam").await;
+        let url = app.accounts.enable_totp("sam").await.unwrap();
+        assert!(url.starts_with("otpauth://totp/coproduce:sam?"), "{url}");
+        let secret = url
+            .split("secret=")
+            .nth(1)
             .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = csrf_in(&page);
-        c.post(app.url("/login"))
-            .form(&[
-                ("username", "sam"),
-                ("password", PASSWORD),
-                ("code", code.as_str()),
-                ("csrf", csrf.as_str()),
-            ])
-            .send()
-            .await
+            .split('&')
+            .next()
             .unwrap()
-            .status()
-            .as_u16()
-    };
-    assert_eq!(
-        sign_in_with(String::new()).await,
-        401,
-        "the password alone is not enough"
-    );
-    assert_eq!(sign_in_with("000000".into()).await, 401);
-    let code = totp.generate(now());
-    assert_eq!(sign_in_with(code.clone()).await, 303);
-    assert_eq!(
-        sign_in_with(code.clone()).await,
-        401,
-        "a code is accepted once, even within its window"
-    );
-    app.clock.advance(Duration::seconds(30));
-    assert_eq!(
-        sign_in_with(totp.generate(now())).await,
-        303,
-        "the next step's code"
-    );
-    app.clock.advance(Duration::minutes(5));
-    assert_eq!(
-        sign_in_with(code).await,
-        401,
-        "an old code no longer counts"
-    );
-    app.accounts.disable_totp("sam").await.unwrap();
-    assert_eq!(sign_in_with(String::new()).await, 303);
+            .to_string();
+        let totp = coproduce_app::accounts::totp(&secret, "sam").unwrap();
+        let owned = app;
+        let app = &owned;
+        let now = || app.clock.now_unix();
+        let sign_in_with = |code: String| async move {
+            let c = client();
+            let page = c
+                .get(app.url("/login"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = csrf_in(&page);
+            c.post(app.url("/login"))
+                .form(&[
+                    ("username", "sam"),
+                    ("password", PASSWORD),
+                    ("code", code.as_str()),
+                    ("csrf", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(
+            sign_in_with(String::new()).await,
+            401,
+            "the password alone is not enough"
+        );
+        assert_eq!(sign_in_with("000000".into()).await, 401);
+        let code = totp.generate(now());
+        assert_eq!(sign_in_with(code.clone()).await, 303);
+        assert_eq!(
+            sign_in_with(code.clone()).await,
+            401,
+            "a code is accepted once, even within its window"
+        );
+        app.clock.advance(Duration::seconds(30));
+        assert_eq!(
+            sign_in_with(totp.generate(now())).await,
+            303,
+            "the next step's code"
+        );
+        app.clock.advance(Duration::minutes(5));
+        assert_eq!(
+            sign_in_with(code).await,
+            401,
+            "an old code no longer counts"
+        );
+        app.accounts.disable_totp("sam").await.unwrap();
+        assert_eq!(sign_in_with(String::new()).await, 303);
+        owned.finish().await;
+    }
 }
 
 #[tokio::test]
 async fn sessions_are_stored_under_a_hash_of_their_id() {
-    let app = with_user("sam").await;
-    let c = client();
-    let resp = sign_in(&app, &c, "sam", PASSWORD).await;
-    assert_eq!(resp.status(), 303);
-    let cookie = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("coproduce_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
-    assert!(
-        app.db.store.load_session(&cookie).await.unwrap().is_none(),
-        "the cookie's value is not a key in the database"
-    );
-    assert!(
-        app.accounts.load_session(&cookie).await.unwrap().is_some(),
-        "the session is found by its hash"
-    );
-    assert_eq!(home(&app, &c).await, 200, "and the browser is signed in");
-    app.finish().await;
+    for backend in backends() {
+        let app = with_user_on(backend, "sam").await;
+        let c = client();
+        let resp = sign_in(&app, &c, "sam", PASSWORD).await;
+        assert_eq!(resp.status(), 303);
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("coproduce_session="))
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        assert!(
+            app.db.store.load_session(&cookie).await.unwrap().is_none(),
+            "the cookie's value is not a key in the database"
+        );
+        assert!(
+            app.accounts.load_session(&cookie).await.unwrap().is_some(),
+            "the session is found by its hash"
+        );
+        assert_eq!(home(&app, &c).await, 200, "and the browser is signed in");
+        app.finish().await;
+    }
 }
 
 #[tokio::test]
