@@ -588,23 +588,28 @@ async fn run(app: &TestApp) -> (usize, usize, Vec<String>) {
     (m.tried, m.allowed, m.unexpected)
 }
 
+/// Prints a run's tally (CI shows it) and fails on any unexpected outcome.
+fn report(what: &str, tried: usize, allowed: usize, unexpected: &[String]) {
+    for u in unexpected {
+        println!("unexpected: {u}");
+    }
+    println!(
+        "{what}: {tried} tried, {allowed} allowed, {} unexpected",
+        unexpected.len()
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected outcomes",
+        unexpected.len()
+    );
+}
+
 #[tokio::test]
 async fn the_access_matrix_holds_on_every_backend() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let (tried, allowed, unexpected) = run(&app).await;
-        for u in &unexpected {
-            println!("unexpected: {u}");
-        }
-        println!(
-            "{backend:?}: {tried} tried, {allowed} allowed, {} unexpected",
-            unexpected.len()
-        );
-        assert!(
-            unexpected.is_empty(),
-            "{} unexpected outcomes",
-            unexpected.len()
-        );
+        report(&format!("{backend:?}"), tried, allowed, &unexpected);
         assert_eq!(tried, ACTORS.len() * TYPES.len() * 12);
         // The trail is intact after all of it.
         assert!(matches!(
@@ -860,17 +865,11 @@ async fn the_confidential_and_access_record_cells_hold_on_every_backend() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let (tried, allowed, unexpected) = run_label_cells(&app).await;
-        for u in &unexpected {
-            println!("unexpected: {u}");
-        }
-        println!(
-            "{backend:?} confidential and access-record cells: {tried} tried, {allowed} allowed, {} unexpected",
-            unexpected.len()
-        );
-        assert!(
-            unexpected.is_empty(),
-            "{} unexpected outcomes",
-            unexpected.len()
+        report(
+            &format!("{backend:?} confidential and access-record cells"),
+            tried,
+            allowed,
+            &unexpected,
         );
         assert_eq!(tried, LABEL_ACTORS.len() * 12);
         app.finish().await;

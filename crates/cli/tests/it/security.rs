@@ -24,6 +24,19 @@ async fn token_of(app: &TestApp, username: &str) -> String {
     secret
 }
 
+/// Adds an account with the test password, linked to `link` when given.
+async fn add_account(app: &TestApp, username: &str, role: Role, link: Option<&str>) {
+    app.accounts
+        .add_user(NewUser {
+            username: username.into(),
+            roles: vec![role],
+            fhir_ref: link.map(str::to_string),
+            password: Some(coproduce_testkit::PASSWORD.into()),
+        })
+        .await
+        .expect("a test account");
+}
+
 /// A GET with a token.
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     call(app, token, Method::GET, path, None).await
@@ -191,15 +204,7 @@ async fn only_the_named_roles_change_who_may_open_a_chart() {
             ("rr.kim", Role::RapidResponse, "Practitioner/kim"),
             ("lead.ng", Role::ClinicLead, "Practitioner/dr"),
         ] {
-            app.accounts
-                .add_user(NewUser {
-                    username: name.into(),
-                    roles: vec![role],
-                    fhir_ref: Some(link.into()),
-                    password: None,
-                })
-                .await
-                .unwrap();
+            add_account(&app, name, role, Some(link)).await;
         }
         let clara = token_of(&app, "clara").await;
         let ana = token_of(&app, "ana").await;
@@ -308,25 +313,9 @@ async fn provenance_belongs_to_its_chart_and_the_directory_to_its_keepers() {
             ("rr.kim", Role::RapidResponse, "Practitioner/kim"),
             ("sw.ben", Role::SocialWorker, "Practitioner/ben"),
         ] {
-            app.accounts
-                .add_user(NewUser {
-                    username: name.into(),
-                    roles: vec![role],
-                    fhir_ref: Some(link.into()),
-                    password: None,
-                })
-                .await
-                .unwrap();
+            add_account(&app, name, role, Some(link)).await;
         }
-        app.accounts
-            .add_user(NewUser {
-                username: "admin".into(),
-                roles: vec![Role::Admin],
-                fhir_ref: None,
-                password: None,
-            })
-            .await
-            .unwrap();
+        add_account(&app, "admin", Role::Admin, None).await;
         let dr = token_of(&app, "dr.okafor").await;
         let kim = token_of(&app, "rr.kim").await;
         let ben = token_of(&app, "sw.ben").await;
@@ -531,15 +520,7 @@ async fn a_notification_is_marked_read_only_by_someone_whose_inbox_shows_it() {
                     .is_success()
             );
         }
-        app.accounts
-            .add_user(NewUser {
-                username: "nurse.two".into(),
-                roles: vec![Role::Nurse],
-                fhir_ref: Some("Practitioner/rn2".into()),
-                password: Some(coproduce_testkit::PASSWORD.into()),
-            })
-            .await
-            .unwrap();
+        add_account(&app, "nurse.two", Role::Nurse, Some("Practitioner/rn2")).await;
         // An alert for the nurses of Ana's team.
         let mut tx = app.db.store.begin().await.unwrap();
         tx.insert_notification(&coproduce_store::NotificationRow {
