@@ -256,12 +256,12 @@ impl FhirApi {
         rt: &str,
         id: Option<&str>,
         patient: Option<&str>,
-        json: Option<&Value>,
+        sensitivity: Sensitivity,
     ) -> Outcome<()> {
         let target = Target {
             resource_type: rt,
             compartment: compartment(rt, patient),
-            sensitivity: json.map_or(Sensitivity::Normal, sensitivity),
+            sensitivity,
         };
         match decide(&caller.actor, action, &target, self.clock.now()) {
             coproduce_core::access::Decision::Allow => Ok(()),
@@ -431,7 +431,7 @@ impl FhirApi {
             &rt,
             None,
             patient.as_deref(),
-            Some(&resource.to_value()),
+            sensitivity(&resource.to_value()),
         )?;
         plausible(&resource)?;
         let resource = awaiting_review(caller, resource)?;
@@ -559,7 +559,7 @@ impl FhirApi {
                 &rt,
                 Some(id),
                 old.patient_id.as_deref(),
-                Some(&old.json()?),
+                sensitivity(&old.json()?),
             )?;
         }
         let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
@@ -574,7 +574,7 @@ impl FhirApi {
             &rt,
             Some(id),
             patient.as_deref(),
-            Some(&resource.to_value()),
+            sensitivity(&resource.to_value()),
         )?;
         plausible(&resource)?;
         let out = tx.update(resource, if_match, self.clock.now()).await?;
@@ -612,7 +612,14 @@ impl FhirApi {
         if rt.as_str() == "AuditEvent"
             && let Some(seq) = crate::audit_events::seq_of(id)
         {
-            let r = self.check(caller, Action::Read, "AuditEvent", Some(id), None, None);
+            let r = self.check(
+                caller,
+                Action::Read,
+                "AuditEvent",
+                Some(id),
+                None,
+                Sensitivity::Normal,
+            );
             self.settle(r).await?;
             let row = self
                 .store
@@ -682,18 +689,18 @@ impl FhirApi {
                 return Err(e);
             }
         };
-        let mut json = stored.json()?;
-        if now_confidential {
-            json["meta"]["security"] =
-                json!([{"system": coproduce_fhir::search::CONFIDENTIALITY_SYSTEM, "code": "R"}]);
-        }
+        let sensitivity = if now_confidential {
+            Sensitivity::AdolescentConfidential
+        } else {
+            sensitivity(&stored.json()?)
+        };
         let r = self.check(
             caller,
             Action::Read,
             rt,
             Some(id),
             stored.patient_id.as_deref(),
-            Some(&json),
+            sensitivity,
         );
         self.settle(r).await?;
         let entry = self.audit_entry(caller, "read", rt, Some(id), stored.patient_id.clone());
@@ -737,10 +744,17 @@ impl FhirApi {
                 rt,
                 Some(id),
                 patient.as_deref(),
-                Some(&old.json()?),
+                sensitivity(&old.json()?),
             )?;
         } else {
-            self.check(caller, Action::Delete, rt, Some(id), None, None)?;
+            self.check(
+                caller,
+                Action::Delete,
+                rt,
+                Some(id),
+                None,
+                Sensitivity::Normal,
+            )?;
         }
         let v = tx.delete(rt, id, self.clock.now()).await?;
         if v.is_some() {
@@ -819,10 +833,10 @@ impl FhirApi {
         if let Some(id) = id {
             // The resource as it stands decides whether its history may be read at all.
             if let Some(current) = self.store.current(rt.as_str(), id).await? {
-                let json = if current.deleted {
-                    None
+                let labelled = if current.deleted {
+                    Sensitivity::Normal
                 } else {
-                    Some(current.json()?)
+                    sensitivity(&current.json()?)
                 };
                 let r = self.check(
                     caller,
@@ -830,7 +844,7 @@ impl FhirApi {
                     rt.as_str(),
                     Some(id),
                     current.patient_id.as_deref(),
-                    json.as_ref(),
+                    labelled,
                 );
                 self.settle(r).await?;
             }
@@ -933,7 +947,14 @@ impl FhirApi {
         caller: &Caller,
         params: &[(String, String)],
     ) -> Result<(SearchQuery, SearchResult), AppError> {
-        let r = self.check(caller, Action::Search, "AuditEvent", None, None, None);
+        let r = self.check(
+            caller,
+            Action::Search,
+            "AuditEvent",
+            None,
+            None,
+            Sensitivity::Normal,
+        );
         self.settle(r).await?;
         let mut q = SearchQuery::all("AuditEvent");
         let mut patient = None;

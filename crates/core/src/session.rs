@@ -92,6 +92,26 @@ impl LoginLimits {
     }
 }
 
+/// Why a password may not be used, if it may not (ASVS 4.0.3 2.1.1 and 2.1.7): fewer than 12
+/// characters, the user name in it, or easy to guess: a common or breached password, a
+/// keyboard run, a repeat or sequence, scored by zxcvbn (its lists of 30,000 common
+/// passwords, names and words) below 3, that is fewer than 10^8 guesses.
+pub fn password_problem(username: &str, password: &str) -> Option<&'static str> {
+    if password.chars().count() < 12 {
+        return Some("a password needs at least 12 characters");
+    }
+    let name = username.trim().to_lowercase();
+    if name.chars().count() >= 3 && password.to_lowercase().contains(&name) {
+        return Some("a password must not contain the user name");
+    }
+    if zxcvbn::zxcvbn(password, &[username]).score() < zxcvbn::Score::Three {
+        return Some(
+            "this password is too easy to guess (a common password, a keyboard run or a repeat): a few unrelated words make a strong one",
+        );
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +160,31 @@ mod tests {
             l.allows(&h(100, 0, 0, true)),
             "the person, from where they signed in before"
         );
+    }
+
+    #[test]
+    fn common_passwords_and_the_user_name_are_refused() {
+        for weak in [
+            "password1234",
+            "Password123!",
+            "passwordpassword",
+            "qwertyuiop123",
+            "123456789012",
+            "iloveyou1234",
+            "trustno1trustno1",
+        ] {
+            assert!(password_problem("ana", weak).is_some(), "{weak}");
+        }
+        assert_eq!(
+            password_problem("dr.okafor", "Dr.Okafor plays the oboe"),
+            Some("a password must not contain the user name")
+        );
+        for strong in [
+            "correct horse battery",
+            "a long enough password",
+            "Tr0ub4dor&3xyz",
+        ] {
+            assert_eq!(password_problem("ana", strong), None, "{strong}");
+        }
     }
 }
