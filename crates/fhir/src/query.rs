@@ -88,6 +88,21 @@ pub struct SearchQuery {
 
 pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
+/// The parameters every search takes besides its type's own ([`SearchQuery::parse`] reads
+/// each of them).
+const COMMON_PARAMETERS: [&str; 10] = [
+    "_count",
+    "_offset",
+    "_summary",
+    "_total",
+    "_format",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_id",
+    "_lastUpdated",
+];
+
 /// The most values one search may carry across its parameters (`_id=a,b,...`, codes...):
 /// beyond it a client should split the search.
 pub const MAX_VALUES: usize = 1000;
@@ -297,19 +312,7 @@ impl SearchQuery {
         let defs = r4().search_params(resource_type);
         let known = |name: &str| {
             let name = name.split_once(':').map_or(name, |(n, _)| n);
-            matches!(
-                name,
-                "_count"
-                    | "_offset"
-                    | "_summary"
-                    | "_total"
-                    | "_format"
-                    | "_sort"
-                    | "_include"
-                    | "_revinclude"
-                    | "_id"
-                    | "_lastUpdated"
-            ) || defs.is_some_and(|d| d.contains_key(name))
+            COMMON_PARAMETERS.contains(&name) || defs.is_some_and(|d| d.contains_key(name))
         };
         let (kept, dropped): (Vec<_>, Vec<_>) = params.iter().cloned().partition(|(k, _)| known(k));
         (kept, dropped.into_iter().map(|(k, _)| k).collect())
@@ -431,5 +434,33 @@ mod tests {
                 .contains("'patinet' is not a search parameter")
         );
         assert!(SearchQuery::parse("Observation", &p(&[("date", "yesterday")])).is_err());
+    }
+
+    #[test]
+    fn lenient_handling_drops_only_what_parse_would_refuse_as_unknown() {
+        let pairs = |q: &[(&str, &str)]| -> Vec<(String, String)> {
+            q.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let asked = pairs(&[
+            ("_count", "5"),
+            ("_offset", "0"),
+            ("_summary", "false"),
+            ("_sort", "-_lastUpdated"),
+            ("_include", "Observation:patient"),
+            ("_revinclude", "Provenance:target"),
+            ("_id", "a"),
+            ("_lastUpdated", "ge2026"),
+            ("_total", "none"),
+            ("_format", "json"),
+            ("code", "4548-4"),
+            ("subject:Patient", "p1"),
+            ("no-such-thing", "1"),
+        ]);
+        let (kept, dropped) = SearchQuery::lenient("Observation", &asked);
+        assert_eq!(dropped, vec!["no-such-thing".to_string()]);
+        assert!(SearchQuery::parse("Observation", &kept).is_ok());
+        assert!(SearchQuery::parse("Observation", &asked).is_err());
     }
 }

@@ -428,57 +428,43 @@ impl Store {
         since: i64,
         known_since: i64,
     ) -> Result<coproduce_core::session::LoginHistory, StoreError> {
-        let count = |sql: &'static str, with_user: bool, with_address: bool, at: i64| {
-            let mut q = sqlx::query(sql);
-            if with_user {
+        // Each count by its own index (user, address): failures for the account, from the
+        // address, for both, and successes for both within `known_since`.
+        let counts = [
+            ("username = $1 AND ok = 0", true, false, since),
+            ("address = $1 AND ok = 0", false, true, since),
+            (
+                "username = $1 AND address = $2 AND ok = 0",
+                true,
+                true,
+                since,
+            ),
+            (
+                "username = $1 AND address = $2 AND ok = 1",
+                true,
+                true,
+                known_since,
+            ),
+        ];
+        let mut n = [0i64; 4];
+        for (slot, (cond, by_user, by_address, at)) in n.iter_mut().zip(counts) {
+            let at_mark = 1 + usize::from(by_user) + usize::from(by_address);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM login_attempts WHERE {cond} AND at >= ${at_mark}"
+            )));
+            if by_user {
                 q = q.bind(username.to_string());
             }
-            if with_address {
+            if by_address {
                 q = q.bind(address.to_string());
             }
-            q.bind(at)
-        };
-        let failed_for_account: i64 = count(
-            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND ok = 0 AND at >= $2",
-            true,
-            false,
-            since,
-        )
-        .fetch_one(&self.reader)
-        .await?
-        .get(0);
-        let failed_from_address: i64 = count(
-            "SELECT COUNT(*) FROM login_attempts WHERE address = $1 AND ok = 0 AND at >= $2",
-            false,
-            true,
-            since,
-        )
-        .fetch_one(&self.reader)
-        .await?
-        .get(0);
-        let failed_for_account_from_address: i64 = count(
-            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND address = $2 AND ok = 0 AND at >= $3",
-            true,
-            true,
-            since,
-        )
-        .fetch_one(&self.reader)
-        .await?
-        .get(0);
-        let known: i64 = count(
-            "SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND address = $2 AND ok = 1 AND at >= $3",
-            true,
-            true,
-            known_since,
-        )
-        .fetch_one(&self.reader)
-        .await?
-        .get(0);
+            *slot = q.bind(at).fetch_one(&self.reader).await?.get(0);
+        }
         Ok(coproduce_core::session::LoginHistory {
-            failed_for_account,
-            failed_from_address,
-            failed_for_account_from_address,
-            known_address: known > 0,
+            failed_for_account: n[0],
+            failed_from_address: n[1],
+            failed_for_account_from_address: n[2],
+            known_address: n[3] > 0,
         })
     }
 }

@@ -70,9 +70,27 @@ impl IntoResponse for ApiError {
 }
 
 /// The answer to a body the server would not read (too large, unreadable).
+/// Did reading the body stop because the client took too long to send it?
+fn timed_out(r: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 pub fn body_rejection(r: axum::extract::rejection::BytesRejection) -> ApiError {
     let status = r.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+    if timed_out(&r) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            IssueCode::Exception,
+            "the request body did not arrive in time; send it again",
+        )
+    } else if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             status,
             IssueCode::TooLong,

@@ -18,6 +18,7 @@ use coproduce_core::session::SessionState;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use tower_sessions::Session;
+use tower_sessions::cookie::{Cookie, SameSite};
 
 const USER: &str = "user_id";
 const SIGNED_IN: &str = "signed_in";
@@ -188,9 +189,10 @@ fn login_cookie(headers: &HeaderMap) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix("coproduce_login="))
-        .map(str::to_string)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
 }
 
 async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -198,14 +200,14 @@ async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let csrf = login_cookie(&headers)
         .filter(|t| t.len() >= 32)
         .unwrap_or_else(new_token);
-    let secure = if s.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{LOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
-    );
+    let cookie = Cookie::build((LOGIN_COOKIE, csrf.clone()))
+        .path("/login")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(s.config.secure_cookies)
+        .max_age(tower_sessions::cookie::time::Duration::hours(1))
+        .build()
+        .to_string();
     let mut page = render(
         &LoginPage {
             t: browser_language(&headers),

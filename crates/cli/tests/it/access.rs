@@ -217,6 +217,31 @@ impl Matrix<'_> {
     }
 }
 
+/// An account (no password) and a `user/*.cruds` token acting as it.
+async fn user_with_token(app: &TestApp, name: &str, role: Role, link: Option<&str>) -> String {
+    app.accounts
+        .add_user(NewUser {
+            username: name.into(),
+            roles: vec![role],
+            fhir_ref: link.map(str::to_string),
+            password: None,
+        })
+        .await
+        .unwrap();
+    let (_, secret) = app
+        .accounts
+        .issue_token(NewToken {
+            username: Some(name.into()),
+            name: name.into(),
+            scopes: "user/*.cruds".into(),
+            patient: None,
+            expires_in: None,
+        })
+        .await
+        .unwrap();
+    secret
+}
+
 async fn setup(app: &TestApp) -> Vec<(Actor, Option<String>)> {
     let put = |path: String, body: Value| async move {
         let resp = app.put_json(&path, body.to_string(), None).await;
@@ -326,27 +351,7 @@ async fn setup(app: &TestApp) -> Vec<(Actor, Option<String>)> {
     ];
     let mut tokens = Vec::new();
     for (actor, name, role, link) in users {
-        app.accounts
-            .add_user(NewUser {
-                username: name.into(),
-                roles: vec![role],
-                fhir_ref: link.map(str::to_string),
-                password: None,
-            })
-            .await
-            .unwrap();
-        let (_, secret) = app
-            .accounts
-            .issue_token(NewToken {
-                username: Some(name.into()),
-                name: name.into(),
-                scopes: "user/*.cruds".into(),
-                patient: None,
-                expires_in: None,
-            })
-            .await
-            .unwrap();
-        tokens.push((actor, Some(secret)));
+        tokens.push((actor, Some(user_with_token(app, name, role, link).await)));
     }
     let (_, bound) = app
         .accounts
@@ -679,27 +684,9 @@ async fn run_label_cells(app: &TestApp) -> (usize, usize, Vec<String>) {
         )
         .await;
         participants.push(json!({"member": {"reference": format!("Practitioner/{name}")}}));
-        app.accounts
-            .add_user(NewUser {
-                username: name.into(),
-                roles: vec![role],
-                fhir_ref: Some(format!("Practitioner/{name}")),
-                password: None,
-            })
-            .await
-            .unwrap();
-        let (_, secret) = app
-            .accounts
-            .issue_token(NewToken {
-                username: Some(name.into()),
-                name: name.into(),
-                scopes: "user/*.cruds".into(),
-                patient: None,
-                expires_in: None,
-            })
-            .await
-            .unwrap();
-        actors.push((actor, Some(secret)));
+        let link = format!("Practitioner/{name}");
+        let token = user_with_token(app, name, role, Some(&link)).await;
+        actors.push((actor, Some(token)));
     }
     put(
         "/fhir/CareTeam/ct-a".into(),

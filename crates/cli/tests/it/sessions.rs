@@ -7,7 +7,7 @@ use time::Duration;
 
 const PASSWORD: &str = "a long enough password";
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -31,7 +31,7 @@ fn csrf_in(page: &str) -> String {
     page[start..].split('"').next().unwrap().to_string()
 }
 
-async fn sign_in(
+pub(crate) async fn sign_in(
     app: &TestApp,
     c: &reqwest::Client,
     username: &str,
