@@ -8,13 +8,13 @@
 use anyhow::{Context, Result};
 use coproduce_app::accounts::{Accounts, NewUser};
 use coproduce_app::care::{
-    self, Care, NewActivity, NewReading, activity_element, goal_resource, hba1c_task_resource,
+    Care, NewActivity, NewReading, activity_element, goal_resource, hba1c_task_resource,
     plan_resource,
 };
 use coproduce_app::{FhirApi, Importer, Store};
 use coproduce_core::access::{Actor, Role, Who};
-use coproduce_core::careplan::{Owner, Schedule, Setting, Side};
-use coproduce_core::readings::{HbA1cTarget, LOINC, Measure};
+use coproduce_core::care::plan::{Owner, Schedule, Setting, Side};
+use coproduce_core::care::readings::{HbA1cTarget, LOINC, Measure};
 use coproduce_core::{Clock, FakeClock};
 use coproduce_fhir::query::SearchQuery;
 use coproduce_fhir::stream::SourceItem;
@@ -137,7 +137,7 @@ fn panel(n: usize, care: &Care, team: &coproduce_app::accounts::Caller) -> Resul
                     text: "Check blood sugar before breakfast".into(),
                     owner: Owner::Patient,
                     setting: Setting::SelfCare,
-                    schedule: Schedule::Every(coproduce_core::careplan::Cadence::Days(1))
+                    schedule: Schedule::Every(coproduce_core::care::plan::Cadence::Days(1))
                 },
                 now
             ),
@@ -175,7 +175,7 @@ async fn floor(
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
     };
-    let hba1c = coproduce_core::readings::HBA1C_CODES
+    let hba1c = coproduce_core::care::readings::HBA1C_CODES
         .iter()
         .map(|c| format!("{LOINC}|{c}"))
         .collect::<Vec<_>>()
@@ -186,14 +186,20 @@ async fn floor(
         (
             "Observation",
             p(&[
-                ("_tag", format!("{}|unreviewed", care::WORKFLOW_TAGS)),
+                (
+                    "_tag",
+                    format!("{}|unreviewed", coproduce_app::vocabulary::WORKFLOW_TAGS),
+                ),
                 ("_sort", "date".into()),
             ]),
         ),
         (
             "CarePlan",
             p(&[
-                ("category", format!("{}|shared", care::PLAN_CATEGORY)),
+                (
+                    "category",
+                    format!("{}|shared", coproduce_app::vocabulary::PLAN_CATEGORY),
+                ),
                 ("status", "active".into()),
             ]),
         ),
@@ -284,7 +290,10 @@ async fn main() -> Result<()> {
 
     let caller = accounts.caller_for_user(&user).await?;
     let mut state = coproduce_web::AppState::new(
-        api.clone(),
+        &coproduce_app::workflows::Workflows::new(
+            api.clone(),
+            &coproduce_app::workflows::Settings::default(),
+        ),
         accounts.clone(),
         coproduce_web::WebConfig::default(),
     );
@@ -293,7 +302,7 @@ async fn main() -> Result<()> {
     let now = clock.now();
     // One warm-up of each, then alternate so both see the same machine.
     let rows = floor(&store, &panel, now).await?;
-    let html = coproduce_web::care_pages::team_home_html(&state, &caller, "en").await?;
+    let html = coproduce_web::care::team_home_html(&state, &caller, "en").await?;
     // Measure the page it claims to: the whole panel, in reach.
     anyhow::ensure!(
         html.contains(&format!("{n} patients in your panel")),
@@ -302,7 +311,7 @@ async fn main() -> Result<()> {
     let (mut base, mut page) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let t = Instant::now();
-        coproduce_web::care_pages::team_home_html(&state, &caller, "en").await?;
+        coproduce_web::care::team_home_html(&state, &caller, "en").await?;
         page.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         floor(&store, &panel, now).await?;

@@ -3,17 +3,27 @@
 //! from the business calendar) and tells that role. The claim of the miss, the Task's update
 //! and the notifications commit together, so a restart in between neither loses nor repeats
 //! an escalation, and two servers watching the same database cannot both fire it.
+//!
+//! Any workflow's team-owned Task carries a deadline the same way (its escalation chain and
+//! level as extensions, its due time as `restriction.period.end`); the functions here write
+//! and read them. A workflow with records that lapse on their own (a rescue pack past its
+//! expiry) adds a sweep that each pass runs first.
 
-use crate::accounts::Caller;
+use crate::caller::Caller;
 use crate::error::AppError;
 use crate::fhir_api::FhirApi;
 use crate::notify::Notifier;
-use crate::rescue::{Rescue, set_task_deadline, task_deadline};
-use coproduce_core::calendar::BusinessCalendar;
-use coproduce_core::deadline::Missed;
-use coproduce_core::{Clock, unix_millis};
-use coproduce_store::MissRow;
-use serde_json::json;
+use crate::vocabulary::ROLES;
+use coproduce_core::access::Role;
+use coproduce_core::calendar::{BusinessCalendar, Within};
+use coproduce_core::deadline::{Deadline, Escalation, Missed, Step};
+use coproduce_core::{Clock, from_unix_millis, unix_millis};
+use coproduce_fhir::primitives::date_range_millis;
+use coproduce_store::deadlines::{ESCALATION, ESCALATION_LEVEL};
+use coproduce_store::{MissRow, Stored};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// What one pass of the watcher did.
@@ -23,8 +33,62 @@ pub struct Tick {
     pub escalated: usize,
     /// Deadlines missed at the last step of their chain.
     pub exhausted: usize,
-    /// Packs found past their expiry, unused.
+    /// Records the workflows' sweeps closed as past their time (unused packs past expiry).
     pub expired: usize,
+}
+
+/// A workflow's sweep of records that lapse on their own; it answers how many it closed.
+pub type Sweep =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<usize, AppError>> + Send>> + Send + Sync>;
+
+/// The escalation chain of a Task as its extension.
+pub fn escalation_extension(chain: &Escalation) -> Value {
+    json!({"url": ESCALATION, "extension": chain.steps().iter().map(|s| json!({
+        "url": "step",
+        "extension": [
+            json!({"url": "role", "valueCode": s.role.as_str()}),
+            json!({"url": "within", "valueString": s.within.to_string()}),
+        ],
+    })).collect::<Vec<_>>()})
+}
+
+/// Reads a Task's chain and where it stands.
+pub fn task_deadline(task: &Value) -> Option<(Escalation, Deadline)> {
+    let exts = task["extension"].as_array()?;
+    let chain = exts.iter().find(|e| e["url"] == ESCALATION)?;
+    let steps = chain["extension"]
+        .as_array()?
+        .iter()
+        .map(|s| {
+            let ps = s["extension"].as_array()?;
+            let role = Role::parse(ps.iter().find(|p| p["url"] == "role")?["valueCode"].as_str()?)?;
+            let within =
+                Within::parse(ps.iter().find(|p| p["url"] == "within")?["valueString"].as_str()?)
+                    .ok()?;
+            Some(Step { role, within })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let chain = Escalation::new(steps).ok()?;
+    let level = exts
+        .iter()
+        .find(|e| e["url"] == ESCALATION_LEVEL)
+        .and_then(|e| e["valueInteger"].as_i64())
+        .unwrap_or(0);
+    let level = usize::try_from(level).ok()?;
+    let role = chain.steps().get(level)?.role;
+    let (due, _) = date_range_millis(task["restriction"]["period"]["end"].as_str()?)?;
+    let due = from_unix_millis(due);
+    Some((chain, Deadline { level, role, due }))
+}
+
+/// Sets a Task's step in its chain: the level, the role that owns it and the due time.
+pub fn set_task_deadline(task: &mut Value, d: &Deadline) {
+    if let Some(exts) = task["extension"].as_array_mut() {
+        exts.retain(|e| e["url"] != ESCALATION_LEVEL);
+        exts.push(json!({"url": ESCALATION_LEVEL, "valueInteger": d.level}));
+    }
+    task["performerType"] = json!([{"coding": [{"system": ROLES, "code": d.role.as_str()}]}]);
+    task["restriction"] = json!({"period": {"end": Stored::instant(d.due)}});
 }
 
 #[derive(Clone)]
@@ -33,7 +97,7 @@ pub struct Watcher {
     clock: Arc<dyn Clock>,
     calendar: Arc<BusinessCalendar>,
     notifier: Notifier,
-    rescue: Rescue,
+    sweeps: Vec<Sweep>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -47,25 +111,33 @@ fn system() -> Caller {
 }
 
 impl Watcher {
-    pub fn new(api: FhirApi, clock: Arc<dyn Clock>, rescue: Rescue) -> Self {
+    pub fn new(
+        api: FhirApi,
+        clock: Arc<dyn Clock>,
+        calendar: Arc<BusinessCalendar>,
+        notifier: Notifier,
+    ) -> Self {
         Watcher {
             api,
             clock,
-            calendar: rescue.calendar.clone(),
-            notifier: rescue.notifier.clone(),
-            rescue,
+            calendar,
+            notifier,
+            sweeps: Vec::new(),
         }
     }
 
-    /// One pass: expire unused packs, then fire every deadline due by now.
+    /// Adds a workflow's sweep, run at the start of each pass.
+    pub fn with_sweep(mut self, sweep: Sweep) -> Self {
+        self.sweeps.push(sweep);
+        self
+    }
+
+    /// One pass: the sweeps (unused packs expire), then every deadline due by now.
     pub async fn tick(&self) -> Result<Tick, AppError> {
-        let mut tick = Tick {
-            expired: self.rescue.expire_packs().await.map_err(|e| match e {
-                crate::CareError::App(a) => a,
-                other => AppError::Internal(other.to_string()),
-            })?,
-            ..Tick::default()
-        };
+        let mut tick = Tick::default();
+        for sweep in &self.sweeps {
+            tick.expired += sweep().await?;
+        }
         loop {
             let due = self
                 .api

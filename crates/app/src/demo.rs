@@ -2,11 +2,12 @@
 //! COPD, their conditions, HbA1c readings, blood pressure and encounters) that
 //! `coproduce demo` loads into a fresh database. The workflow issues grow it.
 
-use crate::accounts::Caller;
-use crate::care::{Care, CareError, NewActivity, NewReading};
+use crate::caller::Caller;
+use crate::care::{Care, NewActivity, NewReading};
+use crate::error::CareError;
 use coproduce_core::access::{Actor, Role, Who};
-use coproduce_core::careplan::{Cadence, GoalAnswer, Owner, Schedule, Setting};
-use coproduce_core::readings::{HbA1cTarget, Measure};
+use coproduce_core::care::plan::{Cadence, GoalAnswer, Owner, Schedule, Setting};
+use coproduce_core::care::readings::{HbA1cTarget, Measure};
 use serde_json::{Value, json};
 use time::Duration;
 
@@ -450,8 +451,8 @@ pub async fn rescue_story(
     now: time::OffsetDateTime,
 ) -> Result<usize, CareError> {
     use crate::notify::Notifier;
-    use crate::protocol::ProtocolDef;
     use crate::rescue::Rescue;
+    use crate::rescue::protocol::ProtocolDef;
     use coproduce_core::Clock;
     use coproduce_core::calendar::BusinessCalendar;
     use coproduce_core::rescue::{CheckIn, Event, Item, Outcome};

@@ -1,5 +1,7 @@
 //! The application's error type: what went wrong, in terms a caller can act on.
 
+use coproduce_core::care::plan::GoalRefused;
+use coproduce_core::care::readings::ReadingRefused;
 use coproduce_fhir::OperationOutcome;
 use coproduce_store::StoreError;
 
@@ -55,5 +57,62 @@ impl From<StoreError> for AppError {
 impl From<OperationOutcome> for AppError {
     fn from(o: OperationOutcome) -> Self {
         AppError::Invalid(o)
+    }
+}
+
+/// Why an action a person asked for was refused (in any workflow): each refusal has a message key the person's language fills in.
+#[derive(Debug, thiserror::Error)]
+pub enum CareError {
+    #[error("{0}")]
+    Reading(ReadingRefused),
+    #[error("{0}")]
+    Goal(GoalRefused),
+    /// Something the person entered or asked for that cannot be done, with its message key.
+    #[error("{english}")]
+    Input {
+        key: &'static str,
+        english: String,
+        args: Vec<(&'static str, String)>,
+    },
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl CareError {
+    pub(crate) fn input(key: &'static str, english: impl Into<String>) -> Self {
+        CareError::Input {
+            key,
+            english: english.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The message key and its arguments, for a refusal the person can act on; None for a
+    /// failure that is not theirs (the web layer maps those to a status).
+    pub fn message(&self) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+        match self {
+            CareError::Reading(r) => Some((r.key(), r.args())),
+            CareError::Goal(g) => Some((g.key(), vec![])),
+            CareError::Input { key, args, .. } => Some((key, args.clone())),
+            CareError::App(_) => None,
+        }
+    }
+}
+
+impl From<ReadingRefused> for CareError {
+    fn from(e: ReadingRefused) -> Self {
+        CareError::Reading(e)
+    }
+}
+
+impl From<GoalRefused> for CareError {
+    fn from(e: GoalRefused) -> Self {
+        CareError::Goal(e)
+    }
+}
+
+impl From<coproduce_store::StoreError> for CareError {
+    fn from(e: coproduce_store::StoreError) -> Self {
+        CareError::App(e.into())
     }
 }

@@ -2,26 +2,35 @@
 //! FHIR rules, and saves in one transaction. The web layer and the CLI call these, never
 //! the store directly.
 
+// The workflows, one folder each: the care plan and readings, the rescue pack, population
+// measures and evaluation, accounts and access.
 pub mod accounts;
-pub mod audit_events;
 pub mod care;
-pub mod deadlines;
-pub mod demo;
-pub mod error;
-pub mod evaluation;
-pub mod fhir_api;
-pub mod import;
 pub mod measures;
-pub mod notify;
-pub mod protocol;
 pub mod rescue;
+
+// What the workflows share: the FHIR API (with the write rules workflows register), the
+// audit trail, errors, the deadline engine, notifications, translations, our vocabulary.
+pub mod audit_events;
+pub mod caller;
+pub mod deadlines;
+pub mod error;
+pub mod fhir_api;
+pub mod i18n;
+pub mod import;
+pub mod notify;
 pub mod secrets;
 pub mod spreadsheet;
-pub mod synthetic;
-pub mod value;
+pub mod vocabulary;
 
-pub use care::{Care, CareError};
+// Putting them together: the workflows over one API, the background jobs, the demo.
+pub mod demo;
+pub mod jobs;
+pub mod workflows;
+
+pub use care::Care;
 pub use coproduce_store::{NotificationRow, SessionRow, Store, Stored, UserRow};
 pub use error::AppError;
+pub use error::CareError;
 pub use fhir_api::{FhirApi, Written};
 pub use import::{ImportSummary, Importer};

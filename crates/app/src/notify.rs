@@ -6,9 +6,10 @@
 //! has a webhook (for paging or SMS). Delivery (the web layer's loop) renders each row in its
 //! language and marks it sent; nothing is lost if the server stops in between.
 
-use crate::accounts::Caller;
+use crate::caller::Caller;
 use crate::error::AppError;
 use crate::fhir_api::FhirApi;
+use crate::i18n::Tr;
 use coproduce_core::access::{Action, Reach, Role, Who, reach};
 use coproduce_core::{Clock, unix_millis};
 use coproduce_store::{AuditEntry, NotificationRow};
@@ -299,6 +300,40 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A notification's subject and text, in its language.
+pub fn render(n: &NotificationRow) -> (String, String) {
+    let t = Tr::new(&n.language);
+    let params: Value = serde_json::from_str(&n.params).unwrap_or(Value::Null);
+    let text = |k: &str| params[k].as_str().map(str::to_string);
+    let at = |k: &str| {
+        params[k]
+            .as_str()
+            .and_then(coproduce_fhir::primitives::date_range_millis)
+            .map(|(ms, _)| crate::i18n::when(coproduce_core::from_unix_millis(ms)))
+    };
+    let mut args: Vec<(&str, String)> = Vec::new();
+    for (name, value) in [
+        ("due", at("due").or_else(|| at("contact_due"))),
+        ("until", at("glucose_until")),
+        ("task", text("task").map(|k| t.t(&format!("task-{k}")))),
+        (
+            "role",
+            text("missed_by").map(|r| t.t(&format!("owner-{r}"))),
+        ),
+    ] {
+        if let Some(v) = value {
+            args.push((name, v));
+        }
+    }
+    let team = n.recipient.starts_with("role:");
+    let key = if team {
+        format!("team-notice-{}", n.kind)
+    } else {
+        format!("notice-{}", n.kind)
+    };
+    (t.t("notice-subject"), t.with(&key, &args))
 }
 
 #[cfg(test)]

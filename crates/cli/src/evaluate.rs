@@ -28,9 +28,15 @@ pub async fn evaluate(store: &Store, clock: &Arc<dyn Clock>, a: EvaluateArgs) ->
         &time::macros::format_description!("[year]-[month]-[day]"),
     )
     .with_context(|| format!("--end '{}' is not a date like 2026-12-31", a.end))?;
-    let result =
-        coproduce_app::evaluation::run(store, clock, "cli:evaluate", &a.program, end, a.seed)
-            .await?;
+    let result = coproduce_app::measures::evaluation::run(
+        store,
+        clock,
+        "cli:evaluate",
+        &a.program,
+        end,
+        a.seed,
+    )
+    .await?;
     let Some(e) = result else {
         println!(
             "No enrolled patient with a full year before and after enrolment found a match; nothing to compare."

@@ -2,7 +2,7 @@
 //! written as FHIR NDJSON or straight into the store.
 
 use anyhow::{Context, Result};
-use coproduce_app::synthetic::{Config, patient};
+use coproduce_app::measures::synthetic::{Config, patient};
 use coproduce_app::{Importer, Store};
 use coproduce_core::Clock;
 use coproduce_fhir::stream::SourceItem;

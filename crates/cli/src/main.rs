@@ -355,10 +355,16 @@ async fn open_url(url: &str, cfg: &Config) -> Result<Store> {
     })
 }
 
-/// The web layer's settings from the configuration, each checked with a message that says
-/// which setting is wrong.
-fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
-    use coproduce_web::jobs::{Delivery, Secret, Smtp, Webhook};
+/// The workflows' settings, the web layer's and the delivery of notifications from the
+/// configuration, each checked with a message that says which setting is wrong.
+fn server_config(
+    cfg: &Config,
+) -> Result<(
+    coproduce_app::workflows::Settings,
+    coproduce_web::WebConfig,
+    coproduce_app::jobs::Delivery,
+)> {
+    use coproduce_app::jobs::{Delivery, Secret, Smtp, Webhook};
     let calendar = coproduce_core::calendar::BusinessCalendar::new(
         &cfg.business_time_zone,
         &cfg.business_open,
@@ -368,11 +374,11 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
     )
     .context("the business calendar (business_time_zone, business_open, business_close, business_days, holidays)")?;
     let protocol = match &cfg.protocol_file {
-        None => coproduce_app::protocol::ProtocolDef::copd(),
+        None => coproduce_app::rescue::protocol::ProtocolDef::copd(),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the protocol file {path}"))?;
-            coproduce_app::protocol::ProtocolDef::from_toml(&text)
+            coproduce_app::rescue::protocol::ProtocolDef::from_toml(&text)
                 .map_err(|e| anyhow::anyhow!("the protocol file {path}: {e}"))?
         }
     };
@@ -404,28 +410,30 @@ fn web_config(cfg: &Config) -> Result<coproduce_web::WebConfig> {
             secret: Secret(secret.0.clone()),
         }),
     };
-    Ok(coproduce_web::WebConfig {
-        body_limit: cfg.body_limit,
-        secure_cookies: !cfg.insecure_cookies,
-        sessions: coproduce_core::session::SessionRules {
-            idle: time::Duration::minutes(cfg.session_idle_minutes),
-            absolute: time::Duration::hours(cfg.session_absolute_hours),
-        },
-        review: coproduce_core::readings::ReviewRules {
+    let settings = coproduce_app::workflows::Settings {
+        review: coproduce_core::care::readings::ReviewRules {
             within: time::Duration::days(cfg.review_within_days),
         },
         calendar,
         protocol,
-        delivery: Delivery { smtp, webhook },
+        webhook: webhook.is_some(),
+    };
+    let web = coproduce_web::WebConfig {
+        body_limit: cfg.body_limit,
+        secure_cookies: !cfg.insecure_cookies,
+        sessions: coproduce_core::access::session::SessionRules {
+            idle: time::Duration::minutes(cfg.session_idle_minutes),
+            absolute: time::Duration::hours(cfg.session_absolute_hours),
+        },
         measures,
         public_url: cfg
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", cfg.addr)),
-        bundle_entries: cfg.bundle_entries,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_seconds.max(1)),
         header_timeout: std::time::Duration::from_secs(cfg.header_timeout_seconds.max(1)),
-    })
+    };
+    Ok((settings, web, Delivery { smtp, webhook }))
 }
 
 /// The site's secret key from the configuration, if one is set.
@@ -447,12 +455,15 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
             "refusing to listen on {addr}: until TLS is in place, coproduce serves on the loopback address only (use 127.0.0.1:PORT)"
         );
     }
-    let api = FhirApi::new(store.clone(), clock.clone());
+    let api = FhirApi::new(store.clone(), clock.clone()).with_bundle_limit(cfg.bundle_entries);
     let accounts = Accounts::new(store.clone(), clock).with_secret_key(secret_key(cfg)?);
-    let web = web_config(cfg)?;
+    let (settings, web, delivery) = server_config(cfg)?;
     let header_timeout = web.header_timeout;
-    let (app, jobs) =
-        coproduce_web::app(api, accounts, web).context("setting up notifications delivery")?;
+    let workflows = coproduce_app::workflows::Workflows::new(api, &settings);
+    let jobs = workflows
+        .jobs(delivery)
+        .context("setting up notifications delivery")?;
+    let app = coproduce_web::app(&workflows, accounts, web);
     jobs.spawn(std::time::Duration::from_secs(
         cfg.jobs_every_seconds.max(1),
     ));

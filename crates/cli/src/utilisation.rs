@@ -46,7 +46,8 @@ pub async fn utilisation(store: &Store, clock: &Arc<dyn Clock>, a: UtilisationAr
     let (from, to) = (date(&a.from)?, date(&a.to)?);
     anyhow::ensure!(from <= to, "--from must not be after --to");
     let u =
-        coproduce_app::evaluation::utilisation(store, clock, "cli:utilisation", from, to).await?;
+        coproduce_app::measures::evaluation::utilisation(store, clock, "cli:utilisation", from, to)
+            .await?;
     println!(
         "utilisation {from} to {to}, per 1,000 patient-years (readmissions: share of admissions within 30 days of a discharge)"
     );

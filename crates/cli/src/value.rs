@@ -42,9 +42,9 @@ pub async fn value(store: &Store, clock: &Arc<dyn Clock>, a: ValueArgs) -> Resul
     anyhow::ensure!(from <= to, "--from must not be after --to");
     let text = std::fs::read(&a.fees)
         .with_context(|| format!("reading the fee schedule {}", a.fees.display()))?;
-    let fees = coproduce_app::value::fee_schedule(&text)
+    let fees = coproduce_app::measures::value::fee_schedule(&text)
         .map_err(|e| anyhow::anyhow!("the fee schedule {}: {e}", a.fees.display()))?;
-    let r = coproduce_app::value::run(
+    let r = coproduce_app::measures::value::run(
         store,
         clock,
         "cli:value",

@@ -3,13 +3,15 @@
 //! No I/O, no async, no database, no HTTP, no JSON. Time is a parameter: code here never
 //! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
 
+// The workflows' rules, one module each: accounts and access (the policy and sign-in), the
+// care plan and readings, the rescue pack.
 pub mod access;
+pub mod care;
+pub mod rescue;
+
+// What they share: time, the business calendar and deadlines with escalation.
 pub mod calendar;
-pub mod careplan;
 pub mod clock;
 pub mod deadline;
-pub mod readings;
-pub mod rescue;
-pub mod session;
 
 pub use clock::{Clock, FakeClock, SystemClock, from_unix_millis, unix_millis};

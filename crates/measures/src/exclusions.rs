@@ -70,7 +70,7 @@ pub fn hospice(rec: &PatientRecord, t: &Terminology, mp: &Span) -> Option<String
         .retrieve("ServiceRequest", t, "Hospice Care Ambulatory")
         .filter(|s| ordered(s) && not_refused(s))
         .filter(|s| {
-            holds(Span::point(crate::interval::bound(&s["authoredOn"], Bound::Unknown)).during(mp))
+            holds(Span::point(crate::record::bound(&s["authoredOn"], Bound::Unknown)).during(mp))
         });
     if let Some(r) = first(ordered_care) {
         return Some(r);
@@ -120,7 +120,7 @@ pub fn frailty(rec: &PatientRecord, t: &Terminology, mp: &Span) -> Option<String
         .retrieve("DeviceRequest", t, "Frailty Device")
         .filter(|d| ordered(d) && not_refused(d))
         .filter(|d| {
-            holds(Span::point(crate::interval::bound(&d["authoredOn"], Bound::Unknown)).during(mp))
+            holds(Span::point(crate::record::bound(&d["authoredOn"], Bound::Unknown)).during(mp))
         });
     if let Some(r) = first(devices) {
         return Some(r);

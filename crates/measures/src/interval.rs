@@ -4,7 +4,6 @@
 //! Times are taken in UTC (as the official test cases assume) and compared by calendar day.
 
 use coproduce_fhir::primitives::date_range_millis;
-use sonic_rs::JsonValueTrait;
 use time::{Date, OffsetDateTime};
 
 /// One end of an interval.
@@ -127,22 +126,6 @@ pub fn day_of(s: &str) -> Bound {
             .map_or(Bound::Unknown, |t| Bound::Day(t.date())),
         None => Bound::Unknown,
     }
-}
-
-/// A JSON date or dateTime as a boundary: absent is `absent`.
-pub fn bound(v: &crate::record::Value, absent: Bound) -> Bound {
-    v.as_str().map_or(absent, day_of)
-}
-
-/// FHIRHelpers' ToInterval(Period): no start is an unknown start; no end is ongoing.
-pub fn period(p: &crate::record::Value) -> Option<Span> {
-    if !p.is_object() {
-        return None;
-    }
-    Some(Span {
-        low: bound(&p["start"], Bound::Unknown),
-        high: bound(&p["end"], Bound::Unbounded),
-    })
 }
 
 #[cfg(test)]

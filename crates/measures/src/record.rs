@@ -5,7 +5,7 @@
 //! objects searched in place, which is what lets a population run at store speed.
 
 use crate::bundle::Terminology;
-use crate::interval::{Bound, Span, bound, period};
+use crate::interval::{Bound, Span, day_of};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use std::sync::{Arc, OnceLock};
 use time::Date;
@@ -485,4 +485,20 @@ pub fn medication_request_period(m: &Value) -> Option<Span> {
         return Some(Span::days(start, end));
     }
     day(&bounds["end"]).map(|end| Span::days(start, end))
+}
+
+/// A JSON date or dateTime as a boundary: absent is `absent`.
+pub fn bound(v: &Value, absent: Bound) -> Bound {
+    v.as_str().map_or(absent, day_of)
+}
+
+/// FHIRHelpers' ToInterval(Period): no start is an unknown start; no end is ongoing.
+pub fn period(p: &Value) -> Option<Span> {
+    if !p.is_object() {
+        return None;
+    }
+    Some(Span {
+        low: bound(&p["start"], Bound::Unknown),
+        high: bound(&p["end"], Bound::Unbounded),
+    })
 }

@@ -427,7 +427,7 @@ impl Store {
         address: &str,
         since: i64,
         known_since: i64,
-    ) -> Result<coproduce_core::session::LoginHistory, StoreError> {
+    ) -> Result<coproduce_core::access::session::LoginHistory, StoreError> {
         // Each count by its own index (user, address): failures for the account, from the
         // address, for both, and successes for both within `known_since`.
         let counts = [
@@ -460,7 +460,7 @@ impl Store {
             }
             *slot = q.bind(at).fetch_one(&self.reader).await?.get(0);
         }
-        Ok(coproduce_core::session::LoginHistory {
+        Ok(coproduce_core::access::session::LoginHistory {
             failed_for_account: n[0],
             failed_from_address: n[1],
             failed_for_account_from_address: n[2],

@@ -112,7 +112,7 @@ pub struct TestApp {
     /// A `system/*.cruds` token: the helpers below send it.
     pub token: String,
     /// The background jobs (deadlines, delivery): tests run a pass when they choose.
-    pub jobs: coproduce_web::jobs::Jobs,
+    pub jobs: coproduce_app::jobs::Jobs,
 }
 
 impl TestApp {
@@ -129,6 +129,22 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: TestBackend, config: coproduce_web::WebConfig) -> Self {
+        Self::spawn_full(
+            backend,
+            config,
+            coproduce_app::workflows::Settings::default(),
+            coproduce_app::jobs::Delivery::default(),
+        )
+        .await
+    }
+
+    /// The application with the workflows' settings and notification delivery given.
+    pub async fn spawn_full(
+        backend: TestBackend,
+        config: coproduce_web::WebConfig,
+        settings: coproduce_app::workflows::Settings,
+        delivery: coproduce_app::jobs::Delivery,
+    ) -> Self {
         let db = TestDb::new(backend).await;
         let clock = fake_clock();
         let api = FhirApi::new(db.store.clone(), clock.clone());
@@ -155,8 +171,9 @@ impl TestApp {
             config.public_url = format!("http://{addr}");
         }
         let header_timeout = config.header_timeout;
-        let (app, jobs) =
-            coproduce_web::app(api, accounts.clone(), config).expect("the application");
+        let workflows = coproduce_app::workflows::Workflows::new(api, &settings);
+        let jobs = workflows.jobs(delivery).expect("the background jobs");
+        let app = coproduce_web::app(&workflows, accounts.clone(), config);
         tokio::spawn(async move {
             let _ = coproduce_web::serve_until(
                 listener,

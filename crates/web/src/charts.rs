@@ -3,7 +3,7 @@
 //! the page puts beside it (screen readers read that, not the drawing).
 
 use coproduce_app::care::Reading;
-use coproduce_core::readings::{Measure, ReadingValue, TargetRange};
+use coproduce_core::care::readings::{Measure, ReadingValue, TargetRange};
 use plotters::prelude::*;
 use time::OffsetDateTime;
 

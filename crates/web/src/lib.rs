@@ -2,29 +2,50 @@
 //! Handlers are thin: they read the request, call `app`, and answer; every error is mapped
 //! to a status and an OperationOutcome in [`errors`].
 
-mod analyst_pages;
+// The workflows' pages, one folder each, each with its own route table: accounts (sign-in
+// and the account page), the care plan and readings, the rescue pack, measures (the
+// analyst's pages).
+mod accounts;
+pub mod care;
+mod measures;
+mod rescue;
+
+// What every workflow's pages use: the page shell, the inbox, the charts; the FHIR API and
+// the token API; errors as OperationOutcomes; metrics.
 mod api;
 mod auth;
-pub mod care_pages;
 pub mod charts;
 pub mod errors;
 mod fhir;
-pub mod i18n;
-pub mod jobs;
-mod rescue_pages;
+mod home;
+mod inbox;
+mod metrics;
+mod shell;
 
-/// How a route treats a caller without credentials.
+pub use coproduce_app::i18n;
+
+/// Who may call a route: anyone, a bearer token, or a signed-in session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
-    /// Open to anyone (`/fhir/metadata`, the sign-in page).
     Public,
-    /// 401 with an OperationOutcome without a valid bearer token.
     Token,
-    /// A redirect to the sign-in page without a live session.
     Session,
 }
 
-/// Every route of `/fhir`, `/api` and the pages, with its guard, for tests that walk them.
+/// Every page route of every workflow, as (path, handler, public).
+fn page_table() -> Vec<(&'static str, axum::routing::MethodRouter<AppState>, bool)> {
+    shell::route_table()
+        .into_iter()
+        .chain(home::route_table())
+        .chain(inbox::route_table())
+        .chain(accounts::route_table())
+        .chain(care::route_table())
+        .chain(rescue::route_table())
+        .chain(measures::route_table())
+        .collect()
+}
+
+/// Every route with its guard, for the tests that walk them all.
 pub fn route_paths() -> Vec<(String, Guard)> {
     let guard = |public: bool, otherwise: Guard| if public { Guard::Public } else { otherwise };
     let fhir = fhir::route_table()
@@ -33,22 +54,16 @@ pub fn route_paths() -> Vec<(String, Guard)> {
     let api = api::route_table()
         .into_iter()
         .map(|(p, _, public)| (format!("/api{p}"), guard(public, Guard::Token)));
-    let pages = pages::route_table()
+    let pages = page_table()
         .into_iter()
-        .chain(care_pages::route_table())
-        .chain(rescue_pages::route_table())
-        .chain(analyst_pages::route_table())
         .map(|(p, _, public)| (p.to_string(), guard(public, Guard::Session)));
     fhir.chain(api).chain(pages).collect()
 }
 
-mod metrics;
-mod pages;
-mod sessions;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use coproduce_app::accounts::Accounts;
+use coproduce_app::workflows::Workflows;
 use coproduce_app::{Care, FhirApi};
 use std::sync::Arc;
 
@@ -61,22 +76,12 @@ pub struct WebConfig {
     /// development on localhost, where the cookie is then named `coproduce_session`.
     pub secure_cookies: bool,
     /// How long sign-in sessions last (idle and absolute).
-    pub sessions: coproduce_core::session::SessionRules,
-    /// When an unreviewed patient reading is flagged on the team home.
-    pub review: coproduce_core::readings::ReviewRules,
-    /// The site's business calendar, for team deadlines.
-    pub calendar: coproduce_core::calendar::BusinessCalendar,
-    /// The self-started treatment protocol (the COPD rescue pack by default).
-    pub protocol: coproduce_app::protocol::ProtocolDef,
-    /// Email and webhook delivery of notifications.
-    pub delivery: jobs::Delivery,
+    pub sessions: coproduce_core::access::session::SessionRules,
     /// The quality measures shown on the analyst's pages: (name, official bundle).
     pub measures: Vec<(String, Arc<coproduce_measures::MeasureBundle>)>,
     /// The address the site is reached at (`https://clinic.example.org`), for the links and
     /// locations it writes; never taken from a request's Host header.
     pub public_url: String,
-    /// The most entries a batch or transaction Bundle may carry (a 4xx above it).
-    pub bundle_entries: usize,
     /// How long a client may take to send a request's body (408 after it), so that a body
     /// trickled slowly does not hold a connection open.
     pub body_timeout: std::time::Duration,
@@ -90,20 +95,17 @@ impl Default for WebConfig {
         WebConfig {
             body_limit: 16 * 1024 * 1024,
             secure_cookies: true,
-            sessions: coproduce_core::session::SessionRules::default(),
-            review: coproduce_core::readings::ReviewRules::default(),
-            calendar: coproduce_core::calendar::BusinessCalendar::default(),
-            protocol: coproduce_app::protocol::ProtocolDef::copd(),
-            delivery: jobs::Delivery::default(),
+            sessions: coproduce_core::access::session::SessionRules::default(),
             measures: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),
-            bundle_entries: coproduce_app::fhir_api::DEFAULT_BUNDLE_ENTRIES,
             body_timeout: std::time::Duration::from_secs(10),
             header_timeout: HEADER_TIMEOUT,
         }
     }
 }
 
+/// What every handler has: the workflows' use-cases over one API, the accounts, the
+/// settings, and the panels the workflows add to a patient's home.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub api: FhirApi,
@@ -112,72 +114,54 @@ pub struct AppState {
     pub notifier: coproduce_app::notify::Notifier,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
+    pub(crate) panels: shell::Panels,
 }
 
 impl AppState {
-    /// The application's services over one FHIR API, configured.
-    pub fn new(api: FhirApi, accounts: Accounts, config: WebConfig) -> Self {
-        let mut care = Care::new(api.clone(), api.clock());
-        care.review = config.review;
-        let notifier = coproduce_app::notify::Notifier::new(
-            api.clone(),
-            api.clock(),
-            config.delivery.webhook.is_some(),
-        );
-        let rescue = coproduce_app::rescue::Rescue::new(
-            api.clone(),
-            api.clock(),
-            config.protocol.clone(),
-            config.calendar.clone(),
-            notifier.clone(),
-        );
+    /// The state over the workflows, with each workflow's panels registered.
+    pub fn new(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Self {
         AppState {
-            care,
-            rescue,
-            notifier,
-            api,
+            api: workflows.api.clone(),
+            care: workflows.care.clone(),
+            rescue: workflows.rescue.clone(),
+            notifier: workflows.notifier.clone(),
             accounts,
             config: Arc::new(config),
+            panels: shell::Panels::new(vec![rescue::home_panel]),
         }
     }
 }
 
-/// The router and the background jobs that go with it (the deadline watcher and delivery).
-pub fn app(
-    api: FhirApi,
-    accounts: Accounts,
-    config: WebConfig,
-) -> Result<(Router, jobs::Jobs), coproduce_app::AppError> {
+/// The router over the workflows. The background work (deadlines, delivery) is not the web
+/// layer's: the binary starts it from [`Workflows::jobs`].
+pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Router {
     let limit = config.body_limit;
     let body_timeout = config.body_timeout;
-    let api = api.with_bundle_limit(config.bundle_entries);
     let secure = config.secure_cookies;
-    let sessions = tower_sessions::SessionManagerLayer::new(sessions::DbSessions(accounts.clone()))
-        .with_name(if secure {
-            "__Host-coproduce"
-        } else {
-            "coproduce_session"
-        })
-        .with_secure(secure)
-        .with_http_only(true)
-        .with_same_site(tower_sessions::cookie::SameSite::Strict)
-        .with_path("/")
-        .with_expiry(tower_sessions::Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::hours(12),
-        ));
-    let state = AppState::new(api.clone(), accounts, config);
-    let watcher =
-        coproduce_app::deadlines::Watcher::new(api.clone(), api.clock(), state.rescue.clone());
-    let jobs = jobs::Jobs::new(
-        watcher,
-        state.notifier.clone(),
-        api.clock(),
-        state.config.delivery.clone(),
-    )?;
-    let router = Router::new()
+    let sessions =
+        tower_sessions::SessionManagerLayer::new(accounts::sessions::DbSessions(accounts.clone()))
+            .with_name(if secure {
+                "__Host-coproduce"
+            } else {
+                "coproduce_session"
+            })
+            .with_secure(secure)
+            .with_http_only(true)
+            .with_same_site(tower_sessions::cookie::SameSite::Strict)
+            .with_path("/")
+            .with_expiry(tower_sessions::Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::hours(12),
+            ));
+    let state = AppState::new(workflows, accounts, config);
+    let pages = page_table()
+        .into_iter()
+        .fold(Router::new(), |r, (path, handler, _)| {
+            r.route(path, handler)
+        });
+    Router::new()
         .nest("/fhir", fhir::routes())
         .nest("/api", api::routes())
-        .merge(pages::routes().layer(sessions))
+        .merge(pages.layer(sessions))
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -185,8 +169,7 @@ pub fn app(
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
         ))
-        .with_state(state);
-    Ok((router, jobs))
+        .with_state(state)
 }
 
 /// How long a client may take to send a request's headers before the connection is closed,

@@ -16,9 +16,9 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes a password that passes [`password_problem`](coproduce_core::session::password_problem) for this user.
+/// Hashes a password that passes [`password_problem`](coproduce_core::access::session::password_problem) for this user.
 pub fn hash_password(username: &str, password: &str) -> Result<String, AppError> {
-    if let Some(why) = coproduce_core::session::password_problem(username, password) {
+    if let Some(why) = coproduce_core::access::session::password_problem(username, password) {
         return Err(invalid(why));
     }
     hasher()

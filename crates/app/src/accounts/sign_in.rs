@@ -73,7 +73,7 @@ impl Accounts {
                 .map_err(SignInRefused::storage)?;
             return Err(SignInRefused::WrongCredentials);
         }
-        let limits = coproduce_core::session::LoginLimits::default();
+        let limits = coproduce_core::access::session::LoginLimits::default();
         let history = self
             .store
             .login_history(

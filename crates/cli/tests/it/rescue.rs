@@ -6,8 +6,8 @@ use coproduce_app::FhirApi;
 use coproduce_app::accounts::Caller;
 use coproduce_app::deadlines::Watcher;
 use coproduce_app::notify::{Notifier, webhook_signature};
-use coproduce_app::protocol::ProtocolDef;
 use coproduce_app::rescue::Rescue;
+use coproduce_app::rescue::protocol::ProtocolDef;
 use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::rescue::{CheckIn, Event, Item, Stage, TaskKind};
 use coproduce_core::{Clock, FakeClock};
@@ -41,8 +41,7 @@ pub(crate) fn services(store: &Store, clock: &Arc<FakeClock>, webhook: bool) -> 
         BusinessCalendar::default(),
         notifier,
     );
-    let watcher = Watcher::new(api, clock, rescue.clone());
-    (rescue, watcher)
+    (rescue.clone(), rescue.watcher())
 }
 
 fn items(expires: time::Date) -> Vec<Item> {
@@ -399,23 +398,27 @@ async fn notifications_arrive_by_email_and_by_signed_webhook() {
     let secret = "a-site-secret-for-tests";
     let config = coproduce_web::WebConfig {
         secure_cookies: false,
-        delivery: coproduce_web::jobs::Delivery {
-            smtp: Some(coproduce_web::jobs::Smtp {
-                host: "127.0.0.1".into(),
-                port: smtp_port,
-                from: "coproduce <care@clinic.example>".into(),
-                username: None,
-                password: coproduce_web::jobs::Secret::default(),
-                starttls: false,
-            }),
-            webhook: Some(coproduce_web::jobs::Webhook {
-                url: hook_url,
-                secret: coproduce_web::jobs::Secret(secret.into()),
-            }),
-        },
         ..Default::default()
     };
-    let app = TestApp::spawn_with(TestBackend::Sqlite, config).await;
+    let settings = coproduce_app::workflows::Settings {
+        webhook: true,
+        ..Default::default()
+    };
+    let delivery = coproduce_app::jobs::Delivery {
+        smtp: Some(coproduce_app::jobs::Smtp {
+            host: "127.0.0.1".into(),
+            port: smtp_port,
+            from: "coproduce <care@clinic.example>".into(),
+            username: None,
+            password: coproduce_app::jobs::Secret::default(),
+            starttls: false,
+        }),
+        webhook: Some(coproduce_app::jobs::Webhook {
+            url: hook_url,
+            secret: coproduce_app::jobs::Secret(secret.into()),
+        }),
+    };
+    let app = TestApp::spawn_full(TestBackend::Sqlite, config, settings, delivery).await;
     app.seed_care_team("ht").await;
     let (rescue, _) = services(&app.db.store, &app.clock, true);
     // Ana asks for email on her account page; a slip is refused and changes nothing.

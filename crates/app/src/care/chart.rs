@@ -1,0 +1,328 @@
+//! The chart (a patient's plan, readings, team and tasks in one view) and the team's
+//! attention list across its panel.
+
+use super::*;
+
+/// What a patient's chart holds for the plan and readings pages.
+#[derive(Debug, Clone, Default)]
+pub struct Chart {
+    pub patient: String,
+    pub name: String,
+    /// The patient's preferred language (Patient.communication), if recorded.
+    pub language: Option<String>,
+    pub readings: Vec<Reading>,
+    pub goals: Vec<GoalView>,
+    pub activities: Vec<ActivityView>,
+    pub tasks: Vec<TaskView>,
+    pub team: Vec<(String, String)>,
+}
+
+impl Chart {
+    /// The target a reading of this measure is compared with: an agreed goal's, if any.
+    pub fn own_target(&self, m: Measure) -> Option<TargetRange> {
+        self.goals
+            .iter()
+            .filter(|g| g.state == GoalState::Agreed)
+            .find_map(|g| g.target.filter(|(gm, _)| *gm == m).map(|(_, r)| r))
+    }
+
+    pub fn readings_of(&self, m: Measure) -> impl Iterator<Item = &Reading> {
+        self.readings.iter().filter(move |r| r.measure == m)
+    }
+}
+
+pub(super) fn preferred_language(v: &Value) -> Option<String> {
+    let comms = v["communication"].as_array()?;
+    let pick = comms
+        .iter()
+        .find(|c| c["preferred"] == true)
+        .or(comms.first())?;
+    pick["language"]["coding"][0]["code"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The team's view of its panel: what needs attention.
+#[derive(Debug, Clone, Default)]
+pub struct Attention {
+    /// (id, name) of every patient in the panel.
+    pub panel: Vec<(String, String)>,
+    pub readings: Vec<FlaggedReading>,
+    pub goals: Vec<GoalView>,
+    pub activities: Vec<ActivityView>,
+    pub tasks: Vec<TaskView>,
+    /// The latest HbA1c (%) of each patient in the panel who has one.
+    pub latest_hba1c: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlaggedReading {
+    pub reading: Reading,
+    pub out_of_range: bool,
+    /// Unreviewed for longer than the review rules allow.
+    pub overdue: bool,
+}
+
+impl Attention {
+    pub fn name_of<'a>(&'a self, patient: &'a str) -> &'a str {
+        self.panel
+            .iter()
+            .find(|(id, _)| id == patient)
+            .map_or(patient, |(_, n)| n.as_str())
+    }
+}
+
+impl Care {
+    /// Everything the plan and readings pages show for one patient, as the caller may see it.
+    pub async fn chart(&self, caller: &Caller, patient: &str) -> Result<Chart> {
+        let p = self.api.read(caller, "Patient", patient).await?;
+        let pv = content(&p)?;
+        let subject = patient_ref(patient);
+        let mut chart = Chart {
+            patient: patient.to_string(),
+            name: person_name(&pv),
+            language: preferred_language(&pv),
+            ..Chart::default()
+        };
+        // A family member whose grant leaves out a part simply sees none of it.
+        let allowed = |e: &CareError| matches!(e, CareError::App(AppError::Forbidden(_)));
+        match self
+            .api
+            .search_all(
+                caller,
+                "Observation",
+                &params(&[("subject", subject.clone()), ("_sort", "-date".into())]),
+            )
+            .await
+        {
+            Ok(found) => chart.readings = found.iter().filter_map(reading_of).collect(),
+            Err(e) => {
+                let e = CareError::from(e);
+                if !allowed(&e) {
+                    return Err(e);
+                }
+            }
+        }
+        match self
+            .api
+            .search_all(caller, "Goal", &params(&[("subject", subject.clone())]))
+            .await
+        {
+            Ok(found) => {
+                chart.goals = found.iter().filter_map(goal_of).collect();
+                chart
+                    .goals
+                    .sort_by_key(|g| std::cmp::Reverse(g.history.first().map(|h| h.at)));
+                if let Some(plan) = self.find_plan(caller, patient).await? {
+                    chart.activities = activities_of(&content(&plan)?, patient);
+                }
+                let tasks = self
+                    .api
+                    .search_all(
+                        caller,
+                        "Task",
+                        &params(&[
+                            ("patient", subject.clone()),
+                            ("status", "requested,in-progress".into()),
+                        ]),
+                    )
+                    .await?;
+                chart.tasks = tasks.iter().filter_map(task_of).collect();
+            }
+            Err(e) => {
+                let e = CareError::from(e);
+                if !allowed(&e) {
+                    return Err(e);
+                }
+            }
+        }
+        if let Ok(teams) = self
+            .api
+            .search_all(caller, "CareTeam", &params(&[("subject", subject)]))
+            .await
+        {
+            for t in teams {
+                let tv = content(&t)?;
+                for member in tv["participant"].as_array().into_iter().flatten() {
+                    let role = member["role"][0]["coding"][0]["display"]
+                        .as_str()
+                        .or(member["role"][0]["text"].as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    let who = member["member"]["display"]
+                        .as_str()
+                        .or(member["member"]["reference"].as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    chart.team.push((who, role));
+                }
+            }
+        }
+        self.name_team(caller, &mut chart.team).await?;
+        Ok(chart)
+    }
+
+    /// Care-team members recorded by reference only get their names from their
+    /// Practitioner resources.
+    pub(super) async fn name_team(
+        &self,
+        caller: &Caller,
+        team: &mut [(String, String)],
+    ) -> Result<()> {
+        let ids: Vec<String> = team
+            .iter()
+            .filter_map(|(who, _)| who.strip_prefix("Practitioner/").map(str::to_string))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let found = self
+            .api
+            .search_all(caller, "Practitioner", &params(&[("_id", ids.join(","))]))
+            .await?;
+        let names: HashMap<String, String> = found
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    format!("Practitioner/{}", s.id),
+                    person_name(&s.json().ok()?),
+                ))
+            })
+            .collect();
+        for (who, _) in team.iter_mut() {
+            if let Some(n) = names.get(who.as_str()) {
+                *who = n.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// The patients the caller may see (a family member's, a team member's panel).
+    pub async fn patients(&self, caller: &Caller) -> Result<Vec<(String, String)>> {
+        let found = self.api.search_all(caller, "Patient", &[]).await?;
+        let mut out: Vec<(String, String)> = found
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), person_name(&s.json().ok()?))))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
+    /// The team home: what needs the team's attention across its panel.
+    pub async fn attention(&self, caller: &Caller) -> Result<Attention> {
+        let now = self.now();
+        let mut a = Attention {
+            panel: self.patients(caller).await?,
+            ..Attention::default()
+        };
+        let goals: Vec<GoalView> = self
+            .api
+            .search_all(
+                caller,
+                "Goal",
+                &params(&[("lifecycle-status", "proposed,active".into())]),
+            )
+            .await?
+            .iter()
+            .filter_map(goal_of)
+            .collect();
+        let own_targets: HashMap<(String, Measure), TargetRange> = goals
+            .iter()
+            .filter(|g| g.state == GoalState::Agreed)
+            .filter_map(|g| g.target.map(|(m, r)| ((g.patient.clone(), m), r)))
+            .collect();
+        let unreviewed = self
+            .api
+            .search_all(
+                caller,
+                "Observation",
+                &params(&[
+                    ("_tag", format!("{WORKFLOW_TAGS}|unreviewed")),
+                    ("_sort", "date".into()),
+                ]),
+            )
+            .await?;
+        a.readings = unreviewed
+            .iter()
+            .filter_map(reading_of)
+            .map(|r| FlaggedReading {
+                out_of_range: self.targets.out_of_range(
+                    r.measure,
+                    &r.value,
+                    own_targets.get(&(r.patient.clone(), r.measure)).copied(),
+                ),
+                overdue: self.review.overdue(r.at, now),
+                reading: r,
+            })
+            .collect();
+        // Flagged first: overdue, then out of range, then the oldest.
+        a.readings
+            .sort_by_key(|f| (!f.overdue, !f.out_of_range, f.reading.at));
+        a.goals = goals
+            .into_iter()
+            .filter(|g| g.state == GoalState::Awaiting(Side::Team))
+            .collect();
+        let plans = self
+            .api
+            .search_all(
+                caller,
+                "CarePlan",
+                &params(&[
+                    ("category", format!("{PLAN_CATEGORY}|shared")),
+                    ("status", "active".into()),
+                ]),
+            )
+            .await?;
+        for p in &plans {
+            let patient = p.patient_id.clone().unwrap_or_default();
+            let v = content(p)?;
+            a.activities.extend(
+                activities_of(&v, &patient)
+                    .into_iter()
+                    .filter(|x| x.owner().side() == Side::Team && x.facts.overdue(now)),
+            );
+        }
+        let tasks = self
+            .api
+            .search_all(
+                caller,
+                "Task",
+                &params(&[("status", "requested,in-progress".into())]),
+            )
+            .await?;
+        a.tasks = tasks
+            .iter()
+            .filter_map(task_of)
+            .filter(|t| t.due.is_some_and(|d| d <= now + self.due_soon))
+            .collect();
+        a.tasks.sort_by_key(|t| t.due);
+        let since = now - time::Duration::days(456);
+        let hba1c = self
+            .api
+            .search_all(
+                caller,
+                "Observation",
+                &params(&[
+                    (
+                        "code",
+                        reading_rules::HBA1C_CODES
+                            .iter()
+                            .map(|c| format!("{LOINC}|{c}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    ("date", format!("ge{}", instant(since))),
+                    ("_sort", "-date".into()),
+                ]),
+            )
+            .await?;
+        let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+        for r in hba1c.iter().filter_map(reading_of) {
+            latest
+                .entry(r.patient.clone())
+                .or_insert(r.value.headline());
+        }
+        a.latest_hba1c = latest.into_values().collect();
+        Ok(a)
+    }
+}

@@ -1,0 +1,205 @@
+//! Readings as CSV: the file a patient uploads and the export, one reading per row.
+
+use super::*;
+
+/// The columns of a readings CSV file, in order (docs/readings-csv.md). Export writes them
+/// and more (review status and comment); upload reads the first five and ignores the rest.
+pub const CSV_COLUMNS: &[&str] = &["measure", "value", "value2", "unit", "time"];
+
+pub(super) fn parse_when(s: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Some(now);
+    }
+    if let Some((low, _)) = date_range_millis(s) {
+        return Some(from_unix_millis(low));
+    }
+    // "2026-11-20 08:30" as people type it, in UTC.
+    let with_t = s.replacen(' ', "T", 1);
+    date_range_millis(&format!("{with_t}:00Z"))
+        .or_else(|| date_range_millis(&format!("{with_t}Z")))
+        .map(|(low, _)| from_unix_millis(low))
+}
+
+/// Reads a readings CSV file (a header row naming at least `measure` and `value`). Every
+/// row is checked; the first bad one refuses the whole file, naming its row.
+pub fn parse_csv(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<NewReading>> {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .trim(::csv::Trim::All)
+        .flexible(true)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| CareError::input("csv-unreadable", format!("the file is not CSV: {e}")))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(m_col), Some(v_col)) = (col("measure"), col("value")) else {
+        return Err(CareError::Input {
+            key: "csv-columns",
+            english: format!(
+                "the first row must name the columns: {}",
+                CSV_COLUMNS.join(",")
+            ),
+            args: vec![("columns", CSV_COLUMNS.join(","))],
+        });
+    };
+    let (v2_col, u_col, t_col) = (col("value2"), col("unit"), col("time"));
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        let refuse = |why: String| CareError::Input {
+            key: "csv-row-refused",
+            english: format!("row {row}: {why}"),
+            args: vec![("row", row.to_string()), ("why", why)],
+        };
+        let record = record.map_err(|e| refuse(e.to_string()))?;
+        let field = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let measure =
+            Measure::parse(&field(Some(m_col)).to_ascii_lowercase()).ok_or_else(|| {
+                refuse(format!(
+                    "'{}' is not a measure; use one of {}",
+                    field(Some(m_col)),
+                    Measure::ALL.map(Measure::as_str).join(", ")
+                ))
+            })?;
+        let mut values = vec![
+            reading_rules::parse_number(field(Some(v_col))).map_err(|e| refuse(e.to_string()))?,
+        ];
+        if measure == Measure::BloodPressure {
+            values.push(
+                reading_rules::parse_number(field(v2_col))
+                    .map_err(|e| refuse(format!("value2 (diastolic): {e}")))?,
+            );
+        }
+        let at = parse_when(field(t_col), now).ok_or_else(|| {
+            refuse(format!(
+                "'{}' is not a time like 2026-11-20 08:30",
+                field(t_col)
+            ))
+        })?;
+        let r = NewReading {
+            measure,
+            values,
+            unit: field(u_col).to_string(),
+            at,
+        };
+        reading_rules::check(r.measure, &r.values, &r.unit).map_err(|e| refuse(e.to_string()))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Writes readings as CSV, in the upload's columns plus the review.
+pub fn readings_csv(readings: &[Reading]) -> Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let fail = |e: ::csv::Error| CareError::App(AppError::Internal(e.to_string()));
+    w.write_record(
+        CSV_COLUMNS
+            .iter()
+            .chain(&["recorded_by", "reviewed", "review_comment"]),
+    )
+    .map_err(fail)?;
+    for r in readings {
+        let unit = r.measure.canonical_unit().ucum;
+        let d = r.measure.decimals();
+        let (v1, v2) = match r.value {
+            ReadingValue::Single(v) => (format!("{v:.d$}"), String::new()),
+            ReadingValue::Pressure {
+                systolic,
+                diastolic,
+            } => (format!("{systolic:.0}"), format!("{diastolic:.0}")),
+        };
+        let reviewed = match (&r.review, r.unreviewed) {
+            (Some(rv), _) => instant(rv.at),
+            (None, true) => "no".into(),
+            (None, false) => String::new(),
+        };
+        let comment = r
+            .review
+            .as_ref()
+            .and_then(|rv| rv.comment.clone())
+            .unwrap_or_default();
+        w.write_record(
+            [
+                r.measure.as_str(),
+                &v1,
+                &v2,
+                unit,
+                &instant(r.at),
+                &r.by,
+                &reviewed,
+                &comment,
+            ]
+            .map(crate::spreadsheet::safe_cell)
+            .iter()
+            .map(|c| c.as_ref()),
+        )
+        .map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CareError::App(AppError::Internal(e.to_string())))?;
+    String::from_utf8(bytes).map_err(|e| CareError::App(AppError::Internal(e.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_csv_file_is_read_with_units_and_times() {
+        let now = datetime!(2026-11-27 10:00 UTC);
+        let csv = "measure,value,value2,unit,time\n\
+                   glucose,7.0,,mmol/L,2026-11-20 08:30\n\
+                   blood-pressure,128,82,,2026-11-21T07:00:00Z\n\
+                   weight,80.5,,kg,\n";
+        let rows = parse_csv(csv.as_bytes(), now).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].at, datetime!(2026-11-20 08:30 UTC));
+        assert_eq!(rows[1].values, vec![128.0, 82.0]);
+        assert_eq!(rows[2].at, now);
+    }
+
+    #[test]
+    fn a_bad_row_refuses_the_file_and_names_the_row() {
+        let now = datetime!(2026-11-27 10:00 UTC);
+        let csv = "measure,value\nglucose,120\nhba1c,80\n";
+        let err = parse_csv(csv.as_bytes(), now).unwrap_err();
+        assert_eq!(err.to_string(), "row 3: hba1c must be between 3 and 20 %");
+        let err = parse_csv(b"what,ever\n1,2\n", now).unwrap_err();
+        assert!(matches!(
+            err,
+            CareError::Input {
+                key: "csv-columns",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn exported_readings_upload_again_unchanged() {
+        let r = Reading {
+            id: "x".into(),
+            version: 1,
+            patient: "p".into(),
+            measure: Measure::BloodPressure,
+            value: ReadingValue::Pressure {
+                systolic: 131.0,
+                diastolic: 84.0,
+            },
+            at: datetime!(2026-11-20 08:30 UTC),
+            by: "ana".into(),
+            unreviewed: true,
+            review: None,
+        };
+        let text = readings_csv(std::slice::from_ref(&r)).unwrap();
+        let back = parse_csv(text.as_bytes(), datetime!(2026-11-27 10:00 UTC)).unwrap();
+        assert_eq!(back[0].values, vec![131.0, 84.0]);
+        assert_eq!(back[0].at, r.at);
+        assert_eq!(back[0].measure, r.measure);
+    }
+}

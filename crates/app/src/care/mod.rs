@@ -1,0 +1,174 @@
+//! The shared care plan and patient readings, as FHIR: readings are Observations (performer:
+//! the patient or family member), goals are Goals, activities live on one shared CarePlan
+//! per patient, and the HbA1c test falling due is a team-owned Task.
+//!
+//! Every read and write goes through [`FhirApi`] with the caller's rights, so the access
+//! policy decides and every interaction is audited. The rules (what a valid reading is,
+//! whose turn it is on a goal, when an activity is due) are `core`'s.
+
+use crate::caller::Caller;
+use crate::error::AppError;
+use crate::fhir_api::FhirApi;
+use coproduce_core::access::{Role, Who};
+use coproduce_core::care::plan::{
+    ActivityFacts, Cadence, GoalAnswer, GoalState, Owner, Schedule, Setting, Side,
+};
+use coproduce_core::care::readings::{
+    self as reading_rules, DefaultTargets, HbA1cTarget, LOINC, Measure, ReadingRefused,
+    ReadingValue, ReviewRules, TargetRange, UCUM, hba1c_due,
+};
+use coproduce_core::{Clock, from_unix_millis};
+use coproduce_fhir::primitives::date_range_millis;
+use coproduce_fhir::search::split_reference;
+use coproduce_store::Stored;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+mod chart;
+mod csv;
+mod plan;
+mod readings;
+mod rules;
+
+use crate::error::CareError;
+use crate::vocabulary::{PLAN_CATEGORY, ROLES, TASKS, WORKFLOW_TAGS, person_name, role_of};
+pub use chart::*;
+pub use csv::*;
+pub use plan::*;
+pub use readings::*;
+pub use rules::write_rules;
+
+const BASE: &str = "https://coproduce.health/fhir";
+fn ext(name: &str) -> String {
+    format!("{BASE}/StructureDefinition/{name}")
+}
+
+type Result<T> = std::result::Result<T, CareError>;
+
+fn side_of(caller: &Caller) -> Result<Side> {
+    role_of(caller).and_then(Side::of).ok_or_else(|| {
+        CareError::App(AppError::Forbidden(
+            "only the patient, their family and their care team take part in the plan".into(),
+        ))
+    })
+}
+
+fn author(caller: &Caller) -> Value {
+    let name = caller
+        .label
+        .strip_prefix("user:")
+        .unwrap_or(&caller.label)
+        .to_string();
+    match &caller.fhir_ref {
+        Some(r) => json!({"reference": r, "display": name}),
+        None => json!({"display": name}),
+    }
+}
+
+fn instant(t: OffsetDateTime) -> String {
+    Stored::instant(t)
+}
+
+fn parse_time(v: &Value) -> Option<OffsetDateTime> {
+    let (low, _) = date_range_millis(v.as_str()?)?;
+    Some(from_unix_millis(low))
+}
+
+/// Drops the server-kept version fields before an update, and `meta` itself when nothing
+/// else is left in it (FHIR allows no empty objects).
+fn strip_version(v: &mut Value) {
+    let Some(o) = v.as_object_mut() else { return };
+    let empty = match o.get_mut("meta").and_then(Value::as_object_mut) {
+        Some(meta) => {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            if meta
+                .get("tag")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                meta.remove("tag");
+            }
+            meta.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        o.remove("meta");
+    }
+}
+
+/// A record addressed through a patient's chart must be in that chart.
+fn in_chart(stored: &Stored, patient: &str) -> Result<()> {
+    if stored.patient_id.as_deref() == Some(patient) {
+        Ok(())
+    } else {
+        Err(CareError::App(AppError::NotFound(format!(
+            "{}/{} in the chart of Patient/{patient}",
+            stored.resource_type, stored.id
+        ))))
+    }
+}
+
+fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn content(s: &Stored) -> Result<Value> {
+    Ok(s.json()?)
+}
+
+fn patient_ref(patient: &str) -> String {
+    format!("Patient/{patient}")
+}
+
+/// The care-plan and readings use-cases.
+#[derive(Clone)]
+pub struct Care {
+    api: FhirApi,
+    clock: Arc<dyn Clock>,
+    pub targets: DefaultTargets,
+    pub review: ReviewRules,
+    /// How far ahead a team task counts as falling due.
+    pub due_soon: time::Duration,
+}
+
+impl std::fmt::Debug for Care {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Care").finish_non_exhaustive()
+    }
+}
+
+impl Care {
+    pub fn new(api: FhirApi, clock: Arc<dyn Clock>) -> Self {
+        Care {
+            api,
+            clock,
+            targets: DefaultTargets::default(),
+            review: ReviewRules::default(),
+            due_soon: time::Duration::days(14),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Whose reference a caller is (their patient id when they are the patient).
+    pub fn own_patient(caller: &Caller) -> Option<String> {
+        match &caller.actor.who {
+            Who::Patient { patient } => Some(patient.clone()),
+            _ => caller
+                .fhir_ref
+                .as_deref()
+                .and_then(split_reference)
+                .filter(|(t, _)| *t == "Patient")
+                .map(|(_, id)| id.to_string()),
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! Readings: an entered value as an Observation, its plausibility and its unit, the team's
+//! review, and the HbA1c test falling due as a team-owned Task.
+
+use super::*;
+
+/// A reading as the app shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub id: String,
+    pub version: i64,
+    pub patient: String,
+    pub measure: Measure,
+    pub value: ReadingValue,
+    pub at: OffsetDateTime,
+    /// Who recorded it, as they are named.
+    pub by: String,
+    /// Waiting for the team to look at it.
+    pub unreviewed: bool,
+    pub review: Option<Review>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub by: String,
+    pub at: OffsetDateTime,
+    pub comment: Option<String>,
+}
+
+/// A reading as entered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReading {
+    pub measure: Measure,
+    /// One value, or systolic then diastolic.
+    pub values: Vec<f64>,
+    /// A UCUM code or label; empty for the measure's usual unit.
+    pub unit: String,
+    pub at: OffsetDateTime,
+}
+
+pub(super) fn quantity(measure: Measure, v: f64) -> Value {
+    let u = measure.canonical_unit();
+    json!({"value": reading_rules::round_to(v, 2), "unit": u.label, "system": UCUM, "code": u.ucum})
+}
+
+/// Reads a quantity in any unit the measure takes, into the canonical unit.
+pub(super) fn quantity_value(measure: Measure, q: &Value) -> Option<f64> {
+    let v = q["value"].as_f64()?;
+    let unit = q["code"].as_str().or(q["unit"].as_str()).unwrap_or("");
+    if unit.is_empty() {
+        return Some(v);
+    }
+    measure.unit(unit).map(|u| u.to_canonical(v))
+}
+
+pub(super) fn coded_measure(code: &Value) -> Option<Measure> {
+    code["coding"]
+        .as_array()?
+        .iter()
+        .find_map(|c| Measure::from_code(c["system"].as_str()?, c["code"].as_str()?))
+}
+
+pub(super) fn has_code(concept: &Value, system: &str, code: &str) -> bool {
+    concept["coding"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["system"] == system && c["code"] == code)
+    })
+}
+
+pub(super) fn is_unreviewed(v: &Value) -> bool {
+    v["meta"]["tag"].as_array().is_some_and(|t| {
+        t.iter()
+            .any(|c| c["system"] == WORKFLOW_TAGS && c["code"] == "unreviewed")
+    })
+}
+
+/// The measure an Observation records, if it is one of the readings.
+pub fn reading_code(v: &Value) -> Option<Measure> {
+    coded_measure(&v["code"])
+}
+
+/// Tags a reading as waiting for the team's review (`meta.tag`), keeping any other tags.
+pub fn mark_unreviewed(obs: &mut Value) {
+    if is_unreviewed(obs) {
+        return;
+    }
+    let tag = json!({"system": WORKFLOW_TAGS, "code": "unreviewed", "display": "Not yet reviewed by the care team"});
+    let mut tags = obs["meta"]["tag"].as_array().cloned().unwrap_or_default();
+    tags.push(tag);
+    obs["meta"]["tag"] = json!(tags);
+}
+
+/// The reading an Observation holds, if it is one of ours (any source: the app, a CSV
+/// upload, the FHIR API, an EHR import).
+pub fn reading_of(stored: &Stored) -> Option<Reading> {
+    let v = stored.json().ok()?;
+    let measure = coded_measure(&v["code"])?;
+    let value = if measure == Measure::BloodPressure {
+        let comps = v["component"].as_array()?;
+        let find = |code: &str| {
+            comps
+                .iter()
+                .find(|c| has_code(&c["code"], LOINC, code))
+                .and_then(|c| quantity_value(measure, &c["valueQuantity"]))
+        };
+        ReadingValue::Pressure {
+            systolic: find(reading_rules::SYSTOLIC.code)?,
+            diastolic: find(reading_rules::DIASTOLIC.code)?,
+        }
+    } else {
+        ReadingValue::Single(quantity_value(measure, &v["valueQuantity"])?)
+    };
+    let at = parse_time(&v["effectiveDateTime"])
+        .or_else(|| parse_time(&v["effectivePeriod"]["start"]))
+        .or_else(|| parse_time(&v["issued"]))
+        .unwrap_or_else(|| from_unix_millis(stored.last_updated));
+    let by = v["performer"][0]["display"]
+        .as_str()
+        .or(v["performer"][0]["reference"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let review = v["extension"].as_array().and_then(|es| {
+        es.iter()
+            .find(|e| e["url"] == ext("reading-review"))
+            .map(|e| {
+                let part = |name: &str| {
+                    e["extension"]
+                        .as_array()
+                        .and_then(|ps| ps.iter().find(|p| p["url"] == name))
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                };
+                Review {
+                    by: part("by")["valueReference"]["display"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    at: parse_time(&part("at")["valueDateTime"]).unwrap_or(at),
+                    comment: part("comment")["valueString"].as_str().map(str::to_string),
+                }
+            })
+    });
+    Some(Reading {
+        id: stored.id.clone(),
+        version: stored.version_id,
+        patient: stored.patient_id.clone().unwrap_or_default(),
+        measure,
+        value,
+        at,
+        by,
+        unreviewed: is_unreviewed(&v),
+        review,
+    })
+}
+
+/// Why an Observation of a measure we know holds an impossible value, whichever way it came
+/// (the app, a CSV file, the FHIR API): the same rule as entry by hand. A value in a unit we
+/// cannot convert is left alone, since we cannot judge it.
+pub fn implausible(v: &Value) -> Option<ReadingRefused> {
+    if v["resourceType"] != "Observation" {
+        return None;
+    }
+    let measure = coded_measure(&v["code"])?;
+    let canonical = measure.canonical_unit().ucum;
+    // A value no number holds (`1e400` is valid JSON and a valid FHIR decimal, and would be
+    // read as no value at all) is refused, not let through unchecked.
+    let quantities = std::iter::once(&v["valueQuantity"]).chain(
+        v["component"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| &c["valueQuantity"]),
+    );
+    for q in quantities {
+        let raw = &q["value"];
+        if !raw.is_null() && raw.as_f64().is_none_or(|x| !x.is_finite()) {
+            return Some(ReadingRefused::NotANumber(raw.to_string()));
+        }
+    }
+    let values: Vec<f64> = if measure == Measure::BloodPressure {
+        let comps = v["component"].as_array()?;
+        let find = |code: &str| {
+            comps
+                .iter()
+                .find(|c| has_code(&c["code"], LOINC, code))
+                .and_then(|c| quantity_value(measure, &c["valueQuantity"]))
+        };
+        vec![
+            find(reading_rules::SYSTOLIC.code)?,
+            find(reading_rules::DIASTOLIC.code)?,
+        ]
+    } else {
+        vec![quantity_value(measure, &v["valueQuantity"])?]
+    };
+    reading_rules::check(measure, &values, canonical).err()
+}
+
+/// The team's "HbA1c test due" Task for a patient, one per patient (by identifier).
+pub fn hba1c_task_resource(patient: &str, due: OffsetDateTime, now: OffsetDateTime) -> Value {
+    let identifier = format!("hba1c-test/{patient}");
+    let subject = patient_ref(patient);
+    json!({
+        "resourceType": "Task",
+        "identifier": [{"system": TASKS, "value": identifier}],
+        "status": "requested",
+        "intent": "plan",
+        "code": {"coding": [{"system": TASKS, "code": "hba1c-test", "display": "HbA1c test due"}]},
+        "description": "HbA1c test due",
+        "for": {"reference": subject},
+        "authoredOn": instant(now),
+        "performerType": [{"coding": [{"system": ROLES, "code": Role::Clinician.as_str()}]}],
+        "restriction": {"period": {"end": instant(due)}},
+    })
+}
+
+impl Care {
+    /// Checks a reading as entered and turns it into an Observation (not yet stored).
+    pub fn observation(&self, caller: &Caller, patient: &str, r: &NewReading) -> Result<Value> {
+        let value = reading_rules::check(r.measure, &r.values, &r.unit)?;
+        if r.at > self.now() + time::Duration::minutes(5) {
+            return Err(CareError::input(
+                "reading-in-future",
+                "the time of the reading is in the future",
+            ));
+        }
+        let code = r.measure.code();
+        let concept = |c: reading_rules::Code| json!({"coding": [{"system": c.system, "code": c.code, "display": c.display}], "text": c.display});
+        let mut obs = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": r.measure.category(),
+            }]}],
+            "code": concept(code),
+            "subject": {"reference": patient_ref(patient)},
+            "effectiveDateTime": instant(r.at),
+            "performer": [author(caller)],
+        });
+        // A reading the patient's side entered waits for the team to look at it.
+        if side_of(caller).ok() == Some(Side::Patient) {
+            mark_unreviewed(&mut obs);
+        }
+        match value {
+            ReadingValue::Single(v) => obs["valueQuantity"] = quantity(r.measure, v),
+            ReadingValue::Pressure {
+                systolic,
+                diastolic,
+            } => {
+                obs["component"] = json!([
+                    {"code": concept(reading_rules::SYSTOLIC), "valueQuantity": quantity(r.measure, systolic)},
+                    {"code": concept(reading_rules::DIASTOLIC), "valueQuantity": quantity(r.measure, diastolic)},
+                ]);
+            }
+        }
+        Ok(obs)
+    }
+
+    /// Records one reading.
+    pub async fn record_reading(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        r: &NewReading,
+    ) -> Result<Reading> {
+        let obs = self.observation(caller, patient, r)?;
+        let written = self
+            .api
+            .create(caller, "Observation", obs.to_string().as_bytes(), None)
+            .await?;
+        if r.measure == Measure::HbA1c {
+            self.refresh_hba1c_task(patient).await?;
+        }
+        reading_of(&written.stored).ok_or_else(|| {
+            CareError::App(AppError::Internal(
+                "a stored reading did not read back".into(),
+            ))
+        })
+    }
+
+    /// Records many readings in one transaction: all or none (a CSV upload).
+    pub async fn record_readings(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        rows: &[NewReading],
+    ) -> Result<usize> {
+        let mut entries = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let obs = self.observation(caller, patient, r).map_err(|e| match e {
+                CareError::Reading(why) => CareError::Input {
+                    key: "csv-row-refused",
+                    english: format!("row {}: {why}", i + 2),
+                    args: vec![("row", (i + 2).to_string()), ("why", why.to_string())],
+                },
+                other => other,
+            })?;
+            entries.push(json!({
+                "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                "resource": obs,
+                "request": {"method": "POST", "url": "Observation"},
+            }));
+        }
+        if entries.is_empty() {
+            return Err(CareError::input("csv-empty", "the file has no readings"));
+        }
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        self.api
+            .bundle(caller, bundle.to_string().as_bytes())
+            .await?;
+        if rows.iter().any(|r| r.measure == Measure::HbA1c) {
+            self.refresh_hba1c_task(patient).await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// A team member marks a reading reviewed, with an optional comment the patient sees.
+    pub async fn review_reading(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        observation_id: &str,
+        comment: &str,
+    ) -> Result<Reading> {
+        if side_of(caller)? != Side::Team {
+            return Err(CareError::input(
+                "review-team-only",
+                "only the care team marks readings reviewed",
+            ));
+        }
+        let stored = self.api.read(caller, "Observation", observation_id).await?;
+        in_chart(&stored, patient)?;
+        let mut v = content(&stored)?;
+        let now = self.now();
+        // Looked up without indexing: `v["meta"]["tag"]` on a mutable value would add a
+        // null `tag` to a reading that has none (one from an EHR), and the update would fail.
+        if let Some(tags) = v.pointer_mut("/meta/tag").and_then(Value::as_array_mut) {
+            tags.retain(|t| !(t["system"] == WORKFLOW_TAGS && t["code"] == "unreviewed"));
+        }
+        let mut parts = vec![
+            json!({"url": "by", "valueReference": author(caller)}),
+            json!({"url": "at", "valueDateTime": instant(now)}),
+        ];
+        let comment = comment.trim();
+        if !comment.is_empty() {
+            parts.push(json!({"url": "comment", "valueString": comment}));
+        }
+        let mut exts: Vec<Value> = v["extension"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["url"] != ext("reading-review"))
+            .collect();
+        exts.push(json!({"url": ext("reading-review"), "extension": parts}));
+        v["extension"] = json!(exts);
+        strip_version(&mut v);
+        let written = self
+            .api
+            .update(
+                caller,
+                "Observation",
+                observation_id,
+                v.to_string().as_bytes(),
+                Some(stored.version_id),
+            )
+            .await?;
+        reading_of(&written.stored).ok_or_else(|| {
+            CareError::App(AppError::Internal(
+                "a reviewed reading did not read back".into(),
+            ))
+        })
+    }
+
+    /// Keeps the patient's "HbA1c test due" task in step with their latest HbA1c and their
+    /// agreed target. The system does this on the team's behalf, so it is audited as such.
+    pub async fn refresh_hba1c_task(&self, patient: &str) -> Result<()> {
+        let system = Caller::system("coproduce:care-plan");
+        let subject = patient_ref(patient);
+        let latest = self
+            .api
+            .search_all(
+                &system,
+                "Observation",
+                &params(&[
+                    ("subject", subject.clone()),
+                    (
+                        "code",
+                        reading_rules::HBA1C_CODES
+                            .iter()
+                            .map(|c| format!("{LOINC}|{c}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    ("_sort", "-date".into()),
+                    ("_count", "1".into()),
+                ]),
+            )
+            .await?
+            .iter()
+            .find_map(reading_of)
+            .map(|r| (r.at, r.value.headline()));
+        let target = self
+            .api
+            .search_all(
+                &system,
+                "Goal",
+                &params(&[
+                    ("subject", subject.clone()),
+                    ("lifecycle-status", "active".into()),
+                ]),
+            )
+            .await?
+            .iter()
+            .filter_map(goal_of)
+            .find_map(|g| {
+                g.target
+                    .filter(|(m, _)| *m == Measure::HbA1c)
+                    .map(|(_, r)| r)
+            });
+        let due = hba1c_due(latest, target, self.now());
+        let identifier = format!("hba1c-test/{patient}");
+        let task = hba1c_task_resource(patient, due, self.now());
+        let existing = self
+            .api
+            .search_all(
+                &system,
+                "Task",
+                &params(&[("identifier", format!("{TASKS}|{identifier}"))]),
+            )
+            .await?;
+        match existing.first() {
+            Some(s) => {
+                let old = task_of(s);
+                if old.is_some_and(|t| t.due == Some(due)) {
+                    return Ok(());
+                }
+                self.api
+                    .update(
+                        &system,
+                        "Task",
+                        &s.id,
+                        task.to_string().as_bytes(),
+                        Some(s.version_id),
+                    )
+                    .await?;
+            }
+            None => {
+                self.api
+                    .create(&system, "Task", task.to_string().as_bytes(), None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The readings' rules on every write, registered with the FHIR API: a reading with an
+//! impossible value is refused, and a reading the patient's side creates waits for the
+//! team's review, on every path through the API (the app's forms, a CSV upload, the FHIR
+//! interactions and Bundle entries alike).
+
+use super::*;
+use crate::fhir_api::{Write, WriteRule, invalid};
+use coproduce_fhir::{IssueCode, Resource, parse_resource_value};
+
+/// The rules the care plan adds to writes.
+pub fn write_rules() -> Vec<Arc<dyn WriteRule>> {
+    vec![Arc::new(ReadingRules)]
+}
+
+struct ReadingRules;
+
+impl WriteRule for ReadingRules {
+    fn resource_type(&self) -> &'static str {
+        "Observation"
+    }
+
+    fn check(
+        &self,
+        write: &Write<'_>,
+        resource: Resource,
+    ) -> std::result::Result<Resource, AppError> {
+        if let Some(why) = implausible(&resource.to_value()) {
+            return Err(invalid(
+                IssueCode::Invariant,
+                "Observation.value[x]",
+                why.to_string(),
+            ));
+        }
+        // A reading the patient's side creates through the API waits for the team's review,
+        // as one entered in the app does.
+        let patient_side = matches!(
+            write.caller.actor.who,
+            Who::Patient { .. } | Who::Family { .. }
+        );
+        if !write.creating || !patient_side {
+            return Ok(resource);
+        }
+        let mut v = resource.to_value();
+        if reading_code(&v).is_none() {
+            return Ok(resource);
+        }
+        mark_unreviewed(&mut v);
+        Ok(parse_resource_value(v)?)
+    }
+}

@@ -1,0 +1,467 @@
+//! The interactions on one resource: create (with If-None-Exist), update (with If-Match),
+//! read, vread and delete, each with its Provenance and audit row.
+
+use super::*;
+
+/// A change Provenance records: the resource, the version written, its patient.
+pub(super) struct Changed<'a> {
+    rt: &'a str,
+    id: &'a str,
+    version: Option<i64>,
+    patient: Option<&'a str>,
+}
+
+impl FhirApi {
+    /// Records who made a change and for whom, as a FHIR Provenance written in the same
+    /// transaction: the author (their Practitioner, RelatedPerson or Patient, or the token's
+    /// name), and the patient they acted for when that is someone else.
+    pub(super) async fn record_provenance(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        changed: Changed<'_>,
+        operation: &str,
+    ) -> Result<(), AppError> {
+        let Changed {
+            rt,
+            id,
+            version,
+            patient,
+        } = changed;
+        if rt == "Provenance" {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let target = match version {
+            Some(v) => format!("{rt}/{id}/_history/{v}"),
+            None => format!("{rt}/{id}"),
+        };
+        let who = match &caller.fhir_ref {
+            Some(r) => json!({"reference": r}),
+            None => json!({"display": caller.label}),
+        };
+        let mut agent = json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}]},
+            "who": who,
+        });
+        let self_ref = patient.map(|p| format!("Patient/{p}"));
+        if let Some(p) = &self_ref
+            && caller.fhir_ref.as_ref() != Some(p)
+            && matches!(caller.actor.who, coproduce_core::access::Who::Family { .. })
+        {
+            agent["onBehalfOf"] = json!({"reference": p});
+        }
+        let provenance = json!({
+            "resourceType": "Provenance",
+            "id": new_id(),
+            "target": [{"reference": target}],
+            "recorded": coproduce_store::Stored::instant(now),
+            "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": operation}]},
+            "agent": [agent],
+        });
+        tx.create(parse_resource_value(provenance)?, now).await?;
+        Ok(())
+    }
+
+    /// POST /{type}: creates with a new id, or (with `If-None-Exist`) returns the one match.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        body: &[u8],
+        if_none_exist: Option<&str>,
+    ) -> Result<Written, AppError> {
+        let rt = ResourceType::parse(rt)?;
+        let resource = parse_body(&rt, body)?;
+        let r = async {
+            let mut tx = self.store.begin().await?;
+            let written = self
+                .create_in(caller, &mut tx, resource, if_none_exist, None)
+                .await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        .await;
+        self.settle(r).await
+    }
+
+    /// Creates inside a transaction, with `id` when the caller planned one (a transaction
+    /// Bundle plans ids first so entries can refer to each other), else a new one.
+    pub(super) async fn create_in(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        mut resource: Resource,
+        if_none_exist: Option<&str>,
+        id: Option<&str>,
+    ) -> Outcome<Written> {
+        let rt = resource.type_name().to_string();
+        // The id first: a new Patient is its own compartment.
+        resource.set_id(&id.map_or_else(new_id, str::to_string));
+        let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
+        self.check(
+            caller,
+            Action::Create,
+            &rt,
+            None,
+            patient.as_deref(),
+            sensitivity(&resource.to_value()),
+        )?;
+        let resource = self.rules.apply(
+            &Write {
+                caller,
+                creating: true,
+            },
+            resource,
+        )?;
+        if let Some(cond) = if_none_exist {
+            let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
+            q.count = 2;
+            self.limit(caller, Action::Search, &rt, &mut q)?;
+            let found = coproduce_store::search::search_on(tx.conn(), &q).await?;
+            match found.matches.len() {
+                0 => {}
+                1 => {
+                    let stored = found.matches.into_iter().next().expect("one match");
+                    let entry = AuditEntry {
+                        detail: Some(
+                            "If-None-Exist matched an existing resource; nothing written".into(),
+                        ),
+                        ..self.audit_entry(
+                            caller,
+                            "create",
+                            &rt,
+                            Some(&stored.id),
+                            stored.patient_id.clone(),
+                        )
+                    };
+                    tx.audit(&entry).await?;
+                    return Ok(Written {
+                        stored,
+                        created: false,
+                    });
+                }
+                _ => {
+                    return Err(AppError::PreconditionFailed(format!(
+                        "If-None-Exist '{cond}' matches {} resources; it must match at most one",
+                        found.total
+                    ))
+                    .into());
+                }
+            }
+        }
+        let stored = tx.create(resource, self.clock.now()).await?;
+        self.record_provenance(
+            caller,
+            tx,
+            Changed {
+                rt: &stored.resource_type,
+                id: &stored.id,
+                version: Some(stored.version_id),
+                patient: stored.patient_id.as_deref(),
+            },
+            "CREATE",
+        )
+        .await?;
+        let entry = self.audit_entry(
+            caller,
+            "create",
+            &rt,
+            Some(&stored.id),
+            stored.patient_id.clone(),
+        );
+        tx.audit(&entry).await?;
+        Ok(Written {
+            stored,
+            created: true,
+        })
+    }
+
+    /// PUT /{type}/{id}: updates, or creates with the client's id.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+        body: &[u8],
+        if_match: Option<i64>,
+    ) -> Result<Written, AppError> {
+        let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
+        let resource = parse_body(&rt, body)?;
+        let r = async {
+            let mut tx = self.store.begin().await?;
+            let written = self
+                .update_in(caller, &mut tx, resource, id, if_match)
+                .await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        .await;
+        self.settle(r).await
+    }
+
+    pub(super) async fn update_in(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        resource: Resource,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Outcome<Written> {
+        match resource.id() {
+            Some(body_id) if body_id == id => {}
+            Some(body_id) => {
+                return Err(invalid(
+                    IssueCode::Invariant,
+                    "id",
+                    format!("the body's id '{body_id}' differs from the URL's id '{id}'"),
+                )
+                .into());
+            }
+            None => {
+                return Err(invalid(
+                    IssueCode::Required,
+                    "id",
+                    "an update needs the resource's id in the body",
+                )
+                .into());
+            }
+        }
+        let rt = resource.type_name().to_string();
+        // The record as it is, and as it would be: the caller must reach both.
+        let existing = tx.current_stored(&rt, id).await?.filter(|s| !s.deleted);
+        if let Some(old) = &existing {
+            self.check(
+                caller,
+                Action::Update,
+                &rt,
+                Some(id),
+                old.patient_id.as_deref(),
+                sensitivity(&old.json()?),
+            )?;
+        }
+        let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
+        let action = if existing.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        self.check(
+            caller,
+            action,
+            &rt,
+            Some(id),
+            patient.as_deref(),
+            sensitivity(&resource.to_value()),
+        )?;
+        let resource = self.rules.apply(
+            &Write {
+                caller,
+                creating: false,
+            },
+            resource,
+        )?;
+        let out = tx.update(resource, if_match, self.clock.now()).await?;
+        let op = if out.created { "CREATE" } else { "UPDATE" };
+        self.record_provenance(
+            caller,
+            tx,
+            Changed {
+                rt: &rt,
+                id,
+                version: Some(out.stored.version_id),
+                patient: out.stored.patient_id.as_deref(),
+            },
+            op,
+        )
+        .await?;
+        let entry = self.audit_entry(
+            caller,
+            action_name(action),
+            &rt,
+            Some(id),
+            out.stored.patient_id.clone(),
+        );
+        tx.audit(&entry).await?;
+        Ok(Written {
+            stored: out.stored,
+            created: out.created,
+        })
+    }
+
+    /// GET /{type}/{id}.
+    pub async fn read(&self, caller: &Caller, rt: &str, id: &str) -> Result<Stored, AppError> {
+        let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
+        if rt.as_str() == "AuditEvent"
+            && let Some(seq) = crate::audit_events::seq_of(id)
+        {
+            let r = self.check(
+                caller,
+                Action::Read,
+                "AuditEvent",
+                Some(id),
+                None,
+                Sensitivity::Normal,
+            );
+            self.settle(r).await?;
+            let row = self
+                .store
+                .audit_row(seq)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("AuditEvent/{id}")))?;
+            self.store
+                .audit(&self.audit_entry(caller, "read", "AuditEvent", Some(id), None))
+                .await?;
+            return Ok(crate::audit_events::as_stored(&row));
+        }
+        let found = self.store.read(rt.as_str(), id).await;
+        self.reading(caller, rt.as_str(), id, found, false).await
+    }
+
+    /// GET /{type}/{id}/_history/{version}.
+    pub async fn vread(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Stored, AppError> {
+        let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
+        let v: i64 = version.parse().map_err(|_| {
+            invalid(
+                IssueCode::Value,
+                "",
+                format!("'{version}' is not a version number"),
+            )
+        })?;
+        let found = self.store.vread(rt.as_str(), id, v).await;
+        // A past version of a record that is now confidential is confidential too.
+        let now_confidential = match self.store.current(rt.as_str(), id).await? {
+            Some(current) if !current.deleted => current
+                .json()?
+                .as_object()
+                .is_some_and(coproduce_fhir::search::is_restricted),
+            _ => false,
+        };
+        self.reading(caller, rt.as_str(), id, found, now_confidential)
+            .await
+    }
+
+    /// Decides and audits a read of what the store found.
+    pub(super) async fn reading(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+        found: Result<Stored, StoreError>,
+        now_confidential: bool,
+    ) -> Result<Stored, AppError> {
+        let stored = match found {
+            Ok(s) => s,
+            Err(e) => {
+                let e = AppError::from(e);
+                if !matches!(e, AppError::Storage(_)) {
+                    let entry = AuditEntry {
+                        outcome: "failed".into(),
+                        detail: Some(e.to_string()),
+                        ..self.audit_entry(caller, "read", rt, Some(id), None)
+                    };
+                    self.store.audit(&entry).await?;
+                }
+                return Err(e);
+            }
+        };
+        let sensitivity = if now_confidential {
+            Sensitivity::AdolescentConfidential
+        } else {
+            sensitivity(&stored.json()?)
+        };
+        let r = self.check(
+            caller,
+            Action::Read,
+            rt,
+            Some(id),
+            stored.patient_id.as_deref(),
+            sensitivity,
+        );
+        self.settle(r).await?;
+        let entry = self.audit_entry(caller, "read", rt, Some(id), stored.patient_id.clone());
+        self.store.audit(&entry).await?;
+        Ok(stored)
+    }
+
+    /// DELETE: returns the deletion's version, or None if there was nothing to delete
+    /// (deleting twice is not an error).
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: &str,
+    ) -> Result<Option<i64>, AppError> {
+        let rt = ResourceType::parse(rt)?;
+        check_id(id)?;
+        let r = async {
+            let mut tx = self.store.begin().await?;
+            let v = self.delete_in(caller, &mut tx, rt.as_str(), id).await?;
+            tx.commit().await?;
+            Ok(v)
+        }
+        .await;
+        self.settle(r).await
+    }
+
+    pub(super) async fn delete_in(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        rt: &str,
+        id: &str,
+    ) -> Outcome<Option<i64>> {
+        let existing = tx.current_stored(rt, id).await?.filter(|s| !s.deleted);
+        let patient = existing.as_ref().and_then(|s| s.patient_id.clone());
+        if let Some(old) = &existing {
+            self.check(
+                caller,
+                Action::Delete,
+                rt,
+                Some(id),
+                patient.as_deref(),
+                sensitivity(&old.json()?),
+            )?;
+        } else {
+            self.check(
+                caller,
+                Action::Delete,
+                rt,
+                Some(id),
+                None,
+                Sensitivity::Normal,
+            )?;
+        }
+        let v = tx.delete(rt, id, self.clock.now()).await?;
+        if v.is_some() {
+            self.record_provenance(
+                caller,
+                tx,
+                Changed {
+                    rt,
+                    id,
+                    version: v,
+                    patient: patient.as_deref(),
+                },
+                "DELETE",
+            )
+            .await?;
+        }
+        let detail = v.is_none().then(|| "nothing to delete".to_string());
+        let entry = AuditEntry {
+            detail,
+            ..self.audit_entry(caller, "delete", rt, Some(id), patient)
+        };
+        tx.audit(&entry).await?;
+        Ok(v)
+    }
+}

@@ -1,0 +1,66 @@
+//! The rules workflows add to writes. A workflow registers a [`WriteRule`] for a resource
+//! type; the API runs every rule registered for the type on each create and update (alone or
+//! as a Bundle entry), after the policy has allowed it and before anything is stored, inside
+//! the write's transaction. The API knows no workflow: `crate::workflows` registers them.
+
+use super::*;
+
+/// A write a rule looks at: by whom, and whether it creates the resource.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    pub caller: &'a Caller,
+    /// A create (POST, or a POST entry of a Bundle): true; an update, or a PUT that
+    /// creates with the client's id: false.
+    pub creating: bool,
+}
+
+/// One workflow's rule on writes of one resource type.
+pub trait WriteRule: Send + Sync {
+    /// The resource type the rule applies to.
+    fn resource_type(&self) -> &'static str;
+
+    /// Refuses the resource with an error the client can act on (nothing is written), or
+    /// lets it through, amended if the rule adds to it.
+    fn check(&self, write: &Write<'_>, resource: Resource) -> Result<Resource, AppError>;
+}
+
+/// The rules registered by the workflows, by resource type.
+#[derive(Clone, Default)]
+pub struct WriteRules {
+    by_type: Arc<HashMap<&'static str, Vec<Arc<dyn WriteRule>>>>,
+}
+
+impl std::fmt::Debug for WriteRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut types: Vec<_> = self.by_type.keys().collect();
+        types.sort();
+        f.debug_struct("WriteRules").field("types", &types).finish()
+    }
+}
+
+impl WriteRules {
+    /// The rules, run in the order given for each resource type.
+    pub fn new(rules: impl IntoIterator<Item = Arc<dyn WriteRule>>) -> Self {
+        let mut by_type: HashMap<&'static str, Vec<Arc<dyn WriteRule>>> = HashMap::new();
+        for r in rules {
+            by_type.entry(r.resource_type()).or_default().push(r);
+        }
+        WriteRules {
+            by_type: Arc::new(by_type),
+        }
+    }
+
+    /// Runs the rules for the resource's type, each on what the one before let through.
+    pub(super) fn apply(
+        &self,
+        write: &Write<'_>,
+        resource: Resource,
+    ) -> Result<Resource, AppError> {
+        let Some(rules) = self.by_type.get(resource.type_name()) else {
+            return Ok(resource);
+        };
+        rules
+            .iter()
+            .try_fold(resource, |resource, rule| rule.check(write, resource))
+    }
+}

@@ -1,0 +1,242 @@
+//! Search, history and the access log: what a caller may see, filtered in the store.
+
+use super::*;
+
+impl FhirApi {
+    /// History of a resource or a type, filtered by the caller's reach.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        id: Option<&str>,
+        params: &[(String, String)],
+    ) -> Result<(i64, Vec<HistoryEntry>, usize, usize), AppError> {
+        let rt = ResourceType::parse(rt)?;
+        if let Some(id) = id {
+            check_id(id)?;
+        }
+        let mut count = coproduce_fhir::query::DEFAULT_COUNT;
+        let mut offset = 0;
+        let mut since = None;
+        for (k, v) in params {
+            let bad = || invalid(IssueCode::Value, k, format!("'{v}' is not valid for {k}"));
+            match k.as_str() {
+                "_count" => {
+                    count = v
+                        .parse::<usize>()
+                        .map_err(|_| bad())?
+                        .min(coproduce_fhir::query::MAX_COUNT)
+                }
+                "_offset" => {
+                    offset = coproduce_fhir::query::parse_offset(v)
+                        .map_err(|why| invalid(IssueCode::Value, k, why))?
+                }
+                "_since" => {
+                    since = Some(
+                        coproduce_fhir::primitives::date_range_millis(v)
+                            .ok_or_else(bad)?
+                            .0,
+                    )
+                }
+                "_format" => {}
+                other => {
+                    return Err(invalid(
+                        IssueCode::NotSupported,
+                        other,
+                        format!("history does not take '{other}'"),
+                    ));
+                }
+            }
+        }
+        let action = if id.is_some() {
+            Action::Read
+        } else {
+            Action::Search
+        };
+        if let Some(id) = id {
+            // The resource as it stands decides whether its history may be read at all.
+            if let Some(current) = self.store.current(rt.as_str(), id).await? {
+                let labelled = if current.deleted {
+                    Sensitivity::Normal
+                } else {
+                    sensitivity(&current.json()?)
+                };
+                let r = self.check(
+                    caller,
+                    Action::Read,
+                    rt.as_str(),
+                    Some(id),
+                    current.patient_id.as_deref(),
+                    labelled,
+                );
+                self.settle(r).await?;
+            }
+        }
+        let r = async {
+            let compartments = self.compartments(caller, action, rt.as_str())?;
+            let (total, entries) = self
+                .store
+                .history(
+                    rt.as_str(),
+                    id,
+                    since,
+                    count,
+                    offset,
+                    coproduce_store::Visible {
+                        compartments: compartments.as_ref(),
+                        hide_restricted: !sees_confidential(&caller.actor.who),
+                    },
+                )
+                .await?;
+            Ok((total, entries))
+        }
+        .await;
+        let (total, entries) = self.settle(r).await?;
+        let patients = touched(entries.iter().map(|e| &e.stored));
+        let entry = AuditEntry {
+            detail: Some(format!("history: {total} versions")),
+            ..self.audit_entry(
+                caller,
+                if id.is_some() { "read" } else { "search" },
+                rt.as_str(),
+                id,
+                patients,
+            )
+        };
+        self.store.audit(&entry).await?;
+        if let (Some(id), 0) = (id, total) {
+            return Err(AppError::NotFound(format!("{rt}/{id}")));
+        }
+        Ok((total, entries, count, offset))
+    }
+
+    /// A search, filtered by the caller's reach in the query itself.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+    ) -> Result<(SearchQuery, SearchResult), AppError> {
+        let rt = ResourceType::parse(rt)?;
+        if rt.as_str() == "AuditEvent" {
+            return self.audit_events(caller, params).await;
+        }
+        let mut q = SearchQuery::parse(rt.as_str(), params)?;
+        let r = self.limit(caller, Action::Search, rt.as_str(), &mut q);
+        self.settle(r).await?;
+        let now = self.clock.now();
+        let actor = caller.actor.clone();
+        let include_reach = move |t: &str| reach(&actor, Action::Search, t, is_clinical(t), now);
+        let result = self.store.search_for(&q, &include_reach).await?;
+        let patients = touched(result.matches.iter().chain(&result.included));
+        let entry = AuditEntry {
+            detail: Some(format!("{} matches", result.total)),
+            ..self.audit_entry(caller, "search", rt.as_str(), None, patients)
+        };
+        self.store.audit(&entry).await?;
+        Ok((q, result))
+    }
+
+    /// Every match of a search, not one page: for the app's own views (a chart, a panel),
+    /// which need all of a patient's readings or all goals of a panel. Filtered by the
+    /// caller's reach in the query, and audited once.
+    pub async fn search_all(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+    ) -> Result<Vec<Stored>, AppError> {
+        let mut q = SearchQuery::parse(rt, params)?;
+        let r = self.limit(caller, Action::Search, rt, &mut q);
+        self.settle(r).await?;
+        q.count = usize::MAX >> 1;
+        q.offset = 0;
+        let result = self
+            .store
+            .search_for(&q, &|_| Reach::Nothing(String::new()))
+            .await?;
+        let patients = touched(result.matches.iter());
+        let entry = AuditEntry {
+            detail: Some(format!("{} matches", result.total)),
+            ..self.audit_entry(caller, "search", rt, None, patients)
+        };
+        self.store.audit(&entry).await?;
+        Ok(result.matches)
+    }
+
+    /// The audit trail as AuditEvents, newest first (`patient`, `_count`, `_offset`).
+    pub(super) async fn audit_events(
+        &self,
+        caller: &Caller,
+        params: &[(String, String)],
+    ) -> Result<(SearchQuery, SearchResult), AppError> {
+        let r = self.check(
+            caller,
+            Action::Search,
+            "AuditEvent",
+            None,
+            None,
+            Sensitivity::Normal,
+        );
+        self.settle(r).await?;
+        let mut q = SearchQuery::all("AuditEvent");
+        let mut patient = None;
+        for (k, v) in params {
+            let bad = || invalid(IssueCode::Value, k, format!("'{v}' is not valid for {k}"));
+            match k.as_str() {
+                "_count" => {
+                    q.count = v
+                        .parse::<usize>()
+                        .map_err(|_| bad())?
+                        .min(coproduce_fhir::query::MAX_COUNT)
+                }
+                "_offset" => {
+                    q.offset = coproduce_fhir::query::parse_offset(v)
+                        .map_err(|why| invalid(IssueCode::Value, k, why))?
+                }
+                "patient" => patient = Some(v.strip_prefix("Patient/").unwrap_or(v).to_string()),
+                "_format" | "_total" => {}
+                other => {
+                    return Err(invalid(
+                        IssueCode::NotSupported,
+                        other,
+                        format!(
+                            "AuditEvent searches take patient, _count and _offset, not '{other}'"
+                        ),
+                    ));
+                }
+            }
+        }
+        let (limit, offset) = (q.count as i64, q.offset as i64);
+        let (total, rows) = match &patient {
+            Some(p) => self.store.audit_for_patient(p, limit, offset).await?,
+            None => self.store.audit_newest(limit, offset).await?,
+        };
+        let matches = rows.iter().map(crate::audit_events::as_stored).collect();
+        self.store
+            .audit(&AuditEntry {
+                detail: Some(format!("{total} audit events")),
+                ..self.audit_entry(caller, "search", "AuditEvent", None, patient)
+            })
+            .await?;
+        Ok((
+            q,
+            SearchResult {
+                total,
+                matches,
+                included: Vec::new(),
+            },
+        ))
+    }
+
+    /// Who opened a patient's record, in plain words, for that patient (newest first).
+    pub async fn access_log(&self, caller: &Caller, limit: i64) -> Result<Vec<String>, AppError> {
+        let coproduce_core::access::Who::Patient { patient } = &caller.actor.who else {
+            return Err(AppError::Forbidden(
+                "the access log is shown to the patient whose record it is".into(),
+            ));
+        };
+        let (_, rows) = self.store.audit_for_patient(patient, limit, 0).await?;
+        Ok(rows.iter().map(crate::audit_events::plain_words).collect())
+    }
+}

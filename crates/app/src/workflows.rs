@@ -1,0 +1,101 @@
+//! The workflows put together: the rules each one registers with the FHIR API, their
+//! use-cases over one API with the site's settings, and the background work they need. The
+//! API and each workflow know nothing of one another; this is the one place that knows them
+//! all (with `demo`, which plays the people).
+
+use crate::care::Care;
+use crate::deadlines::Watcher;
+use crate::error::AppError;
+use crate::fhir_api::{FhirApi, WriteRules};
+use crate::jobs::{Delivery, Jobs};
+use crate::notify::Notifier;
+use crate::rescue::Rescue;
+use crate::rescue::protocol::ProtocolDef;
+use coproduce_core::Clock;
+use coproduce_core::calendar::BusinessCalendar;
+use coproduce_core::care::readings::ReviewRules;
+use coproduce_store::Store;
+use std::sync::Arc;
+
+/// Every rule the workflows add to writes (readings' plausibility and review tagging on
+/// Observation; later a prescribing check, a screening's scoring, a concern's rules).
+pub fn write_rules() -> WriteRules {
+    WriteRules::new(crate::care::write_rules())
+}
+
+impl FhirApi {
+    /// The API over a store with every workflow's write rules.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        FhirApi::with_rules(store, clock, write_rules())
+    }
+}
+
+/// The site's settings for the workflows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How soon the team reviews a patient's reading.
+    pub review: ReviewRules,
+    /// Working days and hours, holidays and the time zone the deadlines count in.
+    pub calendar: BusinessCalendar,
+    /// The self-started treatment protocol (the COPD rescue pack unless the site has its own).
+    pub protocol: ProtocolDef,
+    /// Whether team notifications also go to the site's webhook.
+    pub webhook: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            review: ReviewRules::default(),
+            calendar: BusinessCalendar::default(),
+            protocol: ProtocolDef::copd(),
+            webhook: false,
+        }
+    }
+}
+
+/// Every workflow's use-cases over one API.
+#[derive(Debug, Clone)]
+pub struct Workflows {
+    pub api: FhirApi,
+    pub care: Care,
+    pub rescue: Rescue,
+    pub notifier: Notifier,
+}
+
+impl Workflows {
+    pub fn new(api: FhirApi, settings: &Settings) -> Self {
+        let clock = api.clock();
+        let mut care = Care::new(api.clone(), clock.clone());
+        care.review = settings.review;
+        let notifier = Notifier::new(api.clone(), clock.clone(), settings.webhook);
+        let rescue = Rescue::new(
+            api.clone(),
+            clock,
+            settings.protocol.clone(),
+            settings.calendar.clone(),
+            notifier.clone(),
+        );
+        Workflows {
+            api,
+            care,
+            rescue,
+            notifier,
+        }
+    }
+
+    /// The deadline watcher with every workflow's sweeps.
+    pub fn watcher(&self) -> Watcher {
+        self.rescue.watcher()
+    }
+
+    /// The background jobs: the watcher, then delivery by email and webhook.
+    pub fn jobs(&self, delivery: Delivery) -> Result<Jobs, AppError> {
+        Jobs::new(
+            self.watcher(),
+            self.notifier.clone(),
+            self.api.clock(),
+            delivery,
+        )
+    }
+}

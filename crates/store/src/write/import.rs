@@ -1,0 +1,182 @@
+//! Bulk import: a batch of resources written with their history and index rows in a few
+//! statements, each resource created, updated or left as it was.
+
+use super::*;
+
+impl Tx {
+    /// Imports many resources at once, with the same outcome as [`Tx::import`] for each but
+    /// a handful of statements for the whole batch instead of several per resource.
+    pub async fn import_batch(
+        &mut self,
+        resources: Vec<Resource>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let mut keys = HashSet::with_capacity(resources.len());
+        let mut repeats = false;
+        for r in &resources {
+            let (rt, id) = ids(r)?;
+            repeats |= !keys.insert((rt, id));
+        }
+        if repeats {
+            // The same resource twice in one batch: one at a time, in order.
+            let mut out = Vec::with_capacity(resources.len());
+            for r in resources {
+                out.push(self.import(r, now).await?);
+            }
+            return Ok(out);
+        }
+        let current = self.current_many(&keys).await?;
+        let ms = millis(now);
+        let instant = format_instant(ms);
+        let mut outcomes = Vec::with_capacity(resources.len());
+        let mut rows = Vec::new();
+        let mut history = Vec::new();
+        let mut index_rows = IndexRows::default();
+        let mut to_clear: HashMap<String, Vec<String>> = HashMap::new();
+        let mut tasks = Vec::new();
+        for mut resource in resources {
+            let (rt, id) = ids(&resource)?;
+            let cur = current.get(&(rt.clone(), id.clone()));
+            if let Some(Current {
+                deleted: false,
+                content: Some(content),
+                ..
+            }) = cur
+            {
+                let stored: Value = serde_json::from_str(content)
+                    .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
+                if strip_version_meta(stored) == resource.content_without_meta_version() {
+                    outcomes.push(ImportOutcome::Unchanged);
+                    continue;
+                }
+            }
+            let previous = cur.map_or(0, |c| c.version);
+            if let Some(p) = cur.and_then(|c| c.patient.as_deref()) {
+                self.touched.insert(p.to_string());
+            }
+            outcomes.push(match cur {
+                Some(c) if !c.deleted => {
+                    to_clear.entry(rt.clone()).or_default().push(id.clone());
+                    ImportOutcome::Updated
+                }
+                _ => ImportOutcome::Created,
+            });
+            let version = previous + 1;
+            resource.set_version(version, &instant);
+            let index = extract(&resource);
+            let patient = self.compartment_of(&resource, &index).await?;
+            self.touch(patient.as_deref());
+            let restricted = i64::from(is_restricted(resource.json()));
+            let content = serde_json::to_string(resource.json())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            index_rows.add(&rt, &id, patient.as_deref(), &index);
+            if rt == "Task" {
+                tasks.push((id.clone(), patient.clone(), resource.json().clone()));
+            }
+            rows.push(vec![
+                Val::S(rt.clone()),
+                Val::S(id.clone()),
+                Val::I(version),
+                Val::I(ms),
+                Val::O(patient.clone()),
+                Val::I(0),
+                Val::S(content.clone()),
+                Val::I(i64::from(!is_clinical(&rt))),
+                Val::I(restricted),
+            ]);
+            let shared = i64::from(!is_clinical(&rt));
+            history.push(vec![
+                Val::S(rt),
+                Val::S(id),
+                Val::I(version),
+                Val::I(ms),
+                Val::O(patient),
+                Val::I(0),
+                Val::S("PUT".into()),
+                Val::O(None),
+                Val::I(shared),
+                Val::I(restricted),
+            ]);
+        }
+        for (rt, ids) in &to_clear {
+            self.keep_current_in_history(rt, ids).await?;
+            for chunk in ids.chunks(500) {
+                for table in [
+                    "search_token",
+                    "search_reference",
+                    "search_date",
+                    "search_string",
+                ] {
+                    let (among, args) = self.of_type_among(rt, "resource_id", chunk)?;
+                    let sql = format!("DELETE FROM {table} WHERE {among}");
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+            }
+        }
+        // The version guard keeps a concurrent writer's change from being overwritten.
+        let written = self
+            .insert_rows_with(
+                "resources",
+                "resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted",
+                &rows,
+                " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
+                 last_updated = excluded.last_updated, patient_id = excluded.patient_id, deleted = 0, \
+                 content = excluded.content, restricted = excluded.restricted WHERE resources.version_id = excluded.version_id - 1",
+            )
+            .await?;
+        if written != rows.len() as u64 {
+            return Err(StoreError::PreconditionFailed(
+                "another writer changed some of these resources during the import; run it again"
+                    .into(),
+            ));
+        }
+        self.insert_rows(
+            "resource_history",
+            "resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted",
+            &history,
+        )
+        .await?;
+        self.insert_index_rows(&index_rows).await?;
+        for (id, patient, content) in &tasks {
+            self.sync_deadline(id, patient.as_deref(), Some(content))
+                .await?;
+        }
+        Ok(outcomes)
+    }
+
+    pub(super) async fn current_many(
+        &mut self,
+        keys: &HashSet<(String, String)>,
+    ) -> Result<HashMap<(String, String), Current>, StoreError> {
+        let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (rt, id) in keys {
+            by_type.entry(rt.as_str()).or_default().push(id.as_str());
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (rt, ids) in by_type {
+            for chunk in ids.chunks(500) {
+                let (among, args) = self.of_type_among(rt, "id", chunk)?;
+                let sql = format!(
+                    "SELECT id, version_id, deleted, content, patient_id FROM resources WHERE {among}"
+                );
+                let found = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                for r in found {
+                    out.insert(
+                        (rt.to_string(), r.get::<String, _>(0)),
+                        Current {
+                            version: r.get(1),
+                            deleted: r.get::<i64, _>(2) != 0,
+                            content: Some(r.get(3)),
+                            patient: r.get(4),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}

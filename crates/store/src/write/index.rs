@@ -1,0 +1,215 @@
+//! The search index rows of a write: cleared and rewritten with the resource, inserted in
+//! batches sized to the backend's limit on bound parameters.
+
+use super::*;
+
+pub(super) const INDEX_COLS: [&str; 4] = [
+    "resource_type, resource_id, patient_id, param, system, code",
+    "resource_type, resource_id, patient_id, param, target_type, target_id",
+    "resource_type, resource_id, patient_id, param, low, high",
+    "resource_type, resource_id, patient_id, param, value",
+];
+
+/// Index rows of one or many resources, ready to insert.
+#[derive(Default)]
+pub(super) struct IndexRows {
+    tokens: Vec<Vec<Val>>,
+    references: Vec<Vec<Val>>,
+    dates: Vec<Vec<Val>>,
+    strings: Vec<Vec<Val>>,
+}
+
+impl IndexRows {
+    pub(super) fn add(&mut self, rt: &str, id: &str, patient: Option<&str>, index: &SearchIndex) {
+        let owner = || {
+            vec![
+                Val::S(rt.to_string()),
+                Val::S(id.to_string()),
+                Val::O(patient.map(str::to_string)),
+            ]
+        };
+        for t in &index.tokens {
+            let mut row = owner();
+            row.extend([
+                Val::S(t.param.clone()),
+                Val::O(t.system.clone()),
+                Val::S(t.code.clone()),
+            ]);
+            self.tokens.push(row);
+        }
+        for r in &index.references {
+            let mut row = owner();
+            row.extend([
+                Val::S(r.param.clone()),
+                Val::S(r.target_type.clone()),
+                Val::S(r.target_id.clone()),
+            ]);
+            self.references.push(row);
+        }
+        for d in &index.dates {
+            let mut row = owner();
+            row.extend([Val::S(d.param.clone()), Val::I(d.low), Val::I(d.high)]);
+            self.dates.push(row);
+        }
+        for v in &index.strings {
+            let mut row = owner();
+            row.extend([Val::S(v.param.clone()), Val::S(v.value.clone())]);
+            self.strings.push(row);
+        }
+    }
+}
+
+pub(super) enum Val {
+    S(String),
+    O(Option<String>),
+    I(i64),
+}
+
+impl Tx {
+    pub(super) async fn clear_index(&mut self, rt: &str, id: &str) -> Result<(), StoreError> {
+        for table in [
+            "search_token",
+            "search_reference",
+            "search_date",
+            "search_string",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE resource_type = $1 AND resource_id = $2"
+            )))
+            .bind(rt.to_string())
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `resource_type = <rt> AND <column> IN (<ids>)`, with its arguments (the type first).
+    pub(super) fn of_type_among(
+        &self,
+        rt: &str,
+        column: &str,
+        ids: &[impl AsRef<str>],
+    ) -> Result<(String, AnyArguments), StoreError> {
+        let mut args = AnyArguments::default();
+        args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
+        for id in ids {
+            args.add(id.as_ref().to_string())
+                .map_err(sqlx::Error::Encode)?;
+        }
+        Ok((
+            format!(
+                "resource_type = {} AND {column} IN ({})",
+                self.mark(1),
+                self.marks(2, ids.len())
+            ),
+            args,
+        ))
+    }
+
+    /// Copies the current content of these live resources into their current history row
+    /// before they change. The history row of a resource's current version holds no content
+    /// of its own (the resources row has it, and reads take it from there), so a store keeps
+    /// each version's JSON once.
+    pub(super) async fn keep_current_in_history(
+        &mut self,
+        rt: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            let (among, args) = self.of_type_among(rt, "id", chunk)?;
+            let sql = format!(
+                "UPDATE resource_history SET content = (SELECT r.content FROM resources r \
+                 WHERE r.resource_type = resource_history.resource_type AND r.id = resource_history.id) \
+                 WHERE {among} AND deleted = 0 AND content IS NULL"
+            );
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write_index(
+        &mut self,
+        rt: &str,
+        id: &str,
+        patient: Option<&str>,
+        index: &SearchIndex,
+    ) -> Result<(), StoreError> {
+        let mut rows = IndexRows::default();
+        rows.add(rt, id, patient, index);
+        self.insert_index_rows(&rows).await
+    }
+
+    pub(super) async fn insert_index_rows(&mut self, rows: &IndexRows) -> Result<(), StoreError> {
+        self.insert_rows("search_token", INDEX_COLS[0], &rows.tokens)
+            .await?;
+        self.insert_rows("search_reference", INDEX_COLS[1], &rows.references)
+            .await?;
+        self.insert_rows("search_date", INDEX_COLS[2], &rows.dates)
+            .await?;
+        self.insert_rows("search_string", INDEX_COLS[3], &rows.strings)
+            .await
+    }
+
+    pub(super) async fn insert_rows(
+        &mut self,
+        table: &str,
+        cols: &str,
+        rows: &[Vec<Val>],
+    ) -> Result<(), StoreError> {
+        self.insert_rows_with(table, cols, rows, "")
+            .await
+            .map(|_| ())
+    }
+
+    /// Inserts many rows per statement (one round trip per few thousand values), with an
+    /// optional `ON CONFLICT` clause; returns the rows affected.
+    pub(super) async fn insert_rows_with(
+        &mut self,
+        table: &str,
+        cols: &str,
+        rows: &[Vec<Val>],
+        suffix: &str,
+    ) -> Result<u64, StoreError> {
+        let Some(first) = rows.first() else {
+            return Ok(0);
+        };
+        let mut affected = 0;
+        let width = first.len();
+        // Stay well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+        let per_statement = (30_000 / width).max(1);
+        for chunk in rows.chunks(per_statement) {
+            let mut args = AnyArguments::default();
+            let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
+            for (n, row) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for k in 0..width {
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&self.mark(n * width + k + 1));
+                }
+                sql.push(')');
+                for v in row {
+                    match v {
+                        Val::S(s) => args.add(s.clone()),
+                        Val::O(s) => args.add(s.clone()),
+                        Val::I(i) => args.add(*i),
+                    }
+                    .map_err(sqlx::Error::Encode)?;
+                }
+            }
+            sql.push_str(suffix);
+            affected += sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+        }
+        Ok(affected)
+    }
+}

@@ -1,0 +1,434 @@
+//! Writes: every one inside a [`Tx`], so a resource, its history row and its index rows
+//! commit together or not at all (and a transaction Bundle is one [`Tx`]).
+
+use crate::Backend;
+use crate::error::StoreError;
+use crate::read::{Stored, format_instant, millis};
+use coproduce_fhir::Resource;
+use coproduce_fhir::search::{
+    SearchIndex, extract, is_clinical, is_restricted, patient_compartment, split_reference,
+};
+use serde_json::Value;
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
+
+mod import;
+mod index;
+
+use index::*;
+
+/// A write transaction.
+#[derive(Debug)]
+pub struct Tx {
+    pub(crate) tx: Transaction<'static, Any>,
+    backend: Backend,
+    /// Patients whose compartment this transaction changed: their measure projection is
+    /// rebuilt before it commits.
+    touched: HashSet<String>,
+    /// Seals the audit trail's head when this transaction appends to it.
+    pub(crate) audit_key: Option<crate::AuditKey>,
+}
+
+/// The result of a create or update.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub stored: Stored,
+    /// True when the write created the resource (update-as-create included).
+    pub created: bool,
+}
+
+/// What an import did with one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+struct Current {
+    version: i64,
+    deleted: bool,
+    content: Option<String>,
+    patient: Option<String>,
+}
+
+impl Tx {
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        backend: Backend,
+        audit_key: Option<crate::AuditKey>,
+    ) -> Self {
+        Tx {
+            tx,
+            backend,
+            touched: HashSet::new(),
+            audit_key,
+        }
+    }
+
+    /// The placeholder for the `n`th (1-based) argument of a statement whose arguments all
+    /// appear once, in order. SQLite gets anonymous `?`: sqlx looks numbered parameters up by
+    /// name one at a time, which costs quadratic time in a statement with thousands of them.
+    pub(crate) fn mark(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
+    /// Placeholders for arguments `from..from + n` ([`Tx::mark`] each), comma-separated.
+    pub(crate) fn marks(&self, from: usize, n: usize) -> String {
+        (from..from + n)
+            .map(|k| self.mark(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let touched: Vec<String> = self.touched.drain().collect();
+        self.rebuild_patient_records(&touched).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    fn touch(&mut self, patient: Option<&str>) {
+        if let Some(p) = patient {
+            self.touched.insert(p.to_string());
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The current version of a resource, deleted or not, seen inside this transaction.
+    pub async fn current_stored(
+        &mut self,
+        rt: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM resources WHERE resource_type = $1 AND id = $2",
+            crate::read::COLUMNS
+        )))
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.as_ref().map(Stored::from_row))
+    }
+
+    /// The connection, for reads inside the transaction (conditional create, Bundles).
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// The Patient compartment a resource would be stored in: the one its own references
+    /// name (R4's CompartmentDefinition), and for a Provenance, which names no patient, the
+    /// compartment of the first target that is in one, so that a record of who changed a
+    /// chart belongs to that chart.
+    pub async fn compartment_of(
+        &mut self,
+        resource: &Resource,
+        index: &SearchIndex,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(p) = patient_compartment(resource, index) {
+            return Ok(Some(p));
+        }
+        if resource.type_name() != "Provenance" {
+            return Ok(None);
+        }
+        let targets = resource.json()["target"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for target in &targets {
+            let Some((rt, id)) = target["reference"].as_str().and_then(split_reference) else {
+                continue;
+            };
+            if rt == "Patient" {
+                return Ok(Some(id.to_string()));
+            }
+            let found = sqlx::query(
+                "SELECT patient_id FROM resources WHERE resource_type = $1 AND id = $2",
+            )
+            .bind(rt.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if let Some(p) = found.and_then(|r| r.get::<Option<String>, _>(0)) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn current(&mut self, rt: &str, id: &str) -> Result<Option<Current>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version_id, deleted, content, patient_id FROM resources WHERE resource_type = $1 AND id = $2",
+        )
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| Current {
+            version: r.get::<i64, _>(0),
+            deleted: r.get::<i64, _>(1) != 0,
+            content: Some(r.get::<String, _>(2)),
+            patient: r.get::<Option<String>, _>(3),
+        }))
+    }
+
+    /// Creates a resource with the id it carries (the caller assigns new ids). Fails with
+    /// a conflict if a live resource of that id exists.
+    pub async fn create(
+        &mut self,
+        resource: Resource,
+        now: OffsetDateTime,
+    ) -> Result<Stored, StoreError> {
+        let (rt, id) = ids(&resource)?;
+        match self.current(&rt, &id).await? {
+            Some(c) if !c.deleted => Err(StoreError::PreconditionFailed(format!(
+                "{rt}/{id} exists already"
+            ))),
+            current => {
+                let version = current.map_or(1, |c| c.version + 1);
+                self.put_version(resource, version, version - 1, now, "POST")
+                    .await
+            }
+        }
+    }
+
+    /// Updates (or creates, with the caller's id) a resource. `if_match` is the version the
+    /// caller last saw; a different current version is a conflict.
+    pub async fn update(
+        &mut self,
+        resource: Resource,
+        if_match: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StoreError> {
+        let (rt, id) = ids(&resource)?;
+        let current = self.current(&rt, &id).await?;
+        let actual = current.as_ref().map_or(0, |c| c.version);
+        if let Some(expected) = if_match
+            && expected != actual
+        {
+            return Err(StoreError::VersionConflict { expected, actual });
+        }
+        let created = current.as_ref().is_none_or(|c| c.deleted);
+        self.touch(current.as_ref().and_then(|c| c.patient.as_deref()));
+        let stored = self
+            .put_version(resource, actual + 1, actual, now, "PUT")
+            .await?;
+        Ok(WriteOutcome { stored, created })
+    }
+
+    /// Imports a resource under its own id: created, updated, or left alone when its content
+    /// equals what is stored (so importing the same file twice changes nothing).
+    pub async fn import(
+        &mut self,
+        resource: Resource,
+        now: OffsetDateTime,
+    ) -> Result<ImportOutcome, StoreError> {
+        let (rt, id) = ids(&resource)?;
+        let current = self.current(&rt, &id).await?;
+        if let Some(Current {
+            deleted: false,
+            content: Some(content),
+            ..
+        }) = &current
+        {
+            let stored: Value = serde_json::from_str(content)
+                .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
+            if strip_version_meta(stored) == resource.content_without_meta_version() {
+                return Ok(ImportOutcome::Unchanged);
+            }
+        }
+        let actual = current.as_ref().map_or(0, |c| c.version);
+        self.touch(current.as_ref().and_then(|c| c.patient.as_deref()));
+        let outcome = if current.as_ref().is_none_or(|c| c.deleted) {
+            ImportOutcome::Created
+        } else {
+            ImportOutcome::Updated
+        };
+        self.put_version(resource, actual + 1, actual, now, "PUT")
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Deletes (softly: history keeps every version). Returns the deletion's version, or None
+    /// when there was nothing live to delete.
+    pub async fn delete(
+        &mut self,
+        rt: &str,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError> {
+        let Some(current) = self.current(rt, id).await? else {
+            return Ok(None);
+        };
+        if current.deleted {
+            return Ok(None);
+        }
+        self.touch(current.patient.as_deref());
+        self.keep_current_in_history(rt, &[id.to_string()]).await?;
+        let version = current.version + 1;
+        let ms = millis(now);
+        let changed = sqlx::query(
+            "UPDATE resources SET version_id = $1, last_updated = $2, deleted = 1 \
+             WHERE resource_type = $3 AND id = $4 AND version_id = $5",
+        )
+        .bind(version)
+        .bind(ms)
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .bind(current.version)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(StoreError::VersionConflict {
+                expected: current.version,
+                actual: current.version + 1,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
+             SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL, shared, restricted FROM resources \
+             WHERE resource_type = $1 AND id = $2",
+        )
+        .bind(rt.to_string())
+        .bind(id.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        self.clear_index(rt, id).await?;
+        if rt == "Task" {
+            self.sync_deadline(id, None, None).await?;
+        }
+        Ok(Some(version))
+    }
+
+    /// Writes version `version` of a resource whose current version is `previous` (0: none).
+    async fn put_version(
+        &mut self,
+        mut resource: Resource,
+        version: i64,
+        previous: i64,
+        now: OffsetDateTime,
+        method: &str,
+    ) -> Result<Stored, StoreError> {
+        let (rt, id) = ids(&resource)?;
+        let ms = millis(now);
+        let instant = format_instant(ms);
+        resource.set_version(version, &instant);
+        let index = extract(&resource);
+        let patient = self.compartment_of(&resource, &index).await?;
+        self.touch(patient.as_deref());
+        let shared = i64::from(!is_clinical(&rt));
+        let restricted = i64::from(is_restricted(resource.json()));
+        let content = serde_json::to_string(resource.json())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if previous != 0 {
+            self.keep_current_in_history(&rt, std::slice::from_ref(&id))
+                .await?;
+        }
+        let written = if previous == 0 {
+            sqlx::query(
+                "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (resource_type, id) DO NOTHING",
+            )
+            .bind(rt.clone())
+            .bind(id.clone())
+            .bind(version)
+            .bind(ms)
+            .bind(patient.clone())
+            .bind(content.clone())
+            .bind(shared)
+            .bind(restricted)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query(
+                "UPDATE resources SET version_id = $1, last_updated = $2, patient_id = $3, deleted = 0, content = $4, restricted = $5 \
+                 WHERE resource_type = $6 AND id = $7 AND version_id = $8",
+            )
+            .bind(version)
+            .bind(ms)
+            .bind(patient.clone())
+            .bind(content.clone())
+            .bind(restricted)
+            .bind(rt.clone())
+            .bind(id.clone())
+            .bind(previous)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected()
+        };
+        if written != 1 {
+            // Someone else wrote this resource between our read and our write.
+            return Err(StoreError::VersionConflict {
+                expected: previous,
+                actual: previous + 1,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7, $8)",
+        )
+        .bind(rt.clone())
+        .bind(id.clone())
+        .bind(version)
+        .bind(ms)
+        .bind(patient.clone())
+        .bind(method.to_string())
+        .bind(shared)
+        .bind(restricted)
+        .execute(&mut *self.tx)
+        .await?;
+        if previous != 0 {
+            self.clear_index(&rt, &id).await?;
+        }
+        self.write_index(&rt, &id, patient.as_deref(), &index)
+            .await?;
+        if rt == "Task" {
+            self.sync_deadline(&id, patient.as_deref(), Some(resource.json()))
+                .await?;
+        }
+        Ok(Stored {
+            resource_type: rt,
+            id,
+            version_id: version,
+            last_updated: ms,
+            deleted: false,
+            content: Some(content),
+            patient_id: patient,
+            shared: shared != 0,
+        })
+    }
+}
+
+fn ids(resource: &Resource) -> Result<(String, String), StoreError> {
+    let id = resource.id().ok_or_else(|| {
+        StoreError::Invalid(coproduce_fhir::OperationOutcome::message(
+            coproduce_fhir::IssueCode::Required,
+            "the resource needs an id to be stored",
+        ))
+    })?;
+    Ok((resource.type_name().to_string(), id.to_string()))
+}
+
+fn strip_version_meta(mut v: Value) -> Value {
+    if let Some(Value::Object(m)) = v.get_mut("meta") {
+        m.remove("versionId");
+        m.remove("lastUpdated");
+        if m.is_empty()
+            && let Value::Object(o) = &mut v
+        {
+            o.remove("meta");
+        }
+    }
+    v
+}

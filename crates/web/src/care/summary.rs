@@ -1,0 +1,91 @@
+//! The printable visit summary: goals, the latest readings against their targets, recent
+//! activity.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "summary.html")]
+pub(crate) struct SummaryPage {
+    pub(crate) f: Frame,
+    pub(crate) printed: String,
+    pub(crate) goals: Vec<GoalRow>,
+    pub(crate) cards: Vec<MeasureCard>,
+    pub(crate) recent: HashMap<&'static str, Vec<(String, String)>>,
+    pub(crate) patient_side: Vec<ActivityRow>,
+    pub(crate) team_side: Vec<ActivityRow>,
+}
+
+impl SummaryPage {
+    fn recent_of(&self, key: &str) -> &[(String, String)] {
+        self.recent.get(key).map_or(&[], Vec::as_slice)
+    }
+}
+
+pub(crate) async fn summary_page(
+    State(s): State<AppState>,
+    session: Session,
+    Path(pid): Path<String>,
+) -> Response {
+    let p = match person(&s, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = p.t();
+    let chart = match s.care.chart(&p.caller, &pid).await {
+        Ok(c) => c,
+        Err(e) => return failed(&t, e),
+    };
+    let now = s.care.now();
+    let since = now - time::Duration::days(90);
+    let cards: Vec<MeasureCard> = Measure::ALL
+        .into_iter()
+        .filter(|m| chart.readings_of(*m).any(|r| r.at >= since))
+        .map(|m| measure_card(&s, &t, &chart, m, true))
+        .collect();
+    let mut recent = HashMap::new();
+    for m in Measure::ALL {
+        let mut rs: Vec<&Reading> = chart.readings_of(m).filter(|r| r.at >= since).collect();
+        rs.sort_by_key(|r| std::cmp::Reverse(r.at));
+        recent.insert(
+            m.as_str(),
+            rs.into_iter()
+                .take(5)
+                .map(|r| (when(r.at), value_label(m, &r.value)))
+                .collect(),
+        );
+    }
+    let open: Vec<ActivityRow> = chart
+        .activities
+        .iter()
+        .filter(|a| !a.facts.finished)
+        .map(|a| activity_row(&t, a, None, now))
+        .collect();
+    let (patient_side, team_side) = open.into_iter().partition(|a| {
+        chart
+            .activities
+            .iter()
+            .find(|x| x.index == a.index)
+            .is_some_and(|x| x.owner().side() == Side::Patient)
+    });
+    render(
+        &SummaryPage {
+            f: p.frame(
+                t.with("summary-title", &[("name", chart.name.clone())]),
+                None,
+                None,
+            ),
+            printed: when(now),
+            goals: chart
+                .goals
+                .iter()
+                .filter(|g| g.state != GoalState::Declined)
+                .map(|g| goal_row(&t, g, None))
+                .collect(),
+            cards,
+            recent,
+            patient_side,
+            team_side,
+        },
+        StatusCode::OK,
+    )
+}

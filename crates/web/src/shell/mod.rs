@@ -1,0 +1,300 @@
+//! The page shell every workflow's pages use: who is signed in (`Person`) and what every page
+//! carries (`Frame`), rendering, the error page and refusals shown on the page, notes after a
+//! change, the panels other workflows add to a patient's home, the static files, and (in
+//! `forms`) sessions, CSRF and form checks. Times are shown as `when` and `day` from the
+//! translations.
+
+use crate::AppState;
+use crate::i18n::supported;
+pub(crate) use crate::i18n::{LANGUAGES, Tr, day, when};
+use askama::Template;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use coproduce_app::accounts::Caller;
+use coproduce_app::{AppError, CareError, UserRow};
+use coproduce_core::access::Role;
+use coproduce_core::care::plan::Side;
+use serde::Deserialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tower_sessions::Session;
+
+mod forms;
+
+use axum::routing::{MethodRouter, get};
+
+pub(crate) use forms::*;
+
+/// A box another workflow adds to the patient's home (the rescue pack's), as the HTML it
+/// rendered itself, or None when it has nothing to show. The router registers them in
+/// [`AppState`]; the chart shows them without knowing whose they are.
+pub(crate) type PatientPanel =
+    for<'a> fn(
+        &'a AppState,
+        &'a Person,
+        &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, CareError>> + Send + 'a>>;
+
+/// The panels of a patient's home, in the order they show.
+#[derive(Clone, Default)]
+pub(crate) struct Panels(Arc<[PatientPanel]>);
+
+impl Panels {
+    pub(crate) fn new(panels: Vec<PatientPanel>) -> Self {
+        Panels(panels.into())
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PatientPanel> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for Panels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Panels({})", self.0.len())
+    }
+}
+
+/// The static files, served from memory.
+pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
+    vec![
+        ("/static/htmx.min.js", get(htmx), true),
+        ("/static/app.css", get(css), true),
+    ]
+}
+
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) fn server_error(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "a page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html("Something went wrong on our side. Please try again."),
+    )
+        .into_response()
+}
+
+pub(crate) fn unreadable() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Html("The form could not be read. Go back, reload the page and try again."),
+    )
+        .into_response()
+}
+
+pub(crate) async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../static/htmx.min.js"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// What every app page carries: the translator, the CSRF token, who is signed in, and a note
+/// or error to show at the top.
+pub(crate) struct Frame {
+    pub t: Tr,
+    pub csrf: String,
+    pub username: String,
+    pub note: Option<String>,
+    pub error: Option<String>,
+    pub title: String,
+}
+
+impl Frame {
+    pub fn languages(&self) -> &'static [(&'static str, &'static str)] {
+        LANGUAGES
+    }
+}
+
+/// A signed-in person in the app: their account, their rights and their language.
+pub(crate) struct Person {
+    pub(crate) user: UserRow,
+    pub(crate) caller: Caller,
+    pub(crate) lang: &'static str,
+    pub(crate) csrf: String,
+}
+
+impl Person {
+    pub(crate) fn role(&self) -> Option<Role> {
+        coproduce_app::vocabulary::role_of(&self.caller)
+    }
+
+    pub(crate) fn side(&self) -> Option<Side> {
+        self.role().and_then(Side::of)
+    }
+
+    pub(crate) fn frame(
+        &self,
+        title: String,
+        note: Option<String>,
+        error: Option<String>,
+    ) -> Frame {
+        Frame {
+            t: Tr::new(self.lang),
+            csrf: self.csrf.clone(),
+            username: self.user.username.clone(),
+            note,
+            error,
+            title,
+        }
+    }
+
+    pub(crate) fn t(&self) -> Tr {
+        Tr::new(self.lang)
+    }
+}
+
+/// The language: the person's own choice, else their record's (Patient.communication),
+/// else English.
+pub(crate) async fn person(s: &AppState, session: &Session) -> Result<Person, Response> {
+    let user = require_user(s, session).await?;
+    let caller = s
+        .accounts
+        .caller_for_user(&user)
+        .await
+        .map_err(server_error)?;
+    let chosen = s.accounts.language(&user).await.map_err(server_error)?;
+    let mut lang = chosen.as_deref().and_then(supported);
+    if lang.is_none()
+        && let Some(pid) = coproduce_app::Care::own_patient(&caller)
+        && let Ok(p) = s.api.read(&caller, "Patient", &pid).await
+        && let Ok(v) = p.json()
+    {
+        lang = v["communication"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["language"]["coding"][0]["code"].as_str())
+            .find_map(supported);
+    }
+    let csrf = csrf_token(session).await.map_err(server_error)?;
+    Ok(Person {
+        user,
+        caller,
+        lang: lang.unwrap_or("en"),
+        csrf,
+    })
+}
+
+/// A checked form from a signed-in person.
+pub(crate) async fn person_form<F: WithCsrf>(
+    s: &AppState,
+    session: &Session,
+    form: Result<Form<F>, FormRejection>,
+) -> Result<(Person, F), Response> {
+    let (_, f) = checked_form(s, session, form).await?;
+    Ok((person(s, session).await?, f))
+}
+
+/// The page for a failure that is not the person's to fix.
+pub(crate) fn failed(t: &Tr, e: CareError) -> Response {
+    let (status, key) = match &e {
+        CareError::App(AppError::Forbidden(_)) => (StatusCode::FORBIDDEN, "error-forbidden"),
+        CareError::App(AppError::NotFound(_) | AppError::Gone(_)) => {
+            (StatusCode::NOT_FOUND, "error-not-found")
+        }
+        CareError::App(AppError::PreconditionFailed(_) | AppError::Conflict(_)) => {
+            (StatusCode::CONFLICT, "error-changed")
+        }
+        CareError::App(AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "error-invalid"),
+        _ => {
+            tracing::error!(error = %e, "a care page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "error-server")
+        }
+    };
+    render(
+        &ErrorPage {
+            message: t.t(key),
+            back: t.t("nav-home"),
+            lang: t.lang,
+        },
+        status,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage {
+    pub(crate) message: String,
+    pub(crate) back: String,
+    pub(crate) lang: &'static str,
+}
+
+/// The message for a refusal the person can act on.
+pub(crate) fn refusal(t: &Tr, e: &CareError) -> Option<String> {
+    e.message().map(|(key, args)| t.with(key, &args))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct Note {
+    #[serde(default)]
+    pub(crate) ok: Option<String>,
+}
+
+/// Only known note keys are shown, so a link cannot put words in the page.
+pub(crate) const NOTES: &[&str] = &[
+    "note-reading-saved",
+    "note-readings-uploaded",
+    "note-goal-proposed",
+    "note-goal-answered",
+    "note-activity-added",
+    "note-activity-done",
+    "note-reviewed",
+    "note-language",
+    "note-rescue-started",
+    "note-rescue-checked-in",
+    "note-rescue-recorded",
+];
+
+pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {
+    q.ok.as_deref()
+        .filter(|k| NOTES.contains(k))
+        .map(|k| t.t(k))
+}
+
+pub(crate) fn back_to(path: &str, note: &str) -> Response {
+    Redirect::to(&format!("{path}?ok={note}")).into_response()
+}
+
+/// Only our own paths: never an open redirect.
+pub(crate) fn safe_back(back: &str) -> &str {
+    let path = back.split(['?', '#']).next().unwrap_or_default();
+    // Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.com`
+    // would leave the site: only a plain path on this site is followed.
+    let same_site = path.starts_with('/')
+        && !path.starts_with("//")
+        && path
+            .chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    if same_site { path } else { "/" }
+}
