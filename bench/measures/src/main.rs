@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo build --release --workspace && target/release/bench-measures [--n 10000]
 //! [--store-n 100000] [--skip-fqm]`. Needs Node and npm (the runner's `npm install` of
-//! fqm-execution 1.8.6 happens in a temporary copy of ../shared/peers/ecqm/fqm-runner).
+//! fqm-execution 1.8.6 happens in a temporary copy of `bench/measures/fqm-runner`). The test
+//! patients are `testdata/ecqm`; the measure bundles are the ones the build carries.
 
 use anyhow::{Context, Result, bail};
 use coproduce_measures::cms122::Cms122;
@@ -46,11 +47,21 @@ fn args() -> Result<Args> {
 }
 
 fn ecqm() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .nth(3)
-        .map(|p| p.join("shared/peers/ecqm"))
-        .unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ecqm")
+}
+
+/// A folder as the reference runner reads a measure: `measure-bundle.json` (the carried
+/// bundle, written out) and `tests/` (the test patients).
+fn runner_measure_dir(name: &str) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let text = coproduce_measures::official::bundle_text(name)
+        .with_context(|| format!("{name} is not carried"))??;
+    std::fs::write(dir.path().join("measure-bundle.json"), text)?;
+    std::os::unix::fs::symlink(
+        ecqm().join(name).join("tests").canonicalize()?,
+        dir.path().join("tests"),
+    )?;
+    Ok(dir)
 }
 
 fn read(path: &Path) -> Result<Value> {
@@ -218,7 +229,8 @@ fn fqm(runner: &Path, dir: &Path, n: usize) -> Result<(f64, ByPatient)> {
 fn runner_dir() -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     for f in ["run.js", "package.json"] {
-        std::fs::copy(ecqm().join("fqm-runner").join(f), dir.path().join(f))?;
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(here.join("fqm-runner").join(f), dir.path().join(f))?;
     }
     let status = Command::new("npm")
         .current_dir(dir.path())
@@ -264,7 +276,8 @@ fn main() -> Result<()> {
     };
     for name in ["CMS122", "CMS165"] {
         let dir = ecqm().join(name);
-        let bundle = MeasureBundle::from_json(&read(&dir.join("measure-bundle.json"))?)?;
+        let bundle: MeasureBundle = coproduce_measures::official::bundle(name)
+            .with_context(|| format!("{name} is not carried"))??;
         let eval = evaluator(name, &bundle);
         let cases = test_cases(&dir)?;
         let patients: Vec<PatientRecord> = population(&cases, a.n)
@@ -290,7 +303,8 @@ fn main() -> Result<()> {
         println!("{name}:");
         println!("  coproduce: {rate:.0} patients/s on {cores} cores, {one_core:.0} on one core");
         if let Some(runner) = &runner {
-            let (fqm_rate, theirs) = fqm(runner.path(), &dir, a.n)?;
+            let measure_dir = runner_measure_dir(name)?;
+            let (fqm_rate, theirs) = fqm(runner.path(), measure_dir.path(), a.n)?;
             let mut differ = 0;
             for (id, p) in &ours {
                 let mine = pops_map(p);
@@ -374,7 +388,6 @@ fn from_store(n: usize) -> Result<()> {
         bytes as f64 / 1e3 / n as f64
     );
     for name in ["CMS122", "CMS165"] {
-        let bundle = ecqm().join(name).join("measure-bundle.json");
         // A first run reads a cold cache; then five, of which the median is the figure (the
         // machine is shared, and one run can be slowed by another's work).
         let mut warm = Vec::new();
@@ -387,8 +400,6 @@ fn from_store(n: usize) -> Result<()> {
                     &db,
                     "measure",
                     &name.to_lowercase(),
-                    "--bundle",
-                    bundle.to_str().unwrap_or_default(),
                     "--period",
                     "2026",
                 ],

@@ -47,7 +47,7 @@ pub struct Config {
     /// A protocol file replacing the shipped COPD rescue pack.
     pub protocol_file: Option<String>,
     /// The quality measures on the analyst's pages: measure name (cms122, cms165) to the
-    /// path of its official measure bundle.
+    /// path of a measure bundle replacing the official one this build carries.
     pub measure_bundles: std::collections::BTreeMap<String, String>,
     /// The SMTP relay for email notifications (none: no email).
     pub smtp_host: Option<String>,

@@ -392,6 +392,12 @@ fn server_config(
         }
         measures.push((name, Arc::new(bundle)));
     }
+    // The measures not given a file use the official bundles this build carries.
+    for name in coproduce_measures::official::NAMES {
+        if !measures.iter().any(|(n, _)| n == name) {
+            measures.push((name.to_string(), Arc::new(measure::carried_bundle(name)?)));
+        }
+    }
     let smtp = cfg.smtp_host.as_ref().map(|host| Smtp {
         host: host.clone(),
         port: cfg.smtp_port,

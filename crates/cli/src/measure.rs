@@ -16,10 +16,10 @@ use time::Date;
 pub struct MeasureArgs {
     /// cms122 or cms165.
     pub measure: String,
-    /// The official measure bundle (Measure, Libraries, ValueSets), e.g.
-    /// ../shared/peers/ecqm/CMS122/measure-bundle.json.
+    /// A measure bundle (Measure, Libraries, ValueSets) to use instead of the official one
+    /// this build carries, e.g. a newer edition.
     #[arg(long)]
-    pub bundle: PathBuf,
+    pub bundle: Option<PathBuf>,
     /// The measurement year (January to December, UTC).
     #[arg(long)]
     pub period: i32,
@@ -42,6 +42,17 @@ fn year(y: i32) -> Result<(Date, Date)> {
     Ok((start, end))
 }
 
+/// The official bundle of a measure this build carries.
+pub fn carried_bundle(measure: &str) -> Result<MeasureBundle> {
+    match coproduce_measures::official::bundle(measure) {
+        Some(b) => Ok(b?),
+        None => bail!(
+            "this build carries the measures {}; '{measure}' is not one of them",
+            coproduce_measures::official::NAMES.join(" and ")
+        ),
+    }
+}
+
 pub fn load_bundle(path: &Path) -> Result<MeasureBundle> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the measure bundle {}", path.display()))?;
@@ -52,7 +63,10 @@ pub fn load_bundle(path: &Path) -> Result<MeasureBundle> {
 
 pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -> Result<()> {
     let (start, end) = year(args.period)?;
-    let bundle = load_bundle(&args.bundle)?;
+    let bundle = match &args.bundle {
+        Some(path) => load_bundle(path)?,
+        None => carried_bundle(&args.measure)?,
+    };
     let m = Arc::new(Measure::new(&args.measure, &bundle, start, end)?);
     if args.subject_list && args.out.is_none() {
         bail!("--subject-list needs --out FILE for the report");

@@ -14,6 +14,7 @@ pub mod cms165;
 pub mod evaluation;
 pub mod exclusions;
 pub mod interval;
+pub mod official;
 pub mod projection;
 pub mod record;
 pub mod utilisation;

@@ -1,5 +1,6 @@
-//! The official eCQM test cases in ../shared/peers/ecqm: each patient's populations must
-//! equal the expected ones the measure developers entered. Prints the counts.
+//! The official eCQM test cases (testdata/ecqm, with the measure bundles this build carries):
+//! each patient's populations must equal the expected ones the measure developers entered.
+//! Prints the counts.
 
 use coproduce_measures::cms122::Cms122;
 use coproduce_measures::cms165::Cms165;
@@ -9,11 +10,7 @@ use std::path::PathBuf;
 use time::macros::date;
 
 fn ecqm() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .nth(3)
-        .expect("the folder holding the checkout")
-        .join("shared/peers/ecqm")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ecqm")
 }
 
 fn read(path: &std::path::Path) -> Value {
@@ -61,7 +58,9 @@ fn run(
     evaluate: &dyn Fn(&MeasureBundle, &PatientRecord) -> Populations,
 ) -> Vec<String> {
     let dir = ecqm().join(name);
-    let bundle = MeasureBundle::from_json(&read(&dir.join("measure-bundle.json"))).unwrap();
+    let bundle: MeasureBundle = coproduce_measures::official::bundle(name)
+        .expect("a carried bundle")
+        .expect("it reads");
     assert_eq!(
         bundle.effective_period,
         Some((date!(2026 - 01 - 01), date!(2026 - 12 - 31)))

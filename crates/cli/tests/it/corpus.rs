@@ -109,7 +109,7 @@ const KNOWN: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn hl7_validator_cases() {
-    let dir = crate::shared().join("peers/fhir-test-cases");
+    let dir = crate::testdata().join("fhir-test-cases");
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
             .unwrap();

@@ -19,11 +19,11 @@ fn total_line(report: &str) -> Vec<u64> {
 #[tokio::test]
 async fn reference_data_imports_cleanly_and_idempotently() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
-    let shared = crate::shared();
+    let data = crate::testdata();
     let dirs = [
-        shared.join("peers/ecqm/CMS122/tests"),
-        shared.join("peers/ecqm/CMS165/tests"),
-        shared.join("peers/synthea/bundles"),
+        data.join("ecqm/CMS122/tests"),
+        data.join("ecqm/CMS165/tests"),
+        data.join("synthea/bundles"),
     ];
     let args: Vec<String> = std::iter::once("import".to_string())
         .chain(dirs.iter().map(|d| d.display().to_string()))
@@ -32,10 +32,11 @@ async fn reference_data_imports_cleanly_and_idempotently() {
     app.db.store.close().await;
     let (ok, first) = coproduce(&app.db.url, &args);
     assert!(ok, "{first}");
-    assert!(first.contains("173 files"), "{first}");
+    assert!(first.contains("134 files"), "{first}");
     let t = total_line(&first);
     assert_eq!(t[3], 0, "nothing rejected:\n{first}");
-    assert!(t[0] > 11_000, "{first}");
+    // Every resource of the 124 eCQM test patients and the 10 Synthea records, created once.
+    assert_eq!(t[0], 1461, "{first}");
     let (ok, second) = coproduce(&app.db.url, &args);
     assert!(ok, "{second}");
     let t2 = total_line(&second);
@@ -54,7 +55,7 @@ async fn reference_data_imports_cleanly_and_idempotently() {
     );
     assert!(ok, "{report}");
     let patients = std::fs::read_to_string(out.path().join("Patient.ndjson")).unwrap();
-    assert_eq!(patients.lines().count(), 49 + 124);
+    assert_eq!(patients.lines().count(), 10 + 124);
     let (ok, again) = coproduce(&app.db.url, &["import", out.path().to_str().unwrap()]);
     assert!(ok, "{again}");
     let t3 = total_line(&again);

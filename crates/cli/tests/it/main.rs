@@ -13,13 +13,13 @@ mod rescue;
 mod security;
 mod sessions;
 
-/// The shared folder of reference data beside the checkout.
-pub fn shared() -> std::path::PathBuf {
+/// The reference data the repository carries for its tests (see testdata/README.md).
+pub fn testdata() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = here.ancestors().nth(2).expect("the repository root");
-    root.parent()
-        .expect("the folder holding the checkout")
-        .join("shared")
+    here.ancestors()
+        .nth(2)
+        .expect("the repository root")
+        .join("testdata")
 }
 
 /// Runs the `coproduce` binary on a database; whether it succeeded, and its output (stdout

@@ -1,6 +1,7 @@
 //! `coproduce measure` over the store, on SQLite and PostgreSQL: the official test patients
 //! of CMS122 and CMS165 are imported together, each measure is run over all of them, and
-//! every test patient's populations in the per-patient CSV equal the expected ones.
+//! every test patient's populations in the per-patient CSV equal the expected ones: CMS122
+//! with the bundle this build carries, CMS165 with the same bundle given as a file.
 
 use coproduce_testkit::{TestDb, backends};
 use serde_json::Value;
@@ -10,7 +11,7 @@ use crate::coproduce;
 
 #[tokio::test]
 async fn measures_run_over_the_store_on_both_backends() {
-    let ecqm = crate::shared().join("peers/ecqm");
+    let ecqm = crate::testdata().join("ecqm");
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let (ok, out) = coproduce(
@@ -26,24 +27,27 @@ async fn measures_run_over_the_store_on_both_backends() {
             let dir = tempfile::tempdir().unwrap();
             let csv = dir.path().join("patients.csv");
             let report = dir.path().join("report.json");
-            let (ok, out) = coproduce(
-                &db.url,
-                &[
-                    "measure",
-                    &name.to_lowercase(),
-                    "--bundle",
-                    ecqm.join(name)
-                        .join("measure-bundle.json")
-                        .to_str()
-                        .unwrap(),
-                    "--period",
-                    "2026",
-                    "--csv",
-                    csv.to_str().unwrap(),
-                    "--out",
-                    report.to_str().unwrap(),
-                ],
-            );
+            let measure = name.to_lowercase();
+            let mut args = vec![
+                "measure",
+                &measure,
+                "--period",
+                "2026",
+                "--csv",
+                csv.to_str().unwrap(),
+                "--out",
+                report.to_str().unwrap(),
+            ];
+            // A newer edition comes as a file: the carried bundle, written out, stands in.
+            let file = dir.path().join("measure-bundle.json");
+            if name == "CMS165" {
+                let text = coproduce_measures::official::bundle_text(&measure)
+                    .expect("carried")
+                    .expect("it decompresses");
+                std::fs::write(&file, text).unwrap();
+                args.extend(["--bundle", file.to_str().unwrap()]);
+            }
+            let (ok, out) = coproduce(&db.url, &args);
             assert!(ok, "{out}");
             assert!(
                 out.contains("patients 124"),
@@ -202,20 +206,7 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
         );
         assert!(!ok);
         assert!(out.contains("line 3: 'massage' is not a service"), "{out}");
-        let (ok, out) = coproduce(
-            &db.url,
-            &[
-                "measure",
-                "cms165",
-                "--bundle",
-                crate::shared()
-                    .join("peers/ecqm/CMS165/measure-bundle.json")
-                    .to_str()
-                    .unwrap(),
-                "--period",
-                "2026",
-            ],
-        );
+        let (ok, out) = coproduce(&db.url, &["measure", "cms165", "--period", "2026"]);
         assert!(ok, "{out}");
         assert!(out.contains("patients 1500"), "{out}");
         db.drop_db().await;
@@ -292,14 +283,10 @@ async fn a_quality_analyst_sees_population_figures_and_a_clinician_does_not() {
 /// named; a clinician is refused.
 #[tokio::test]
 async fn an_analyst_follows_a_measure_by_year_down_to_its_patients() {
-    let ecqm = crate::shared().join("peers/ecqm/CMS122");
-    let bundle = coproduce_measures::MeasureBundle::from_json(
-        &serde_json::from_str::<Value>(
-            &std::fs::read_to_string(ecqm.join("measure-bundle.json")).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let ecqm = crate::testdata().join("ecqm/CMS122");
+    let bundle = coproduce_measures::official::bundle("cms122")
+        .expect("carried")
+        .unwrap();
     let app = coproduce_testkit::TestApp::spawn_with(
         coproduce_testkit::TestBackend::Sqlite,
         coproduce_web::WebConfig {
@@ -408,9 +395,9 @@ async fn delete(store: &coproduce_store::Store, rt: &str, id: &str) {
 
 /// CMS122 over the store: (patients, initial population, numerator).
 async fn cms122_counts(store: &coproduce_store::Store) -> (u64, u64, u64) {
-    let ecqm = crate::shared().join("peers/ecqm/CMS122/measure-bundle.json");
-    let bundle: Value = serde_json::from_str(&std::fs::read_to_string(ecqm).unwrap()).unwrap();
-    let bundle = coproduce_measures::MeasureBundle::from_json(&bundle).unwrap();
+    let bundle = coproduce_measures::official::bundle("cms122")
+        .expect("carried")
+        .unwrap();
     let measure = coproduce_app::measures::Measure::new(
         "cms122",
         &bundle,
