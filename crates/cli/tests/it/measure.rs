@@ -98,6 +98,13 @@ async fn measures_run_over_the_store_on_both_backends() {
                 assert!(p["count"].as_u64().unwrap() >= totals[i], "{name} {p}");
             }
         }
+        // A measure this build does not carry is named as such, with the ones it does.
+        let (ok, out) = coproduce(&db.url, &["measure", "cms999", "--period", "2026"]);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("this build carries the measures cms122 and cms165"),
+            "{out}"
+        );
         db.drop_db().await;
     }
 }
