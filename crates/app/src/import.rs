@@ -2,7 +2,9 @@
 //! batched transactions. A bad resource is reported with where it came from and skipped; it
 //! never stops the rest. Importing the same data twice changes nothing.
 
+use crate::caller::Caller;
 use crate::error::AppError;
+use crate::fhir_api::{Write, WriteRules};
 use coproduce_core::Clock;
 use coproduce_fhir::stream::SourceItem;
 use coproduce_fhir::{IssueCode, OperationOutcome, Resource, parse_resource_value};
@@ -50,6 +52,9 @@ pub struct Importer {
     clock: Arc<dyn Clock>,
     pending: Vec<(String, Resource)>,
     summary: ImportSummary,
+    /// The workflows' rules on writes, and the caller they see.
+    rules: WriteRules,
+    caller: Caller,
     /// How the audit trail names who imports.
     actor: String,
     /// The batch being written while the next one is gathered: validating and writing
@@ -69,11 +74,15 @@ impl std::fmt::Debug for Importer {
 }
 
 impl Importer {
-    /// An importer; `actor` names who imports in the audit trail (`cli:import`, ...).
-    pub fn new(store: Store, clock: Arc<dyn Clock>, actor: &str) -> Self {
+    /// An importer that runs the given write rules on every resource (`Importer::new` in
+    /// `crate::workflows` gives it every workflow's); `actor` names who imports in the audit
+    /// trail (`cli:import`, ...).
+    pub fn with_rules(store: Store, clock: Arc<dyn Clock>, actor: &str, rules: WriteRules) -> Self {
         Importer {
             store,
             clock,
+            rules,
+            caller: Caller::system(actor),
             pending: Vec::with_capacity(BATCH),
             summary: ImportSummary::default(),
             actor: actor.to_string(),
@@ -110,6 +119,16 @@ impl Importer {
                 ))
             }
         });
+        // The workflows' rules, as on any other path: a refusal rejects this resource only.
+        let write = Write {
+            caller: &self.caller,
+            creating: true,
+        };
+        let checked = match checked.map(|r| self.rules.apply(&write, r)) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(AppError::Invalid(outcome))) | Err(outcome) => Err(outcome),
+            Ok(Err(e)) => return Err(e),
+        };
         match checked {
             Ok(r) => {
                 self.pending.push((location, r));

@@ -7,6 +7,7 @@ use crate::care::Care;
 use crate::deadlines::Watcher;
 use crate::error::AppError;
 use crate::fhir_api::{FhirApi, WriteRules};
+use crate::import::Importer;
 use crate::jobs::{Delivery, Jobs};
 use crate::notify::Notifier;
 use crate::rescue::Rescue;
@@ -27,6 +28,14 @@ impl FhirApi {
     /// The API over a store with every workflow's write rules.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         FhirApi::with_rules(store, clock, write_rules())
+    }
+}
+
+impl Importer {
+    /// An importer with every workflow's write rules; `actor` names who imports in the audit
+    /// trail (`cli:import`, ...).
+    pub fn new(store: Store, clock: Arc<dyn Clock>, actor: &str) -> Self {
+        Importer::with_rules(store, clock, actor, write_rules())
     }
 }
 

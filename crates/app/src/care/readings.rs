@@ -152,32 +152,42 @@ pub fn reading_of(stored: &Stored) -> Option<Reading> {
     })
 }
 
-/// Why an Observation of a measure we know holds an impossible value, whichever way it came
-/// (the app, a CSV file, the FHIR API): the same rule as entry by hand. A value in a unit we
-/// cannot convert is left alone, since we cannot judge it.
-pub fn implausible(v: &Value) -> Option<ReadingRefused> {
-    if v["resourceType"] != "Observation" {
+/// Why an Observation of a measure we know cannot be stored, whichever way it came (the
+/// app, a CSV file, the FHIR API, a Bundle, an import): a value no number holds, a unit the
+/// measure does not use (an HbA1c in mg), or a value no body has, by the same rules as entry
+/// by hand. Reads the resource's own fields, without a copy.
+pub fn implausible(observation: &serde_json::Map<String, Value>) -> Option<ReadingRefused> {
+    let field = |k: &str| observation.get(k).unwrap_or(&Value::Null);
+    if field("resourceType") != "Observation" {
         return None;
     }
-    let measure = coded_measure(&v["code"])?;
+    let measure = coded_measure(field("code"))?;
     let canonical = measure.canonical_unit().ucum;
-    // A value no number holds (`1e400` is valid JSON and a valid FHIR decimal, and would be
-    // read as no value at all) is refused, not let through unchecked.
-    let quantities = std::iter::once(&v["valueQuantity"]).chain(
-        v["component"]
-            .as_array()
+    let components = field("component").as_array();
+    let quantities = std::iter::once(field("valueQuantity")).chain(
+        components
             .into_iter()
             .flatten()
             .map(|c| &c["valueQuantity"]),
     );
     for q in quantities {
+        // A value no number holds (`1e400` is valid JSON and a valid FHIR decimal, and would
+        // be read as no value at all) is refused, not let through unchecked.
         let raw = &q["value"];
         if !raw.is_null() && raw.as_f64().is_none_or(|x| !x.is_finite()) {
             return Some(ReadingRefused::NotANumber(raw.to_string()));
         }
+        // The unit, by its UCUM code or else its label, must be one the measure uses.
+        let unit = q["code"].as_str().or(q["unit"].as_str()).unwrap_or("");
+        if !unit.trim().is_empty() && measure.unit(unit).is_none() {
+            return Some(ReadingRefused::UnknownUnit {
+                unit: unit.trim().to_string(),
+                allowed: measure.units().iter().map(|u| u.label).collect(),
+            });
+        }
     }
     let values: Vec<f64> = if measure == Measure::BloodPressure {
-        let comps = v["component"].as_array()?;
+        let comps = components?;
         let find = |code: &str| {
             comps
                 .iter()
@@ -189,7 +199,7 @@ pub fn implausible(v: &Value) -> Option<ReadingRefused> {
             find(reading_rules::DIASTOLIC.code)?,
         ]
     } else {
-        vec![quantity_value(measure, &v["valueQuantity"])?]
+        vec![quantity_value(measure, field("valueQuantity"))?]
     };
     reading_rules::check(measure, &values, canonical).err()
 }

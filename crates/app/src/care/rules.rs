@@ -1,7 +1,7 @@
-//! The readings' rules on every write, registered with the FHIR API: a reading with an
-//! impossible value is refused, and a reading the patient's side creates waits for the
-//! team's review, on every path through the API (the app's forms, a CSV upload, the FHIR
-//! interactions and Bundle entries alike).
+//! The readings' rules on every write, registered with the FHIR API and the importer: a
+//! reading with an impossible value or a unit its measure does not use is refused, and a
+//! reading the patient's side creates waits for the team's review, on every path (the app's
+//! forms, a CSV upload, the FHIR interactions, Bundle entries and imports alike).
 
 use super::*;
 use crate::fhir_api::{Write, WriteRule, invalid};
@@ -24,7 +24,7 @@ impl WriteRule for ReadingRules {
         write: &Write<'_>,
         resource: Resource,
     ) -> std::result::Result<Resource, AppError> {
-        if let Some(why) = implausible(&resource.to_value()) {
+        if let Some(why) = implausible(resource.json()) {
             return Err(invalid(
                 IssueCode::Invariant,
                 "Observation.value[x]",

@@ -1,7 +1,8 @@
 //! The rules workflows add to writes. A workflow registers a [`WriteRule`] for a resource
 //! type; the API runs every rule registered for the type on each create and update (alone or
 //! as a Bundle entry), after the policy has allowed it and before anything is stored, inside
-//! the write's transaction. The API knows no workflow: `crate::workflows` registers them.
+//! the write's transaction; the importer runs them on every resource it reads. The API knows
+//! no workflow: `crate::workflows` registers them.
 
 use super::*;
 
@@ -51,7 +52,7 @@ impl WriteRules {
     }
 
     /// Runs the rules for the resource's type, each on what the one before let through.
-    pub(super) fn apply(
+    pub(crate) fn apply(
         &self,
         write: &Write<'_>,
         resource: Resource,

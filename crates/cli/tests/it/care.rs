@@ -366,6 +366,101 @@ async fn impossible_readings_are_refused_for_every_measure_and_nothing_is_stored
     app.finish().await;
 }
 
+/// A reading whose unit its measure does not use (an HbA1c in milligrams) is refused with the
+/// reason on every path, on both backends: the page (in the person's language), the FHIR API,
+/// a transaction Bundle (nothing of it is written) and an import (that resource only).
+#[tokio::test]
+async fn a_reading_in_a_unit_its_measure_does_not_use_is_refused_on_every_path() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("es").await;
+        let mut ana = app.sign_in("ana").await;
+        ana.get("/patients/p1/readings/hba1c").await;
+        let resp = ana
+            .post(
+                "/patients/p1/readings",
+                &[
+                    ("measure", "hba1c"),
+                    ("value", "7.1"),
+                    ("value2", ""),
+                    ("unit", "mg"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 422);
+        let page = resp.text().await.unwrap();
+        assert!(
+            page.contains("&#39;mg&#39; no es una unidad para esta medición. Use %, mmol/mol."),
+            "{page}"
+        );
+
+        let hba1c = |value: f64, unit: &str| {
+            serde_json::json!({
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": "2026-11-20T08:00:00Z",
+                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+            })
+        };
+        let resp = app
+            .post_json("/fhir/Observation", hba1c(7.1, "mg").to_string())
+            .await;
+        assert_eq!(resp.status(), 422);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert!(
+            body.to_string()
+                .contains("'mg' is not a unit for this reading"),
+            "{body}"
+        );
+
+        let bundle = serde_json::json!({
+            "resourceType": "Bundle", "type": "transaction",
+            "entry": [
+                {"resource": hba1c(7.1, "%"), "request": {"method": "POST", "url": "Observation"}},
+                {"resource": hba1c(7.1, "mg"), "request": {"method": "POST", "url": "Observation"}},
+            ],
+        });
+        let resp = app.post_json("/fhir", bundle.to_string()).await;
+        assert_eq!(resp.status(), 422);
+        assert!(
+            resp.text()
+                .await
+                .unwrap()
+                .contains("is not a unit for this reading")
+        );
+        assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 0);
+
+        // An import takes the good reading and rejects the other, saying why.
+        let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+        let mut importer = coproduce_app::Importer::new(app.db.store.clone(), clock, "test:import");
+        for (i, (id, unit)) in [("good", "%"), ("bad", "mg")].into_iter().enumerate() {
+            let mut obs = hba1c(7.1, unit);
+            obs["id"] = serde_json::json!(id);
+            importer
+                .add(coproduce_fhir::stream::SourceItem::new(
+                    format!("readings.ndjson:{}", i + 1),
+                    Ok(obs),
+                ))
+                .await
+                .unwrap();
+        }
+        let summary = importer.finish().await.unwrap();
+        assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
+        let (location, reason) = &summary.rejected[0];
+        assert_eq!(location, "readings.ndjson:2");
+        assert!(
+            reason.contains("'mg' is not a unit for this reading"),
+            "{reason}"
+        );
+        let stored = all(&app, "Observation?subject=Patient/p1").await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0]["id"], "good");
+        app.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn readings_upload_from_csv_and_export_again() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
