@@ -132,7 +132,7 @@ async fn story(backend: TestBackend) {
         let obs = json!({"resourceType": "Observation", "id": format!("o{n}"), "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
             "subject": {"reference": format!("Patient/{pid}")}, "effectiveDateTime": date,
-            "valueQuantity": {"value": value, "unit": "%"}});
+            "valueQuantity": {"value": value, "unit": if code == "2339-0" { "mg/dL" } else { "%" }}});
         api.update(
             &sys,
             "Observation",
