@@ -9,6 +9,7 @@
 //! Resources are kept as their JSON (`serde_json::Value` with preserved order and exact
 //! decimals), so nothing is lost on import and export; see `docs/decisions/0001-fhir-model.md`.
 
+pub mod bindings;
 pub mod json;
 pub mod outcome;
 pub mod primitives;

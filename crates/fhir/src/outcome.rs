@@ -34,6 +34,8 @@ pub enum IssueCode {
     Value,
     /// An invariant or business rule does not hold.
     Invariant,
+    /// A code outside the value set its element is required to take it from.
+    CodeInvalid,
     /// Unsafe content (script in narrative, external entities).
     Security,
     /// The resource or type is not known or not supported.
@@ -59,6 +61,7 @@ impl IssueCode {
             IssueCode::Required => "required",
             IssueCode::Value => "value",
             IssueCode::Invariant => "invariant",
+            IssueCode::CodeInvalid => "code-invalid",
             IssueCode::Security => "security",
             IssueCode::NotSupported => "not-supported",
             IssueCode::NotFound => "not-found",

@@ -3,6 +3,7 @@
 //! rules that protect a store (unique, absolute fullUrls). Profiles and terminology are not
 //! checked here.
 
+use crate::bindings;
 use crate::outcome::{IssueCode, OperationOutcome};
 use crate::primitives;
 use crate::schema::{Kind, Schema, r4};
@@ -120,6 +121,20 @@ impl Walker {
             };
             let ty = el.types.first().map(String::as_str).unwrap_or("string");
             let shadow = obj.get(&format!("_{key}"));
+            if let Some(vs) = bindings::required(tname, key) {
+                let items: Vec<&Value> = match val.as_array() {
+                    Some(items) => items.iter().collect(),
+                    None => vec![val],
+                };
+                for (i, item) in items.into_iter().enumerate() {
+                    let at = if el.array {
+                        format!("{child}[{i}]")
+                    } else {
+                        child.clone()
+                    };
+                    self.bound(ty, item, vs, &at);
+                }
+            }
             if el.array {
                 let Some(items) = val.as_array() else {
                     self.err(
@@ -211,6 +226,55 @@ impl Walker {
             }
         }
         self.type_rules(tname, obj, path);
+    }
+
+    /// A code, Coding or CodeableConcept of an element with a required binding: the code (or,
+    /// for a CodeableConcept, one of its codings) must be from the value set. A value of the
+    /// wrong shape is left to the type checks.
+    fn bound(&mut self, ty: &str, v: &Value, vs: &bindings::ValueSet, path: &str) {
+        let refuse = |what: String| {
+            format!(
+                "{what} is not in the value set {} ({}) that this element requires: use one of {}",
+                vs.name,
+                vs.url,
+                vs.some_codes()
+            )
+        };
+        let coding_ok = |c: &Value| {
+            matches!(
+                (c["system"].as_str(), c["code"].as_str()),
+                (Some(s), Some(code)) if vs.has_coding(s, code)
+            )
+        };
+        match ty {
+            "code" => {
+                if let Some(code) = v.as_str()
+                    && !vs.has_code(code)
+                {
+                    self.err(IssueCode::CodeInvalid, path, refuse(format!("'{code}'")));
+                }
+            }
+            "Coding" if v.is_object() && !coding_ok(v) => {
+                let shown = format!(
+                    "'{}|{}'",
+                    v["system"].as_str().unwrap_or(""),
+                    v["code"].as_str().unwrap_or("")
+                );
+                self.err(IssueCode::CodeInvalid, path, refuse(shown));
+            }
+            "CodeableConcept" if v.is_object() => {
+                let codings = v["coding"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                if !codings.iter().any(coding_ok) {
+                    let shown = if codings.is_empty() {
+                        "a concept with no coding".to_string()
+                    } else {
+                        "none of its codings".to_string()
+                    };
+                    self.err(IssueCode::CodeInvalid, path, refuse(shown));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn is_primitive(&self, ty: Option<&String>) -> bool {
@@ -469,6 +533,29 @@ mod tests {
             errs.iter().any(|e| e.contains("only one of value[x]")),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn codes_outside_a_required_binding_are_refused_with_the_value_set() {
+        let errs = issues(json!({"resourceType": "Patient", "gender": "nonsense"}));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("Patient.gender"), "{errs:?}");
+        assert!(errs[0].contains("'nonsense'"), "{errs:?}");
+        assert!(errs[0].contains("AdministrativeGender"), "{errs:?}");
+        assert!(errs[0].contains("female, male, other, unknown"), "{errs:?}");
+        assert!(issues(json!({"resourceType": "Patient", "gender": "female"})).is_empty());
+        // In a backbone element, and in a Bundle's own elements.
+        let obs = json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"},
+            "referenceRange": [{"low": {"value": 1, "comparator": "about"}}]});
+        let errs = issues(obs);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("comparator") && e.contains("'about'")),
+            "{errs:?}"
+        );
+        let bundle = json!({"resourceType": "Bundle", "type": "pile"});
+        assert!(issues(bundle).iter().any(|e| e.contains("'pile'")));
     }
 
     #[test]

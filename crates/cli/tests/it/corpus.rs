@@ -181,3 +181,68 @@ async fn hl7_validator_cases() {
     assert!(unexpected.is_empty(), "{unexpected:#?}");
     app.finish().await;
 }
+
+/// A code outside the value set its element is required to take it from is refused with the
+/// path, the code and the value set, on both backends: through the API (422, nothing stored),
+/// in a transaction Bundle (nothing of it written) and on import (that resource only).
+#[tokio::test]
+async fn codes_outside_a_required_binding_are_refused_on_every_path() {
+    for backend in coproduce_testkit::backends() {
+        let app = TestApp::spawn(backend).await;
+        let patient = |id: &str, gender: &str| serde_json::json!({"resourceType": "Patient", "id": id, "gender": gender});
+        let resp = app
+            .post_json("/fhir/Patient", patient("x", "nonsense").to_string())
+            .await;
+        assert_eq!(resp.status(), 422, "{backend:?}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["issue"][0]["code"], "code-invalid", "{body}");
+        assert_eq!(
+            body["issue"][0]["expression"][0], "Patient.gender",
+            "{body}"
+        );
+        let why = body["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(
+            why.contains("'nonsense'") && why.contains("AdministrativeGender"),
+            "{why}"
+        );
+
+        let before = app.db.store.history_rows().await.unwrap();
+        let bundle = serde_json::json!({
+            "resourceType": "Bundle", "type": "transaction",
+            "entry": [
+                {"resource": patient("good", "female"), "request": {"method": "PUT", "url": "Patient/good"}},
+                {"resource": patient("bad", "nonsense"), "request": {"method": "PUT", "url": "Patient/bad"}},
+            ],
+        });
+        let resp = app.post_json("/fhir", bundle.to_string()).await;
+        assert_eq!(resp.status(), 422, "{backend:?}");
+        assert!(resp.text().await.unwrap().contains("'nonsense'"));
+        assert_eq!(
+            app.db.store.history_rows().await.unwrap(),
+            before,
+            "{backend:?}: nothing of the transaction is written"
+        );
+
+        let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+        let mut importer = coproduce_app::Importer::new(app.db.store.clone(), clock, "test:import");
+        for (i, (id, gender)) in [("good", "female"), ("bad", "nonsense")]
+            .into_iter()
+            .enumerate()
+        {
+            importer
+                .add(coproduce_fhir::stream::SourceItem::new(
+                    format!("patients.ndjson:{}", i + 1),
+                    Ok(patient(id, gender)),
+                ))
+                .await
+                .unwrap();
+        }
+        let summary = importer.finish().await.unwrap();
+        assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
+        assert_eq!(summary.rejected[0].0, "patients.ndjson:2");
+        assert!(summary.rejected[0].1.contains("'nonsense'"));
+        assert_eq!(app.get("/fhir/Patient/good").await.status(), 200);
+        assert_eq!(app.get("/fhir/Patient/bad").await.status(), 404);
+        app.finish().await;
+    }
+}
