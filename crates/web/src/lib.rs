@@ -157,7 +157,11 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
         .into_iter()
         .fold(Router::new(), |r, (path, handler, _)| {
             r.route(path, handler)
-        });
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            shell::refuse_control_characters,
+        ));
     Router::new()
         .nest("/fhir", fhir::routes())
         .nest("/api", api::routes())

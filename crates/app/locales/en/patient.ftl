@@ -178,6 +178,7 @@ error-forbidden = You do not have access to this page. If you think you should, 
 error-not-found = This page does not exist, or it was removed.
 error-changed = Someone else changed this at the same time. Go back, reload and try again.
 error-invalid = This could not be saved. Go back and check what you entered.
+error-control-character = What you typed in “{ $field }” holds an invisible character ({ $code }) that cannot be saved. Go back, type it again without it, and send the form again.
 error-server = Something went wrong on our side. Please try again in a moment.
 
 login-title = Sign in

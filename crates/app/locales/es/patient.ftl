@@ -177,6 +177,7 @@ error-forbidden = No tiene acceso a esta página. Si cree que debería tenerlo, 
 error-not-found = Esta página no existe o fue eliminada.
 error-changed = Otra persona cambió esto al mismo tiempo. Vuelva atrás, recargue la página e inténtelo de nuevo.
 error-invalid = No se pudo guardar. Vuelva atrás y revise lo que escribió.
+error-control-character = Lo que escribió en «{ $field }» contiene un carácter invisible ({ $code }) que no se puede guardar. Vuelva atrás, escríbalo de nuevo sin él y envíe el formulario otra vez.
 error-server = Algo salió mal de nuestro lado. Por favor, inténtelo de nuevo en un momento.
 
 login-title = Entrar

@@ -177,6 +177,7 @@ error-forbidden = Ou pa gen aksè nan paj sa a. Si ou panse ou ta dwe genyen l, 
 error-not-found = Paj sa a pa egziste, oswa yo retire l.
 error-changed = Yon lòt moun chanje sa a an menm tan. Tounen, rechaje paj la epi eseye ankò.
 error-invalid = Nou pa t ka anrejistre sa. Tounen epi verifye sa ou te ekri.
+error-control-character = Sa ou ekri nan “{ $field }” gen yon karaktè envizib ({ $code }) ki pa ka anrejistre. Tounen, ekri l ankò san li, epi voye fòm nan ankò.
 error-server = Yon bagay mal pase bò kote pa nou. Tanpri eseye ankò nan yon ti moman.
 
 login-title = Konekte

@@ -177,6 +177,7 @@ error-forbidden = Você não tem acesso a esta página. Se acha que deveria ter,
 error-not-found = Esta página não existe ou foi removida.
 error-changed = Outra pessoa mudou isto ao mesmo tempo. Volte, recarregue a página e tente de novo.
 error-invalid = Não foi possível salvar. Volte e confira o que você digitou.
+error-control-character = O que você digitou em “{ $field }” tem um caractere invisível ({ $code }) que não pode ser salvo. Volte, digite de novo sem ele e envie o formulário outra vez.
 error-server = Algo deu errado do nosso lado. Por favor, tente de novo daqui a pouco.
 
 login-title = Entrar

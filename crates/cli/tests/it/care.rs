@@ -461,6 +461,39 @@ async fn a_reading_in_a_unit_its_measure_does_not_use_is_refused_on_every_path()
     }
 }
 
+/// A control character in a page form (a goal's words here) is refused before anything runs,
+/// naming the field, and nothing is stored.
+#[tokio::test]
+async fn a_control_character_in_a_page_form_is_refused_naming_the_field() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/patients/p1").await;
+    let resp = ana
+        .post(
+            "/patients/p1/goals",
+            &[("text", "walk\u{1} every day"), ("target", "")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("What you typed in “text” holds an invisible character (U+0001)"),
+        "{page}"
+    );
+    assert_eq!(count(&app, "Goal?subject=Patient/p1").await, 0);
+    // The same words without it are saved.
+    let resp = ana
+        .post(
+            "/patients/p1/goals",
+            &[("text", "walk every day"), ("target", "")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(count(&app, "Goal?subject=Patient/p1").await, 1);
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn readings_upload_from_csv_and_export_again() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;

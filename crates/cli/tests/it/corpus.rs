@@ -184,7 +184,8 @@ async fn hl7_validator_cases() {
 
 /// A code outside the value set its element is required to take it from is refused with the
 /// path, the code and the value set, on both backends: through the API (422, nothing stored),
-/// in a transaction Bundle (nothing of it written) and on import (that resource only).
+/// in a transaction Bundle (nothing of it written) and on import (that resource only, as is a
+/// string holding a control character).
 #[tokio::test]
 async fn codes_outside_a_required_binding_are_refused_on_every_path() {
     for backend in coproduce_testkit::backends() {
@@ -237,10 +238,26 @@ async fn codes_outside_a_required_binding_are_refused_on_every_path() {
                 .await
                 .unwrap();
         }
+        // A control character in a string is refused on import too, with the path.
+        importer
+            .add(coproduce_fhir::stream::SourceItem::new(
+                "patients.ndjson:3",
+                Ok(serde_json::json!({"resourceType": "Patient", "id": "ctl",
+                    "name": [{"text": "a\u{1}b"}]})),
+            ))
+            .await
+            .unwrap();
         let summary = importer.finish().await.unwrap();
-        assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
+        assert_eq!(summary.rejected.len(), 2, "{:?}", summary.rejected);
         assert_eq!(summary.rejected[0].0, "patients.ndjson:2");
         assert!(summary.rejected[0].1.contains("'nonsense'"));
+        assert_eq!(summary.rejected[1].0, "patients.ndjson:3");
+        assert!(
+            summary.rejected[1].1.contains("Patient.name[0].text")
+                && summary.rejected[1].1.contains("U+0001"),
+            "{:?}",
+            summary.rejected[1]
+        );
         assert_eq!(app.get("/fhir/Patient/good").await.status(), 200);
         assert_eq!(app.get("/fhir/Patient/bad").await.status(), 404);
         app.finish().await;

@@ -623,10 +623,20 @@ async fn bad_input_gets_a_4xx_never_a_500() {
             before,
             "{backend:?}: nothing stored"
         );
-        // The sign-in form with U+0000: a wrong sign-in, not a server error.
+        // The sign-in form with U+0000: refused before sign-in is tried, saying where, not a
+        // server error.
         let resp =
             crate::sessions::sign_in(&app, &crate::sessions::client(), "ana\u{0}", "x\u{0}y").await;
-        assert_eq!(resp.status(), 401, "{backend:?}: a wrong sign-in");
+        assert_eq!(
+            resp.status(),
+            422,
+            "{backend:?}: refused, not a server error"
+        );
+        let page = resp.text().await.unwrap();
+        assert!(
+            page.contains("invisible character (U+0000)") && page.contains("username"),
+            "{backend:?}: {page}"
+        );
         // Break-glass for longer than any Duration: refused and audited.
         let rows_before = app.db.store.audit_count().await.unwrap();
         let resp = app

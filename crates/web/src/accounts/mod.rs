@@ -5,8 +5,8 @@
 
 use crate::AppState;
 use crate::shell::{
-    CSRF, CsrfForm, LAST_SEEN, SIGNED_IN, USER, WithCsrf, checked_form, csrf_refused, new_token,
-    render, same, server_error,
+    CSRF, CsrfForm, LAST_SEEN, SIGNED_IN, USER, WithCsrf, browser_language, checked_form,
+    csrf_refused, new_token, render, same, server_error,
 };
 use askama::Template;
 use axum::Form;
@@ -47,15 +47,6 @@ struct LoginPage {
     username: String,
     error: Option<String>,
     note: Option<String>,
-}
-
-/// Before sign-in the language comes from the browser's Accept-Language.
-fn browser_language(headers: &HeaderMap) -> crate::i18n::Tr {
-    let accept = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    crate::i18n::Tr::from_accept_language(accept)
 }
 
 /// The sign-in form's CSRF token rides in a cookie of its own (compared with the form's copy

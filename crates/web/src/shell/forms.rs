@@ -5,7 +5,10 @@ use super::{server_error, unreadable};
 use crate::AppState;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use coproduce_app::UserRow;
@@ -177,4 +180,67 @@ impl Pairs {
             .map(|(_, v)| v.trim().to_string())
             .collect()
     }
+}
+
+/// Before sign-in the language comes from the browser's Accept-Language.
+pub(crate) fn browser_language(headers: &HeaderMap) -> crate::i18n::Tr {
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    crate::i18n::Tr::from_accept_language(accept)
+}
+
+/// Whether a character may be in a form field: FHIR strings hold nothing below U+0020 but
+/// tab, carriage return and line feed (and PostgreSQL cannot store U+0000 at all).
+fn allowed(c: char) -> bool {
+    c >= ' ' || matches!(c, '\t' | '\r' | '\n')
+}
+
+/// Refuses a posted form (`application/x-www-form-urlencoded`) whose fields hold a control
+/// character, before any handler runs: 422 with the field named, in the browser's language,
+/// and nothing changed. Every page form passes through it.
+pub(crate) async fn refuse_control_characters(
+    State(s): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let urlencoded = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if req.method() != Method::POST || !urlencoded {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, s.config.body_limit).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Html("The form is too large to be read."),
+        )
+            .into_response();
+    };
+    for (field, value) in form_urlencoded::parse(&bytes) {
+        if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+            let t = browser_language(&parts.headers);
+            let message = t.with(
+                "error-control-character",
+                &[
+                    ("field", field.into_owned()),
+                    ("code", format!("U+{:04X}", u32::from(c))),
+                ],
+            );
+            return super::render(
+                &super::ErrorPage {
+                    message,
+                    back: t.t("nav-home"),
+                    lang: t.lang,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
