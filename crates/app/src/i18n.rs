@@ -4,6 +4,7 @@
 //!
 //! The files are compiled into the binary, so nothing is read at run time.
 
+use coproduce_core::calendar::BusinessCalendar;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::collections::HashMap;
@@ -95,17 +96,58 @@ pub fn supported(requested: &str) -> Option<&'static str> {
         .map(|(c, _)| *c)
 }
 
-/// The translator for one page: its language, falling back to English.
+/// The translator for one page: its language (falling back to English), and the time zone
+/// its times are shown and read in (the site's; UTC unless set).
 #[derive(Debug, Clone)]
 pub struct Tr {
     pub lang: &'static str,
+    calendar: Arc<BusinessCalendar>,
+}
+
+fn utc() -> Arc<BusinessCalendar> {
+    static UTC: OnceLock<Arc<BusinessCalendar>> = OnceLock::new();
+    UTC.get_or_init(|| Arc::new(BusinessCalendar::default()))
+        .clone()
 }
 
 impl Tr {
     pub fn new(lang: &str) -> Tr {
         Tr {
             lang: supported(lang).unwrap_or("en"),
+            calendar: utc(),
         }
+    }
+
+    /// The same translator, showing and reading times in the calendar's zone.
+    pub fn in_zone(mut self, calendar: Arc<BusinessCalendar>) -> Tr {
+        self.calendar = calendar;
+        self
+    }
+
+    /// A moment as the site's clock shows it: `2026-11-27 17:00`.
+    pub fn when(&self, t: time::OffsetDateTime) -> String {
+        when(self.calendar.local_time(t))
+    }
+
+    /// A moment with the zone beside it, where it matters (deadlines): `2026-11-27 17:00 EST`.
+    pub fn when_zoned(&self, t: time::OffsetDateTime) -> String {
+        format!("{} {}", self.when(t), self.calendar.zone_label(t))
+    }
+
+    /// The day a moment falls on at the site: `2026-11-27`.
+    pub fn day(&self, t: time::OffsetDateTime) -> String {
+        day(self.calendar.local_time(t))
+    }
+
+    /// A moment as the site's clock shows it, as a value (for a form's default).
+    pub fn local(&self, t: time::OffsetDateTime) -> time::OffsetDateTime {
+        self.calendar.local_time(t)
+    }
+
+    /// The instant of a day and time typed at the site (a time a clock change skips or
+    /// repeats is taken as the clocks would show it).
+    pub fn instant(&self, d: time::Date, t: time::Time) -> time::OffsetDateTime {
+        self.calendar.instant(d, t)
     }
 
     fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
@@ -158,7 +200,10 @@ impl Tr {
             .filter(|(q, _)| *q > 0.0)
             .find_map(|(_, tag)| supported(tag))
             .unwrap_or("en");
-        Tr { lang }
+        Tr {
+            lang,
+            calendar: utc(),
+        }
     }
 
     /// The message for a key.
@@ -214,7 +259,8 @@ pub fn keys_of(text: &str) -> Vec<String> {
     keys
 }
 
-/// A moment as the pages and messages show it: `2026-11-27 10:00`.
+/// A moment as it is, in its own offset (UTC for stored instants): `2026-11-27 10:00`. Pages
+/// use [`Tr::when`], in the site's zone.
 pub fn when(t: time::OffsetDateTime) -> String {
     let d = t.date();
     format!(
@@ -227,7 +273,7 @@ pub fn when(t: time::OffsetDateTime) -> String {
     )
 }
 
-/// A day as the pages show it: `2026-11-27`.
+/// A moment's day in its own offset: `2026-11-27`. Pages use [`Tr::day`].
 pub fn day(t: time::OffsetDateTime) -> String {
     when(t).get(..10).unwrap_or_default().to_string()
 }
@@ -235,6 +281,36 @@ pub fn day(t: time::OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_show_and_read_on_the_sites_clock() {
+        let ny = BusinessCalendar::new(
+            "America/New_York",
+            "08:00",
+            "17:00",
+            &["monday".to_string()],
+            &[],
+        )
+        .expect("a calendar");
+        let t = Tr::new("en").in_zone(Arc::new(ny));
+        let winter = time::macros::datetime!(2026-11-30 22:00 UTC);
+        assert_eq!(t.when(winter), "2026-11-30 17:00");
+        assert_eq!(t.when_zoned(winter), "2026-11-30 17:00 EST");
+        assert_eq!(
+            t.day(time::macros::datetime!(2026-12-01 03:00 UTC)),
+            "2026-11-30"
+        );
+        let summer = time::macros::datetime!(2026-07-01 21:00 UTC);
+        assert_eq!(t.when_zoned(summer), "2026-07-01 17:00 EDT");
+        // A time typed at the site is read on its clock.
+        let typed = t.instant(
+            time::macros::date!(2026 - 11 - 30),
+            time::macros::time!(17:00),
+        );
+        assert_eq!(typed, winter);
+        // Without a zone, UTC.
+        assert_eq!(Tr::new("en").when_zoned(winter), "2026-11-30 22:00 UTC");
+    }
 
     #[test]
     fn every_patient_facing_key_exists_in_all_four_languages() {

@@ -8,6 +8,7 @@ use crate::deadlines::{Tick, Watcher};
 use crate::error::AppError;
 use crate::notify::{Notifier, render, webhook_signature};
 use coproduce_core::Clock;
+use coproduce_core::calendar::BusinessCalendar;
 use coproduce_store::{NotificationRow, Stored};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -68,6 +69,7 @@ pub struct Jobs {
     watcher: Watcher,
     notifier: Notifier,
     clock: Arc<dyn Clock>,
+    calendar: Arc<BusinessCalendar>,
     delivery: Delivery,
     mailer: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     http: reqwest::Client,
@@ -82,10 +84,12 @@ impl std::fmt::Debug for Jobs {
 }
 
 impl Jobs {
+    /// The jobs; `calendar` is the site's, whose zone the emails' times are written in.
     pub fn new(
         watcher: Watcher,
         notifier: Notifier,
         clock: Arc<dyn Clock>,
+        calendar: Arc<BusinessCalendar>,
         delivery: Delivery,
     ) -> Result<Self, AppError> {
         let mailer = match &delivery.smtp {
@@ -116,6 +120,7 @@ impl Jobs {
             watcher,
             notifier,
             clock,
+            calendar,
             delivery,
             mailer,
             http,
@@ -173,7 +178,7 @@ impl Jobs {
             .unwrap_or("")
             .parse()
             .map_err(|e| format!("the address is not usable: {e}"))?;
-        let (subject, body) = render(n);
+        let (subject, body) = render(n, self.calendar.clone());
         let message = Message::builder()
             .from(from.clone())
             .to(to)

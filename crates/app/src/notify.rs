@@ -11,6 +11,7 @@ use crate::error::AppError;
 use crate::fhir_api::FhirApi;
 use crate::i18n::Tr;
 use coproduce_core::access::{Action, Reach, Role, Who, reach};
+use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::{Clock, unix_millis};
 use coproduce_store::{AuditEntry, NotificationRow};
 use serde_json::Value;
@@ -302,16 +303,17 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
         .collect()
 }
 
-/// A notification's subject and text, in its language.
-pub fn render(n: &NotificationRow) -> (String, String) {
-    let t = Tr::new(&n.language);
+/// A notification's subject and text, in its language, with its times in the calendar's
+/// zone (the site's).
+pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, String) {
+    let t = Tr::new(&n.language).in_zone(calendar);
     let params: Value = serde_json::from_str(&n.params).unwrap_or(Value::Null);
     let text = |k: &str| params[k].as_str().map(str::to_string);
     let at = |k: &str| {
         params[k]
             .as_str()
             .and_then(coproduce_fhir::primitives::date_range_millis)
-            .map(|(ms, _)| crate::i18n::when(coproduce_core::from_unix_millis(ms)))
+            .map(|(ms, _)| t.when_zoned(coproduce_core::from_unix_millis(ms)))
     };
     let mut args: Vec<(&str, String)> = Vec::new();
     for (name, value) in [

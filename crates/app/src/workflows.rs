@@ -93,6 +93,11 @@ impl Workflows {
         }
     }
 
+    /// The site's business calendar: its working time and the zone times are shown in.
+    pub fn calendar(&self) -> Arc<BusinessCalendar> {
+        self.rescue.calendar.clone()
+    }
+
     /// The deadline watcher with every workflow's sweeps.
     pub fn watcher(&self) -> Watcher {
         self.rescue.watcher()
@@ -104,6 +109,7 @@ impl Workflows {
             self.watcher(),
             self.notifier.clone(),
             self.api.clock(),
+            self.calendar(),
             delivery,
         )
     }

@@ -113,10 +113,18 @@ impl BusinessCalendar {
         PrimitiveDateTime::new(l.date(), l.time())
     }
 
+    /// The site's zone's abbreviation at an instant (`EST`, `EDT`, `UTC`), to show beside a
+    /// time where it matters.
+    pub fn zone_label(&self, t: OffsetDateTime) -> String {
+        jiff::Timestamp::from_second(t.unix_timestamp())
+            .map(|ts| self.zone.to_offset_info(ts).abbreviation().to_string())
+            .unwrap_or_else(|_| "UTC".into())
+    }
+
     /// The instant of a local day and time at the site (a time skipped or repeated by a
     /// clock change is taken as the clocks would show it: the later offset for a gap, the
     /// earlier for a fold).
-    fn instant(&self, d: Date, t: Time) -> OffsetDateTime {
+    pub fn instant(&self, d: Date, t: Time) -> OffsetDateTime {
         let civil = jiff::civil::DateTime::new(
             d.year() as i16,
             u8::from(d.month()) as i8,

@@ -2,7 +2,7 @@
 //! when they open it. Every workflow's notifications land here (today the rescue pack's).
 
 use crate::AppState;
-use crate::shell::{Frame, Pairs, Person, failed, person, person_form, render, when};
+use crate::shell::{Frame, Pairs, Person, failed, person, person_form, render};
 use askama::Template;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -44,17 +44,18 @@ pub(crate) async fn inbox_lines(
     limit: i64,
 ) -> Result<Vec<InboxLine>, CareError> {
     let rows = s.notifier.inbox(&p.caller, limit).await?;
+    let t = p.t();
     Ok(rows
         .into_iter()
         .map(|mut n| {
             n.language = p.lang.to_string();
-            let (_, text) = coproduce_app::notify::render(&n);
+            let (_, text) = coproduce_app::notify::render(&n, p.calendar.clone());
             InboxLine {
                 link: n
                     .patient_id
                     .as_ref()
                     .map(|pid| format!("/patients/{pid}/rescue-pack")),
-                at: when(coproduce_core::from_unix_millis(n.created_at)),
+                at: t.when(coproduce_core::from_unix_millis(n.created_at)),
                 unread: n.read_at.is_none(),
                 id: n.id,
                 text,

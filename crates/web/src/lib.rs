@@ -114,6 +114,8 @@ pub struct AppState {
     pub notifier: coproduce_app::notify::Notifier,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
+    /// The site's business calendar: the zone pages show and read times in.
+    pub calendar: Arc<coproduce_core::calendar::BusinessCalendar>,
     pub(crate) panels: shell::Panels,
 }
 
@@ -127,6 +129,7 @@ impl AppState {
             notifier: workflows.notifier.clone(),
             accounts,
             config: Arc::new(config),
+            calendar: workflows.calendar(),
             panels: shell::Panels::new(vec![rescue::home_panel]),
         }
     }

@@ -265,12 +265,34 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
         );
         return;
     }
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    // The site is in New York: its pages show and count deadlines on its clock.
+    let calendar = coproduce_core::calendar::BusinessCalendar::new(
+        "America/New_York",
+        "08:00",
+        "17:00",
+        &["monday", "tuesday", "wednesday", "thursday", "friday"].map(String::from),
+        &[],
+    )
+    .unwrap();
+    let app = TestApp::spawn_full(
+        TestBackend::Sqlite,
+        coproduce_web::WebConfig {
+            secure_cookies: false,
+            ..Default::default()
+        },
+        coproduce_app::workflows::Settings {
+            calendar,
+            ..Default::default()
+        },
+        coproduce_app::jobs::Delivery::default(),
+    )
+    .await;
     // Ana's record says she speaks Haitian Creole.
     app.seed_care_team("ht").await;
     let (rescue, _) = crate::rescue::services(&app.db.store, &app.clock, false);
     crate::rescue::dispensed(&app, &rescue, time::macros::date!(2027 - 06 - 30)).await;
-    // Friday 27 November 2026, 18:00: the team's contact is due by Monday's close.
+    // Friday 27 November 2026, 13:00 in New York (18:00 UTC): the team's contact is due by
+    // Monday's close, 17:00 there (22:00 UTC), and every page says so in New York time.
     app.clock.set(time::macros::datetime!(2026-11-27 18:00 UTC));
     let driver = start_driver();
 
@@ -287,7 +309,7 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
     let start_shot = screenshot(&ana, "rescue-start.png").await;
     click(&ana, "#start-submit").await;
     wait_for_text(&ana, "Nou avèti ekip ou a ke ou kòmanse pakè sekou ou.").await;
-    wait_for_text(&ana, "Ekip ou ap rele w anvan 2026-11-30 17:00.").await;
+    wait_for_text(&ana, "Ekip ou ap rele w anvan 2026-11-30 17:00 EST.").await;
 
     // The nurse sees the episode as due, and records the contact from the list.
     let nurse = browser(&driver, 1280, 1400).await;
@@ -296,7 +318,7 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
     wait_for_text(&nurse, "Rescue-pack episodes").await;
     wait_for(
         &nurse,
-        "//li[contains(@class,'deadline') and contains(., 'Contact the patient') and contains(., '2026-11-30 17:00')]/span[contains(., 'Due')]",
+        "//li[contains(@class,'deadline') and contains(., 'Contact the patient') and contains(., '2026-11-30 17:00 EST')]/span[contains(., 'Due')]",
     )
     .await;
     let team_shot = screenshot(&nurse, "rescue-team.png").await;

@@ -14,7 +14,7 @@ use crate::charts::{self, TrendLabels};
 use crate::i18n::Tr;
 use crate::shell::{
     CsrfForm, Frame, Note, Person, WithCsrf, back_to, csrf_ok, csrf_refused, day, failed, note,
-    person, person_form, refusal, render, safe_back, unreadable, when,
+    person, person_form, refusal, render, safe_back, unreadable,
 };
 use askama::Template;
 use axum::Form;
@@ -195,8 +195,8 @@ fn goal_row(t: &Tr, g: &GoalView, side: Option<Side>) -> GoalRow {
         .map(|e| {
             let what = t.with(&format!("goal-event-{}", e.event), &[("who", e.by.clone())]);
             match &e.words {
-                Some(w) if w != "-" => format!("{} · {what}: “{w}”", when(e.at)),
-                _ => format!("{} · {what}", when(e.at)),
+                Some(w) if w != "-" => format!("{} · {what}: “{w}”", t.when(e.at)),
+                _ => format!("{} · {what}", t.when(e.at)),
             }
         })
         .collect();
@@ -236,11 +236,11 @@ fn activity_row(t: &Tr, a: &ActivityView, role: Option<Role>, now: OffsetDateTim
                 &[
                     ("n", n.to_string()),
                     ("unit", t.t(&format!("cadence-{unit}"))),
-                    ("due", day(d)),
+                    ("due", t.day(d)),
                 ],
             )
         }
-        (Schedule::By(_), Some(d)) => t.with("activity-by", &[("due", day(d))]),
+        (Schedule::By(_), Some(d)) => t.with("activity-by", &[("due", t.day(d))]),
     };
     ActivityRow {
         index: a.index,
@@ -319,8 +319,8 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
                 &[
                     ("title", title.clone()),
                     ("n", rs.len().to_string()),
-                    ("from", day(from.at)),
-                    ("to", day(to.at)),
+                    ("from", t.day(from.at)),
+                    ("to", t.day(to.at)),
                     ("low", format!("{lo:.prec$}", prec = m.decimals())),
                     ("high", format!("{hi:.prec$}", prec = m.decimals())),
                     ("latest", value_label(m, &l.value)),
@@ -338,7 +338,7 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
         key: m.as_str(),
         title,
         latest: latest.map(|r| value_label(m, &r.value)),
-        latest_when: latest.map(|r| when(r.at)),
+        latest_when: latest.map(|r| t.when(r.at)),
         standing,
         standing_class,
         target: target.map(|r| target_label(t, m, r)),

@@ -52,14 +52,14 @@ pub(crate) async fn measure_view(
         .readings_of(m)
         .map(|r| ReadingRow {
             id: r.id.clone(),
-            at: when(r.at),
+            at: t.when(r.at),
             value: value_label(m, &r.value),
             by: r.by.clone(),
             unreviewed: r.unreviewed,
             review: r.review.as_ref().map(|rv| {
                 t.with(
                     "reviewed-by",
-                    &[("who", rv.by.clone()), ("when", when(rv.at))],
+                    &[("who", rv.by.clone()), ("when", t.when(rv.at))],
                 )
             }),
             comment: r.review.as_ref().and_then(|rv| rv.comment.clone()),
@@ -133,7 +133,9 @@ impl WithCsrf for ReadingForm {
     }
 }
 
-pub(crate) fn parse_local(s: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+/// A time typed into the form (`datetime-local`: the site's wall clock), as an instant;
+/// nothing typed is now.
+pub(crate) fn parse_local(t: &Tr, s: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
     let s = s.trim();
     if s.is_empty() {
         return Some(now);
@@ -141,7 +143,7 @@ pub(crate) fn parse_local(s: &str, now: OffsetDateTime) -> Option<OffsetDateTime
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
     time::PrimitiveDateTime::parse(s, &fmt)
         .ok()
-        .map(|p| p.assume_utc())
+        .map(|p| t.instant(p.date(), p.time()))
 }
 
 pub(crate) async fn add_reading(
@@ -183,7 +185,7 @@ pub(crate) async fn add_reading(
             Err(e) => return again(t.with(e.key(), &e.args())).await,
         }
     }
-    let Some(at) = parse_local(&f.at, s.care.now()) else {
+    let Some(at) = parse_local(&t, &f.at, s.care.now()) else {
         return again(t.t("reading-bad-time")).await;
     };
     let r = NewReading {

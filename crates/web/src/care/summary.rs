@@ -50,7 +50,7 @@ pub(crate) async fn summary_page(
             m.as_str(),
             rs.into_iter()
                 .take(5)
-                .map(|r| (when(r.at), value_label(m, &r.value)))
+                .map(|r| (t.when(r.at), value_label(m, &r.value)))
                 .collect(),
         );
     }
@@ -74,7 +74,7 @@ pub(crate) async fn summary_page(
                 None,
                 None,
             ),
-            printed: when(now),
+            printed: t.when(now),
             goals: chart
                 .goals
                 .iter()

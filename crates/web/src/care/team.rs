@@ -38,7 +38,7 @@ pub async fn team_home_html(
     caller: &Caller,
     lang: &str,
 ) -> Result<String, CareError> {
-    let t = Tr::new(lang);
+    let t = Tr::new(lang).in_zone(s.calendar.clone());
     let page = team_home_view(s, caller, &t, String::new(), String::new(), None).await?;
     page.render()
         .map_err(|e| CareError::App(AppError::Internal(e.to_string())))
@@ -112,7 +112,7 @@ pub(crate) async fn team_home_view(
                 id: r.id.clone(),
                 measure: measure_title(t, r.measure),
                 value: value_label(r.measure, &r.value),
-                at: when(r.at),
+                at: t.when(r.at),
                 by: r.by.clone(),
                 flags,
             }

@@ -78,7 +78,7 @@ fn deadline_line(t: &Tr, d: &DeadlineView) -> DeadlineLine {
     DeadlineLine {
         what: t.t(&format!("task-{}", d.kind.as_str())),
         role: t.t(&format!("owner-{}", d.deadline.role.as_str())),
-        due: when(d.deadline.due),
+        due: t.when_zoned(d.deadline.due),
         standing,
         standing_label,
     }
@@ -163,7 +163,7 @@ fn history(s: &AppState, t: &Tr, v: &PackView) -> Vec<EventLine> {
                                 .collect::<Vec<_>>()
                                 .join(", "),
                         ),
-                        ("since", when(*since)),
+                        ("since", t.when(*since)),
                     ],
                 ),
                 Event::Contacted { note } => t.with(
@@ -187,7 +187,7 @@ fn history(s: &AppState, t: &Tr, v: &PackView) -> Vec<EventLine> {
                 Event::Expired => t.t("rescue-event-expired"),
             };
             EventLine {
-                at: when(r.at),
+                at: t.when(r.at),
                 text,
             }
         })
@@ -212,10 +212,14 @@ fn status_lines(t: &Tr, v: &PackView, now: OffsetDateTime) -> Vec<String> {
                 out.push(t.t("notice-rescue-pack-started-expired"));
             }
             match v.pack.contact() {
-                Some(c) => out.push(t.arg("rescue-status-contacted", "at", &when(c.at))),
+                Some(c) => out.push(t.arg("rescue-status-contacted", "at", &t.when(c.at))),
                 None => {
                     if let Some(d) = v.deadline(TaskKind::Contact) {
-                        out.push(t.arg("rescue-status-will-call", "due", &when(d.deadline.due)));
+                        out.push(t.arg(
+                            "rescue-status-will-call",
+                            "due",
+                            &t.when_zoned(d.deadline.due),
+                        ));
                     }
                 }
             }

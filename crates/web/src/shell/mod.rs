@@ -142,6 +142,8 @@ pub(crate) struct Person {
     pub(crate) caller: Caller,
     pub(crate) lang: &'static str,
     pub(crate) csrf: String,
+    /// The site's calendar, whose zone times are shown and read in.
+    pub(crate) calendar: Arc<coproduce_core::calendar::BusinessCalendar>,
 }
 
 impl Person {
@@ -160,7 +162,7 @@ impl Person {
         error: Option<String>,
     ) -> Frame {
         Frame {
-            t: Tr::new(self.lang),
+            t: self.t(),
             csrf: self.csrf.clone(),
             username: self.user.username.clone(),
             note,
@@ -169,8 +171,9 @@ impl Person {
         }
     }
 
+    /// The person's translator: their language, times in the site's zone.
     pub(crate) fn t(&self) -> Tr {
-        Tr::new(self.lang)
+        Tr::new(self.lang).in_zone(self.calendar.clone())
     }
 }
 
@@ -203,6 +206,7 @@ pub(crate) async fn person(s: &AppState, session: &Session) -> Result<Person, Re
         caller,
         lang: lang.unwrap_or("en"),
         csrf,
+        calendar: s.calendar.clone(),
     })
 }
 
