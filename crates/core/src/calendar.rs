@@ -91,6 +91,15 @@ impl BusinessCalendar {
         })
     }
 
+    /// The same calendar with times shown in another zone (a person's own): an IANA name or
+    /// a fixed offset.
+    pub fn in_zone(&self, zone: &str) -> Result<BusinessCalendar, CalendarRefused> {
+        Ok(BusinessCalendar {
+            zone: parse_zone(zone)?,
+            ..self.clone()
+        })
+    }
+
     pub fn is_business_day(&self, d: Date) -> bool {
         self.workdays.contains(&d.weekday().number_from_monday()) && !self.holidays.contains(&d)
     }
@@ -111,6 +120,14 @@ impl BusinessCalendar {
     fn local(&self, t: OffsetDateTime) -> PrimitiveDateTime {
         let l = self.local_time(t);
         PrimitiveDateTime::new(l.date(), l.time())
+    }
+
+    /// The zone's name: its IANA name (`America/New_York`), else its offset.
+    pub fn zone_name(&self) -> String {
+        match self.zone.iana_name() {
+            Some(n) => n.to_string(),
+            None => self.zone_label(OffsetDateTime::UNIX_EPOCH),
+        }
     }
 
     /// The site's zone's abbreviation at an instant (`EST`, `EDT`, `UTC`), to show beside a

@@ -183,6 +183,25 @@ impl Store {
         Ok(())
     }
 
+    /// The time zone a user chose, if they chose one.
+    pub async fn user_time_zone(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT time_zone FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .and_then(|r| r.get::<Option<String>, _>(0)))
+    }
+
+    /// Sets (or with None clears) the time zone a user chose.
+    pub async fn set_user_time_zone(&self, id: &str, zone: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET time_zone = $1 WHERE id = $2")
+            .bind(zone.map(str::to_string))
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// A user's TOTP secret, if they set one up.
     pub async fn totp_secret(&self, username: &str) -> Result<Option<String>, StoreError> {
         Ok(

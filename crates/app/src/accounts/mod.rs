@@ -168,6 +168,25 @@ impl Accounts {
         }
     }
 
+    /// The time zone a user chose for the times they read and type, if any.
+    pub async fn time_zone(&self, user: &UserRow) -> Result<Option<String>, AppError> {
+        Ok(self.store.user_time_zone(&user.id).await?)
+    }
+
+    /// Sets the user's time zone (an IANA name such as `America/Los_Angeles`, or a fixed
+    /// offset); an empty one goes back to the site's. A zone that is not known is refused
+    /// and nothing changes.
+    pub async fn set_time_zone(&self, user: &UserRow, zone: &str) -> Result<(), AppError> {
+        let zone = zone.trim();
+        if zone.is_empty() {
+            return Ok(self.store.set_user_time_zone(&user.id, None).await?);
+        }
+        coproduce_core::calendar::BusinessCalendar::default()
+            .in_zone(zone)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(self.store.set_user_time_zone(&user.id, Some(zone)).await?)
+    }
+
     /// The language a user chose for the app, if any.
     pub async fn language(&self, user: &UserRow) -> Result<Option<String>, AppError> {
         Ok(self.store.user_language(&user.id).await?)

@@ -494,6 +494,72 @@ async fn a_control_character_in_a_page_form_is_refused_naming_the_field() {
     app.finish().await;
 }
 
+/// A person may read and type times in their own time zone: a zone nobody knows is refused
+/// and changes nothing; once set, a time typed into the readings form is read on their clock
+/// and shown on it, and stored as the UTC instant it is.
+#[tokio::test]
+async fn a_person_reads_and_types_times_in_their_own_time_zone() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    let (_, account) = ana.get("/account").await;
+    assert!(
+        account.contains("leave empty for the clinic&#39;s, UTC"),
+        "{account}"
+    );
+    let resp = ana
+        .post("/account/time-zone", &[("time_zone", "Mars/Olympus")])
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("“Mars/Olympus” is not a time zone we know")
+    );
+    let resp = ana
+        .post(
+            "/account/time-zone",
+            &[("time_zone", "America/Los_Angeles")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("value=\"America/Los_Angeles\"")
+    );
+
+    ana.get("/patients/p1/readings/glucose").await;
+    let resp = ana
+        .post(
+            "/patients/p1/readings",
+            &[
+                ("measure", "glucose"),
+                ("value", "120"),
+                ("value2", ""),
+                ("unit", "mg/dL"),
+                ("at", "2026-11-20T08:00"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let stored = all(&app, "Observation?subject=Patient/p1").await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        stored[0]["effectiveDateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-20T16:00:00"),
+        "08:00 in Los Angeles is 16:00 UTC: {}",
+        stored[0]["effectiveDateTime"]
+    );
+    let (_, page) = ana.get("/patients/p1/readings/glucose").await;
+    assert!(page.contains("2026-11-20 08:00"), "{page}");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn readings_upload_from_csv_and_export_again() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;

@@ -25,6 +25,9 @@ pub(crate) struct AccountPage {
     /// Whether the account has a record to be told about (and so an email preference).
     pub(crate) can_email: bool,
     pub(crate) email: String,
+    /// The zone the person chose (empty: the site's), and the site's.
+    pub(crate) time_zone: String,
+    pub(crate) site_zone: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +102,10 @@ pub(crate) async fn account_with(
         Ok(e) => e.unwrap_or_default(),
         Err(e) => return failed(&t, CareError::App(e)),
     };
+    let time_zone = match s.accounts.time_zone(&p.user).await {
+        Ok(z) => z.unwrap_or_default(),
+        Err(e) => return failed(&t, CareError::App(e)),
+    };
     render(
         &AccountPage {
             signed_in_as: t.with(
@@ -110,6 +117,8 @@ pub(crate) async fn account_with(
             ),
             can_email: p.caller.fhir_ref.is_some(),
             email,
+            time_zone,
+            site_zone: s.calendar.zone_name(),
             f: p.frame(t.t("account-title"), note, error),
         },
         status,
@@ -144,6 +153,33 @@ pub(crate) async fn set_email(
                 &p,
                 None,
                 Some(t.t("account-email-invalid")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failed(&t, CareError::App(e)),
+    }
+}
+
+/// The time zone the signed-in person reads and types times in (empty: the site's).
+pub(crate) async fn set_time_zone(
+    State(s): State<AppState>,
+    session: Session,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, f) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = p.t();
+    match s.accounts.set_time_zone(&p.user, f.one("time_zone")).await {
+        Ok(()) => account_with(&s, &p, Some(t.t("note-time-zone")), None, StatusCode::OK).await,
+        Err(coproduce_app::AppError::Invalid(_)) => {
+            account_with(
+                &s,
+                &p,
+                None,
+                Some(t.arg("account-zone-invalid", "zone", f.one("time_zone"))),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

@@ -36,6 +36,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
         ("/account/password", post(change_password), false),
         ("/account/language", post(account::set_language), false),
         ("/account/notifications", post(account::set_email), false),
+        ("/account/time-zone", post(account::set_time_zone), false),
     ]
 }
 

@@ -142,7 +142,7 @@ pub(crate) struct Person {
     pub(crate) caller: Caller,
     pub(crate) lang: &'static str,
     pub(crate) csrf: String,
-    /// The site's calendar, whose zone times are shown and read in.
+    /// The site's calendar in the person's zone: the one times are shown and read in.
     pub(crate) calendar: Arc<coproduce_core::calendar::BusinessCalendar>,
 }
 
@@ -171,14 +171,14 @@ impl Person {
         }
     }
 
-    /// The person's translator: their language, times in the site's zone.
+    /// The person's translator: their language, times in their zone.
     pub(crate) fn t(&self) -> Tr {
         Tr::new(self.lang).in_zone(self.calendar.clone())
     }
 }
 
 /// The language: the person's own choice, else their record's (Patient.communication),
-/// else English.
+/// else English. The time zone: the person's own choice, else the site's.
 pub(crate) async fn person(s: &AppState, session: &Session) -> Result<Person, Response> {
     let user = require_user(s, session).await?;
     let caller = s
@@ -200,13 +200,19 @@ pub(crate) async fn person(s: &AppState, session: &Session) -> Result<Person, Re
             .filter_map(|c| c["language"]["coding"][0]["code"].as_str())
             .find_map(supported);
     }
+    // The person's own time zone, if they chose one, else the site's.
+    let zone = s.accounts.time_zone(&user).await.map_err(server_error)?;
+    let calendar = match zone.as_deref().map(|z| s.calendar.in_zone(z)) {
+        Some(Ok(own)) => Arc::new(own),
+        _ => s.calendar.clone(),
+    };
     let csrf = csrf_token(session).await.map_err(server_error)?;
     Ok(Person {
         user,
         caller,
         lang: lang.unwrap_or("en"),
         csrf,
-        calendar: s.calendar.clone(),
+        calendar,
     })
 }
 
