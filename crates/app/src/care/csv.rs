@@ -1,29 +1,53 @@
 //! Readings as CSV: the file a patient uploads and the export, one reading per row.
 
 use super::*;
+use coproduce_core::calendar::BusinessCalendar;
 
 /// The columns of a readings CSV file, in order (docs/readings-csv.md). Export writes them
 /// and more (review status and comment); upload reads the first five and ignores the rest.
 pub const CSV_COLUMNS: &[&str] = &["measure", "value", "value2", "unit", "time"];
 
-pub(super) fn parse_when(s: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+pub(super) fn parse_when(
+    s: &str,
+    now: OffsetDateTime,
+    calendar: &BusinessCalendar,
+) -> Option<OffsetDateTime> {
     let s = s.trim();
     if s.is_empty() {
         return Some(now);
     }
-    if let Some((low, _)) = date_range_millis(s) {
+    // A time with its zone (as exported: 2026-11-20T08:30:00.000Z) is that instant.
+    if s.len() > 10
+        && let Some((low, _)) = date_range_millis(s)
+    {
         return Some(from_unix_millis(low));
     }
-    // "2026-11-20 08:30" as people type it, in UTC.
-    let with_t = s.replacen(' ', "T", 1);
-    date_range_millis(&format!("{with_t}:00Z"))
-        .or_else(|| date_range_millis(&format!("{with_t}Z")))
-        .map(|(low, _)| from_unix_millis(low))
+    // A day and time as people type them ("2026-11-20 08:30"), or a day, on the clock of
+    // the person's zone.
+    let typed = s.replacen('T', " ", 1);
+    let with_time = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let with_seconds =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let day_only = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(dt) = time::PrimitiveDateTime::parse(&typed, &with_time)
+        .or_else(|_| time::PrimitiveDateTime::parse(&typed, &with_seconds))
+    {
+        return Some(calendar.instant(dt.date(), dt.time()));
+    }
+    if let Ok(d) = time::Date::parse(&typed, &day_only) {
+        return Some(calendar.instant(d, time::Time::MIDNIGHT));
+    }
+    date_range_millis(s).map(|(low, _)| from_unix_millis(low))
 }
 
 /// Reads a readings CSV file (a header row naming at least `measure` and `value`). Every
 /// row is checked; the first bad one refuses the whole file, naming its row.
-pub fn parse_csv(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<NewReading>> {
+/// Times without a zone are read on the calendar's clock (the person's).
+pub fn parse_csv(
+    bytes: &[u8],
+    now: OffsetDateTime,
+    calendar: &BusinessCalendar,
+) -> Result<Vec<NewReading>> {
     let mut reader = ::csv::ReaderBuilder::new()
         .trim(::csv::Trim::All)
         .flexible(true)
@@ -74,7 +98,7 @@ pub fn parse_csv(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<NewReading>> {
                     .map_err(|e| refuse(format!("value2 (diastolic): {e}")))?,
             );
         }
-        let at = parse_when(field(t_col), now).ok_or_else(|| {
+        let at = parse_when(field(t_col), now, calendar).ok_or_else(|| {
             refuse(format!(
                 "'{}' is not a time like 2026-11-20 08:30",
                 field(t_col)
@@ -157,20 +181,28 @@ mod tests {
                    glucose,7.0,,mmol/L,2026-11-20 08:30\n\
                    blood-pressure,128,82,,2026-11-21T07:00:00Z\n\
                    weight,80.5,,kg,\n";
-        let rows = parse_csv(csv.as_bytes(), now).unwrap();
+        let rows = parse_csv(csv.as_bytes(), now, &BusinessCalendar::default()).unwrap();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].at, datetime!(2026-11-20 08:30 UTC));
         assert_eq!(rows[1].values, vec![128.0, 82.0]);
         assert_eq!(rows[2].at, now);
+        // In a person's zone a time without one is read on their clock; one with a zone
+        // stays the instant it names.
+        let la = BusinessCalendar::default()
+            .in_zone("America/Los_Angeles")
+            .unwrap();
+        let rows = parse_csv(csv.as_bytes(), now, &la).unwrap();
+        assert_eq!(rows[0].at, datetime!(2026-11-20 16:30 UTC));
+        assert_eq!(rows[1].at, datetime!(2026-11-21 07:00 UTC));
     }
 
     #[test]
     fn a_bad_row_refuses_the_file_and_names_the_row() {
         let now = datetime!(2026-11-27 10:00 UTC);
         let csv = "measure,value\nglucose,120\nhba1c,80\n";
-        let err = parse_csv(csv.as_bytes(), now).unwrap_err();
+        let err = parse_csv(csv.as_bytes(), now, &BusinessCalendar::default()).unwrap_err();
         assert_eq!(err.to_string(), "row 3: hba1c must be between 3 and 20 %");
-        let err = parse_csv(b"what,ever\n1,2\n", now).unwrap_err();
+        let err = parse_csv(b"what,ever\n1,2\n", now, &BusinessCalendar::default()).unwrap_err();
         assert!(matches!(
             err,
             CareError::Input {
@@ -197,7 +229,12 @@ mod tests {
             review: None,
         };
         let text = readings_csv(std::slice::from_ref(&r)).unwrap();
-        let back = parse_csv(text.as_bytes(), datetime!(2026-11-27 10:00 UTC)).unwrap();
+        let back = parse_csv(
+            text.as_bytes(),
+            datetime!(2026-11-27 10:00 UTC),
+            &BusinessCalendar::default(),
+        )
+        .unwrap();
         assert_eq!(back[0].values, vec![131.0, 84.0]);
         assert_eq!(back[0].at, r.at);
         assert_eq!(back[0].measure, r.measure);

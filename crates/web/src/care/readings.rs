@@ -239,7 +239,7 @@ pub(crate) async fn upload_readings(
     if !csrf_ok(&session, &csrf).await {
         return csrf_refused();
     }
-    let result = match parse_csv(&file, s.care.now()) {
+    let result = match parse_csv(&file, s.care.now(), &p.calendar) {
         Ok(rows) => s.care.record_readings(&p.caller, &pid, &rows).await,
         Err(e) => Err(e),
     };
