@@ -125,6 +125,24 @@ pub(crate) async fn account_with(
     )
 }
 
+/// The account page after a setting was saved (the note), refused as the person's input
+/// (the refusal, 422, nothing changed), or failed.
+async fn after_setting(
+    s: &AppState,
+    p: &Person,
+    result: Result<(), coproduce_app::AppError>,
+    saved: String,
+    refused: String,
+) -> Response {
+    match result {
+        Ok(()) => account_with(s, p, Some(saved), None, StatusCode::OK).await,
+        Err(coproduce_app::AppError::Invalid(_)) => {
+            account_with(s, p, None, Some(refused), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => failed(&p.t(), CareError::App(e)),
+    }
+}
+
 /// Where the signed-in person wants email (an empty address: no email).
 pub(crate) async fn set_email(
     State(s): State<AppState>,
@@ -136,29 +154,9 @@ pub(crate) async fn set_email(
         Err(r) => return r,
     };
     let t = p.t();
-    match s.notifier.set_email(&p.caller, f.one("email")).await {
-        Ok(()) => {
-            account_with(
-                &s,
-                &p,
-                Some(t.t("account-email-saved")),
-                None,
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(coproduce_app::AppError::Invalid(_)) => {
-            account_with(
-                &s,
-                &p,
-                None,
-                Some(t.t("account-email-invalid")),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => failed(&t, CareError::App(e)),
-    }
+    let result = s.notifier.set_email(&p.caller, f.one("email")).await;
+    let (saved, refused) = (t.t("account-email-saved"), t.t("account-email-invalid"));
+    after_setting(&s, &p, result, saved, refused).await
 }
 
 /// The time zone the signed-in person reads and types times in (empty: the site's).
@@ -172,18 +170,11 @@ pub(crate) async fn set_time_zone(
         Err(r) => return r,
     };
     let t = p.t();
-    match s.accounts.set_time_zone(&p.user, f.one("time_zone")).await {
-        Ok(()) => account_with(&s, &p, Some(t.t("note-time-zone")), None, StatusCode::OK).await,
-        Err(coproduce_app::AppError::Invalid(_)) => {
-            account_with(
-                &s,
-                &p,
-                None,
-                Some(t.arg("account-zone-invalid", "zone", f.one("time_zone"))),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => failed(&t, CareError::App(e)),
-    }
+    let zone = f.one("time_zone");
+    let result = s.accounts.set_time_zone(&p.user, zone).await;
+    let (saved, refused) = (
+        t.t("note-time-zone"),
+        t.arg("account-zone-invalid", "zone", zone),
+    );
+    after_setting(&s, &p, result, saved, refused).await
 }
