@@ -273,14 +273,38 @@ impl Care {
         r: &NewReading,
     ) -> Result<Reading> {
         let obs = self.observation(caller, patient, r)?;
-        let written = self
-            .api
-            .create(caller, "Observation", obs.to_string().as_bytes(), None)
-            .await?;
-        if r.measure == Measure::HbA1c {
-            self.refresh_hba1c_task(patient).await?;
+        // The reading and what follows from it (the HbA1c test falling due) commit together
+        // or not at all, so what the page says is what was stored.
+        let system = Caller::system("coproduce:care-plan");
+        let mut entries = vec![(
+            caller,
+            json!({
+                "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                "resource": obs,
+                "request": {"method": "POST", "url": "Observation"},
+            }),
+        )];
+        if let Some(task) = self
+            .hba1c_task_entry(patient, std::slice::from_ref(r))
+            .await?
+        {
+            entries.push((&system, task));
         }
-        reading_of(&written.stored).ok_or_else(|| {
+        let response = self
+            .api
+            .transaction_with(entries, &[], None)
+            .await?
+            .unwrap_or_default();
+        let id = response["entry"][0]["response"]["location"]
+            .as_str()
+            .and_then(|l| l.split('/').nth(1))
+            .ok_or_else(|| {
+                CareError::App(AppError::Internal(
+                    "a stored reading gave no location".into(),
+                ))
+            })?;
+        let stored = self.api.read(caller, "Observation", id).await?;
+        reading_of(&stored).ok_or_else(|| {
             CareError::App(AppError::Internal(
                 "a stored reading did not read back".into(),
             ))
@@ -313,13 +337,13 @@ impl Care {
         if entries.is_empty() {
             return Err(CareError::input("csv-empty", "the file has no readings"));
         }
-        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-        self.api
-            .bundle(caller, bundle.to_string().as_bytes())
-            .await?;
-        if rows.iter().any(|r| r.measure == Measure::HbA1c) {
-            self.refresh_hba1c_task(patient).await?;
+        // The readings and the HbA1c test falling due commit together or not at all.
+        let system = Caller::system("coproduce:care-plan");
+        let mut entries: Vec<(&Caller, Value)> = entries.into_iter().map(|e| (caller, e)).collect();
+        if let Some(task) = self.hba1c_task_entry(patient, rows).await? {
+            entries.push((&system, task));
         }
+        self.api.transaction_with(entries, &[], None).await?;
         Ok(rows.len())
     }
 
@@ -384,9 +408,36 @@ impl Care {
     /// Keeps the patient's "HbA1c test due" task in step with their latest HbA1c and their
     /// agreed target. The system does this on the team's behalf, so it is audited as such.
     pub async fn refresh_hba1c_task(&self, patient: &str) -> Result<()> {
+        if let Some(task) = self.hba1c_task_entry(patient, &[]).await? {
+            let system = Caller::system("coproduce:care-plan");
+            self.api
+                .transaction_with(vec![(&system, task)], &[], None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The transaction entry that keeps the patient's "HbA1c test due" Task in step with
+    /// their latest HbA1c (the stored ones and those about to be added) and their target:
+    /// the Task created, or updated with its version checked; None when it is already right.
+    async fn hba1c_task_entry(
+        &self,
+        patient: &str,
+        adding: &[NewReading],
+    ) -> Result<Option<Value>> {
+        let added = adding
+            .iter()
+            .filter(|r| r.measure == Measure::HbA1c)
+            .map(|r| {
+                reading_rules::check(r.measure, &r.values, &r.unit).map(|v| (r.at, v.headline()))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if adding.iter().any(|r| r.measure != Measure::HbA1c) && added.is_empty() {
+            return Ok(None);
+        }
         let system = Caller::system("coproduce:care-plan");
         let subject = patient_ref(patient);
-        let latest = self
+        let stored = self
             .api
             .search_all(
                 &system,
@@ -409,6 +460,7 @@ impl Care {
             .iter()
             .find_map(reading_of)
             .map(|r| (r.at, r.value.headline()));
+        let latest = stored.into_iter().chain(added).max_by_key(|(at, _)| *at);
         let target = self
             .api
             .search_all(
@@ -429,7 +481,7 @@ impl Care {
             });
         let due = hba1c_due(latest, target, self.now());
         let identifier = format!("hba1c-test/{patient}");
-        let task = hba1c_task_resource(patient, due, self.now());
+        let mut task = hba1c_task_resource(patient, due, self.now());
         let existing = self
             .api
             .search_all(
@@ -438,28 +490,21 @@ impl Care {
                 &params(&[("identifier", format!("{TASKS}|{identifier}"))]),
             )
             .await?;
-        match existing.first() {
+        Ok(match existing.first() {
+            Some(s) if task_of(s).is_some_and(|t| t.due == Some(due)) => None,
             Some(s) => {
-                let old = task_of(s);
-                if old.is_some_and(|t| t.due == Some(due)) {
-                    return Ok(());
-                }
-                self.api
-                    .update(
-                        &system,
-                        "Task",
-                        &s.id,
-                        task.to_string().as_bytes(),
-                        Some(s.version_id),
-                    )
-                    .await?;
+                task["id"] = json!(s.id);
+                Some(json!({
+                    "resource": task,
+                    "request": {"method": "PUT", "url": format!("Task/{}", s.id),
+                                "ifMatch": format!("W/\"{}\"", s.version_id)},
+                }))
             }
-            None => {
-                self.api
-                    .create(&system, "Task", task.to_string().as_bytes(), None)
-                    .await?;
-            }
-        }
-        Ok(())
+            None => Some(json!({
+                "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                "resource": task,
+                "request": {"method": "POST", "url": "Task"},
+            })),
+        })
     }
 }

@@ -176,6 +176,17 @@ impl FhirApi {
         notices: &[coproduce_store::NotificationRow],
         claim: Option<&coproduce_store::MissRow>,
     ) -> Result<Option<Value>, AppError> {
+        if entries.len() > self.bundle_entries {
+            return Err(invalid(
+                IssueCode::TooCostly,
+                "Bundle.entry",
+                format!(
+                    "{} changes in one transaction; this server takes at most {}",
+                    entries.len(),
+                    self.bundle_entries
+                ),
+            ));
+        }
         let (callers, entries): (Vec<&Caller>, Vec<Value>) = entries.into_iter().unzip();
         let r = self.transaction_in(&callers, entries, notices, claim).await;
         self.settle(r).await

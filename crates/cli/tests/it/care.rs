@@ -560,6 +560,64 @@ async fn a_person_reads_and_types_times_in_their_own_time_zone() {
     app.finish().await;
 }
 
+/// Recording an HbA1c on the page says saved exactly when it is: each reading is one new
+/// Observation, and the "HbA1c test due" Task moves with it (created by the first, updated by
+/// the next), on both backends.
+#[tokio::test]
+async fn an_hba1c_recorded_on_the_page_is_saved_once_and_moves_the_test_due() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        let mut ana = app.sign_in("ana").await;
+        let mut dues = Vec::new();
+        for (n, (at, value)) in [("2026-08-01T09:00", "8.1"), ("2026-11-20T09:00", "7.3")]
+            .into_iter()
+            .enumerate()
+        {
+            ana.get("/patients/p1/readings/hba1c").await;
+            let resp = ana
+                .post(
+                    "/patients/p1/readings",
+                    &[
+                        ("measure", "hba1c"),
+                        ("value", value),
+                        ("value2", ""),
+                        ("unit", "%"),
+                        ("at", at),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                resp.status(),
+                303,
+                "{backend:?}: {}",
+                resp.text().await.unwrap()
+            );
+            assert_eq!(
+                count(
+                    &app,
+                    "Observation?subject=Patient/p1&code=http://loinc.org|4548-4"
+                )
+                .await,
+                n as i64 + 1,
+                "{backend:?}: exactly one new reading"
+            );
+            let tasks = all(
+                &app,
+                "Task?identifier=https://coproduce.health/fhir/CodeSystem/task|hba1c-test/p1",
+            )
+            .await;
+            assert_eq!(tasks.len(), 1, "{backend:?}: one HbA1c task");
+            dues.push(tasks[0]["restriction"]["period"]["end"].clone());
+        }
+        assert_ne!(
+            dues[0], dues[1],
+            "{backend:?}: the test due moved with the new reading"
+        );
+        app.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn readings_upload_from_csv_and_export_again() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
@@ -828,5 +886,65 @@ async fn a_reading_the_patient_posts_through_fhir_waits_for_review_like_one_from
     let resp = app.post_json("/fhir/Observation", obs.to_string()).await;
     let stored: Value = resp.json().await.unwrap();
     assert!(stored["meta"].get("tag").is_none(), "{stored}");
+    app.finish().await;
+}
+
+/// When what follows a reading cannot be written (here a rule refuses every Task), the
+/// reading is not stored either, and the caller is told: nothing half-done.
+#[tokio::test]
+async fn a_reading_whose_follow_up_fails_is_not_stored_and_says_so() {
+    struct NoTasks;
+    impl coproduce_app::fhir_api::WriteRule for NoTasks {
+        fn resource_type(&self) -> &'static str {
+            "Task"
+        }
+        fn check(
+            &self,
+            _: &coproduce_app::fhir_api::Write<'_>,
+            _: coproduce_fhir::Resource,
+        ) -> Result<coproduce_fhir::Resource, coproduce_app::AppError> {
+            Err(coproduce_app::AppError::Conflict("no tasks today".into()))
+        }
+    }
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+    let rules = coproduce_app::fhir_api::WriteRules::new(
+        coproduce_app::care::write_rules()
+            .into_iter()
+            .chain([std::sync::Arc::new(NoTasks)
+                as std::sync::Arc<dyn coproduce_app::fhir_api::WriteRule>]),
+    );
+    let api = coproduce_app::FhirApi::with_rules(app.db.store.clone(), clock.clone(), rules);
+    let care = coproduce_app::Care::new(api, clock);
+    let users = app.accounts.users().await.unwrap();
+    let ana = users.into_iter().find(|u| u.username == "ana").unwrap();
+    let caller = app.accounts.caller_for_user(&ana).await.unwrap();
+    let reading = coproduce_app::care::NewReading {
+        measure: coproduce_core::care::readings::Measure::HbA1c,
+        values: vec![7.3],
+        unit: "%".into(),
+        at: time::macros::datetime!(2026-11-20 09:00 UTC),
+    };
+    let result = care.record_reading(&caller, "p1", &reading).await;
+    assert!(
+        matches!(
+            result,
+            Err(coproduce_app::CareError::App(
+                coproduce_app::AppError::Conflict(_)
+            ))
+        ),
+        "{result:?}"
+    );
+    assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 0);
+    // A reading with no follow-up is not held up by it.
+    let glucose = coproduce_app::care::NewReading {
+        measure: coproduce_core::care::readings::Measure::Glucose,
+        values: vec![120.0],
+        unit: "mg/dL".into(),
+        ..reading
+    };
+    care.record_reading(&caller, "p1", &glucose).await.unwrap();
+    assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 1);
     app.finish().await;
 }
