@@ -169,6 +169,7 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
         .nest("/fhir", fhir::routes())
         .nest("/api", api::routes())
         .merge(pages.layer(sessions))
+        .fallback(shell::not_found)
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))

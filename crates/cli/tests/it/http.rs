@@ -243,6 +243,30 @@ async fn search_pages_with_links_and_includes() {
     app.finish().await;
 }
 
+/// An unknown address answers 404 with something to read: a page with the way home (in the
+/// browser's language), or an OperationOutcome under /fhir and /api.
+#[tokio::test]
+async fn unknown_addresses_answer_404_with_a_page_or_an_outcome() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let resp = app
+        .client
+        .get(app.url("/no/such/page"))
+        .header("accept-language", "es")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("lang=\"es\""), "{page}");
+    assert!(page.contains("href=\"/\""), "{page}");
+    let resp = app.get("/fhir/Patient/p1/no/such/thing").await;
+    assert_eq!(resp.status(), 404);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "not-found");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn metadata_health_and_metrics() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;

@@ -308,3 +308,26 @@ pub(crate) fn safe_back(back: &str) -> &str {
             .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
     if same_site { path } else { "/" }
 }
+
+/// What an unknown address answers: under `/fhir` and `/api` an OperationOutcome (404), else
+/// the page saying so in the browser's language, with the way home.
+pub(crate) async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let path = uri.path();
+    if path.starts_with("/fhir") || path.starts_with("/api") {
+        return crate::errors::ApiError::new(
+            StatusCode::NOT_FOUND,
+            coproduce_fhir::IssueCode::NotFound,
+            format!("nothing is served at {path}"),
+        )
+        .into_response();
+    }
+    let t = browser_language(&headers);
+    render(
+        &ErrorPage {
+            message: t.t("error-not-found"),
+            back: t.t("nav-home"),
+            lang: t.lang,
+        },
+        StatusCode::NOT_FOUND,
+    )
+}
