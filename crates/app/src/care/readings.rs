@@ -361,6 +361,11 @@ impl Care {
                 "only the care team marks readings reviewed",
             ));
         }
+        if !role_of(caller).is_some_and(reading_rules::may_review) {
+            return Err(CareError::App(AppError::Forbidden(
+                "only a clinician or a nurse marks a reading reviewed".into(),
+            )));
+        }
         let stored = self.api.read(caller, "Observation", observation_id).await?;
         in_chart(&stored, patient)?;
         let mut v = content(&stored)?;

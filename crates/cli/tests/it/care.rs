@@ -618,6 +618,58 @@ async fn an_hba1c_recorded_on_the_page_is_saved_once_and_moves_the_test_due() {
     }
 }
 
+/// Only clinical roles sign a reading off: a pharmacist on the team sees the reading without
+/// the review form, a forced review is refused and changes nothing, and a nurse's counts.
+#[tokio::test]
+async fn only_clinical_roles_mark_a_reading_reviewed() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/patients/p1/readings/glucose").await;
+    let resp = ana
+        .post(
+            "/patients/p1/readings",
+            &[
+                ("measure", "glucose"),
+                ("value", "131"),
+                ("value2", ""),
+                ("unit", "mg/dL"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let obs = all(&app, "Observation?subject=Patient/p1").await;
+    let id = obs[0]["id"].as_str().unwrap().to_string();
+    let review = format!("/patients/p1/observations/{id}/review");
+
+    let mut rph = app.sign_in("rph.ali").await;
+    let (status, home) = rph.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains("131"),
+        "the pharmacist sees the reading: {home}"
+    );
+    assert!(!home.contains(&review), "but no form to sign it off");
+    let resp = rph.post(&review, &[("comment", ""), ("back", "/")]).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        count(&app, "Observation?subject=Patient/p1&_tag=https://coproduce.health/fhir/CodeSystem/workflow|unreviewed").await,
+        1,
+        "still waiting for review"
+    );
+
+    let mut nurse = app.sign_in("nurse.lee").await;
+    let (_, home) = nurse.get("/").await;
+    assert!(home.contains(&review));
+    let resp = nurse.post(&review, &[("comment", ""), ("back", "/")]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        count(&app, "Observation?subject=Patient/p1&_tag=https://coproduce.health/fhir/CodeSystem/workflow|unreviewed").await,
+        0
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn readings_upload_from_csv_and_export_again() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;

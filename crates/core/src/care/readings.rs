@@ -5,6 +5,7 @@
 //! Values are kept in one canonical unit per measure (HbA1c in %, glucose in mg/dL, weight in
 //! kg); the other unit in common use is converted on entry and can be shown on request.
 
+use crate::access::Role;
 use std::fmt;
 use time::{Duration, OffsetDateTime};
 
@@ -586,6 +587,16 @@ impl DefaultTargets {
     }
 }
 
+/// Who may mark a patient's reading reviewed: the clinical roles that act on a reading
+/// (clinician, nurse, rapid-response nurse, clinic lead). A pharmacist, a community health
+/// worker or a social worker on the team sees readings but does not sign them off.
+pub fn may_review(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Clinician | Role::Nurse | Role::RapidResponse | Role::ClinicLead
+    )
+}
+
 /// Review rules for patient-entered readings (CLINICAL.md section 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReviewRules {
@@ -642,6 +653,20 @@ pub fn hba1c_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_clinical_roles_mark_readings_reviewed() {
+        let reviewers: Vec<Role> = Role::ALL.into_iter().filter(|r| may_review(*r)).collect();
+        assert_eq!(
+            reviewers,
+            [
+                Role::Clinician,
+                Role::Nurse,
+                Role::RapidResponse,
+                Role::ClinicLead
+            ]
+        );
+    }
     use time::macros::datetime;
 
     #[test]

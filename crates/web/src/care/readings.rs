@@ -13,7 +13,8 @@ pub(crate) struct MeasurePage {
     pub(crate) two_values: bool,
     pub(crate) units: Vec<Choice>,
     pub(crate) rows: Vec<ReadingRow>,
-    pub(crate) team: bool,
+    /// Whether this person signs readings off (clinical roles only).
+    pub(crate) can_review: bool,
     pub(crate) entered: EnteredReading,
 }
 
@@ -86,7 +87,9 @@ pub(crate) async fn measure_view(
             .collect(),
         card,
         rows,
-        team: p.side() == Some(Side::Team),
+        can_review: p
+            .role()
+            .is_some_and(coproduce_core::care::readings::may_review),
         entered,
     })
 }

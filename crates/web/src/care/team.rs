@@ -16,6 +16,8 @@ pub(crate) struct TeamHome {
     pub(crate) activities: Vec<(String, String, String, String)>,
     pub(crate) tasks: Vec<(String, String, String, String, bool)>,
     pub(crate) panel: Vec<(String, String)>,
+    /// Whether this person signs readings off (clinical roles only).
+    pub(crate) can_review: bool,
 }
 
 /// At most this many readings are listed on the team home.
@@ -127,6 +129,8 @@ pub(crate) async fn team_home_view(
             error: None,
             title: t.t("team-home-title"),
         },
+        can_review: coproduce_app::vocabulary::role_of(caller)
+            .is_some_and(coproduce_core::care::readings::may_review),
         panel_size: a.panel.len(),
         readings_total: a.readings.len(),
         distribution,
