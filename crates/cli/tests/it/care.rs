@@ -645,6 +645,13 @@ async fn only_clinical_roles_mark_a_reading_reviewed() {
     let mut rph = app.sign_in("rph.ali").await;
     let (status, home) = rph.get("/").await;
     assert_eq!(status, 200);
+    let (_, ana_home) = ana.get("/").await;
+    for page in [&home, &ana_home] {
+        assert!(
+            page.contains("id=\"nav-notifications\""),
+            "every header links the notifications"
+        );
+    }
     assert!(
         home.contains("131"),
         "the pharmacist sees the reading: {home}"
