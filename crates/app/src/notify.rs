@@ -304,7 +304,8 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 /// A notification's subject and text, in its language, with its times in the calendar's
-/// zone (the site's).
+/// zone (the site's). A team notice names the patient when `patient_name` is among its
+/// parameters (the inbox adds it for the patients the reader may see), else "a patient".
 pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, String) {
     let t = Tr::new(&n.language).in_zone(calendar);
     let params: Value = serde_json::from_str(&n.params).unwrap_or(Value::Null);
@@ -320,6 +321,10 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
         ("due", at("due").or_else(|| at("contact_due"))),
         ("until", at("glucose_until")),
         ("task", text("task").map(|k| t.t(&format!("task-{k}")))),
+        (
+            "patient",
+            Some(text("patient_name").unwrap_or_else(|| t.t("notice-a-patient"))),
+        ),
         (
             "role",
             text("missed_by").map(|r| t.t(&format!("owner-{r}"))),

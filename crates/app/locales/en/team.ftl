@@ -35,11 +35,11 @@ hba1c-target-usual = Below 7.0% (53 mmol/mol): many non-pregnant adults
 hba1c-target-relaxed = Below 8.0%: severe hypoglycaemia, major comorbidity or limited life expectancy
 
 # Rescue packs and deadlines.
-team-notice-rescue-pack-started = A patient has started their rescue pack: reach them within the contact deadline ({ $due }).
-team-notice-rescue-pack-not-better = A patient is not better after starting their rescue pack: follow up today.
-team-notice-rescue-pack-expired = A patient's rescue pack has expired unused: issue a replacement.
-team-notice-deadline-escalated = Escalated to you: "{ $task }" was missed by the { $role } and is now due { $due }.
-team-notice-deadline-missed = Missed and at the end of its escalation chain: "{ $task }" ({ $role }).
+team-notice-rescue-pack-started = { $patient } has started their rescue pack: reach them within the contact deadline ({ $due }).
+team-notice-rescue-pack-not-better = { $patient } is not better after starting their rescue pack: follow up today.
+team-notice-rescue-pack-expired = The rescue pack of { $patient } has expired unused: issue a replacement.
+team-notice-deadline-escalated = Escalated to you: "{ $task }" for { $patient } was missed by the { $role } and is now due { $due }.
+team-notice-deadline-missed = Missed and at the end of its escalation chain: "{ $task }" for { $patient } ({ $role }).
 task-rescue-pack-contact = Contact the patient after a rescue-pack start
 task-rescue-pack-check-in = Check-in due from the patient
 task-rescue-pack-not-better = Same-day follow-up: not better
@@ -128,3 +128,4 @@ analyst-patients-patient = Patient
 analyst-patients-evidence = The records that decided it
 analyst-patients-back = Back to the measure
 analyst-evaluation-none = No enrolled patient has a full year before and after enrolment and a match yet.
+notice-a-patient = A patient
