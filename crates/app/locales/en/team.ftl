@@ -129,3 +129,4 @@ analyst-patients-evidence = The records that decided it
 analyst-patients-back = Back to the measure
 analyst-evaluation-none = No enrolled patient has a full year before and after enrolment and a match yet.
 notice-a-patient = A patient
+rescue-team-replace = Replace the pack

@@ -339,7 +339,11 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
     let dr = browser(&driver, 1280, 1400).await;
     sign_in(&dr, &app, "dr.okafor").await;
     dr.goto(&app.url("/notifications")).await.unwrap();
-    wait_for_text(&dr, "Ana Silva is not better after starting their rescue pack").await;
+    wait_for_text(
+        &dr,
+        "Ana Silva is not better after starting their rescue pack",
+    )
+    .await;
     dr.goto(&app.url("/team/rescue-packs")).await.unwrap();
     wait_for_text(&dr, "Same-day follow-up: not better").await;
 

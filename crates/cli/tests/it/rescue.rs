@@ -253,6 +253,21 @@ async fn an_expired_pack_becomes_a_team_task_and_a_start_with_it_is_accepted() {
     );
     // The next pass does not expire it again.
     assert_eq!(watcher.tick().await.expect("a pass").expired, 0);
+    // The team's episodes page shows the pack to replace, and no check-in on a pack never
+    // started.
+    let mut nurse = app.sign_in("nurse.lee").await;
+    let (status, page) = nurse.get("/team/rescue-packs").await;
+    assert_eq!(status, 200);
+    let row = page
+        .split("id=\"episode-p1\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("Ana's episode");
+    assert!(row.contains("Replace the pack"), "{row}");
+    assert!(
+        !row.contains("name=\"event\" value=\"checked-in\""),
+        "{row}"
+    );
     start(&app, &rescue, &pack).await;
     let view = rescue
         .current(&dr, "p1")

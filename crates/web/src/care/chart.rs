@@ -131,7 +131,13 @@ pub(crate) async fn chart_view(
         tasks: chart
             .tasks
             .iter()
-            .map(|x| format!("{} · {}", x.what, x.due.map(day).unwrap_or_default()))
+            .map(|x| {
+                format!(
+                    "{} · {}",
+                    x.what,
+                    x.due.map(|at| t.day(at)).unwrap_or_default()
+                )
+            })
             .collect(),
         owners: owners_for(&t, side),
         settings: settings(&t),

@@ -13,8 +13,8 @@ use crate::AppState;
 use crate::charts::{self, TrendLabels};
 use crate::i18n::Tr;
 use crate::shell::{
-    CsrfForm, Frame, Note, Person, WithCsrf, back_to, csrf_ok, csrf_refused, day, failed, note,
-    person, person_form, refusal, render, safe_back, unreadable,
+    CsrfForm, Frame, Note, Person, WithCsrf, back_to, csrf_ok, csrf_refused, failed, note, person,
+    person_form, refusal, render, safe_back, unreadable,
 };
 use askama::Template;
 use axum::Form;
@@ -251,7 +251,7 @@ fn activity_row(t: &Tr, a: &ActivityView, role: Option<Role>, now: OffsetDateTim
         overdue: a.facts.overdue(now),
         finished: a.facts.finished,
         can_mark_done: !a.facts.finished && role.is_some_and(|r| a.owner().may_be_done_by(r)),
-        last_done: a.facts.last_done.map(day),
+        last_done: a.facts.last_done.map(|at| t.day(at)),
     }
 }
 

@@ -155,7 +155,7 @@ pub(crate) async fn team_home_view(
                     x.patient.clone(),
                     a.name_of(&x.patient).to_string(),
                     x.text.clone(),
-                    x.facts.next_due().map(day).unwrap_or_default(),
+                    x.facts.next_due().map(|at| t.day(at)).unwrap_or_default(),
                 )
             })
             .collect(),
@@ -167,7 +167,7 @@ pub(crate) async fn team_home_view(
                     x.patient.clone(),
                     a.name_of(&x.patient).to_string(),
                     x.what.clone(),
-                    x.due.map(day).unwrap_or_default(),
+                    x.due.map(|at| t.day(at)).unwrap_or_default(),
                     x.due.is_some_and(|d| d < now),
                 )
             })

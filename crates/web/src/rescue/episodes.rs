@@ -18,6 +18,8 @@ pub(crate) struct EpisodeRow {
     pub(crate) deadlines: Vec<DeadlineLine>,
     pub(crate) contacted: bool,
     pub(crate) checked_in: Option<String>,
+    /// Whether the pack was started (a pack that expired unused has no check-in to record).
+    pub(crate) in_use: bool,
 }
 
 pub(crate) async fn episodes_page(
@@ -54,9 +56,10 @@ pub(crate) async fn episodes_page(
         .map(|e| EpisodeRow {
             pid: e.patient.clone(),
             patient: e.patient_name.clone(),
-            started: e.pack.started_at().map(when).unwrap_or_default(),
+            started: e.pack.started_at().map(|at| t.when(at)).unwrap_or_default(),
             deadlines: e.open_deadlines().map(|d| deadline_line(&t, d)).collect(),
             contacted: e.pack.contact().is_some() || e.pack.started_at().is_none(),
+            in_use: e.pack.started_at().is_some(),
             checked_in: e
                 .pack
                 .check_in()

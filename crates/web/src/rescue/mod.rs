@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::i18n::Tr;
 use crate::shell::{
-    Frame, Note, Pairs, Person, back_to, failed, note, person, person_form, refusal, render, when,
+    Frame, Note, Pairs, Person, back_to, failed, note, person, person_form, refusal, render,
 };
 use askama::Template;
 use axum::Form;

@@ -1,12 +1,12 @@
 //! The page shell every workflow's pages use: who is signed in (`Person`) and what every page
 //! carries (`Frame`), rendering, the error page and refusals shown on the page, notes after a
 //! change, the panels other workflows add to a patient's home, the static files, and (in
-//! `forms`) sessions, CSRF and form checks. Times are shown as `when` and `day` from the
-//! translations.
+//! `forms`) sessions, CSRF and form checks. Times are shown with the person's translator
+//! (`Tr::when`, `Tr::day`: on their clock), never in UTC.
 
 use crate::AppState;
 use crate::i18n::supported;
-pub(crate) use crate::i18n::{LANGUAGES, Tr, day, when};
+pub(crate) use crate::i18n::{LANGUAGES, Tr};
 use askama::Template;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
