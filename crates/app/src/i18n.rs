@@ -139,17 +139,6 @@ impl Tr {
         day(self.calendar.local_time(t))
     }
 
-    /// A moment as the site's clock shows it, as a value (for a form's default).
-    pub fn local(&self, t: time::OffsetDateTime) -> time::OffsetDateTime {
-        self.calendar.local_time(t)
-    }
-
-    /// The instant of a day and time typed at the site (a time a clock change skips or
-    /// repeats is taken as the clocks would show it).
-    pub fn instant(&self, d: time::Date, t: time::Time) -> time::OffsetDateTime {
-        self.calendar.instant(d, t)
-    }
-
     fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
         let cat = catalog();
         for lang in [self.lang, "en"] {
@@ -302,12 +291,6 @@ mod tests {
         );
         let summer = time::macros::datetime!(2026-07-01 21:00 UTC);
         assert_eq!(t.when_zoned(summer), "2026-07-01 17:00 EDT");
-        // A time typed at the site is read on its clock.
-        let typed = t.instant(
-            time::macros::date!(2026 - 11 - 30),
-            time::macros::time!(17:00),
-        );
-        assert_eq!(typed, winter);
         // Without a zone, UTC.
         assert_eq!(Tr::new("en").when_zoned(winter), "2026-11-30 22:00 UTC");
     }

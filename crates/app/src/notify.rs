@@ -10,11 +10,13 @@ use crate::caller::Caller;
 use crate::error::AppError;
 use crate::fhir_api::FhirApi;
 use crate::i18n::Tr;
+use crate::vocabulary::person_name;
 use coproduce_core::access::{Action, Reach, Role, Who, reach};
 use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::{Clock, unix_millis};
 use coproduce_store::{AuditEntry, NotificationRow};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// How many times delivery is tried before a notification is left as failed.
@@ -199,6 +201,39 @@ impl Notifier {
                 })
                 .await?;
         }
+        self.name_patients(caller, rows).await
+    }
+
+    /// A team notice names its patient (`patient_name` among its parameters): each patient's
+    /// name read once, with the reader's rights; one out of their reach stays "a patient".
+    async fn name_patients(
+        &self,
+        caller: &Caller,
+        mut rows: Vec<NotificationRow>,
+    ) -> Result<Vec<NotificationRow>, AppError> {
+        let mut names: HashMap<String, Option<String>> = HashMap::new();
+        for n in &mut rows {
+            let Some(pid) = n.patient_id.clone() else {
+                continue;
+            };
+            if !n.recipient.starts_with("role:") {
+                continue;
+            }
+            if !names.contains_key(&pid) {
+                let name = match self.api.read(caller, "Patient", &pid).await {
+                    Ok(stored) => Some(person_name(&stored.json()?)),
+                    Err(AppError::Forbidden(_) | AppError::NotFound(_) | AppError::Gone(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                names.insert(pid.clone(), name);
+            }
+            if let Some(Some(name)) = names.get(&pid) {
+                let mut params: Value =
+                    serde_json::from_str(&n.params).unwrap_or_else(|_| serde_json::json!({}));
+                params["patient_name"] = serde_json::json!(name);
+                n.params = params.to_string();
+            }
+        }
         Ok(rows)
     }
 
@@ -305,7 +340,8 @@ pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 /// A notification's subject and text, in its language, with its times in the calendar's
 /// zone (the site's). A team notice names the patient when `patient_name` is among its
-/// parameters (the inbox adds it for the patients the reader may see), else "a patient".
+/// parameters ([`Notifier::inbox`] adds it for the patients the reader may see), else "a
+/// patient".
 pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, String) {
     let t = Tr::new(&n.language).in_zone(calendar);
     let params: Value = serde_json::from_str(&n.params).unwrap_or(Value::Null);

@@ -92,6 +92,14 @@ pub(crate) fn describe(v: &Value) -> &'static str {
     }
 }
 
+/// The first character FHIR strings may not hold: anything below U+0020 but tab, carriage
+/// return and line feed (PostgreSQL cannot store U+0000 at all). Page forms are held to the
+/// same rule.
+pub fn control_character(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| *c < ' ' && !matches!(c, '\t' | '\r' | '\n'))
+}
+
 fn check_string(type_name: &str, s: &str) -> Result<(), String> {
     // Attachments and Binary data may be larger than the 1 MB string limit.
     if s.len() > MAX_STRING_BYTES && type_name != "base64Binary" {
@@ -104,10 +112,7 @@ fn check_string(type_name: &str, s: &str) -> Result<(), String> {
     }
     // FHIR strings hold no characters below U+0020 but tab, carriage return and line feed
     // (and PostgreSQL cannot store U+0000 at all).
-    if let Some(c) = s
-        .chars()
-        .find(|c| *c < ' ' && !matches!(c, '\t' | '\r' | '\n'))
-    {
+    if let Some(c) = control_character(s) {
         return Err(format!(
             "the value holds the control character U+{:04X}, which FHIR does not allow",
             u32::from(c)

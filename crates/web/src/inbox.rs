@@ -45,36 +45,10 @@ pub(crate) async fn inbox_lines(
 ) -> Result<Vec<InboxLine>, CareError> {
     let rows = s.notifier.inbox(&p.caller, limit).await?;
     let t = p.t();
-    // A team notice names its patient: each patient's name read once, with the reader's
-    // rights (a patient out of their reach stays "a patient").
-    let mut names: std::collections::HashMap<String, Option<String>> = Default::default();
-    for n in &rows {
-        if let Some(pid) = n
-            .patient_id
-            .as_ref()
-            .filter(|_| n.recipient.starts_with("role:"))
-            && !names.contains_key(pid)
-        {
-            let name = match s.api.read(&p.caller, "Patient", pid).await {
-                Ok(stored) => stored
-                    .json()
-                    .ok()
-                    .map(|v| coproduce_app::vocabulary::person_name(&v)),
-                Err(_) => None,
-            };
-            names.insert(pid.clone(), name);
-        }
-    }
     Ok(rows
         .into_iter()
         .map(|mut n| {
             n.language = p.lang.to_string();
-            if let Some(Some(name)) = n.patient_id.as_ref().and_then(|pid| names.get(pid)) {
-                let mut params: serde_json::Value =
-                    serde_json::from_str(&n.params).unwrap_or_else(|_| serde_json::json!({}));
-                params["patient_name"] = serde_json::json!(name);
-                n.params = params.to_string();
-            }
             let (_, text) = coproduce_app::notify::render(&n, p.calendar.clone());
             InboxLine {
                 link: n

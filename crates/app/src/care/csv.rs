@@ -7,7 +7,10 @@ use coproduce_core::calendar::BusinessCalendar;
 /// and more (review status and comment); upload reads the first five and ignores the rest.
 pub const CSV_COLUMNS: &[&str] = &["measure", "value", "value2", "unit", "time"];
 
-pub(super) fn parse_when(
+/// A time as a person types it (in a form or a readings file): `2026-11-20 08:30`,
+/// `2026-11-20T08:30` or `2026-11-20` on the calendar's clock (the person's zone), or an
+/// instant with its zone; nothing typed is now.
+pub fn parse_when(
     s: &str,
     now: OffsetDateTime,
     calendar: &BusinessCalendar,

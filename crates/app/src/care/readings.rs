@@ -437,7 +437,8 @@ impl Care {
                 reading_rules::check(r.measure, &r.values, &r.unit).map(|v| (r.at, v.headline()))
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        if adding.iter().any(|r| r.measure != Measure::HbA1c) && added.is_empty() {
+        // Readings of other measures do not move the HbA1c test.
+        if !adding.is_empty() && added.is_empty() {
             return Ok(None);
         }
         let system = Caller::system("coproduce:care-plan");

@@ -976,9 +976,7 @@ async fn a_reading_whose_follow_up_fails_is_not_stored_and_says_so() {
     );
     let api = coproduce_app::FhirApi::with_rules(app.db.store.clone(), clock.clone(), rules);
     let care = coproduce_app::Care::new(api, clock);
-    let users = app.accounts.users().await.unwrap();
-    let ana = users.into_iter().find(|u| u.username == "ana").unwrap();
-    let caller = app.accounts.caller_for_user(&ana).await.unwrap();
+    let caller = crate::rescue::caller(&app, "ana").await;
     let reading = coproduce_app::care::NewReading {
         measure: coproduce_core::care::readings::Measure::HbA1c,
         values: vec![7.3],

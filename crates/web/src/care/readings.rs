@@ -136,19 +136,6 @@ impl WithCsrf for ReadingForm {
     }
 }
 
-/// A time typed into the form (`datetime-local`: the site's wall clock), as an instant;
-/// nothing typed is now.
-pub(crate) fn parse_local(t: &Tr, s: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Some(now);
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    time::PrimitiveDateTime::parse(s, &fmt)
-        .ok()
-        .map(|p| t.instant(p.date(), p.time()))
-}
-
 pub(crate) async fn add_reading(
     State(s): State<AppState>,
     session: Session,
@@ -188,7 +175,7 @@ pub(crate) async fn add_reading(
             Err(e) => return again(t.with(e.key(), &e.args())).await,
         }
     }
-    let Some(at) = parse_local(&t, &f.at, s.care.now()) else {
+    let Some(at) = coproduce_app::care::parse_when(&f.at, s.care.now(), &p.calendar) else {
         return again(t.t("reading-bad-time")).await;
     };
     let r = NewReading {

@@ -191,12 +191,6 @@ pub(crate) fn browser_language(headers: &HeaderMap) -> crate::i18n::Tr {
     crate::i18n::Tr::from_accept_language(accept)
 }
 
-/// Whether a character may be in a form field: FHIR strings hold nothing below U+0020 but
-/// tab, carriage return and line feed (and PostgreSQL cannot store U+0000 at all).
-fn allowed(c: char) -> bool {
-    c >= ' ' || matches!(c, '\t' | '\r' | '\n')
-}
-
 /// Refuses a posted form (`application/x-www-form-urlencoded`) whose fields hold a control
 /// character, before any handler runs: 422 with the field named, in the browser's language,
 /// and nothing changed. Every page form passes through it.
@@ -222,7 +216,7 @@ pub(crate) async fn refuse_control_characters(
             .into_response();
     };
     for (field, value) in form_urlencoded::parse(&bytes) {
-        if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+        if let Some(c) = coproduce_fhir::primitives::control_character(&value) {
             let t = browser_language(&parts.headers);
             let message = t.with(
                 "error-control-character",
@@ -231,14 +225,7 @@ pub(crate) async fn refuse_control_characters(
                     ("code", format!("U+{:04X}", u32::from(c))),
                 ],
             );
-            return super::render(
-                &super::ErrorPage {
-                    message,
-                    back: t.t("nav-home"),
-                    lang: t.lang,
-                },
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
+            return super::error_page(&t, message, StatusCode::UNPROCESSABLE_ENTITY);
         }
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))

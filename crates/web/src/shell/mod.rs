@@ -242,9 +242,14 @@ pub(crate) fn failed(t: &Tr, e: CareError) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "error-server")
         }
     };
+    error_page(t, t.t(key), status)
+}
+
+/// The error page: the message, and the way home, in the translator's language.
+pub(crate) fn error_page(t: &Tr, message: String, status: StatusCode) -> Response {
     render(
         &ErrorPage {
-            message: t.t(key),
+            message,
             back: t.t("nav-home"),
             lang: t.lang,
         },
@@ -254,10 +259,10 @@ pub(crate) fn failed(t: &Tr, e: CareError) -> Response {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-pub(crate) struct ErrorPage {
-    pub(crate) message: String,
-    pub(crate) back: String,
-    pub(crate) lang: &'static str,
+struct ErrorPage {
+    message: String,
+    back: String,
+    lang: &'static str,
 }
 
 /// The message for a refusal the person can act on.
@@ -322,12 +327,5 @@ pub(crate) async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderM
         .into_response();
     }
     let t = browser_language(&headers);
-    render(
-        &ErrorPage {
-            message: t.t("error-not-found"),
-            back: t.t("nav-home"),
-            lang: t.lang,
-        },
-        StatusCode::NOT_FOUND,
-    )
+    error_page(&t, t.t("error-not-found"), StatusCode::NOT_FOUND)
 }
