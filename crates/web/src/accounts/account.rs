@@ -4,8 +4,8 @@
 use crate::AppState;
 use crate::i18n::supported;
 use crate::shell::{
-    Frame, Pairs, Person, WithCsrf, back_to, checked_form, failed, person, person_form, render,
-    safe_back, server_error, unreadable,
+    Frame, Pairs, Person, back_to, checked_form, failed, person, person_form, render, safe_back,
+    server_error, unreadable,
 };
 use askama::Template;
 use axum::Form;
@@ -36,12 +36,6 @@ pub(crate) struct LanguageForm {
     pub(crate) lang: String,
     #[serde(default)]
     pub(crate) back: String,
-}
-
-impl WithCsrf for LanguageForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 pub(crate) async fn set_language(
@@ -178,3 +172,5 @@ pub(crate) async fn set_time_zone(
     );
     after_setting(&s, &p, result, saved, refused).await
 }
+
+crate::shell::csrf_forms!(LanguageForm);

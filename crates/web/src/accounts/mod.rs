@@ -5,8 +5,8 @@
 
 use crate::AppState;
 use crate::shell::{
-    CSRF, CsrfForm, LAST_SEEN, SIGNED_IN, USER, WithCsrf, browser_language, checked_form,
-    csrf_refused, new_token, render, same, server_error,
+    CSRF, CsrfForm, LAST_SEEN, SIGNED_IN, USER, browser_language, checked_form, csrf_refused,
+    new_token, render, same, server_error,
 };
 use askama::Template;
 use axum::Form;
@@ -165,12 +165,6 @@ async fn account(State(s): State<AppState>, session: Session) -> Response {
     account_page(&s, &session, None, StatusCode::OK).await
 }
 
-impl WithCsrf for PasswordForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn logout(
     State(s): State<AppState>,
     session: Session,
@@ -216,3 +210,5 @@ async fn change_password(
     };
     account_page(&s, &session, Some(note), status).await
 }
+
+crate::shell::csrf_forms!(PasswordForm);

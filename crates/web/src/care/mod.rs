@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::charts::{self, TrendLabels};
 use crate::i18n::Tr;
 use crate::shell::{
-    CsrfForm, Frame, Note, Person, WithCsrf, back_to, csrf_ok, csrf_refused, failed, note, person,
+    CsrfForm, Frame, Note, Person, back_to, csrf_ok, csrf_refused, failed, note, person,
     person_form, refusal, render, safe_back, unreadable,
 };
 use askama::Template;

@@ -11,12 +11,6 @@ pub(crate) struct GoalForm {
     pub(crate) target: String,
 }
 
-impl WithCsrf for GoalForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub(crate) async fn propose_goal(
     State(s): State<AppState>,
     session: Session,
@@ -52,12 +46,6 @@ pub(crate) struct AnswerForm {
     pub(crate) words: String,
     #[serde(default)]
     pub(crate) target: String,
-}
-
-impl WithCsrf for AnswerForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 pub(crate) async fn answer_goal(
@@ -98,12 +86,6 @@ pub(crate) struct ActivityForm {
     pub(crate) due: String,
     #[serde(default)]
     pub(crate) every: String,
-}
-
-impl WithCsrf for ActivityForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 pub(crate) async fn add_activity(
@@ -206,3 +188,5 @@ pub(crate) async fn activity_done(
     )
     .await
 }
+
+crate::shell::csrf_forms!(GoalForm, AnswerForm, ActivityForm);

@@ -130,12 +130,6 @@ pub(crate) struct ReadingForm {
     pub(crate) at: String,
 }
 
-impl WithCsrf for ReadingForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub(crate) async fn add_reading(
     State(s): State<AppState>,
     session: Session,
@@ -284,12 +278,6 @@ pub(crate) struct ReviewForm {
     pub(crate) back: String,
 }
 
-impl WithCsrf for ReviewForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub(crate) async fn review(
     State(s): State<AppState>,
     session: Session,
@@ -307,3 +295,5 @@ pub(crate) async fn review(
         .map(|_| ());
     after_change(&s, &p, &pid, result, safe_back(&f.back), "note-reviewed").await
 }
+
+crate::shell::csrf_forms!(ReadingForm, ReviewForm);

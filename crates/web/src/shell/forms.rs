@@ -116,15 +116,21 @@ pub(crate) struct CsrfForm {
     pub(crate) csrf: String,
 }
 
+/// `WithCsrf` for form structs whose token is their `csrf` field.
+macro_rules! csrf_forms {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::shell::WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(crate) use csrf_forms;
+
 /// A form that carries the session's CSRF token.
 pub(crate) trait WithCsrf {
     fn csrf(&self) -> &str;
-}
-
-impl WithCsrf for CsrfForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// The signed-in user, or the redirect to the sign-in page.
@@ -231,3 +237,5 @@ pub(crate) async fn refuse_control_characters(
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
 }
+
+csrf_forms!(CsrfForm);
