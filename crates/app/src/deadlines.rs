@@ -217,6 +217,8 @@ impl Watcher {
             .as_str()
             .unwrap_or("task")
             .to_string();
+        // An urgent reading's Task says which response it needs, for the notice's words.
+        let alert = task["businessStatus"]["coding"][0]["code"].clone();
         let mut entries = Vec::new();
         let notices = match missed {
             Missed::Escalated(next) => {
@@ -238,6 +240,7 @@ impl Watcher {
                     "task_id": task_id,
                     "missed_by": current.role.as_str(),
                     "due": coproduce_store::Stored::instant(next.due),
+                    "alert": alert,
                 });
                 self.notifier
                     .to_team(&patient, next.role, "deadline-escalated", params, now)
@@ -247,6 +250,7 @@ impl Watcher {
                     "task": what,
                     "task_id": task_id,
                     "missed_by": current.role.as_str(),
+                    "alert": alert,
                 });
                 self.notifier
                     .to_team(&patient, current.role, "deadline-missed", params, now)

@@ -195,6 +195,15 @@ impl Tr {
         }
     }
 
+    /// Whether a key has a message (in the reader's language or in English).
+    pub fn has(&self, key: &str) -> bool {
+        let cat = catalog();
+        let id = key.split_once('.').map_or(key, |(i, _)| i);
+        [self.lang, "en"]
+            .iter()
+            .any(|l| cat.bundles.get(l).is_some_and(|b| b.has_message(id)))
+    }
+
     /// The message for a key.
     pub fn t(&self, key: &str) -> String {
         self.format(key, None)

@@ -11,7 +11,8 @@ use crate::error::AppError;
 use crate::fhir_api::FhirApi;
 use crate::i18n::Tr;
 use crate::vocabulary::person_name;
-use coproduce_core::access::{Action, Reach, Role, Who, reach};
+use crate::accounts::grant_of;
+use coproduce_core::access::{Action, Part, Reach, Role, Who, reach};
 use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::{Clock, unix_millis};
 use coproduce_store::{AuditEntry, NotificationRow};
@@ -104,26 +105,109 @@ impl Notifier {
         Ok("en".into())
     }
 
-    /// Rows telling the patient (and the family member who acted, if one did).
+    /// Rows telling the patient and the family members whose active grant covers `part` (the
+    /// family member who acted among them, whatever their grant).
     pub async fn to_patient(
         &self,
         patient: &str,
         actor: &str,
+        part: Part,
         kind: &str,
         params: Value,
     ) -> Result<Vec<NotificationRow>, AppError> {
-        let now = unix_millis(self.clock.now());
-        let mut recipients = vec![format!("Patient/{patient}")];
-        if actor.starts_with("RelatedPerson/") {
-            recipients.push(actor.to_string());
+        let mut out = self
+            .rows_for(patient, &[format!("Patient/{patient}")], kind, &params)
+            .await?;
+        let mut family = self.family(patient, part).await?;
+        if actor.starts_with("RelatedPerson/") && !family.iter().any(|f| f == actor) {
+            family.push(actor.to_string());
         }
-        let base = notice(now, patient, kind, &params);
+        out.extend(self.to_family_members(patient, &family, kind, params).await?);
+        Ok(out)
+    }
+
+    /// Rows telling only the family members whose active grant covers `part` (news of the
+    /// patient they follow: a rescue pack started, a reading that needs help now).
+    pub async fn to_family(
+        &self,
+        patient: &str,
+        part: Part,
+        kind: &str,
+        params: Value,
+    ) -> Result<Vec<NotificationRow>, AppError> {
+        let family = self.family(patient, part).await?;
+        self.to_family_members(patient, &family, kind, params).await
+    }
+
+    /// A family notice names the patient, so that it reads the same in an email.
+    async fn to_family_members(
+        &self,
+        patient: &str,
+        family: &[String],
+        kind: &str,
+        mut params: Value,
+    ) -> Result<Vec<NotificationRow>, AppError> {
+        if family.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sys = Caller::system("coproduce:notifications");
+        let name = person_name(&self.api.read(&sys, "Patient", patient).await?.json()?);
+        params["patient_name"] = Value::String(name);
+        self.rows_for(patient, family, kind, &params).await
+    }
+
+    /// The family members (RelatedPerson references) with an active grant on the patient
+    /// that covers `part`.
+    async fn family(&self, patient: &str, part: Part) -> Result<Vec<String>, AppError> {
+        let sys = Caller::system("coproduce:notifications");
+        let now = self.clock.now();
+        let consents = self
+            .api
+            .search_all(
+                &sys,
+                "Consent",
+                &[
+                    ("patient".to_string(), format!("Patient/{patient}")),
+                    ("status".to_string(), "active".to_string()),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for c in consents {
+            let v = c.json()?;
+            let Some(grant) = grant_of(&v, now) else {
+                continue;
+            };
+            if !grant.is_active(now) || !grant.parts.contains(&part) {
+                continue;
+            }
+            for actor in v["provision"]["actor"].as_array().into_iter().flatten() {
+                if let Some(r) = actor["reference"]["reference"].as_str()
+                    && r.starts_with("RelatedPerson/")
+                    && !out.iter().any(|o| o == r)
+                {
+                    out.push(r.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn rows_for(
+        &self,
+        patient: &str,
+        recipients: &[String],
+        kind: &str,
+        params: &Value,
+    ) -> Result<Vec<NotificationRow>, AppError> {
+        let now = unix_millis(self.clock.now());
+        let base = notice(now, patient, kind, params);
         let mut out = Vec::new();
         for r in recipients {
-            let lang = self.language(&r).await?;
-            out.push(row(&base, &r, "inapp", None, &lang));
-            if let Some(email) = self.api.store().notification_email(&r).await? {
-                out.push(row(&base, &r, "email", Some(email), &lang));
+            let lang = self.language(r).await?;
+            out.push(row(&base, r, "inapp", None, &lang));
+            if let Some(email) = self.api.store().notification_email(r).await? {
+                out.push(row(&base, r, "email", Some(email), &lang));
             }
         }
         Ok(out)
@@ -352,11 +436,16 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
             .and_then(coproduce_fhir::primitives::date_range_millis)
             .map(|(ms, _)| t.when_zoned(coproduce_core::from_unix_millis(ms)))
     };
+    let alert = text("alert").map(|k| t.t(&format!("alert-{k}")));
     let mut args: Vec<(&str, String)> = Vec::new();
     for (name, value) in [
         ("due", at("due").or_else(|| at("contact_due"))),
         ("until", at("glucose_until")),
-        ("task", text("task").map(|k| t.t(&format!("task-{k}")))),
+        (
+            "task",
+            text("task").map(|k| t.arg(&format!("task-{k}"), "alert", alert.as_deref().unwrap_or(""))),
+        ),
+        ("alert", alert.clone()),
         (
             "patient",
             Some(text("patient_name").unwrap_or_else(|| t.t("notice-a-patient"))),
@@ -370,9 +459,12 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
             args.push((name, v));
         }
     }
-    let team = n.recipient.starts_with("role:");
-    let key = if team {
+    // Each reader has their own wording: the team's, the family member's (who reads of the
+    // patient by name), the patient's.
+    let key = if n.recipient.starts_with("role:") {
         format!("team-notice-{}", n.kind)
+    } else if n.recipient.starts_with("RelatedPerson/") {
+        format!("family-notice-{}", n.kind)
     } else {
         format!("notice-{}", n.kind)
     };

@@ -14,7 +14,7 @@ use crate::rescue::Rescue;
 use crate::rescue::protocol::ProtocolDef;
 use coproduce_core::Clock;
 use coproduce_core::calendar::BusinessCalendar;
-use coproduce_core::care::readings::ReviewRules;
+use coproduce_core::care::readings::{ReviewRules, SafetyThresholds};
 use coproduce_store::Store;
 use std::sync::Arc;
 
@@ -50,6 +50,8 @@ pub struct Settings {
     pub protocol: ProtocolDef,
     /// Whether team notifications also go to the site's webhook.
     pub webhook: bool,
+    /// The readings that need a response now.
+    pub safety: SafetyThresholds,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             calendar: BusinessCalendar::default(),
             protocol: ProtocolDef::copd(),
             webhook: false,
+            safety: SafetyThresholds::default(),
         }
     }
 }
@@ -77,7 +80,10 @@ impl Workflows {
         let clock = api.clock();
         let mut care = Care::new(api.clone(), clock.clone());
         care.review = settings.review;
+        care.safety = settings.safety;
         let notifier = Notifier::new(api.clone(), clock.clone(), settings.webhook);
+        care.notifier = notifier.clone();
+        care.calendar = Arc::new(settings.calendar.clone());
         let rescue = Rescue::new(
             api.clone(),
             clock,

@@ -46,6 +46,18 @@ pub struct Config {
     pub holidays: Vec<String>,
     /// A protocol file replacing the shipped COPD rescue pack.
     pub protocol_file: Option<String>,
+    /// The clinic's phone number, shown as a link to call on the action plan, the red zone
+    /// and every "call your team" message (none: the messages say "your clinic").
+    pub clinic_phone: Option<String>,
+    /// The emergency number patients are told to call.
+    pub emergency_number: String,
+    /// The readings that need a response now (mg/dL and mmHg; see docs/readings.md).
+    pub glucose_low: f64,
+    pub glucose_severe_low: f64,
+    pub glucose_high: f64,
+    pub glucose_very_high: f64,
+    pub systolic_crisis: f64,
+    pub diastolic_crisis: f64,
     /// The quality measures on the analyst's pages: measure name (cms122, cms165) to the
     /// path of a measure bundle replacing the official one this build carries.
     pub measure_bundles: std::collections::BTreeMap<String, String>,
@@ -100,6 +112,14 @@ impl Default for Config {
                 .to_vec(),
             holidays: Vec::new(),
             protocol_file: None,
+            clinic_phone: None,
+            emergency_number: "911".into(),
+            glucose_low: 70.0,
+            glucose_severe_low: 54.0,
+            glucose_high: 250.0,
+            glucose_very_high: 300.0,
+            systolic_crisis: 180.0,
+            diastolic_crisis: 120.0,
             measure_bundles: std::collections::BTreeMap::new(),
             smtp_host: None,
             smtp_port: 587,
@@ -146,6 +166,8 @@ impl Config {
             "business_open",
             "business_close",
             "protocol_file",
+            "clinic_phone",
+            "emergency_number",
             "smtp_host",
             "smtp_port",
             "smtp_from",

@@ -184,6 +184,10 @@ async fn main() -> Result<()> {
             }
             // The demo is plain HTTP on localhost: Secure cookies would never come back.
             cfg.insecure_cookies = true;
+            // The demo clinic's number (a fictional 555 number) unless the site set its own.
+            if cfg.clinic_phone.is_none() {
+                cfg.clinic_phone = Some("+1 555 0100".into());
+            }
             let path = PathBuf::from("coproduce-demo.db");
             let fresh = !path.exists();
             let store = open_url("sqlite://coproduce-demo.db", &cfg).await?;
@@ -423,6 +427,17 @@ fn server_config(
         calendar,
         protocol,
         webhook: webhook.is_some(),
+        safety: coproduce_core::care::readings::SafetyThresholds::new(
+            coproduce_core::care::readings::SafetyThresholds {
+                glucose_low: cfg.glucose_low,
+                glucose_severe_low: cfg.glucose_severe_low,
+                glucose_high: cfg.glucose_high,
+                glucose_very_high: cfg.glucose_very_high,
+                systolic_crisis: cfg.systolic_crisis,
+                diastolic_crisis: cfg.diastolic_crisis,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("the configuration: {e}"))?,
     };
     let web = coproduce_web::WebConfig {
         body_limit: cfg.body_limit,
@@ -438,6 +453,10 @@ fn server_config(
             .unwrap_or_else(|| format!("http://{}", cfg.addr)),
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_seconds.max(1)),
         header_timeout: std::time::Duration::from_secs(cfg.header_timeout_seconds.max(1)),
+        phones: coproduce_web::Phones {
+            clinic: cfg.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
+            emergency: cfg.emergency_number.clone(),
+        },
     };
     Ok((settings, web, Delivery { smtp, webhook }))
 }

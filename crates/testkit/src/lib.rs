@@ -277,6 +277,9 @@ impl TestApp {
         put("/fhir/Practitioner/rph", serde_json::json!({
             "resourceType": "Practitioner", "id": "rph", "name": [{"family": "Ali", "given": ["Yusuf"]}],
         }).to_string()).await;
+        put("/fhir/Practitioner/sw", serde_json::json!({
+            "resourceType": "Practitioner", "id": "sw", "name": [{"family": "Diaz", "given": ["Marta"]}],
+        }).to_string()).await;
         put(
             "/fhir/CareTeam/team-p1",
             serde_json::json!({
@@ -286,6 +289,7 @@ impl TestApp {
                     {"role": [{"text": "clinician"}], "member": {"reference": "Practitioner/dr"}},
                     {"role": [{"text": "nurse"}], "member": {"reference": "Practitioner/rn"}},
                     {"role": [{"text": "pharmacist"}], "member": {"reference": "Practitioner/rph"}},
+                    {"role": [{"text": "social-worker"}], "member": {"reference": "Practitioner/sw"}},
                 ],
             })
             .to_string(),
@@ -312,6 +316,7 @@ impl TestApp {
             ("clara", Role::Family, "RelatedPerson/rp1"),
             ("nurse.lee", Role::Nurse, "Practitioner/rn"),
             ("rph.ali", Role::Pharmacist, "Practitioner/rph"),
+            ("sw.diaz", Role::SocialWorker, "Practitioner/sw"),
         ] {
             self.accounts
                 .add_user(NewUser {

@@ -88,6 +88,39 @@ pub struct WebConfig {
     /// How long a client may take to send a request's headers (the connection is closed
     /// after it); used by [`serve_until`].
     pub header_timeout: std::time::Duration,
+    /// The numbers patients are told to call.
+    pub phones: Phones,
+}
+
+/// The numbers patients and families are told to call, shown as links that dial on a phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phones {
+    /// The clinic (none: the messages say "your clinic" without a number).
+    pub clinic: Option<String>,
+    /// Emergency services.
+    pub emergency: String,
+}
+
+impl Default for Phones {
+    fn default() -> Self {
+        Phones {
+            clinic: None,
+            emergency: "911".into(),
+        }
+    }
+}
+
+impl Phones {
+    /// A number as a `tel:` address: its digits and a leading plus only.
+    pub fn tel(number: &str) -> String {
+        let digits: String = number
+            .chars()
+            .enumerate()
+            .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
+            .map(|(_, c)| c)
+            .collect();
+        format!("tel:{digits}")
+    }
 }
 
 impl Default for WebConfig {
@@ -100,6 +133,7 @@ impl Default for WebConfig {
             public_url: "http://127.0.0.1:8080".into(),
             body_timeout: std::time::Duration::from_secs(10),
             header_timeout: HEADER_TIMEOUT,
+            phones: Phones::default(),
         }
     }
 }

@@ -42,11 +42,49 @@ pub(super) fn preferred_language(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A patient as a list row names them: name, date of birth and record number, so that two
+/// people with one name are told apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PanelPerson {
+    pub id: String,
+    pub name: String,
+    /// YYYY-MM-DD, if recorded.
+    pub birth_date: Option<String>,
+    /// The first identifier of type MR (medical record number), else the first identifier.
+    pub mrn: Option<String>,
+}
+
+/// How urgent a task is on the team's "needs action now" list: lower is sooner. Dangerous
+/// lows first, then a crisis pressure and very high glucose, then rescue-pack starts, "worse"
+/// check-ins, other urgent tasks and overdue deadlines.
+pub fn act_now_rank(t: &TaskView, now: OffsetDateTime) -> Option<u8> {
+    if let Some(a) = t.alert {
+        return Some(match a {
+            Alert::SevereLow => 0,
+            Alert::Low => 1,
+            Alert::Crisis => 2,
+            Alert::VeryHigh => 3,
+            Alert::High => 4,
+        });
+    }
+    match t.code.as_str() {
+        "rescue-pack-contact" => Some(5),
+        "rescue-pack-not-better" => Some(6),
+        _ if t.urgent => Some(7),
+        _ if t.due.is_some_and(|d| d < now) => Some(8),
+        _ => None,
+    }
+}
+
 /// The team's view of its panel: what needs attention.
 #[derive(Debug, Clone, Default)]
 pub struct Attention {
     /// (id, name) of every patient in the panel.
     pub panel: Vec<(String, String)>,
+    /// Every patient in the panel with what tells them apart.
+    pub people: HashMap<String, PanelPerson>,
+    /// What needs action now, most urgent first (the rank of each, see [`act_now_rank`]).
+    pub act_now: Vec<(u8, TaskView)>,
     pub readings: Vec<FlaggedReading>,
     pub goals: Vec<GoalView>,
     pub activities: Vec<ActivityView>,
@@ -59,11 +97,30 @@ pub struct Attention {
 pub struct FlaggedReading {
     pub reading: Reading,
     pub out_of_range: bool,
+    /// Below or above its target (the patient's own, else the default), if it has one.
+    pub standing: Option<Standing>,
+    /// The response it needs now, if any.
+    pub alert: Option<Alert>,
     /// Unreviewed for longer than the review rules allow.
     pub overdue: bool,
 }
 
+/// A patient's medical record number: the identifier typed MR, else the first one.
+fn record_number(v: &Value) -> Option<String> {
+    let ids = v["identifier"].as_array()?;
+    ids.iter()
+        .find(|i| i["type"]["coding"][0]["code"] == "MR")
+        .or(ids.first())
+        .and_then(|i| i["value"].as_str())
+        .map(str::to_string)
+}
+
 impl Attention {
+    /// The patient as a row names them ("Ana Silva · 1961-04-12 · MRN00001").
+    pub fn person(&self, patient: &str) -> Option<&PanelPerson> {
+        self.people.get(patient)
+    }
+
     pub fn name_of<'a>(&'a self, patient: &'a str) -> &'a str {
         self.panel
             .iter()
@@ -199,20 +256,40 @@ impl Care {
 
     /// The patients the caller may see (a family member's, a team member's panel).
     pub async fn patients(&self, caller: &Caller) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .people(caller)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect())
+    }
+
+    /// The patients the caller may see, by name, with their dates of birth and record numbers.
+    pub async fn people(&self, caller: &Caller) -> Result<Vec<PanelPerson>> {
         let found = self.api.search_all(caller, "Patient", &[]).await?;
-        let mut out: Vec<(String, String)> = found
+        let mut out: Vec<PanelPerson> = found
             .iter()
-            .filter_map(|s| Some((s.id.clone(), person_name(&s.json().ok()?))))
+            .filter_map(|s| {
+                let v = s.json().ok()?;
+                Some(PanelPerson {
+                    id: s.id.clone(),
+                    name: person_name(&v),
+                    birth_date: v["birthDate"].as_str().map(str::to_string),
+                    mrn: record_number(&v),
+                })
+            })
             .collect();
-        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.birth_date.cmp(&b.birth_date)));
         Ok(out)
     }
 
     /// The team home: what needs the team's attention across its panel.
     pub async fn attention(&self, caller: &Caller) -> Result<Attention> {
         let now = self.now();
+        let people = self.people(caller).await?;
         let mut a = Attention {
-            panel: self.patients(caller).await?,
+            panel: people.iter().map(|p| (p.id.clone(), p.name.clone())).collect(),
+            people: people.into_iter().map(|p| (p.id.clone(), p)).collect(),
             ..Attention::default()
         };
         let goals: Vec<GoalView> = self
@@ -245,19 +322,28 @@ impl Care {
         a.readings = unreviewed
             .iter()
             .filter_map(reading_of)
-            .map(|r| FlaggedReading {
-                out_of_range: self.targets.out_of_range(
-                    r.measure,
-                    &r.value,
-                    own_targets.get(&(r.patient.clone(), r.measure)).copied(),
-                ),
-                overdue: self.review.overdue(r.at, now),
-                reading: r,
+            .map(|r| {
+                let own = own_targets.get(&(r.patient.clone(), r.measure)).copied();
+                FlaggedReading {
+                    out_of_range: self.targets.out_of_range(r.measure, &r.value, own),
+                    standing: self.targets.standing(r.measure, &r.value, own),
+                    alert: self.alert(&r),
+                    overdue: self.review.overdue(r.at, now),
+                    reading: r,
+                }
             })
             .collect();
-        // Flagged first: overdue, then out of range, then the oldest.
-        a.readings
-            .sort_by_key(|f| (!f.overdue, !f.out_of_range, f.reading.at));
+        // Those that need a response now first (the most severe first), then overdue, then
+        // out of range, then the oldest.
+        a.readings.sort_by_key(|f| {
+            (
+                f.alert.is_none(),
+                f.alert,
+                !f.overdue,
+                !f.out_of_range,
+                f.reading.at,
+            )
+        });
         a.goals = goals
             .into_iter()
             .filter(|g| g.state == GoalState::Awaiting(Side::Team))
@@ -290,11 +376,15 @@ impl Care {
                 &params(&[("status", "requested,in-progress".into())]),
             )
             .await?;
-        a.tasks = tasks
-            .iter()
-            .filter_map(task_of)
-            .filter(|t| t.due.is_some_and(|d| d <= now + self.due_soon))
-            .collect();
+        // What needs action now goes first, most urgent first; the rest falls due later.
+        for t in tasks.iter().filter_map(task_of) {
+            match act_now_rank(&t, now) {
+                Some(rank) => a.act_now.push((rank, t)),
+                None if t.due.is_some_and(|d| d <= now + self.due_soon) => a.tasks.push(t),
+                None => {}
+            }
+        }
+        a.act_now.sort_by_key(|(rank, t)| (*rank, t.due));
         a.tasks.sort_by_key(|t| t.due);
         let since = now - time::Duration::days(456);
         let hba1c = self

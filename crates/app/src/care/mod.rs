@@ -9,14 +9,17 @@
 use crate::caller::Caller;
 use crate::error::AppError;
 use crate::fhir_api::FhirApi;
-use coproduce_core::access::{Role, Who};
+use coproduce_core::access::{Part, Role, Who};
 use coproduce_core::care::plan::{
     ActivityFacts, Cadence, GoalAnswer, GoalState, Owner, Schedule, Setting, Side,
 };
 use coproduce_core::care::readings::{
-    self as reading_rules, DefaultTargets, HbA1cTarget, LOINC, Measure, ReadingRefused,
-    ReadingValue, ReviewRules, TargetRange, UCUM, hba1c_due,
+    self as reading_rules, Alert, DefaultTargets, HbA1cTarget, LOINC, Measure, ReadingRefused,
+    ReadingValue, ReviewRules, SafetyThresholds, Standing, TargetRange, UCUM, hba1c_due,
 };
+use crate::notify::Notifier;
+use coproduce_core::calendar::{BusinessCalendar, Within};
+use coproduce_core::deadline::{Escalation, Step};
 use coproduce_core::{Clock, from_unix_millis};
 use coproduce_fhir::primitives::date_range_millis;
 use coproduce_fhir::search::split_reference;
@@ -134,8 +137,32 @@ pub struct Care {
     clock: Arc<dyn Clock>,
     pub targets: DefaultTargets,
     pub review: ReviewRules,
+    /// The readings that need a response now (a dangerous low, a crisis pressure).
+    pub safety: SafetyThresholds,
+    /// Who responds to such a reading, and how soon (the same day by default).
+    pub urgent: Escalation,
+    /// The site's calendar, which the urgent deadline counts in.
+    pub calendar: Arc<BusinessCalendar>,
+    /// Who is told of an urgent reading.
+    pub notifier: Notifier,
     /// How far ahead a team task counts as falling due.
     pub due_soon: time::Duration,
+}
+
+/// The same-day response to a reading that needs one: the clinician within 4 hours, then
+/// the clinic lead within 4 more.
+pub fn urgent_chain() -> Escalation {
+    Escalation::new(vec![
+        Step {
+            role: Role::Clinician,
+            within: Within::Hours(4),
+        },
+        Step {
+            role: Role::ClinicLead,
+            within: Within::Hours(4),
+        },
+    ])
+    .unwrap_or_else(|_| Escalation::single(Role::Clinician, Within::Hours(4)))
 }
 
 impl std::fmt::Debug for Care {
@@ -147,10 +174,14 @@ impl std::fmt::Debug for Care {
 impl Care {
     pub fn new(api: FhirApi, clock: Arc<dyn Clock>) -> Self {
         Care {
+            notifier: Notifier::new(api.clone(), clock.clone(), false),
             api,
             clock,
             targets: DefaultTargets::default(),
             review: ReviewRules::default(),
+            safety: SafetyThresholds::default(),
+            urgent: urgent_chain(),
+            calendar: Arc::new(BusinessCalendar::default()),
             due_soon: time::Duration::days(14),
         }
     }

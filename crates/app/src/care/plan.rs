@@ -238,22 +238,42 @@ pub(super) fn activities_of(plan: &Value, patient: &str) -> Vec<ActivityView> {
 pub struct TaskView {
     pub id: String,
     pub patient: String,
+    /// Our code for the task (`hba1c-test`, `urgent-reading`, `rescue-pack-contact`...), the
+    /// key of its name in every language.
+    pub code: String,
+    /// The English description, for a task of ours whose code has no translation.
     pub what: String,
     pub due: Option<OffsetDateTime>,
+    /// Marked urgent (or more: asap, stat).
+    pub urgent: bool,
+    /// What it is about (`Observation/..`, `CarePlan/..`).
+    pub focus: Option<String>,
+    /// For an urgent reading: the response it needs.
+    pub alert: Option<Alert>,
 }
 
 pub(super) fn task_of(stored: &Stored) -> Option<TaskView> {
     let v = stored.json().ok()?;
     // Only our own tasks (by their code system).
-    v["code"]["coding"]
+    let code = v["code"]["coding"]
         .as_array()?
         .iter()
-        .find(|c| c["system"] == TASKS)?;
+        .find(|c| c["system"] == TASKS)?["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     Some(TaskView {
         id: stored.id.clone(),
         patient: stored.patient_id.clone().unwrap_or_default(),
+        alert: v["businessStatus"]["coding"][0]["code"]
+            .as_str()
+            .and_then(Alert::parse)
+            .filter(|_| code == URGENT_READING),
+        code,
         what: v["description"].as_str().unwrap_or("").to_string(),
         due: parse_time(&v["restriction"]["period"]["end"]),
+        urgent: matches!(v["priority"].as_str(), Some("urgent" | "asap" | "stat")),
+        focus: v["focus"]["reference"].as_str().map(str::to_string),
     })
 }
 

@@ -222,7 +222,95 @@ pub fn hba1c_task_resource(patient: &str, due: OffsetDateTime, now: OffsetDateTi
     })
 }
 
+/// The team's Task for a reading that needs a response the same day: urgent, focused on the
+/// reading, with its deadline and escalation chain (the watcher escalates it when missed).
+pub fn urgent_reading_task(
+    patient: &str,
+    reading: &str,
+    alert: Alert,
+    chain: &Escalation,
+    calendar: &BusinessCalendar,
+    now: OffsetDateTime,
+) -> Value {
+    let what = format!("Respond today: {}", urgent_english(alert));
+    let mut task = json!({
+        "resourceType": "Task",
+        "extension": [crate::deadlines::escalation_extension(chain)],
+        "status": "requested",
+        "intent": "order",
+        "priority": "urgent",
+        "code": {"coding": [{"system": TASKS, "code": URGENT_READING, "display": "Respond today to a reading"}]},
+        "businessStatus": {"coding": [{"system": TASKS, "code": alert.as_str()}]},
+        "description": what,
+        "focus": {"reference": reading},
+        "for": {"reference": patient_ref(patient)},
+        "authoredOn": instant(now),
+    });
+    crate::deadlines::set_task_deadline(&mut task, &chain.open(calendar, now));
+    task
+}
+
+/// The code of the team's Task for a reading that needs a response today.
+pub const URGENT_READING: &str = "urgent-reading";
+
+fn urgent_english(a: Alert) -> &'static str {
+    match a {
+        Alert::SevereLow => "very low glucose (level 2)",
+        Alert::Low => "low glucose (level 1)",
+        Alert::VeryHigh => "very high glucose",
+        Alert::High => "high glucose",
+        Alert::Crisis => "blood pressure in the crisis range",
+    }
+}
+
 impl Care {
+    /// The response a reading needs now, if any (thresholds from the site's settings).
+    pub fn alert(&self, r: &Reading) -> Option<Alert> {
+        self.safety.alert(r.measure, &r.value)
+    }
+
+    /// For a reading the patient's side entered that needs a same-day response: the team's
+    /// urgent Task (in the transaction with the reading) and the notices to the team and to the
+    /// family who follow the readings.
+    async fn urgent_follow_up(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        full_url: &str,
+        r: &NewReading,
+    ) -> Result<Option<(Value, Vec<coproduce_store::NotificationRow>)>> {
+        if side_of(caller).ok() != Some(Side::Patient) {
+            return Ok(None);
+        }
+        let value = reading_rules::check(r.measure, &r.values, &r.unit)?;
+        let Some(alert) = self.safety.alert(r.measure, &value).filter(|a| a.same_day()) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let task = urgent_reading_task(patient, full_url, alert, &self.urgent, &self.calendar, now);
+        let first = self.urgent.open(&self.calendar, now);
+        let params = json!({
+            "alert": alert.as_str(),
+            "due": instant(first.due),
+        });
+        let mut notices =
+            self.notifier
+                .to_team(patient, first.role, URGENT_READING, params.clone(), now);
+        notices.extend(
+            self.notifier
+                .to_family(patient, Part::Readings, URGENT_READING, params)
+                .await?
+                .into_iter()
+                .filter(|n| Some(&n.recipient) != caller.fhir_ref.as_ref()),
+        );
+        let entry = json!({
+            "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            "resource": task,
+            "request": {"method": "POST", "url": "Task"},
+        });
+        Ok(Some((entry, notices)))
+    }
+
     /// Checks a reading as entered and turns it into an Observation (not yet stored).
     pub fn observation(&self, caller: &Caller, patient: &str, r: &NewReading) -> Result<Value> {
         let value = reading_rules::check(r.measure, &r.values, &r.unit)?;
@@ -275,11 +363,14 @@ impl Care {
         let obs = self.observation(caller, patient, r)?;
         // The reading and what follows from it (the HbA1c test falling due) commit together
         // or not at all, so what the page says is what was stored.
+        // A reading that needs help today brings the team's urgent Task and its notices, in
+        // the same transaction.
         let system = Caller::system("coproduce:care-plan");
+        let full_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
         let mut entries = vec![(
             caller,
             json!({
-                "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                "fullUrl": full_url,
                 "resource": obs,
                 "request": {"method": "POST", "url": "Observation"},
             }),
@@ -290,9 +381,14 @@ impl Care {
         {
             entries.push((&system, task));
         }
+        let mut notices = Vec::new();
+        if let Some((task, told)) = self.urgent_follow_up(caller, patient, &full_url, r).await? {
+            entries.push((&system, task));
+            notices = told;
+        }
         let response = self
             .api
-            .transaction_with(entries, &[], None)
+            .transaction_with(entries, &notices, None)
             .await?
             .unwrap_or_default();
         let id = response["entry"][0]["response"]["location"]
@@ -319,6 +415,7 @@ impl Care {
         rows: &[NewReading],
     ) -> Result<usize> {
         let mut entries = Vec::with_capacity(rows.len());
+        let mut urgent = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let obs = self.observation(caller, patient, r).map_err(|e| match e {
                 CareError::Reading(why) => CareError::Input {
@@ -328,8 +425,10 @@ impl Care {
                 },
                 other => other,
             })?;
+            let full_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+            urgent.extend(self.urgent_follow_up(caller, patient, &full_url, r).await?);
             entries.push(json!({
-                "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                "fullUrl": full_url,
                 "resource": obs,
                 "request": {"method": "POST", "url": "Observation"},
             }));
@@ -337,13 +436,19 @@ impl Care {
         if entries.is_empty() {
             return Err(CareError::input("csv-empty", "the file has no readings"));
         }
-        // The readings and the HbA1c test falling due commit together or not at all.
+        // The readings, the HbA1c test falling due and the urgent responses commit together
+        // or not at all.
         let system = Caller::system("coproduce:care-plan");
         let mut entries: Vec<(&Caller, Value)> = entries.into_iter().map(|e| (caller, e)).collect();
         if let Some(task) = self.hba1c_task_entry(patient, rows).await? {
             entries.push((&system, task));
         }
-        self.api.transaction_with(entries, &[], None).await?;
+        let mut notices = Vec::new();
+        for (task, told) in urgent {
+            entries.push((&system, task));
+            notices.extend(told);
+        }
+        self.api.transaction_with(entries, &notices, None).await?;
         Ok(rows.len())
     }
 
@@ -393,17 +498,49 @@ impl Care {
         exts.push(json!({"url": ext("reading-review"), "extension": parts}));
         v["extension"] = json!(exts);
         strip_version(&mut v);
-        let written = self
+        // The review answers the reading's urgent Task, if it has one: both or neither.
+        let system = Caller::system("coproduce:care-plan");
+        let mut entries = vec![(
+            caller,
+            json!({
+                "resource": v,
+                "request": {"method": "PUT", "url": format!("Observation/{observation_id}"),
+                            "ifMatch": format!("W/\"{}\"", stored.version_id)},
+            }),
+        )];
+        let open = self
             .api
-            .update(
-                caller,
-                "Observation",
-                observation_id,
-                v.to_string().as_bytes(),
-                Some(stored.version_id),
+            .search_all(
+                &system,
+                "Task",
+                &params(&[
+                    ("focus", format!("Observation/{observation_id}")),
+                    ("code", format!("{TASKS}|{URGENT_READING}")),
+                    ("status", "requested,in-progress".into()),
+                ]),
             )
             .await?;
-        reading_of(&written.stored).ok_or_else(|| {
+        for t in open {
+            let mut task = content(&t)?;
+            if let Some(o) = task.as_object_mut() {
+                o.remove("meta");
+            }
+            task["status"] = json!("completed");
+            task["owner"] = author(caller);
+            task["executionPeriod"] = json!({"end": instant(now)});
+            task["lastModified"] = json!(instant(now));
+            entries.push((
+                &system,
+                json!({
+                    "resource": task,
+                    "request": {"method": "PUT", "url": format!("Task/{}", t.id),
+                                "ifMatch": format!("W/\"{}\"", t.version_id)},
+                }),
+            ));
+        }
+        self.api.transaction_with(entries, &[], None).await?;
+        let written = self.api.read(caller, "Observation", observation_id).await?;
+        reading_of(&written).ok_or_else(|| {
             CareError::App(AppError::Internal(
                 "a reviewed reading did not read back".into(),
             ))

@@ -16,7 +16,7 @@ use crate::fhir_api::FhirApi;
 use crate::notify::Notifier;
 use crate::vocabulary::{PLAN_CATEGORY, TASKS, person_name, role_of};
 use coproduce_core::Clock;
-use coproduce_core::access::Role;
+use coproduce_core::access::{Part, Role};
 use coproduce_core::calendar::{BusinessCalendar, Within};
 use coproduce_core::care::plan::is_diabetes;
 use coproduce_core::deadline::{Deadline, Escalation, Standing};

@@ -341,6 +341,7 @@ impl Rescue {
                             .to_patient(
                                 patient,
                                 &by.who,
+                                Part::Plan,
                                 n.as_str(),
                                 self.params(*n, &next, &effects),
                             )
@@ -359,6 +360,22 @@ impl Rescue {
                 }
                 Effect::WatchGlucose { .. } => {}
             }
+        }
+        // The family members who follow the plan hear that a pack was started (the one who
+        // started it for the patient already knows).
+        if matches!(recorded.event, Event::Started { .. }) {
+            notices.extend(
+                self.notifier
+                    .to_family(
+                        patient,
+                        Part::Plan,
+                        "rescue-pack-started",
+                        self.params(Notice::Started, &next, &effects),
+                    )
+                    .await?
+                    .into_iter()
+                    .filter(|n| n.recipient != by.who),
+            );
         }
         let sys = system();
         let entries: Vec<(&Caller, Value)> = mine

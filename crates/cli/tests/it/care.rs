@@ -1005,3 +1005,147 @@ async fn a_reading_whose_follow_up_fails_is_not_stored_and_says_so() {
     assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 1);
     app.finish().await;
 }
+
+/// A dangerous low (CLINICAL.md section 2): the patient reads what to do now with the numbers
+/// to call, the team's urgent Task with a same-day deadline commits with the reading, the
+/// family member who follows the readings is told, the clinician's home lists it first under
+/// "needs action now", and the review answers the Task. A reading the team enters makes no
+/// Task (they know already); low and high carry different words.
+#[tokio::test]
+async fn a_dangerous_low_gets_a_response_now_on_both_backends() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        let mut ana = app.sign_in("ana").await;
+        ana.get("/patients/p1/readings/glucose").await;
+        let record = |value: &'static str, value2: &'static str, measure: &'static str| {
+            let ana = &ana;
+            async move {
+                ana.post(
+                    "/patients/p1/readings",
+                    &[
+                        ("measure", measure),
+                        ("value", value),
+                        ("value2", value2),
+                        ("unit", if measure == "glucose" { "mg/dL" } else { "mm[Hg]" }),
+                    ],
+                )
+                .await
+            }
+        };
+        for (v, v2, m) in [("212", "", "glucose"), ("131", "92", "blood-pressure")] {
+            assert_eq!(record(v, v2, m).await.status(), 303);
+        }
+        assert_eq!(
+            count(&app, "Task?code=https://coproduce.health/fhir/CodeSystem/task|urgent-reading").await,
+            0,
+            "{backend:?}: off target is not urgent"
+        );
+        let resp = record("52", "", "glucose").await;
+        assert_eq!(resp.status(), 303);
+        let location = resp.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.contains("reading="), "{location}");
+
+        // What Ana reads now: the 15-15 rule, when to call 911, and that the team will call.
+        let (status, page) = ana.get(&location).await;
+        assert_eq!(status, 200);
+        for words in [
+            "Your glucose is very low. Treat it now.",
+            "15 grams of fast sugar",
+            "Check again in 15 minutes",
+            "href=\"tel:911\"",
+            "Your care team has been told and will call you today.",
+            "Very low: act now",
+            ">High<",
+        ] {
+            assert!(page.contains(words), "{backend:?}: {words}: {page}");
+        }
+        assert!(!page.contains("Off target"), "{backend:?}: one word for both ways");
+
+        // The urgent Task: one, urgent, about the reading, due the same day (4 hours).
+        let tasks = all(
+            &app,
+            "Task?code=https://coproduce.health/fhir/CodeSystem/task|urgent-reading",
+        )
+        .await;
+        assert_eq!(tasks.len(), 1, "{backend:?}");
+        let task = &tasks[0];
+        assert_eq!(task["priority"], "urgent");
+        assert_eq!(task["status"], "requested");
+        let obs = all(&app, "Observation?subject=Patient/p1").await;
+        let low = obs
+            .iter()
+            .find(|o| o["valueQuantity"]["value"].as_f64() == Some(52.0))
+            .expect("the low reading");
+        let oid = low["id"].as_str().unwrap().to_string();
+        assert_eq!(task["focus"]["reference"], format!("Observation/{oid}"));
+        let due = task["restriction"]["period"]["end"].as_str().unwrap();
+        let due = time::OffsetDateTime::parse(due, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let now = coproduce_core::Clock::now(app.clock.as_ref());
+        assert_eq!(due - now, time::Duration::hours(4), "{backend:?}");
+
+        // Clara, who follows Ana's readings, is told.
+        let mut clara = app.sign_in("clara").await;
+        let (_, inbox) = clara.get("/notifications").await;
+        assert!(
+            inbox.contains("Ana Silva recorded a reading that needs help now"),
+            "{backend:?}: {inbox}"
+        );
+
+        // The clinician's home: the low first, under "needs action now", named with what
+        // tells Ana apart.
+        let mut dr = app.sign_in("dr.okafor").await;
+        let (_, home) = dr.get("/").await;
+        let act = home.find("Needs action now (1)").expect("the section");
+        let review = home.find("Readings to review").expect("the readings");
+        assert!(act < review, "{backend:?}: action first");
+        let first = &home[act..review];
+        assert!(first.contains("Respond today: Very low: act now"), "{first}");
+        assert!(first.contains("born 1961-04-02"), "{first}");
+        let rows = &home[review..];
+        let low = rows.find("52 mg/dL").unwrap();
+        let high = rows.find("212 mg/dL").unwrap();
+        assert!(low < high, "{backend:?}: the low tops the readings too");
+        assert!(rows.contains(">High<"), "{backend:?}: 212 and 131/92 are high");
+
+        // The review answers the Task; nothing needs action any more.
+        let resp = dr
+            .post(
+                &format!("/patients/p1/observations/{oid}/review"),
+                &[("comment", "Called Ana: she is fine now."), ("back", "/#unreviewed-h")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303);
+        assert_eq!(
+            resp.headers()["location"].to_str().unwrap(),
+            "/?ok=note-reviewed#unreviewed-h",
+            "back to the list, not the top"
+        );
+        let tasks = all(
+            &app,
+            "Task?code=https://coproduce.health/fhir/CodeSystem/task|urgent-reading",
+        )
+        .await;
+        assert_eq!(tasks[0]["status"], "completed", "{backend:?}");
+        let (_, home) = dr.get("/").await;
+        assert!(home.contains("Nothing needs action now."), "{backend:?}");
+
+        // A low the nurse enters from a phone call makes no Task.
+        let mut nurse = app.sign_in("nurse.lee").await;
+        nurse.get("/patients/p1/readings/glucose").await;
+        let resp = nurse
+            .post(
+                "/patients/p1/readings",
+                &[("measure", "glucose"), ("value", "60"), ("unit", "mg/dL")],
+            )
+            .await;
+        assert_eq!(resp.status(), 303);
+        assert_eq!(
+            count(&app, "Task?code=https://coproduce.health/fhir/CodeSystem/task|urgent-reading&status=requested").await,
+            0,
+            "{backend:?}"
+        );
+        app.finish().await;
+    }
+}

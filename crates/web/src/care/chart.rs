@@ -134,7 +134,7 @@ pub(crate) async fn chart_view(
             .map(|x| {
                 format!(
                     "{} · {}",
-                    x.what,
+                    task_name(&t, x),
                     x.due.map(|at| t.day(at)).unwrap_or_default()
                 )
             })

@@ -22,17 +22,19 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use coproduce_app::accounts::Caller;
 use coproduce_app::care::{
-    ActivityView, Chart, GoalView, NewActivity, NewReading, Reading, parse_csv, readings_csv,
+    ActivityView, Attention, Chart, GoalView, NewActivity, NewReading, Reading, parse_csv,
+    readings_csv,
 };
 use coproduce_app::{AppError, CareError};
 use coproduce_core::access::Role;
 use coproduce_core::care::plan::{Cadence, GoalAnswer, GoalState, Owner, Schedule, Setting, Side};
 use coproduce_core::care::readings::{
-    self as reading_rules, HbA1cTarget, Measure, ReadingValue, TargetRange, parse_number,
+    self as reading_rules, Alert, HbA1cTarget, Measure, ReadingValue, Standing, TargetRange,
+    parse_number,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -267,15 +269,41 @@ pub(crate) struct MeasureCard {
     pub(crate) alt: String,
 }
 
-fn standing_of(
+/// A reading's badge: its word and its class. A reading that needs a response now says
+/// which ("Very low"); else low, high or in range against its target. Never one word for
+/// both directions.
+pub(crate) fn badge_of(
     s: &AppState,
-    chart: &Chart,
+    t: &Tr,
+    own: Option<TargetRange>,
     m: Measure,
     v: &ReadingValue,
-) -> Option<(bool, TargetRange)> {
-    let own = chart.own_target(m);
-    let target = own.or_else(|| s.care.targets.for_measure(m))?;
-    Some((!s.care.targets.out_of_range(m, v, own), target))
+) -> Option<(String, &'static str)> {
+    if let Some(a) = s.care.safety.alert(m, v) {
+        let class = if a.is_low() { "urgent low" } else { "urgent high" };
+        return Some((t.t(&format!("alert-{}", a.as_str())), class));
+    }
+    standing_badge(t, s.care.targets.standing(m, v, own)?)
+}
+
+pub(crate) fn standing_badge(t: &Tr, st: Standing) -> Option<(String, &'static str)> {
+    Some(match st {
+        Standing::Below => (t.t("standing-low"), "low"),
+        Standing::Above => (t.t("standing-high"), "high"),
+        Standing::InRange => (t.t("standing-in-range"), "in-range"),
+    })
+}
+
+/// A task's name in the reader's language (by its code), else its description.
+pub(crate) fn task_name(t: &Tr, x: &coproduce_app::care::TaskView) -> String {
+    let key = format!("task-{}", x.code);
+    if !t.has(&key) {
+        return x.what.clone();
+    }
+    match x.alert {
+        Some(a) => t.arg(&key, "alert", &t.t(&format!("alert-{}", a.as_str()))),
+        None => t.t(&key),
+    }
 }
 
 fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: bool) -> MeasureCard {
@@ -285,11 +313,11 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
     let target = chart
         .own_target(m)
         .or_else(|| s.care.targets.for_measure(m));
-    let (standing, standing_class) = match latest.and_then(|r| standing_of(s, chart, m, &r.value)) {
-        Some((true, _)) => (Some(t.t("standing-in-range")), "in-range"),
-        Some((false, _)) => (Some(t.t("standing-out-of-range")), "out-of-range"),
-        None => (None, ""),
-    };
+    let (standing, standing_class) =
+        match latest.and_then(|r| badge_of(s, t, chart.own_target(m), m, &r.value)) {
+            Some((word, class)) => (Some(word), class),
+            None => (None, ""),
+        };
     let svg = if with_chart && rs.len() > 1 {
         charts::trend(
             m,

@@ -16,6 +16,84 @@ pub(crate) struct MeasurePage {
     /// Whether this person signs readings off (clinical roles only).
     pub(crate) can_review: bool,
     pub(crate) entered: EnteredReading,
+    /// What to do now, for a reading just recorded that needs it.
+    pub(crate) act_now: Option<ActNowBox>,
+}
+
+/// What the patient (or the family member helping them) does now about a reading that needs
+/// a response: the steps in their language, and the numbers to call as links that dial.
+pub(crate) struct ActNowBox {
+    pub(crate) class: &'static str,
+    pub(crate) title: String,
+    pub(crate) intro: Option<String>,
+    pub(crate) steps: Vec<String>,
+    pub(crate) told: Option<String>,
+    pub(crate) clinic: Option<(String, String)>,
+    pub(crate) emergency: (String, String),
+}
+
+/// The steps for a reading that needs a response now (CLINICAL.md section 2): the 15-15 rule
+/// for a low, ketones and fluids for a high, a recheck and when to call for a crisis pressure.
+pub(crate) fn act_now_box(
+    t: &Tr,
+    phones: &crate::Phones,
+    alert: Alert,
+    family_of: Option<&str>,
+) -> ActNowBox {
+    let e = [("emergency", phones.emergency.clone())];
+    let steps: Vec<String> = match alert {
+        Alert::SevereLow | Alert::Low => vec![
+            t.t("alert-low-step-sugar"),
+            t.t("alert-low-step-recheck"),
+            t.t("alert-low-step-eat"),
+            t.with("alert-low-step-emergency", &e),
+        ],
+        Alert::VeryHigh => vec![
+            t.t("alert-high-step-water"),
+            t.t("alert-high-step-ketones"),
+            t.with("alert-high-step-emergency", &e),
+        ],
+        Alert::High => vec![
+            t.t("alert-high-step-water"),
+            t.t("alert-high-step-ketones"),
+            t.t("alert-high-step-call"),
+            t.with("alert-high-step-emergency", &e),
+        ],
+        Alert::Crisis => vec![
+            t.t("alert-crisis-step-recheck"),
+            t.with("alert-crisis-step-emergency", &e),
+        ],
+    };
+    let told = alert.same_day().then(|| match family_of {
+        Some(name) => t.arg("alert-team-told-family", "name", name),
+        None => t.t("alert-team-told"),
+    });
+    ActNowBox {
+        class: if alert.is_low() { "low" } else { "" },
+        title: t.t(&format!("alert-now-title-{}", alert.as_str())),
+        intro: family_of.map(|name| t.arg("alert-now-family", "name", name)),
+        steps,
+        told,
+        clinic: phones.clinic.as_ref().map(|n| {
+            (
+                t.arg("call-clinic", "number", n),
+                crate::Phones::tel(n),
+            )
+        }),
+        emergency: (
+            t.arg("call-emergency", "number", &phones.emergency),
+            crate::Phones::tel(&phones.emergency),
+        ),
+    }
+}
+
+/// The measure page's query: the note after a change, and the reading just recorded.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MeasureQuery {
+    #[serde(default)]
+    pub(crate) ok: Option<String>,
+    #[serde(default)]
+    pub(crate) reading: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -35,8 +113,10 @@ pub(crate) struct ReadingRow {
     pub(crate) review: Option<String>,
     pub(crate) comment: Option<String>,
     pub(crate) standing_class: &'static str,
+    pub(crate) badge: Option<(String, &'static str)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn measure_view(
     s: &AppState,
     p: &Person,
@@ -45,13 +125,23 @@ pub(crate) async fn measure_view(
     note: Option<String>,
     error: Option<String>,
     entered: EnteredReading,
+    just_recorded: Option<&str>,
 ) -> Result<MeasurePage, CareError> {
     let t = p.t();
     let chart = s.care.chart(&p.caller, pid).await?;
     let card = measure_card(s, &t, &chart, m, true);
+    let own = chart.own_target(m);
+    // The patient's side reads what to do now about a reading they just recorded.
+    let family_of = matches!(p.role(), Some(Role::Family)).then_some(chart.name.as_str());
+    let act_now = just_recorded
+        .filter(|_| matches!(p.role(), Some(Role::Patient | Role::Family)))
+        .and_then(|id| chart.readings_of(m).find(|r| r.id == id))
+        .and_then(|r| s.care.alert(r))
+        .map(|a| act_now_box(&t, &s.config.phones, a, family_of));
     let mut rows: Vec<ReadingRow> = chart
         .readings_of(m)
         .map(|r| ReadingRow {
+            badge: badge_of(s, &t, own, m, &r.value),
             id: r.id.clone(),
             at: t.when(r.at),
             value: value_label(m, &r.value),
@@ -64,9 +154,10 @@ pub(crate) async fn measure_view(
                 )
             }),
             comment: r.review.as_ref().and_then(|rv| rv.comment.clone()),
-            standing_class: match standing_of(s, &chart, m, &r.value) {
-                Some((true, _)) => "in-range",
-                Some((false, _)) => "out-of-range",
+            standing_class: match s.care.targets.standing(m, &r.value, own) {
+                Some(Standing::Below) => "low",
+                Some(Standing::Above) => "high",
+                Some(Standing::InRange) => "in-range",
                 None => "",
             },
         })
@@ -91,6 +182,7 @@ pub(crate) async fn measure_view(
             .role()
             .is_some_and(coproduce_core::care::readings::may_review),
         entered,
+        act_now,
     })
 }
 
@@ -98,7 +190,7 @@ pub(crate) async fn measure_page(
     State(s): State<AppState>,
     session: Session,
     Path((pid, measure)): Path<(String, String)>,
-    Query(q): Query<Note>,
+    Query(q): Query<MeasureQuery>,
 ) -> Response {
     let p = match person(&s, &session).await {
         Ok(p) => p,
@@ -108,8 +200,18 @@ pub(crate) async fn measure_page(
     let Some(m) = Measure::parse(&measure) else {
         return failed(&t, CareError::App(AppError::NotFound(measure)));
     };
-    let note = note(&t, &q);
-    match measure_view(&s, &p, &pid, m, note, None, EnteredReading::default()).await {
+    let note = note(&t, &Note { ok: q.ok });
+    let page = measure_view(
+        &s,
+        &p,
+        &pid,
+        m,
+        note,
+        None,
+        EnteredReading::default(),
+        q.reading.as_deref(),
+    );
+    match page.await {
         Ok(page) => render(&page, StatusCode::OK),
         Err(e) => failed(&t, e),
     }
@@ -153,7 +255,7 @@ pub(crate) async fn add_reading(
     let again = |e: String| {
         let (s, p, pid, entered) = (&s, &p, &pid, entered.clone());
         async move {
-            match measure_view(s, p, pid, m, None, Some(e), entered).await {
+            match measure_view(s, p, pid, m, None, Some(e), entered, None).await {
                 Ok(page) => render(&page, StatusCode::UNPROCESSABLE_ENTITY),
                 Err(e) => failed(&p.t(), e),
             }
@@ -179,10 +281,13 @@ pub(crate) async fn add_reading(
         at,
     };
     match s.care.record_reading(&p.caller, &pid, &r).await {
-        Ok(_) => back_to(
-            &format!("/patients/{pid}/readings/{}", m.as_str()),
-            "note-reading-saved",
-        ),
+        // The page names the new reading, so that it can say what to do now about it.
+        Ok(saved) => Redirect::to(&format!(
+            "/patients/{pid}/readings/{}?ok=note-reading-saved&reading={}",
+            m.as_str(),
+            saved.id
+        ))
+        .into_response(),
         Err(e) => match refusal(&t, &e) {
             Some(msg) => again(msg).await,
             None => failed(&t, e),

@@ -12,6 +12,8 @@ pub(crate) struct TeamHome {
     pub(crate) distribution: String,
     pub(crate) distribution_alt: String,
     pub(crate) readings: Vec<FlagRow>,
+    /// What needs action now, most urgent first.
+    pub(crate) act_now: Vec<ActRow>,
     pub(crate) goals: Vec<(String, String, String)>,
     pub(crate) activities: Vec<(String, String, String, String)>,
     pub(crate) tasks: Vec<(String, String, String, String, bool)>,
@@ -23,9 +25,38 @@ pub(crate) struct TeamHome {
 /// At most this many readings are listed on the team home.
 pub(crate) const TEAM_ROWS: usize = 200;
 
+/// One row of "needs action now": who (told apart by birth date and record number), what,
+/// by when, and the one place to act.
+pub(crate) struct ActRow {
+    pub(crate) pid: String,
+    pub(crate) patient: String,
+    pub(crate) who: String,
+    pub(crate) what: String,
+    pub(crate) due: String,
+    pub(crate) overdue: bool,
+    pub(crate) href: String,
+    pub(crate) class: &'static str,
+}
+
+/// "born 1961-04-12 · MRN00001": what tells two patients with one name apart.
+pub(crate) fn who_line(t: &Tr, a: &Attention, patient: &str) -> String {
+    let Some(p) = a.person(patient) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(b) = &p.birth_date {
+        parts.push(t.arg("team-born", "date", b));
+    }
+    if let Some(m) = &p.mrn {
+        parts.push(m.clone());
+    }
+    parts.join(" · ")
+}
+
 pub(crate) struct FlagRow {
     pub(crate) pid: String,
     pub(crate) patient: String,
+    pub(crate) who: String,
     pub(crate) id: String,
     pub(crate) measure: String,
     pub(crate) value: String,
@@ -94,12 +125,18 @@ pub(crate) async fn team_home_view(
         .take(TEAM_ROWS)
         .map(|f| {
             let r = &f.reading;
-            let mut flags = vec![(t.t("flag-unreviewed"), "unreviewed")];
+            let mut flags = Vec::new();
+            if let Some(al) = f.alert {
+                let class = if al.is_low() { "urgent low" } else { "urgent high" };
+                flags.push((t.t(&format!("alert-{}", al.as_str())), class));
+            } else if let Some(b) = f.standing.and_then(|st| standing_badge(t, st)) {
+                if b.1 != "in-range" {
+                    flags.push(b);
+                }
+            }
+            flags.push((t.t("flag-unreviewed"), "unreviewed"));
             if f.overdue {
                 flags.push((t.t("flag-review-overdue"), "overdue"));
-            }
-            if f.out_of_range {
-                flags.push((t.t("flag-out-of-range"), "out-of-range"));
             }
             if r.measure == Measure::Glucose
                 && steroid
@@ -111,6 +148,7 @@ pub(crate) async fn team_home_view(
             FlagRow {
                 pid: r.patient.clone(),
                 patient: a.name_of(&r.patient).to_string(),
+                who: who_line(t, &a, &r.patient),
                 id: r.id.clone(),
                 measure: measure_title(t, r.measure),
                 value: value_label(r.measure, &r.value),
@@ -120,7 +158,37 @@ pub(crate) async fn team_home_view(
             }
         })
         .collect();
+    let act_now = a
+        .act_now
+        .iter()
+        .map(|(rank, x)| {
+            // The reading itself for an urgent reading, the episodes for a rescue pack, else
+            // the chart.
+            let href = match (x.code.as_str(), x.focus.as_deref()) {
+                (coproduce_app::care::URGENT_READING, Some(f)) if f.starts_with("Observation/") => {
+                    format!("/patients/{}#flag-{}", x.patient, &f["Observation/".len()..])
+                }
+                (c, _) if c.starts_with("rescue-pack-") => "/team/rescue-packs".to_string(),
+                _ => format!("/patients/{}", x.patient),
+            };
+            ActRow {
+                pid: x.patient.clone(),
+                patient: a.name_of(&x.patient).to_string(),
+                who: who_line(t, &a, &x.patient),
+                what: task_name(t, x),
+                due: x.due.map(|d| t.when(d)).unwrap_or_default(),
+                overdue: x.due.is_some_and(|d| d < now),
+                href,
+                class: match (x.alert, *rank) {
+                    (Some(al), _) if al.is_low() => "rank-urgent low",
+                    (_, 0..=7) => "rank-urgent",
+                    _ => "",
+                },
+            }
+        })
+        .collect();
     Ok(TeamHome {
+        act_now,
         f: Frame {
             t: t.clone(),
             csrf,
@@ -166,7 +234,7 @@ pub(crate) async fn team_home_view(
                 (
                     x.patient.clone(),
                     a.name_of(&x.patient).to_string(),
-                    x.what.clone(),
+                    task_name(t, x),
                     x.due.map(|at| t.day(at)).unwrap_or_default(),
                     x.due.is_some_and(|d| d < now),
                 )

@@ -297,13 +297,25 @@ pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {
         .map(|k| t.t(k))
 }
 
+/// Back to a page with a note; a `#place` on the path is kept, so a list row's action
+/// returns to the list, not to the top of the page.
 pub(crate) fn back_to(path: &str, note: &str) -> Response {
-    Redirect::to(&format!("{path}?ok={note}")).into_response()
+    let (path, place) = match path.split_once('#') {
+        Some((p, f)) => (p, format!("#{f}")),
+        None => (path, String::new()),
+    };
+    Redirect::to(&format!("{path}?ok={note}{place}")).into_response()
 }
 
-/// Only our own paths: never an open redirect.
+/// Only our own paths: never an open redirect. A `#place` of letters, digits and dashes is
+/// kept.
 pub(crate) fn safe_back(back: &str) -> &str {
     let path = back.split(['?', '#']).next().unwrap_or_default();
+    let place_ok = back.split_once('#').is_some_and(|(p, f)| {
+        p == path
+            && !f.is_empty()
+            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
     // Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.com`
     // would leave the site: only a plain path on this site is followed.
     let same_site = path.starts_with('/')
@@ -311,7 +323,11 @@ pub(crate) fn safe_back(back: &str) -> &str {
         && path
             .chars()
             .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
-    if same_site { path } else { "/" }
+    match (same_site, place_ok) {
+        (true, true) => back,
+        (true, false) => path,
+        _ => "/",
+    }
 }
 
 /// What an unknown address answers: under `/fhir` and `/api` an OperationOutcome (404), else
