@@ -10,8 +10,8 @@ use crate::caller::Caller;
 use crate::error::AppError;
 use crate::fhir_api::FhirApi;
 use crate::i18n::Tr;
+use crate::vocabulary::grant_of;
 use crate::vocabulary::person_name;
-use crate::accounts::grant_of;
 use coproduce_core::access::{Action, Part, Reach, Role, Who, reach};
 use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::{Clock, unix_millis};
@@ -122,7 +122,10 @@ impl Notifier {
         if actor.starts_with("RelatedPerson/") && !family.iter().any(|f| f == actor) {
             family.push(actor.to_string());
         }
-        out.extend(self.to_family_members(patient, &family, kind, params).await?);
+        out.extend(
+            self.to_family_members(patient, &family, kind, params)
+                .await?,
+        );
         Ok(out)
     }
 
@@ -443,7 +446,13 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
         ("until", at("glucose_until")),
         (
             "task",
-            text("task").map(|k| t.arg(&format!("task-{k}"), "alert", alert.as_deref().unwrap_or(""))),
+            text("task").map(|k| {
+                t.arg(
+                    &format!("task-{k}"),
+                    "alert",
+                    alert.as_deref().unwrap_or(""),
+                )
+            }),
         ),
         ("alert", alert.clone()),
         (

@@ -14,7 +14,8 @@ use crate::rescue::Rescue;
 use crate::rescue::protocol::ProtocolDef;
 use coproduce_core::Clock;
 use coproduce_core::calendar::BusinessCalendar;
-use coproduce_core::care::readings::{ReviewRules, SafetyThresholds};
+use coproduce_core::care::readings::ReviewRules;
+use coproduce_core::care::safety::SafetyThresholds;
 use coproduce_store::Store;
 use std::sync::Arc;
 

@@ -427,8 +427,8 @@ fn server_config(
         calendar,
         protocol,
         webhook: webhook.is_some(),
-        safety: coproduce_core::care::readings::SafetyThresholds::new(
-            coproduce_core::care::readings::SafetyThresholds {
+        safety: coproduce_core::care::safety::SafetyThresholds::new(
+            coproduce_core::care::safety::SafetyThresholds {
                 glucose_low: cfg.glucose_low,
                 glucose_severe_low: cfg.glucose_severe_low,
                 glucose_high: cfg.glucose_high,

@@ -317,12 +317,13 @@ impl TestApp {
             ("nurse.lee", Role::Nurse, "Practitioner/rn"),
             ("rph.ali", Role::Pharmacist, "Practitioner/rph"),
             ("sw.diaz", Role::SocialWorker, "Practitioner/sw"),
+            ("admin.kim", Role::Admin, ""),
         ] {
             self.accounts
                 .add_user(NewUser {
                     username: name.into(),
                     roles: vec![role],
-                    fhir_ref: Some(link.into()),
+                    fhir_ref: (!link.is_empty()).then(|| link.into()),
                     password: Some(PASSWORD.into()),
                 })
                 .await

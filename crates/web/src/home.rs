@@ -1,6 +1,8 @@
 //! Home: where a signed-in person lands, by who they are. The patient's home is their chart,
-//! a family member's the patients they follow, the team's what needs attention, the
-//! analyst's the population figures, anyone else's their account. This module puts
+//! a family member's the patients they follow, a clinical role's what needs attention across
+//! the panel (what needs action now first), the pharmacist's, community health worker's and
+//! social worker's their worklist, the analyst's the population figures, the administrator's
+//! the accounts and tokens, anyone else's their account. This module puts
 //! workflows' pages together; no workflow's pages import it.
 
 use crate::AppState;
@@ -34,22 +36,22 @@ pub(crate) async fn home(
             crate::care::show_chart(&s, &p, &pid, note, None, StatusCode::OK).await
         }
         Who::Family { .. } => crate::care::family_home(&s, &p, note).await,
+        // The pharmacist, the community health worker and the social worker work from their
+        // own lists; the clinical roles triage the panel.
+        Who::TeamMember { role, .. } if !coproduce_core::care::readings::may_review(*role) => {
+            match crate::care::worklist_view(&s, &p, *role, note).await {
+                Ok(page) => render(&page, StatusCode::OK),
+                Err(e) => failed(&t, e),
+            }
+        }
         Who::TeamMember { .. } => {
-            match crate::care::team_home_view(
-                &s,
-                &p.caller,
-                &t,
-                p.csrf.clone(),
-                p.user.username.clone(),
-                note,
-            )
-            .await
-            {
+            match crate::care::team_home_view(&s, &p.caller, &t, p.csrf.clone(), note).await {
                 Ok(page) => render(&page, StatusCode::OK),
                 Err(e) => failed(&t, e),
             }
         }
         Who::Analyst => crate::measures::show(&s, &p).await,
+        Who::Admin => crate::accounts::admin::admin_home(State(s), session, Query(q)).await,
         _ => crate::accounts::account_page(&s, &session, None, StatusCode::OK).await,
     }
 }

@@ -114,7 +114,6 @@ measure-peak-flow = Peak flow
 measure-cat-score = COPD assessment (CAT)
 measure-steps = Steps
 standing-in-range = On target
-standing-out-of-range = Off target
 chart-date = Date
 chart-alt = { $title }: { $n } readings from { $from } to { $to }, between { $low } and { $high } { $unit }. Latest: { $latest }. { $target }
 

@@ -113,7 +113,6 @@ measure-peak-flow = Flujo espiratorio máximo
 measure-cat-score = Evaluación de EPOC (CAT)
 measure-steps = Pasos
 standing-in-range = En la meta
-standing-out-of-range = Fuera de la meta
 chart-date = Fecha
 chart-alt = { $title }: { $n } mediciones del { $from } al { $to }, entre { $low } y { $high } { $unit }. La última: { $latest }. { $target }
 

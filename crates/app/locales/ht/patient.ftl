@@ -113,7 +113,6 @@ measure-peak-flow = Pik souf (peak flow)
 measure-cat-score = Evalyasyon BPCO (CAT)
 measure-steps = Pa
 standing-in-range = Nan sib la
-standing-out-of-range = Andeyò sib la
 chart-date = Dat
 chart-alt = { $title }: { $n } mezi soti { $from } rive { $to }, ant { $low } ak { $high } { $unit }. Dènye a: { $latest }. { $target }
 

@@ -113,7 +113,6 @@ measure-peak-flow = Pico de fluxo
 measure-cat-score = Avaliação da DPOC (CAT)
 measure-steps = Passos
 standing-in-range = Dentro da meta
-standing-out-of-range = Fora da meta
 chart-date = Data
 chart-alt = { $title }: { $n } medições de { $from } a { $to }, entre { $low } e { $high } { $unit }. A última: { $latest }. { $target }
 

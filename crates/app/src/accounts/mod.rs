@@ -10,18 +10,25 @@ use coproduce_store::{Store, TokenRow, UserRow};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// The code system of the parts a family grant covers (Consent.provision.code).
-pub const GRANT_PART_SYSTEM: &str = "urn:coproduce:grant-part";
+pub use crate::vocabulary::GRANT_PART_SYSTEM;
 
 pub use crate::caller::Caller;
+
+/// What an administrator changes from their page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminChange {
+    Disable(String),
+    Enable(String),
+    RevokeToken(String),
+}
 
 mod credentials;
 mod rights;
 mod sign_in;
 
+pub use crate::vocabulary::grant_of;
 pub use credentials::{hash_password, random_password, totp, totp_step, verify_password};
 use credentials::{invalid, random_secret, token_hash};
-pub use rights::grant_of;
 
 /// Why a bearer token does not give a caller.
 #[derive(Debug)]
@@ -263,6 +270,73 @@ impl Accounts {
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, AppError> {
         Ok(self.store.tokens().await?)
+    }
+
+    /// The accounts and tokens, for an administrator only (audited).
+    pub async fn administered(
+        &self,
+        caller: &Caller,
+    ) -> Result<(Vec<UserRow>, Vec<TokenRow>), AppError> {
+        self.admin_only(caller, "read", None).await?;
+        Ok((self.users().await?, self.tokens().await?))
+    }
+
+    /// An administrator's change to an account or a token: decided (administrators only; an
+    /// administrator cannot lock themselves out) and audited. Disabling an account ends its
+    /// sessions.
+    pub async fn administer(&self, caller: &Caller, change: AdminChange) -> Result<(), AppError> {
+        let detail = match &change {
+            AdminChange::Disable(u) => format!("disabled the account {u}"),
+            AdminChange::Enable(u) => format!("enabled the account {u}"),
+            AdminChange::RevokeToken(id) => format!("revoked the token {id}"),
+        };
+        self.admin_only(caller, "update", Some(&detail)).await?;
+        match change {
+            AdminChange::Disable(username) => {
+                let user = self
+                    .store
+                    .user_by_name(&username)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("the user {username}")))?;
+                if caller.user_id.as_deref() == Some(user.id.as_str()) {
+                    return Err(AppError::Conflict(
+                        "you cannot disable your own account".into(),
+                    ));
+                }
+                self.set_disabled(&username, true).await?;
+                self.store.end_user_sessions(&user.id, None).await?;
+            }
+            AdminChange::Enable(username) => self.set_disabled(&username, false).await?,
+            AdminChange::RevokeToken(id) => self.revoke_token(&id).await?,
+        }
+        Ok(())
+    }
+
+    async fn admin_only(
+        &self,
+        caller: &Caller,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<(), AppError> {
+        let allowed = matches!(caller.actor.who, coproduce_core::access::Who::Admin);
+        self.store
+            .audit(&coproduce_store::AuditEntry {
+                at: unix_millis(self.clock.now()),
+                actor: caller.label.clone(),
+                action: action.into(),
+                resource_type: Some("accounts".into()),
+                outcome: if allowed { "allowed" } else { "denied" }.into(),
+                detail: detail.map(str::to_string),
+                ..coproduce_store::AuditEntry::default()
+            })
+            .await?;
+        if allowed {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "accounts and tokens are managed by administrators".into(),
+            ))
+        }
     }
 
     /// The caller a bearer token stands for, or why it does not count.

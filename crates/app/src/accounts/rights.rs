@@ -2,16 +2,16 @@
 //! (Consent) and their break-glass openings, read from the record.
 
 use super::credentials::invalid;
-use super::{Accounts, Caller, GRANT_PART_SYSTEM};
+use super::{Accounts, Caller};
 use crate::error::AppError;
+use crate::vocabulary::grant_of;
 use coproduce_core::access::{
-    Actor, BreakGlass, BreakGlassRefusal, Grant, Part, Role, Who, break_glass_until,
+    Actor, BreakGlass, BreakGlassRefusal, Grant, Role, Who, break_glass_until,
 };
 use coproduce_core::{from_unix_millis, unix_millis};
 use coproduce_fhir::query::{Filter, SearchQuery};
 use coproduce_fhir::search::split_reference;
 use coproduce_store::{AuditEntry, UserRow};
-use serde_json::Value;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
@@ -200,59 +200,5 @@ impl Accounts {
             grants.extend(grant_of(&consent.json()?, now));
         }
         Ok(grants)
-    }
-}
-
-/// Reads a Consent as a family grant: the patient, the parts (provision.code in
-/// [`GRANT_PART_SYSTEM`]), the end (provision.period.end), and whether it is still active.
-pub fn grant_of(consent: &Value, _now: OffsetDateTime) -> Option<Grant> {
-    let patient = consent["patient"]["reference"]
-        .as_str()
-        .and_then(split_reference)?;
-    if patient.0 != "Patient" {
-        return None;
-    }
-    let provision = &consent["provision"];
-    let parts: BTreeSet<Part> = provision["code"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|cc| cc["coding"].as_array().into_iter().flatten())
-        .filter(|c| c["system"] == GRANT_PART_SYSTEM)
-        .filter_map(|c| c["code"].as_str().and_then(Part::parse))
-        .collect();
-    let until = provision["period"]["end"]
-        .as_str()
-        .and_then(coproduce_fhir::primitives::date_range_millis)
-        .map(|(_, hi)| from_unix_millis(hi + 1));
-    Some(Grant {
-        patient: patient.1.to_string(),
-        parts,
-        until,
-        revoked: consent["status"].as_str() != Some("active")
-            || provision["type"].as_str() == Some("deny"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_consent_reads_as_a_grant() {
-        let c = json!({"resourceType": "Consent", "status": "active", "patient": {"reference": "Patient/a"},
-            "provision": {"type": "permit", "period": {"end": "2026-12-31"},
-                "actor": [{"role": {"text": "proxy"}, "reference": {"reference": "RelatedPerson/f"}}],
-                "code": [{"coding": [{"system": GRANT_PART_SYSTEM, "code": "readings"}]}]}});
-        let now = time::macros::datetime!(2026-11-27 10:00 UTC);
-        let g = grant_of(&c, now).unwrap();
-        assert_eq!(g.patient, "a");
-        assert_eq!(g.parts, [Part::Readings].into());
-        assert!(g.is_active(now));
-        assert!(!g.is_active(time::macros::datetime!(2027-01-01 0:00 UTC)));
-        let mut revoked = c.clone();
-        revoked["status"] = json!("inactive");
-        assert!(!grant_of(&revoked, now).unwrap().is_active(now));
     }
 }

@@ -105,6 +105,71 @@ pub struct FlaggedReading {
     pub overdue: bool,
 }
 
+/// A team role's worklist across its panel (the pharmacist's, the community health worker's,
+/// the social worker's): the tasks it owns, most urgent first, and the plan activities it owns
+/// that are not finished, soonest first. No readings to sign off: that is the clinical roles'.
+#[derive(Debug, Clone, Default)]
+pub struct Worklist {
+    pub people: HashMap<String, PanelPerson>,
+    /// The panel by name.
+    pub panel: Vec<PanelPerson>,
+    pub tasks: Vec<TaskView>,
+    pub activities: Vec<ActivityView>,
+}
+
+impl Care {
+    /// The worklist of a team role, as the caller may see it.
+    pub async fn worklist(&self, caller: &Caller, role: Role) -> Result<Worklist> {
+        let now = self.now();
+        let panel = self.people(caller).await?;
+        let mut w = Worklist {
+            people: panel.iter().map(|p| (p.id.clone(), p.clone())).collect(),
+            panel,
+            ..Worklist::default()
+        };
+        w.tasks = self
+            .api
+            .search_all(
+                caller,
+                "Task",
+                &params(&[("status", "requested,in-progress".into())]),
+            )
+            .await?
+            .iter()
+            .filter_map(task_of)
+            .filter(|t| t.role == Some(role))
+            .collect();
+        w.tasks.sort_by_key(|t| {
+            (
+                act_now_rank(t, now).unwrap_or(u8::MAX),
+                t.due
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000)),
+            )
+        });
+        let plans = self
+            .api
+            .search_all(
+                caller,
+                "CarePlan",
+                &params(&[
+                    ("category", format!("{PLAN_CATEGORY}|shared")),
+                    ("status", "active".into()),
+                ]),
+            )
+            .await?;
+        for p in &plans {
+            let patient = p.patient_id.clone().unwrap_or_default();
+            w.activities.extend(
+                activities_of(&content(p)?, &patient)
+                    .into_iter()
+                    .filter(|x| x.owner() == Owner::Team(role) && x.facts.next_due().is_some()),
+            );
+        }
+        w.activities.sort_by_key(|x| x.facts.next_due());
+        Ok(w)
+    }
+}
+
 /// A patient's medical record number: the identifier typed MR, else the first one.
 fn record_number(v: &Value) -> Option<String> {
     let ids = v["identifier"].as_array()?;
@@ -288,7 +353,10 @@ impl Care {
         let now = self.now();
         let people = self.people(caller).await?;
         let mut a = Attention {
-            panel: people.iter().map(|p| (p.id.clone(), p.name.clone())).collect(),
+            panel: people
+                .iter()
+                .map(|p| (p.id.clone(), p.name.clone()))
+                .collect(),
             people: people.into_iter().map(|p| (p.id.clone(), p)).collect(),
             ..Attention::default()
         };

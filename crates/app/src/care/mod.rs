@@ -9,16 +9,17 @@
 use crate::caller::Caller;
 use crate::error::AppError;
 use crate::fhir_api::FhirApi;
+use crate::notify::Notifier;
 use coproduce_core::access::{Part, Role, Who};
+use coproduce_core::calendar::{BusinessCalendar, Within};
 use coproduce_core::care::plan::{
     ActivityFacts, Cadence, GoalAnswer, GoalState, Owner, Schedule, Setting, Side,
 };
 use coproduce_core::care::readings::{
-    self as reading_rules, Alert, DefaultTargets, HbA1cTarget, LOINC, Measure, ReadingRefused,
-    ReadingValue, ReviewRules, SafetyThresholds, Standing, TargetRange, UCUM, hba1c_due,
+    self as reading_rules, DefaultTargets, HbA1cTarget, LOINC, Measure, ReadingRefused,
+    ReadingValue, ReviewRules, Standing, TargetRange, UCUM, hba1c_due,
 };
-use crate::notify::Notifier;
-use coproduce_core::calendar::{BusinessCalendar, Within};
+use coproduce_core::care::safety::{Alert, SafetyThresholds};
 use coproduce_core::deadline::{Escalation, Step};
 use coproduce_core::{Clock, from_unix_millis};
 use coproduce_fhir::primitives::date_range_millis;

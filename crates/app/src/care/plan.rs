@@ -250,6 +250,8 @@ pub struct TaskView {
     pub focus: Option<String>,
     /// For an urgent reading: the response it needs.
     pub alert: Option<Alert>,
+    /// The team role that owns it now: its deadline's current step, else its performer type.
+    pub role: Option<Role>,
 }
 
 pub(super) fn task_of(stored: &Stored) -> Option<TaskView> {
@@ -273,6 +275,13 @@ pub(super) fn task_of(stored: &Stored) -> Option<TaskView> {
         what: v["description"].as_str().unwrap_or("").to_string(),
         due: parse_time(&v["restriction"]["period"]["end"]),
         urgent: matches!(v["priority"].as_str(), Some("urgent" | "asap" | "stat")),
+        role: crate::deadlines::task_deadline(&v)
+            .map(|(_, d)| d.role)
+            .or_else(|| {
+                v["performerType"][0]["coding"][0]["code"]
+                    .as_str()
+                    .and_then(Role::parse)
+            }),
         focus: v["focus"]["reference"].as_str().map(str::to_string),
     })
 }

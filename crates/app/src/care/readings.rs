@@ -283,7 +283,11 @@ impl Care {
             return Ok(None);
         }
         let value = reading_rules::check(r.measure, &r.values, &r.unit)?;
-        let Some(alert) = self.safety.alert(r.measure, &value).filter(|a| a.same_day()) else {
+        let Some(alert) = self
+            .safety
+            .alert(r.measure, &value)
+            .filter(|a| a.same_day())
+        else {
             return Ok(None);
         };
         let now = self.now();

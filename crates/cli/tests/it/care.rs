@@ -652,11 +652,13 @@ async fn only_clinical_roles_mark_a_reading_reviewed() {
             "every header links the notifications"
         );
     }
+    let (_, readings) = rph.get("/patients/p1/readings/glucose").await;
     assert!(
-        home.contains("131"),
-        "the pharmacist sees the reading: {home}"
+        readings.contains("131"),
+        "the pharmacist sees the reading: {readings}"
     );
-    assert!(!home.contains(&review), "but no form to sign it off");
+    assert!(!readings.contains(&review), "but no form to sign it off");
+    assert!(!home.contains(&review), "nor on their home");
     let resp = rph.post(&review, &[("comment", ""), ("back", "/")]).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(
@@ -808,8 +810,11 @@ async fn a_reading_left_unreviewed_for_more_than_seven_days_is_flagged() {
     let (_, team) = dr.get("/").await;
     assert!(team.contains("79.8 kg"), "176 lb in kg: {team}");
     assert!(!team.contains("Not reviewed within 7 days"));
-    // Weight has no default target, so it is not out of range either.
-    assert!(!team.contains("badge out-of-range"), "{team}");
+    // Weight has no default target, so it is neither low nor high.
+    assert!(
+        !team.contains("badge low") && !team.contains("badge high"),
+        "{team}"
+    );
     app.clock
         .advance(time::Duration::days(7) + time::Duration::minutes(1));
     let mut dr = app.sign_in("dr.okafor").await;
@@ -1027,7 +1032,14 @@ async fn a_dangerous_low_gets_a_response_now_on_both_backends() {
                         ("measure", measure),
                         ("value", value),
                         ("value2", value2),
-                        ("unit", if measure == "glucose" { "mg/dL" } else { "mm[Hg]" }),
+                        (
+                            "unit",
+                            if measure == "glucose" {
+                                "mg/dL"
+                            } else {
+                                "mm[Hg]"
+                            },
+                        ),
                     ],
                 )
                 .await
@@ -1037,7 +1049,11 @@ async fn a_dangerous_low_gets_a_response_now_on_both_backends() {
             assert_eq!(record(v, v2, m).await.status(), 303);
         }
         assert_eq!(
-            count(&app, "Task?code=https://coproduce.health/fhir/CodeSystem/task|urgent-reading").await,
+            count(
+                &app,
+                "Task?code=https://coproduce.health/fhir/CodeSystem/task|urgent-reading"
+            )
+            .await,
             0,
             "{backend:?}: off target is not urgent"
         );
@@ -1060,7 +1076,10 @@ async fn a_dangerous_low_gets_a_response_now_on_both_backends() {
         ] {
             assert!(page.contains(words), "{backend:?}: {words}: {page}");
         }
-        assert!(!page.contains("Off target"), "{backend:?}: one word for both ways");
+        assert!(
+            !page.contains("Off target"),
+            "{backend:?}: one word for both ways"
+        );
 
         // The urgent Task: one, urgent, about the reading, due the same day (4 hours).
         let tasks = all(
@@ -1101,19 +1120,28 @@ async fn a_dangerous_low_gets_a_response_now_on_both_backends() {
         let review = home.find("Readings to review").expect("the readings");
         assert!(act < review, "{backend:?}: action first");
         let first = &home[act..review];
-        assert!(first.contains("Respond today: Very low: act now"), "{first}");
+        assert!(
+            first.contains("Respond today: Very low: act now"),
+            "{first}"
+        );
         assert!(first.contains("born 1961-04-02"), "{first}");
         let rows = &home[review..];
         let low = rows.find("52 mg/dL").unwrap();
         let high = rows.find("212 mg/dL").unwrap();
         assert!(low < high, "{backend:?}: the low tops the readings too");
-        assert!(rows.contains(">High<"), "{backend:?}: 212 and 131/92 are high");
+        assert!(
+            rows.contains(">High<"),
+            "{backend:?}: 212 and 131/92 are high"
+        );
 
         // The review answers the Task; nothing needs action any more.
         let resp = dr
             .post(
                 &format!("/patients/p1/observations/{oid}/review"),
-                &[("comment", "Called Ana: she is fine now."), ("back", "/#unreviewed-h")],
+                &[
+                    ("comment", "Called Ana: she is fine now."),
+                    ("back", "/#unreviewed-h"),
+                ],
             )
             .await;
         assert_eq!(resp.status(), 303);
@@ -1148,4 +1176,71 @@ async fn a_dangerous_low_gets_a_response_now_on_both_backends() {
         );
         app.finish().await;
     }
+}
+
+/// Every role lands on its own home: the clinician triages the panel; the social worker
+/// (like the pharmacist and the community health worker) works from a worklist with no
+/// reading to sign off, and a forced review is refused; the administrator manages accounts
+/// and tokens, and no one else may.
+#[tokio::test]
+async fn every_role_lands_on_its_own_home() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/patients/p1/readings/glucose").await;
+    let resp = ana
+        .post(
+            "/patients/p1/readings",
+            &[("measure", "glucose"), ("value", "131"), ("unit", "mg/dL")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let obs = all(&app, "Observation?subject=Patient/p1").await;
+    let review = format!(
+        "/patients/p1/observations/{}/review",
+        obs[0]["id"].as_str().unwrap()
+    );
+
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, home) = dr.get("/").await;
+    assert!(home.contains("Needs action now"), "{home}");
+    assert!(home.contains(&review), "the clinician signs readings off");
+
+    let mut sw = app.sign_in("sw.diaz").await;
+    let (status, home) = sw.get("/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("Your worklist: Social worker"), "{home}");
+    assert!(home.contains("Ana Silva"), "the panel by name: {home}");
+    assert!(home.contains("born 1961-04-02"), "{home}");
+    assert!(!home.contains("/review"), "no review form: {home}");
+    assert!(!home.contains("Mark reviewed"), "{home}");
+    let resp = sw.post(&review, &[("comment", ""), ("back", "/")]).await;
+    assert_eq!(resp.status(), 403, "a forced review is refused");
+    assert_eq!(
+        count(&app, "Observation?subject=Patient/p1&_tag=https://coproduce.health/fhir/CodeSystem/workflow|unreviewed").await,
+        1
+    );
+
+    let mut rph = app.sign_in("rph.ali").await;
+    let (_, home) = rph.get("/").await;
+    assert!(home.contains("Your worklist: Pharmacist"), "{home}");
+
+    // The administrator's home: the accounts, one action each; disabling ends a session.
+    let mut admin = app.sign_in("admin.kim").await;
+    let (status, home) = admin.get("/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("Accounts and tokens"), "{home}");
+    assert!(home.contains("/admin/users/sw.diaz/disable"), "{home}");
+    let resp = admin.post("/admin/users/sw.diaz/disable", &[]).await;
+    assert_eq!(resp.status(), 303);
+    let (status, _) = sw.get("/").await;
+    assert_eq!(status, 303, "the disabled account's session has ended");
+    let resp = admin.post("/admin/users/admin.kim/disable", &[]).await;
+    assert_eq!(resp.status(), 409, "no locking oneself out");
+    // No one else administers.
+    let resp = dr.post("/admin/users/ana/disable", &[]).await;
+    assert_eq!(resp.status(), 403);
+    let resp = admin.post("/admin/users/sw.diaz/enable", &[]).await;
+    assert_eq!(resp.status(), 303);
+    app.finish().await;
 }

@@ -590,160 +590,27 @@ impl DefaultTargets {
 /// Where a reading falls against the range that applies to it (the patient's own target
 /// when there is one, else the default). Blood pressure is above when either number is.
 impl DefaultTargets {
-    pub fn standing(&self, m: Measure, v: &ReadingValue, own: Option<TargetRange>) -> Option<Standing> {
+    pub fn standing(
+        &self,
+        m: Measure,
+        v: &ReadingValue,
+        own: Option<TargetRange>,
+    ) -> Option<Standing> {
         let target = own.or_else(|| self.for_measure(m))?;
         Some(match *v {
             ReadingValue::Single(x) => target.standing(x),
             ReadingValue::Pressure {
                 systolic,
                 diastolic,
-            } => match (target.standing(systolic), self.diastolic.standing(diastolic)) {
+            } => match (
+                target.standing(systolic),
+                self.diastolic.standing(diastolic),
+            ) {
                 (Standing::Above, _) | (_, Standing::Above) => Standing::Above,
                 (Standing::Below, _) => Standing::Below,
                 _ => Standing::InRange,
             },
         })
-    }
-}
-
-/// A reading that needs a response now, apart from being off target (CLINICAL.md section 2).
-/// Ordered by severity: the first needs help soonest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Alert {
-    /// Level 2 hypoglycaemia: glucose below 54 mg/dL (3.0 mmol/L).
-    SevereLow,
-    /// Hypertensive crisis: 180/120 or above.
-    Crisis,
-    /// Level 1 hypoglycaemia: glucose below 70 mg/dL (3.9 mmol/L).
-    Low,
-    /// Glucose above 300 mg/dL: for the team the same day.
-    VeryHigh,
-    /// Glucose above 250 mg/dL: the patient is told what to watch for; the team sees it
-    /// flagged, with no same-day deadline unless it goes above 300.
-    High,
-}
-
-impl Alert {
-    pub const ALL: [Alert; 5] = [
-        Alert::SevereLow,
-        Alert::Crisis,
-        Alert::Low,
-        Alert::VeryHigh,
-        Alert::High,
-    ];
-
-    /// The name used in message keys, codes and CSS classes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alert::SevereLow => "severe-low",
-            Alert::Crisis => "crisis",
-            Alert::Low => "low",
-            Alert::VeryHigh => "very-high",
-            Alert::High => "high",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Alert> {
-        Alert::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-
-    /// Whether the team must respond the same day (an urgent Task with a deadline).
-    pub fn same_day(self) -> bool {
-        !matches!(self, Alert::High)
-    }
-
-    /// Whether the reading is low (as opposed to high), for the badge's word and colour.
-    pub fn is_low(self) -> bool {
-        matches!(self, Alert::SevereLow | Alert::Low)
-    }
-}
-
-/// The thresholds at which a reading needs a response now. Configurable data: a site may
-/// change them; the defaults are the sources' (CLINICAL.md section 2): hypoglycaemia levels 1
-/// and 2 from the ADA Standards of Care (Glycemic Targets), high glucose from the ADA's patient
-/// guidance, the hypertensive crisis from the 2017 ACC/AHA guideline.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SafetyThresholds {
-    /// mg/dL; below this is level 1 hypoglycaemia.
-    pub glucose_low: f64,
-    /// mg/dL; below this is level 2.
-    pub glucose_severe_low: f64,
-    /// mg/dL; above this the patient is told what to watch for.
-    pub glucose_high: f64,
-    /// mg/dL; above this the team responds the same day.
-    pub glucose_very_high: f64,
-    /// mmHg; at or above either number is a hypertensive crisis.
-    pub systolic_crisis: f64,
-    pub diastolic_crisis: f64,
-}
-
-impl Default for SafetyThresholds {
-    fn default() -> Self {
-        SafetyThresholds {
-            glucose_low: 70.0,
-            glucose_severe_low: 54.0,
-            glucose_high: 250.0,
-            glucose_very_high: 300.0,
-            systolic_crisis: 180.0,
-            diastolic_crisis: 120.0,
-        }
-    }
-}
-
-impl SafetyThresholds {
-    /// Thresholds that make sense together: each level beyond the one before it.
-    pub fn new(t: SafetyThresholds) -> Result<SafetyThresholds, String> {
-        let ok = t.glucose_severe_low < t.glucose_low
-            && t.glucose_low < t.glucose_high
-            && t.glucose_high <= t.glucose_very_high
-            && t.diastolic_crisis < t.systolic_crisis
-            && [
-                t.glucose_low,
-                t.glucose_severe_low,
-                t.glucose_high,
-                t.glucose_very_high,
-                t.systolic_crisis,
-                t.diastolic_crisis,
-            ]
-            .iter()
-            .all(|v| v.is_finite() && *v > 0.0);
-        if ok {
-            Ok(t)
-        } else {
-            Err("the reading safety thresholds must be positive, with glucose_severe_low < \
-                 glucose_low < glucose_high <= glucose_very_high and diastolic_crisis < \
-                 systolic_crisis"
-                .into())
-        }
-    }
-
-    /// The response a reading needs now, if any.
-    pub fn alert(&self, m: Measure, v: &ReadingValue) -> Option<Alert> {
-        match (m, *v) {
-            (Measure::Glucose, ReadingValue::Single(x)) => {
-                if x < self.glucose_severe_low {
-                    Some(Alert::SevereLow)
-                } else if x < self.glucose_low {
-                    Some(Alert::Low)
-                } else if x > self.glucose_very_high {
-                    Some(Alert::VeryHigh)
-                } else if x > self.glucose_high {
-                    Some(Alert::High)
-                } else {
-                    None
-                }
-            }
-            (
-                Measure::BloodPressure,
-                ReadingValue::Pressure {
-                    systolic,
-                    diastolic,
-                },
-            ) if systolic >= self.systolic_crisis || diastolic >= self.diastolic_crisis => {
-                Some(Alert::Crisis)
-            }
-            _ => None,
-        }
     }
 }
 
@@ -815,58 +682,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn glucose_lows_and_highs_and_a_crisis_pressure_need_a_response_now() {
-        let t = SafetyThresholds::default();
-        let g = |x| t.alert(Measure::Glucose, &ReadingValue::Single(x));
-        assert_eq!(g(52.0), Some(Alert::SevereLow));
-        assert_eq!(g(53.9), Some(Alert::SevereLow));
-        assert_eq!(g(54.0), Some(Alert::Low));
-        assert_eq!(g(69.0), Some(Alert::Low));
-        assert_eq!(g(70.0), None);
-        assert_eq!(g(212.0), None);
-        assert_eq!(g(250.0), None);
-        assert_eq!(g(251.0), Some(Alert::High));
-        assert_eq!(g(301.0), Some(Alert::VeryHigh));
-        let bp = |s, d| {
-            t.alert(
-                Measure::BloodPressure,
-                &ReadingValue::Pressure {
-                    systolic: s,
-                    diastolic: d,
-                },
-            )
-        };
-        assert_eq!(bp(131.0, 92.0), None);
-        assert_eq!(bp(179.0, 119.0), None);
-        assert_eq!(bp(180.0, 100.0), Some(Alert::Crisis));
-        assert_eq!(bp(160.0, 120.0), Some(Alert::Crisis));
-        // Other measures have no alert, whatever their value.
-        assert_eq!(t.alert(Measure::HbA1c, &ReadingValue::Single(14.0)), None);
-        // Severity order: the most urgent first.
-        let mut all = Alert::ALL.to_vec();
-        all.reverse();
-        all.sort();
-        assert_eq!(all[0], Alert::SevereLow);
-        assert!(Alert::SevereLow.same_day() && Alert::Crisis.same_day() && !Alert::High.same_day());
-        assert!(Alert::ALL.iter().all(|a| Alert::parse(a.as_str()) == Some(*a)));
-    }
-
-    #[test]
-    fn thresholds_out_of_order_are_refused() {
-        assert!(SafetyThresholds::new(SafetyThresholds::default()).is_ok());
-        let swapped = SafetyThresholds {
-            glucose_low: 50.0,
-            ..SafetyThresholds::default()
-        };
-        assert!(SafetyThresholds::new(swapped).is_err());
-        let nan = SafetyThresholds {
-            systolic_crisis: f64::NAN,
-            ..SafetyThresholds::default()
-        };
-        assert!(SafetyThresholds::new(nan).is_err());
-    }
-
-    #[test]
     fn a_low_reading_stands_below_and_a_high_one_above() {
         let d = DefaultTargets::default();
         let g = |x| d.standing(Measure::Glucose, &ReadingValue::Single(x), None);
@@ -882,7 +697,10 @@ mod tests {
             None,
         );
         assert_eq!(bp, Some(Standing::Above));
-        assert_eq!(d.standing(Measure::Weight, &ReadingValue::Single(80.0), None), None);
+        assert_eq!(
+            d.standing(Measure::Weight, &ReadingValue::Single(80.0), None),
+            None
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tower_sessions::Session;
 use tower_sessions::cookie::{Cookie, SameSite};
 
 mod account;
+pub(crate) mod admin;
 pub(crate) mod sessions;
 
 pub(crate) use account::account_page;
@@ -37,6 +38,13 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
         ("/account/language", post(account::set_language), false),
         ("/account/notifications", post(account::set_email), false),
         ("/account/time-zone", post(account::set_time_zone), false),
+        (
+            "/admin/users/{username}/disable",
+            post(admin::disable),
+            false,
+        ),
+        ("/admin/users/{username}/enable", post(admin::enable), false),
+        ("/admin/tokens/{id}/revoke", post(admin::revoke), false),
     ]
 }
 

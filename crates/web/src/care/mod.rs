@@ -33,9 +33,9 @@ use coproduce_app::{AppError, CareError};
 use coproduce_core::access::Role;
 use coproduce_core::care::plan::{Cadence, GoalAnswer, GoalState, Owner, Schedule, Setting, Side};
 use coproduce_core::care::readings::{
-    self as reading_rules, Alert, HbA1cTarget, Measure, ReadingValue, Standing, TargetRange,
-    parse_number,
+    self as reading_rules, HbA1cTarget, Measure, ReadingValue, Standing, TargetRange, parse_number,
 };
+use coproduce_core::care::safety::Alert;
 use serde::Deserialize;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -46,6 +46,7 @@ mod plan;
 mod readings;
 mod summary;
 mod team;
+mod worklist;
 
 pub(crate) use chart::*;
 pub(crate) use plan::*;
@@ -53,6 +54,7 @@ pub(crate) use readings::*;
 pub(crate) use summary::*;
 pub use team::team_home_html;
 pub(crate) use team::*;
+pub(crate) use worklist::*;
 
 /// The care plan's and readings' routes.
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
@@ -280,7 +282,11 @@ pub(crate) fn badge_of(
     v: &ReadingValue,
 ) -> Option<(String, &'static str)> {
     if let Some(a) = s.care.safety.alert(m, v) {
-        let class = if a.is_low() { "urgent low" } else { "urgent high" };
+        let class = if a.is_low() {
+            "urgent low"
+        } else {
+            "urgent high"
+        };
         return Some((t.t(&format!("alert-{}", a.as_str())), class));
     }
     standing_badge(t, s.care.targets.standing(m, v, own)?)

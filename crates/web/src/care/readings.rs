@@ -74,12 +74,10 @@ pub(crate) fn act_now_box(
         intro: family_of.map(|name| t.arg("alert-now-family", "name", name)),
         steps,
         told,
-        clinic: phones.clinic.as_ref().map(|n| {
-            (
-                t.arg("call-clinic", "number", n),
-                crate::Phones::tel(n),
-            )
-        }),
+        clinic: phones
+            .clinic
+            .as_ref()
+            .map(|n| (t.arg("call-clinic", "number", n), crate::Phones::tel(n))),
         emergency: (
             t.arg("call-emergency", "number", &phones.emergency),
             crate::Phones::tel(&phones.emergency),

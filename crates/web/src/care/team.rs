@@ -72,7 +72,7 @@ pub async fn team_home_html(
     lang: &str,
 ) -> Result<String, CareError> {
     let t = Tr::new(lang).in_zone(s.calendar.clone());
-    let page = team_home_view(s, caller, &t, String::new(), String::new(), None).await?;
+    let page = team_home_view(s, caller, &t, String::new(), None).await?;
     page.render()
         .map_err(|e| CareError::App(AppError::Internal(e.to_string())))
 }
@@ -82,7 +82,6 @@ pub(crate) async fn team_home_view(
     caller: &Caller,
     t: &Tr,
     csrf: String,
-    username: String,
     note: Option<String>,
 ) -> Result<TeamHome, CareError> {
     let a = s.care.attention(caller).await?;
@@ -127,12 +126,18 @@ pub(crate) async fn team_home_view(
             let r = &f.reading;
             let mut flags = Vec::new();
             if let Some(al) = f.alert {
-                let class = if al.is_low() { "urgent low" } else { "urgent high" };
+                let class = if al.is_low() {
+                    "urgent low"
+                } else {
+                    "urgent high"
+                };
                 flags.push((t.t(&format!("alert-{}", al.as_str())), class));
-            } else if let Some(b) = f.standing.and_then(|st| standing_badge(t, st)) {
-                if b.1 != "in-range" {
-                    flags.push(b);
-                }
+            } else if let Some(b) = f
+                .standing
+                .filter(|st| *st != Standing::InRange)
+                .and_then(|st| standing_badge(t, st))
+            {
+                flags.push(b);
             }
             flags.push((t.t("flag-unreviewed"), "unreviewed"));
             if f.overdue {
@@ -166,7 +171,11 @@ pub(crate) async fn team_home_view(
             // the chart.
             let href = match (x.code.as_str(), x.focus.as_deref()) {
                 (coproduce_app::care::URGENT_READING, Some(f)) if f.starts_with("Observation/") => {
-                    format!("/patients/{}#flag-{}", x.patient, &f["Observation/".len()..])
+                    format!(
+                        "/patients/{}#flag-{}",
+                        x.patient,
+                        &f["Observation/".len()..]
+                    )
                 }
                 (c, _) if c.starts_with("rescue-pack-") => "/team/rescue-packs".to_string(),
                 _ => format!("/patients/{}", x.patient),
@@ -192,7 +201,6 @@ pub(crate) async fn team_home_view(
         f: Frame {
             t: t.clone(),
             csrf,
-            username,
             note,
             error: None,
             title: t.t("team-home-title"),

@@ -124,7 +124,6 @@ pub(crate) async fn css() -> Response {
 pub(crate) struct Frame {
     pub t: Tr,
     pub csrf: String,
-    pub username: String,
     pub note: Option<String>,
     pub error: Option<String>,
     pub title: String,
@@ -164,7 +163,6 @@ impl Person {
         Frame {
             t: self.t(),
             csrf: self.csrf.clone(),
-            username: self.user.username.clone(),
             note,
             error,
             title,
@@ -289,6 +287,7 @@ pub(crate) const NOTES: &[&str] = &[
     "note-rescue-started",
     "note-rescue-checked-in",
     "note-rescue-recorded",
+    "note-admin-changed",
 ];
 
 pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {
@@ -314,7 +313,8 @@ pub(crate) fn safe_back(back: &str) -> &str {
     let place_ok = back.split_once('#').is_some_and(|(p, f)| {
         p == path
             && !f.is_empty()
-            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     });
     // Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.com`
     // would leave the site: only a plain path on this site is followed.
