@@ -323,3 +323,18 @@ family-notice-rescue-pack-contacted = { $patient }'s care team has been in touch
 family-notice-rescue-pack-not-better = { $patient } is not better after starting the rescue pack and needs care today.
 family-notice-rescue-pack-check-glucose = The steroid can raise { $patient }'s blood sugar: a glucose check every day until { $until } helps.
 family-notice-rescue-pack-replaced = { $patient }'s new rescue pack is ready.
+
+## The chart's words for a family member, who reads of the patient by name.
+goal-state-awaiting-you = Waiting for your answer
+goal-state-awaiting-your-team = Waiting for your care team to answer
+goal-state-awaiting-name = Waiting for { $name } to answer
+goal-state-awaiting-their-team = Waiting for { $name }'s care team to answer
+goal-patient-answers = The patient answers this goal themselves. You can suggest a new goal below.
+plan-title-family = { $name }'s plan
+goals-none-family = No goals yet. What matters to { $name }? You can suggest a goal below.
+goal-propose-label-family = What matters to { $name }? Suggest a goal
+goal-propose-hint-family = Use everyday words. { $name } and the care team will answer.
+readings-title-family = { $name }'s readings
+summary-link-family = Summary for { $name }'s visit
+team-title-family = { $name }'s care team
+note-reading-saved-other = The reading is saved. The care team will look at it.

@@ -322,3 +322,18 @@ family-notice-rescue-pack-contacted = El equipo de salud de { $patient } ya se c
 family-notice-rescue-pack-not-better = { $patient } no mejora después de empezar el paquete de rescate y necesita atención hoy.
 family-notice-rescue-pack-check-glucose = El corticoide puede subir el azúcar de { $patient }: ayuda medir la glucosa todos los días hasta { $until }.
 family-notice-rescue-pack-replaced = El nuevo paquete de rescate de { $patient } está listo.
+
+## The chart's words for a family member, who reads of the patient by name.
+goal-state-awaiting-you = Esperando su respuesta
+goal-state-awaiting-your-team = Esperando la respuesta de su equipo de salud
+goal-state-awaiting-name = Esperando la respuesta de { $name }
+goal-state-awaiting-their-team = Esperando la respuesta del equipo de salud de { $name }
+goal-patient-answers = El paciente responde esta meta. Usted puede proponer una meta nueva abajo.
+plan-title-family = El plan de { $name }
+goals-none-family = Todavía no hay metas. ¿Qué es importante para { $name }? Puede proponer una meta abajo.
+goal-propose-label-family = ¿Qué es importante para { $name }? Proponga una meta
+goal-propose-hint-family = Use palabras de todos los días. { $name } y el equipo de salud van a responder.
+readings-title-family = Mediciones de { $name }
+summary-link-family = Resumen para la consulta de { $name }
+team-title-family = Equipo de salud de { $name }
+note-reading-saved-other = La medición quedó guardada. El equipo de salud la va a revisar.

@@ -322,3 +322,18 @@ family-notice-rescue-pack-contacted = Ekip swen { $patient } deja kontakte l pou
 family-notice-rescue-pack-not-better = { $patient } pa pi byen apre li kòmanse pakè sekou a epi li bezwen swen jodi a.
 family-notice-rescue-pack-check-glucose = Estewoyid la ka fè sik { $patient } monte: li bon pou tcheke glikoz chak jou jiska { $until }.
 family-notice-rescue-pack-replaced = Nouvo pakè sekou { $patient } pare.
+
+## The chart's words for a family member, who reads of the patient by name.
+goal-state-awaiting-you = N ap tann repons ou
+goal-state-awaiting-your-team = N ap tann repons ekip swen ou
+goal-state-awaiting-name = N ap tann repons { $name }
+goal-state-awaiting-their-team = N ap tann repons ekip swen { $name }
+goal-patient-answers = Se pasyan an ki reponn objektif sa a. Ou ka pwopoze yon nouvo objektif anba a.
+plan-title-family = Plan { $name }
+goals-none-family = Poko gen objektif. Kisa ki enpòtan pou { $name }? Ou ka pwopoze yon objektif anba a.
+goal-propose-label-family = Kisa ki enpòtan pou { $name }? Pwopoze yon objektif
+goal-propose-hint-family = Sèvi ak mo tout moun konprann. { $name } ak ekip swen an ap reponn.
+readings-title-family = Mezi { $name }
+summary-link-family = Rezime pou vizit { $name }
+team-title-family = Ekip swen { $name }
+note-reading-saved-other = Mezi a anrejistre. Ekip swen an ap gade l.

@@ -322,3 +322,18 @@ family-notice-rescue-pack-contacted = A equipe de cuidado de { $patient } já en
 family-notice-rescue-pack-not-better = { $patient } não melhorou depois de começar o kit de resgate e precisa de atendimento hoje.
 family-notice-rescue-pack-check-glucose = O corticoide pode subir o açúcar de { $patient }: ajuda medir a glicose todos os dias até { $until }.
 family-notice-rescue-pack-replaced = O novo kit de resgate de { $patient } está pronto.
+
+## The chart's words for a family member, who reads of the patient by name.
+goal-state-awaiting-you = Esperando a sua resposta
+goal-state-awaiting-your-team = Esperando a resposta da sua equipe de saúde
+goal-state-awaiting-name = Esperando a resposta de { $name }
+goal-state-awaiting-their-team = Esperando a resposta da equipe de saúde de { $name }
+goal-patient-answers = Quem responde esta meta é o paciente. Você pode sugerir uma meta nova abaixo.
+plan-title-family = O plano de { $name }
+goals-none-family = Ainda não há metas. O que é importante para { $name }? Você pode sugerir uma meta abaixo.
+goal-propose-label-family = O que é importante para { $name }? Sugira uma meta
+goal-propose-hint-family = Use palavras do dia a dia. { $name } e a equipe de saúde vão responder.
+readings-title-family = Medições de { $name }
+summary-link-family = Resumo para a consulta de { $name }
+team-title-family = Equipe de saúde de { $name }
+note-reading-saved-other = A medição foi salva. A equipe de saúde vai olhar.

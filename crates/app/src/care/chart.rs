@@ -281,7 +281,69 @@ impl Care {
             }
         }
         self.name_team(caller, &mut chart.team).await?;
+        self.name_people(caller, &mut chart).await?;
         Ok(chart)
+    }
+
+    /// Who entered, reviewed, proposed or answered is shown by the name on their record
+    /// (never a sign-in name or an id): each record read once, with the reader's rights; one
+    /// out of their reach keeps the name written with it.
+    async fn name_people(&self, caller: &Caller, chart: &mut Chart) -> Result<()> {
+        let mut refs: Vec<String> = Vec::new();
+        for r in &chart.readings {
+            refs.extend(r.by_ref.clone());
+            refs.extend(r.review.as_ref().and_then(|rv| rv.by_ref.clone()));
+        }
+        for g in &chart.goals {
+            refs.extend(g.proposed_by_ref.clone());
+            refs.extend(g.history.iter().filter_map(|e| e.by_ref.clone()));
+        }
+        refs.sort();
+        refs.dedup();
+        let mut names: HashMap<String, String> = HashMap::new();
+        names.insert(patient_ref(&chart.patient), chart.name.clone());
+        for ty in ["Practitioner", "RelatedPerson", "Patient"] {
+            let prefix = format!("{ty}/");
+            let ids: Vec<&str> = refs
+                .iter()
+                .filter(|r| !names.contains_key(r.as_str()))
+                .filter_map(|r| r.strip_prefix(&prefix))
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match self
+                .api
+                .search_all(caller, ty, &params(&[("_id", ids.join(","))]))
+                .await
+            {
+                Ok(found) => {
+                    for s in found {
+                        names.insert(format!("{prefix}{}", s.id), person_name(&content(&s)?));
+                    }
+                }
+                Err(AppError::Forbidden(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let named = |by: &mut String, r: &Option<String>| {
+            if let Some(n) = r.as_ref().and_then(|r| names.get(r)) {
+                by.clone_from(n);
+            }
+        };
+        for r in &mut chart.readings {
+            named(&mut r.by, &r.by_ref);
+            if let Some(rv) = &mut r.review {
+                named(&mut rv.by, &rv.by_ref);
+            }
+        }
+        for g in &mut chart.goals {
+            named(&mut g.proposed_by, &g.proposed_by_ref);
+            for e in &mut g.history {
+                named(&mut e.by, &e.by_ref);
+            }
+        }
+        Ok(())
     }
 
     /// Care-team members recorded by reference only get their names from their

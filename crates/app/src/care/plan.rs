@@ -14,6 +14,7 @@ pub struct GoalView {
     pub target: Option<(Measure, TargetRange)>,
     pub hba1c_target: Option<HbA1cTarget>,
     pub proposed_by: String,
+    pub proposed_by_ref: Option<String>,
     /// The side that proposed it, from whom Goal.expressedBy names.
     pub proposed_by_side: Option<Side>,
     pub history: Vec<GoalEvent>,
@@ -24,6 +25,7 @@ pub struct GoalView {
 pub struct GoalEvent {
     pub at: OffsetDateTime,
     pub by: String,
+    pub by_ref: Option<String>,
     /// proposed, agreed, change-suggested, declined.
     pub event: String,
     /// Their words, if any.
@@ -71,6 +73,9 @@ pub(super) fn goal_of(stored: &Stored) -> Option<GoalView> {
                         .or(n["authorString"].as_str())
                         .unwrap_or("")
                         .to_string(),
+                    by_ref: n["authorReference"]["reference"]
+                        .as_str()
+                        .map(str::to_string),
                     event: n["extension"]
                         .as_array()
                         .and_then(|es| es.iter().find(|e| e["url"] == ext("goal-event")))
@@ -101,6 +106,7 @@ pub(super) fn goal_of(stored: &Stored) -> Option<GoalView> {
                 "Practitioner" | "PractitionerRole" => Some(Side::Team),
                 _ => None,
             }),
+        proposed_by_ref: v["expressedBy"]["reference"].as_str().map(str::to_string),
         proposed_by: v["expressedBy"]["display"]
             .as_str()
             .or(v["expressedBy"]["reference"].as_str())
@@ -453,6 +459,12 @@ impl Care {
         hba1c: Option<HbA1cTarget>,
     ) -> Result<GoalView> {
         let side = side_of(caller)?;
+        if !role_of(caller).is_some_and(GoalState::may_answer) {
+            return Err(CareError::input(
+                "goal-patient-answers",
+                "the patient answers a goal themselves; a family member can suggest a new one",
+            ));
+        }
         let stored = self.api.read(caller, "Goal", goal_id).await?;
         in_chart(&stored, patient)?;
         let view = goal_of(&stored)

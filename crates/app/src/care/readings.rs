@@ -12,8 +12,10 @@ pub struct Reading {
     pub measure: Measure,
     pub value: ReadingValue,
     pub at: OffsetDateTime,
-    /// Who recorded it, as they are named.
+    /// Who recorded it, as they are named (their record's name in a chart).
     pub by: String,
+    /// Their record (`Patient/..`, `RelatedPerson/..`, `Practitioner/..`), if referenced.
+    pub by_ref: Option<String>,
     /// Waiting for the team to look at it.
     pub unreviewed: bool,
     pub review: Option<Review>,
@@ -22,6 +24,7 @@ pub struct Reading {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Review {
     pub by: String,
+    pub by_ref: Option<String>,
     pub at: OffsetDateTime,
     pub comment: Option<String>,
 }
@@ -134,6 +137,9 @@ pub fn reading_of(stored: &Stored) -> Option<Reading> {
                         .as_str()
                         .unwrap_or("")
                         .to_string(),
+                    by_ref: part("by")["valueReference"]["reference"]
+                        .as_str()
+                        .map(str::to_string),
                     at: parse_time(&part("at")["valueDateTime"]).unwrap_or(at),
                     comment: part("comment")["valueString"].as_str().map(str::to_string),
                 }
@@ -147,6 +153,7 @@ pub fn reading_of(stored: &Stored) -> Option<Reading> {
         value,
         at,
         by,
+        by_ref: v["performer"][0]["reference"].as_str().map(str::to_string),
         unreviewed: is_unreviewed(&v),
         review,
     })

@@ -94,7 +94,7 @@ async fn a_patient_and_the_team_coproduce_the_plan_on_both_backends() {
             "{home}"
         );
         assert!(home.contains("Target: below 7 %"), "{home}");
-        assert!(home.contains("dr.okafor agreed to your goal"), "{home}");
+        assert!(home.contains("Ngozi Okafor agreed to your goal"), "{home}");
 
         // A goal the team proposes and Ana agrees to is no news to Ana.
         let resp = dr
@@ -729,11 +729,11 @@ async fn readings_upload_from_csv_and_export_again() {
         "measure,value,value2,unit,time,recorded_by,reviewed,review_comment"
     );
     assert!(
-        rows.contains(&"blood-pressure,128,82,mm[Hg],2026-11-21T07:00:00.000Z,clara,no,"),
+        rows.contains(&"blood-pressure,128,82,mm[Hg],2026-11-21T07:00:00.000Z,Clara Silva,no,"),
         "{text}"
     );
     assert!(
-        rows.contains(&"glucose,128,,mg/dL,2026-11-20T08:30:00.000Z,clara,no,"),
+        rows.contains(&"glucose,128,,mg/dL,2026-11-20T08:30:00.000Z,Clara Silva,no,"),
         "{text}"
     );
     app.finish().await;
@@ -1242,5 +1242,83 @@ async fn every_role_lands_on_its_own_home() {
     assert_eq!(resp.status(), 403);
     let resp = admin.post("/admin/users/sw.diaz/enable", &[]).await;
     assert_eq!(resp.status(), 303);
+    app.finish().await;
+}
+
+/// Each reader gets their own words: Clara (family) reads of Ana by name and has no "I agree"
+/// on Ana's goals (a forced answer is refused with a message and changes nothing); Ana reads
+/// "your answer"; whoever entered a reading is named by their record, never a sign-in name.
+#[tokio::test]
+async fn the_plan_speaks_to_whoever_reads_it() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut dr = app.sign_in("dr.okafor").await;
+    dr.get("/patients/p1").await;
+    let resp = dr
+        .post(
+            "/patients/p1/goals",
+            &[("text", "Check my feet every evening")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let mut clara = app.sign_in("clara").await;
+    clara.get("/patients/p1/readings/glucose").await;
+    let resp = clara
+        .post(
+            "/patients/p1/readings",
+            &[("measure", "glucose"), ("value", "140"), ("unit", "mg/dL")],
+        )
+        .await;
+    assert!(
+        resp.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("ok=note-reading-saved-other")
+    );
+
+    let (status, page) = clara.get("/patients/p1").await;
+    assert_eq!(status, 200);
+    for words in [
+        "Ana Silva&#39;s plan",
+        "Waiting for Ana Silva to answer",
+        "Ana Silva&#39;s readings",
+        "Ana Silva&#39;s care team",
+    ] {
+        assert!(page.contains(words), "{words}: {page}");
+    }
+    assert!(!page.contains("I agree"), "{page}");
+    assert!(!page.contains("Waiting for the patient"), "{page}");
+    let goals = all(&app, "Goal?subject=Patient/p1").await;
+    let gid = goals[0]["id"].as_str().unwrap().to_string();
+    let resp = clara
+        .post(
+            &format!("/patients/p1/goals/{gid}/answer"),
+            &[("answer", "agree")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("The patient answers this goal themselves")
+    );
+    let goals = all(&app, "Goal?subject=Patient/p1").await;
+    assert_eq!(goals[0]["lifecycleStatus"], "proposed", "nothing changed");
+
+    let mut ana = app.sign_in("ana").await;
+    let (_, home) = ana.get("/").await;
+    assert!(home.contains("Waiting for your answer"), "{home}");
+    assert!(home.contains("I agree"), "{home}");
+    let (_, readings) = ana.get("/patients/p1/readings/glucose").await;
+    assert!(
+        readings.contains("Clara Silva"),
+        "named by her record: {readings}"
+    );
+    assert!(!readings.contains(">clara<"), "{readings}");
+
+    let (_, team) = dr.get("/patients/p1").await;
+    assert!(team.contains("Waiting for the patient to answer"), "{team}");
+    assert!(team.contains("Shared plan"), "{team}");
     app.finish().await;
 }

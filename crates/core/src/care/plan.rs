@@ -103,6 +103,13 @@ impl GoalState {
         GoalState::Awaiting(side.other())
     }
 
+    /// Whether someone in this role answers a goal for their side: the patient for themselves,
+    /// any team role for the team. A family member proposes goals and follows them; agreeing
+    /// to a goal is the patient's own word.
+    pub fn may_answer(role: Role) -> bool {
+        role == Role::Patient || role.is_team()
+    }
+
     /// The next state when `side` answers. A suggested change goes back to the side that
     /// proposed, which can agree, decline or change it again.
     pub fn answer(self, side: Side, answer: &GoalAnswer) -> Result<GoalState, GoalRefused> {
@@ -332,6 +339,15 @@ pub fn is_diabetes(system: &str, code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_patient_and_the_team_answer_goals_a_family_member_does_not() {
+        assert!(GoalState::may_answer(Role::Patient));
+        assert!(GoalState::may_answer(Role::Clinician));
+        assert!(GoalState::may_answer(Role::SocialWorker));
+        assert!(!GoalState::may_answer(Role::Family));
+        assert!(!GoalState::may_answer(Role::Analyst));
+    }
     use time::macros::datetime;
 
     #[test]

@@ -71,6 +71,21 @@ pub(crate) struct ChartPage {
     pub(crate) settings: Vec<Choice>,
     pub(crate) targets: Vec<Choice>,
     pub(crate) goal_text: String,
+    /// "" for the patient, "-family" or "-team": which variant of the words `say` picks.
+    pub(crate) reader_suffix: &'static str,
+}
+
+impl ChartPage {
+    /// The words for whoever reads the chart: the key's variant for a family member (naming
+    /// the patient) or for the team when it has one, else the patient's own.
+    pub(crate) fn say(&self, key: &str) -> String {
+        let variant = format!("{key}{}", self.reader_suffix);
+        if !self.reader_suffix.is_empty() && self.f.t.has(&variant) {
+            self.f.t.arg(&variant, "name", &self.name)
+        } else {
+            self.f.t.t(key)
+        }
+    }
 }
 
 pub(crate) async fn chart_view(
@@ -107,7 +122,11 @@ pub(crate) async fn chart_view(
     Ok(ChartPage {
         panels,
         notifications: notes,
-        goals: chart.goals.iter().map(|g| goal_row(&t, g, side)).collect(),
+        goals: chart
+            .goals
+            .iter()
+            .map(|g| goal_row(&t, g, p.role(), Reader::of(p.role(), &chart.name)))
+            .collect(),
         activities: chart
             .activities
             .iter()
@@ -143,6 +162,11 @@ pub(crate) async fn chart_view(
         settings: settings(&t),
         targets: hba1c_targets(&t),
         goal_text: String::new(),
+        reader_suffix: match p.role() {
+            Some(Role::Patient) => "",
+            Some(Role::Family) => "-family",
+            _ => "-team",
+        },
         f: p.frame(title, note, error),
         pid: pid.to_string(),
         name: chart.name,

@@ -156,13 +156,49 @@ fn setting_label(t: &Tr, s: Setting) -> String {
     t.t(&format!("setting-{}", s.as_str()))
 }
 
-fn state_label(t: &Tr, s: GoalState) -> (String, &'static str) {
-    match s {
-        GoalState::Awaiting(Side::Team) => (t.t("goal-state-awaiting-team"), "waiting"),
-        GoalState::Awaiting(Side::Patient) => (t.t("goal-state-awaiting-patient"), "waiting"),
-        GoalState::Agreed => (t.t("goal-state-agreed"), "agreed"),
-        GoalState::Declined => (t.t("goal-state-declined"), "declined"),
-        GoalState::Closed => (t.t("goal-state-closed"), "closed"),
+/// Who is reading a chart, for words that speak to them: the patient ("you"), a family
+/// member (the patient by name), or the team.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reader<'a> {
+    Patient,
+    Family(&'a str),
+    Team,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn of(role: Option<Role>, patient_name: &'a str) -> Reader<'a> {
+        match role {
+            Some(Role::Patient) => Reader::Patient,
+            Some(Role::Family) => Reader::Family(patient_name),
+            _ => Reader::Team,
+        }
+    }
+}
+
+fn state_label(t: &Tr, s: GoalState, reader: Reader<'_>) -> (String, &'static str) {
+    match (s, reader) {
+        (GoalState::Awaiting(Side::Team), Reader::Patient) => {
+            (t.t("goal-state-awaiting-your-team"), "waiting")
+        }
+        (GoalState::Awaiting(Side::Team), Reader::Family(name)) => (
+            t.arg("goal-state-awaiting-their-team", "name", name),
+            "waiting",
+        ),
+        (GoalState::Awaiting(Side::Patient), Reader::Patient) => {
+            (t.t("goal-state-awaiting-you"), "waiting")
+        }
+        (GoalState::Awaiting(Side::Patient), Reader::Family(name)) => {
+            (t.arg("goal-state-awaiting-name", "name", name), "waiting")
+        }
+        (GoalState::Awaiting(Side::Team), Reader::Team) => {
+            (t.t("goal-state-awaiting-team"), "waiting")
+        }
+        (GoalState::Awaiting(Side::Patient), Reader::Team) => {
+            (t.t("goal-state-awaiting-patient"), "waiting")
+        }
+        (GoalState::Agreed, _) => (t.t("goal-state-agreed"), "agreed"),
+        (GoalState::Declined, _) => (t.t("goal-state-declined"), "declined"),
+        (GoalState::Closed, _) => (t.t("goal-state-closed"), "closed"),
     }
 }
 
@@ -191,8 +227,9 @@ pub(crate) struct GoalRow {
     pub(crate) history: Vec<String>,
 }
 
-fn goal_row(t: &Tr, g: &GoalView, side: Option<Side>) -> GoalRow {
-    let (state, state_class) = state_label(t, g.state);
+fn goal_row(t: &Tr, g: &GoalView, role: Option<Role>, reader: Reader<'_>) -> GoalRow {
+    let side = role.and_then(Side::of);
+    let (state, state_class) = state_label(t, g.state, reader);
     let history = g
         .history
         .iter()
@@ -212,7 +249,8 @@ fn goal_row(t: &Tr, g: &GoalView, side: Option<Side>) -> GoalRow {
         target: g
             .target
             .map(|(m, r)| format!("{}: {}", measure_title(t, m), target_label(t, m, r))),
-        can_answer: side.is_some_and(|s| g.state == GoalState::Awaiting(s)),
+        can_answer: role.is_some_and(GoalState::may_answer)
+            && side.is_some_and(|s| g.state == GoalState::Awaiting(s)),
         offers_target: side == Some(Side::Team),
         history,
     }

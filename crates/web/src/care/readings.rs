@@ -281,8 +281,13 @@ pub(crate) async fn add_reading(
     match s.care.record_reading(&p.caller, &pid, &r).await {
         // The page names the new reading, so that it can say what to do now about it.
         Ok(saved) => Redirect::to(&format!(
-            "/patients/{pid}/readings/{}?ok=note-reading-saved&reading={}",
+            "/patients/{pid}/readings/{}?ok={}&reading={}",
             m.as_str(),
+            if matches!(p.role(), Some(Role::Patient)) {
+                "note-reading-saved"
+            } else {
+                "note-reading-saved-other"
+            },
             saved.id
         ))
         .into_response(),

@@ -79,7 +79,7 @@ pub(crate) async fn summary_page(
                 .goals
                 .iter()
                 .filter(|g| g.state != GoalState::Declined)
-                .map(|g| goal_row(&t, g, None))
+                .map(|g| goal_row(&t, g, None, Reader::Team))
                 .collect(),
             cards,
             recent,

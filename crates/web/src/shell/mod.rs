@@ -277,6 +277,7 @@ pub(crate) struct Note {
 /// Only known note keys are shown, so a link cannot put words in the page.
 pub(crate) const NOTES: &[&str] = &[
     "note-reading-saved",
+    "note-reading-saved-other",
     "note-readings-uploaded",
     "note-goal-proposed",
     "note-goal-answered",
