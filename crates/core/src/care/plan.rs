@@ -346,7 +346,8 @@ mod tests {
         assert!(GoalState::may_answer(Role::Clinician));
         assert!(GoalState::may_answer(Role::SocialWorker));
         assert!(!GoalState::may_answer(Role::Family));
-        assert!(!GoalState::may_answer(Role::Analyst));
+        assert!(!GoalState::may_answer(Role::QualityAnalyst));
+        assert!(!GoalState::may_answer(Role::Admin));
     }
     use time::macros::datetime;
 
