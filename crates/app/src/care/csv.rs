@@ -227,7 +227,8 @@ mod tests {
                 diastolic: 84.0,
             },
             at: datetime!(2026-11-20 08:30 UTC),
-            by: "ana".into(),
+            by: "Ana Silva".into(),
+            by_ref: Some("Patient/p".into()),
             unreviewed: true,
             review: None,
         };
