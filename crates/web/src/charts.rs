@@ -432,6 +432,7 @@ mod tests {
             value: v,
             at,
             by: String::new(),
+            by_ref: None,
             unreviewed: false,
             review: None,
         }
