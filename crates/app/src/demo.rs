@@ -606,3 +606,92 @@ mod tests {
         }
     }
 }
+
+/// What [`load`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    pub resources: usize,
+    pub care_plans: usize,
+    pub readings: usize,
+    pub packs: usize,
+}
+
+/// Loads the demo into an empty store: 40 synthetic patients, a care team for the first 20
+/// with an account for each role, Ana's daughter with a grant, the shared care plans of the
+/// panel's patients with diabetes and rescue packs for those with COPD, made through the
+/// app's own use-cases as the people would.
+pub async fn load(
+    store: &coproduce_store::Store,
+    clock: std::sync::Arc<dyn coproduce_core::Clock>,
+) -> Result<Loaded, CareError> {
+    use crate::accounts::{Accounts, NewUser};
+    use crate::error::AppError;
+    let year = clock.now().year();
+    let mut resources = population(40, 2026, year);
+    // The care team's panel is the first 20 patients.
+    let in_panel = |p: &String| {
+        p.strip_prefix("demo-p")
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n <= 20)
+    };
+    let panel: Vec<String> = with_diabetes(&resources)
+        .into_iter()
+        .filter(in_panel)
+        .collect();
+    let copd: Vec<String> = with_copd(&resources).into_iter().filter(in_panel).collect();
+    let (people, accounts) = people(20);
+    resources.extend(people);
+    let n = resources.len();
+    let mut importer = crate::Importer::new(store.clone(), clock.clone(), "cli:demo");
+    for (i, r) in resources.into_iter().enumerate() {
+        importer
+            .add(coproduce_fhir::stream::SourceItem::new(
+                format!("demo#{i}"),
+                Ok(r),
+            ))
+            .await?;
+    }
+    let summary = importer.finish().await?;
+    if !summary.rejected.is_empty() {
+        return Err(CareError::App(AppError::Internal(format!(
+            "rejected: {:?}",
+            summary.rejected
+        ))));
+    }
+    let accts = Accounts::new(store.clone(), clock.clone());
+    for (username, role, link) in accounts {
+        let role = Role::parse(role)
+            .ok_or_else(|| CareError::App(AppError::Internal(format!("the role {role}"))))?;
+        accts
+            .add_user(NewUser {
+                username: username.to_string(),
+                roles: vec![role],
+                fhir_ref: (!link.is_empty()).then(|| link.to_string()),
+                password: None,
+            })
+            .await?;
+    }
+    let users = accts.users().await?;
+    let caller = |name: &str| {
+        let user = users
+            .iter()
+            .find(|u| u.username == name)
+            .ok_or_else(|| CareError::App(AppError::Internal(format!("the account {name}"))))?;
+        Ok::<_, CareError>(accts.caller_for_user(user))
+    };
+    let team = caller("dr.okafor")?.await?;
+    let family = caller("clara")?.await?;
+    let care = Care::new(
+        crate::FhirApi::new(store.clone(), clock.clone()),
+        clock.clone(),
+    );
+    let readings = care_story(&care, &panel, &team, &family, 2026).await?;
+    // Rescue packs for patients with COPD in the team's panel, Ana's (demo-p1) ready to start.
+    let packs = rescue_story(store, &copd, clock.now()).await?;
+    Ok(Loaded {
+        resources: n,
+        care_plans: panel.len(),
+        readings,
+        packs,
+    })
+}

@@ -234,81 +234,20 @@ async fn main() -> Result<()> {
 
 /// Loads the synthetic panel, its care team and family, and an account for each role.
 async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
-    let year = clock.now().year();
-    let mut resources = coproduce_app::demo::population(40, 2026, year);
-    // The care team's panel is the first 20 patients.
-    let in_panel = |p: &String| {
-        p.strip_prefix("demo-p")
-            .and_then(|n| n.parse::<usize>().ok())
-            .is_some_and(|n| n <= 20)
-    };
-    let panel: Vec<String> = coproduce_app::demo::with_diabetes(&resources)
-        .into_iter()
-        .filter(in_panel)
-        .collect();
-    let copd: Vec<String> = coproduce_app::demo::with_copd(&resources)
-        .into_iter()
-        .filter(in_panel)
-        .collect();
-    let (people, accounts) = coproduce_app::demo::people(20);
-    resources.extend(people);
-    let n = resources.len();
-    let mut importer = coproduce_app::Importer::new(store.clone(), clock.clone(), "cli:demo");
-    for (i, r) in resources.into_iter().enumerate() {
-        importer
-            .add(coproduce_fhir::stream::SourceItem::new(
-                format!("demo#{i}"),
-                Ok(r),
-            ))
-            .await?;
-    }
-    let summary = importer.finish().await?;
-    if !summary.rejected.is_empty() {
-        bail!("the demo population did not load: {:?}", summary.rejected);
-    }
-    let accts = Accounts::new(store.clone(), clock.clone());
-    for (username, role, link) in accounts {
-        let role = coproduce_core::access::Role::parse(role).context("a demo role")?;
-        accts
-            .add_user(coproduce_app::accounts::NewUser {
-                username: username.to_string(),
-                roles: vec![role],
-                fhir_ref: (!link.is_empty()).then(|| link.to_string()),
-                password: None,
-            })
-            .await?;
-    }
-    // The shared care plans, made through the app's own use-cases, as the people would.
-    let caller = |name: &str| {
-        let accts = accts.clone();
-        let name = name.to_string();
-        async move {
-            let user = accts
-                .users()
-                .await?
-                .into_iter()
-                .find(|u| u.username == name)
-                .with_context(|| format!("the demo account {name}"))?;
-            anyhow::Ok(accts.caller_for_user(&user).await?)
-        }
-    };
-    let (team, family) = (caller("dr.okafor").await?, caller("clara").await?);
-    let care = coproduce_app::Care::new(
-        coproduce_app::FhirApi::new(store.clone(), clock.clone()),
-        clock.clone(),
-    );
-    let readings = coproduce_app::demo::care_story(&care, &panel, &team, &family, 2026).await?;
-    // Rescue packs for patients with COPD in the team's panel, Ana's (demo-p1) ready to start.
-    let packs = coproduce_app::demo::rescue_story(store, &copd, clock.now()).await?;
+    let loaded = coproduce_app::demo::load(store, clock.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("the demo population did not load: {e}"))?;
     println!(
-        "loaded {n} synthetic resources: 40 patients, a care team for 20 of them, a family member with a grant"
+        "loaded {} synthetic resources: 40 patients, a care team for 20 of them, a family member with a grant",
+        loaded.resources
     );
     println!(
-        "made the shared care plans of {} patients with diabetes: {readings} readings, goals in every state, activities on both sides",
-        panel.len()
+        "made the shared care plans of {} patients with diabetes: {} readings, goals in every state, activities on both sides",
+        loaded.care_plans, loaded.readings
     );
     println!(
-        "made {packs} rescue packs for patients with COPD, in every state (one team contact overdue)"
+        "made {} rescue packs for patients with COPD, in every state (one team contact overdue)",
+        loaded.packs
     );
     Ok(())
 }

@@ -167,3 +167,6 @@ goal-words-label-team = Your words (needed to suggest a change or decline)
 readings-title-team = Readings
 summary-link-team = Visit summary
 team-title-team = Care team
+admin-record-patient = A patient's record
+admin-record-family = A family member's record
+admin-record-team = A team member's record

@@ -285,23 +285,16 @@ impl Care {
         Ok(chart)
     }
 
-    /// Who entered, reviewed, proposed or answered is shown by the name on their record
-    /// (never a sign-in name or an id): each record read once, with the reader's rights; one
-    /// out of their reach keeps the name written with it.
-    async fn name_people(&self, caller: &Caller, chart: &mut Chart) -> Result<()> {
-        let mut refs: Vec<String> = Vec::new();
-        for r in &chart.readings {
-            refs.extend(r.by_ref.clone());
-            refs.extend(r.review.as_ref().and_then(|rv| rv.by_ref.clone()));
-        }
-        for g in &chart.goals {
-            refs.extend(g.proposed_by_ref.clone());
-            refs.extend(g.history.iter().filter_map(|e| e.by_ref.clone()));
-        }
+    /// The names on the records `refs` point to (Practitioner, RelatedPerson, Patient), read
+    /// with the caller's rights, beside those already `known`.
+    pub(super) async fn names_of(
+        &self,
+        caller: &Caller,
+        mut refs: Vec<String>,
+        mut names: HashMap<String, String>,
+    ) -> Result<HashMap<String, String>> {
         refs.sort();
         refs.dedup();
-        let mut names: HashMap<String, String> = HashMap::new();
-        names.insert(patient_ref(&chart.patient), chart.name.clone());
         for ty in ["Practitioner", "RelatedPerson", "Patient"] {
             let prefix = format!("{ty}/");
             let ids: Vec<&str> = refs
@@ -326,6 +319,24 @@ impl Care {
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(names)
+    }
+
+    /// Who entered, reviewed, proposed or answered is shown by the name on their record
+    /// (never a sign-in name or an id): each record read once, with the reader's rights; one
+    /// out of their reach keeps the name written with it.
+    async fn name_people(&self, caller: &Caller, chart: &mut Chart) -> Result<()> {
+        let mut refs: Vec<String> = Vec::new();
+        for r in &chart.readings {
+            refs.extend(r.by_ref.clone());
+            refs.extend(r.review.as_ref().and_then(|rv| rv.by_ref.clone()));
+        }
+        for g in &chart.goals {
+            refs.extend(g.proposed_by_ref.clone());
+            refs.extend(g.history.iter().filter_map(|e| e.by_ref.clone()));
+        }
+        let known = HashMap::from([(patient_ref(&chart.patient), chart.name.clone())]);
+        let names = self.names_of(caller, refs, known).await?;
         let named = |by: &mut String, r: &Option<String>| {
             if let Some(n) = r.as_ref().and_then(|r| names.get(r)) {
                 by.clone_from(n);
@@ -463,6 +474,23 @@ impl Care {
                 }
             })
             .collect();
+        let known = a
+            .people
+            .values()
+            .map(|p| (patient_ref(&p.id), p.name.clone()))
+            .collect();
+        let refs = a
+            .readings
+            .iter()
+            .filter_map(|f| f.reading.by_ref.clone())
+            .filter(|r| !r.starts_with("Patient/"))
+            .collect();
+        let names = self.names_of(caller, refs, known).await?;
+        for f in &mut a.readings {
+            if let Some(n) = f.reading.by_ref.as_ref().and_then(|r| names.get(r)) {
+                f.reading.by.clone_from(n);
+            }
+        }
         // Those that need a response now first (the most severe first), then overdue, then
         // out of range, then the oldest.
         a.readings.sort_by_key(|f| {

@@ -286,7 +286,11 @@ impl Care {
         full_url: &str,
         r: &NewReading,
     ) -> Result<Option<(Value, Vec<coproduce_store::NotificationRow>)>> {
-        if side_of(caller).ok() != Some(Side::Patient) {
+        let now = self.now();
+        // The team's own entries are known to them; a reading from long ago is history.
+        if side_of(caller).ok() != Some(Side::Patient)
+            || !coproduce_core::care::safety::recent(r.at, now)
+        {
             return Ok(None);
         }
         let value = reading_rules::check(r.measure, &r.values, &r.unit)?;
@@ -297,7 +301,6 @@ impl Care {
         else {
             return Ok(None);
         };
-        let now = self.now();
         let task = urgent_reading_task(patient, full_url, alert, &self.urgent, &self.calendar, now);
         let first = self.urgent.open(&self.calendar, now);
         let params = json!({

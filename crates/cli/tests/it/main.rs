@@ -6,6 +6,7 @@ mod browser;
 mod care;
 mod cli;
 mod corpus;
+mod demo;
 mod http;
 mod import;
 mod measure;

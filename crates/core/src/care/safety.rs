@@ -88,6 +88,16 @@ impl Default for SafetyThresholds {
     }
 }
 
+/// A reading taken more than this long ago (entered late, or a year of readings uploaded at
+/// once) is history: it is still flagged on the team's list, but it sets off no same-day
+/// response.
+pub const RESPOND_WITHIN: time::Duration = time::Duration::hours(24);
+
+/// Whether a reading taken at `at` is recent enough to need a response now.
+pub fn recent(at: time::OffsetDateTime, now: time::OffsetDateTime) -> bool {
+    now - at <= RESPOND_WITHIN
+}
+
 impl SafetyThresholds {
     /// Thresholds that make sense together: each level beyond the one before it.
     pub fn new(t: SafetyThresholds) -> Result<SafetyThresholds, String> {
@@ -190,6 +200,14 @@ mod tests {
                 .iter()
                 .all(|a| Alert::parse(a.as_str()) == Some(*a))
         );
+    }
+
+    #[test]
+    fn only_a_recent_reading_needs_a_response_now() {
+        let now = time::macros::datetime!(2026-11-29 12:00 UTC);
+        assert!(recent(now - time::Duration::hours(23), now));
+        assert!(recent(now - RESPOND_WITHIN, now));
+        assert!(!recent(now - time::Duration::hours(25), now));
     }
 
     #[test]

@@ -65,7 +65,13 @@ pub(crate) async fn admin_home(
                     .map(|r| t.t(&format!("owner-{r}")))
                     .collect::<Vec<_>>()
                     .join(", "),
-                record: u.fhir_ref.unwrap_or_default(),
+                // The kind of record only: the administrator does not read charts.
+                record: match u.fhir_ref.as_deref().and_then(|r| r.split_once('/')) {
+                    Some(("Patient", _)) => t.t("admin-record-patient"),
+                    Some(("RelatedPerson", _)) => t.t("admin-record-family"),
+                    Some((_, _)) => t.t("admin-record-team"),
+                    None => String::new(),
+                },
                 created: when(u.created_at),
                 disabled: u.disabled,
                 username: u.username,
