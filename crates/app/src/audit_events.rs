@@ -116,45 +116,91 @@ pub fn as_stored(row: &AuditRow) -> Stored {
     }
 }
 
-/// One line a patient can read: who did what with their record, and when.
-pub fn plain_words(row: &AuditRow) -> String {
+/// Who acted, as the patient's access log names them: a person by the name on their record
+/// (looked up by the caller of [`in_words`]), a connected system by its name, the clinic's
+/// import, coproduce itself (a reminder, a deadline), or someone not signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in person: their sign-in name (to be replaced by their name).
+    User(String),
+    Token(String),
+    Import,
+    Automatic,
+    Anonymous,
+}
+
+impl Actor {
+    pub fn of(label: &str) -> Actor {
+        match label.split_once(':') {
+            Some(("user", name)) => Actor::User(name.to_string()),
+            Some(("token", name)) => Actor::Token(name.to_string()),
+            Some(("cli", _)) => Actor::Import,
+            // The workflows' own steps and the demo's setup.
+            Some(("coproduce" | "demo", _)) => Actor::Automatic,
+            _ => Actor::Anonymous,
+        }
+    }
+}
+
+/// One line a patient can read, in their language: who did what with their record (refused,
+/// if it was) and why, for an emergency opening. `names` gives a signed-in person's name by
+/// their sign-in name; one not found is "a member of staff".
+pub fn in_words(
+    row: &AuditRow,
+    t: &crate::i18n::Tr,
+    names: &std::collections::HashMap<String, String>,
+) -> String {
     let e = &row.entry;
-    let who = match e.actor.split_once(':') {
-        Some(("user", name)) => name.to_string(),
-        Some(("token", name)) => format!("the connected system {name}"),
-        Some(("cli", _)) => "the clinic's data import".to_string(),
-        _ => "someone not signed in".to_string(),
+    let who = match Actor::of(&e.actor) {
+        Actor::User(u) => names
+            .get(&u)
+            .cloned()
+            .unwrap_or_else(|| t.t("access-who-staff")),
+        Actor::Token(name) => t.arg("access-who-system", "name", &name),
+        Actor::Import => t.t("access-who-import"),
+        Actor::Automatic => t.t("access-who-automatic"),
+        Actor::Anonymous => t.t("access-who-anonymous"),
     };
-    let what = match (e.action.as_str(), e.resource_type.as_deref()) {
-        ("read", Some(t)) => format!("looked at your {}", thing(t)),
-        ("search", Some(t)) => format!("looked through your {}", thing(t)),
-        ("create", Some(t)) => format!("added to your {}", thing(t)),
-        ("update", Some(t)) => format!("changed your {}", thing(t)),
-        ("delete", Some(t)) => format!("removed something from your {}", thing(t)),
-        ("break-glass", _) => {
-            "opened your record in an emergency, outside your care team".to_string()
-        }
-        ("measure-patients", _) => {
-            "listed you among the patients counted in a quality measure".to_string()
-        }
-        (other, _) => other.replace('-', " "),
+    let thing = t.t(&format!(
+        "access-thing-{}",
+        thing(e.resource_type.as_deref().unwrap_or(""))
+    ));
+    let action = match e.action.as_str() {
+        a @ ("read" | "search" | "create" | "update" | "delete" | "break-glass"
+        | "measure-patients") => a,
+        _ => "other",
     };
-    let refused = if e.outcome == "denied" {
-        " (this was refused)"
-    } else {
-        ""
-    };
-    let why = match (e.action.as_str(), &e.detail) {
-        ("break-glass", Some(d)) => format!(": {d}"),
-        _ => String::new(),
-    };
-    format!("{} — {who} {what}{refused}{why}", format_instant(e.at))
+    let mut line = t.with(
+        &format!("access-{action}"),
+        &[
+            ("who", who),
+            ("thing", thing),
+            ("what", e.action.replace('-', " ")),
+        ],
+    );
+    if e.outcome == "denied" {
+        line = t.arg("access-refused", "line", &line);
+    }
+    if let ("break-glass", Some(d)) = (e.action.as_str(), &e.detail) {
+        line = format!("{line}: {d}");
+    }
+    line
+}
+
+/// One line in English (the API's words): the time, then [`in_words`].
+pub fn plain_words(row: &AuditRow, names: &std::collections::HashMap<String, String>) -> String {
+    let t = crate::i18n::Tr::new("en");
+    format!(
+        "{} — {}",
+        format_instant(row.entry.at),
+        in_words(row, &t, names)
+    )
 }
 
 fn thing(resource_type: &str) -> &'static str {
     match resource_type {
-        "Observation" => "readings and results",
-        "CarePlan" | "Goal" | "Task" => "care plan",
+        "Observation" => "readings",
+        "CarePlan" | "Goal" | "Task" => "plan",
         "Communication" => "messages",
         "Patient" => "details",
         "Condition" => "conditions",

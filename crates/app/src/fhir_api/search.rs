@@ -231,12 +231,54 @@ impl FhirApi {
 
     /// Who opened a patient's record, in plain words, for that patient (newest first).
     pub async fn access_log(&self, caller: &Caller, limit: i64) -> Result<Vec<String>, AppError> {
+        let (rows, names) = self.access_rows(caller, limit).await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::audit_events::plain_words(r, &names))
+            .collect())
+    }
+
+    /// The patient's own access log, newest first, with the names of the people in it (by
+    /// sign-in name): the name on each one's record, else their role. Only the patient reads it.
+    pub async fn access_rows(
+        &self,
+        caller: &Caller,
+        limit: i64,
+    ) -> Result<(Vec<coproduce_store::AuditRow>, HashMap<String, String>), AppError> {
         let coproduce_core::access::Who::Patient { patient } = &caller.actor.who else {
             return Err(AppError::Forbidden(
                 "the access log is shown to the patient whose record it is".into(),
             ));
         };
         let (_, rows) = self.store.audit_for_patient(patient, limit, 0).await?;
-        Ok(rows.iter().map(crate::audit_events::plain_words).collect())
+        let mut names = HashMap::new();
+        for r in &rows {
+            let crate::audit_events::Actor::User(u) =
+                crate::audit_events::Actor::of(&r.entry.actor)
+            else {
+                continue;
+            };
+            if names.contains_key(&u) {
+                continue;
+            }
+            let Some(user) = self.store.user_by_name(&u).await? else {
+                continue;
+            };
+            let named = match user.fhir_ref.as_deref().and_then(split_reference) {
+                Some((rt, id)) => match self.store.read(rt, id).await {
+                    Ok(s) => Some(crate::vocabulary::person_name(&s.json()?)),
+                    Err(
+                        coproduce_store::StoreError::NotFound { .. }
+                        | coproduce_store::StoreError::Gone { .. },
+                    ) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            };
+            if let Some(n) = named.filter(|n| !n.is_empty() && n != "(no name)") {
+                names.insert(u, n);
+            }
+        }
+        Ok((rows, names))
     }
 }

@@ -1095,7 +1095,7 @@ async fn admins_read_the_trail_as_audit_events_and_patients_see_who_opened_their
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("dr-in looked at your readings and results")),
+            .any(|l| l.contains("A member of staff looked at your readings and results")),
         "{lines:#?}"
     );
     assert_eq!(

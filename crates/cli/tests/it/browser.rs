@@ -212,7 +212,7 @@ async fn a_patient_and_a_clinician_coproduce_a_plan_in_the_browser() {
     .await;
     wait_for(
         &dr,
-        "//span[contains(@class,'badge') and contains(., 'Out of range')]",
+        "//span[contains(@class,'badge') and contains(., 'High')]",
     )
     .await;
     let team_shot = screenshot(&dr, "team-home.png").await;
@@ -356,5 +356,287 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
         c.close().await.unwrap();
     }
     dr.close().await.unwrap();
+    app.finish().await;
+}
+
+/// The WCAG 2.0 and 2.1 A and AA rules of axe-core (carried in testdata/axe-core), run on the
+/// page the browser shows; the violations found, one line each.
+async fn accessibility_violations(c: &Client) -> Vec<String> {
+    let axe = std::fs::read_to_string(crate::testdata().join("axe-core/axe.min.js"))
+        .expect("testdata/axe-core/axe.min.js");
+    c.execute(&axe, vec![]).await.expect("axe-core loads");
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+               .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' +
+                   v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    found
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the page is wider than the window (it would scroll sideways).
+async fn scrolls_sideways(c: &Client) -> Option<String> {
+    let r = c
+        .execute(
+            "const w = document.documentElement.clientWidth;
+             if (document.documentElement.scrollWidth <= w) { return null; }
+             const wide = [...document.querySelectorAll('body *')]
+               .filter(e => e.getBoundingClientRect().right > w + 1)
+               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''));
+             return document.documentElement.scrollWidth + 'px wide in ' + w + 'px: ' + wide.slice(0, 5).join(', ');",
+            vec![],
+        )
+        .await
+        .expect("a width");
+    r.as_str().map(str::to_string)
+}
+
+/// Issue 22's journeys: (a) in Spanish a patient records a dangerous low and reads what to do
+/// now, and the clinician's home shows it first as urgent; (b) the social worker's home has no
+/// review form and a forced review is refused; (c) Clara reads Ana's plan about Ana, with no
+/// "I agree"; (d) on a 390-pixel phone no page of the patient scrolls sideways. On the way,
+/// axe-core checks each role's main pages against WCAG 2.1 A and AA.
+#[tokio::test]
+async fn a_dangerous_low_each_roles_home_and_words_for_each_reader_in_the_browser() {
+    if std::env::var_os("COPRODUCE_TEST_CHROMIUM").is_none() {
+        println!(
+            "SKIPPED browser journeys: set COPRODUCE_TEST_CHROMIUM to run them in headless Chromium"
+        );
+        return;
+    }
+    let app = TestApp::spawn_full(
+        TestBackend::Sqlite,
+        coproduce_web::WebConfig {
+            secure_cookies: false,
+            phones: coproduce_web::Phones {
+                clinic: Some("+1 555 0100".into()),
+                emergency: "911".into(),
+            },
+            ..Default::default()
+        },
+        coproduce_app::workflows::Settings::default(),
+        coproduce_app::jobs::Delivery::default(),
+    )
+    .await;
+    app.seed_care_team("es").await;
+    let driver = start_driver();
+    let mut checked: Vec<(String, Vec<String>)> = Vec::new();
+
+    // (a) Ana, in Spanish on her phone, records 52 mg/dL.
+    let ana = browser(&driver, 412, 1800).await;
+    sign_in(&ana, &app, "ana").await;
+    wait_for(&ana, "//html[@lang='es']").await;
+    checked.push(("patient home".into(), accessibility_violations(&ana).await));
+    click(&ana, "#measure-glucose").await;
+    wait_for(&ana, "//form[@id='reading-form']").await;
+    fill(&ana, "#value", "52").await;
+    click(&ana, "#reading-form button[type=submit]").await;
+    wait_for(&ana, "//section[@id='act-now']").await;
+    wait_for_text(&ana, "Su glucosa está muy baja. Trátela ahora.").await;
+    wait_for_text(&ana, "15 gramos de azúcar rápida").await;
+    wait_for(&ana, "//section[@id='act-now']//a[@href='tel:911']").await;
+    wait_for(&ana, "//section[@id='act-now']//a[@href='tel:+15550100']").await;
+    wait_for_text(
+        &ana,
+        "Su equipo de salud ya está avisado y lo va a llamar hoy.",
+    )
+    .await;
+    let low_shot = screenshot(&ana, "dangerous-low.png").await;
+    checked.push((
+        "patient reading".into(),
+        accessibility_violations(&ana).await,
+    ));
+
+    let dr = browser(&driver, 1280, 1400).await;
+    sign_in(&dr, &app, "dr.okafor").await;
+    wait_for(&dr, "//table[@id='act-now-list']").await;
+    // The first row of "needs action now" is Ana's low, urgent.
+    let first = wait_for(&dr, "//table[@id='act-now-list']/tbody/tr[1]").await;
+    let row = first.text().await.unwrap();
+    assert!(
+        row.contains("Ana Silva") && row.contains("Respond today: Very low: act now"),
+        "{row}"
+    );
+    assert!(
+        first
+            .attr("class")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .contains("rank-urgent"),
+        "{row}"
+    );
+    // It comes before the readings to review.
+    let order: bool = dr
+        .execute(
+            "const a = document.getElementById('act-now-h'), b = document.getElementById('unreviewed-h');
+             return !!(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(order, "needs action now comes first");
+    let team_shot = screenshot(&dr, "team-act-now.png").await;
+    checked.push(("clinician home".into(), accessibility_violations(&dr).await));
+
+    // (b) The social worker: a worklist, no review form; a forced review is refused.
+    let sw = browser(&driver, 1280, 1400).await;
+    sign_in(&sw, &app, "sw.diaz").await;
+    wait_for_text(&sw, "Your worklist: Social worker").await;
+    let forms = sw
+        .find_all(Locator::XPath("//form[contains(@action, '/review')]"))
+        .await
+        .unwrap();
+    assert!(
+        forms.is_empty(),
+        "no review form on the social worker's home"
+    );
+    checked.push((
+        "social worker home".into(),
+        accessibility_violations(&sw).await,
+    ));
+    let obs: Value = app
+        .get("/fhir/Observation?subject=Patient/p1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let oid = obs["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = sw
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const csrf = document.querySelector('input[name=csrf]').value;
+             fetch(arguments[0], {method: 'POST', redirect: 'manual',
+                    headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+                    body: new URLSearchParams({csrf: csrf, comment: '', back: '/'})})
+               .then(r => done(r.status)).catch(e => done(String(e)));",
+            vec![json!(format!("/patients/p1/observations/{oid}/review"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, json!(403), "a forced review is refused");
+
+    // (c) Clara reads Ana's plan about Ana, with no "I agree" on the goal the team proposed.
+    dr.goto(&app.url("/patients/p1")).await.unwrap();
+    fill(&dr, "#goal-text", "Check my feet every evening").await;
+    click(&dr, "#propose-goal button[type=submit]").await;
+    wait_for_text(&dr, "Waiting for the patient to answer").await;
+    let clara = browser(&driver, 412, 1800).await;
+    sign_in(&clara, &app, "clara").await;
+    clara.goto(&app.url("/patients/p1")).await.unwrap();
+    wait_for_text(&clara, "Ana Silva's plan").await;
+    wait_for_text(&clara, "Waiting for Ana Silva to answer").await;
+    let agree = clara
+        .find_all(Locator::Css("button[value=agree]"))
+        .await
+        .unwrap();
+    assert!(agree.is_empty(), "Clara is offered no 'I agree'");
+    checked.push((
+        "family view of the plan".into(),
+        accessibility_violations(&clara).await,
+    ));
+
+    // (d) Every page of the patient on a 390-pixel phone, in English: none scrolls sideways.
+    let narrow = browser(&driver, 390, 844).await;
+    sign_in(&narrow, &app, "ana").await;
+    narrow
+        .find(Locator::Id("lang"))
+        .await
+        .unwrap()
+        .select_by_value("en")
+        .await
+        .unwrap();
+    click(&narrow, "form.lang button").await;
+    wait_for(&narrow, "//html[@lang='en']").await;
+    let mut pages = vec![
+        "/".to_string(),
+        "/patients/p1".to_string(),
+        "/notifications".to_string(),
+        "/account".to_string(),
+        "/patients/p1/summary".to_string(),
+        "/patients/p1/rescue-pack".to_string(),
+        "/patients/p1/access-log".to_string(),
+    ];
+    for m in coproduce_core::care::readings::Measure::ALL {
+        pages.push(format!("/patients/p1/readings/{}", m.as_str()));
+    }
+    let mut wide = Vec::new();
+    for path in &pages {
+        narrow.goto(&app.url(path)).await.unwrap();
+        wait_for(&narrow, "//main").await;
+        if let Some(why) = scrolls_sideways(&narrow).await {
+            wide.push(format!("{path}: {why}"));
+        }
+    }
+    assert!(
+        wide.is_empty(),
+        "pages that scroll sideways at 390 px: {wide:#?}"
+    );
+    println!(
+        "390 px: {} pages of the patient, none scrolls sideways",
+        pages.len()
+    );
+    let narrow_shot = screenshot(&narrow, "patient-390.png").await;
+
+    // Every other role's main page, for axe-core.
+    let nurse = browser(&driver, 1280, 1400).await;
+    sign_in(&nurse, &app, "nurse.lee").await;
+    nurse.goto(&app.url("/team/rescue-packs")).await.unwrap();
+    wait_for(&nurse, "//main").await;
+    checked.push((
+        "rescue episodes".into(),
+        accessibility_violations(&nurse).await,
+    ));
+    nurse.goto(&app.url("/notifications")).await.unwrap();
+    wait_for(&nurse, "//main").await;
+    checked.push((
+        "notifications".into(),
+        accessibility_violations(&nurse).await,
+    ));
+    let admin = browser(&driver, 1280, 1400).await;
+    sign_in(&admin, &app, "admin.kim").await;
+    wait_for_text(&admin, "Accounts and tokens").await;
+    checked.push(("admin home".into(), accessibility_violations(&admin).await));
+    let rph = browser(&driver, 1280, 1400).await;
+    sign_in(&rph, &app, "rph.ali").await;
+    checked.push((
+        "pharmacist home".into(),
+        accessibility_violations(&rph).await,
+    ));
+    rph.goto(&app.url("/account")).await.unwrap();
+    wait_for(&rph, "//main").await;
+    checked.push(("account".into(), accessibility_violations(&rph).await));
+
+    let failing: Vec<&(String, Vec<String>)> =
+        checked.iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(failing.is_empty(), "WCAG 2.1 A/AA violations: {failing:#?}");
+    println!(
+        "axe-core: {} pages of every role, no WCAG 2.1 A/AA violation",
+        checked.len()
+    );
+    for (c, shot) in [(ana, low_shot), (dr, team_shot), (narrow, narrow_shot)] {
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+        c.close().await.unwrap();
+    }
+    for c in [sw, clara, nurse, admin, rph] {
+        c.close().await.unwrap();
+    }
     app.finish().await;
 }

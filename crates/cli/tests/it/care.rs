@@ -1322,3 +1322,25 @@ async fn the_plan_speaks_to_whoever_reads_it() {
     assert!(team.contains("Shared plan"), "{team}");
     app.finish().await;
 }
+
+/// The patient's access log is a page in their language: who opened their record, by name,
+/// and automatic steps as such; nobody else reads it.
+#[tokio::test]
+async fn the_patient_reads_who_opened_their_record_in_their_language() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("es").await;
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (status, _) = dr.get("/patients/p1/readings/glucose").await;
+    assert_eq!(status, 200);
+    let mut ana = app.sign_in("ana").await;
+    let (_, home) = ana.get("/").await;
+    assert!(home.contains("href=\"/patients/p1/access-log\""), "{home}");
+    let (status, log) = ana.get("/patients/p1/access-log").await;
+    assert_eq!(status, 200);
+    assert!(log.contains("Quién abrió mi expediente"), "{log}");
+    assert!(log.contains("Ngozi Okafor miró sus datos"), "{log}");
+    assert!(!log.contains("dr.okafor"), "{log}");
+    let (status, _) = dr.get("/patients/p1/access-log").await;
+    assert_eq!(status, 403);
+    app.finish().await;
+}

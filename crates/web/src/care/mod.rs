@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
+mod access_log;
 mod chart;
 mod plan;
 mod readings;
@@ -48,6 +49,7 @@ mod summary;
 mod team;
 mod worklist;
 
+pub(crate) use access_log::*;
 pub(crate) use chart::*;
 pub(crate) use plan::*;
 pub(crate) use readings::*;
@@ -90,6 +92,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
             false,
         ),
         ("/patients/{pid}/summary", get(summary_page), false),
+        ("/patients/{pid}/access-log", get(access_log_page), false),
     ]
 }
 
