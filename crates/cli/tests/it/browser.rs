@@ -305,6 +305,8 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
     wait_for(&ana, "//form[@id='start-form']").await;
     // The red zone is an instruction on the page, not a form.
     wait_for_text(&ana, "rele sèvis ijans kounye a (911)").await;
+    // ... with the number as a link that dials.
+    wait_for(&ana, "//a[@href='tel:911']").await;
     click(&ana, "#symptom-more-breathless").await;
     let start_shot = screenshot(&ana, "rescue-start.png").await;
     click(&ana, "#start-submit").await;
@@ -333,6 +335,11 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
     wait_for(&ana, "//form[@id='check-in']").await;
     click(&ana, "#checkin-worse").await;
     wait_for(&ana, "//p[@id='same-day']").await;
+    wait_for(
+        &ana,
+        "//p[@id='same-day']/following-sibling::p[@class='calls']/a[@href='tel:911']",
+    )
+    .await;
     wait_for_text(&ana, "Si ou pa pi byen, ou bezwen swen jodi a").await;
 
     // The team is told: the clinician's inbox, and a same-day task on the episode.

@@ -135,6 +135,26 @@ async fn a_missed_contact_escalates_exactly_once_across_a_restart() {
         let contact = view.deadline(TaskKind::Contact).expect("a contact task");
         assert_eq!(contact.deadline.due, datetime!(2026-11-30 17:00 UTC));
         assert_eq!(contact.deadline.role.as_str(), "nurse");
+        // Clara, whose grant covers Ana's plan, is told too; Ana started it herself.
+        assert_eq!(
+            inbox(&app.db.store, "RelatedPerson/rp1", "rescue-pack-started").await,
+            1,
+            "{backend:?}"
+        );
+        let rows = app
+            .db
+            .store
+            .notifications_for(&["RelatedPerson/rp1".to_string()], None, 10)
+            .await
+            .unwrap();
+        let (_, text) = coproduce_app::notify::render(
+            &rows[0],
+            std::sync::Arc::new(coproduce_core::calendar::BusinessCalendar::default()),
+        );
+        assert!(
+            text.starts_with("Ana Silva has started their rescue pack"),
+            "{text}"
+        );
         assert_eq!(
             inbox(&app.db.store, "role:nurse", "rescue-pack-started").await,
             1

@@ -18,6 +18,7 @@ pub(crate) struct MeasurePage {
     pub(crate) entered: EnteredReading,
     /// What to do now, for a reading just recorded that needs it.
     pub(crate) act_now: Option<ActNowBox>,
+    pub(crate) calls: crate::shell::Calls,
 }
 
 /// What the patient (or the family member helping them) does now about a reading that needs
@@ -28,8 +29,6 @@ pub(crate) struct ActNowBox {
     pub(crate) intro: Option<String>,
     pub(crate) steps: Vec<String>,
     pub(crate) told: Option<String>,
-    pub(crate) clinic: Option<(String, String)>,
-    pub(crate) emergency: (String, String),
 }
 
 /// The steps for a reading that needs a response now (CLINICAL.md section 2): the 15-15 rule
@@ -74,14 +73,6 @@ pub(crate) fn act_now_box(
         intro: family_of.map(|name| t.arg("alert-now-family", "name", name)),
         steps,
         told,
-        clinic: phones
-            .clinic
-            .as_ref()
-            .map(|n| (t.arg("call-clinic", "number", n), crate::Phones::tel(n))),
-        emergency: (
-            t.arg("call-emergency", "number", &phones.emergency),
-            crate::Phones::tel(&phones.emergency),
-        ),
     }
 }
 
@@ -181,6 +172,7 @@ pub(crate) async fn measure_view(
             .is_some_and(coproduce_core::care::readings::may_review),
         entered,
         act_now,
+        calls: crate::shell::calls(&t, &s.config.phones),
     })
 }
 

@@ -22,6 +22,8 @@ pub(crate) struct PackPage {
     pub(crate) can_start: bool,
     pub(crate) check_in: bool,
     pub(crate) not_better: bool,
+    /// The numbers to call, under the red zone and the "not better" message.
+    pub(crate) calls: crate::shell::Calls,
     pub(crate) history: Vec<EventLine>,
     pub(crate) deadlines: Vec<DeadlineLine>,
     /// Which team forms to show.
@@ -45,6 +47,7 @@ pub(crate) struct StartPage {
     pub(crate) symptoms: Vec<(String, String)>,
     pub(crate) drugs: Vec<(String, String)>,
     pub(crate) red: String,
+    pub(crate) calls: crate::shell::Calls,
 }
 
 pub(crate) async fn pack_view(
@@ -95,6 +98,7 @@ pub(crate) async fn pack_view(
     let pack = current.as_ref().map_or(&empty, |c| &c.pack);
     let may = |kind: &str| role.is_some_and(|r| pack.may(rules, r, kind, today));
     let page = PackPage {
+        calls: crate::shell::calls(&t, &s.config.phones),
         pid: pid.to_string(),
         name: chart.name.clone(),
         team,
@@ -176,6 +180,7 @@ pub(crate) fn start_view(s: &AppState, p: &Person, pid: &str, error: Option<Stri
     let proto = &s.rescue.protocol;
     let lang = t.lang;
     StartPage {
+        calls: crate::shell::calls(&t, &s.config.phones),
         f: p.frame(t.t("rescue-start-title"), None, error),
         pid: pid.to_string(),
         symptoms: proto

@@ -346,3 +346,24 @@ pub(crate) async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderM
     let t = browser_language(&headers);
     error_page(&t, t.t("error-not-found"), StatusCode::NOT_FOUND)
 }
+
+/// The numbers to call, as links that dial on a phone: emergency services, and the clinic
+/// when the site gave its number. Pages that tell someone to call include `calls.html`.
+#[derive(Debug, Clone)]
+pub(crate) struct Calls {
+    pub(crate) emergency: (String, String),
+    pub(crate) clinic: Option<(String, String)>,
+}
+
+pub(crate) fn calls(t: &Tr, phones: &crate::Phones) -> Calls {
+    Calls {
+        emergency: (
+            t.arg("call-emergency", "number", &phones.emergency),
+            crate::Phones::tel(&phones.emergency),
+        ),
+        clinic: phones
+            .clinic
+            .as_ref()
+            .map(|n| (t.arg("call-clinic", "number", n), crate::Phones::tel(n))),
+    }
+}
