@@ -195,6 +195,16 @@ impl Tr {
         }
     }
 
+    /// A number written as the reader's language writes it: a decimal comma in Spanish,
+    /// Portuguese and Haitian Creole ("89,6"), a point in English ("89.6"). Takes the number
+    /// already rounded as text ("89.6", "131/92").
+    pub fn number(&self, plain: &str) -> String {
+        match self.lang {
+            "es" | "pt-BR" | "ht" => plain.replace('.', ","),
+            _ => plain.to_string(),
+        }
+    }
+
     /// Whether a key has a message (in the reader's language or in English).
     pub fn has(&self, key: &str) -> bool {
         let cat = catalog();
@@ -279,6 +289,14 @@ pub fn day(t: time::OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_with_the_languages_decimal_mark() {
+        assert_eq!(Tr::new("en").number("89.6"), "89.6");
+        assert_eq!(Tr::new("es").number("89.6"), "89,6");
+        assert_eq!(Tr::new("pt-BR").number("7.3"), "7,3");
+        assert_eq!(Tr::new("ht").number("131/92"), "131/92");
+    }
 
     #[test]
     fn times_show_and_read_on_the_sites_clock() {

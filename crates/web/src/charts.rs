@@ -37,6 +37,8 @@ pub struct TrendLabels {
     pub title: String,
     pub unit: String,
     pub date: String,
+    /// The reader's language writes a decimal comma ("7,5").
+    pub decimal_comma: bool,
 }
 
 /// The trend of one measure over time (both numbers for blood pressure), with the target
@@ -93,7 +95,14 @@ pub fn trend(
             .x_labels(5)
             .y_labels(6)
             .x_label_formatter(&|d| date_label(*d))
-            .y_label_formatter(&|v| format!("{v:.prec$}", prec = measure.decimals()))
+            .y_label_formatter(&|v| {
+                let n = format!("{v:.prec$}", prec = measure.decimals());
+                if labels.decimal_comma {
+                    n.replace('.', ",")
+                } else {
+                    n
+                }
+            })
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 15))
             .y_desc(labels.unit.as_str())
@@ -450,6 +459,7 @@ mod tests {
             title: "HbA1c".into(),
             unit: "%".into(),
             date: "Date".into(),
+            decimal_comma: false,
         };
         let svg = trend(
             Measure::HbA1c,
@@ -481,6 +491,7 @@ mod tests {
             title: "x".into(),
             unit: "%".into(),
             date: "d".into(),
+            decimal_comma: false,
         };
         assert_eq!(trend(Measure::HbA1c, &[], None, &labels).unwrap(), "");
     }

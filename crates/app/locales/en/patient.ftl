@@ -365,3 +365,9 @@ access-break-glass = { $who } opened your record in an emergency, outside your c
 access-measure-patients = { $who } counted you in one of the clinic's quality measures
 access-other = { $who }: { $what }
 access-refused = { $line } (this was refused)
+
+reading-part-systolic = the top number (systolic)
+reading-part-diastolic = the bottom number (diastolic)
+csv-not-a-measure = "{ $value }" is not a reading this app knows; use one of { $allowed }
+csv-bad-time = "{ $value }" is not a time like 2026-11-20 08:30
+csv-row-unreadable = the row cannot be read ({ $detail })

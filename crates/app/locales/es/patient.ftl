@@ -364,3 +364,9 @@ access-break-glass = { $who } abrió su expediente en una emergencia, fuera de s
 access-measure-patients = { $who } lo contó en una medición de calidad de la clínica
 access-other = { $who }: { $what }
 access-refused = { $line } (no se permitió)
+
+reading-part-systolic = el número de arriba (sistólica)
+reading-part-diastolic = el número de abajo (diastólica)
+csv-not-a-measure = "{ $value }" no es una medición que esta aplicación conozca; use una de { $allowed }
+csv-bad-time = "{ $value }" no es una hora como 2026-11-20 08:30
+csv-row-unreadable = no se puede leer la fila ({ $detail })

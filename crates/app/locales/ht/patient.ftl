@@ -364,3 +364,9 @@ access-break-glass = { $who } louvri dosye ou nan yon ijans, andeyò ekip swen o
 access-measure-patients = { $who } konte ou nan yon mezi kalite klinik la
 access-other = { $who }: { $what }
 access-refused = { $line } (yo te refize sa)
+
+reading-part-systolic = chif anwo a (sistolik)
+reading-part-diastolic = chif anba a (dyastolik)
+csv-not-a-measure = "{ $value }" se pa yon mezi aplikasyon an konnen; sèvi ak youn nan { $allowed }
+csv-bad-time = "{ $value }" se pa yon lè tankou 2026-11-20 08:30
+csv-row-unreadable = nou pa ka li liy lan ({ $detail })

@@ -364,3 +364,9 @@ access-break-glass = { $who } abriu seu prontuário em uma emergência, fora da 
 access-measure-patients = { $who } contou você em uma medição de qualidade da clínica
 access-other = { $who }: { $what }
 access-refused = { $line } (isso foi recusado)
+
+reading-part-systolic = o número de cima (sistólica)
+reading-part-diastolic = o número de baixo (diastólica)
+csv-not-a-measure = "{ $value }" não é uma medição que este aplicativo conhece; use uma de { $allowed }
+csv-bad-time = "{ $value }" não é um horário como 2026-11-20 08:30
+csv-row-unreadable = não foi possível ler a linha ({ $detail })

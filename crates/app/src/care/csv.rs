@@ -74,38 +74,57 @@ pub fn parse_csv(
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
-        let refuse = |why: String| CareError::Input {
-            key: "csv-row-refused",
-            english: format!("row {row}: {why}"),
-            args: vec![("row", row.to_string()), ("why", why)],
-        };
-        let record = record.map_err(|e| refuse(e.to_string()))?;
+        // Why a row is refused, in words the page translates: the reason's key and values.
+        let refuse_as =
+            |why: String, key: &'static str, args: Vec<(&'static str, String)>| CareError::Input {
+                key: "csv-row-refused",
+                english: format!("row {row}: {why}"),
+                args: [
+                    ("row", row.to_string()),
+                    ("why", why),
+                    ("why-key", key.to_string()),
+                ]
+                .into_iter()
+                .chain(args)
+                .collect(),
+            };
+        let refused = |e: ReadingRefused| refuse_as(e.to_string(), e.key(), e.args());
+        let record = record.map_err(|e| {
+            refuse_as(
+                e.to_string(),
+                "csv-row-unreadable",
+                vec![("detail", e.to_string())],
+            )
+        })?;
         let field = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
         if record.iter().all(str::is_empty) {
             continue;
         }
         let measure =
             Measure::parse(&field(Some(m_col)).to_ascii_lowercase()).ok_or_else(|| {
-                refuse(format!(
-                    "'{}' is not a measure; use one of {}",
-                    field(Some(m_col)),
-                    Measure::ALL.map(Measure::as_str).join(", ")
-                ))
+                let allowed = Measure::ALL.map(Measure::as_str).join(", ");
+                refuse_as(
+                    format!(
+                        "'{}' is not a measure; use one of {allowed}",
+                        field(Some(m_col))
+                    ),
+                    "csv-not-a-measure",
+                    vec![
+                        ("value", field(Some(m_col)).to_string()),
+                        ("allowed", allowed),
+                    ],
+                )
             })?;
-        let mut values = vec![
-            reading_rules::parse_number(field(Some(v_col))).map_err(|e| refuse(e.to_string()))?,
-        ];
+        let mut values = vec![reading_rules::parse_number(field(Some(v_col))).map_err(refused)?];
         if measure == Measure::BloodPressure {
-            values.push(
-                reading_rules::parse_number(field(v2_col))
-                    .map_err(|e| refuse(format!("value2 (diastolic): {e}")))?,
-            );
+            values.push(reading_rules::parse_number(field(v2_col)).map_err(refused)?);
         }
         let at = parse_when(field(t_col), now, calendar).ok_or_else(|| {
-            refuse(format!(
-                "'{}' is not a time like 2026-11-20 08:30",
-                field(t_col)
-            ))
+            refuse_as(
+                format!("'{}' is not a time like 2026-11-20 08:30", field(t_col)),
+                "csv-bad-time",
+                vec![("value", field(t_col).to_string())],
+            )
         })?;
         let r = NewReading {
             measure,
@@ -113,7 +132,7 @@ pub fn parse_csv(
             unit: field(u_col).to_string(),
             at,
         };
-        reading_rules::check(r.measure, &r.values, &r.unit).map_err(|e| refuse(e.to_string()))?;
+        reading_rules::check(r.measure, &r.values, &r.unit).map_err(refused)?;
         out.push(r);
     }
     Ok(out)

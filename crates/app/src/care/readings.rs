@@ -432,10 +432,18 @@ impl Care {
         let mut urgent = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let obs = self.observation(caller, patient, r).map_err(|e| match e {
+                // The row, and why in words the page translates (`why-key` and its values).
                 CareError::Reading(why) => CareError::Input {
                     key: "csv-row-refused",
                     english: format!("row {}: {why}", i + 2),
-                    args: vec![("row", (i + 2).to_string()), ("why", why.to_string())],
+                    args: [
+                        ("row", (i + 2).to_string()),
+                        ("why", why.to_string()),
+                        ("why-key", why.key().to_string()),
+                    ]
+                    .into_iter()
+                    .chain(why.args())
+                    .collect(),
                 },
                 other => other,
             })?;

@@ -243,7 +243,7 @@ async fn impossible_readings_are_refused_for_every_measure_and_nothing_is_stored
     app.seed_care_team("en").await;
     let mut ana = app.sign_in("ana").await;
     let cases: &[(&str, &str, &str, &str, &str)] = &[
-        ("hba1c", "80", "", "%", "hba1c must be between 3 and 20 %"),
+        ("hba1c", "80", "", "%", "HbA1c must be between 3 and 20 %"),
         ("hba1c", "7,2x", "", "%", "is not a number. Type digits"),
         (
             "glucose",
@@ -264,14 +264,14 @@ async fn impossible_readings_are_refused_for_every_measure_and_nothing_is_stored
             "400",
             "80",
             "",
-            "systolic must be between 50 and 300",
+            "the top number (systolic) must be between 50 and 300",
         ),
         (
             "weight",
             "-70",
             "",
             "kg",
-            "weight must be between 0.5 and 500 kg",
+            "Weight must be between 0.5 and 500 kg",
         ),
         (
             "weight",
@@ -285,17 +285,17 @@ async fn impossible_readings_are_refused_for_every_measure_and_nothing_is_stored
             "5",
             "",
             "",
-            "peak-flow must be between 30 and 1000 L/min",
+            "Peak flow must be between 30 and 1000 L/min",
         ),
         (
             "cat-score",
             "41",
             "",
             "",
-            "cat-score must be between 0 and 40",
+            "COPD assessment (CAT) must be between 0 and 40",
         ),
         ("cat-score", "12.5", "", "", "whole number"),
-        ("steps", "-3", "", "", "steps must be between 0 and 100000"),
+        ("steps", "-3", "", "", "Steps must be between 0 and 100000"),
         ("glucose", "", "", "", "Please enter a value"),
     ];
     for (measure, value, value2, unit, message) in cases {
@@ -356,13 +356,33 @@ async fn impossible_readings_are_refused_for_every_measure_and_nothing_is_stored
         .await
         .unwrap();
     assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
     assert!(
-        resp.text()
-            .await
-            .unwrap()
-            .contains("Row 3: hba1c must be between 3 and 20 %")
+        page.contains("Row 3: That cannot be right: HbA1c must be between 3 and 20 %"),
+        "{page}"
     );
     assert_eq!(count(&app, "Observation?subject=Patient/p1").await, 0);
+
+    // In Spanish: the measure by its name and the numbers with a decimal comma.
+    let resp = ana
+        .post("/account/language", &[("lang", "es"), ("back", "/")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    for (measure, value, message) in [
+        ("hba1c", "80", "HbA1c debe estar entre 3 y 20 %"),
+        ("weight", "-70", "Peso debe estar entre 0,5 y 500 kg"),
+    ] {
+        ana.get(&format!("/patients/p1/readings/{measure}")).await;
+        let resp = ana
+            .post(
+                "/patients/p1/readings",
+                &[("measure", measure), ("value", value), ("unit", "")],
+            )
+            .await;
+        assert_eq!(resp.status(), 422);
+        let page = resp.text().await.unwrap();
+        assert!(page.contains(message), "{message}: {page}");
+    }
     app.finish().await;
 }
 

@@ -121,21 +121,23 @@ async fn after_change(
 // ---------------------------------------------------------------------------------------
 // Formatting, in the page's language.
 
-pub(crate) fn value_label(m: Measure, v: &ReadingValue) -> String {
+/// A reading's value with its unit, as the reader's language writes numbers ("89,6 kg").
+pub(crate) fn value_label(t: &Tr, m: Measure, v: &ReadingValue) -> String {
     let unit = m.canonical_unit().label;
     let d = m.decimals();
-    match *v {
-        ReadingValue::Single(x) => format!("{x:.d$} {unit}"),
+    let number = match *v {
+        ReadingValue::Single(x) => format!("{x:.d$}"),
         ReadingValue::Pressure {
             systolic,
             diastolic,
-        } => format!("{systolic:.0}/{diastolic:.0} {unit}"),
-    }
+        } => format!("{systolic:.0}/{diastolic:.0}"),
+    };
+    format!("{} {unit}", t.number(&number))
 }
 
 fn target_label(t: &Tr, m: Measure, r: TargetRange) -> String {
     let unit = m.canonical_unit().label;
-    let n = reading_rules::trim_number;
+    let n = |v: f64| t.number(&reading_rules::trim_number(v));
     match (r.low, r.high) {
         (Some(l), Some(h)) => t.with(
             "target-between",
@@ -374,6 +376,7 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
                 title: title.clone(),
                 unit: m.canonical_unit().label.to_string(),
                 date: t.t("chart-date"),
+                decimal_comma: t.number("0.5") != "0.5",
             },
         )
         .unwrap_or_else(|e| {
@@ -398,7 +401,7 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
                     ("to", t.day(to.at)),
                     ("low", format!("{lo:.prec$}", prec = m.decimals())),
                     ("high", format!("{hi:.prec$}", prec = m.decimals())),
-                    ("latest", value_label(m, &l.value)),
+                    ("latest", value_label(&t, m, &l.value)),
                     ("unit", m.canonical_unit().label.to_string()),
                     (
                         "target",
@@ -412,7 +415,7 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
     MeasureCard {
         key: m.as_str(),
         title,
-        latest: latest.map(|r| value_label(m, &r.value)),
+        latest: latest.map(|r| value_label(&t, m, &r.value)),
         latest_when: latest.map(|r| t.when(r.at)),
         standing,
         standing_class,

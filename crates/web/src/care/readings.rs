@@ -133,7 +133,7 @@ pub(crate) async fn measure_view(
             badge: badge_of(s, &t, own, m, &r.value),
             id: r.id.clone(),
             at: t.when(r.at),
-            value: value_label(m, &r.value),
+            value: value_label(&t, m, &r.value),
             by: r.by.clone(),
             unreviewed: r.unreviewed,
             review: r.review.as_ref().map(|rv| {

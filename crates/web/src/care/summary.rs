@@ -50,7 +50,7 @@ pub(crate) async fn summary_page(
             m.as_str(),
             rs.into_iter()
                 .take(5)
-                .map(|r| (t.when(r.at), value_label(m, &r.value)))
+                .map(|r| (t.when(r.at), value_label(&t, m, &r.value)))
                 .collect(),
         );
     }

@@ -264,8 +264,38 @@ struct ErrorPage {
 }
 
 /// The message for a refusal the person can act on.
+/// The message for a refusal the person can fix, in their words: a measure named as they
+/// know it (not its code), numbers as their language writes them, and a refused file row's
+/// reason translated too.
 pub(crate) fn refusal(t: &Tr, e: &CareError) -> Option<String> {
-    e.message().map(|(key, args)| t.with(key, &args))
+    let (key, args) = e.message()?;
+    let mut args: Vec<(&str, String)> = args
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match name {
+                "what" if t.has(&format!("measure-{value}")) => t.t(&format!("measure-{value}")),
+                "what" if t.has(&format!("reading-part-{value}")) => {
+                    t.t(&format!("reading-part-{value}"))
+                }
+                "min" | "max" => t.number(&value),
+                _ => value,
+            };
+            (name, value)
+        })
+        .collect();
+    if let Some(why_key) = args
+        .iter()
+        .find(|(n, _)| *n == "why-key")
+        .map(|(_, k)| k.clone())
+    {
+        let why = t
+            .with(&why_key, &args)
+            .trim_end_matches(['.', ' '])
+            .to_string();
+        args.retain(|(n, _)| *n != "why");
+        args.push(("why", why));
+    }
+    Some(t.with(key, &args))
 }
 
 #[derive(Debug, Deserialize, Default)]
