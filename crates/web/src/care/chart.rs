@@ -39,7 +39,7 @@ pub(crate) fn notifications(
                     "notify-reviewed",
                     &[
                         ("measure", measure_title(t, r.measure)),
-                        ("value", value_label(&t, r.measure, &r.value)),
+                        ("value", value_label(t, r.measure, &r.value)),
                         ("who", rv.by.clone()),
                         ("comment", c.clone()),
                     ],

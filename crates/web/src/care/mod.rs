@@ -401,7 +401,7 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
                     ("to", t.day(to.at)),
                     ("low", format!("{lo:.prec$}", prec = m.decimals())),
                     ("high", format!("{hi:.prec$}", prec = m.decimals())),
-                    ("latest", value_label(&t, m, &l.value)),
+                    ("latest", value_label(t, m, &l.value)),
                     ("unit", m.canonical_unit().label.to_string()),
                     (
                         "target",
@@ -415,7 +415,7 @@ fn measure_card(s: &AppState, t: &Tr, chart: &Chart, m: Measure, with_chart: boo
     MeasureCard {
         key: m.as_str(),
         title,
-        latest: latest.map(|r| value_label(&t, m, &r.value)),
+        latest: latest.map(|r| value_label(t, m, &r.value)),
         latest_when: latest.map(|r| t.when(r.at)),
         standing,
         standing_class,

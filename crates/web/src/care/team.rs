@@ -156,7 +156,7 @@ pub(crate) async fn team_home_view(
                 who: who_line(t, &a, &r.patient),
                 id: r.id.clone(),
                 measure: measure_title(t, r.measure),
-                value: value_label(&t, r.measure, &r.value),
+                value: value_label(t, r.measure, &r.value),
                 at: t.when(r.at),
                 by: r.by.clone(),
                 flags,
