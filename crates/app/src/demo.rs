@@ -51,7 +51,10 @@ const LANGS: &[&str] = &["en", "es", "pt-BR", "ht"];
 
 /// `n` patients with their records, as FHIR resources with stable ids (`demo-p1`...), dated
 /// in the twelve months before `today` (`YYYY-MM-DD`).
-pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
+pub fn population(n: usize, seed: u64, today: time::Date) -> Vec<Value> {
+    let today_year = today.year();
+    // A day `back` days before today, as FHIR writes a date.
+    let day = |back: u64| (today - Duration::days(i64::try_from(back).unwrap_or(0))).to_string();
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     out.push(
@@ -94,12 +97,8 @@ pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
             let mut a1c = 6.5 + rng.unit() * 4.0;
             for q in 0..4 {
                 a1c = (a1c - 0.3 + rng.unit() * 0.5).clamp(5.0, 13.0);
-                let date = format!(
-                    "{}-{:02}-{:02}",
-                    today_year - 1,
-                    1 + q * 3,
-                    5 + rng.below(20)
-                );
+                // One a quarter over the last year.
+                let date = day(365 - 91 * q - rng.below(20));
                 out.push(json!({
                     "resourceType": "Observation", "id": format!("{pid}-a1c-{q}"), "status": "final",
                     "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
@@ -119,28 +118,43 @@ pub fn population(n: usize, seed: u64, today_year: i32) -> Vec<Value> {
                 "J44.9",
             ));
         }
+        // Check-ups for everyone; for a patient with COPD up to three flares a year that
+        // bring them to the emergency department or into hospital.
         let visits = 1 + rng.below(3);
-        for v in 0..visits {
-            let date = format!(
-                "{}-{:02}-{:02}",
-                today_year - 1,
-                1 + rng.below(12),
-                1 + rng.below(28)
-            );
-            let ed = copd && v == 0 && rng.unit() < 0.4;
-            let (class, type_code, type_text) = if ed {
-                ("EMER", "50849002", "Emergency room admission")
-            } else {
-                ("AMB", "185349003", "Encounter for check up")
+        let flares = if copd { rng.below(4) } else { 0 };
+        for v in 0..visits + flares {
+            // Any day of the last year, so that the analyst's twelve months all have visits.
+            let back = 1 + rng.below(364);
+            let date = day(back);
+            let acute = v >= visits;
+            let admitted = acute && rng.unit() < 0.4;
+            let (class, type_code, type_text) = match (acute, admitted) {
+                (true, true) => ("IMP", "32485007", "Hospital admission"),
+                (true, false) => ("EMER", "50849002", "Emergency room admission"),
+                _ => ("AMB", "185349003", "Encounter for check up"),
             };
-            out.push(json!({
+            // A stay lasts three days; a visit forty minutes.
+            let end = if admitted {
+                format!("{}T11:00:00Z", day(back.saturating_sub(3)))
+            } else {
+                format!("{date}T09:40:00Z")
+            };
+            let mut encounter = json!({
                 "resourceType": "Encounter", "id": format!("{pid}-enc-{v}"), "status": "finished",
                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": class},
                 "type": [{"coding": [{"system": "http://snomed.info/sct", "code": type_code, "display": type_text}]}],
                 "subject": {"reference": format!("Patient/{pid}")},
-                "period": {"start": format!("{date}T09:00:00Z"), "end": format!("{date}T09:40:00Z")},
+                "period": {"start": format!("{date}T09:00:00Z"), "end": end},
                 "serviceProvider": {"reference": "Organization/demo-clinic"},
-            }));
+            });
+            // A flare of COPD is why the patient came in acutely.
+            if acute {
+                encounter["reasonCode"] = json!([{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J44.1", "display": "COPD with (acute) exacerbation"}]}]);
+            }
+            out.push(encounter);
+            if acute {
+                continue;
+            }
             let sys = 112 + rng.below(45);
             let dia = 68 + rng.below(25);
             out.push(json!({
@@ -595,8 +609,9 @@ mod tests {
 
     #[test]
     fn the_population_is_valid_fhir_and_deterministic() {
-        let a = population(30, 7, 2026);
-        assert_eq!(a, population(30, 7, 2026));
+        let today = time::macros::date!(2026 - 11 - 28);
+        let a = population(30, 7, today);
+        assert_eq!(a, population(30, 7, today));
         assert_eq!(
             a.iter().filter(|r| r["resourceType"] == "Patient").count(),
             30
@@ -626,8 +641,7 @@ pub async fn load(
 ) -> Result<Loaded, CareError> {
     use crate::accounts::{Accounts, NewUser};
     use crate::error::AppError;
-    let year = clock.now().year();
-    let mut resources = population(40, 2026, year);
+    let mut resources = population(40, 2026, clock.now().date());
     // The care team's panel is the first 20 patients.
     let in_panel = |p: &String| {
         p.strip_prefix("demo-p")

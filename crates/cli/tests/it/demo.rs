@@ -76,7 +76,25 @@ fn links(html: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_demo_page_names_people_never_accounts_or_ids() {
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    // The measures the server carries, as `coproduce demo` serves them.
+    let measures = coproduce_measures::official::NAMES
+        .iter()
+        .map(|n| {
+            let bundle = coproduce_measures::official::bundle(n)
+                .expect("a carried measure")
+                .expect("it reads");
+            (n.to_string(), std::sync::Arc::new(bundle))
+        })
+        .collect();
+    let app = TestApp::spawn_with(
+        TestBackend::Sqlite,
+        coproduce_web::WebConfig {
+            secure_cookies: false,
+            measures,
+            ..Default::default()
+        },
+    )
+    .await;
     let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
     coproduce_app::demo::load(&app.db.store, clock)
         .await
@@ -145,6 +163,24 @@ async fn every_demo_page_names_people_never_accounts_or_ids() {
         }
     }
     println!("{pages} demo pages read, no id or sign-in name where a name belongs");
+
+    // The analyst's home: the measures, and a year of emergency visits and admissions with
+    // most months above zero.
+    let mut ida = app.sign_in("quality.ida").await;
+    let (_, home) = ida.get("/").await;
+    assert!(!home.contains("No measure is configured"), "{home}");
+    assert!(home.contains("CMS122"), "{home}");
+    let months = home
+        .split("by month: ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .expect("the months in the chart's text");
+    let active = months
+        .split("; ")
+        .filter(|m| !m.ends_with(": 0 / 0"))
+        .count();
+    println!("demo utilisation: {active} of 12 months with emergency visits or admissions");
+    assert!(active >= 8, "{months}");
     assert!(pages > 40, "{pages}");
     app.finish().await;
 }
