@@ -117,12 +117,15 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 
 /// Writes at least a million resources of the demo population (patients, conditions,
 /// readings, encounters), with ids made unique per block.
+/// The day the generated records are dated from (a fixed one: the file is the same every run).
+const DAY: time::Date = time::macros::date!(2026 - 11 - 28);
+
 fn build_file(path: &Path) -> Result<()> {
     let mut w = BufWriter::new(File::create(path)?);
     let mut written = 0usize;
     let mut block = 0u64;
     while written < TARGET {
-        let resources = coproduce_app::demo::population(5000, block, 2026);
+        let resources = coproduce_app::demo::population(5000, block, DAY);
         for mut r in resources {
             if let Some(id) = r["id"].as_str() {
                 r["id"] = serde_json::Value::String(format!("b{block}-{id}"));
