@@ -371,3 +371,7 @@ reading-part-diastolic = the bottom number (diastolic)
 csv-not-a-measure = "{ $value }" is not a reading this app knows; use one of { $allowed }
 csv-bad-time = "{ $value }" is not a time like 2026-11-20 08:30
 csv-row-unreadable = the row cannot be read ({ $detail })
+
+summary-conditions = Health conditions
+summary-medicines = Medicines
+summary-none-recorded = None recorded.

@@ -370,3 +370,7 @@ reading-part-diastolic = el número de abajo (diastólica)
 csv-not-a-measure = "{ $value }" no es una medición que esta aplicación conozca; use una de { $allowed }
 csv-bad-time = "{ $value }" no es una hora como 2026-11-20 08:30
 csv-row-unreadable = no se puede leer la fila ({ $detail })
+
+summary-conditions = Enfermedades
+summary-medicines = Medicinas
+summary-none-recorded = No hay ninguna anotada.

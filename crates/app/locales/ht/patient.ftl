@@ -370,3 +370,7 @@ reading-part-diastolic = chif anba a (dyastolik)
 csv-not-a-measure = "{ $value }" se pa yon mezi aplikasyon an konnen; sèvi ak youn nan { $allowed }
 csv-bad-time = "{ $value }" se pa yon lè tankou 2026-11-20 08:30
 csv-row-unreadable = nou pa ka li liy lan ({ $detail })
+
+summary-conditions = Maladi
+summary-medicines = Medikaman
+summary-none-recorded = Pa gen anyen ki ekri.

@@ -370,3 +370,7 @@ reading-part-diastolic = o número de baixo (diastólica)
 csv-not-a-measure = "{ $value }" não é uma medição que este aplicativo conhece; use uma de { $allowed }
 csv-bad-time = "{ $value }" não é um horário como 2026-11-20 08:30
 csv-row-unreadable = não foi possível ler a linha ({ $detail })
+
+summary-conditions = Doenças
+summary-medicines = Remédios
+summary-none-recorded = Nenhum registrado.

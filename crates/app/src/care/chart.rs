@@ -105,6 +105,80 @@ pub struct FlaggedReading {
     pub overdue: bool,
 }
 
+/// What a visit summary lists besides the plan and the readings: the patient's active
+/// conditions and medicines, by name. None where the reader's rights leave them out (a family
+/// grant without the record).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VisitRecord {
+    pub conditions: Option<Vec<String>>,
+    pub medicines: Option<Vec<String>>,
+}
+
+/// The name of a coded thing: its text, else its first coding's display, else its code.
+fn concept_name(v: &Value) -> Option<String> {
+    v["text"]
+        .as_str()
+        .or_else(|| {
+            v["coding"]
+                .as_array()?
+                .iter()
+                .find_map(|c| c["display"].as_str().or(c["code"].as_str()))
+        })
+        .map(str::to_string)
+}
+
+impl Care {
+    /// The patient's active conditions and medicines, as the caller may see them.
+    pub async fn visit_record(&self, caller: &Caller, patient: &str) -> Result<VisitRecord> {
+        let subject = patient_ref(patient);
+        let names = |found: Vec<Stored>, field: &str| -> Result<Vec<String>> {
+            let mut out = Vec::new();
+            for s in &found {
+                let v = content(s)?;
+                if let Some(n) = concept_name(&v[field]) {
+                    if !out.contains(&n) {
+                        out.push(n);
+                    }
+                }
+            }
+            out.sort();
+            Ok(out)
+        };
+        let reachable = |r: std::result::Result<Vec<Stored>, AppError>| match r {
+            Ok(found) => Ok(Some(found)),
+            Err(AppError::Forbidden(_)) => Ok(None),
+            Err(e) => Err(CareError::from(e)),
+        };
+        let conditions = reachable(
+            self.api
+                .search_all(
+                    caller,
+                    "Condition",
+                    &params(&[
+                        ("subject", subject.clone()),
+                        ("clinical-status", "active".into()),
+                    ]),
+                )
+                .await,
+        )?;
+        let medicines = reachable(
+            self.api
+                .search_all(
+                    caller,
+                    "MedicationRequest",
+                    &params(&[("subject", subject), ("status", "active".into())]),
+                )
+                .await,
+        )?;
+        Ok(VisitRecord {
+            conditions: conditions.map(|f| names(f, "code")).transpose()?,
+            medicines: medicines
+                .map(|f| names(f, "medicationCodeableConcept"))
+                .transpose()?,
+        })
+    }
+}
+
 /// A team role's worklist across its panel (the pharmacist's, the community health worker's,
 /// the social worker's): the tasks it owns, most urgent first, and the plan activities it owns
 /// that are not finished, soonest first. No readings to sign off: that is the clinical roles'.

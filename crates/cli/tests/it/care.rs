@@ -1364,3 +1364,54 @@ async fn the_patient_reads_who_opened_their_record_in_their_language() {
     assert_eq!(status, 403);
     app.finish().await;
 }
+
+/// The visit summary covers the last three months of readings (an older one is not on it)
+/// and lists the patient's active conditions and medicines.
+#[tokio::test]
+async fn the_visit_summary_is_the_last_three_months_with_conditions_and_medicines() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    for (path, body) in [
+        (
+            "/fhir/Condition/p1-t2d",
+            serde_json::json!({"resourceType": "Condition", "id": "p1-t2d",
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9", "display": "Type 2 diabetes mellitus"}]},
+                "subject": {"reference": "Patient/p1"}}),
+        ),
+        (
+            "/fhir/MedicationRequest/p1-met",
+            serde_json::json!({"resourceType": "MedicationRequest", "id": "p1-met", "status": "active", "intent": "order",
+                "medicationCodeableConcept": {"text": "Metformin 500 mg tablets"},
+                "subject": {"reference": "Patient/p1"}}),
+        ),
+        (
+            "/fhir/Observation/p1-old-a1c",
+            serde_json::json!({"resourceType": "Observation", "id": "p1-old-a1c", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+                "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-06-01",
+                "valueQuantity": {"value": 9.4, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}),
+        ),
+        (
+            "/fhir/Observation/p1-new-a1c",
+            serde_json::json!({"resourceType": "Observation", "id": "p1-new-a1c", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+                "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-01",
+                "valueQuantity": {"value": 7.3, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}),
+        ),
+    ] {
+        let resp = app.put_json(path, body.to_string(), None).await;
+        assert!(resp.status().is_success(), "{path}");
+    }
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (status, page) = dr.get("/patients/p1/summary").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Type 2 diabetes mellitus"), "{page}");
+    assert!(page.contains("Metformin 500 mg tablets"), "{page}");
+    assert!(page.contains("7.3 %"), "{page}");
+    assert!(
+        !page.contains("9.4 %"),
+        "an older reading is not on it: {page}"
+    );
+    app.finish().await;
+}

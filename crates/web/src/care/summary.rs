@@ -1,5 +1,5 @@
-//! The printable visit summary: goals, the latest readings against their targets, recent
-//! activity.
+//! The printable visit summary: goals, the last three months of readings against their
+//! targets, the active conditions and medicines, and what is still to do on each side.
 
 use super::*;
 
@@ -13,6 +13,9 @@ pub(crate) struct SummaryPage {
     pub(crate) recent: HashMap<&'static str, Vec<(String, String)>>,
     pub(crate) patient_side: Vec<ActivityRow>,
     pub(crate) team_side: Vec<ActivityRow>,
+    /// None where the reader may not see them.
+    pub(crate) conditions: Option<Vec<String>>,
+    pub(crate) medicines: Option<Vec<String>>,
 }
 
 impl SummaryPage {
@@ -35,11 +38,18 @@ pub(crate) async fn summary_page(
         Ok(c) => c,
         Err(e) => return failed(&t, e),
     };
+    let record = match s.care.visit_record(&p.caller, &pid).await {
+        Ok(r) => r,
+        Err(e) => return failed(&t, e),
+    };
     let now = s.care.now();
     let since = now - time::Duration::days(90);
+    // The readings of the last three months only: the cards, their plots and their lists.
+    let mut chart = chart;
+    chart.readings.retain(|r| r.at >= since);
     let cards: Vec<MeasureCard> = Measure::ALL
         .into_iter()
-        .filter(|m| chart.readings_of(*m).any(|r| r.at >= since))
+        .filter(|m| chart.readings_of(*m).next().is_some())
         .map(|m| measure_card(&s, &t, &chart, m, true))
         .collect();
     let mut recent = HashMap::new();
@@ -85,6 +95,8 @@ pub(crate) async fn summary_page(
             recent,
             patient_side,
             team_side,
+            conditions: record.conditions,
+            medicines: record.medicines,
         },
         StatusCode::OK,
     )
