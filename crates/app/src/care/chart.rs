@@ -135,10 +135,10 @@ impl Care {
             let mut out = Vec::new();
             for s in &found {
                 let v = content(s)?;
-                if let Some(n) = concept_name(&v[field]) {
-                    if !out.contains(&n) {
-                        out.push(n);
-                    }
+                if let Some(n) = concept_name(&v[field])
+                    && !out.contains(&n)
+                {
+                    out.push(n);
                 }
             }
             out.sort();
