@@ -497,21 +497,34 @@ impl Care {
         if next == GoalState::Agreed {
             v["statusDate"] = json!(instant(now).get(..10).unwrap_or_default());
         }
-        let written = self
-            .api
-            .update(
-                caller,
-                "Goal",
-                goal_id,
-                v.to_string().as_bytes(),
-                Some(stored.version_id),
-            )
-            .await?;
-        let patient = written.stored.patient_id.clone().unwrap_or_default();
+        // The answer and the HbA1c test it moves (an agreed target changes the interval)
+        // commit together or not at all.
+        let mut entries = vec![(
+            caller,
+            json!({
+                "resource": v,
+                "request": {"method": "PUT", "url": format!("Goal/{goal_id}"),
+                            "ifMatch": format!("W/\"{}\"", stored.version_id)},
+            }),
+        )];
+        let system = Caller::system("coproduce:care-plan");
         if view.target.is_some_and(|(m, _)| m == Measure::HbA1c) || hba1c.is_some() {
-            self.refresh_hba1c_task(&patient).await?;
+            let agreeing = (next == GoalState::Agreed)
+                .then(|| {
+                    hba1c.map(HbA1cTarget::range).or_else(|| {
+                        view.target
+                            .filter(|(m, _)| *m == Measure::HbA1c)
+                            .map(|(_, r)| r)
+                    })
+                })
+                .flatten();
+            if let Some(task) = self.hba1c_task_entry(patient, &[], agreeing).await? {
+                entries.push((&system, task));
+            }
         }
-        goal_of(&written.stored)
+        self.api.transaction_with(entries, &[], None).await?;
+        let written = self.api.read(caller, "Goal", goal_id).await?;
+        goal_of(&written)
             .ok_or_else(|| CareError::App(AppError::Internal("a goal did not read back".into())))
     }
 

@@ -390,7 +390,7 @@ impl Care {
             }),
         )];
         if let Some(task) = self
-            .hba1c_task_entry(patient, std::slice::from_ref(r))
+            .hba1c_task_entry(patient, std::slice::from_ref(r), None)
             .await?
         {
             entries.push((&system, task));
@@ -462,7 +462,7 @@ impl Care {
         // or not at all.
         let system = Caller::system("coproduce:care-plan");
         let mut entries: Vec<(&Caller, Value)> = entries.into_iter().map(|e| (caller, e)).collect();
-        if let Some(task) = self.hba1c_task_entry(patient, rows).await? {
+        if let Some(task) = self.hba1c_task_entry(patient, rows, None).await? {
             entries.push((&system, task));
         }
         let mut notices = Vec::new();
@@ -572,7 +572,7 @@ impl Care {
     /// Keeps the patient's "HbA1c test due" task in step with their latest HbA1c and their
     /// agreed target. The system does this on the team's behalf, so it is audited as such.
     pub async fn refresh_hba1c_task(&self, patient: &str) -> Result<()> {
-        if let Some(task) = self.hba1c_task_entry(patient, &[]).await? {
+        if let Some(task) = self.hba1c_task_entry(patient, &[], None).await? {
             let system = Caller::system("coproduce:care-plan");
             self.api
                 .transaction_with(vec![(&system, task)], &[], None)
@@ -584,10 +584,11 @@ impl Care {
     /// The transaction entry that keeps the patient's "HbA1c test due" Task in step with
     /// their latest HbA1c (the stored ones and those about to be added) and their target:
     /// the Task created, or updated with its version checked; None when it is already right.
-    async fn hba1c_task_entry(
+    pub(super) async fn hba1c_task_entry(
         &self,
         patient: &str,
         adding: &[NewReading],
+        agreeing: Option<TargetRange>,
     ) -> Result<Option<Value>> {
         let added = adding
             .iter()
@@ -626,7 +627,8 @@ impl Care {
             .find_map(reading_of)
             .map(|r| (r.at, r.value.headline()));
         let latest = stored.into_iter().chain(added).max_by_key(|(at, _)| *at);
-        let target = self
+        // A target being agreed in the same transaction counts before the stored ones.
+        let stored_target = self
             .api
             .search_all(
                 &system,
@@ -644,6 +646,7 @@ impl Care {
                     .filter(|(m, _)| *m == Measure::HbA1c)
                     .map(|(_, r)| r)
             });
+        let target = agreeing.or(stored_target);
         let due = hba1c_due(latest, target, self.now());
         let identifier = format!("hba1c-test/{patient}");
         let mut task = hba1c_task_resource(patient, due, self.now());

@@ -1,6 +1,6 @@
 //! The readings' rules on every write, registered with the FHIR API and the importer: a
 //! reading with an impossible value or a unit its measure does not use is refused, and a
-//! reading the patient's side creates waits for the team's review, on every path (the app's
+//! reading the patient's side creates or changes waits for the team's review, on every path (the app's
 //! forms, a CSV upload, the FHIR interactions, Bundle entries and imports alike).
 
 use super::*;
@@ -31,18 +31,27 @@ impl WriteRule for ReadingRules {
                 why.to_string(),
             ));
         }
-        // A reading the patient's side creates through the API waits for the team's review,
-        // as one entered in the app does.
+        // A reading the patient's side creates or changes through the API waits for the
+        // team's review, as one entered in the app does: the side cannot sign off its own
+        // reading (a review it writes is dropped), and a changed reading is reviewed afresh.
         let patient_side = matches!(
             write.caller.actor.who,
             Who::Patient { .. } | Who::Family { .. }
         );
-        if !write.creating || !patient_side {
+        if !patient_side {
             return Ok(resource);
         }
         let mut v = resource.to_value();
         if reading_code(&v).is_none() {
             return Ok(resource);
+        }
+        if let Some(exts) = v.get_mut("extension").and_then(Value::as_array_mut) {
+            exts.retain(|e| e["url"] != ext("reading-review"));
+            if exts.is_empty()
+                && let Some(o) = v.as_object_mut()
+            {
+                o.remove("extension");
+            }
         }
         mark_unreviewed(&mut v);
         Ok(parse_resource_value(v)?)

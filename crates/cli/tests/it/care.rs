@@ -962,6 +962,34 @@ async fn a_reading_the_patient_posts_through_fhir_waits_for_review_like_one_from
     assert_eq!(resp.status(), 201);
     let stored: Value = resp.json().await.unwrap();
     assert_eq!(stored["meta"]["tag"][0]["code"], "unreviewed");
+    // Nor can the patient sign it off herself by rewriting it without the tag and with a
+    // review of her own: it still waits for the team.
+    let mut forged = stored.clone();
+    forged.as_object_mut().unwrap().remove("meta");
+    forged["extension"] = serde_json::json!([{
+        "url": "https://coproduce.health/fhir/StructureDefinition/reading-review",
+        "extension": [{"url": "by", "valueReference": {"display": "Ana Silva"}},
+                      {"url": "at", "valueDateTime": "2026-11-27T08:00:00Z"}],
+    }]);
+    let resp = app
+        .client
+        .put(app.url(&format!(
+            "/fhir/Observation/{}",
+            stored["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&ana_token)
+        .header("content-type", "application/fhir+json")
+        .body(forged.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rewritten: Value = resp.json().await.unwrap();
+    assert_eq!(
+        rewritten["meta"]["tag"][0]["code"], "unreviewed",
+        "{rewritten}"
+    );
+    assert!(rewritten.get("extension").is_none(), "{rewritten}");
     let mut dr = app.sign_in("dr.okafor").await;
     let (_, team) = dr.get("/").await;
     assert!(team.contains("Readings to review (1)"), "{team}");
@@ -1413,5 +1441,93 @@ async fn the_visit_summary_is_the_last_three_months_with_conditions_and_medicine
         !page.contains("9.4 %"),
         "an older reading is not on it: {page}"
     );
+    app.finish().await;
+}
+
+/// Agreeing to an HbA1c target moves the test due in the same transaction as the answer: at
+/// goal, six months instead of three; when the Task cannot be written, the answer is not
+/// stored either.
+#[tokio::test]
+async fn an_agreed_hba1c_target_moves_the_test_due_with_the_answer_or_not_at_all() {
+    struct NoTasks;
+    impl coproduce_app::fhir_api::WriteRule for NoTasks {
+        fn resource_type(&self) -> &'static str {
+            "Task"
+        }
+        fn check(
+            &self,
+            _: &coproduce_app::fhir_api::Write<'_>,
+            _: coproduce_fhir::Resource,
+        ) -> Result<coproduce_fhir::Resource, coproduce_app::AppError> {
+            Err(coproduce_app::AppError::Conflict("no tasks today".into()))
+        }
+    }
+    use coproduce_core::care::plan::GoalAnswer;
+    use coproduce_core::care::readings::{HbA1cTarget, Measure};
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+    let care = coproduce_app::Care::new(
+        coproduce_app::FhirApi::new(app.db.store.clone(), clock.clone()),
+        clock.clone(),
+    );
+    let (ana, dr) = (
+        crate::rescue::caller(&app, "ana").await,
+        crate::rescue::caller(&app, "dr.okafor").await,
+    );
+    care.record_reading(
+        &ana,
+        "p1",
+        &coproduce_app::care::NewReading {
+            measure: Measure::HbA1c,
+            values: vec![6.8],
+            unit: "%".into(),
+            at: time::macros::datetime!(2026-11-01 09:00 UTC),
+        },
+    )
+    .await
+    .unwrap();
+    let due = || async {
+        all(
+            &app,
+            "Task?identifier=https://coproduce.health/fhir/CodeSystem/task|hba1c-test/p1",
+        )
+        .await[0]["restriction"]["period"]["end"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        due().await.starts_with("2027-02-01"),
+        "three months with no goal"
+    );
+    let goal = care
+        .propose_goal(&dr, "p1", "Keep my HbA1c below 7", Some(HbA1cTarget::Usual))
+        .await
+        .unwrap();
+
+    // With the Task refused, Ana's agreement is not stored either.
+    let rules = coproduce_app::fhir_api::WriteRules::new(
+        coproduce_app::care::write_rules()
+            .into_iter()
+            .chain([std::sync::Arc::new(NoTasks)
+                as std::sync::Arc<dyn coproduce_app::fhir_api::WriteRule>]),
+    );
+    let failing = coproduce_app::Care::new(
+        coproduce_app::FhirApi::with_rules(app.db.store.clone(), clock.clone(), rules),
+        clock,
+    );
+    let refused = failing
+        .answer_goal(&ana, "p1", &goal.id, GoalAnswer::Agree, None)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let stored = all(&app, "Goal?subject=Patient/p1").await;
+    assert_eq!(stored[0]["lifecycleStatus"], "proposed", "nothing changed");
+    assert!(due().await.starts_with("2027-02-01"));
+
+    care.answer_goal(&ana, "p1", &goal.id, GoalAnswer::Agree, None)
+        .await
+        .unwrap();
+    assert!(due().await.starts_with("2027-05-01"), "six months at goal");
     app.finish().await;
 }
