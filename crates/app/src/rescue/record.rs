@@ -507,13 +507,25 @@ impl Rescue {
     }
 
     /// How many team deadlines were missed since `since` (Unix ms).
-    pub async fn missed_since(&self, since: i64) -> Result<usize> {
-        Ok(self
+    /// How many deadlines of the caller's patients were missed since `since` (each miss of a
+    /// step counts once): the team sees its own panel's, never the whole site's.
+    pub async fn missed_since(&self, caller: &Caller, since: i64) -> Result<usize> {
+        use coproduce_core::access::{Action, Reach, reach};
+        let misses = self
             .api
             .store()
             .misses_since(since)
             .await
-            .map_err(AppError::from)?
-            .len())
+            .map_err(AppError::from)?;
+        Ok(
+            match reach(&caller.actor, Action::Search, "Task", true, self.now()) {
+                Reach::Everything => misses.len(),
+                Reach::Patients(panel) => misses
+                    .iter()
+                    .filter(|m| m.patient_id.as_ref().is_some_and(|p| panel.contains(p)))
+                    .count(),
+                Reach::Nothing(_) => 0,
+            },
+        )
     }
 }

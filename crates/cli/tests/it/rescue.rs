@@ -176,6 +176,25 @@ async fn a_missed_contact_escalates_exactly_once_across_a_restart() {
         }
         assert_eq!(fired, 1, "the escalation fires exactly once");
         assert_eq!(app.db.store.misses_since(0).await.expect("misses").len(), 1);
+        // The team sees its own patients' misses, and another team none of them.
+        let nurse = caller(&app, "nurse.lee").await;
+        assert_eq!(rescue.missed_since(&nurse, 0).await.expect("a count"), 1);
+        let elsewhere = Caller {
+            actor: coproduce_core::access::Actor::session(
+                coproduce_core::access::Who::TeamMember {
+                    role: coproduce_core::access::Role::RapidResponse,
+                    panel: ["p2".to_string()].into(),
+                    break_glass: Vec::new(),
+                },
+            ),
+            label: "test:other-unit".into(),
+            fhir_ref: None,
+            user_id: None,
+        };
+        assert_eq!(
+            rescue.missed_since(&elsewhere, 0).await.expect("a count"),
+            0
+        );
         let view = rescue
             .current(&ana, "p1")
             .await

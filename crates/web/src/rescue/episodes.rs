@@ -45,7 +45,7 @@ pub(crate) async fn episodes_page(
     let month_ago = s.rescue.now() - time::Duration::days(30);
     let missed = match s
         .rescue
-        .missed_since(coproduce_core::unix_millis(month_ago))
+        .missed_since(&p.caller, coproduce_core::unix_millis(month_ago))
         .await
     {
         Ok(n) => n,
