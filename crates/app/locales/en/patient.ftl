@@ -375,3 +375,16 @@ csv-row-unreadable = the row cannot be read ({ $detail })
 summary-conditions = Health conditions
 summary-medicines = Medicines
 summary-none-recorded = None recorded.
+
+## The rescue pack as a family member reads it: of the patient by name.
+rescue-who-you = You
+rescue-status-preparing-family = { $name }'s care team is preparing a rescue pack.
+rescue-status-ready-family = { $name }'s rescue pack is ready at home. It can be used until { $date }.
+rescue-status-expired-family = { $name }'s rescue pack has expired. The pharmacist has been asked for a new one.
+rescue-status-will-call-family = { $name }'s care team will call { $name } by { $due }.
+rescue-status-contacted-family = { $name }'s care team was in touch on { $at }.
+rescue-status-take-family = { $name } takes the medicines as the pharmacist showed, every day until the pack is finished.
+rescue-status-closed-family = This episode is over.
+rescue-better-family = Good. { $name } finishes the pack as shown.
+rescue-not-better-family = Not better means { $name } needs care today: call the clinic now, or go to urgent care. If { $name } is very short of breath at rest, call 911.
+notice-rescue-pack-started-expired-family = The pack { $name } started had expired. The care team is getting a new pack ready.

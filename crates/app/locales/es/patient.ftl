@@ -374,3 +374,16 @@ csv-row-unreadable = no se puede leer la fila ({ $detail })
 summary-conditions = Enfermedades
 summary-medicines = Medicinas
 summary-none-recorded = No hay ninguna anotada.
+
+## The rescue pack as a family member reads it: of the patient by name.
+rescue-who-you = Usted
+rescue-status-preparing-family = El equipo de salud de { $name } está preparando un paquete de rescate.
+rescue-status-ready-family = El paquete de rescate de { $name } está listo en casa. Se puede usar hasta el { $date }.
+rescue-status-expired-family = El paquete de rescate de { $name } venció. Se le pidió uno nuevo al farmacéutico.
+rescue-status-will-call-family = El equipo de salud va a llamar a { $name } antes del { $due }.
+rescue-status-contacted-family = El equipo de salud se comunicó con { $name } el { $at }.
+rescue-status-take-family = { $name } toma las medicinas como le enseñó el farmacéutico, todos los días hasta terminar el paquete.
+rescue-status-closed-family = Este episodio terminó.
+rescue-better-family = Bien. { $name } termina el paquete como le enseñaron.
+rescue-not-better-family = Si { $name } no está mejor, necesita atención hoy: llame ahora a la clínica o vaya a urgencias. Si le falta mucho el aire en reposo, llame al 911.
+notice-rescue-pack-started-expired-family = El paquete que empezó { $name } estaba vencido. El equipo de salud está preparando uno nuevo.

@@ -374,3 +374,16 @@ csv-row-unreadable = nou pa ka li liy lan ({ $detail })
 summary-conditions = Maladi
 summary-medicines = Medikaman
 summary-none-recorded = Pa gen anyen ki ekri.
+
+## The rescue pack as a family member reads it: of the patient by name.
+rescue-who-you = Ou
+rescue-status-preparing-family = Ekip swen { $name } ap prepare yon pakè sekou.
+rescue-status-ready-family = Pakè sekou { $name } pare lakay. Li ka sèvi jiska { $date }.
+rescue-status-expired-family = Pakè sekou { $name } ekspire. Yo mande famasyen an yon lòt.
+rescue-status-will-call-family = Ekip swen an ap rele { $name } anvan { $due }.
+rescue-status-contacted-family = Ekip swen an te kontakte { $name } { $at }.
+rescue-status-take-family = { $name } pran medikaman yo jan famasyen an te montre l, chak jou jiskaske pakè a fini.
+rescue-status-closed-family = Epizòd sa a fini.
+rescue-better-family = Bon. { $name } fini pakè a jan yo te montre l.
+rescue-not-better-family = Si { $name } pa pi byen, li bezwen swen jodi a: rele klinik la kounye a, oswa ale nan swen ijan. Si { $name } gen souf kout anpil menm lè l ap repoze, rele 911.
+notice-rescue-pack-started-expired-family = Pakè { $name } te kòmanse a te ekspire. Ekip swen an ap prepare yon nouvo pakè.

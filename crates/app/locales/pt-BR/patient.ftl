@@ -374,3 +374,16 @@ csv-row-unreadable = não foi possível ler a linha ({ $detail })
 summary-conditions = Doenças
 summary-medicines = Remédios
 summary-none-recorded = Nenhum registrado.
+
+## The rescue pack as a family member reads it: of the patient by name.
+rescue-who-you = Você
+rescue-status-preparing-family = A equipe de { $name } está preparando um kit de resgate.
+rescue-status-ready-family = O kit de resgate de { $name } está pronto em casa. Pode ser usado até { $date }.
+rescue-status-expired-family = O kit de resgate de { $name } venceu. Um novo foi pedido ao farmacêutico.
+rescue-status-will-call-family = A equipe vai ligar para { $name } até { $due }.
+rescue-status-contacted-family = A equipe entrou em contato com { $name } em { $at }.
+rescue-status-take-family = { $name } toma os remédios como o farmacêutico ensinou, todos os dias até terminar o kit.
+rescue-status-closed-family = Este episódio terminou.
+rescue-better-family = Ótimo. { $name } termina o kit como foi ensinado.
+rescue-not-better-family = Se { $name } não melhorou, precisa de atendimento hoje: ligue agora para a clínica ou vá a um pronto atendimento. Se estiver com muita falta de ar em repouso, ligue para o 911.
+notice-rescue-pack-started-expired-family = O kit que { $name } começou estava vencido. A equipe está preparando um kit novo.

@@ -766,6 +766,17 @@ async fn a_patient_with_diabetes_is_asked_to_check_glucose_and_the_team_sees_tho
         home.contains("Please check your glucose every day until 2026-12-02 18:00"),
         "{home}"
     );
+    // Each reader has their words: Ana reads what she did; Clara and the team read of Ana.
+    let (_, pack) = ana.get("/patients/p1/rescue-pack").await;
+    assert!(pack.contains("You started the pack for"), "{pack}");
+    let mut clara = app.sign_in("clara").await;
+    let (_, pack) = clara.get("/patients/p1/rescue-pack").await;
+    assert!(pack.contains("Ana Silva started the pack for"), "{pack}");
+    assert!(
+        pack.contains("Ana Silva&#39;s care team will call Ana Silva by"),
+        "{pack}"
+    );
+    assert!(!pack.contains("will call you"), "{pack}");
     // Read, it leaves the home page; a notification that is not hers (or already read)
     // is not found.
     let (_, inbox) = ana.get("/notifications").await;

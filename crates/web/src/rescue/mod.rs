@@ -106,14 +106,48 @@ fn stage_label(t: &Tr, s: Stage) -> (String, &'static str) {
     (t.t(key), class)
 }
 
-fn history(s: &AppState, t: &Tr, v: &PackView) -> Vec<EventLine> {
+/// Who reads about a pack, for words that speak to them: the patient ("you"), a family
+/// member (of the patient by name; "you" for what they did themselves), or the team.
+pub(crate) struct Viewer<'a> {
+    pub(crate) role: Option<Role>,
+    /// Their own record (`Patient/..`, `RelatedPerson/..`), to say "you" for what they did.
+    pub(crate) me: Option<&'a str>,
+    pub(crate) patient_name: &'a str,
+}
+
+impl Viewer<'_> {
+    fn who(&self, t: &Tr, by: &coproduce_core::rescue::By) -> String {
+        if self.me == Some(by.who.as_str()) {
+            t.t("rescue-who-you")
+        } else if by.role == Role::Patient && self.role != Some(Role::Patient) {
+            self.patient_name.to_string()
+        } else {
+            t.t(&format!("owner-{}", by.role.as_str()))
+        }
+    }
+
+    /// The message for the reader: a family member's variant (naming the patient) where there
+    /// is one.
+    fn say(&self, t: &Tr, key: &str, args: &[(&str, String)]) -> String {
+        let family = format!("{key}-family");
+        if self.role == Some(Role::Family) && t.has(&family) {
+            let mut all = args.to_vec();
+            all.push(("name", self.patient_name.to_string()));
+            t.with(&family, &all)
+        } else {
+            t.with(key, args)
+        }
+    }
+}
+
+fn history(s: &AppState, t: &Tr, v: &PackView, viewer: &Viewer<'_>) -> Vec<EventLine> {
     let p = &s.rescue.protocol;
     let lang = t.lang;
     v.pack
         .events
         .iter()
         .map(|r| {
-            let who = t.t(&format!("owner-{}", r.by.role.as_str()));
+            let who = viewer.who(t, &r.by);
             let text = match &r.event {
                 Event::Eligible { reason } => t.with(
                     "rescue-event-eligible",
@@ -195,42 +229,44 @@ fn history(s: &AppState, t: &Tr, v: &PackView) -> Vec<EventLine> {
 }
 
 /// What the patient's side reads about their pack now.
-fn status_lines(t: &Tr, v: &PackView, now: OffsetDateTime) -> Vec<String> {
+fn status_lines(t: &Tr, v: &PackView, now: OffsetDateTime, viewer: &Viewer<'_>) -> Vec<String> {
+    let say = |key: &str, args: &[(&str, String)]| viewer.say(t, key, args);
     let mut out = Vec::new();
     match v.stage {
-        Stage::New | Stage::Eligible | Stage::Taught => out.push(t.t("rescue-status-preparing")),
+        Stage::New | Stage::Eligible | Stage::Taught => {
+            out.push(say("rescue-status-preparing", &[]))
+        }
         Stage::Ready => {
             if let Some(e) = v.pack.expires() {
-                out.push(t.arg("rescue-status-ready", "date", &e.to_string()));
+                out.push(say("rescue-status-ready", &[("date", e.to_string())]));
             }
         }
-        Stage::Expired => out.push(t.t("rescue-status-expired")),
+        Stage::Expired => out.push(say("rescue-status-expired", &[])),
         Stage::Started => {
             if v.pack
                 .is_expired_on(v.pack.started_at().map_or(now, |s| s).date())
             {
-                out.push(t.t("notice-rescue-pack-started-expired"));
+                out.push(say("notice-rescue-pack-started-expired", &[]));
             }
             match v.pack.contact() {
-                Some(c) => out.push(t.arg("rescue-status-contacted", "at", &t.when(c.at))),
+                Some(c) => out.push(say("rescue-status-contacted", &[("at", t.when(c.at))])),
                 None => {
                     if let Some(d) = v.deadline(TaskKind::Contact) {
-                        out.push(t.arg(
+                        out.push(say(
                             "rescue-status-will-call",
-                            "due",
-                            &t.when_zoned(d.deadline.due),
+                            &[("due", t.when_zoned(d.deadline.due))],
                         ));
                     }
                 }
             }
-            out.push(t.t("rescue-status-take"));
+            out.push(say("rescue-status-take", &[]));
             match v.pack.check_in() {
-                Some((CheckIn::Better, _)) => out.push(t.t("rescue-better")),
-                Some(_) => out.push(t.t("rescue-not-better")),
+                Some((CheckIn::Better, _)) => out.push(say("rescue-better", &[])),
+                Some(_) => out.push(say("rescue-not-better", &[])),
                 None => {}
             }
         }
-        Stage::Closed | Stage::Replaced => out.push(t.t("rescue-status-closed")),
+        Stage::Closed | Stage::Replaced => out.push(say("rescue-status-closed", &[])),
     }
     out
 }

@@ -97,6 +97,11 @@ pub(crate) async fn pack_view(
     let empty = coproduce_core::rescue::Pack::default();
     let pack = current.as_ref().map_or(&empty, |c| &c.pack);
     let may = |kind: &str| role.is_some_and(|r| pack.may(rules, r, kind, today));
+    let viewer = Viewer {
+        role,
+        me: p.caller.fhir_ref.as_deref(),
+        patient_name: &chart.name,
+    };
     let page = PackPage {
         calls: crate::shell::calls(&t, &s.config.phones),
         pid: pid.to_string(),
@@ -108,7 +113,7 @@ pub(crate) async fn pack_view(
         stage_class,
         status: current
             .as_ref()
-            .map(|c| status_lines(&t, c, now))
+            .map(|c| status_lines(&t, c, now, &viewer))
             .unwrap_or_else(|| vec![t.t("rescue-status-none")]),
         can_start: own_side && in_hand_ready,
         check_in: own_side
@@ -121,7 +126,7 @@ pub(crate) async fn pack_view(
             .is_some_and(|(a, _)| a != CheckIn::Better),
         history: current
             .as_ref()
-            .map(|c| history(s, &t, c))
+            .map(|c| history(s, &t, c, &viewer))
             .unwrap_or_default(),
         deadlines: current
             .as_ref()

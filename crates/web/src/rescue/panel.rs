@@ -40,10 +40,27 @@ async fn rescue_box(s: &AppState, p: &Person, pid: &str) -> Result<Option<Rescue
     };
     let now = s.rescue.now();
     let own_side = matches!(p.role(), Some(Role::Patient | Role::Family));
+    // The box is on the patient's home (and a family member's view of it): the patient's
+    // name is what a family member reads.
+    let name = match p.role() {
+        Some(Role::Family) => coproduce_app::vocabulary::person_name(
+            &s.api
+                .read(&p.caller, "Patient", pid)
+                .await?
+                .json()
+                .map_err(coproduce_app::AppError::from)?,
+        ),
+        _ => String::new(),
+    };
+    let viewer = Viewer {
+        role: p.role(),
+        me: p.caller.fhir_ref.as_deref(),
+        patient_name: &name,
+    };
     Ok(Some(RescueBox {
         pid: pid.to_string(),
         title: s.rescue.protocol.pack.get(t.lang).to_string(),
-        status: status_lines(&t, &c, now),
+        status: status_lines(&t, &c, now, &viewer),
         can_start: own_side && ready_in_hand(s, p, pid).await?,
         check_in: own_side
             && c.check_in_open(
