@@ -171,6 +171,42 @@ impl Rescue {
         Ok(out)
     }
 
+    /// The packs in the caller's reach that are still in use or being prepared (not yet
+    /// replaced), read in one search, with their patients' names: a team role's list of packs
+    /// to teach, dispense or replace.
+    pub async fn packs_in_hand(&self, caller: &Caller) -> Result<Vec<PackView>> {
+        let plans = self
+            .plans(caller, PACK_CATEGORY, &[("status", "active".to_string())])
+            .await?;
+        let mut out = Vec::new();
+        let mut names: std::collections::HashMap<String, String> = Default::default();
+        for p in &plans {
+            let view = self.view(p, &[], "")?;
+            if view.pack.replacement().is_some() {
+                continue;
+            }
+            out.push(view);
+        }
+        let ids: Vec<String> = out.iter().map(|v| v.patient.clone()).collect();
+        if !ids.is_empty() {
+            for s in self
+                .api
+                .search_all(caller, "Patient", &[("_id".to_string(), ids.join(","))])
+                .await?
+            {
+                names.insert(
+                    s.id.clone(),
+                    person_name(&s.json().map_err(AppError::from)?),
+                );
+            }
+        }
+        for v in &mut out {
+            v.patient_name = names.get(&v.patient).cloned().unwrap_or_default();
+        }
+        out.sort_by(|a, b| a.patient_name.cmp(&b.patient_name));
+        Ok(out)
+    }
+
     /// The pack in the patient's hands (not yet replaced), if any.
     pub async fn current(&self, caller: &Caller, patient: &str) -> Result<Option<PackView>> {
         Ok(self

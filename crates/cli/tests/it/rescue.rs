@@ -934,3 +934,52 @@ async fn any_task_with_a_chain_is_watched_whatever_wrote_it() {
     assert_eq!(app.db.store.misses_since(0).await.expect("misses").len(), 2);
     app.finish().await;
 }
+
+/// The pharmacist's home lists the packs they have work on: one to dispense after the
+/// teach-back, then, once dispensed, the same pack as expiring within 30 days.
+#[tokio::test]
+async fn the_pharmacists_worklist_holds_the_packs_to_prepare() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (rescue, _) = services(&app.db.store, &app.clock, false);
+    app.clock.set(datetime!(2026-11-02 10:00 UTC));
+    let dr = caller(&app, "dr.okafor").await;
+    let rph = caller(&app, "rph.ali").await;
+    let pack = rescue
+        .record(
+            &dr,
+            "p1",
+            None,
+            Event::Eligible {
+                reason: "Two exacerbations in the past year".into(),
+            },
+        )
+        .await
+        .unwrap();
+    rescue
+        .record(&rph, "p1", Some(&pack), Event::TaughtBack)
+        .await
+        .unwrap();
+    let mut web = app.sign_in("rph.ali").await;
+    let (_, home) = web.get("/").await;
+    assert!(home.contains("Rescue packs to work on (1)"), "{home}");
+    assert!(home.contains("To dispense"), "{home}");
+    rescue
+        .record(
+            &rph,
+            "p1",
+            Some(&pack),
+            Event::Dispensed {
+                items: items(time::macros::date!(2026 - 11 - 20)),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, home) = web.get("/").await;
+    assert!(home.contains("Expires 2026-11-20"), "{home}");
+    // The social worker has no pack to prepare: no section.
+    let mut sw = app.sign_in("sw.diaz").await;
+    let (_, home) = sw.get("/").await;
+    assert!(!home.contains("Rescue packs to work on"), "{home}");
+    app.finish().await;
+}

@@ -13,6 +13,8 @@ pub(crate) struct WorklistPage {
     pub(crate) tasks: Vec<ActRow>,
     pub(crate) activities: Vec<ActRow>,
     pub(crate) panel: Vec<(String, String, String)>,
+    /// Sections other workflows add (the rescue packs to prepare), rendered.
+    pub(crate) sections: Vec<String>,
 }
 
 fn who_of(t: &Tr, p: Option<&PanelPerson>) -> String {
@@ -32,6 +34,7 @@ pub(crate) async fn worklist_view(
     p: &Person,
     role: Role,
     note: Option<String>,
+    sections: Vec<String>,
 ) -> Result<WorklistPage, CareError> {
     let t = p.t();
     let now = s.care.now();
@@ -83,5 +86,6 @@ pub(crate) async fn worklist_view(
             .iter()
             .map(|x| (x.id.clone(), x.name.clone(), who_of(&t, Some(x))))
             .collect(),
+        sections,
     })
 }

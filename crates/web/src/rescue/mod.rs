@@ -25,10 +25,12 @@ use tower_sessions::Session;
 mod episodes;
 mod pack;
 mod panel;
+mod worklist;
 
 pub(crate) use episodes::*;
 pub(crate) use pack::*;
 pub(crate) use panel::home_panel;
+pub(crate) use worklist::worklist_section;
 
 /// The rescue pack's routes.
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
