@@ -777,6 +777,13 @@ async fn a_patient_with_diabetes_is_asked_to_check_glucose_and_the_team_sees_tho
         "{pack}"
     );
     assert!(!pack.contains("will call you"), "{pack}");
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (_, pack) = dr.get("/patients/p1/rescue-pack").await;
+    assert!(pack.contains("Ana Silva started the pack for"), "{pack}");
+    assert!(
+        !pack.contains("will call you"),
+        "the team reads of Ana: {pack}"
+    );
     // Read, it leaves the home page; a notification that is not hers (or already read)
     // is not found.
     let (_, inbox) = ana.get("/notifications").await;

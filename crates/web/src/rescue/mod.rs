@@ -128,11 +128,11 @@ impl Viewer<'_> {
         }
     }
 
-    /// The message for the reader: a family member's variant (naming the patient) where there
-    /// is one.
+    /// The message for the reader: for anyone but the patient (a family member, the team)
+    /// the variant that names the patient, where there is one.
     fn say(&self, t: &Tr, key: &str, args: &[(&str, String)]) -> String {
         let family = format!("{key}-family");
-        if self.role == Some(Role::Family) && t.has(&family) {
+        if self.role != Some(Role::Patient) && t.has(&family) {
             let mut all = args.to_vec();
             all.push(("name", self.patient_name.to_string()));
             t.with(&family, &all)
