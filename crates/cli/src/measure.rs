@@ -14,7 +14,7 @@ use time::Date;
 /// The options of `coproduce measure`.
 #[derive(Debug, clap::Args)]
 pub struct MeasureArgs {
-    /// cms122 or cms165.
+    /// cms122 or cms165, or AHRQ's pqi01 or pqi05.
     pub measure: String,
     /// A measure bundle (Measure, Libraries, ValueSets) to use instead of the official one
     /// this build carries, e.g. a newer edition.
@@ -63,6 +63,9 @@ pub fn load_bundle(path: &Path) -> Result<MeasureBundle> {
 
 pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -> Result<()> {
     let (start, end) = year(args.period)?;
+    if let Some(indicator) = coproduce_measures::pqi::Indicator::parse(&args.measure) {
+        return prevention_indicator(store, clock, &args, indicator, start, end).await;
+    }
     let bundle = match &args.bundle {
         Some(path) => load_bundle(path)?,
         None => carried_bundle(&args.measure)?,
@@ -202,4 +205,99 @@ pub async fn measure(store: &Store, clock: &Arc<dyn Clock>, args: MeasureArgs) -
         println!("  wrote one row per patient to {}", p.display());
     }
     Ok(())
+}
+
+/// An AHRQ Prevention Quality Indicator: qualifying discharges over patient-years in the age
+/// band, per 100,000, with the discharges that counted in the CSV and a summary MeasureReport.
+async fn prevention_indicator(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    args: &MeasureArgs,
+    indicator: coproduce_measures::pqi::Indicator,
+    start: Date,
+    end: Date,
+) -> Result<()> {
+    if args.bundle.is_some() || args.subject_list {
+        bail!(
+            "{} is computed from AHRQ's code sets this build carries: --bundle and --subject-list do not apply",
+            indicator.as_str()
+        );
+    }
+    let started = std::time::Instant::now();
+    let t = coproduce_app::measures::pqi::pqi(store, clock, "cli:measure", indicator, start, end)
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("{} ({} to {}, UTC)", indicator.title(), start, end);
+    println!(
+        "  patients aged {}+ {}   patient-years {:.1}   qualifying discharges {}",
+        indicator.min_age(),
+        t.patients,
+        t.patient_years,
+        t.discharges
+    );
+    println!(
+        "  kept out: too young {}   transfers in {}   cystic fibrosis or respiratory anomaly {}",
+        t.too_young, t.transfers_in, t.respiratory_anomaly
+    );
+    match (t.rate_per_100k(), t.interval_per_100k()) {
+        (Some(rate), Some((lo, hi))) => println!(
+            "  rate {rate:.1} per 100,000 patient-years (95% CI {lo:.1} to {hi:.1}); lower is better"
+        ),
+        _ => println!("  rate: none (no patient-time in the age band)"),
+    }
+    println!("  {secs:.1} s");
+    if let Some(p) = &args.csv {
+        let mut w =
+            csv::Writer::from_path(p).with_context(|| format!("creating {}", p.display()))?;
+        w.write_record(["patient", "encounter"])?;
+        for (patient, encounter) in &t.counted {
+            let row =
+                [patient.as_str(), encounter.as_str()].map(coproduce_app::spreadsheet::safe_cell);
+            w.write_record(row.iter().map(|c| c.as_ref()))?;
+        }
+        w.flush()?;
+        println!(
+            "  wrote the {} qualifying discharges to {}",
+            t.discharges,
+            p.display()
+        );
+    }
+    if let Some(out) = &args.out {
+        let report = pqi_report(&t, clock.now());
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("  wrote the MeasureReport to {}", out.display());
+    }
+    Ok(())
+}
+
+/// A summary MeasureReport of an indicator: the numerator is the qualifying discharges, the
+/// denominator the patients with time in the age band; the score is the rate per 100,000
+/// patient-years (our adaptation of AHRQ's census denominator).
+fn pqi_report(t: &coproduce_measures::pqi::Tally, now: time::OffsetDateTime) -> serde_json::Value {
+    let population = |code: &str, count: u64| {
+        serde_json::json!({
+            "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-population", "code": code}]},
+            "count": count,
+        })
+    };
+    let mut group = serde_json::json!({
+        "population": [population("denominator", t.patients), population("numerator", t.discharges)],
+    });
+    if let Some(rate) = t.rate_per_100k() {
+        group["measureScore"] = serde_json::json!({
+            "value": (rate * 10.0).round() / 10.0,
+            "unit": "per 100,000 patient-years",
+        });
+    }
+    serde_json::json!({
+        "resourceType": "MeasureReport",
+        "status": "complete",
+        "type": "summary",
+        "measure": format!("https://coproduce.health/fhir/Measure/ahrq-{}", t.indicator.as_str()),
+        "date": coproduce_store::Stored::instant(now),
+        "period": {"start": t.start.to_string(), "end": t.end.to_string()},
+        "improvementNotation": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation", "code": "decrease"}]},
+        "group": [group],
+    })
 }

@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod exclusions;
 pub mod interval;
 pub mod official;
+pub mod pqi;
 pub mod projection;
 pub mod record;
 pub mod utilisation;

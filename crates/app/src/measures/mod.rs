@@ -17,6 +17,7 @@ use time::Date;
 // The program evaluation (matched comparison), the value report (cost), and the synthetic
 // population the benchmarks and the demo stream.
 pub mod evaluation;
+pub mod pqi;
 pub mod synthetic;
 pub mod value;
 

@@ -509,3 +509,110 @@ async fn the_measure_projection_follows_every_write() {
         db.drop_db().await;
     }
 }
+
+/// `coproduce measure pqi05` over a hand-built population on both backends: each rule keeps
+/// out the stay it should (a COPD code as secondary only, age 35, cystic fibrosis listed, a
+/// transfer in, an emergency visit), each qualifying stay counts, the CSV names the
+/// Encounters that counted, and the MeasureReport is valid FHIR.
+#[tokio::test]
+async fn the_pqi05_rules_hold_over_the_store_on_both_backends() {
+    use serde_json::json;
+    const ICD: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+    let patient = |id: &str, born: &str| json!({"resourceType": "Patient", "id": id, "gender": "female", "birthDate": born});
+    let condition = |id: &str, pid: &str, code: &str| {
+        json!({"resourceType": "Condition", "id": id, "subject": {"reference": format!("Patient/{pid}")},
+               "code": {"coding": [{"system": ICD, "code": code}]}})
+    };
+    let stay = |id: &str, pid: &str, class: &str, diagnoses: &[&str], source: Option<&str>| {
+        let mut e = json!({"resourceType": "Encounter", "id": id, "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": class},
+            "subject": {"reference": format!("Patient/{pid}")},
+            "period": {"start": "2025-03-01T10:00:00Z", "end": "2025-03-04T10:00:00Z"},
+            "diagnosis": diagnoses.iter().enumerate().map(|(i, c)| json!({
+                "condition": {"reference": format!("Condition/{c}")}, "rank": i + 1})).collect::<Vec<_>>()});
+        if let Some(s) = source {
+            e["hospitalization"] = json!({"admitSource": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/admit-source", "code": s}]}});
+        }
+        e
+    };
+    let mut resources = vec![
+        patient("a", "1950-05-01"),
+        condition("a-copd", "a", "J44.1"),
+        stay("a-1", "a", "IMP", &["a-copd"], None),
+        json!({"resourceType": "Encounter", "id": "a-2", "status": "finished", "class": {"code": "IMP"},
+               "subject": {"reference": "Patient/a"},
+               "period": {"start": "2025-09-01", "end": "2025-09-03"},
+               "reasonCode": [{"coding": [{"system": ICD, "code": "J45.21"}]}]}),
+        patient("b", "1950-05-01"),
+        condition("b-hf", "b", "I50.9"),
+        condition("b-copd", "b", "J44.1"),
+        stay("b-1", "b", "IMP", &["b-hf", "b-copd"], None),
+        patient("c", "1990-05-01"),
+        condition("c-copd", "c", "J44.1"),
+        stay("c-1", "c", "IMP", &["c-copd"], None),
+        patient("d", "1950-05-01"),
+        condition("d-copd", "d", "J44.1"),
+        condition("d-cf", "d", "E84.0"),
+        stay("d-1", "d", "IMP", &["d-copd", "d-cf"], None),
+        patient("e", "1950-05-01"),
+        condition("e-copd", "e", "J44.1"),
+        stay("e-1", "e", "IMP", &["e-copd"], Some("hosp-trans")),
+        patient("f", "1950-05-01"),
+        condition("f-copd", "f", "J44.1"),
+        stay("f-1", "f", "EMER", &["f-copd"], None),
+    ];
+    resources.iter_mut().for_each(|r| {
+        assert!(
+            coproduce_fhir::validate::validate_resource(r).is_ok(),
+            "{r}"
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pqi.ndjson");
+    std::fs::write(
+        &file,
+        resources
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let (ok, out) = coproduce(&db.url, &["import", file.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        let csv = dir.path().join(format!("{backend:?}.csv"));
+        let report = dir.path().join(format!("{backend:?}.json"));
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "measure",
+                "pqi05",
+                "--period",
+                "2025",
+                "--csv",
+                csv.to_str().unwrap(),
+                "--out",
+                report.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{out}");
+        assert!(out.contains("patients aged 40+ 5"), "{out}");
+        assert!(out.contains("qualifying discharges 2"), "{out}");
+        assert!(
+            out.contains("too young 1   transfers in 1   cystic fibrosis or respiratory anomaly 1"),
+            "{out}"
+        );
+        let rows = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(
+            rows.lines().skip(1).collect::<Vec<_>>(),
+            vec!["a,Encounter/a-1", "a,Encounter/a-2"],
+            "{backend:?}"
+        );
+        let mr: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        coproduce_fhir::validate::validate_resource(&mr).unwrap();
+        assert_eq!(mr["group"][0]["population"][1]["count"], 2);
+        db.drop_db().await;
+    }
+}

@@ -1,0 +1,480 @@
+//! AHRQ Prevention Quality Indicators 01 (diabetes short-term complications) and 05 (COPD or
+//! asthma in older adults), observed rates, from AHRQ's own v2025 code sets (carried in
+//! `crates/measures/pqi/`, with their source and licence) and the rules as AHRQ's reference SAS
+//! software codes them:
+//!
+//! - the unit is an inpatient discharge: a patient with two qualifying stays counts twice;
+//! - the numerator is a discharge whose **principal** diagnosis is in the indicator's sets
+//!   (PQI 01: `ACDIASD`; PQI 05: `ACCOPDD` or `ACSASTD`), for a patient aged 18 or over (PQI
+//!   01) or 40 or over (PQI 05) at admission;
+//! - PQI 05 excludes a discharge with a `RESPAN` code (cystic fibrosis, respiratory anomalies)
+//!   anywhere among its diagnoses; every PQI excludes a transfer in from another hospital or
+//!   health facility;
+//! - codes match exactly, with or without the dot (`J44.1` is `J441`), never by prefix.
+//!
+//! The denominator is our adaptation of AHRQ's census population: the patient-years each
+//! patient of the population spends in the indicator's age band during the period. Rates are
+//! per 100,000 (patient-years).
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use time::Date;
+
+/// The two indicators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Indicator {
+    /// Diabetes Short-Term Complications Admission Rate.
+    Pqi01,
+    /// COPD or Asthma in Older Adults Admission Rate.
+    Pqi05,
+}
+
+impl Indicator {
+    pub const ALL: [Indicator; 2] = [Indicator::Pqi01, Indicator::Pqi05];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indicator::Pqi01 => "pqi01",
+            Indicator::Pqi05 => "pqi05",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Indicator> {
+        Indicator::ALL
+            .into_iter()
+            .find(|i| i.as_str().eq_ignore_ascii_case(s))
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Indicator::Pqi01 => "PQI 01 Diabetes Short-Term Complications Admission Rate",
+            Indicator::Pqi05 => "PQI 05 COPD or Asthma in Older Adults Admission Rate",
+        }
+    }
+
+    /// The youngest age at admission that counts (and the denominator's age band).
+    pub fn min_age(self) -> i32 {
+        match self {
+            Indicator::Pqi01 => 18,
+            Indicator::Pqi05 => 40,
+        }
+    }
+}
+
+/// The code sets, compiled in from the CSV files AHRQ's sets were read into.
+struct CodeSets {
+    acdiasd: HashSet<String>,
+    accopdd: HashSet<String>,
+    acsastd: HashSet<String>,
+    respan: HashSet<String>,
+}
+
+/// The `code` column (the second) of a code-set file; the first three columns never hold a
+/// comma, so the descriptions after them need no CSV quoting rules.
+fn codes_of(csv: &str) -> HashSet<String> {
+    csv.lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').nth(1))
+        .map(normalise)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+fn sets() -> &'static CodeSets {
+    static SETS: OnceLock<CodeSets> = OnceLock::new();
+    SETS.get_or_init(|| CodeSets {
+        acdiasd: codes_of(include_str!("../pqi/ACDIASD.csv")),
+        accopdd: codes_of(include_str!("../pqi/ACCOPDD.csv")),
+        acsastd: codes_of(include_str!("../pqi/ACSASTD.csv")),
+        respan: codes_of(include_str!("../pqi/RESPAN.csv")),
+    })
+}
+
+/// A code as AHRQ stores it: no dot, no spaces, upper case (`j44.1` is `J441`).
+pub fn normalise(code: &str) -> String {
+    code.chars()
+        .filter(|c| *c != '.' && !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The FHIR `Encounter.hospitalization.admitSource` codes
+/// (`http://terminology.hl7.org/CodeSystem/admit-source`) we read as AHRQ's transfers in: from
+/// another hospital (`hosp-trans`, `psych`: HCUP ASOURCE 2, UB-04 point of origin 4) or from
+/// another health facility (`nursing`, `rehab`: ASOURCE 3, point of origin 5 and 6). The
+/// mapping is ours, not AHRQ's; `emd`, `outp`, `born`, `gp`, `mp` and `other` are not transfers.
+pub const TRANSFER_SOURCES: &[&str] = &["hosp-trans", "psych", "nursing", "rehab"];
+
+/// Whether an admit source is a transfer in.
+pub fn is_transfer(admit_source: &str) -> bool {
+    TRANSFER_SOURCES.contains(&admit_source)
+}
+
+/// One hospital stay as the indicators read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discharge {
+    /// `Encounter/id`, named in the per-patient results.
+    pub id: String,
+    pub admitted: Date,
+    pub discharged: Date,
+    /// An inpatient stay (class IMP); anything else is not a discharge for a PQI.
+    pub inpatient: bool,
+    /// The principal (first-listed) diagnosis, as written.
+    pub principal: Option<String>,
+    /// Every listed diagnosis, the principal among them, as written.
+    pub diagnoses: Vec<String>,
+    /// Admitted by transfer from another hospital or health facility.
+    pub transfer_in: bool,
+}
+
+/// Why a discharge counts or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    Counted,
+    NotInpatient,
+    TooYoung,
+    /// The principal diagnosis is not in the indicator's sets (or there is none).
+    NotPrincipal,
+    /// PQI 05: a cystic fibrosis or respiratory anomaly code among the diagnoses.
+    RespiratoryAnomaly,
+    TransferIn,
+}
+
+/// A patient's age in whole years on a day.
+pub fn age_on(born: Date, day: Date) -> i32 {
+    let mut age = day.year() - born.year();
+    if (day.month() as u8, day.day()) < (born.month() as u8, born.day()) {
+        age -= 1;
+    }
+    age
+}
+
+/// Whether a discharge counts in an indicator's numerator, and if not, why.
+pub fn judge(indicator: Indicator, born: Option<Date>, d: &Discharge) -> Judgement {
+    let s = sets();
+    if !d.inpatient {
+        return Judgement::NotInpatient;
+    }
+    if born.is_none_or(|b| age_on(b, d.admitted) < indicator.min_age()) {
+        return Judgement::TooYoung;
+    }
+    let principal = d.principal.as_deref().map(normalise).unwrap_or_default();
+    let in_sets = match indicator {
+        Indicator::Pqi01 => s.acdiasd.contains(&principal),
+        Indicator::Pqi05 => s.accopdd.contains(&principal) || s.acsastd.contains(&principal),
+    };
+    if !in_sets {
+        return Judgement::NotPrincipal;
+    }
+    if indicator == Indicator::Pqi05
+        && d.diagnoses
+            .iter()
+            .chain(d.principal.iter())
+            .any(|c| s.respan.contains(&normalise(c)))
+    {
+        return Judgement::RespiratoryAnomaly;
+    }
+    if d.transfer_in {
+        return Judgement::TransferIn;
+    }
+    Judgement::Counted
+}
+
+/// The patient-years a patient born on `born` spends aged `min_age` or over within the
+/// period `[start, end]` (days inclusive, 365.25 days a year).
+pub fn years_in_band(born: Option<Date>, min_age: i32, start: Date, end: Date) -> f64 {
+    let Some(born) = born else { return 0.0 };
+    let from = match born.replace_year(born.year() + min_age) {
+        Ok(d) => d,
+        // 29 February: the birthday is 1 March in a common year.
+        Err(_) => born
+            .next_day()
+            .and_then(|d| d.replace_year(born.year() + min_age).ok())
+            .unwrap_or(end),
+    };
+    let first = from.max(start);
+    if first > end {
+        return 0.0;
+    }
+    ((end - first).whole_days() + 1) as f64 / 365.25
+}
+
+/// An indicator's count over a population and a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tally {
+    pub indicator: Indicator,
+    pub start: Date,
+    pub end: Date,
+    /// Patients with any time in the age band during the period.
+    pub patients: u64,
+    /// The denominator: patient-years in the age band.
+    pub patient_years: f64,
+    /// The numerator: qualifying discharges (each counts).
+    pub discharges: u64,
+    /// (patient, `Encounter/id`) of every discharge that counted.
+    pub counted: Vec<(String, String)>,
+    /// How many discharges of the period each rule kept out (inpatient ones only).
+    pub too_young: u64,
+    pub respiratory_anomaly: u64,
+    pub transfers_in: u64,
+}
+
+impl Tally {
+    pub fn new(indicator: Indicator, start: Date, end: Date) -> Self {
+        Tally {
+            indicator,
+            start,
+            end,
+            patients: 0,
+            patient_years: 0.0,
+            discharges: 0,
+            counted: Vec::new(),
+            too_young: 0,
+            respiratory_anomaly: 0,
+            transfers_in: 0,
+        }
+    }
+
+    /// Adds one patient: their time in the age band, and each of their discharges in the
+    /// period (by discharge date, as AHRQ counts discharges).
+    pub fn add(&mut self, patient: &str, born: Option<Date>, discharges: &[Discharge]) {
+        let years = years_in_band(born, self.indicator.min_age(), self.start, self.end);
+        if years > 0.0 {
+            self.patients += 1;
+            self.patient_years += years;
+        }
+        for d in discharges
+            .iter()
+            .filter(|d| self.start <= d.discharged && d.discharged <= self.end)
+        {
+            match judge(self.indicator, born, d) {
+                Judgement::Counted => {
+                    self.discharges += 1;
+                    self.counted.push((patient.to_string(), d.id.clone()));
+                }
+                Judgement::TooYoung => self.too_young += 1,
+                Judgement::RespiratoryAnomaly => self.respiratory_anomaly += 1,
+                Judgement::TransferIn => self.transfers_in += 1,
+                Judgement::NotInpatient | Judgement::NotPrincipal => {}
+            }
+        }
+    }
+
+    /// Merges another tally of the same indicator and period (from another batch).
+    pub fn merge(&mut self, other: Tally) {
+        self.patients += other.patients;
+        self.patient_years += other.patient_years;
+        self.discharges += other.discharges;
+        self.counted.extend(other.counted);
+        self.too_young += other.too_young;
+        self.respiratory_anomaly += other.respiratory_anomaly;
+        self.transfers_in += other.transfers_in;
+    }
+
+    /// Discharges per 100,000 patient-years, if there is any patient-time.
+    pub fn rate_per_100k(&self) -> Option<f64> {
+        (self.patient_years > 0.0).then(|| self.discharges as f64 / self.patient_years * 1e5)
+    }
+
+    /// The rate's 95% interval per 100,000, treating the count as Poisson (exact, by the
+    /// chi-square relation, approximated with Wilson and Hilferty's cube root).
+    pub fn interval_per_100k(&self) -> Option<(f64, f64)> {
+        if self.patient_years <= 0.0 {
+            return None;
+        }
+        let n = self.discharges as f64;
+        let z = 1.959_963_984_540_054;
+        let lower = if n == 0.0 {
+            0.0
+        } else {
+            n * (1.0 - 1.0 / (9.0 * n) - z / (3.0 * n.sqrt())).powi(3)
+        };
+        let m = n + 1.0;
+        let upper = m * (1.0 - 1.0 / (9.0 * m) + z / (3.0 * m.sqrt())).powi(3);
+        let per = 1e5 / self.patient_years;
+        Some((lower * per, upper * per))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn stay(principal: &str, others: &[&str]) -> Discharge {
+        Discharge {
+            id: "Encounter/e".into(),
+            admitted: date!(2025 - 06 - 10),
+            discharged: date!(2025 - 06 - 13),
+            inpatient: true,
+            principal: Some(principal.into()),
+            diagnoses: std::iter::once(principal)
+                .chain(others.iter().copied())
+                .map(str::to_string)
+                .collect(),
+            transfer_in: false,
+        }
+    }
+
+    /// Born so that they are `age` on the admission day (their birthday that very day).
+    fn aged(age: i32) -> Option<Date> {
+        Some(date!(2025 - 06 - 10).replace_year(2025 - age).unwrap())
+    }
+
+    #[test]
+    fn the_code_sets_are_aharqs_v2025_sets() {
+        let s = sets();
+        assert_eq!(s.acdiasd.len(), 13);
+        assert_eq!(s.accopdd.len(), 15);
+        assert_eq!(s.acsastd.len(), 13);
+        assert_eq!(s.respan.len(), 48);
+    }
+
+    #[test]
+    fn age_boundaries_are_at_admission() {
+        use Indicator::*;
+        assert_eq!(
+            judge(Pqi05, aged(39), &stay("J44.1", &[])),
+            Judgement::TooYoung
+        );
+        // The day before the 40th birthday is still 39.
+        let almost = aged(40).map(|b| b.next_day().unwrap());
+        assert_eq!(
+            judge(Pqi05, almost, &stay("J44.1", &[])),
+            Judgement::TooYoung
+        );
+        assert_eq!(
+            judge(Pqi05, aged(40), &stay("J44.1", &[])),
+            Judgement::Counted
+        );
+        assert_eq!(
+            judge(Pqi01, aged(17), &stay("E11.10", &[])),
+            Judgement::TooYoung
+        );
+        assert_eq!(
+            judge(Pqi01, aged(18), &stay("E11.10", &[])),
+            Judgement::Counted
+        );
+        assert_eq!(
+            judge(Pqi01, None, &stay("E11.10", &[])),
+            Judgement::TooYoung
+        );
+    }
+
+    #[test]
+    fn each_sets_first_and_last_code_counts_with_or_without_the_dot() {
+        use Indicator::*;
+        let adult = aged(65);
+        for (ind, first, last) in [
+            (Pqi01, "E10.10", "E13.641"),
+            (Pqi05, "J41.0", "J47.9"),
+            (Pqi05, "J45.21", "J45.998"),
+        ] {
+            for code in [first, last] {
+                assert_eq!(
+                    judge(ind, adult, &stay(code, &[])),
+                    Judgement::Counted,
+                    "{code}"
+                );
+                let undotted = code.replace('.', "");
+                assert_eq!(judge(ind, adult, &stay(&undotted, &[])), Judgement::Counted);
+                assert_eq!(
+                    judge(ind, adult, &stay(&code.to_lowercase(), &[])),
+                    Judgement::Counted
+                );
+            }
+        }
+        // Exact codes only: a parent code or a code next to the set does not count.
+        assert_eq!(
+            judge(Pqi05, adult, &stay("J44", &[])),
+            Judgement::NotPrincipal
+        );
+        assert_eq!(
+            judge(Pqi05, adult, &stay("J44.81", &[])),
+            Judgement::NotPrincipal
+        );
+        assert_eq!(
+            judge(Pqi01, adult, &stay("E11.9", &[])),
+            Judgement::NotPrincipal
+        );
+        assert_eq!(
+            judge(Pqi01, adult, &stay("J44.1", &[])),
+            Judgement::NotPrincipal
+        );
+    }
+
+    #[test]
+    fn a_secondary_copd_code_does_not_count_and_a_secondary_anomaly_excludes() {
+        use Indicator::*;
+        let adult = aged(70);
+        assert_eq!(
+            judge(Pqi05, adult, &stay("I50.9", &["J44.1"])),
+            Judgement::NotPrincipal,
+            "COPD as a secondary diagnosis only"
+        );
+        assert_eq!(
+            judge(Pqi05, adult, &stay("J44.1", &["E84.0"])),
+            Judgement::RespiratoryAnomaly,
+            "cystic fibrosis listed anywhere"
+        );
+        assert_eq!(
+            judge(Pqi05, adult, &stay("J44.1", &["Q33.0"])),
+            Judgement::RespiratoryAnomaly
+        );
+        // RESPAN does not touch PQI 01.
+        assert_eq!(
+            judge(Pqi01, adult, &stay("E11.10", &["E84.0"])),
+            Judgement::Counted
+        );
+    }
+
+    #[test]
+    fn a_transfer_in_and_an_outpatient_visit_do_not_count() {
+        use Indicator::*;
+        let adult = aged(70);
+        let mut transfer = stay("J44.1", &[]);
+        transfer.transfer_in = true;
+        assert_eq!(judge(Pqi05, adult, &transfer), Judgement::TransferIn);
+        let mut visit = stay("J44.1", &[]);
+        visit.inpatient = false;
+        assert_eq!(judge(Pqi05, adult, &visit), Judgement::NotInpatient);
+        assert!(is_transfer("hosp-trans") && is_transfer("nursing"));
+        assert!(!is_transfer("emd") && !is_transfer("outp"));
+    }
+
+    #[test]
+    fn each_discharge_counts_and_the_denominator_is_time_in_the_age_band() {
+        let (start, end) = (date!(2025 - 01 - 01), date!(2025 - 12 - 31));
+        let mut t = Tally::new(Indicator::Pqi05, start, end);
+        // 40 on 1 July: half a year in the band, two qualifying stays.
+        let born = Some(date!(1985 - 07 - 01));
+        let mut second = stay("J45.21", &[]);
+        second.id = "Encounter/f".into();
+        second.admitted = date!(2025 - 09 - 01);
+        second.discharged = date!(2025 - 09 - 03);
+        let mut first = stay("J44.1", &[]);
+        first.admitted = date!(2025 - 08 - 01);
+        first.discharged = date!(2025 - 08 - 02);
+        t.add("a", born, &[first, second]);
+        // Too young all year: no time, and their stay is kept out as too young.
+        t.add("b", Some(date!(2000 - 01 - 01)), &[stay("J44.1", &[])]);
+        assert_eq!(t.discharges, 2);
+        assert_eq!(t.patients, 1);
+        assert!(
+            (t.patient_years - 184.0 / 365.25).abs() < 1e-9,
+            "{}",
+            t.patient_years
+        );
+        assert_eq!(t.too_young, 1);
+        let rate = t.rate_per_100k().unwrap();
+        assert!((rate - 2.0 / (184.0 / 365.25) * 1e5).abs() < 1e-6);
+        let (lo, hi) = t.interval_per_100k().unwrap();
+        assert!(lo < rate && rate < hi);
+        // A stay discharged outside the period is not in it.
+        let mut outside = stay("J44.1", &[]);
+        outside.discharged = date!(2026 - 01 - 02);
+        let mut u = Tally::new(Indicator::Pqi05, start, end);
+        u.add("c", Some(date!(1950 - 01 - 01)), &[outside]);
+        assert_eq!(u.discharges, 0);
+    }
+}
