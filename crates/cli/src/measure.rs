@@ -223,9 +223,23 @@ async fn prevention_indicator(
             indicator.as_str()
         );
     }
+    let bar = ProgressBar::new(store.count_patient_records().await?);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} patients {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let started = std::time::Instant::now();
-    let t = coproduce_app::measures::pqi::pqi(store, clock, "cli:measure", indicator, start, end)
-        .await?;
+    let (t, patients) = coproduce_app::measures::pqi::pqi(
+        store,
+        clock,
+        "cli:measure",
+        indicator,
+        start,
+        end,
+        |done| bar.set_position(done),
+    )
+    .await?;
+    bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!("{} ({} to {}, UTC)", indicator.title(), start, end);
     println!(
@@ -245,7 +259,10 @@ async fn prevention_indicator(
         ),
         _ => println!("  rate: none (no patient-time in the age band)"),
     }
-    println!("  {secs:.1} s");
+    println!(
+        "  {secs:.1} s, {:.0} patients/s",
+        patients as f64 / secs.max(1e-9)
+    );
     if let Some(p) = &args.csv {
         let mut w =
             csv::Writer::from_path(p).with_context(|| format!("creating {}", p.display()))?;

@@ -16,6 +16,7 @@
 //! patient of the population spends in the indicator's age band during the period. Rates are
 //! per 100,000 (patient-years).
 
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 use time::Date;
@@ -147,6 +148,87 @@ pub fn age_on(born: Date, day: Date) -> i32 {
         age -= 1;
     }
     age
+}
+
+const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+
+fn date_of(v: &crate::record::Value) -> Option<Date> {
+    match crate::interval::day_of(v.as_str()?) {
+        crate::interval::Bound::Day(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// The ICD-10-CM codes of a CodeableConcept.
+fn icd10(concept: &crate::record::Value) -> Vec<String> {
+    concept["coding"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c["system"].as_str() == Some(ICD10CM))
+                .filter_map(|c| c["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A patient's birth date and hospital stays, from their record (the store's measure
+/// projection or full resources): every finished Encounter, its principal diagnosis the
+/// rank-1 `Encounter.diagnosis` (its Condition's ICD-10-CM code, as utilisation reads it), else
+/// the first `reasonCode`; every listed diagnosis for the exclusions; a transfer in when
+/// `hospitalization.admitSource` is one of [`TRANSFER_SOURCES`].
+pub fn discharges_of(record: &crate::PatientRecord) -> (Option<Date>, Vec<Discharge>) {
+    let born = date_of(&record.patient["birthDate"]);
+    let conditions = record.all("Condition");
+    let condition = |reference: &str| {
+        let id = reference.rsplit('/').next().unwrap_or(reference);
+        conditions.iter().find(|c| c["id"].as_str() == Some(id))
+    };
+    let mut out = Vec::new();
+    for e in record.all("Encounter") {
+        if e["status"].as_str() != Some("finished") {
+            continue;
+        }
+        let Some(admitted) = date_of(&e["period"]["start"]) else {
+            continue;
+        };
+        let discharged = date_of(&e["period"]["end"]).unwrap_or(admitted);
+        let mut listed: Vec<(i64, String)> = Vec::new();
+        if let Some(ds) = e["diagnosis"].as_array() {
+            for (i, d) in ds.iter().enumerate() {
+                let rank = d["rank"].as_i64().unwrap_or(1000 + i as i64);
+                if let Some(c) = d["condition"]["reference"].as_str().and_then(condition) {
+                    listed.extend(icd10(&c["code"]).into_iter().map(|code| (rank, code)));
+                }
+            }
+        }
+        listed.sort_by_key(|(rank, _)| *rank);
+        let reasons: Vec<String> = e["reasonCode"]
+            .as_array()
+            .map(|rs| rs.iter().flat_map(icd10).collect())
+            .unwrap_or_default();
+        let principal = listed
+            .first()
+            .map(|(_, c)| c.clone())
+            .or_else(|| reasons.first().cloned());
+        let transfer_in = e["hospitalization"]["admitSource"]["coding"]
+            .as_array()
+            .is_some_and(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["code"].as_str())
+                    .any(is_transfer)
+            });
+        out.push(Discharge {
+            id: format!("Encounter/{}", e["id"].as_str().unwrap_or_default()),
+            admitted,
+            discharged,
+            inpatient: e["class"]["code"].as_str() == Some("IMP"),
+            principal,
+            diagnoses: listed.into_iter().map(|(_, c)| c).chain(reasons).collect(),
+            transfer_in,
+        });
+    }
+    (born, out)
 }
 
 /// Whether a discharge counts in an indicator's numerator, and if not, why.
@@ -319,6 +401,62 @@ mod tests {
     /// Born so that they are `age` on the admission day (their birthday that very day).
     fn aged(age: i32) -> Option<Date> {
         Some(date!(2025 - 06 - 10).replace_year(2025 - age).unwrap())
+    }
+
+    #[test]
+    fn stays_are_read_from_encounters_and_their_conditions() {
+        use serde_json::json;
+        let r = crate::PatientRecord::from_serde(vec![
+            json!({"resourceType": "Patient", "id": "p", "birthDate": "1950-03-01"}),
+            json!({"resourceType": "Condition", "id": "c1", "code": {"coding": [{"system": ICD10CM, "code": "J44.1"}]}}),
+            json!({"resourceType": "Condition", "id": "c2", "code": {"coding": [{"system": ICD10CM, "code": "E84.0"}]}}),
+            json!({"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "IMP"},
+                   "period": {"start": "2025-02-01T10:00:00Z", "end": "2025-02-04T10:00:00Z"},
+                   "diagnosis": [{"condition": {"reference": "Condition/c2"}, "rank": 2},
+                                 {"condition": {"reference": "Condition/c1"}, "rank": 1}],
+                   "hospitalization": {"admitSource": {"coding": [{"code": "hosp-trans"}]}}}),
+            json!({"resourceType": "Encounter", "id": "e2", "status": "finished", "class": {"code": "EMER"},
+                   "period": {"start": "2025-03-01"}, "reasonCode": [{"coding": [{"system": ICD10CM, "code": "J45.21"}]}]}),
+            json!({"resourceType": "Encounter", "id": "e3", "status": "cancelled", "class": {"code": "IMP"},
+                   "period": {"start": "2025-04-01"}}),
+        ]);
+        let (born, stays) = discharges_of(&r);
+        assert_eq!(born, Some(date!(1950 - 03 - 01)));
+        assert_eq!(stays.len(), 2, "the cancelled one is not a stay");
+        let e1 = &stays[0];
+        assert_eq!(
+            e1.principal.as_deref(),
+            Some("J44.1"),
+            "rank 1 is principal"
+        );
+        assert_eq!(e1.diagnoses, vec!["J44.1", "E84.0"]);
+        assert!(e1.inpatient && e1.transfer_in);
+        assert_eq!(e1.discharged, date!(2025 - 02 - 04));
+        let e2 = &stays[1];
+        assert_eq!(
+            e2.principal.as_deref(),
+            Some("J45.21"),
+            "else the first reason"
+        );
+        assert!(!e2.inpatient);
+        // The measure projection keeps what this reads.
+        let projected: Vec<serde_json::Value> = [
+            json!({"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "IMP"},
+                   "period": {"start": "2025-02-01", "end": "2025-02-04"}, "text": {"status": "generated", "div": "<div/>"},
+                   "diagnosis": [{"condition": {"reference": "Condition/c1"}, "rank": 1}],
+                   "reasonCode": [{"coding": [{"system": ICD10CM, "code": "J45.21"}]}],
+                   "hospitalization": {"admitSource": {"coding": [{"code": "nursing"}]}}}),
+        ]
+        .iter()
+        .map(crate::projection::project)
+        .collect();
+        assert_eq!(projected[0]["diagnosis"][0]["rank"], 1);
+        assert_eq!(projected[0]["reasonCode"][0]["coding"][0]["code"], "J45.21");
+        assert_eq!(
+            projected[0]["hospitalization"]["admitSource"]["coding"][0]["code"],
+            "nursing"
+        );
+        assert!(projected[0].get("text").is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 /// The projection's version; the store rebuilds what it holds when this changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Elements kept wherever they appear.
 const KEPT: &[&str] = &[
@@ -32,6 +32,12 @@ const KEPT: &[&str] = &[
     "high",
     "hospitalization",
     "dischargeDisposition",
+    // AHRQ's PQIs: the listed diagnoses with their rank, the reason, the admission source.
+    "diagnosis",
+    "condition",
+    "rank",
+    "reasonCode",
+    "admitSource",
     "encounter",
     "reference",
     "clinicalStatus",

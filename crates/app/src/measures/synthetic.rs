@@ -287,23 +287,57 @@ pub fn patient(cfg: &Config, i: u64) -> Vec<Value> {
         } else {
             date(first_year, day + 1 + rng.below(5) as u32) + "T12:00:00Z"
         };
+        // What AHRQ's PQIs read, at low rates and without a draw of their own (so every
+        // other figure of a seed stays as it was): some background admissions are diabetic
+        // crises (PQI 01), asthma or bronchiectasis flares (PQI 05, not COPD-related for
+        // utilisation); a few COPD stays are transfers in, or list cystic fibrosis too.
         let dx = if related {
             coding(
                 ICD10,
                 "J44.1",
                 "Chronic obstructive pulmonary disease with (acute) exacerbation",
             )
+        } else if !ed && diabetic && day % 3 == 0 {
+            coding(
+                ICD10,
+                "E11.10",
+                "Type 2 diabetes mellitus with ketoacidosis without coma",
+            )
+        } else if !ed && day % 7 == 1 {
+            coding(
+                ICD10,
+                "J45.21",
+                "Mild intermittent asthma with (acute) exacerbation",
+            )
+        } else if !ed && day % 7 == 2 {
+            coding(ICD10, "J47.1", "Bronchiectasis with (acute) exacerbation")
         } else {
             coding(ICD10, "R07.9", "Chest pain, unspecified")
         };
-        out.push(json!({
+        let mut reasons = vec![dx];
+        if related && !ed && day % 50 == 11 {
+            reasons.push(coding(
+                ICD10,
+                "E84.0",
+                "Cystic fibrosis with pulmonary manifestations",
+            ));
+        }
+        let mut encounter = json!({
             "resourceType": "Encounter", "id": next_id("u"), "status": "finished",
             "class": {"system": ACT, "code": class},
             "type": [ty],
             "subject": subject.clone(),
             "period": {"start": format!("{when}T18:00:00Z"), "end": end},
-            "reasonCode": [dx],
-        }));
+            "reasonCode": reasons,
+        });
+        if !ed && day % 20 == 3 {
+            encounter["hospitalization"] = json!({"admitSource": coding(
+                "http://terminology.hl7.org/CodeSystem/admit-source",
+                "hosp-trans",
+                "Transferred from other hospital",
+            )});
+        }
+        out.push(encounter);
     }
     out
 }
@@ -326,6 +360,31 @@ mod tests {
             ..Config::default()
         };
         assert_ne!(patient(&a, 7), patient(&b, 7));
+    }
+
+    #[test]
+    fn the_generated_stays_exercise_the_prevention_indicators() {
+        use coproduce_measures::pqi::{Indicator, Tally, discharges_of};
+        let cfg = Config::default();
+        let (start, end) = (
+            time::macros::date!(2024 - 01 - 01),
+            time::macros::date!(2026 - 12 - 31),
+        );
+        let mut pqi01 = Tally::new(Indicator::Pqi01, start, end);
+        let mut pqi05 = Tally::new(Indicator::Pqi05, start, end);
+        for i in 0..5_000 {
+            let r = coproduce_measures::PatientRecord::from_serde(patient(&cfg, i));
+            let (born, stays) = discharges_of(&r);
+            pqi01.add(&format!("{i}"), born, &stays);
+            pqi05.add(&format!("{i}"), born, &stays);
+        }
+        assert!(pqi01.discharges > 0, "{pqi01:?}");
+        assert!(pqi05.discharges > 0);
+        assert!(pqi05.transfers_in > 0, "transfers in at a low rate");
+        assert!(
+            pqi05.respiratory_anomaly > 0,
+            "cystic fibrosis at a low rate"
+        );
     }
 
     #[test]
