@@ -17,7 +17,7 @@
 //! per 100,000 (patient-years).
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 use time::Date;
 
@@ -295,6 +295,8 @@ pub struct Tally {
     pub discharges: u64,
     /// (patient, `Encounter/id`) of every discharge that counted.
     pub counted: Vec<(String, String)>,
+    /// Qualifying discharges by the month they ended in (`2025-03`).
+    pub by_month: BTreeMap<String, u64>,
     /// How many discharges of the period each rule kept out (inpatient ones only).
     pub too_young: u64,
     pub respiratory_anomaly: u64,
@@ -311,6 +313,7 @@ impl Tally {
             patient_years: 0.0,
             discharges: 0,
             counted: Vec::new(),
+            by_month: BTreeMap::new(),
             too_young: 0,
             respiratory_anomaly: 0,
             transfers_in: 0,
@@ -333,6 +336,9 @@ impl Tally {
                 Judgement::Counted => {
                     self.discharges += 1;
                     self.counted.push((patient.to_string(), d.id.clone()));
+                    let month =
+                        format!("{}-{:02}", d.discharged.year(), d.discharged.month() as u8);
+                    *self.by_month.entry(month).or_default() += 1;
                 }
                 Judgement::TooYoung => self.too_young += 1,
                 Judgement::RespiratoryAnomaly => self.respiratory_anomaly += 1,
@@ -348,9 +354,36 @@ impl Tally {
         self.patient_years += other.patient_years;
         self.discharges += other.discharges;
         self.counted.extend(other.counted);
+        for (m, n) in other.by_month {
+            *self.by_month.entry(m).or_default() += n;
+        }
         self.too_young += other.too_young;
         self.respiratory_anomaly += other.respiratory_anomaly;
         self.transfers_in += other.transfers_in;
+    }
+
+    /// Each month of the period with its rate per 100,000 patient-years: the month's
+    /// qualifying discharges over its share of the period's patient-time (by days).
+    pub fn monthly_rates(&self) -> Vec<(String, f64)> {
+        let days = ((self.end - self.start).whole_days() + 1) as f64;
+        let mut out = Vec::new();
+        let mut first = self.start;
+        while first <= self.end {
+            let next = first
+                .replace_day(1)
+                .ok()
+                .and_then(|d| d.checked_add(time::Duration::days(32)))
+                .and_then(|d| d.replace_day(1).ok())
+                .unwrap_or(self.end.next_day().unwrap_or(self.end));
+            let last = (next.previous_day().unwrap_or(next)).min(self.end);
+            let share = ((last - first).whole_days() + 1) as f64 / days;
+            let key = format!("{}-{:02}", first.year(), first.month() as u8);
+            let n = self.by_month.get(&key).copied().unwrap_or(0) as f64;
+            let years = self.patient_years * share;
+            out.push((key, if years > 0.0 { n / years * 1e5 } else { 0.0 }));
+            first = next;
+        }
+        out
     }
 
     /// Discharges per 100,000 patient-years, if there is any patient-time.
@@ -605,6 +638,10 @@ mod tests {
         );
         assert_eq!(t.too_young, 1);
         let rate = t.rate_per_100k().unwrap();
+        let months = t.monthly_rates();
+        assert_eq!(months.len(), 12);
+        assert_eq!(months[7].0, "2025-08");
+        assert!(months[7].1 > 0.0 && months[0].1 == 0.0, "{months:?}");
         assert!((rate - 2.0 / (184.0 / 365.25) * 1e5).abs() < 1e-6);
         let (lo, hi) = t.interval_per_100k().unwrap();
         assert!(lo < rate && rate < hi);

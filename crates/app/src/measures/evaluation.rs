@@ -196,6 +196,8 @@ pub struct Overview {
     pub patients: u64,
     pub utilisation: coproduce_measures::utilisation::Utilisation,
     pub evaluation: Option<Evaluation>,
+    /// AHRQ's PQI 01 and PQI 05 over the same period.
+    pub pqi: Vec<coproduce_measures::pqi::Tally>,
 }
 
 /// Population figures for someone the policy lets see the whole population in aggregate (a
@@ -211,13 +213,23 @@ pub async fn overview(
     let clock = api.clock();
     let store = api.store();
     crate::measures::require_population_reach(api, caller, "analysis").await?;
+    use coproduce_measures::pqi::{Indicator, Tally as PqiTally, discharges_of};
     let mut tally = coproduce_measures::utilisation::Tally::new(start, end);
+    let mut pqi: Vec<PqiTally> = Indicator::ALL
+        .iter()
+        .map(|i| PqiTally::new(*i, start, end))
+        .collect();
     let mut histories = Vec::new();
     let patients = each_patient(store, |values| {
         tally.add(&utilisation_of(&values));
         let h = history_of(&values, program, end);
         if h.eligible || h.enrolled.is_some() {
             histories.push(h);
+        }
+        let record = coproduce_measures::PatientRecord::from_serde(values);
+        let (born, stays) = discharges_of(&record);
+        for t in &mut pqi {
+            t.add(record.id(), born, &stays);
         }
     })
     .await?;
@@ -231,6 +243,7 @@ pub async fn overview(
         patients,
         utilisation: tally.result,
         evaluation,
+        pqi,
     })
 }
 

@@ -181,6 +181,19 @@ async fn every_demo_page_names_people_never_accounts_or_ids() {
         .count();
     println!("demo utilisation: {active} of 12 months with emergency visits or admissions");
     assert!(active >= 8, "{months}");
+    // AHRQ's prevention indicators beside it, with the demo's COPD admissions counted.
+    assert!(
+        home.contains("PQI 05 COPD or Asthma in Older Adults Admission Rate"),
+        "{home}"
+    );
+    let pqi05 = home
+        .split("PQI 05 COPD or Asthma in Older Adults Admission Rate</th><td>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("the PQI 05 discharges");
+    println!("demo PQI 05: {pqi05} qualifying discharges in the last 12 months");
+    assert!(pqi05 > 0);
     assert!(pages > 40, "{pages}");
     app.finish().await;
 }

@@ -80,6 +80,17 @@ struct AnalystPage {
     evaluation: Option<EvaluationView>,
     /// The configured quality measures: (name, title).
     measures: Vec<(String, String)>,
+    /// AHRQ's prevention indicators: their figures, and the trend of both by month.
+    pqi: Vec<PqiRow>,
+    pqi_trend: String,
+    pqi_trend_alt: String,
+}
+
+struct PqiRow {
+    title: String,
+    discharges: u64,
+    patient_years: String,
+    rate: String,
 }
 
 /// The last twelve full months before `today`.
@@ -152,8 +163,53 @@ pub(crate) async fn show(s: &AppState, p: &Person) -> Response {
         reading: e.reading(),
         plot: crate::charts::evaluation(e, PROGRAM).unwrap_or_default(),
     });
+    // The two prevention indicators month by month, per 100,000 patient-years.
+    let pqi_points: Vec<(String, f64, f64)> = match o.pqi.as_slice() {
+        [a, b] => a
+            .monthly_rates()
+            .into_iter()
+            .zip(b.monthly_rates())
+            .map(|((m, x), (_, y))| (m, x, y))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (pqi01_label, pqi05_label) = (t.t("analyst-pqi01"), t.t("analyst-pqi05"));
+    let pqi_trend = crate::charts::utilisation_trend(
+        &pqi_points,
+        &t.t("analyst-pqi-trend-title"),
+        (&pqi01_label, &pqi05_label),
+    )
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a chart failed to draw");
+        String::new()
+    });
+    let pqi_trend_alt = t.arg(
+        "analyst-pqi-trend-alt",
+        "months",
+        &pqi_points
+            .iter()
+            .map(|(m, a, b)| format!("{m}: {a:.0} / {b:.0}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    let pqi = o
+        .pqi
+        .iter()
+        .map(|x| PqiRow {
+            title: x.indicator.title().to_string(),
+            discharges: x.discharges,
+            patient_years: format!("{:.1}", x.patient_years),
+            rate: match (x.rate_per_100k(), x.interval_per_100k()) {
+                (Some(r), Some((lo, hi))) => format!("{r:.0} ({lo:.0}–{hi:.0})"),
+                _ => "–".into(),
+            },
+        })
+        .collect();
     render(
         &AnalystPage {
+            pqi,
+            pqi_trend,
+            pqi_trend_alt,
             f: p.frame(t.t("analyst-title"), None, None),
             period: format!("{start} – {end}"),
             patients: o.patients,
