@@ -20,6 +20,10 @@ pub struct EvaluateArgs {
     /// Write an SVG plot of the two groups before and after enrolment here.
     #[arg(long)]
     pub plot: Option<std::path::PathBuf>,
+    /// The outcome: `events` (the program condition's emergency visits and admissions), or
+    /// the discharges of AHRQ's `pqi05` or `pqi01`.
+    #[arg(long, default_value = "events")]
+    pub outcome: String,
 }
 
 pub async fn evaluate(store: &Store, clock: &Arc<dyn Clock>, a: EvaluateArgs) -> Result<()> {
@@ -28,6 +32,13 @@ pub async fn evaluate(store: &Store, clock: &Arc<dyn Clock>, a: EvaluateArgs) ->
         &time::macros::format_description!("[year]-[month]-[day]"),
     )
     .with_context(|| format!("--end '{}' is not a date like 2026-12-31", a.end))?;
+    let outcome =
+        coproduce_app::measures::evaluation::Outcome::parse(&a.outcome).with_context(|| {
+            format!(
+                "--outcome '{}' is not one of events, pqi01, pqi05",
+                a.outcome
+            )
+        })?;
     let result = coproduce_app::measures::evaluation::run(
         store,
         clock,
@@ -35,6 +46,7 @@ pub async fn evaluate(store: &Store, clock: &Arc<dyn Clock>, a: EvaluateArgs) ->
         &a.program,
         end,
         a.seed,
+        outcome,
     )
     .await?;
     let Some(e) = result else {
@@ -47,7 +59,17 @@ pub async fn evaluate(store: &Store, clock: &Arc<dyn Clock>, a: EvaluateArgs) ->
         "program {}: {} enrolled patients, each with a matched comparison patient",
         a.program, e.pairs
     );
-    println!("  events per patient-year (program-related emergency visits and admissions):");
+    match outcome {
+        coproduce_app::measures::evaluation::Outcome::ProgramEvents => {
+            println!("  events per patient-year (program-related emergency visits and admissions):")
+        }
+        coproduce_app::measures::evaluation::Outcome::Pqi(i) => {
+            println!(
+                "  events per patient-year ({} qualifying discharges):",
+                i.title()
+            )
+        }
+    }
     println!(
         "    enrolled:   {:.3} in the 12 months before, {:.3} after",
         e.enrolled_before, e.enrolled_after

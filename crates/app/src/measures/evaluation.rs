@@ -96,10 +96,14 @@ pub async fn run(
     program: &str,
     data_end: Date,
     seed: u64,
+    outcome: Outcome,
 ) -> Result<Option<Evaluation>, AppError> {
     let mut histories = Vec::new();
     each_patient(store, |values| {
-        let h = history_of(&values, program, data_end);
+        let mut h = history_of(&values, program, data_end);
+        if let Outcome::Pqi(indicator) = outcome {
+            h.events = pqi_events(values, indicator);
+        }
         // Only what the evaluation uses is kept: eligible patients.
         if h.eligible || h.enrolled.is_some() {
             histories.push(h);
@@ -108,12 +112,54 @@ pub async fn run(
     .await?;
     let result = evaluate(&histories, data_end, seed, 2_000);
     let detail = format!(
-        "program {program}: {} eligible patients, {} matched pairs",
+        "program {program} ({}): {} eligible patients, {} matched pairs",
+        outcome.as_str(),
         histories.len(),
         result.as_ref().map_or(0, |e| e.pairs)
     );
     audit_run(store, clock, actor, "evaluate", detail).await?;
     Ok(result)
+}
+
+/// What a program evaluation counts as its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Emergency visits and admissions related to the program's condition (COPD, J44.x).
+    ProgramEvents,
+    /// The inpatient discharges that count in an AHRQ Prevention Quality Indicator (every
+    /// inpatient stay is an event; those that qualify are the related ones).
+    Pqi(coproduce_measures::pqi::Indicator),
+}
+
+impl Outcome {
+    pub fn parse(s: &str) -> Option<Outcome> {
+        match s {
+            "events" => Some(Outcome::ProgramEvents),
+            other => coproduce_measures::pqi::Indicator::parse(other).map(Outcome::Pqi),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::ProgramEvents => "events",
+            Outcome::Pqi(i) => i.as_str(),
+        }
+    }
+}
+
+/// A patient's stays as evaluation events for an indicator: (admission day, qualifies).
+fn pqi_events(
+    values: Vec<Value>,
+    indicator: coproduce_measures::pqi::Indicator,
+) -> Vec<(Date, bool)> {
+    use coproduce_measures::pqi::{Judgement, discharges_of, judge};
+    let record = coproduce_measures::PatientRecord::from_serde(values);
+    let (born, stays) = discharges_of(&record);
+    stays
+        .iter()
+        .filter(|d| d.inpatient)
+        .map(|d| (d.admitted, judge(indicator, born, d) == Judgement::Counted))
+        .collect()
 }
 
 /// A patient's utilisation record from their FHIR resources: birth, care team (the first

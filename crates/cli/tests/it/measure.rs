@@ -145,6 +145,45 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
             out.contains("enrolled patients, each with a matched comparison patient"),
             "{out}"
         );
+        // The same program with AHRQ's PQI 05 as its outcome.
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "evaluate",
+                "--program",
+                "rescue-pack",
+                "--end",
+                "2026-12-31",
+                "--outcome",
+                "pqi05",
+            ],
+        );
+        assert!(ok, "{out}");
+        assert!(
+            out.contains(
+                "PQI 05 COPD or Asthma in Older Adults Admission Rate qualifying discharges"
+            ),
+            "{out}"
+        );
+        let (ok, out) = coproduce(
+            &db.url,
+            &[
+                "evaluate",
+                "--program",
+                "rescue-pack",
+                "--end",
+                "2026-12-31",
+                "--outcome",
+                "pqi99",
+            ],
+        );
+        assert!(
+            !ok && out.contains("is not one of events, pqi01, pqi05"),
+            "{out}"
+        );
+        // And the indicator itself over the generated population.
+        let (ok, out) = coproduce(&db.url, &["measure", "pqi05", "--period", "2026"]);
+        assert!(ok && out.contains("qualifying discharges"), "{out}");
         let (ok, out) = coproduce(
             &db.url,
             &[
