@@ -179,6 +179,37 @@ impl Care {
     }
 }
 
+impl Care {
+    /// The activities on the active shared plans in the caller's reach that `keep` keeps.
+    async fn panel_activities(
+        &self,
+        caller: &Caller,
+        keep: impl Fn(&ActivityView) -> bool,
+    ) -> Result<Vec<ActivityView>> {
+        let plans = self
+            .api
+            .search_all(
+                caller,
+                "CarePlan",
+                &params(&[
+                    ("category", format!("{PLAN_CATEGORY}|shared")),
+                    ("status", "active".into()),
+                ]),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for p in &plans {
+            let patient = p.patient_id.clone().unwrap_or_default();
+            out.extend(
+                activities_of(&content(p)?, &patient)
+                    .into_iter()
+                    .filter(|x| keep(x)),
+            );
+        }
+        Ok(out)
+    }
+}
+
 /// A team role's worklist across its panel (the pharmacist's, the community health worker's,
 /// the social worker's): the tasks it owns, most urgent first, and the plan activities it owns
 /// that are not finished, soonest first. No readings to sign off: that is the clinical roles'.
@@ -220,25 +251,11 @@ impl Care {
                     .unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000)),
             )
         });
-        let plans = self
-            .api
-            .search_all(
-                caller,
-                "CarePlan",
-                &params(&[
-                    ("category", format!("{PLAN_CATEGORY}|shared")),
-                    ("status", "active".into()),
-                ]),
-            )
+        w.activities = self
+            .panel_activities(caller, |x| {
+                x.owner() == Owner::Team(role) && x.facts.next_due().is_some()
+            })
             .await?;
-        for p in &plans {
-            let patient = p.patient_id.clone().unwrap_or_default();
-            w.activities.extend(
-                activities_of(&content(p)?, &patient)
-                    .into_iter()
-                    .filter(|x| x.owner() == Owner::Team(role) && x.facts.next_due().is_some()),
-            );
-        }
         w.activities.sort_by_key(|x| x.facts.next_due());
         Ok(w)
     }
@@ -580,26 +597,11 @@ impl Care {
             .into_iter()
             .filter(|g| g.state == GoalState::Awaiting(Side::Team))
             .collect();
-        let plans = self
-            .api
-            .search_all(
-                caller,
-                "CarePlan",
-                &params(&[
-                    ("category", format!("{PLAN_CATEGORY}|shared")),
-                    ("status", "active".into()),
-                ]),
-            )
+        a.activities = self
+            .panel_activities(caller, |x| {
+                x.owner().side() == Side::Team && x.facts.overdue(now)
+            })
             .await?;
-        for p in &plans {
-            let patient = p.patient_id.clone().unwrap_or_default();
-            let v = content(p)?;
-            a.activities.extend(
-                activities_of(&v, &patient)
-                    .into_iter()
-                    .filter(|x| x.owner().side() == Side::Team && x.facts.overdue(now)),
-            );
-        }
         let tasks = self
             .api
             .search_all(

@@ -6,6 +6,29 @@
 use coproduce_testkit::{TestApp, TestBackend, backends};
 use serde_json::Value;
 
+/// A write rule that refuses every Task: what follows a change cannot be written.
+struct NoTasks;
+
+impl coproduce_app::fhir_api::WriteRule for NoTasks {
+    fn resource_type(&self) -> &'static str {
+        "Task"
+    }
+    fn check(
+        &self,
+        _: &coproduce_app::fhir_api::Write<'_>,
+        _: coproduce_fhir::Resource,
+    ) -> Result<coproduce_fhir::Resource, coproduce_app::AppError> {
+        Err(coproduce_app::AppError::Conflict("no tasks today".into()))
+    }
+}
+
+/// The care plan's write rules and [`NoTasks`].
+fn rules_refusing_tasks() -> coproduce_app::fhir_api::WriteRules {
+    coproduce_app::fhir_api::WriteRules::new(coproduce_app::care::write_rules().into_iter().chain(
+        [std::sync::Arc::new(NoTasks) as std::sync::Arc<dyn coproduce_app::fhir_api::WriteRule>],
+    ))
+}
+
 async fn count(app: &TestApp, query: &str) -> i64 {
     let resp = app.get(&format!("/fhir/{query}&_summary=count")).await;
     assert_eq!(resp.status(), 200, "{query}");
@@ -1005,28 +1028,10 @@ async fn a_reading_the_patient_posts_through_fhir_waits_for_review_like_one_from
 /// reading is not stored either, and the caller is told: nothing half-done.
 #[tokio::test]
 async fn a_reading_whose_follow_up_fails_is_not_stored_and_says_so() {
-    struct NoTasks;
-    impl coproduce_app::fhir_api::WriteRule for NoTasks {
-        fn resource_type(&self) -> &'static str {
-            "Task"
-        }
-        fn check(
-            &self,
-            _: &coproduce_app::fhir_api::Write<'_>,
-            _: coproduce_fhir::Resource,
-        ) -> Result<coproduce_fhir::Resource, coproduce_app::AppError> {
-            Err(coproduce_app::AppError::Conflict("no tasks today".into()))
-        }
-    }
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     app.seed_care_team("en").await;
     let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
-    let rules = coproduce_app::fhir_api::WriteRules::new(
-        coproduce_app::care::write_rules()
-            .into_iter()
-            .chain([std::sync::Arc::new(NoTasks)
-                as std::sync::Arc<dyn coproduce_app::fhir_api::WriteRule>]),
-    );
+    let rules = rules_refusing_tasks();
     let api = coproduce_app::FhirApi::with_rules(app.db.store.clone(), clock.clone(), rules);
     let care = coproduce_app::Care::new(api, clock);
     let caller = crate::rescue::caller(&app, "ana").await;
@@ -1449,19 +1454,6 @@ async fn the_visit_summary_is_the_last_three_months_with_conditions_and_medicine
 /// stored either.
 #[tokio::test]
 async fn an_agreed_hba1c_target_moves_the_test_due_with_the_answer_or_not_at_all() {
-    struct NoTasks;
-    impl coproduce_app::fhir_api::WriteRule for NoTasks {
-        fn resource_type(&self) -> &'static str {
-            "Task"
-        }
-        fn check(
-            &self,
-            _: &coproduce_app::fhir_api::Write<'_>,
-            _: coproduce_fhir::Resource,
-        ) -> Result<coproduce_fhir::Resource, coproduce_app::AppError> {
-            Err(coproduce_app::AppError::Conflict("no tasks today".into()))
-        }
-    }
     use coproduce_core::care::plan::GoalAnswer;
     use coproduce_core::care::readings::{HbA1cTarget, Measure};
     let app = TestApp::spawn(TestBackend::Sqlite).await;
@@ -1507,12 +1499,7 @@ async fn an_agreed_hba1c_target_moves_the_test_due_with_the_answer_or_not_at_all
         .unwrap();
 
     // With the Task refused, Ana's agreement is not stored either.
-    let rules = coproduce_app::fhir_api::WriteRules::new(
-        coproduce_app::care::write_rules()
-            .into_iter()
-            .chain([std::sync::Arc::new(NoTasks)
-                as std::sync::Arc<dyn coproduce_app::fhir_api::WriteRule>]),
-    );
+    let rules = rules_refusing_tasks();
     let failing = coproduce_app::Care::new(
         coproduce_app::FhirApi::with_rules(app.db.store.clone(), clock.clone(), rules),
         clock,

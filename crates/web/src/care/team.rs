@@ -39,10 +39,8 @@ pub(crate) struct ActRow {
 }
 
 /// "born 1961-04-12 · MRN00001": what tells two patients with one name apart.
-pub(crate) fn who_line(t: &Tr, a: &Attention, patient: &str) -> String {
-    let Some(p) = a.person(patient) else {
-        return String::new();
-    };
+pub(crate) fn who_of(t: &Tr, p: Option<&coproduce_app::care::PanelPerson>) -> String {
+    let Some(p) = p else { return String::new() };
     let mut parts = Vec::new();
     if let Some(b) = &p.birth_date {
         parts.push(t.arg("team-born", "date", b));
@@ -51,6 +49,10 @@ pub(crate) fn who_line(t: &Tr, a: &Attention, patient: &str) -> String {
         parts.push(m.clone());
     }
     parts.join(" · ")
+}
+
+pub(crate) fn who_line(t: &Tr, a: &Attention, patient: &str) -> String {
+    who_of(t, a.person(patient))
 }
 
 pub(crate) struct FlagRow {

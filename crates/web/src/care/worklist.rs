@@ -4,7 +4,7 @@
 //! here: that belongs to the clinical roles (`core::care::readings::may_review`).
 
 use super::*;
-use coproduce_app::care::{PanelPerson, Worklist};
+use coproduce_app::care::Worklist;
 
 #[derive(Template)]
 #[template(path = "worklist.html")]
@@ -15,18 +15,6 @@ pub(crate) struct WorklistPage {
     pub(crate) panel: Vec<(String, String, String)>,
     /// Sections other workflows add (the rescue packs to prepare), rendered.
     pub(crate) sections: Vec<String>,
-}
-
-fn who_of(t: &Tr, p: Option<&PanelPerson>) -> String {
-    let Some(p) = p else { return String::new() };
-    let mut parts = Vec::new();
-    if let Some(b) = &p.birth_date {
-        parts.push(t.arg("team-born", "date", b));
-    }
-    if let Some(m) = &p.mrn {
-        parts.push(m.clone());
-    }
-    parts.join(" · ")
 }
 
 pub(crate) async fn worklist_view(
