@@ -237,9 +237,8 @@ pub fn judge(indicator: Indicator, born: Option<Date>, d: &Discharge) -> Judgeme
     if !d.inpatient {
         return Judgement::NotInpatient;
     }
-    if born.is_none_or(|b| age_on(b, d.admitted) < indicator.min_age()) {
-        return Judgement::TooYoung;
-    }
+    // The diagnosis first, so that a stay kept out for age or a transfer is one that would
+    // otherwise have counted (the counts of what each rule kept out mean that).
     let principal = d.principal.as_deref().map(normalise).unwrap_or_default();
     let in_sets = match indicator {
         Indicator::Pqi01 => s.acdiasd.contains(&principal),
@@ -247,6 +246,9 @@ pub fn judge(indicator: Indicator, born: Option<Date>, d: &Discharge) -> Judgeme
     };
     if !in_sets {
         return Judgement::NotPrincipal;
+    }
+    if born.is_none_or(|b| age_on(b, d.admitted) < indicator.min_age()) {
+        return Judgement::TooYoung;
     }
     if indicator == Indicator::Pqi05
         && d.diagnoses
@@ -297,7 +299,8 @@ pub struct Tally {
     pub counted: Vec<(String, String)>,
     /// Qualifying discharges by the month they ended in (`2025-03`).
     pub by_month: BTreeMap<String, u64>,
-    /// How many discharges of the period each rule kept out (inpatient ones only).
+    /// How many discharges of the period with a qualifying principal diagnosis each rule kept
+    /// out.
     pub too_young: u64,
     pub respiratory_anomaly: u64,
     pub transfers_in: u64,
