@@ -4,10 +4,11 @@
 //! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
 
 // The workflows' rules, one module each: accounts and access (the policy and sign-in), the
-// care plan and readings, the rescue pack.
+// care plan and readings, the rescue pack, Speak Up.
 pub mod access;
 pub mod care;
 pub mod rescue;
+pub mod speakup;
 
 // What they share: time, the business calendar and deadlines with escalation.
 pub mod calendar;

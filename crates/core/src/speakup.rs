@@ -1,0 +1,609 @@
+//! Speak Up (CLINICAL.md section 5): a concern raised by a patient or family member, and its
+//! closed loop, as a state machine over recorded steps: received, acknowledged, looking into
+//! it, action taken, answered to the reporter, and the reporter's word on whether they felt
+//! heard. [`Concern::apply`] refuses a step that does not fit, with the reason.
+//!
+//! The deadlines are data ([`Rules`]): an urgent concern ("getting worse and nobody is
+//! responding") is acknowledged within 15 minutes by the unit's rapid-response contact, then
+//! the charge nurse, then the unit's manager; a routine one within 4 hours inpatient or 2
+//! business days outpatient. A claim code lets an anonymous reporter follow their concern: it
+//! is made from random bytes the caller supplies (randomness, like time, is a parameter here).
+
+use crate::access::Role;
+use crate::calendar::{BusinessCalendar, CalendarRefused, Within};
+use crate::deadline::{Deadline, Escalation, Step as ChainStep};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// How fast a concern needs an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Urgency {
+    /// Someone is getting worse and nobody is responding: the rapid-response contact at once.
+    Urgent,
+    Routine,
+}
+
+/// Where the concern arose, which sets the routine deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Place {
+    Inpatient,
+    Outpatient,
+}
+
+/// The deadlines of the loop and who owns them: configuration, with CLINICAL.md's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub urgent: Escalation,
+    pub routine_inpatient: Escalation,
+    pub routine_outpatient: Escalation,
+    /// After the acknowledgement, how long until the reporter has an answer.
+    pub answer: Within,
+    /// The categories a reporter picks from (their keys; the pages translate them).
+    pub categories: Vec<String>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        let step = |role, within| ChainStep { role, within };
+        // Every step here is a team role, so the chain is valid; were it not, its first step
+        // alone would still hold the promise.
+        let chain = |steps: Vec<ChainStep>| {
+            let first = steps[0];
+            Escalation::new(steps).unwrap_or_else(|_| Escalation::single(first.role, first.within))
+        };
+        Rules {
+            urgent: chain(vec![
+                step(Role::RapidResponse, Within::Minutes(15)),
+                step(Role::Nurse, Within::Minutes(15)),
+                step(Role::ClinicLead, Within::Minutes(30)),
+            ]),
+            routine_inpatient: chain(vec![
+                step(Role::Nurse, Within::Hours(4)),
+                step(Role::ClinicLead, Within::Hours(4)),
+            ]),
+            routine_outpatient: chain(vec![
+                step(Role::Nurse, Within::BusinessDays(2)),
+                step(Role::ClinicLead, Within::BusinessDays(1)),
+            ]),
+            answer: Within::BusinessDays(5),
+            categories: [
+                "medication",
+                "condition-worse",
+                "identity",
+                "hygiene",
+                "communication",
+                "respect",
+                "other",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl Rules {
+    /// The chain a concern's acknowledgement follows.
+    pub fn acknowledgement(&self, urgency: Urgency, place: Place) -> &Escalation {
+        match (urgency, place) {
+            (Urgency::Urgent, _) => &self.urgent,
+            (Urgency::Routine, Place::Inpatient) => &self.routine_inpatient,
+            (Urgency::Routine, Place::Outpatient) => &self.routine_outpatient,
+        }
+    }
+
+    /// Rules whose categories are a non-empty list of distinct keys.
+    pub fn with_categories(mut self, categories: Vec<String>) -> Result<Rules, CalendarRefused> {
+        let mut seen = std::collections::BTreeSet::new();
+        if categories.is_empty()
+            || categories
+                .iter()
+                .any(|c| c.trim().is_empty() || !seen.insert(c.as_str()))
+        {
+            return Err(CalendarRefused(
+                "Speak Up needs at least one category, each named once".into(),
+            ));
+        }
+        self.categories = categories;
+        Ok(self)
+    }
+}
+
+/// Whether the reporter felt heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Heard {
+    Yes,
+    Partly,
+    No,
+}
+
+impl Heard {
+    pub const ALL: [Heard; 3] = [Heard::Yes, Heard::Partly, Heard::No];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Heard::Yes => "yes",
+            Heard::Partly => "partly",
+            Heard::No => "no",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Heard> {
+        Heard::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+/// A step of the loop after the concern was raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Acknowledged,
+    LookingInto,
+    ActionTaken {
+        what: String,
+    },
+    Answered {
+        text: String,
+    },
+    /// The reporter's word at the end.
+    FeltHeard {
+        heard: Heard,
+        comment: String,
+    },
+}
+
+impl Step {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Step::Acknowledged => "acknowledged",
+            Step::LookingInto => "looking-into",
+            Step::ActionTaken { .. } => "action-taken",
+            Step::Answered { .. } => "answered",
+            Step::FeltHeard { .. } => "felt-heard",
+        }
+    }
+
+    /// Whether the team takes this step (the reporter takes only the last).
+    pub fn by_team(&self) -> bool {
+        !matches!(self, Step::FeltHeard { .. })
+    }
+}
+
+/// Where a concern stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Received,
+    Acknowledged,
+    LookingInto,
+    ActionTaken,
+    Answered,
+    /// The reporter said whether they felt heard.
+    Closed,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Received => "received",
+            Stage::Acknowledged => "acknowledged",
+            Stage::LookingInto => "looking-into",
+            Stage::ActionTaken => "action-taken",
+            Stage::Answered => "answered",
+            Stage::Closed => "closed",
+        }
+    }
+}
+
+/// Why a step was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub key: &'static str,
+    pub english: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.english)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refuse(key: &'static str, english: &str) -> Refused {
+    Refused {
+        key,
+        english: english.to_string(),
+    }
+}
+
+/// A concern: what the reporter said, and the steps recorded since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Concern {
+    pub urgency: Urgency,
+    pub place: Place,
+    pub category: String,
+    pub raised_at: OffsetDateTime,
+    pub steps: Vec<(Step, OffsetDateTime)>,
+}
+
+impl Concern {
+    /// A new concern, checked: words to act on, a known category.
+    pub fn raise(
+        rules: &Rules,
+        urgency: Urgency,
+        place: Place,
+        category: &str,
+        what: &str,
+        at: OffsetDateTime,
+    ) -> Result<Concern, Refused> {
+        if what.trim().is_empty() {
+            return Err(refuse(
+                "concern-empty",
+                "say in a few words what worries you",
+            ));
+        }
+        if !rules.categories.iter().any(|c| c == category) {
+            return Err(refuse("concern-category", "choose one of the categories"));
+        }
+        Ok(Concern {
+            urgency,
+            place,
+            category: category.to_string(),
+            raised_at: at,
+            steps: Vec::new(),
+        })
+    }
+
+    pub fn stage(&self) -> Stage {
+        self.steps
+            .iter()
+            .fold(Stage::Received, |s, (step, _)| match step {
+                Step::Acknowledged => s.max(Stage::Acknowledged),
+                Step::LookingInto => s.max(Stage::LookingInto),
+                Step::ActionTaken { .. } => s.max(Stage::ActionTaken),
+                Step::Answered { .. } => s.max(Stage::Answered),
+                Step::FeltHeard { .. } => Stage::Closed,
+            })
+    }
+
+    /// When the acknowledgement was due first (before any escalation), and who owned it.
+    pub fn acknowledgement_due(&self, rules: &Rules, cal: &BusinessCalendar) -> Deadline {
+        rules
+            .acknowledgement(self.urgency, self.place)
+            .open(cal, self.raised_at)
+    }
+
+    /// When it was acknowledged, if it was.
+    pub fn acknowledged_at(&self) -> Option<OffsetDateTime> {
+        self.steps
+            .iter()
+            .find(|(s, _)| *s == Step::Acknowledged)
+            .map(|(_, at)| *at)
+    }
+
+    /// When the reporter was answered, if they were.
+    pub fn answered_at(&self) -> Option<OffsetDateTime> {
+        self.steps
+            .iter()
+            .find(|(s, _)| matches!(s, Step::Answered { .. }))
+            .map(|(_, at)| *at)
+    }
+
+    /// Whether the acknowledgement came by its first deadline.
+    pub fn acknowledged_on_time(&self, rules: &Rules, cal: &BusinessCalendar) -> Option<bool> {
+        let due = self.acknowledgement_due(rules, cal).due;
+        self.acknowledged_at().map(|at| at <= due)
+    }
+
+    /// When the answer is due: the answer period from the acknowledgement.
+    pub fn answer_due(&self, rules: &Rules, cal: &BusinessCalendar) -> Option<OffsetDateTime> {
+        self.acknowledged_at().map(|at| rules.answer.due(cal, at))
+    }
+
+    /// Records a step, or says why it does not fit: the loop goes forward only; an answer
+    /// needs words; the reporter's word comes after the answer, once.
+    pub fn apply(&mut self, step: Step, at: OffsetDateTime) -> Result<Stage, Refused> {
+        let stage = self.stage();
+        if stage == Stage::Closed {
+            return Err(refuse(
+                "concern-closed",
+                "this concern is closed; raise a new one",
+            ));
+        }
+        let fits = match &step {
+            Step::Acknowledged => stage == Stage::Received,
+            Step::LookingInto => stage == Stage::Acknowledged,
+            Step::ActionTaken { what } => {
+                if what.trim().is_empty() {
+                    return Err(refuse("concern-action-empty", "say what was done"));
+                }
+                matches!(stage, Stage::Acknowledged | Stage::LookingInto)
+            }
+            Step::Answered { text } => {
+                if text.trim().is_empty() {
+                    return Err(refuse(
+                        "concern-answer-empty",
+                        "write the answer the reporter will read",
+                    ));
+                }
+                matches!(
+                    stage,
+                    Stage::Acknowledged | Stage::LookingInto | Stage::ActionTaken
+                )
+            }
+            Step::FeltHeard { .. } => stage == Stage::Answered,
+        };
+        if !fits {
+            return Err(refuse(
+                "concern-out-of-order",
+                match stage {
+                    Stage::Received => "acknowledge the concern first",
+                    Stage::Answered => {
+                        "the reporter has the answer; they say whether they felt heard"
+                    }
+                    _ => "this step has already been taken",
+                },
+            ));
+        }
+        self.steps.push((step, at));
+        Ok(self.stage())
+    }
+}
+
+/// The alphabet of claim codes: Crockford's base 32 (no I, L, O, U, so nothing is misread).
+const CLAIM_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// How many random bytes a claim code is made from: 15 bytes, 120 bits, 24 characters.
+pub const CLAIM_BYTES: usize = 15;
+
+/// A claim code from random bytes, in four groups for reading aloud
+/// (`7K3M9Q-XD4T2B-…`).
+pub fn claim_code(random: &[u8; CLAIM_BYTES]) -> String {
+    let mut out = String::with_capacity(29);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in random {
+        acc = (acc << 8) | u32::from(*b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            if !out.is_empty() && out.len() % 7 == 6 {
+                out.push('-');
+            }
+            out.push(CLAIM_ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A claim code as typed ("7k3m 9qxd…", "o" for zero, "i" or "l" for one) in its written
+/// form, or None when it cannot be one.
+pub fn parse_claim_code(typed: &str) -> Option<String> {
+    let mut chars = Vec::new();
+    for c in typed.chars().filter(|c| !c.is_whitespace() && *c != '-') {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c if CLAIM_ALPHABET.contains(&(c as u8)) && c.is_ascii() => c,
+            _ => return None,
+        };
+        chars.push(c);
+    }
+    if chars.len() != CLAIM_BYTES * 8 / 5 {
+        return None;
+    }
+    let mut out = String::with_capacity(29);
+    for (i, c) in chars.into_iter().enumerate() {
+        if i > 0 && i % 6 == 0 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deadline::Missed;
+    use time::macros::datetime;
+
+    fn new_york() -> BusinessCalendar {
+        BusinessCalendar::new(
+            "America/New_York",
+            "08:00",
+            "17:00",
+            &["monday", "tuesday", "wednesday", "thursday", "friday"].map(String::from),
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_urgent_concern_is_due_in_15_minutes_and_escalates_up_the_unit() {
+        let rules = Rules::default();
+        let cal = new_york();
+        let at = datetime!(2026-11-28 03:10 UTC); // a Saturday night: urgency keeps no hours
+        let c = Concern::raise(
+            &rules,
+            Urgency::Urgent,
+            Place::Inpatient,
+            "condition-worse",
+            "My father is getting worse and nobody comes",
+            at,
+        )
+        .unwrap();
+        let first = c.acknowledgement_due(&rules, &cal);
+        assert_eq!(first.role, Role::RapidResponse);
+        assert_eq!(first.due, at + time::Duration::minutes(15));
+        let chain = rules.acknowledgement(Urgency::Urgent, Place::Inpatient);
+        let Missed::Escalated(second) = chain.missed(&cal, &first) else {
+            panic!("the charge nurse is next")
+        };
+        assert_eq!(second.role, Role::Nurse);
+        assert_eq!(second.due, at + time::Duration::minutes(30));
+        let Missed::Escalated(third) = chain.missed(&cal, &second) else {
+            panic!("the manager is last")
+        };
+        assert_eq!(third.role, Role::ClinicLead);
+        assert_eq!(chain.missed(&cal, &third), Missed::Exhausted);
+    }
+
+    #[test]
+    fn a_routine_outpatient_concern_raised_on_friday_evening_is_due_at_the_close_of_tuesday() {
+        let rules = Rules::default();
+        let cal = new_york();
+        // Friday 27 November 2026, 19:30 in New York (00:30 UTC Saturday).
+        let at = datetime!(2026-11-28 00:30 UTC);
+        let c = Concern::raise(
+            &rules,
+            Urgency::Routine,
+            Place::Outpatient,
+            "communication",
+            "Nobody told us the results",
+            at,
+        )
+        .unwrap();
+        // Monday is the first business day after Friday, Tuesday the second: its close,
+        // 17:00 EST, is 22:00 UTC.
+        assert_eq!(
+            c.acknowledgement_due(&rules, &cal).due,
+            datetime!(2026-12-01 22:00 UTC)
+        );
+        let inpatient = Concern {
+            place: Place::Inpatient,
+            ..c.clone()
+        };
+        assert_eq!(
+            inpatient.acknowledgement_due(&rules, &cal).due,
+            at + time::Duration::hours(4)
+        );
+    }
+
+    #[test]
+    fn the_loop_goes_forward_and_the_reporter_has_the_last_word() {
+        let rules = Rules::default();
+        let cal = new_york();
+        let t0 = datetime!(2026-11-30 14:00 UTC);
+        let mut c = Concern::raise(
+            &rules,
+            Urgency::Routine,
+            Place::Inpatient,
+            "hygiene",
+            "No hand washing",
+            t0,
+        )
+        .unwrap();
+        assert_eq!(c.stage(), Stage::Received);
+        let answer = Step::Answered {
+            text: "Thank you; we reminded the team.".into(),
+        };
+        assert_eq!(
+            c.apply(answer.clone(), t0).unwrap_err().key,
+            "concern-out-of-order",
+            "acknowledged first"
+        );
+        c.apply(Step::Acknowledged, t0 + time::Duration::hours(1))
+            .unwrap();
+        assert_eq!(c.acknowledged_on_time(&rules, &cal), Some(true));
+        assert_eq!(
+            c.apply(Step::Acknowledged, t0).unwrap_err().key,
+            "concern-out-of-order"
+        );
+        assert_eq!(
+            c.apply(Step::ActionTaken { what: " ".into() }, t0)
+                .unwrap_err()
+                .key,
+            "concern-action-empty"
+        );
+        assert_eq!(
+            c.apply(
+                Step::FeltHeard {
+                    heard: Heard::Yes,
+                    comment: String::new()
+                },
+                t0
+            )
+            .unwrap_err()
+            .key,
+            "concern-out-of-order",
+            "not before the answer"
+        );
+        c.apply(answer, t0 + time::Duration::hours(3)).unwrap();
+        assert_eq!(c.stage(), Stage::Answered);
+        assert!(
+            c.answer_due(&rules, &cal)
+                .is_some_and(|d| c.answered_at().unwrap() <= d)
+        );
+        c.apply(
+            Step::FeltHeard {
+                heard: Heard::Partly,
+                comment: "Better".into(),
+            },
+            t0 + time::Duration::hours(5),
+        )
+        .unwrap();
+        assert_eq!(c.stage(), Stage::Closed);
+        assert_eq!(
+            c.apply(Step::LookingInto, t0).unwrap_err().key,
+            "concern-closed"
+        );
+    }
+
+    #[test]
+    fn a_late_acknowledgement_is_not_on_time() {
+        let rules = Rules::default();
+        let cal = new_york();
+        let t0 = datetime!(2026-11-30 14:00 UTC);
+        let mut c =
+            Concern::raise(&rules, Urgency::Urgent, Place::Inpatient, "other", "x", t0).unwrap();
+        assert_eq!(c.acknowledged_on_time(&rules, &cal), None);
+        c.apply(Step::Acknowledged, t0 + time::Duration::minutes(16))
+            .unwrap();
+        assert_eq!(c.acknowledged_on_time(&rules, &cal), Some(false));
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_its_reason() {
+        let rules = Rules::default();
+        let t0 = datetime!(2026-11-30 14:00 UTC);
+        let raise = |category: &str, what: &str| {
+            Concern::raise(
+                &rules,
+                Urgency::Routine,
+                Place::Inpatient,
+                category,
+                what,
+                t0,
+            )
+        };
+        assert_eq!(raise("hygiene", "  ").unwrap_err().key, "concern-empty");
+        assert_eq!(raise("weather", "x").unwrap_err().key, "concern-category");
+        assert!(
+            Rules::default()
+                .with_categories(vec!["a".into(), "a".into()])
+                .is_err()
+        );
+        assert!(Rules::default().with_categories(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn claim_codes_carry_120_bits_and_read_back_however_typed() {
+        let a = claim_code(&[0u8; CLAIM_BYTES]);
+        assert_eq!(a, "000000-000000-000000-000000");
+        let b = claim_code(&[0xff; CLAIM_BYTES]);
+        assert_eq!(b, "ZZZZZZ-ZZZZZZ-ZZZZZZ-ZZZZZZ");
+        let mut bytes = [0u8; CLAIM_BYTES];
+        bytes
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (i * 37 + 11) as u8);
+        let code = claim_code(&bytes);
+        assert_eq!(code.len(), 27);
+        assert_eq!(parse_claim_code(&code).as_deref(), Some(code.as_str()));
+        let typed = code.replace('-', " ").to_lowercase().replace('0', "o");
+        assert_eq!(parse_claim_code(&typed).as_deref(), Some(code.as_str()));
+        assert_eq!(parse_claim_code("ABC"), None, "too short");
+        assert_eq!(parse_claim_code(&format!("{code}U")), None);
+        // Two different byte strings give two different codes.
+        bytes[0] ^= 1;
+        assert_ne!(claim_code(&bytes), code);
+    }
+}
