@@ -2,6 +2,7 @@
 //! attention list across its panel.
 
 use super::*;
+use coproduce_core::care::safety::ActNow;
 
 /// What a patient's chart holds for the plan and readings pages.
 #[derive(Debug, Clone, Default)]
@@ -54,26 +55,14 @@ pub struct PanelPerson {
     pub mrn: Option<String>,
 }
 
-/// How urgent a task is on the team's "needs action now" list: lower is sooner. Dangerous
-/// lows first, then a crisis pressure and very high glucose, then rescue-pack starts, "worse"
-/// check-ins, other urgent tasks and overdue deadlines.
-pub fn act_now_rank(t: &TaskView, now: OffsetDateTime) -> Option<u8> {
-    if let Some(a) = t.alert {
-        return Some(match a {
-            Alert::SevereLow => 0,
-            Alert::Low => 1,
-            Alert::Crisis => 2,
-            Alert::VeryHigh => 3,
-            Alert::High => 4,
-        });
-    }
-    match t.code.as_str() {
-        "rescue-pack-contact" => Some(5),
-        "rescue-pack-not-better" => Some(6),
-        _ if t.urgent => Some(7),
-        _ if t.due.is_some_and(|d| d < now) => Some(8),
-        _ => None,
-    }
+/// Whether a team task needs action now, and why (the order is `core`'s).
+pub fn act_now(t: &TaskView, now: OffsetDateTime) -> Option<ActNow> {
+    ActNow::of(
+        t.alert,
+        coproduce_core::rescue::TaskKind::parse(&t.code),
+        t.urgent,
+        t.due.is_some_and(|d| d < now),
+    )
 }
 
 /// The team's view of its panel: what needs attention.
@@ -83,8 +72,8 @@ pub struct Attention {
     pub panel: Vec<(String, String)>,
     /// Every patient in the panel with what tells them apart.
     pub people: HashMap<String, PanelPerson>,
-    /// What needs action now, most urgent first (the rank of each, see [`act_now_rank`]).
-    pub act_now: Vec<(u8, TaskView)>,
+    /// What needs action now, most urgent first, with why.
+    pub act_now: Vec<(ActNow, TaskView)>,
     pub readings: Vec<FlaggedReading>,
     pub goals: Vec<GoalView>,
     pub activities: Vec<ActivityView>,
@@ -244,12 +233,10 @@ impl Care {
             .filter_map(task_of)
             .filter(|t| t.role == Some(role))
             .collect();
+        // What needs action now first (most urgent first), then by due time, undated last.
         w.tasks.sort_by_key(|t| {
-            (
-                act_now_rank(t, now).unwrap_or(u8::MAX),
-                t.due
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000)),
-            )
+            let why = act_now(t, now);
+            (why.is_none(), why, t.due.is_none(), t.due)
         });
         w.activities = self
             .panel_activities(caller, |x| {
@@ -612,8 +599,8 @@ impl Care {
             .await?;
         // What needs action now goes first, most urgent first; the rest falls due later.
         for t in tasks.iter().filter_map(task_of) {
-            match act_now_rank(&t, now) {
-                Some(rank) => a.act_now.push((rank, t)),
+            match act_now(&t, now) {
+                Some(why) => a.act_now.push((why, t)),
                 None if t.due.is_some_and(|d| d <= now + self.due_soon) => a.tasks.push(t),
                 None => {}
             }

@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::fhir_api::FhirApi;
 use crate::notify::Notifier;
 use coproduce_core::access::{Part, Role, Who};
-use coproduce_core::calendar::{BusinessCalendar, Within};
+use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::care::plan::{
     ActivityFacts, Cadence, GoalAnswer, GoalState, Owner, Schedule, Setting, Side,
 };
@@ -20,7 +20,7 @@ use coproduce_core::care::readings::{
     ReadingValue, ReviewRules, Standing, TargetRange, UCUM, hba1c_due,
 };
 use coproduce_core::care::safety::{Alert, SafetyThresholds};
-use coproduce_core::deadline::{Escalation, Step};
+use coproduce_core::deadline::Escalation;
 use coproduce_core::{Clock, from_unix_millis};
 use coproduce_fhir::primitives::date_range_millis;
 use coproduce_fhir::search::split_reference;
@@ -150,22 +150,6 @@ pub struct Care {
     pub due_soon: time::Duration,
 }
 
-/// The same-day response to a reading that needs one: the clinician within 4 hours, then
-/// the clinic lead within 4 more.
-pub fn urgent_chain() -> Escalation {
-    Escalation::new(vec![
-        Step {
-            role: Role::Clinician,
-            within: Within::Hours(4),
-        },
-        Step {
-            role: Role::ClinicLead,
-            within: Within::Hours(4),
-        },
-    ])
-    .unwrap_or_else(|_| Escalation::single(Role::Clinician, Within::Hours(4)))
-}
-
 impl std::fmt::Debug for Care {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Care").finish_non_exhaustive()
@@ -181,7 +165,7 @@ impl Care {
             targets: DefaultTargets::default(),
             review: ReviewRules::default(),
             safety: SafetyThresholds::default(),
-            urgent: urgent_chain(),
+            urgent: coproduce_core::care::safety::urgent_response(),
             calendar: Arc::new(BusinessCalendar::default()),
             due_soon: time::Duration::days(14),
         }

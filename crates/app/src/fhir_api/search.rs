@@ -231,18 +231,23 @@ impl FhirApi {
 
     /// Who opened a patient's record, in plain words, for that patient (newest first).
     pub async fn access_log(&self, caller: &Caller, limit: i64) -> Result<Vec<String>, AppError> {
-        let (rows, names) = self.access_rows(caller, limit).await?;
+        let own = match &caller.actor.who {
+            coproduce_core::access::Who::Patient { patient } => patient.clone(),
+            _ => String::new(),
+        };
+        let (rows, names) = self.access_rows(caller, &own, limit).await?;
         Ok(rows
             .iter()
             .map(|r| crate::audit_events::plain_words(r, &names))
             .collect())
     }
 
-    /// The patient's own access log, newest first, with the names of the people in it (by
-    /// sign-in name): the name on each one's record, else their role. Only the patient reads it.
+    /// A patient's access log, newest first, with the names of the people in it (by sign-in
+    /// name): the name on each one's record. Only that patient reads it.
     pub async fn access_rows(
         &self,
         caller: &Caller,
+        of: &str,
         limit: i64,
     ) -> Result<(Vec<coproduce_store::AuditRow>, HashMap<String, String>), AppError> {
         let coproduce_core::access::Who::Patient { patient } = &caller.actor.who else {
@@ -250,6 +255,11 @@ impl FhirApi {
                 "the access log is shown to the patient whose record it is".into(),
             ));
         };
+        if patient != of {
+            return Err(AppError::Forbidden(
+                "the access log is shown to the patient whose record it is".into(),
+            ));
+        }
         let (_, rows) = self.store.audit_for_patient(patient, limit, 0).await?;
         let mut names = HashMap::new();
         for r in &rows {

@@ -3,6 +3,9 @@
 //! data a site may change; the defaults and their sources are in docs/care-plan.md.
 
 use super::readings::{Measure, ReadingValue};
+use crate::access::Role;
+use crate::calendar::Within;
+use crate::deadline::{Escalation, Step};
 
 /// A reading that needs a response now, apart from being off target (CLINICAL.md section 2).
 /// Ordered by severity: the first needs help soonest.
@@ -54,6 +57,89 @@ impl Alert {
     pub fn is_low(self) -> bool {
         matches!(self, Alert::SevereLow | Alert::Low)
     }
+}
+
+impl Alert {
+    /// What the person who recorded the reading does now, as message keys in order (the
+    /// pages translate them; `{ $emergency }` is the site's emergency number): the 15-15 rule
+    /// for a low, fluids and ketones and when to call for a high, a recheck and the warning
+    /// signs for a crisis pressure.
+    pub fn what_to_do(self) -> &'static [&'static str] {
+        match self {
+            Alert::SevereLow | Alert::Low => &[
+                "alert-low-step-sugar",
+                "alert-low-step-recheck",
+                "alert-low-step-eat",
+                "alert-low-step-emergency",
+            ],
+            Alert::VeryHigh => &[
+                "alert-high-step-water",
+                "alert-high-step-ketones",
+                "alert-high-step-emergency",
+            ],
+            Alert::High => &[
+                "alert-high-step-water",
+                "alert-high-step-ketones",
+                "alert-high-step-call",
+                "alert-high-step-emergency",
+            ],
+            Alert::Crisis => &["alert-crisis-step-recheck", "alert-crisis-step-emergency"],
+        }
+    }
+}
+
+/// Why something is on the team's "needs action now" list, most urgent first (the derived
+/// order is the list's): dangerous lows, a crisis pressure, very high glucose, a rescue-pack
+/// start, a "worse" check-in, any other urgent task, an overdue deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ActNow {
+    Reading(Alert),
+    RescueStarted,
+    NotBetter,
+    Urgent,
+    Overdue,
+}
+
+impl ActNow {
+    /// Whether a team task needs action now, and why: its reading's alert, its rescue-pack
+    /// kind, its priority, whether its deadline has passed.
+    pub fn of(
+        alert: Option<Alert>,
+        rescue: Option<crate::rescue::TaskKind>,
+        urgent: bool,
+        overdue: bool,
+    ) -> Option<ActNow> {
+        use crate::rescue::TaskKind;
+        match (alert, rescue) {
+            (Some(a), _) => Some(ActNow::Reading(a)),
+            (_, Some(TaskKind::Contact)) => Some(ActNow::RescueStarted),
+            (_, Some(TaskKind::NotBetter)) => Some(ActNow::NotBetter),
+            _ if urgent => Some(ActNow::Urgent),
+            _ if overdue => Some(ActNow::Overdue),
+            _ => None,
+        }
+    }
+
+    /// Whether it is urgent in itself (not only late).
+    pub fn urgent(self) -> bool {
+        self != ActNow::Overdue
+    }
+}
+
+/// Who responds to a reading that needs a response the same day, and how soon: the clinician
+/// within 4 hours, then the clinic lead within 4 more.
+pub fn urgent_response() -> Escalation {
+    let steps = vec![
+        Step {
+            role: Role::Clinician,
+            within: Within::Hours(4),
+        },
+        Step {
+            role: Role::ClinicLead,
+            within: Within::Hours(4),
+        },
+    ];
+    Escalation::new(steps).unwrap_or_else(|_| Escalation::single(Role::Clinician, Within::Hours(4)))
 }
 
 /// The thresholds at which a reading needs a response now. Configurable data: a site may
@@ -208,6 +294,50 @@ mod tests {
         assert!(recent(now - time::Duration::hours(23), now));
         assert!(recent(now - RESPOND_WITHIN, now));
         assert!(!recent(now - time::Duration::hours(25), now));
+    }
+
+    #[test]
+    fn a_low_is_treated_with_the_15_15_rule_and_the_team_answers_the_same_day() {
+        assert_eq!(Alert::Low.what_to_do()[0], "alert-low-step-sugar");
+        assert_eq!(Alert::SevereLow.what_to_do(), Alert::Low.what_to_do());
+        assert!(Alert::ALL.iter().all(|a| {
+            a.what_to_do()
+                .last()
+                .is_some_and(|k| k.ends_with("emergency"))
+        }));
+        let chain = urgent_response();
+        assert_eq!(chain.steps()[0].role, Role::Clinician);
+        assert_eq!(chain.steps()[0].within, Within::Hours(4));
+        assert_eq!(chain.steps().len(), 2);
+    }
+
+    #[test]
+    fn needs_action_now_puts_lows_first_and_late_tasks_last() {
+        use crate::rescue::TaskKind;
+        let mut seen = vec![
+            ActNow::of(None, None, false, true),
+            ActNow::of(None, Some(TaskKind::NotBetter), true, false),
+            ActNow::of(Some(Alert::VeryHigh), None, true, false),
+            ActNow::of(None, Some(TaskKind::Contact), true, false),
+            ActNow::of(Some(Alert::SevereLow), None, true, false),
+            ActNow::of(None, None, true, false),
+        ];
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                Some(ActNow::Reading(Alert::SevereLow)),
+                Some(ActNow::Reading(Alert::VeryHigh)),
+                Some(ActNow::RescueStarted),
+                Some(ActNow::NotBetter),
+                Some(ActNow::Urgent),
+                Some(ActNow::Overdue),
+            ]
+        );
+        assert_eq!(
+            ActNow::of(None, Some(TaskKind::Outcome), false, false),
+            None
+        );
     }
 
     #[test]

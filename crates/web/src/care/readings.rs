@@ -31,8 +31,8 @@ pub(crate) struct ActNowBox {
     pub(crate) told: Option<String>,
 }
 
-/// The steps for a reading that needs a response now (CLINICAL.md section 2): the 15-15 rule
-/// for a low, ketones and fluids for a high, a recheck and when to call for a crisis pressure.
+/// The box for a reading that needs a response now: the steps `core` gives for its alert, in
+/// the reader's language, and whether the team was told.
 pub(crate) fn act_now_box(
     t: &Tr,
     phones: &crate::Phones,
@@ -40,29 +40,7 @@ pub(crate) fn act_now_box(
     family_of: Option<&str>,
 ) -> ActNowBox {
     let e = [("emergency", phones.emergency.clone())];
-    let steps: Vec<String> = match alert {
-        Alert::SevereLow | Alert::Low => vec![
-            t.t("alert-low-step-sugar"),
-            t.t("alert-low-step-recheck"),
-            t.t("alert-low-step-eat"),
-            t.with("alert-low-step-emergency", &e),
-        ],
-        Alert::VeryHigh => vec![
-            t.t("alert-high-step-water"),
-            t.t("alert-high-step-ketones"),
-            t.with("alert-high-step-emergency", &e),
-        ],
-        Alert::High => vec![
-            t.t("alert-high-step-water"),
-            t.t("alert-high-step-ketones"),
-            t.t("alert-high-step-call"),
-            t.with("alert-high-step-emergency", &e),
-        ],
-        Alert::Crisis => vec![
-            t.t("alert-crisis-step-recheck"),
-            t.with("alert-crisis-step-emergency", &e),
-        ],
-    };
+    let steps: Vec<String> = alert.what_to_do().iter().map(|k| t.with(k, &e)).collect();
     let told = alert.same_day().then(|| match family_of {
         Some(name) => t.arg("alert-team-told-family", "name", name),
         None => t.t("alert-team-told"),

@@ -168,7 +168,7 @@ pub(crate) async fn team_home_view(
     let act_now = a
         .act_now
         .iter()
-        .map(|(rank, x)| {
+        .map(|(why, x)| {
             // The reading itself for an urgent reading, the episodes for a rescue pack, else
             // the chart.
             let href = match (x.code.as_str(), x.focus.as_deref()) {
@@ -190,9 +190,9 @@ pub(crate) async fn team_home_view(
                 due: x.due.map(|d| t.when(d)).unwrap_or_default(),
                 overdue: x.due.is_some_and(|d| d < now),
                 href,
-                class: match (x.alert, *rank) {
+                class: match (x.alert, why.urgent()) {
                     (Some(al), _) if al.is_low() => "rank-urgent low",
-                    (_, 0..=7) => "rank-urgent",
+                    (_, true) => "rank-urgent",
                     _ => "",
                 },
             }
