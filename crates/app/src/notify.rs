@@ -49,7 +49,8 @@ impl std::fmt::Debug for Notifier {
 fn notice(now: i64, patient: &str, kind: &str, params: &Value) -> NotificationRow {
     NotificationRow {
         created_at: now,
-        patient_id: Some(patient.to_string()),
+        // A notice about no patient (a concern raised without a name) carries none.
+        patient_id: (!patient.is_empty()).then(|| patient.to_string()),
         kind: kind.to_string(),
         params: params.to_string(),
         ..NotificationRow::default()
@@ -127,6 +128,18 @@ impl Notifier {
                 .await?,
         );
         Ok(out)
+    }
+
+    /// Rows telling one person about something of their own that is in no chart (the answer
+    /// to a concern they raised with their name).
+    pub async fn to_reporter(
+        &self,
+        reporter: &str,
+        kind: &str,
+        params: Value,
+    ) -> Result<Vec<NotificationRow>, AppError> {
+        self.rows_for("", &[reporter.to_string()], kind, &params)
+            .await
     }
 
     /// Rows telling only the family members whose active grant covers `part` (news of the

@@ -12,10 +12,12 @@ use crate::jobs::{Delivery, Jobs};
 use crate::notify::Notifier;
 use crate::rescue::Rescue;
 use crate::rescue::protocol::ProtocolDef;
+use crate::speakup::SpeakUp;
 use coproduce_core::Clock;
 use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::care::readings::ReviewRules;
 use coproduce_core::care::safety::SafetyThresholds;
+use coproduce_core::speakup::Rules as SpeakUpRules;
 use coproduce_store::Store;
 use std::sync::Arc;
 
@@ -53,6 +55,8 @@ pub struct Settings {
     pub webhook: bool,
     /// The readings that need a response now.
     pub safety: SafetyThresholds,
+    /// Speak Up's deadlines, escalation chains and categories.
+    pub speakup: SpeakUpRules,
 }
 
 impl Default for Settings {
@@ -63,6 +67,7 @@ impl Default for Settings {
             protocol: ProtocolDef::copd(),
             webhook: false,
             safety: SafetyThresholds::default(),
+            speakup: SpeakUpRules::default(),
         }
     }
 }
@@ -73,6 +78,7 @@ pub struct Workflows {
     pub api: FhirApi,
     pub care: Care,
     pub rescue: Rescue,
+    pub speakup: SpeakUp,
     pub notifier: Notifier,
 }
 
@@ -85,6 +91,13 @@ impl Workflows {
         let notifier = Notifier::new(api.clone(), clock.clone(), settings.webhook);
         care.notifier = notifier.clone();
         care.calendar = Arc::new(settings.calendar.clone());
+        let speakup = SpeakUp::new(
+            api.clone(),
+            clock.clone(),
+            settings.speakup.clone(),
+            Arc::new(settings.calendar.clone()),
+            notifier.clone(),
+        );
         let rescue = Rescue::new(
             api.clone(),
             clock,
@@ -96,6 +109,7 @@ impl Workflows {
             api,
             care,
             rescue,
+            speakup,
             notifier,
         }
     }

@@ -58,6 +58,13 @@ pub struct Config {
     pub glucose_very_high: f64,
     pub systolic_crisis: f64,
     pub diastolic_crisis: f64,
+    /// Speak Up (see docs/speak-up.md): the time to acknowledge a routine concern on an
+    /// inpatient and on an outpatient unit (a unit may set its own), the time to answer once
+    /// acknowledged, and the categories a reporter picks from.
+    pub concern_inpatient_within: String,
+    pub concern_outpatient_within: String,
+    pub concern_answer_within: String,
+    pub concern_categories: Vec<String>,
     /// The quality measures on the analyst's pages: measure name (cms122, cms165) to the
     /// path of a measure bundle replacing the official one this build carries.
     pub measure_bundles: std::collections::BTreeMap<String, String>,
@@ -120,6 +127,10 @@ impl Default for Config {
             glucose_very_high: 300.0,
             systolic_crisis: 180.0,
             diastolic_crisis: 120.0,
+            concern_inpatient_within: "4 hours".into(),
+            concern_outpatient_within: "2 business days".into(),
+            concern_answer_within: "5 business days".into(),
+            concern_categories: coproduce_core::speakup::Rules::default().categories,
             measure_bundles: std::collections::BTreeMap::new(),
             smtp_host: None,
             smtp_port: 587,

@@ -377,6 +377,7 @@ fn server_config(
             },
         )
         .map_err(|e| anyhow::anyhow!("the configuration: {e}"))?,
+        speakup: speakup_rules(&cfg)?,
     };
     let web = coproduce_web::WebConfig {
         body_limit: cfg.body_limit,
@@ -445,4 +446,32 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     .await?;
     store.close().await;
     Ok(())
+}
+
+/// Speak Up's rules from the configuration: the site's routine times and categories over the
+/// defaults (the urgent chain is CLINICAL.md's 15 minutes and is not configured away).
+fn speakup_rules(cfg: &config::Config) -> anyhow::Result<coproduce_core::speakup::Rules> {
+    use coproduce_core::calendar::Within;
+    let within = |key: &str, v: &str| {
+        Within::parse(v).map_err(|e| anyhow::anyhow!("the configuration: {key} = '{v}': {e}"))
+    };
+    let mut rules = coproduce_core::speakup::Rules::default()
+        .with_categories(cfg.concern_categories.clone())
+        .map_err(|e| anyhow::anyhow!("the configuration: concern_categories: {e}"))?;
+    let first = |chain: &coproduce_core::deadline::Escalation, w: Within| {
+        let mut steps = chain.steps().to_vec();
+        steps[0].within = w;
+        coproduce_core::deadline::Escalation::new(steps)
+            .map_err(|e| anyhow::anyhow!("the configuration: {e}"))
+    };
+    rules.routine_inpatient = first(
+        &rules.routine_inpatient,
+        within("concern_inpatient_within", &cfg.concern_inpatient_within)?,
+    )?;
+    rules.routine_outpatient = first(
+        &rules.routine_outpatient,
+        within("concern_outpatient_within", &cfg.concern_outpatient_within)?,
+    )?;
+    rules.answer = within("concern_answer_within", &cfg.concern_answer_within)?;
+    Ok(rules)
 }

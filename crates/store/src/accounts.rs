@@ -437,6 +437,46 @@ impl Store {
         Ok(())
     }
 
+    /// Records an attempt of `kind` (`speakup-claim`, `speakup-raise`) from an address, for
+    /// throttling what needs no sign-in.
+    pub async fn record_attempt(
+        &self,
+        at: i64,
+        kind: &str,
+        address: &str,
+        ok: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO attempts (at, kind, address, ok) VALUES ($1, $2, $3, $4)")
+            .bind(at)
+            .bind(kind.to_string())
+            .bind(address.to_string())
+            .bind(i64::from(ok))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// How many attempts of `kind` from this address since `since` (only the failed ones
+    /// when `failed_only`).
+    pub async fn attempts_since(
+        &self,
+        kind: &str,
+        address: &str,
+        since: i64,
+        failed_only: bool,
+    ) -> Result<i64, StoreError> {
+        let cond = if failed_only { " AND ok = 0" } else { "" };
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM attempts WHERE kind = $1 AND address = $2 AND at >= $3{cond}"
+        )))
+        .bind(kind.to_string())
+        .bind(address.to_string())
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?
+        .get(0))
+    }
+
     /// The sign-in attempts that bear on one more: failures for the account, from the
     /// address, and for the account from the address since `since`, and whether the account
     /// was signed in to from this address since `known_since`.

@@ -67,6 +67,19 @@ pub struct NotificationRow {
 const NOTE_COLS: &str = "id, created_at, patient_id, recipient, channel, address, language, kind, \
                          params, sent_at, attempts, last_error, read_at";
 
+/// The condition on `patient_id` for a reader who reaches these patients (`n` of them,
+/// bound from `$from`): a notice about one of them, or about no patient at all.
+fn about_patients(from: usize, n: usize) -> String {
+    if n == 0 {
+        return " AND patient_id IS NULL".into();
+    }
+    let marks = (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(" AND (patient_id IS NULL OR patient_id IN ({marks}))")
+}
+
 fn note(r: &AnyRow) -> NotificationRow {
     NotificationRow {
         id: r.get(0),
@@ -292,17 +305,10 @@ impl Store {
         );
         let mut q_patients = Vec::new();
         if let Some(ps) = patients {
-            if ps.is_empty() {
-                return Ok(Vec::new());
-            }
+            // A notice about no patient's chart (a concern raised without a name) is for
+            // every team member it is addressed to; one about a patient for their team.
             let start = recipients.len();
-            sql.push_str(&format!(
-                " AND patient_id IN ({})",
-                (1..=ps.len())
-                    .map(|i| format!("${}", start + i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            sql.push_str(&about_patients(start + 1, ps.len()));
             q_patients = ps.to_vec();
         }
         sql.push_str(&format!(
@@ -331,7 +337,7 @@ impl Store {
         patients: Option<&[String]>,
         at: i64,
     ) -> Result<bool, StoreError> {
-        if recipients.is_empty() || patients.is_some_and(<[String]>::is_empty) {
+        if recipients.is_empty() {
             return Ok(false);
         }
         let marks = |from: usize, n: usize| {
@@ -346,10 +352,7 @@ impl Store {
             marks(3, recipients.len())
         );
         if let Some(ps) = patients {
-            sql.push_str(&format!(
-                " AND patient_id IN ({})",
-                marks(3 + recipients.len(), ps.len())
-            ));
+            sql.push_str(&about_patients(3 + recipients.len(), ps.len()));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(at)

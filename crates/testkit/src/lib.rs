@@ -331,6 +331,76 @@ impl TestApp {
         }
     }
 
+    /// Two Speak Up units (after [`TestApp::seed_care_team`]): "4 West", an inpatient ward,
+    /// where the rapid-response nurse (rr.kim) and nurse.lee work, and the outpatient "Diabetes
+    /// clinic", where only nurse.lee works; lead.park, the clinic lead, manages both.
+    pub async fn seed_units(&self) {
+        use coproduce_app::accounts::NewUser;
+        use coproduce_app::speakup::Unit;
+        use coproduce_core::access::Role;
+        use coproduce_core::speakup::Place;
+        let put = |path: String, body: String| async move {
+            let resp = self.put_json(&path, body, None).await;
+            assert!(
+                resp.status().is_success(),
+                "PUT {path}: {}",
+                resp.text().await.unwrap_or_default()
+            );
+        };
+        put(
+            "/fhir/Location/unit-4w".into(),
+            Unit::location("unit-4w", "4 West", Place::Inpatient, None).to_string(),
+        )
+        .await;
+        put(
+            "/fhir/Location/unit-clinic".into(),
+            Unit::location("unit-clinic", "Diabetes clinic", Place::Outpatient, None).to_string(),
+        )
+        .await;
+        for (id, family, given) in [("rr", "Kim", "Jae"), ("lead", "Park", "Min")] {
+            put(
+                format!("/fhir/Practitioner/{id}"),
+                serde_json::json!({"resourceType": "Practitioner", "id": id,
+                    "name": [{"family": family, "given": [given]}]})
+                .to_string(),
+            )
+            .await;
+        }
+        for (id, who, role, units) in [
+            ("pr-rr", "rr", "rapid-response", vec!["unit-4w"]),
+            ("pr-rn", "rn", "nurse", vec!["unit-4w", "unit-clinic"]),
+            ("pr-lead", "lead", "clinic-lead", vec!["unit-4w", "unit-clinic"]),
+        ] {
+            let locations: Vec<serde_json::Value> = units
+                .iter()
+                .map(|u| serde_json::json!({"reference": format!("Location/{u}")}))
+                .collect();
+            put(
+                format!("/fhir/PractitionerRole/{id}"),
+                serde_json::json!({"resourceType": "PractitionerRole", "id": id, "active": true,
+                    "practitioner": {"reference": format!("Practitioner/{who}")},
+                    "code": [{"coding": [{"system": coproduce_app::vocabulary::ROLES, "code": role}]}],
+                    "location": locations})
+                .to_string(),
+            )
+            .await;
+        }
+        for (name, role, link) in [
+            ("rr.kim", Role::RapidResponse, "Practitioner/rr"),
+            ("lead.park", Role::ClinicLead, "Practitioner/lead"),
+        ] {
+            self.accounts
+                .add_user(NewUser {
+                    username: name.into(),
+                    roles: vec![role],
+                    fhir_ref: Some(link.into()),
+                    password: Some(PASSWORD.into()),
+                })
+                .await
+                .expect("a test account");
+        }
+    }
+
     /// A person's browser without JavaScript: cookies, no redirects followed, and the CSRF
     /// token of the last page seen.
     pub async fn sign_in(&self, username: &str) -> WebClient {

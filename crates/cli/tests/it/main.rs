@@ -12,6 +12,7 @@ mod import;
 mod measure;
 mod rescue;
 mod security;
+mod speakup;
 mod sessions;
 
 /// The reference data the repository carries for its tests (see testdata/README.md).

@@ -15,6 +15,12 @@ use crate::deadline::{Deadline, Escalation, Step as ChainStep};
 use std::fmt;
 use time::OffsetDateTime;
 
+mod claim;
+mod who;
+
+pub use claim::*;
+pub use who::*;
+
 /// How fast a concern needs an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Urgency {
@@ -88,6 +94,25 @@ impl Rules {
             (Urgency::Urgent, _) => &self.urgent,
             (Urgency::Routine, Place::Inpatient) => &self.routine_inpatient,
             (Urgency::Routine, Place::Outpatient) => &self.routine_outpatient,
+        }
+    }
+
+    /// The chain of a concern on a unit that sets its own routine acknowledgement time (the
+    /// first step's time replaced; urgent concerns keep the site's chain).
+    pub fn acknowledgement_on(
+        &self,
+        urgency: Urgency,
+        place: Place,
+        unit_routine: Option<Within>,
+    ) -> Escalation {
+        let chain = self.acknowledgement(urgency, place);
+        match (urgency, unit_routine) {
+            (Urgency::Routine, Some(within)) => {
+                let mut steps = chain.steps().to_vec();
+                steps[0].within = within;
+                Escalation::new(steps).unwrap_or_else(|_| chain.clone())
+            }
+            _ => chain.clone(),
         }
     }
 
@@ -214,6 +239,9 @@ fn refuse(key: &'static str, english: &str) -> Refused {
     }
 }
 
+/// The longest a concern's words (or an answer) may be, in characters.
+pub const MAX_WORDS: usize = 4000;
+
 /// A concern: what the reporter said, and the steps recorded since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Concern {
@@ -238,6 +266,12 @@ impl Concern {
             return Err(refuse(
                 "concern-empty",
                 "say in a few words what worries you",
+            ));
+        }
+        if what.chars().count() > MAX_WORDS {
+            return Err(refuse(
+                "concern-too-long",
+                "that is too long for one concern; keep it under 4,000 characters",
             ));
         }
         if !rules.categories.iter().any(|c| c == category) {
@@ -348,57 +382,6 @@ impl Concern {
     }
 }
 
-/// The alphabet of claim codes: Crockford's base 32 (no I, L, O, U, so nothing is misread).
-const CLAIM_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// How many random bytes a claim code is made from: 15 bytes, 120 bits, 24 characters.
-pub const CLAIM_BYTES: usize = 15;
-
-/// A claim code from random bytes, in four groups for reading aloud
-/// (`7K3M9Q-XD4T2B-…`).
-pub fn claim_code(random: &[u8; CLAIM_BYTES]) -> String {
-    let mut out = String::with_capacity(29);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for b in random {
-        acc = (acc << 8) | u32::from(*b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            if !out.is_empty() && out.len() % 7 == 6 {
-                out.push('-');
-            }
-            out.push(CLAIM_ALPHABET[((acc >> bits) & 31) as usize] as char);
-        }
-    }
-    out
-}
-
-/// A claim code as typed ("7k3m 9qxd…", "o" for zero, "i" or "l" for one) in its written
-/// form, or None when it cannot be one.
-pub fn parse_claim_code(typed: &str) -> Option<String> {
-    let mut chars = Vec::new();
-    for c in typed.chars().filter(|c| !c.is_whitespace() && *c != '-') {
-        let c = match c.to_ascii_uppercase() {
-            'O' => '0',
-            'I' | 'L' => '1',
-            c if CLAIM_ALPHABET.contains(&(c as u8)) && c.is_ascii() => c,
-            _ => return None,
-        };
-        chars.push(c);
-    }
-    if chars.len() != CLAIM_BYTES * 8 / 5 {
-        return None;
-    }
-    let mut out = String::with_capacity(29);
-    for (i, c) in chars.into_iter().enumerate() {
-        if i > 0 && i % 6 == 0 {
-            out.push('-');
-        }
-        out.push(c);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +458,21 @@ mod tests {
             inpatient.acknowledgement_due(&rules, &cal).due,
             at + time::Duration::hours(4)
         );
+    }
+
+    #[test]
+    fn a_unit_may_set_its_own_routine_time_but_not_the_urgent_one() {
+        let rules = Rules::default();
+        let own = rules.acknowledgement_on(
+            Urgency::Routine,
+            Place::Inpatient,
+            Some(Within::Hours(2)),
+        );
+        assert_eq!(own.steps()[0].within, Within::Hours(2));
+        assert_eq!(own.steps()[1], rules.routine_inpatient.steps()[1]);
+        let urgent =
+            rules.acknowledgement_on(Urgency::Urgent, Place::Inpatient, Some(Within::Hours(2)));
+        assert_eq!(urgent, rules.urgent);
     }
 
     #[test]
@@ -576,34 +574,15 @@ mod tests {
         };
         assert_eq!(raise("hygiene", "  ").unwrap_err().key, "concern-empty");
         assert_eq!(raise("weather", "x").unwrap_err().key, "concern-category");
+        assert_eq!(
+            raise("hygiene", &"x".repeat(MAX_WORDS + 1)).unwrap_err().key,
+            "concern-too-long"
+        );
         assert!(
             Rules::default()
                 .with_categories(vec!["a".into(), "a".into()])
                 .is_err()
         );
         assert!(Rules::default().with_categories(Vec::new()).is_err());
-    }
-
-    #[test]
-    fn claim_codes_carry_120_bits_and_read_back_however_typed() {
-        let a = claim_code(&[0u8; CLAIM_BYTES]);
-        assert_eq!(a, "000000-000000-000000-000000");
-        let b = claim_code(&[0xff; CLAIM_BYTES]);
-        assert_eq!(b, "ZZZZZZ-ZZZZZZ-ZZZZZZ-ZZZZZZ");
-        let mut bytes = [0u8; CLAIM_BYTES];
-        bytes
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = (i * 37 + 11) as u8);
-        let code = claim_code(&bytes);
-        assert_eq!(code.len(), 27);
-        assert_eq!(parse_claim_code(&code).as_deref(), Some(code.as_str()));
-        let typed = code.replace('-', " ").to_lowercase().replace('0', "o");
-        assert_eq!(parse_claim_code(&typed).as_deref(), Some(code.as_str()));
-        assert_eq!(parse_claim_code("ABC"), None, "too short");
-        assert_eq!(parse_claim_code(&format!("{code}U")), None);
-        // Two different byte strings give two different codes.
-        bytes[0] ^= 1;
-        assert_ne!(claim_code(&bytes), code);
     }
 }

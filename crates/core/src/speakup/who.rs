@@ -1,0 +1,55 @@
+//! Who works on which concerns, and what the reporter is told of them: the loop is
+//! non-punitive, so the reporter reads what was done, never who did it, unless a manager
+//! chooses to name them.
+
+use crate::access::Role;
+
+/// A unit's staff work on its concerns (their units are where the directory places their
+/// role); a clinic lead, the manager, works on every unit's.
+pub fn works_on(role: Role, my_units: &[String], unit: &str) -> bool {
+    match role {
+        Role::ClinicLead => true,
+        r if r.is_team() => my_units.iter().any(|u| u == unit),
+        _ => false,
+    }
+}
+
+/// Whether this role sees every unit's concerns (the manager's view) rather than its own.
+pub fn sees_every_unit(role: Role) -> bool {
+    role == Role::ClinicLead
+}
+
+/// Only a manager names staff to the reporter, or links a concern to a safety event report.
+pub fn manages(role: Role) -> bool {
+    role == Role::ClinicLead
+}
+
+/// What the reporter reads of who took a step: the person's name when the manager released
+/// names, otherwise nobody in particular ("your care team").
+pub fn named_to_reporter(released: bool, name: &str) -> Option<&str> {
+    (released && !name.trim().is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_units_staff_work_on_its_concerns_and_the_manager_on_every_units() {
+        let mine = vec!["unit-4w".to_string()];
+        assert!(works_on(Role::RapidResponse, &mine, "unit-4w"));
+        assert!(!works_on(Role::RapidResponse, &mine, "unit-clinic"));
+        assert!(works_on(Role::ClinicLead, &[], "unit-clinic"));
+        assert!(!works_on(Role::Patient, &mine, "unit-4w"));
+        assert!(!works_on(Role::QualityAnalyst, &mine, "unit-4w"));
+        assert!(sees_every_unit(Role::ClinicLead) && !sees_every_unit(Role::Nurse));
+        assert!(manages(Role::ClinicLead) && !manages(Role::RapidResponse));
+    }
+
+    #[test]
+    fn staff_are_unnamed_to_the_reporter_until_the_manager_releases_names() {
+        assert_eq!(named_to_reporter(false, "Sam Lee"), None);
+        assert_eq!(named_to_reporter(true, "Sam Lee"), Some("Sam Lee"));
+        assert_eq!(named_to_reporter(true, " "), None);
+    }
+}
