@@ -476,6 +476,7 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
             "role",
             text("missed_by").map(|r| t.t(&format!("owner-{r}"))),
         ),
+        ("unit", text("unit")),
     ] {
         if let Some(v) = value {
             args.push((name, v));
@@ -483,12 +484,19 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
     }
     // Each reader has their own wording: the team's, the family member's (who reads of the
     // patient by name), the patient's.
+    // A concern's deadline is about a unit, not a patient: its own words.
+    let kind = match (n.kind.as_str(), text("task")) {
+        ("deadline-escalated" | "deadline-missed", Some(task)) if task.starts_with("speakup-") => {
+            n.kind.replacen("deadline-", "concern-", 1)
+        }
+        _ => n.kind.clone(),
+    };
     let key = if n.recipient.starts_with("role:") {
-        format!("team-notice-{}", n.kind)
+        format!("team-notice-{kind}")
     } else if n.recipient.starts_with("RelatedPerson/") {
-        format!("family-notice-{}", n.kind)
+        format!("family-notice-{kind}")
     } else {
-        format!("notice-{}", n.kind)
+        format!("notice-{kind}")
     };
     (t.t("notice-subject"), t.with(&key, &args))
 }

@@ -369,7 +369,12 @@ impl TestApp {
         for (id, who, role, units) in [
             ("pr-rr", "rr", "rapid-response", vec!["unit-4w"]),
             ("pr-rn", "rn", "nurse", vec!["unit-4w", "unit-clinic"]),
-            ("pr-lead", "lead", "clinic-lead", vec!["unit-4w", "unit-clinic"]),
+            (
+                "pr-lead",
+                "lead",
+                "clinic-lead",
+                vec!["unit-4w", "unit-clinic"],
+            ),
         ] {
             let locations: Vec<serde_json::Value> = units
                 .iter()
@@ -401,19 +406,25 @@ impl TestApp {
         }
     }
 
-    /// A person's browser without JavaScript: cookies, no redirects followed, and the CSRF
-    /// token of the last page seen.
-    pub async fn sign_in(&self, username: &str) -> WebClient {
+    /// A browser without JavaScript and not signed in (a bedside device): cookies, no
+    /// redirects followed, and the CSRF token of the last page seen.
+    pub fn visitor(&self) -> WebClient {
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client");
-        let mut c = WebClient {
+        WebClient {
             client,
             base: self.base.clone(),
             csrf: String::new(),
-        };
+        }
+    }
+
+    /// A person's browser without JavaScript: cookies, no redirects followed, and the CSRF
+    /// token of the last page seen.
+    pub async fn sign_in(&self, username: &str) -> WebClient {
+        let mut c = self.visitor();
         c.get("/login").await;
         let resp = c
             .post("/login", &[("username", username), ("password", PASSWORD)])

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The workflows (a new one joins this list). A workflow's module in `app` or `web` names no
 /// other workflow's module.
-const WORKFLOWS: &[&str] = &["accounts", "care", "measures", "rescue"];
+const WORKFLOWS: &[&str] = &["accounts", "care", "measures", "rescue", "speakup"];
 
 /// The modules that put workflows together, by crate; nothing but another composer or the
 /// crate root names them.

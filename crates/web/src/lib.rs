@@ -9,6 +9,7 @@ mod accounts;
 pub mod care;
 mod measures;
 mod rescue;
+mod speakup;
 
 // What every workflow's pages use: the page shell, the inbox, the charts; the FHIR API and
 // the token API; errors as OperationOutcomes; metrics.
@@ -42,6 +43,7 @@ fn page_table() -> Vec<(&'static str, axum::routing::MethodRouter<AppState>, boo
         .chain(care::route_table())
         .chain(rescue::route_table())
         .chain(measures::route_table())
+        .chain(speakup::route_table())
         .collect()
 }
 
@@ -145,6 +147,7 @@ pub struct AppState {
     pub api: FhirApi,
     pub care: Care,
     pub rescue: coproduce_app::rescue::Rescue,
+    pub speakup: coproduce_app::speakup::SpeakUp,
     pub notifier: coproduce_app::notify::Notifier,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
@@ -160,6 +163,7 @@ impl AppState {
             api: workflows.api.clone(),
             care: workflows.care.clone(),
             rescue: workflows.rescue.clone(),
+            speakup: workflows.speakup.clone(),
             notifier: workflows.notifier.clone(),
             accounts,
             config: Arc::new(config),

@@ -223,7 +223,9 @@ impl SpeakUp {
                 continue;
             }
             for l in v["location"].as_array().into_iter().flatten() {
-                if let Some(id) = l["reference"].as_str().and_then(|r| r.strip_prefix("Location/"))
+                if let Some(id) = l["reference"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("Location/"))
                     && !units.iter().any(|u| u == id)
                 {
                     units.push(id.to_string());
@@ -237,10 +239,9 @@ impl SpeakUp {
     fn team_role(caller: &Caller) -> Result<Role> {
         match (&caller.actor.who, role_of(caller)) {
             (Who::TeamMember { .. }, Some(r)) => Ok(r),
-            _ => Err(AppError::Forbidden(
-                "concerns are worked on by the unit's care team".into(),
-            )
-            .into()),
+            _ => Err(
+                AppError::Forbidden("concerns are worked on by the unit's care team".into()).into(),
+            ),
         }
     }
 
@@ -256,9 +257,8 @@ impl SpeakUp {
             Err(e) => return Err(e.into()),
         };
         let v = stored.json()?;
-        let record = ConcernRecord::of(&v).ok_or_else(|| {
-            CareError::input("concern-not-found", "there is no such concern")
-        })?;
+        let record = ConcernRecord::of(&v)
+            .ok_or_else(|| CareError::input("concern-not-found", "there is no such concern"))?;
         Ok((stored, record))
     }
 
@@ -267,7 +267,13 @@ impl SpeakUp {
         let Some((rt, id)) = reference.split_once('/') else {
             return reference.to_string();
         };
-        match self.api.read(sys, rt, id).await.ok().and_then(|s| s.json().ok()) {
+        match self
+            .api
+            .read(sys, rt, id)
+            .await
+            .ok()
+            .and_then(|s| s.json().ok())
+        {
             Some(v) => person_name(&v),
             None => reference.to_string(),
         }

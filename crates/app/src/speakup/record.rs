@@ -32,7 +32,9 @@ pub struct NewConcern {
 pub enum Reporter<'a> {
     SignedIn(&'a Caller),
     /// A bedside or waiting-room device without a sign-in, from this address.
-    Device { address: &'a str },
+    Device {
+        address: &'a str,
+    },
 }
 
 /// What the reporter is told once a concern is raised.
@@ -236,10 +238,9 @@ impl SpeakUp {
         let sys = on_behalf(&caller.label, Some(caller));
         let (stored, mut rec) = self.load(&sys, id).await?;
         if !works_on(role, &units, &rec.unit) {
-            return Err(AppError::Forbidden(
-                "this concern is on a unit you do not work on".into(),
-            )
-            .into());
+            return Err(
+                AppError::Forbidden("this concern is on a unit you do not work on".into()).into(),
+            );
         }
         if !step.by_team() {
             return Err(CareError::input(
@@ -335,8 +336,7 @@ impl SpeakUp {
         let role = Self::team_role(caller)?;
         if !manages(role) {
             return Err(AppError::Forbidden(
-                "the unit's manager decides whether staff are named and links safety events"
-                    .into(),
+                "the unit's manager decides whether staff are named and links safety events".into(),
             )
             .into());
         }

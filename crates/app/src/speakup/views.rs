@@ -220,10 +220,9 @@ impl SpeakUp {
         let sys = on_behalf(&caller.label, Some(caller));
         let (_, rec) = self.load(&sys, id).await?;
         if !works_on(role, &units, &rec.unit) {
-            return Err(AppError::Forbidden(
-                "this concern is on a unit you do not work on".into(),
-            )
-            .into());
+            return Err(
+                AppError::Forbidden("this concern is on a unit you do not work on".into()).into(),
+            );
         }
         self.view(&sys, rec, true).await
     }
@@ -236,10 +235,7 @@ impl SpeakUp {
             .search_all(
                 sys,
                 "Task",
-                &[(
-                    "focus".to_string(),
-                    format!("Communication/{}", rec.id),
-                )],
+                &[("focus".to_string(), format!("Communication/{}", rec.id))],
             )
             .await?;
         let mut notes: Vec<(String, OffsetDateTime, String)> = Vec::new();

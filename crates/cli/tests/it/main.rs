@@ -12,8 +12,9 @@ mod import;
 mod measure;
 mod rescue;
 mod security;
-mod speakup;
 mod sessions;
+mod speakup;
+mod speakup_pages;
 
 /// The reference data the repository carries for its tests (see testdata/README.md).
 pub fn testdata() -> std::path::PathBuf {

@@ -75,8 +75,7 @@ async fn count(app: &TestApp, rt: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn an_urgent_concern_escalates_once_across_a_restart_and_the_loop_closes_with_the_reporter()
-{
+async fn an_urgent_concern_escalates_once_across_a_restart_and_the_loop_closes_with_the_reporter() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         app.seed_care_team("ht").await;
@@ -122,9 +121,15 @@ async fn an_urgent_concern_escalates_once_across_a_restart_and_the_loop_closes_w
             .await
             .expect("the concern");
         let v = stored.json().expect("json");
-        assert!(v.get("sender").is_none() && v.get("subject").is_none(), "{v}");
+        assert!(
+            v.get("sender").is_none() && v.get("subject").is_none(),
+            "{v}"
+        );
         assert!(stored.patient_id.is_none());
-        assert!(!v.to_string().contains(&code), "the code itself is not stored");
+        assert!(
+            !v.to_string().contains(&code),
+            "the code itself is not stored"
+        );
 
         // Not yet at 14 minutes; at 16, a server that has just started fires it, and two
         // more restarts find nothing left to do.
@@ -181,8 +186,17 @@ async fn an_urgent_concern_escalates_once_across_a_restart_and_the_loop_closes_w
             .await
             .expect("the concern by its code");
         assert_eq!(seen.stage, Stage::Answered);
-        assert!(seen.answer.as_deref().unwrap_or("").starts_with("Nou te voye"));
-        assert!(seen.steps.iter().all(|s| s.by.is_none()), "{:?}", seen.steps);
+        assert!(
+            seen.answer
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("Nou te voye")
+        );
+        assert!(
+            seen.steps.iter().all(|s| s.by.is_none()),
+            "{:?}",
+            seen.steps
+        );
         speakup
             .felt_heard(
                 Follower::Claim {
@@ -266,7 +280,9 @@ async fn bad_input_changes_nothing_and_wrong_claim_codes_are_throttled() {
         app.seed_care_team("en").await;
         app.seed_units().await;
         let (speakup, _) = services(&app.db.store, &app.clock);
-        let device = Reporter::Device { address: "10.0.0.9" };
+        let device = Reporter::Device {
+            address: "10.0.0.9",
+        };
         let key = |e: coproduce_app::CareError| e.message().map(|(k, _)| k).unwrap_or("none");
         let empty = NewConcern {
             what: "   ".into(),
@@ -306,15 +322,14 @@ async fn bad_input_changes_nothing_and_wrong_claim_codes_are_throttled() {
         let mut held = 0;
         for i in 0..1000u32 {
             let guess = format!("{:024}", i);
-            match key(
-                speakup
-                    .follow(Follower::Claim {
-                        code: &guess,
-                        address: "203.0.113.5",
-                    })
-                    .await
-                    .unwrap_err(),
-            ) {
+            match key(speakup
+                .follow(Follower::Claim {
+                    code: &guess,
+                    address: "203.0.113.5",
+                })
+                .await
+                .unwrap_err())
+            {
                 "claim-wrong" => wrong += 1,
                 "claim-throttled" => held += 1,
                 other => panic!("{other}"),
@@ -398,27 +413,43 @@ async fn the_reporter_reads_no_staff_name_unless_the_manager_released_names() {
     };
     let seen = speakup.follow(follow).await.expect("her concern");
     let page = format!("{seen:?}");
-    assert!(!page.contains("Sam Lee") && !page.contains("Practitioner/"), "{page}");
+    assert!(
+        !page.contains("Sam Lee") && !page.contains("Practitioner/"),
+        "{page}"
+    );
     // The team sees who did what.
     let team = speakup
         .concern_for_team(&nurse, &raised.id)
         .await
         .expect("the team's view");
-    assert!(team.steps.iter().all(|s| s.by.as_deref() == Some("Sam Lee")));
+    assert!(
+        team.steps
+            .iter()
+            .all(|s| s.by.as_deref() == Some("Sam Lee"))
+    );
     // She is told the answer is there.
     assert_eq!(
         notices(&app.db.store, "RelatedPerson/rp1", "concern-answered").await,
         1
     );
     // Only the manager releases names; then she reads them.
-    assert!(speakup.manage(&nurse, &raised.id, true, None).await.is_err());
+    assert!(
+        speakup
+            .manage(&nurse, &raised.id, true, None)
+            .await
+            .is_err()
+    );
     let lead = caller(&app, "lead.park").await;
     speakup
         .manage(&lead, &raised.id, true, Some("SE-2026-0117"))
         .await
         .expect("released");
     let seen = speakup.follow(follow).await.expect("again");
-    assert!(seen.steps.iter().any(|s| s.by.as_deref() == Some("Sam Lee")));
+    assert!(
+        seen.steps
+            .iter()
+            .any(|s| s.by.as_deref() == Some("Sam Lee"))
+    );
     assert_eq!(seen.record.safety_event.as_deref(), Some("SE-2026-0117"));
     // Another family member cannot follow it.
     let ana = caller(&app, "ana").await;

@@ -186,6 +186,18 @@ impl Step {
         }
     }
 
+    /// A team step from its key and words (a form's fields); None for an unknown key.
+    pub fn team(key: &str, words: &str) -> Option<Step> {
+        let words = words.trim().to_string();
+        Some(match key {
+            "acknowledged" => Step::Acknowledged,
+            "looking-into" => Step::LookingInto,
+            "action-taken" => Step::ActionTaken { what: words },
+            "answered" => Step::Answered { text: words },
+            _ => return None,
+        })
+    }
+
     /// Whether the team takes this step (the reporter takes only the last).
     pub fn by_team(&self) -> bool {
         !matches!(self, Step::FeltHeard { .. })
@@ -296,6 +308,17 @@ impl Concern {
                 Step::Answered { .. } => s.max(Stage::Answered),
                 Step::FeltHeard { .. } => Stage::Closed,
             })
+    }
+
+    /// The steps the team may take next (by their keys), in the loop's order.
+    pub fn next_team_steps(&self) -> &'static [&'static str] {
+        match self.stage() {
+            Stage::Received => &["acknowledged"],
+            Stage::Acknowledged => &["looking-into", "action-taken", "answered"],
+            Stage::LookingInto => &["action-taken", "answered"],
+            Stage::ActionTaken => &["answered"],
+            Stage::Answered | Stage::Closed => &[],
+        }
     }
 
     /// When the acknowledgement was due first (before any escalation), and who owned it.
@@ -463,11 +486,8 @@ mod tests {
     #[test]
     fn a_unit_may_set_its_own_routine_time_but_not_the_urgent_one() {
         let rules = Rules::default();
-        let own = rules.acknowledgement_on(
-            Urgency::Routine,
-            Place::Inpatient,
-            Some(Within::Hours(2)),
-        );
+        let own =
+            rules.acknowledgement_on(Urgency::Routine, Place::Inpatient, Some(Within::Hours(2)));
         assert_eq!(own.steps()[0].within, Within::Hours(2));
         assert_eq!(own.steps()[1], rules.routine_inpatient.steps()[1]);
         let urgent =
@@ -524,7 +544,12 @@ mod tests {
             "concern-out-of-order",
             "not before the answer"
         );
+        assert_eq!(
+            c.next_team_steps(),
+            ["looking-into", "action-taken", "answered"]
+        );
         c.apply(answer, t0 + time::Duration::hours(3)).unwrap();
+        assert!(c.next_team_steps().is_empty());
         assert_eq!(c.stage(), Stage::Answered);
         assert!(
             c.answer_due(&rules, &cal)
@@ -575,7 +600,9 @@ mod tests {
         assert_eq!(raise("hygiene", "  ").unwrap_err().key, "concern-empty");
         assert_eq!(raise("weather", "x").unwrap_err().key, "concern-category");
         assert_eq!(
-            raise("hygiene", &"x".repeat(MAX_WORDS + 1)).unwrap_err().key,
+            raise("hygiene", &"x".repeat(MAX_WORDS + 1))
+                .unwrap_err()
+                .key,
             "concern-too-long"
         );
         assert!(

@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::shell::{
     CSRF, CsrfForm, LAST_SEEN, SIGNED_IN, USER, browser_language, checked_form, csrf_refused,
-    new_token, render, same, server_error,
+    new_token, open_form_ok, open_form_token, render, server_error,
 };
 use askama::Template;
 use axum::Form;
@@ -20,7 +20,6 @@ use coproduce_core::unix_millis as millis;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use tower_sessions::Session;
-use tower_sessions::cookie::{Cookie, SameSite};
 
 mod account;
 pub(crate) mod admin;
@@ -62,30 +61,8 @@ struct LoginPage {
 /// on POST), so that showing the form to someone not signed in writes no session row.
 const LOGIN_COOKIE: &str = "coproduce_login";
 
-fn login_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == LOGIN_COOKIE)
-        .map(|c| c.value().to_string())
-}
-
 async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    // The token the browser holds already, or a new one.
-    let csrf = login_cookie(&headers)
-        .filter(|t| t.len() >= 32)
-        .unwrap_or_else(new_token);
-    let cookie = Cookie::build((LOGIN_COOKIE, csrf.clone()))
-        .path("/login")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(s.config.secure_cookies)
-        .max_age(tower_sessions::cookie::time::Duration::hours(1))
-        .build()
-        .to_string();
+    let (csrf, cookie) = open_form_token(&headers, LOGIN_COOKIE, "/login", s.config.secure_cookies);
     let mut page = render(
         &LoginPage {
             t: browser_language(&headers),
@@ -96,7 +73,7 @@ async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         },
         StatusCode::OK,
     );
-    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+    if let Some(v) = cookie {
         page.headers_mut().append(header::SET_COOKIE, v);
     }
     page
@@ -119,7 +96,7 @@ async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    if !login_cookie(&headers).is_some_and(|t| !t.is_empty() && same(&t, &f.csrf)) {
+    if !open_form_ok(&headers, LOGIN_COOKIE, &f.csrf) {
         return csrf_refused();
     }
     let t = browser_language(&headers);

@@ -46,6 +46,46 @@ pub(crate) async fn csrf_token(
     Ok(t)
 }
 
+/// A form shown to someone not signed in (the sign-in form, a unit's open Speak Up form): its
+/// CSRF token rides in a cookie of its own, scoped to `path`, and the form carries a copy
+/// (compared on POST), so that showing the form writes no session row. Returns the token
+/// and the cookie to set.
+pub(crate) fn open_form_token(
+    headers: &HeaderMap,
+    cookie: &'static str,
+    path: &str,
+    secure: bool,
+) -> (String, Option<header::HeaderValue>) {
+    let token = open_form_cookie(headers, cookie)
+        .filter(|t| t.len() >= 32)
+        .unwrap_or_else(new_token);
+    let set = tower_sessions::cookie::Cookie::build((cookie, token.clone()))
+        .path(path.to_string())
+        .http_only(true)
+        .same_site(tower_sessions::cookie::SameSite::Strict)
+        .secure(secure)
+        .max_age(tower_sessions::cookie::time::Duration::hours(1))
+        .build()
+        .to_string();
+    (token, header::HeaderValue::from_str(&set).ok())
+}
+
+/// Whether an open form's token matches its cookie.
+pub(crate) fn open_form_ok(headers: &HeaderMap, cookie: &str, sent: &str) -> bool {
+    open_form_cookie(headers, cookie).is_some_and(|t| same(&t, sent))
+}
+
+fn open_form_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(tower_sessions::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
 /// Compares in constant time, so the token cannot be guessed byte by byte.
 pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()

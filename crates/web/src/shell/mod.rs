@@ -319,6 +319,10 @@ pub(crate) const NOTES: &[&str] = &[
     "note-rescue-checked-in",
     "note-rescue-recorded",
     "note-admin-changed",
+    "note-concern-raised",
+    "note-concern-heard",
+    "note-concern-step",
+    "note-concern-managed",
 ];
 
 pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {
