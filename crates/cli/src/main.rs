@@ -1,6 +1,7 @@
 //! `coproduce`: the one binary. Serves the FHIR API, and has commands for the database,
 //! bulk import and export, backups and the demo.
 
+mod concerns;
 mod config;
 mod evaluate;
 mod generate;
@@ -100,6 +101,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Evaluate a population measure (cms122, cms165) over every patient in the store.
     Measure(measure::MeasureArgs),
+    /// Whether the Speak Up loop works: acknowledged and answered on time, felt heard.
+    Concerns(concerns::ConcernsArgs),
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -169,6 +172,43 @@ async fn main() -> Result<()> {
                 None => Some(open(&cfg).await?),
             };
             generate::generate(store, &clock, args).await
+        }
+        Command::Concerns(args) => {
+            let (settings, _, _) = server_config(&cfg)?;
+            let report = match args.generated {
+                Some(n) => {
+                    let started = std::time::Instant::now();
+                    let rules = &settings.speakup;
+                    let now = clock.now();
+                    let records =
+                        coproduce_app::speakup::synthetic::population(args.seed, n, now, rules);
+                    let names = coproduce_app::speakup::synthetic::unit_names();
+                    let r = coproduce_app::speakup::report_of(
+                        &records,
+                        &names,
+                        rules,
+                        &settings.calendar,
+                        now,
+                    );
+                    println!(
+                        "{n} generated concerns (seed {}), measured in {:.2} s",
+                        args.seed,
+                        started.elapsed().as_secs_f64()
+                    );
+                    r
+                }
+                None => {
+                    let store = open(&cfg).await?;
+                    let api = FhirApi::new(store, clock.clone());
+                    let workflows = coproduce_app::workflows::Workflows::new(api, &settings);
+                    workflows
+                        .speakup
+                        .measures(&coproduce_app::accounts::Caller::system("cli:concerns"))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+            };
+            concerns::print(&report, args.by.as_deref())
         }
         Command::Measure(args) => {
             let store = open(&cfg).await?;
@@ -377,7 +417,7 @@ fn server_config(
             },
         )
         .map_err(|e| anyhow::anyhow!("the configuration: {e}"))?,
-        speakup: speakup_rules(&cfg)?,
+        speakup: speakup_rules(cfg)?,
     };
     let web = coproduce_web::WebConfig {
         body_limit: cfg.body_limit,

@@ -43,6 +43,8 @@ pub struct ConcernRecord {
     pub names_released: bool,
     /// The safety event report a manager linked it to.
     pub safety_event: Option<String>,
+    /// The earlier concern this reporter raised it after (from that concern's answer).
+    pub follows: Option<String>,
 }
 
 fn sub<'a>(ext: &'a Value, name: &str) -> Option<&'a Value> {
@@ -139,6 +141,10 @@ impl ConcernRecord {
             safety_event: sub(main, "safety-event")
                 .and_then(|e| e["valueString"].as_str())
                 .map(str::to_string),
+            follows: sub(main, "follows")
+                .and_then(|e| e["valueReference"]["reference"].as_str())
+                .and_then(|r| r.strip_prefix("Communication/"))
+                .map(str::to_string),
         })
     }
 
@@ -158,6 +164,9 @@ impl ConcernRecord {
         }
         if let Some(e) = &self.safety_event {
             main.push(json!({"url": "safety-event", "valueString": e}));
+        }
+        if let Some(f) = &self.follows {
+            main.push(json!({"url": "follows", "valueReference": {"reference": format!("Communication/{f}")}}));
         }
         let mut exts = vec![json!({"url": CONCERN_EXT, "extension": main})];
         for (step, at) in &self.concern.steps {

@@ -29,7 +29,10 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 mod concern;
+mod measures;
+pub use measures::report_of;
 mod record;
+pub mod synthetic;
 mod views;
 
 pub use concern::*;

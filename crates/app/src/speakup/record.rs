@@ -25,6 +25,8 @@ pub struct NewConcern {
     pub anonymous: bool,
     /// The reporter's language, which the answer is written in.
     pub language: String,
+    /// The concern whose answer they came from ("raise another concern"), if any.
+    pub after: Option<String>,
 }
 
 /// Who raises a concern: a signed-in patient or family member, or a unit's open device.
@@ -154,6 +156,7 @@ impl SpeakUp {
             patient,
             names_released: false,
             safety_event: None,
+            follows: self.earlier(new.after.as_deref()).await?,
         };
         let chain = self
             .rules
@@ -211,6 +214,21 @@ impl SpeakUp {
             due: due.due,
             unit,
         })
+    }
+
+    /// The earlier concern a new one follows, when it exists (only the measures read it).
+    async fn earlier(&self, after: Option<&str>) -> Result<Option<String>> {
+        let Some(id) = after.map(str::trim).filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let sys = on_behalf("a concern raised after another", None);
+        match self.api.read(&sys, "Communication", id).await {
+            Ok(s) if ConcernRecord::of(&s.json()?).is_some() => Ok(Some(id.to_string())),
+            Ok(_) | Err(AppError::NotFound(_) | AppError::Gone(_) | AppError::Invalid(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The open loop Task of a concern with this code, if any.

@@ -14,6 +14,7 @@ const ACCOUNTS: &[&str] = &[
     "chw.rosa",
     "sw.ben",
     "rr.kim",
+    "lead.park",
     "quality.ida",
     "admin",
 ];
@@ -96,9 +97,10 @@ async fn every_demo_page_names_people_never_accounts_or_ids() {
     )
     .await;
     let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
-    coproduce_app::demo::load(&app.db.store, clock)
+    let loaded = coproduce_app::demo::load(&app.db.store, clock)
         .await
         .expect("the demo loads");
+    assert_eq!(loaded.concerns, 8);
     for name in ACCOUNTS {
         app.accounts
             .reset_password(name, PASSWORD)
@@ -195,5 +197,24 @@ async fn every_demo_page_names_people_never_accounts_or_ids() {
     println!("demo PQI 05: {pqi05} qualifying discharges in the last 12 months");
     assert!(pqi05 > 0);
     assert!(pages > 40, "{pages}");
+
+    // Speak Up: the manager sees both units' open concerns, the urgent one first and overdue,
+    // and the loop's measures over the demo's concerns.
+    let mut lead = app.sign_in("lead.park").await;
+    let (_, list) = lead.get("/team/concerns").await;
+    let rows: Vec<&str> = list.split("<tr class=").skip(1).collect();
+    assert_eq!(rows.len(), 5, "{list}");
+    assert!(
+        rows[0].contains("rank-urgent") && rows[0].contains("Overdue"),
+        "{list}"
+    );
+    assert!(list.contains("4 West") && list.contains("Riverside clinic"));
+    let (status, measures) = lead.get("/concerns/measures").await;
+    assert_eq!(status, 200);
+    assert!(
+        measures.contains("<th scope=\"row\">All concerns</th><td>8</td>"),
+        "{measures}"
+    );
+    println!("demo concerns: 8 raised, 5 open on the manager's list, the urgent one overdue");
     app.finish().await;
 }

@@ -55,6 +55,7 @@ fn urgent_at_bedside() -> NewConcern {
         urgent: true,
         anonymous: true,
         language: "ht".into(),
+        after: None,
     }
 }
 

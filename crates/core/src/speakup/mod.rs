@@ -16,6 +16,7 @@ use std::fmt;
 use time::OffsetDateTime;
 
 mod claim;
+pub mod measures;
 mod who;
 
 pub use claim::*;

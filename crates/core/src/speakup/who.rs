@@ -24,6 +24,11 @@ pub fn manages(role: Role) -> bool {
     role == Role::ClinicLead
 }
 
+/// Who reads the loop's measures: the quality analyst (aggregates) and the manager.
+pub fn reads_measures(role: Role) -> bool {
+    matches!(role, Role::QualityAnalyst | Role::ClinicLead)
+}
+
 /// What the reporter reads of who took a step: the person's name when the manager released
 /// names, otherwise nobody in particular ("your care team").
 pub fn named_to_reporter(released: bool, name: &str) -> Option<&str> {
@@ -44,6 +49,8 @@ mod tests {
         assert!(!works_on(Role::QualityAnalyst, &mine, "unit-4w"));
         assert!(sees_every_unit(Role::ClinicLead) && !sees_every_unit(Role::Nurse));
         assert!(manages(Role::ClinicLead) && !manages(Role::RapidResponse));
+        assert!(reads_measures(Role::QualityAnalyst) && reads_measures(Role::ClinicLead));
+        assert!(!reads_measures(Role::Nurse) && !reads_measures(Role::Patient));
     }
 
     #[test]

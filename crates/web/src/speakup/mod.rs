@@ -22,6 +22,7 @@ use coproduce_app::speakup::{ConcernView, NewConcern, Raised};
 use coproduce_core::speakup::{Stage, Urgency};
 use tower_sessions::Session;
 
+mod measures;
 mod open;
 mod reporter;
 mod team;
@@ -48,6 +49,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
         ("/speakup/{id}", get(reporter::concern_page), false),
         ("/speakup/{id}/heard", post(reporter::heard), false),
         ("/team/concerns", get(team::queue_page), false),
+        ("/concerns/measures", get(measures::measures_page), false),
         ("/team/concerns/{id}", get(team::concern_page), false),
         ("/team/concerns/{id}/step", post(team::step), false),
         ("/team/concerns/{id}/manage", post(team::manage), false),
@@ -97,6 +99,8 @@ pub(crate) struct StepLine {
 
 /// A concern as its reporter reads it (the same words on a device and in the app).
 pub(crate) struct ReporterConcern {
+    pub(crate) id: String,
+    pub(crate) unit_id: String,
     pub(crate) raised: String,
     pub(crate) unit: String,
     pub(crate) room: String,
@@ -115,6 +119,8 @@ pub(crate) struct ReporterConcern {
 fn reporter_concern(t: &Tr, v: &ConcernView) -> ReporterConcern {
     let (stage, stage_class) = stage_label(t, v.stage);
     ReporterConcern {
+        id: v.record.id.clone(),
+        unit_id: v.record.unit.clone(),
         raised: t.when_zoned(v.record.concern.raised_at),
         unit: v.unit_name.clone(),
         room: v.record.room.clone(),
@@ -192,6 +198,9 @@ pub(crate) struct ConcernForm {
     pub(crate) urgent: Option<String>,
     #[serde(default)]
     pub(crate) anonymous: Option<String>,
+    /// The concern whose answer they came from ("raise another concern").
+    #[serde(default)]
+    pub(crate) after: String,
 }
 
 crate::shell::csrf_forms!(ConcernForm);
@@ -207,6 +216,7 @@ impl ConcernForm {
             urgent: self.urgent.is_some(),
             anonymous,
             language: lang.to_string(),
+            after: Some(self.after.clone()).filter(|a| !a.trim().is_empty()),
         }
     }
 }

@@ -16,6 +16,9 @@ const COOKIE: &str = "coproduce_speakup";
 pub(crate) struct Lang {
     #[serde(default)]
     lang: String,
+    /// The concern whose answer the reporter came from.
+    #[serde(default)]
+    after: String,
 }
 
 /// The page's language: the one chosen on the page, else the browser's.
@@ -78,7 +81,14 @@ pub(crate) async fn unit_form(
         unit_name: u.name,
         langs: langs(&format!("/speakup/unit/{}", u.id)),
         unit_id: u.id,
-        form: ConcernForm::default(),
+        form: ConcernForm {
+            after: q
+                .after
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect(),
+            ..ConcernForm::default()
+        },
         error: None,
         tr: t,
     };

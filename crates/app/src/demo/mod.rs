@@ -11,6 +11,8 @@ use coproduce_core::care::readings::{HbA1cTarget, Measure};
 use serde_json::{Value, json};
 use time::Duration;
 
+mod speakup;
+
 /// A small deterministic generator (SplitMix64): the same seed gives the same population.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -200,6 +202,7 @@ pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str,
         ("demo-chw-rosa", "Mendes", "Rosa", "community-health-worker"),
         ("demo-sw-ben", "Baptiste", "Ben", "social-worker"),
         ("demo-rr-kim", "Kim", "Jae", "rapid-response"),
+        ("demo-lead-park", "Park", "Min", "clinic-lead"),
     ];
     let mut out = Vec::new();
     for (id, family, given, _) in staff {
@@ -251,6 +254,7 @@ pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str,
         ),
         ("sw.ben", "social-worker", "Practitioner/demo-sw-ben"),
         ("rr.kim", "rapid-response", "Practitioner/demo-rr-kim"),
+        ("lead.park", "clinic-lead", "Practitioner/demo-lead-park"),
         ("quality.ida", "quality-analyst", ""),
         ("admin", "admin", ""),
     ];
@@ -629,6 +633,7 @@ pub struct Loaded {
     pub care_plans: usize,
     pub readings: usize,
     pub packs: usize,
+    pub concerns: usize,
 }
 
 /// Loads the demo into an empty store: 40 synthetic patients, a care team for the first 20
@@ -655,6 +660,7 @@ pub async fn load(
     let copd: Vec<String> = with_copd(&resources).into_iter().filter(in_panel).collect();
     let (people, accounts) = people(20);
     resources.extend(people);
+    resources.extend(speakup::units());
     let n = resources.len();
     let mut importer = crate::Importer::new(store.clone(), clock.clone(), "cli:demo");
     for (i, r) in resources.into_iter().enumerate() {
@@ -702,10 +708,16 @@ pub async fn load(
     let readings = care_story(&care, &panel, &team, &family, 2026).await?;
     // Rescue packs for patients with COPD in the team's panel, Ana's (demo-p1) ready to start.
     let packs = rescue_story(store, &copd, clock.now()).await?;
+    // Concerns on the two units, in every state.
+    let ana = caller("ana")?.await?;
+    let nurse = caller("nurse.lee")?.await?;
+    let lead = caller("lead.park")?.await?;
+    let concerns = speakup::story(store, &ana, &family, &nurse, &lead, clock.now()).await?;
     Ok(Loaded {
         resources: n,
         care_plans: panel.len(),
         readings,
         packs,
+        concerns,
     })
 }
