@@ -462,3 +462,4 @@ concern-closed = This concern is closed. You can raise a new one.
 concern-out-of-order = That step is not possible now.
 claim-wrong = That code does not match a concern. Check it and try again.
 claim-throttled = Too many codes were tried from here. Wait an hour, or ask a member of staff.
+speakup-room = room { $room }

@@ -461,3 +461,4 @@ concern-closed = Esta preocupación está cerrada. Puede plantear una nueva.
 concern-out-of-order = Ese paso no es posible ahora.
 claim-wrong = Ese código no corresponde a ninguna preocupación. Revíselo e inténtelo de nuevo.
 claim-throttled = Se probaron demasiados códigos desde aquí. Espere una hora o pregunte a alguien del personal.
+speakup-room = habitación { $room }

@@ -461,3 +461,4 @@ concern-closed = Enkyetid sa a fèmen. Ou ka voye yon lòt.
 concern-out-of-order = Etap sa a pa posib kounye a.
 claim-wrong = Kòd sa a pa koresponn ak okenn enkyetid. Verifye l epi eseye ankò.
 claim-throttled = Yo eseye twòp kòd isit la. Tann inèdtan, oswa mande yon manm pèsonèl la.
+speakup-room = chanm { $room }

@@ -461,3 +461,4 @@ concern-closed = Esta preocupação está encerrada. Você pode relatar uma nova
 concern-out-of-order = Esse passo não é possível agora.
 claim-wrong = Esse código não corresponde a nenhuma preocupação. Confira e tente de novo.
 claim-throttled = Muitos códigos foram tentados daqui. Espere uma hora ou pergunte a alguém da equipe.
+speakup-room = quarto { $room }

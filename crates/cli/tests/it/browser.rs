@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A chromedriver process, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -24,13 +24,13 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().expect("an address").port()
 }
 
 /// Starts chromedriver and waits for the line that says it is listening.
-fn start_driver() -> Driver {
+pub(crate) fn start_driver() -> Driver {
     let path = std::env::var("COPRODUCE_TEST_CHROMEDRIVER")
         .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let port = free_port();
@@ -57,7 +57,7 @@ fn start_driver() -> Driver {
     }
 }
 
-async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
+pub(crate) async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
     let binary = std::env::var("COPRODUCE_TEST_CHROMIUM")
         .ok()
         .filter(|p| std::path::Path::new(p).is_file())
@@ -91,7 +91,7 @@ fn output_dir() -> PathBuf {
     dir
 }
 
-async fn screenshot(c: &Client, name: &str) -> PathBuf {
+pub(crate) async fn screenshot(c: &Client, name: &str) -> PathBuf {
     let png = c.screenshot().await.expect("a screenshot");
     let path = output_dir().join(name);
     std::fs::write(&path, png).expect("the screenshot written");
@@ -99,7 +99,7 @@ async fn screenshot(c: &Client, name: &str) -> PathBuf {
     path
 }
 
-async fn sign_in(c: &Client, app: &TestApp, username: &str) {
+pub(crate) async fn sign_in(c: &Client, app: &TestApp, username: &str) {
     c.goto(&app.url("/login")).await.expect("the sign-in page");
     c.find(Locator::Id("username"))
         .await
@@ -123,7 +123,7 @@ async fn sign_in(c: &Client, app: &TestApp, username: &str) {
 }
 
 /// Waits (polling the page, with WebDriver's own timeout) for an element by XPath.
-async fn wait_for(c: &Client, xpath: &str) -> fantoccini::elements::Element {
+pub(crate) async fn wait_for(c: &Client, xpath: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::XPath(xpath))
@@ -131,11 +131,11 @@ async fn wait_for(c: &Client, xpath: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("waiting for {xpath}: {e}"))
 }
 
-async fn wait_for_text(c: &Client, text: &str) {
+pub(crate) async fn wait_for_text(c: &Client, text: &str) {
     wait_for(c, &format!("//*[contains(normalize-space(.), \"{text}\")]")).await;
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = c
         .find(Locator::Css(css))
         .await
@@ -144,7 +144,7 @@ async fn fill(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -368,7 +368,7 @@ async fn a_patient_starts_a_rescue_pack_in_haitian_creole_and_the_team_follows_u
 
 /// The WCAG 2.0 and 2.1 A and AA rules of axe-core (carried in testdata/axe-core), run on the
 /// page the browser shows; the violations found, one line each.
-async fn accessibility_violations(c: &Client) -> Vec<String> {
+pub(crate) async fn accessibility_violations(c: &Client) -> Vec<String> {
     let axe = std::fs::read_to_string(crate::testdata().join("axe-core/axe.min.js"))
         .expect("testdata/axe-core/axe.min.js");
     c.execute(&axe, vec![]).await.expect("axe-core loads");
@@ -394,7 +394,7 @@ async fn accessibility_violations(c: &Client) -> Vec<String> {
 }
 
 /// Whether the page is wider than the window (it would scroll sideways).
-async fn scrolls_sideways(c: &Client) -> Option<String> {
+pub(crate) async fn scrolls_sideways(c: &Client) -> Option<String> {
     let r = c
         .execute(
             "const w = document.documentElement.clientWidth;

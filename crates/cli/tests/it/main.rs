@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod browser_speakup;
 mod care;
 mod cli;
 mod corpus;

@@ -135,7 +135,12 @@ fn reporter_concern(t: &Tr, v: &ConcernView) -> ReporterConcern {
             .map(|s| StepLine {
                 at: t.when_zoned(s.at),
                 what: t.t(&format!("speakup-step-{}", s.step)),
-                words: s.text.clone(),
+                // The answer is shown on its own, not again in the steps.
+                words: if s.step == "answered" {
+                    String::new()
+                } else {
+                    s.text.clone()
+                },
                 by: s.by.as_ref().map(|b| t.arg("speakup-by", "name", b)),
             })
             .collect(),
