@@ -14,6 +14,9 @@ pub struct ConcernsArgs {
     /// Measure this many generated concerns instead of the store's.
     #[arg(long)]
     pub generated: Option<u64>,
+    /// The feedback channel's measures rather than the concerns'.
+    #[arg(long)]
+    pub feedback: bool,
     /// The generated population's seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -176,6 +176,9 @@ async fn main() -> Result<()> {
         Command::Concerns(args) => {
             let (settings, _, _) = server_config(&cfg)?;
             let report = match args.generated {
+                Some(_) if args.feedback => {
+                    bail!("--generated makes concerns; --feedback measures the store's feedback")
+                }
                 Some(n) => {
                     let started = std::time::Instant::now();
                     let rules = &settings.speakup;
@@ -203,7 +206,14 @@ async fn main() -> Result<()> {
                     let workflows = coproduce_app::workflows::Workflows::new(api, &settings);
                     workflows
                         .speakup
-                        .measures(&coproduce_app::accounts::Caller::system("cli:concerns"))
+                        .measures(
+                            &coproduce_app::accounts::Caller::system("cli:concerns"),
+                            if args.feedback {
+                                coproduce_core::speakup::Kind::Feedback
+                            } else {
+                                coproduce_core::speakup::Kind::Concern
+                            },
+                        )
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                 }

@@ -3,7 +3,8 @@
 //! use-cases as the pages, each step at a time in the past: an urgent concern nobody has
 //! acknowledged (overdue), one just received, one being looked into, one with action taken,
 //! one answered and waiting for the reporter's word, and closed ones where the reporter felt
-//! heard, partly (with staff named by the manager), or not at all and came back.
+//! heard, partly (with staff named by the manager), or not at all and came back; and a
+//! compliment the practice manager answered.
 
 use crate::caller::Caller;
 use crate::error::CareError;
@@ -321,6 +322,46 @@ pub async fn story(
                     "en",
                 )
             },
+        )
+        .await?;
+    raised += 1;
+
+    // Last week, Ana's compliment to the clinic: acknowledged and answered by the practice
+    // manager, and she felt heard.
+    clock.set(now - Duration::days(6));
+    let thanks = speakup
+        .raise(
+            Reporter::SignedIn(ana),
+            NewConcern {
+                feedback: true,
+                ..concern(
+                    "demo-unit-clinic",
+                    "compliment",
+                    "Rosa, the community health worker, helped me find a pharmacy I can reach by bus.",
+                    false,
+                    "ht",
+                )
+            },
+        )
+        .await?;
+    clock.set(now - Duration::days(5));
+    speakup.step(lead, &thanks.id, Step::Acknowledged).await?;
+    speakup
+        .step(
+            lead,
+            &thanks.id,
+            answer("Mèsi anpil. Nou pataje mesaj ou a ak Rosa ak tout ekip la."),
+        )
+        .await?;
+    clock.set(now - Duration::days(4));
+    speakup
+        .felt_heard(
+            Follower::SignedIn {
+                caller: ana,
+                id: &thanks.id,
+            },
+            Heard::Yes,
+            "",
         )
         .await?;
     raised += 1;

@@ -6,7 +6,7 @@ use crate::deadlines::{escalation_extension, set_task_deadline};
 use crate::vocabulary::TASKS;
 use coproduce_core::deadline::{Deadline, Escalation};
 use coproduce_core::from_unix_millis;
-use coproduce_core::speakup::{Concern, Heard, Step, Urgency};
+use coproduce_core::speakup::{Concern, Heard, Kind, Step, Urgency};
 use coproduce_fhir::primitives::date_range_millis;
 use sha2::Digest;
 
@@ -64,14 +64,13 @@ fn place_code(place: Place) -> &'static str {
 impl ConcernRecord {
     /// Reads a Speak Up Communication; None when it is not one.
     pub fn of(v: &Value) -> Option<ConcernRecord> {
-        let is_concern = v["category"].as_array()?.iter().any(|c| {
-            c["coding"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["system"] == SPEAKUP))
-        });
-        if !is_concern {
-            return None;
-        }
+        let kind = v["category"].as_array()?.iter().find_map(|c| {
+            c["coding"].as_array()?.iter().find_map(|c| {
+                (c["system"] == SPEAKUP)
+                    .then(|| c["code"].as_str().and_then(Kind::parse))
+                    .flatten()
+            })
+        })?;
         let exts = v["extension"].as_array()?;
         let main = exts.iter().find(|e| e["url"] == CONCERN_EXT)?;
         let category = v["category"].as_array()?.iter().find_map(|c| {
@@ -108,6 +107,7 @@ impl ConcernRecord {
         Some(ConcernRecord {
             id: v["id"].as_str()?.to_string(),
             concern: Concern {
+                kind,
                 urgency: if v["priority"] == "stat" {
                     Urgency::Urgent
                 } else {
@@ -196,7 +196,7 @@ impl ConcernRecord {
             "extension": exts,
             "status": if closed { "completed" } else { "in-progress" },
             "category": [
-                {"coding": [{"system": SPEAKUP, "code": "concern"}]},
+                {"coding": [{"system": SPEAKUP, "code": self.concern.kind.as_str()}]},
                 {"coding": [{"system": CATEGORY, "code": self.concern.category}]},
             ],
             "priority": match self.concern.urgency {

@@ -3,13 +3,13 @@
 
 use super::*;
 use coproduce_core::speakup::measures::{Observed, Report, report};
-use coproduce_core::speakup::reads_measures;
+use coproduce_core::speakup::{Kind, reads_measures};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl SpeakUp {
     /// The measures over every concern in the store, as of now: for a quality analyst or a
     /// manager; the read of each concern is audited as theirs.
-    pub async fn measures(&self, caller: &Caller) -> Result<Report> {
+    pub async fn measures(&self, caller: &Caller, kind: Kind) -> Result<Report> {
         let role = match &caller.actor.who {
             // The command line reads them as the site's operator.
             Who::Analyst | Who::System => Some(Role::QualityAnalyst),
@@ -27,7 +27,10 @@ impl SpeakUp {
             .search_all(
                 &sys,
                 "Communication",
-                &[("category".to_string(), format!("{SPEAKUP}|concern"))],
+                &[(
+                    "category".to_string(),
+                    format!("{SPEAKUP}|{}", kind.as_str()),
+                )],
             )
             .await?
             .iter()

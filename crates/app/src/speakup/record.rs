@@ -6,7 +6,7 @@ use crate::vocabulary::TASKS;
 use coproduce_core::access::Grant;
 use coproduce_core::deadline::Escalation;
 use coproduce_core::speakup::{
-    CLAIM_BYTES, Concern, Heard, Step, Urgency, claim_code, manages, works_on,
+    CLAIM_BYTES, Concern, Heard, Kind, Step, Urgency, claim_code, manages, works_on_item,
 };
 use coproduce_core::unix_millis;
 
@@ -27,6 +27,9 @@ pub struct NewConcern {
     pub language: String,
     /// The concern whose answer they came from ("raise another concern"), if any.
     pub after: Option<String>,
+    /// Feedback for the practice manager (a compliment, a suggestion, a complaint) rather
+    /// than a safety concern: no urgency, the feedback categories and times.
+    pub feedback: bool,
 }
 
 /// Who raises a concern: a signed-in patient or family member, or a unit's open device.
@@ -46,6 +49,7 @@ pub struct Raised {
     /// For a concern raised without a name: the code to follow it (shown once, never stored).
     pub claim_code: Option<String>,
     pub urgency: Urgency,
+    pub kind: Kind,
     /// When the acknowledgement is due.
     pub due: OffsetDateTime,
     pub unit: Unit,
@@ -108,19 +112,23 @@ impl SpeakUp {
                 "the room and the time take a few words each",
             ));
         }
-        let urgency = if new.urgent {
+        let urgency = if new.urgent && !new.feedback {
             Urgency::Urgent
         } else {
             Urgency::Routine
         };
-        let concern = Concern::raise(
-            &self.rules,
-            urgency,
-            unit.place,
-            new.category.trim(),
-            &new.what,
-            now,
-        )
+        let concern = if new.feedback {
+            Concern::give_feedback(&self.rules, new.category.trim(), &new.what, now)
+        } else {
+            Concern::raise(
+                &self.rules,
+                urgency,
+                unit.place,
+                new.category.trim(),
+                &new.what,
+                now,
+            )
+        }
         .map_err(refused)?;
         let (label, mut reporter_ref, mut patient) = match reporter {
             Reporter::SignedIn(c) => {
@@ -160,7 +168,7 @@ impl SpeakUp {
         };
         let chain = self
             .rules
-            .acknowledgement_on(urgency, unit.place, unit.routine_within);
+            .acknowledgement_for(&record.concern, unit.routine_within);
         let due = chain.open(&self.calendar, now);
         let task = loop_task(
             TASK_ACKNOWLEDGE,
@@ -178,9 +186,10 @@ impl SpeakUp {
             "category": record.concern.category,
             "due": instant(due.due),
         });
-        let kind = match urgency {
-            Urgency::Urgent => "concern-urgent",
-            Urgency::Routine => "concern-raised",
+        let kind = match (record.concern.kind, urgency) {
+            (Kind::Feedback, _) => "feedback-given",
+            (_, Urgency::Urgent) => "concern-urgent",
+            (_, Urgency::Routine) => "concern-raised",
         };
         let notices = self.notifier.to_team("", due.role, kind, params, now);
         let sys = match reporter {
@@ -208,6 +217,7 @@ impl SpeakUp {
         }
         metrics::counter!("coproduce_concerns_raised_total", "urgency" => kind).increment(1);
         Ok(Raised {
+            kind: record.concern.kind,
             id: record.id,
             claim_code: code,
             urgency,
@@ -255,10 +265,11 @@ impl SpeakUp {
         let units = self.units_of(caller).await?;
         let sys = on_behalf(&caller.label, Some(caller));
         let (stored, mut rec) = self.load(&sys, id).await?;
-        if !works_on(role, &units, &rec.unit) {
-            return Err(
-                AppError::Forbidden("this concern is on a unit you do not work on".into()).into(),
-            );
+        if !works_on_item(role, rec.concern.kind, &units, &rec.unit) {
+            return Err(AppError::Forbidden(
+                "this is for the unit's staff (feedback, for the practice manager)".into(),
+            )
+            .into());
         }
         if !step.by_team() {
             return Err(CareError::input(
@@ -319,7 +330,8 @@ impl SpeakUp {
             entries.push((&sys, put("Task", &t.id, v, Some(t.version_id))));
         }
         if matches!(step, Step::Acknowledged) {
-            let chain = Escalation::single(Role::ClinicLead, self.rules.answer);
+            let chain =
+                Escalation::single(Role::ClinicLead, self.rules.answer_within(rec.concern.kind));
             let due = chain.open(&self.calendar, now);
             let task = loop_task(
                 TASK_ANSWER,

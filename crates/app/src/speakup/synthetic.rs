@@ -90,6 +90,7 @@ pub fn concern(seed: u64, index: u64, n: u64, end: OffsetDateTime, rules: &Rules
         Urgency::Routine
     };
     let mut c = Concern {
+        kind: coproduce_core::speakup::Kind::Concern,
         urgency,
         place,
         category,

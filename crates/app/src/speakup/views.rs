@@ -7,7 +7,8 @@ use super::*;
 use crate::deadlines::task_deadline;
 use coproduce_core::deadline::{Deadline, Standing};
 use coproduce_core::speakup::{
-    Heard, Stage, Step, Urgency, named_to_reporter, parse_claim_code, sees_every_unit, works_on,
+    Heard, Kind, Stage, Step, Urgency, named_to_reporter, parse_claim_code, sees_every_unit,
+    works_on, works_on_item,
 };
 use coproduce_core::unix_millis;
 
@@ -154,7 +155,10 @@ impl SpeakUp {
                 "Communication",
                 &[
                     ("sender".to_string(), me.clone()),
-                    ("category".to_string(), format!("{SPEAKUP}|concern")),
+                    (
+                        "category".to_string(),
+                        format!("{SPEAKUP}|concern,{SPEAKUP}|feedback"),
+                    ),
                     ("_sort".to_string(), "-sent".to_string()),
                 ],
             )
@@ -186,7 +190,10 @@ impl SpeakUp {
                 &sys,
                 "Communication",
                 &[
-                    ("category".to_string(), format!("{SPEAKUP}|concern")),
+                    (
+                        "category".to_string(),
+                        format!("{SPEAKUP}|concern,{SPEAKUP}|feedback"),
+                    ),
                     ("status".to_string(), "in-progress".to_string()),
                 ],
             )
@@ -196,7 +203,11 @@ impl SpeakUp {
             let Some(rec) = ConcernRecord::of(&s.json()?) else {
                 continue;
             };
-            if units.iter().any(|u| u.id == rec.unit) {
+            let mine = match rec.concern.kind {
+                Kind::Concern => units.iter().any(|u| u.id == rec.unit),
+                Kind::Feedback => works_on_item(role, Kind::Feedback, &my_units, &rec.unit),
+            };
+            if mine {
                 open.push(self.view(&sys, rec, true).await?);
             }
         }
@@ -219,10 +230,11 @@ impl SpeakUp {
         let units = self.units_of(caller).await?;
         let sys = on_behalf(&caller.label, Some(caller));
         let (_, rec) = self.load(&sys, id).await?;
-        if !works_on(role, &units, &rec.unit) {
-            return Err(
-                AppError::Forbidden("this concern is on a unit you do not work on".into()).into(),
-            );
+        if !works_on_item(role, rec.concern.kind, &units, &rec.unit) {
+            return Err(AppError::Forbidden(
+                "this is for the unit's staff (feedback, for the practice manager)".into(),
+            )
+            .into());
         }
         self.view(&sys, rec, true).await
     }

@@ -100,7 +100,7 @@ async fn every_demo_page_names_people_never_accounts_or_ids() {
     let loaded = coproduce_app::demo::load(&app.db.store, clock)
         .await
         .expect("the demo loads");
-    assert_eq!(loaded.concerns, 8);
+    assert_eq!(loaded.concerns, 9, "eight concerns and a compliment");
     for name in ACCOUNTS {
         app.accounts
             .reset_password(name, PASSWORD)
@@ -215,6 +215,13 @@ async fn every_demo_page_names_people_never_accounts_or_ids() {
         measures.contains("<th scope=\"row\">All concerns</th><td>8</td>"),
         "{measures}"
     );
-    println!("demo concerns: 8 raised, 5 open on the manager's list, the urgent one overdue");
+    let (_, feedback) = lead.get("/concerns/measures?kind=feedback").await;
+    assert!(
+        feedback.contains("<th scope=\"row\">All feedback</th><td>1</td>"),
+        "{feedback}"
+    );
+    println!(
+        "demo concerns: 8 raised and 1 compliment, 5 open on the manager's list, the urgent one overdue"
+    );
     app.finish().await;
 }

@@ -56,6 +56,7 @@ fn urgent_at_bedside() -> NewConcern {
         anonymous: true,
         language: "ht".into(),
         after: None,
+        feedback: false,
     }
 }
 
@@ -463,5 +464,89 @@ async fn the_reporter_reads_no_staff_name_unless_the_manager_released_names() {
             .await
             .is_err()
     );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn feedback_goes_to_the_practice_manager_and_is_measured_apart() {
+    let app = TestApp::spawn(coproduce_testkit::TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    app.seed_units().await;
+    let (speakup, _) = services(&app.db.store, &app.clock);
+    // Monday 30 November 2026, 10:00 in New York.
+    app.clock.set(datetime!(2026-11-30 15:00 UTC));
+    let ana = caller(&app, "ana").await;
+    let compliment = |category: &str| NewConcern {
+        unit: "unit-clinic".into(),
+        category: category.into(),
+        what: "The nurse explained my new insulin pen twice, kindly.".into(),
+        language: "en".into(),
+        feedback: true,
+        ..NewConcern::default()
+    };
+    let key = |e: coproduce_app::CareError| e.message().map(|(k, _)| k).unwrap_or("none");
+    assert_eq!(
+        key(speakup
+            .raise(Reporter::SignedIn(&ana), compliment("hygiene"))
+            .await
+            .unwrap_err()),
+        "concern-category",
+        "feedback has its own categories"
+    );
+    let given = speakup
+        .raise(Reporter::SignedIn(&ana), compliment("compliment"))
+        .await
+        .expect("given");
+    // Two business days, to the practice manager (the clinic lead).
+    assert_eq!(given.due, datetime!(2026-12-02 22:00 UTC));
+    assert_eq!(
+        notices(&app.db.store, "role:clinic-lead", "feedback-given").await,
+        1
+    );
+    let nurse = caller(&app, "nurse.lee").await;
+    assert!(speakup.queue(&nurse).await.expect("queue").open.is_empty());
+    assert!(speakup.concern_for_team(&nurse, &given.id).await.is_err());
+    let lead = caller(&app, "lead.park").await;
+    assert_eq!(speakup.queue(&lead).await.expect("queue").open.len(), 1);
+    speakup
+        .step(&lead, &given.id, Step::Acknowledged)
+        .await
+        .expect("ack");
+    app.clock.set(datetime!(2026-12-01 15:00 UTC));
+    speakup
+        .step(
+            &lead,
+            &given.id,
+            Step::Answered {
+                text: "Thank you; we told her.".into(),
+            },
+        )
+        .await
+        .expect("answered");
+    speakup
+        .felt_heard(
+            Follower::SignedIn {
+                caller: &ana,
+                id: &given.id,
+            },
+            Heard::Yes,
+            "",
+        )
+        .await
+        .expect("heard");
+    use coproduce_core::speakup::Kind;
+    let fb = speakup
+        .measures(&lead, Kind::Feedback)
+        .await
+        .expect("the feedback measures");
+    assert_eq!(fb.overall.raised, 1);
+    assert_eq!(fb.overall.answered_on_time_share(), Some(1.0));
+    assert_eq!(fb.overall.felt_heard_share(), Some(1.0));
+    let concerns = speakup
+        .measures(&lead, Kind::Concern)
+        .await
+        .expect("the concern measures");
+    assert_eq!(concerns.overall.raised, 0, "measured apart");
+    assert!(speakup.measures(&nurse, Kind::Concern).await.is_err());
     app.finish().await;
 }

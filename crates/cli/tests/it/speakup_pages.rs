@@ -243,3 +243,42 @@ async fn a_family_member_reads_no_staff_name_until_the_manager_releases_it() {
     assert!(page.contains("Partly") && page.contains("Closed"), "{page}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_patient_sends_feedback_from_her_page_and_the_practice_manager_has_it() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("es").await;
+    app.seed_units().await;
+    let mut ana = app.sign_in("ana").await;
+    let (_, page) = ana.get("/speakup").await;
+    assert!(page.contains("Queremos escucharle"), "{page}");
+    let resp = ana
+        .post(
+            "/speakup",
+            &[
+                ("feedback", "yes"),
+                ("unit", "unit-clinic"),
+                ("category", "suggestion"),
+                ("what", "Más citas por la tarde, por favor."),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let (_, page) = ana.get(&location).await;
+    assert!(
+        page.contains("Su opinión") && page.contains("Una sugerencia"),
+        "{page}"
+    );
+    let mut lead = app.sign_in("lead.park").await;
+    let (_, list) = lead.get("/team/concerns").await;
+    assert!(list.contains("Más citas por la tarde"), "{list}");
+    assert!(list.contains(">Feedback</span>"), "{list}");
+    let mut nurse = app.sign_in("nurse.lee").await;
+    let (_, list) = nurse.get("/team/concerns").await;
+    assert!(
+        !list.contains("Más citas"),
+        "feedback is the manager's: {list}"
+    );
+    app.finish().await;
+}

@@ -30,6 +30,29 @@ pub enum Urgency {
     Routine,
 }
 
+/// A concern about safety, or feedback ("we want to hear from you": compliments, suggestions,
+/// complaints), which goes to the practice manager with the same loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Concern,
+    Feedback,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Concern => "concern",
+            Kind::Feedback => "feedback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Concern, Kind::Feedback]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// Where the concern arose, which sets the routine deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Place {
@@ -47,6 +70,10 @@ pub struct Rules {
     pub answer: Within,
     /// The categories a reporter picks from (their keys; the pages translate them).
     pub categories: Vec<String>,
+    /// Feedback: acknowledged by the practice manager, then answered within its own time.
+    pub feedback: Escalation,
+    pub feedback_answer: Within,
+    pub feedback_categories: Vec<String>,
 }
 
 impl Default for Rules {
@@ -84,6 +111,11 @@ impl Default for Rules {
             ]
             .map(String::from)
             .to_vec(),
+            feedback: Escalation::single(Role::ClinicLead, Within::BusinessDays(2)),
+            feedback_answer: Within::BusinessDays(10),
+            feedback_categories: ["compliment", "suggestion", "complaint"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -95,6 +127,22 @@ impl Rules {
             (Urgency::Urgent, _) => &self.urgent,
             (Urgency::Routine, Place::Inpatient) => &self.routine_inpatient,
             (Urgency::Routine, Place::Outpatient) => &self.routine_outpatient,
+        }
+    }
+
+    /// The chain a raised concern's or feedback's acknowledgement follows on a unit.
+    pub fn acknowledgement_for(&self, c: &Concern, unit_routine: Option<Within>) -> Escalation {
+        match c.kind {
+            Kind::Feedback => self.feedback.clone(),
+            Kind::Concern => self.acknowledgement_on(c.urgency, c.place, unit_routine),
+        }
+    }
+
+    /// How long the answer may take once acknowledged.
+    pub fn answer_within(&self, kind: Kind) -> Within {
+        match kind {
+            Kind::Concern => self.answer,
+            Kind::Feedback => self.feedback_answer,
         }
     }
 
@@ -258,6 +306,7 @@ pub const MAX_WORDS: usize = 4000;
 /// A concern: what the reporter said, and the steps recorded since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Concern {
+    pub kind: Kind,
     pub urgency: Urgency,
     pub place: Place,
     pub category: String,
@@ -291,12 +340,35 @@ impl Concern {
             return Err(refuse("concern-category", "choose one of the categories"));
         }
         Ok(Concern {
+            kind: Kind::Concern,
             urgency,
             place,
             category: category.to_string(),
             raised_at: at,
             steps: Vec::new(),
         })
+    }
+
+    /// Feedback ("we want to hear from you"), checked like a concern against the feedback
+    /// categories; it keeps no urgency and no unit's hours.
+    pub fn give_feedback(
+        rules: &Rules,
+        category: &str,
+        what: &str,
+        at: OffsetDateTime,
+    ) -> Result<Concern, Refused> {
+        let mut as_rules = rules.clone();
+        as_rules.categories = rules.feedback_categories.clone();
+        let mut c = Concern::raise(
+            &as_rules,
+            Urgency::Routine,
+            Place::Outpatient,
+            category,
+            what,
+            at,
+        )?;
+        c.kind = Kind::Feedback;
+        Ok(c)
     }
 
     pub fn stage(&self) -> Stage {
@@ -325,7 +397,7 @@ impl Concern {
     /// When the acknowledgement was due first (before any escalation), and who owned it.
     pub fn acknowledgement_due(&self, rules: &Rules, cal: &BusinessCalendar) -> Deadline {
         rules
-            .acknowledgement(self.urgency, self.place)
+            .acknowledgement_for(self, None)
             .open(cal, self.raised_at)
     }
 
@@ -353,7 +425,8 @@ impl Concern {
 
     /// When the answer is due: the answer period from the acknowledgement.
     pub fn answer_due(&self, rules: &Rules, cal: &BusinessCalendar) -> Option<OffsetDateTime> {
-        self.acknowledged_at().map(|at| rules.answer.due(cal, at))
+        self.acknowledged_at()
+            .map(|at| rules.answer_within(self.kind).due(cal, at))
     }
 
     /// Records a step, or says why it does not fit: the loop goes forward only; an answer
@@ -481,6 +554,36 @@ mod tests {
         assert_eq!(
             inpatient.acknowledgement_due(&rules, &cal).due,
             at + time::Duration::hours(4)
+        );
+    }
+
+    #[test]
+    fn feedback_goes_to_the_practice_manager_within_its_own_times() {
+        let rules = Rules::default();
+        let cal = new_york();
+        let at = datetime!(2026-11-30 15:00 UTC); // Monday 10:00 in New York
+        let f = Concern::give_feedback(&rules, "compliment", "The nurses were kind", at).unwrap();
+        assert_eq!(f.kind, Kind::Feedback);
+        let due = f.acknowledgement_due(&rules, &cal);
+        assert_eq!(due.role, Role::ClinicLead);
+        assert_eq!(
+            due.due,
+            datetime!(2026-12-02 22:00 UTC),
+            "close of Wednesday"
+        );
+        assert_eq!(
+            Concern::give_feedback(&rules, "hygiene", "x", at)
+                .unwrap_err()
+                .key,
+            "concern-category",
+            "feedback has its own categories"
+        );
+        let mut f = f;
+        f.apply(Step::Acknowledged, at).unwrap();
+        assert_eq!(
+            f.answer_due(&rules, &cal),
+            Some(datetime!(2026-12-14 22:00 UTC)),
+            "ten business days"
         );
     }
 

@@ -14,6 +14,15 @@ pub fn works_on(role: Role, my_units: &[String], unit: &str) -> bool {
     }
 }
 
+/// Who works on one raised item: a concern by the unit's staff (and the manager), feedback by
+/// the practice manager, to whom it is addressed.
+pub fn works_on_item(role: Role, kind: super::Kind, my_units: &[String], unit: &str) -> bool {
+    match kind {
+        super::Kind::Concern => works_on(role, my_units, unit),
+        super::Kind::Feedback => manages(role),
+    }
+}
+
 /// Whether this role sees every unit's concerns (the manager's view) rather than its own.
 pub fn sees_every_unit(role: Role) -> bool {
     role == Role::ClinicLead
@@ -48,6 +57,9 @@ mod tests {
         assert!(!works_on(Role::Patient, &mine, "unit-4w"));
         assert!(!works_on(Role::QualityAnalyst, &mine, "unit-4w"));
         assert!(sees_every_unit(Role::ClinicLead) && !sees_every_unit(Role::Nurse));
+        let fb = super::super::Kind::Feedback;
+        assert!(!works_on_item(Role::Nurse, fb, &mine, "unit-4w"));
+        assert!(works_on_item(Role::ClinicLead, fb, &[], "unit-4w"));
         assert!(manages(Role::ClinicLead) && !manages(Role::RapidResponse));
         assert!(reads_measures(Role::QualityAnalyst) && reads_measures(Role::ClinicLead));
         assert!(!reads_measures(Role::Nurse) && !reads_measures(Role::Patient));

@@ -23,6 +23,7 @@ pub(crate) struct MeasuresPage {
     overall: MeasureRow,
     groups: Vec<(String, Vec<MeasureRow>)>,
     chart: String,
+    feedback: bool,
 }
 
 fn minutes(t: &Tr, m: Option<i64>) -> String {
@@ -51,13 +52,24 @@ fn row(t: &Tr, label: String, x: &Tally) -> MeasureRow {
     }
 }
 
-pub(crate) async fn measures_page(State(s): State<AppState>, session: Session) -> Response {
+#[derive(Debug, serde::Deserialize, Default)]
+pub(crate) struct KindQuery {
+    #[serde(default)]
+    kind: String,
+}
+
+pub(crate) async fn measures_page(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<KindQuery>,
+) -> Response {
     let p = match person(&s, &session).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let t = p.t();
-    let r = match s.speakup.measures(&p.caller).await {
+    let kind = Kind::parse(&q.kind).unwrap_or(Kind::Concern);
+    let r = match s.speakup.measures(&p.caller, kind).await {
         Ok(r) => r,
         Err(e) => return failed(&t, e),
     };
@@ -118,8 +130,23 @@ pub(crate) async fn measures_page(State(s): State<AppState>, session: Session) -
     )
     .unwrap_or_default();
     let page = MeasuresPage {
-        f: p.frame(t.t("concern-measures-title"), None, None),
-        overall: row(&t, t.t("concern-measures-all"), &r.overall),
+        f: p.frame(
+            t.t(match kind {
+                Kind::Concern => "concern-measures-title",
+                Kind::Feedback => "concern-measures-feedback-title",
+            }),
+            None,
+            None,
+        ),
+        feedback: kind == Kind::Feedback,
+        overall: row(
+            &t,
+            t.t(match kind {
+                Kind::Concern => "concern-measures-all",
+                Kind::Feedback => "concern-measures-all-feedback",
+            }),
+            &r.overall,
+        ),
         groups,
         chart,
     };

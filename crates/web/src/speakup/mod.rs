@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use coproduce_app::CareError;
 use coproduce_app::speakup::{ConcernView, NewConcern, Raised};
-use coproduce_core::speakup::{Stage, Urgency};
+use coproduce_core::speakup::{Kind, Stage, Urgency};
 use tower_sessions::Session;
 
 mod measures;
@@ -58,10 +58,16 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
 
 /// The categories a reporter picks from, with their labels.
 fn categories(s: &AppState, t: &Tr) -> Vec<(String, String)> {
-    s.speakup
-        .rules
-        .categories
-        .iter()
+    labelled(t, &s.speakup.rules.categories)
+}
+
+/// The kinds of feedback, with their labels.
+fn feedback_categories(s: &AppState, t: &Tr) -> Vec<(String, String)> {
+    labelled(t, &s.speakup.rules.feedback_categories)
+}
+
+fn labelled(t: &Tr, keys: &[String]) -> Vec<(String, String)> {
+    keys.iter()
         .map(|c| {
             let key = format!("speakup-category-{c}");
             let label = if t.has(&key) { t.t(&key) } else { c.clone() };
@@ -99,6 +105,8 @@ pub(crate) struct StepLine {
 
 /// A concern as its reporter reads it (the same words on a device and in the app).
 pub(crate) struct ReporterConcern {
+    /// "Your concern" or "Your feedback".
+    pub(crate) heading: String,
     pub(crate) id: String,
     pub(crate) unit_id: String,
     pub(crate) raised: String,
@@ -119,6 +127,10 @@ pub(crate) struct ReporterConcern {
 fn reporter_concern(t: &Tr, v: &ConcernView) -> ReporterConcern {
     let (stage, stage_class) = stage_label(t, v.stage);
     ReporterConcern {
+        heading: t.t(match v.record.concern.kind {
+            Kind::Concern => "speakup-your-concern",
+            Kind::Feedback => "speakup-your-feedback",
+        }),
         id: v.record.id.clone(),
         unit_id: v.record.unit.clone(),
         raised: t.when_zoned(v.record.concern.raised_at),
@@ -158,6 +170,7 @@ fn reporter_concern(t: &Tr, v: &ConcernView) -> ReporterConcern {
 #[template(path = "speakup_raised.html")]
 pub(crate) struct RaisedPage {
     pub(crate) tr: Tr,
+    pub(crate) title: String,
     pub(crate) urgent: bool,
     pub(crate) next: String,
     pub(crate) code: Option<String>,
@@ -167,12 +180,21 @@ pub(crate) struct RaisedPage {
 }
 
 fn raised_page(s: &AppState, t: &Tr, r: &Raised, another: String) -> RaisedPage {
-    let next = match r.urgency {
-        Urgency::Urgent => t.t("speakup-raised-urgent"),
-        Urgency::Routine => t.arg("speakup-raised-routine", "due", &t.when_zoned(r.due)),
+    let due = t.when_zoned(r.due);
+    let (title, next) = match (r.kind, r.urgency) {
+        (Kind::Feedback, _) => (
+            t.t("feedback-raised-title"),
+            t.arg("feedback-raised-next", "due", &due),
+        ),
+        (_, Urgency::Urgent) => (t.t("speakup-raised-title"), t.t("speakup-raised-urgent")),
+        (_, Urgency::Routine) => (
+            t.t("speakup-raised-title"),
+            t.arg("speakup-raised-routine", "due", &due),
+        ),
     };
     RaisedPage {
         tr: t.clone(),
+        title,
         urgent: r.urgency == Urgency::Urgent,
         next,
         code: r.claim_code.clone(),
@@ -206,6 +228,9 @@ pub(crate) struct ConcernForm {
     /// The concern whose answer they came from ("raise another concern").
     #[serde(default)]
     pub(crate) after: String,
+    /// Feedback for the practice manager rather than a safety concern.
+    #[serde(default)]
+    pub(crate) feedback: Option<String>,
 }
 
 crate::shell::csrf_forms!(ConcernForm);
@@ -222,6 +247,7 @@ impl ConcernForm {
             anonymous,
             language: lang.to_string(),
             after: Some(self.after.clone()).filter(|a| !a.trim().is_empty()),
+            feedback: self.feedback.is_some(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub(crate) struct MinePage {
     f: Frame,
     units: Vec<(String, String)>,
     categories: Vec<(String, String)>,
+    feedback_categories: Vec<(String, String)>,
     form: ConcernForm,
     mine: Vec<(String, String, String, String, &'static str)>,
 }
@@ -56,6 +57,7 @@ async fn mine_view(
         f: p.frame(t.t("speakup-title"), note, error),
         units,
         categories: categories(s, &t),
+        feedback_categories: feedback_categories(s, &t),
         form,
         mine,
     })

@@ -13,6 +13,7 @@ pub(crate) struct QueueRow {
     category: String,
     what: String,
     urgent: bool,
+    feedback: bool,
     stage: String,
     due: String,
     standing: &'static str,
@@ -73,6 +74,7 @@ pub(crate) async fn queue_page(
                 category: category_label(&t, &v.record.concern.category),
                 what: gist(&v.record.what),
                 urgent: v.urgent(),
+                feedback: v.record.concern.kind == Kind::Feedback,
                 stage: stage_label(&t, v.stage).0,
                 due: v
                     .due
@@ -160,8 +162,12 @@ async fn team_view(
         })
         .collect();
     let role = p.role();
+    let title = match v.record.concern.kind {
+        Kind::Concern => t.t("team-concern-title"),
+        Kind::Feedback => t.t("team-feedback-title"),
+    };
     Ok(TeamConcernPage {
-        f: p.frame(t.t("team-concern-title"), note, error),
+        f: p.frame(title, note, error),
         id: id.to_string(),
         unit: v.unit_name.clone(),
         room: v.record.room.clone(),
