@@ -18,9 +18,9 @@ use time::{Duration, OffsetDateTime};
 /// The units and who works on them: Locations and PractitionerRoles.
 pub fn units() -> Vec<Value> {
     let mut out = vec![
-        Unit::location("demo-unit-4w", "4 West", Place::Inpatient, None),
+        Unit::location("4-west", "4 West", Place::Inpatient, None),
         Unit::location(
-            "demo-unit-clinic",
+            "riverside-clinic",
             "Riverside clinic",
             Place::Outpatient,
             None,
@@ -31,19 +31,19 @@ pub fn units() -> Vec<Value> {
             "demo-pr-rr-kim",
             "demo-rr-kim",
             "rapid-response",
-            &["demo-unit-4w"][..],
+            &["4-west"][..],
         ),
         (
             "demo-pr-rn-lee",
             "demo-rn-lee",
             "nurse",
-            &["demo-unit-4w", "demo-unit-clinic"][..],
+            &["4-west", "riverside-clinic"][..],
         ),
         (
             "demo-pr-lead-park",
             "demo-lead-park",
             "clinic-lead",
-            &["demo-unit-4w", "demo-unit-clinic"][..],
+            &["4-west", "riverside-clinic"][..],
         ),
     ] {
         let locations: Vec<Value> = units
@@ -103,7 +103,7 @@ pub async fn story(
         .raise(
             Reporter::SignedIn(ana),
             concern(
-                "demo-unit-clinic",
+                "riverside-clinic",
                 "communication",
                 "Nobody called me with my blood test results.",
                 false,
@@ -143,7 +143,7 @@ pub async fn story(
                 anonymous: true,
                 room: "12".into(),
                 ..concern(
-                    "demo-unit-4w",
+                    "4-west",
                     "hygiene",
                     "The bathroom in room 12 has not been cleaned since yesterday.",
                     false,
@@ -193,7 +193,7 @@ pub async fn story(
             NewConcern {
                 room: "8".into(),
                 ..concern(
-                    "demo-unit-4w",
+                    "4-west",
                     "medication",
                     "My mother was given her evening insulin twice.",
                     false,
@@ -233,7 +233,7 @@ pub async fn story(
             NewConcern {
                 after: Some(first.id.clone()),
                 ..concern(
-                    "demo-unit-clinic",
+                    "riverside-clinic",
                     "respect",
                     "The front desk spoke to me in English after I asked for an interpreter.",
                     false,
@@ -262,7 +262,7 @@ pub async fn story(
             NewConcern {
                 anonymous: true,
                 ..concern(
-                    "demo-unit-clinic",
+                    "riverside-clinic",
                     "identity",
                     "Nobody checked my name before the blood test.",
                     false,
@@ -292,7 +292,7 @@ pub async fn story(
             NewConcern {
                 room: "8".into(),
                 ..concern(
-                    "demo-unit-4w",
+                    "4-west",
                     "communication",
                     "Nobody has told us when my mother will be discharged.",
                     false,
@@ -315,7 +315,7 @@ pub async fn story(
                 anonymous: true,
                 room: "15".into(),
                 ..concern(
-                    "demo-unit-4w",
+                    "4-west",
                     "other",
                     "The call button in room 15 does not work.",
                     false,
@@ -335,7 +335,7 @@ pub async fn story(
             NewConcern {
                 feedback: true,
                 ..concern(
-                    "demo-unit-clinic",
+                    "riverside-clinic",
                     "compliment",
                     "Rosa, the community health worker, helped me find a pharmacy I can reach by bus.",
                     false,
@@ -375,7 +375,7 @@ pub async fn story(
                 anonymous: true,
                 room: "12".into(),
                 ..concern(
-                    "demo-unit-4w",
+                    "4-west",
                     "condition-worse",
                     "Papa m ap respire mal epi pèsonn pa vini.",
                     true,

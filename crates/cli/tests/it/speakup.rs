@@ -550,3 +550,113 @@ async fn feedback_goes_to_the_practice_manager_and_is_measured_apart() {
     assert!(speakup.measures(&nurse, Kind::Concern).await.is_err());
     app.finish().await;
 }
+
+#[tokio::test]
+async fn concerns_export_as_fhir_and_import_again_unchanged() {
+    let app = TestApp::spawn(coproduce_testkit::TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    app.seed_units().await;
+    let (speakup, _) = services(&app.db.store, &app.clock);
+    app.clock.set(datetime!(2026-11-30 15:00 UTC));
+    let raised = speakup
+        .raise(
+            Reporter::Device {
+                address: "10.0.0.7",
+            },
+            urgent_at_bedside(),
+        )
+        .await
+        .expect("raised");
+    let code = raised.claim_code.clone().expect("a code");
+    let nurse = caller(&app, "nurse.lee").await;
+    speakup
+        .step(&nurse, &raised.id, Step::Acknowledged)
+        .await
+        .expect("ack");
+    speakup
+        .step(
+            &nurse,
+            &raised.id,
+            Step::Answered {
+                text: "Nou vini.".into(),
+            },
+        )
+        .await
+        .expect("answered");
+    speakup
+        .felt_heard(
+            Follower::Claim {
+                code: &code,
+                address: "10.0.0.7",
+            },
+            Heard::Partly,
+            "",
+        )
+        .await
+        .expect("heard");
+
+    let out = tempfile::tempdir().expect("a folder");
+    let types = [
+        "Communication",
+        "Task",
+        "QuestionnaireResponse",
+        "Location",
+        "PractitionerRole",
+    ];
+    let mut args = vec!["export", "--out", out.path().to_str().expect("a path")];
+    for t in &types {
+        args.extend(["--type", t]);
+    }
+    let (ok, report) = crate::coproduce(&app.db.url, &args);
+    assert!(ok, "{report}");
+    for t in &types {
+        let text = std::fs::read_to_string(out.path().join(format!("{t}.ndjson")))
+            .unwrap_or_else(|e| panic!("{t}.ndjson: {e}"));
+        assert!(text.lines().count() >= 1, "{t} exported");
+        for line in text.lines() {
+            let r: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            coproduce_fhir::validate::validate_resource(&r)
+                .unwrap_or_else(|e| panic!("{t} is not valid FHIR R4: {e}\n{line}"));
+        }
+    }
+    // Imported again: nothing created or changed.
+    let (ok, again) = crate::coproduce(
+        &app.db.url,
+        &["import", out.path().to_str().expect("a path")],
+    );
+    assert!(ok, "{again}");
+    let total = again
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("a total line");
+    let n: Vec<u64> = total
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().expect("a count"))
+        .collect();
+    assert_eq!((n[0], n[1], n[3]), (0, 0, 0), "{again}");
+
+    // Into a fresh database: the same concern, found by the same code, measured the same.
+    let fresh = tempfile::tempdir().expect("a folder");
+    let url = format!("sqlite://{}", fresh.path().join("copy.db").display());
+    let (ok, report) = crate::coproduce(&url, &["import", out.path().to_str().expect("a path")]);
+    assert!(ok, "{report}");
+    let store = Store::open(&url).await.expect("the copy");
+    let (copy, _) = services(&store, &app.clock);
+    let here = Follower::Claim {
+        code: &code,
+        address: "10.0.0.8",
+    };
+    let a = speakup.follow(here).await.expect("here");
+    let b = copy.follow(here).await.expect("in the copy");
+    assert_eq!(a.record, b.record);
+    assert_eq!(b.heard, Some(Heard::Partly));
+    let system = coproduce_app::accounts::Caller::system("test");
+    use coproduce_core::speakup::Kind;
+    assert_eq!(
+        speakup.measures(&system, Kind::Concern).await.expect("m"),
+        copy.measures(&system, Kind::Concern).await.expect("m copy")
+    );
+    store.close().await;
+    app.finish().await;
+}

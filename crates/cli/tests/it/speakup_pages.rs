@@ -97,7 +97,7 @@ async fn a_bedside_device_raises_a_concern_and_reads_the_answer_with_its_code() 
     assert_eq!(status, 200);
     assert!(list.contains("Manman m ap respire mal"), "{list}");
     let id = list
-        .split("/team/concerns/")
+        .split("action=\"/team/concerns/")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .expect("a concern's id")
@@ -280,5 +280,22 @@ async fn a_patient_sends_feedback_from_her_page_and_the_practice_manager_has_it(
         !list.contains("Más citas"),
         "feedback is the manager's: {list}"
     );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn each_units_link_comes_with_a_qr_code_to_print() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    app.seed_units().await;
+    let mut lead = app.sign_in("lead.park").await;
+    let (status, page) = lead.get("/team/concerns/units").await;
+    assert_eq!(status, 200);
+    let link = app.url("/speakup/unit/unit-4w");
+    assert!(page.contains(&format!("href=\"{link}\"")), "{page}");
+    assert!(page.matches("<svg").count() >= 2, "a code per unit: {page}");
+    let mut clara = app.sign_in("clara").await;
+    let (status, _) = clara.get("/team/concerns/units").await;
+    assert_eq!(status, 403);
     app.finish().await;
 }

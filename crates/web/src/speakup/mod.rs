@@ -26,6 +26,7 @@ mod measures;
 mod open;
 mod reporter;
 mod team;
+mod units;
 
 /// Speak Up's routes; the unit's open form and the claim-code page need no sign-in.
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
@@ -49,6 +50,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
         ("/speakup/{id}", get(reporter::concern_page), false),
         ("/speakup/{id}/heard", post(reporter::heard), false),
         ("/team/concerns", get(team::queue_page), false),
+        ("/team/concerns/units", get(units::units_page), false),
         ("/concerns/measures", get(measures::measures_page), false),
         ("/team/concerns/{id}", get(team::concern_page), false),
         ("/team/concerns/{id}/step", post(team::step), false),
