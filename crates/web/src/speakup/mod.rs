@@ -262,3 +262,28 @@ fn refusal_status(e: &CareError) -> StatusCode {
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
+
+/// After a refused form: the page again with the reason (in the refusal's status), or the
+/// failure page for what is not the person's to fix.
+async fn again_with<P, F>(t: &Tr, e: CareError, page: impl FnOnce(String) -> F) -> Response
+where
+    P: Template,
+    F: std::future::Future<Output = Result<P, CareError>>,
+{
+    match refusal(t, &e) {
+        Some(msg) => match page(msg).await {
+            Ok(p) => render(&p, refusal_status(&e)),
+            Err(e) => failed(t, e),
+        },
+        None => failed(t, e),
+    }
+}
+
+/// A page that could not be shown: the reason in the reader's language (a concern they cannot
+/// find, a unit that does not exist), or the failure page.
+fn refused_page(t: &Tr, e: CareError) -> Response {
+    match refusal(t, &e) {
+        Some(msg) => error_page(t, msg, refusal_status(&e)),
+        None => failed(t, e),
+    }
+}

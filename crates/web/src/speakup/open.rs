@@ -72,7 +72,7 @@ pub(crate) async fn unit_form(
     let t = language(&headers, &q.lang).in_zone(s.calendar.clone());
     let u = match s.speakup.unit(&unit).await {
         Ok(u) => u,
-        Err(e) => return refused_page(&t, &e),
+        Err(e) => return refused_page(&t, e),
     };
     let (csrf, cookie) = open_form_token(&headers, COOKIE, "/speakup", s.config.secure_cookies);
     let page = UnitPage {
@@ -93,15 +93,6 @@ pub(crate) async fn unit_form(
         tr: t,
     };
     with_cookie(render(&page, StatusCode::OK), cookie)
-}
-
-/// A refusal on an open page: the message in the reader's language, or the error page for a
-/// failure that is not theirs.
-fn refused_page(t: &Tr, e: &CareError) -> Response {
-    match refusal(t, e) {
-        Some(msg) => error_page(t, msg, refusal_status(e)),
-        None => error_page(t, t.t("error-server"), StatusCode::INTERNAL_SERVER_ERROR),
-    }
 }
 
 pub(crate) async fn raise(

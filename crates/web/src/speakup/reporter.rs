@@ -107,13 +107,7 @@ pub(crate) async fn raise(
             back_to(&format!("/speakup/{}", r.id), "note-concern-raised")
         }
         Ok(r) => render(&raised_page(&s, &t, &r, "/speakup".into()), StatusCode::OK),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => match mine_view(&s, &p, f, None, Some(msg)).await {
-                Ok(page) => render(&page, refusal_status(&e)),
-                Err(e) => failed(&t, e),
-            },
-            None => failed(&t, e),
-        },
+        Err(e) => again_with(&t, e, |msg| mine_view(&s, &p, f, None, Some(msg))).await,
     }
 }
 
@@ -162,10 +156,7 @@ pub(crate) async fn concern_page(
     let t = p.t();
     match concern_view(&s, &p, &id, note(&t, &q), None).await {
         Ok(page) => render(&page, StatusCode::OK),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => error_page(&t, msg, refusal_status(&e)),
-            None => failed(&t, e),
-        },
+        Err(e) => refused_page(&t, e),
     }
 }
 
@@ -201,12 +192,6 @@ pub(crate) async fn heard(
     };
     match result {
         Ok(()) => back_to(&format!("/speakup/{id}"), "note-concern-heard"),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => match concern_view(&s, &p, &id, None, Some(msg)).await {
-                Ok(page) => render(&page, refusal_status(&e)),
-                Err(e) => failed(&t, e),
-            },
-            None => failed(&t, e),
-        },
+        Err(e) => again_with(&t, e, |msg| concern_view(&s, &p, &id, None, Some(msg))).await,
     }
 }

@@ -221,10 +221,7 @@ pub(crate) async fn concern_page(
     let t = p.t();
     match team_view(&s, &p, &id, note(&t, &q), None).await {
         Ok(page) => render(&page, StatusCode::OK),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => error_page(&t, msg, refusal_status(&e)),
-            None => failed(&t, e),
-        },
+        Err(e) => refused_page(&t, e),
     }
 }
 
@@ -251,13 +248,7 @@ pub(crate) async fn step(
         // From the list, back to the list; from the concern, back to it.
         Ok(()) if f.one("back") == "list" => back_to("/team/concerns", "note-concern-step"),
         Ok(()) => back_to(&format!("/team/concerns/{id}"), "note-concern-step"),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => match team_view(&s, &p, &id, None, Some(msg)).await {
-                Ok(page) => render(&page, refusal_status(&e)),
-                Err(e) => failed(&t, e),
-            },
-            None => failed(&t, e),
-        },
+        Err(e) => again_with(&t, e, |msg| team_view(&s, &p, &id, None, Some(msg))).await,
     }
 }
 
@@ -284,12 +275,6 @@ pub(crate) async fn manage(
         .await
     {
         Ok(()) => back_to(&format!("/team/concerns/{id}"), "note-concern-managed"),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => match team_view(&s, &p, &id, None, Some(msg)).await {
-                Ok(page) => render(&page, refusal_status(&e)),
-                Err(e) => failed(&t, e),
-            },
-            None => failed(&t, e),
-        },
+        Err(e) => again_with(&t, e, |msg| team_view(&s, &p, &id, None, Some(msg))).await,
     }
 }
