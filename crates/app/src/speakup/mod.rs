@@ -205,6 +205,22 @@ impl SpeakUp {
         })
     }
 
+    /// The units with their open links, for someone who prints their QR codes (staff and
+    /// administrators).
+    pub async fn unit_links(&self, caller: &Caller) -> Result<Vec<Unit>> {
+        let role = match &caller.actor.who {
+            Who::Admin => Some(Role::Admin),
+            _ => role_of(caller),
+        };
+        if !role.is_some_and(coproduce_core::speakup::prints_unit_links) {
+            return Err(AppError::Forbidden(
+                "the units' links are printed by staff and administrators".into(),
+            )
+            .into());
+        }
+        self.units().await
+    }
+
     /// The units a team member works on (where their PractitionerRoles place them).
     pub async fn units_of(&self, caller: &Caller) -> Result<Vec<String>> {
         let Some(me) = &caller.fhir_ref else {

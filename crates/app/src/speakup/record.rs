@@ -59,7 +59,10 @@ pub struct Raised {
 const SHORT_FIELD: usize = 200;
 
 fn who_raises(caller: &Caller, now: OffsetDateTime) -> Result<(String, Option<String>)> {
-    let me = caller.fhir_ref.clone();
+    let me = caller
+        .fhir_ref
+        .clone()
+        .filter(|_| role_of(caller).is_some_and(coproduce_core::speakup::raises));
     match (&caller.actor.who, me) {
         (Who::Patient { patient }, Some(me)) => Ok((me, Some(patient.clone()))),
         (Who::Family { grants }, Some(me)) => {

@@ -75,8 +75,10 @@ impl SpeakUp {
             Follower::SignedIn { caller, id } => {
                 let sys = on_behalf(&caller.label, Some(caller));
                 let (stored, rec) = self.load(&sys, id).await?;
-                let mine = rec.reporter.is_some() && rec.reporter == caller.fhir_ref;
-                if !mine {
+                if !coproduce_core::speakup::follows(
+                    rec.reporter.as_deref(),
+                    caller.fhir_ref.as_deref(),
+                ) {
                     return Err(CareError::input(
                         "concern-not-found",
                         "there is no such concern",

@@ -33,6 +33,22 @@ pub fn manages(role: Role) -> bool {
     role == Role::ClinicLead
 }
 
+/// Who raises a concern or gives feedback with a sign-in: patients and their families (staff
+/// report safety events through the site's own system; anyone may use a unit's open form).
+pub fn raises(role: Role) -> bool {
+    matches!(role, Role::Patient | Role::Family)
+}
+
+/// Whether a signed-in person follows a concern: they raised it with their name.
+pub fn follows(reporter: Option<&str>, me: Option<&str>) -> bool {
+    reporter.is_some() && reporter == me
+}
+
+/// Who sees the units' open links and their QR codes to print: staff and administrators.
+pub fn prints_unit_links(role: Role) -> bool {
+    role.is_team() || role == Role::Admin
+}
+
 /// Who reads the loop's measures: the quality analyst (aggregates) and the manager.
 pub fn reads_measures(role: Role) -> bool {
     matches!(role, Role::QualityAnalyst | Role::ClinicLead)
@@ -62,6 +78,15 @@ mod tests {
         assert!(works_on_item(Role::ClinicLead, fb, &[], "unit-4w"));
         assert!(manages(Role::ClinicLead) && !manages(Role::RapidResponse));
         assert!(reads_measures(Role::QualityAnalyst) && reads_measures(Role::ClinicLead));
+        assert!(raises(Role::Family) && raises(Role::Patient) && !raises(Role::Nurse));
+        assert!(follows(Some("RelatedPerson/a"), Some("RelatedPerson/a")));
+        assert!(
+            !follows(None, None),
+            "a concern without a name is followed by its code"
+        );
+        assert!(!follows(Some("RelatedPerson/a"), Some("Patient/p")));
+        assert!(prints_unit_links(Role::Nurse) && prints_unit_links(Role::Admin));
+        assert!(!prints_unit_links(Role::Family));
         assert!(!reads_measures(Role::Nurse) && !reads_measures(Role::Patient));
     }
 

@@ -2,7 +2,6 @@
 //! waiting room (drawn by the qrcode crate as SVG): the way a device reaches a unit's form.
 
 use super::*;
-use coproduce_core::access::Who;
 
 pub(crate) struct UnitPoster {
     name: String,
@@ -36,10 +35,7 @@ pub(crate) async fn units_page(State(s): State<AppState>, session: Session) -> R
         Err(r) => return r,
     };
     let t = p.t();
-    if !matches!(p.caller.actor.who, Who::TeamMember { .. } | Who::Admin) {
-        return error_page(&t, t.t("error-forbidden"), StatusCode::FORBIDDEN);
-    }
-    let units = match s.speakup.units().await {
+    let units = match s.speakup.unit_links(&p.caller).await {
         Ok(u) => u,
         Err(e) => return failed(&t, e),
     };
