@@ -8,6 +8,7 @@
 pub mod access;
 pub mod care;
 pub mod rescue;
+pub mod social;
 pub mod speakup;
 
 // What they share: time, the business calendar and deadlines with escalation.
