@@ -484,11 +484,9 @@ pub fn render(n: &NotificationRow, calendar: Arc<BusinessCalendar>) -> (String, 
     }
     // Each reader has their own wording: the team's, the family member's (who reads of the
     // patient by name), the patient's.
-    // A concern's deadline is about a unit, not a patient: its own words.
-    let kind = match (n.kind.as_str(), text("task")) {
-        ("deadline-escalated" | "deadline-missed", Some(task)) if task.starts_with("speakup-") => {
-            n.kind.replacen("deadline-", "concern-", 1)
-        }
+    // A deadline in no patient's chart (a concern raised without a name) names no patient.
+    let kind = match (n.kind.as_str(), &n.patient_id) {
+        ("deadline-escalated" | "deadline-missed", None) => format!("{}-unattached", n.kind),
         _ => n.kind.clone(),
     };
     let key = if n.recipient.starts_with("role:") {

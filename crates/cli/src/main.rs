@@ -508,20 +508,14 @@ fn speakup_rules(cfg: &config::Config) -> anyhow::Result<coproduce_core::speakup
     let mut rules = coproduce_core::speakup::Rules::default()
         .with_categories(cfg.concern_categories.clone())
         .map_err(|e| anyhow::anyhow!("the configuration: concern_categories: {e}"))?;
-    let first = |chain: &coproduce_core::deadline::Escalation, w: Within| {
-        let mut steps = chain.steps().to_vec();
-        steps[0].within = w;
-        coproduce_core::deadline::Escalation::new(steps)
-            .map_err(|e| anyhow::anyhow!("the configuration: {e}"))
-    };
-    rules.routine_inpatient = first(
-        &rules.routine_inpatient,
-        within("concern_inpatient_within", &cfg.concern_inpatient_within)?,
-    )?;
-    rules.routine_outpatient = first(
-        &rules.routine_outpatient,
-        within("concern_outpatient_within", &cfg.concern_outpatient_within)?,
-    )?;
+    rules.routine_inpatient = rules.routine_inpatient.with_first_within(within(
+        "concern_inpatient_within",
+        &cfg.concern_inpatient_within,
+    )?);
+    rules.routine_outpatient = rules.routine_outpatient.with_first_within(within(
+        "concern_outpatient_within",
+        &cfg.concern_outpatient_within,
+    )?);
     rules.answer = within("concern_answer_within", &cfg.concern_answer_within)?;
     Ok(rules)
 }

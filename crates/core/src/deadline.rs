@@ -93,6 +93,13 @@ impl Escalation {
         &self.steps
     }
 
+    /// The same chain with its first step given this long (a unit's or a site's own time).
+    pub fn with_first_within(&self, within: Within) -> Escalation {
+        let mut steps = self.steps.clone();
+        steps[0].within = within;
+        Escalation { steps }
+    }
+
     /// The first deadline of a promise made at `from`.
     pub fn open(&self, cal: &BusinessCalendar, from: OffsetDateTime) -> Deadline {
         let first = self.steps[0];

@@ -10,6 +10,7 @@ use crate::caller::Caller;
 use crate::error::CareError;
 use crate::notify::Notifier;
 use crate::speakup::{Follower, NewConcern, Reporter, SpeakUp, Unit};
+use coproduce_core::access::Role;
 use coproduce_core::speakup::{Heard, Place, Rules, Step};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -60,7 +61,240 @@ pub fn units() -> Vec<Value> {
     out
 }
 
-/// Concerns in every state on the two units; returns how many were raised.
+/// Who raised a scene's concern.
+#[derive(Clone, Copy)]
+enum From {
+    Ana,
+    Clara,
+    /// A unit's open form on this device, without a name.
+    Device(&'static str),
+}
+
+/// What happens to a concern after it is raised.
+enum Then {
+    Ack(Role),
+    Looking(Role),
+    Action(Role, &'static str),
+    Answer(Role, &'static str),
+    /// The manager names staff to the reporter and links this safety event.
+    Release(&'static str),
+    Said(Heard, &'static str),
+}
+
+/// One concern's story: when, from whom, where, what; then its steps, each this long ago.
+struct Scene {
+    ago: Duration,
+    from: From,
+    unit: &'static str,
+    category: &'static str,
+    what: &'static str,
+    room: &'static str,
+    language: &'static str,
+    urgent: bool,
+    feedback: bool,
+    /// Raised from the answer of this earlier scene ("raise another concern").
+    after: Option<usize>,
+    then: Vec<(Duration, Then)>,
+}
+
+fn scenes() -> Vec<Scene> {
+    use Then::*;
+    let (d, h, m) = (Duration::days, Duration::hours, Duration::minutes);
+    let (nurse, lead) = (Role::Nurse, Role::ClinicLead);
+    let scene = |ago, from, unit, category, what, language| Scene {
+        ago,
+        from,
+        unit,
+        category,
+        what,
+        room: "",
+        language,
+        urgent: false,
+        feedback: false,
+        after: None,
+        then: Vec::new(),
+    };
+    vec![
+        // Three weeks ago Ana was not told her results; she did not feel heard.
+        Scene {
+            then: vec![
+                (d(20), Ack(nurse)),
+                (
+                    d(16),
+                    Answer(
+                        lead,
+                        "Nou regrèt sa. Rezilta ou yo te nòmal; nou chanje fason nou rele moun yo.",
+                    ),
+                ),
+                (d(15), Said(Heard::No, "It took too long.")),
+            ],
+            ..scene(
+                d(21),
+                From::Ana,
+                "riverside-clinic",
+                "communication",
+                "Nobody called me with my blood test results.",
+                "ht",
+            )
+        },
+        // Two weeks ago on 4 West, from the bedside: closed, felt heard.
+        Scene {
+            room: "12",
+            then: vec![
+                (d(14) - h(1), Ack(nurse)),
+                (d(14) - h(1), Action(nurse, "Housekeeping cleaned the room")),
+                (
+                    d(14) - h(1),
+                    Answer(
+                        nurse,
+                        "Gracias por avisarnos. Limpiaron el baño y revisamos el horario de limpieza.",
+                    ),
+                ),
+                (d(13), Said(Heard::Yes, "")),
+            ],
+            ..scene(
+                d(14),
+                From::Device("demo-bedside-4w"),
+                "4-west",
+                "hygiene",
+                "The bathroom in room 12 has not been cleaned since yesterday.",
+                "es",
+            )
+        },
+        // Ten days ago, Clara: closed, partly heard; the manager named the nurse.
+        Scene {
+            room: "8",
+            then: vec![
+                (d(10) - h(2), Ack(nurse)),
+                (d(10) - h(2), Looking(nurse)),
+                (
+                    d(8),
+                    Answer(
+                        lead,
+                        "Thank you. Only one dose was given; the second entry was a charting error, now corrected. We have changed how doses are recorded.",
+                    ),
+                ),
+                (d(8), Release("SE-2026-0412")),
+                (
+                    d(7),
+                    Said(Heard::Partly, "I still want to talk to the doctor."),
+                ),
+            ],
+            ..scene(
+                d(10),
+                From::Clara,
+                "4-west",
+                "medication",
+                "My mother was given her evening insulin twice.",
+                "en",
+            )
+        },
+        // Last week, Ana's compliment: answered by the practice manager, and she felt heard.
+        Scene {
+            feedback: true,
+            then: vec![
+                (d(5), Ack(lead)),
+                (
+                    d(5),
+                    Answer(
+                        lead,
+                        "Mèsi anpil. Nou pataje mesaj ou a ak Rosa ak tout ekip la.",
+                    ),
+                ),
+                (d(4), Said(Heard::Yes, "")),
+            ],
+            ..scene(
+                d(6),
+                From::Ana,
+                "riverside-clinic",
+                "compliment",
+                "Rosa, the community health worker, helped me find a pharmacy I can reach by bus.",
+                "ht",
+            )
+        },
+        // Two days ago, Ana again, after the first: answered, waiting for her word.
+        Scene {
+            after: Some(0),
+            then: vec![
+                (d(2) - h(3), Ack(nurse)),
+                (
+                    d(1),
+                    Answer(
+                        lead,
+                        "Nou regrèt sa. Nou pale ak ekip resepsyon an sou sèvis entèprèt la.",
+                    ),
+                ),
+            ],
+            ..scene(
+                d(2),
+                From::Ana,
+                "riverside-clinic",
+                "respect",
+                "The front desk spoke to me in English after I asked for an interpreter.",
+                "ht",
+            )
+        },
+        // Yesterday at the clinic: action taken, the answer still to come.
+        Scene {
+            then: vec![
+                (h(20), Ack(nurse)),
+                (
+                    h(20),
+                    Action(nurse, "Reminded the lab team of the two-identifier check"),
+                ),
+            ],
+            ..scene(
+                d(1),
+                From::Device("demo-clinic-waiting-room"),
+                "riverside-clinic",
+                "identity",
+                "Nobody checked my name before the blood test.",
+                "pt-BR",
+            )
+        },
+        // This morning on 4 West: being looked into.
+        Scene {
+            room: "8",
+            then: vec![(h(4), Ack(nurse)), (h(4), Looking(nurse))],
+            ..scene(
+                h(5),
+                From::Clara,
+                "4-west",
+                "communication",
+                "Nobody has told us when my mother will be discharged.",
+                "en",
+            )
+        },
+        // An hour ago: received, not yet acknowledged (due within 4 hours).
+        Scene {
+            room: "15",
+            ..scene(
+                h(1),
+                From::Device("demo-bedside-4w"),
+                "4-west",
+                "other",
+                "The call button in room 15 does not work.",
+                "en",
+            )
+        },
+        // Forty minutes ago: urgent, and nobody has acknowledged it.
+        Scene {
+            room: "12",
+            urgent: true,
+            ..scene(
+                m(40),
+                From::Device("demo-bedside-4w"),
+                "4-west",
+                "condition-worse",
+                "Papa m ap respire mal epi pèsonn pa vini.",
+                "ht",
+            )
+        },
+    ]
+}
+
+/// Concerns in every state on the two units, played through the same use-cases as the pages
+/// with each step at its time; returns how many were raised.
 pub async fn story(
     store: &coproduce_store::Store,
     ana: &Caller,
@@ -80,314 +314,64 @@ pub async fn story(
         Arc::new(coproduce_core::calendar::BusinessCalendar::default()),
         Notifier::new(api, dyn_clock, false),
     );
-    let device = Reporter::Device {
-        address: "demo-bedside-4w",
+    let staff = |role: Role| {
+        if role == Role::ClinicLead {
+            lead
+        } else {
+            nurse
+        }
     };
-    let concern =
-        |unit: &str, category: &str, what: &str, urgent: bool, language: &str| NewConcern {
-            unit: unit.into(),
-            category: category.into(),
-            what: what.into(),
-            urgent,
-            anonymous: false,
-            language: language.into(),
+    let mut raised: Vec<String> = Vec::new();
+    for sc in scenes() {
+        clock.set(now - sc.ago);
+        let reporter = match sc.from {
+            From::Ana => Reporter::SignedIn(ana),
+            From::Clara => Reporter::SignedIn(clara),
+            From::Device(address) => Reporter::Device { address },
+        };
+        let new = NewConcern {
+            unit: sc.unit.into(),
+            room: sc.room.into(),
+            category: sc.category.into(),
+            what: sc.what.into(),
+            urgent: sc.urgent,
+            language: sc.language.into(),
+            feedback: sc.feedback,
+            after: sc.after.and_then(|i| raised.get(i).cloned()),
             ..NewConcern::default()
         };
-    let answer = |text: &str| Step::Answered { text: text.into() };
-    let mut raised = 0;
-
-    // Three weeks ago: Ana, at the clinic, was not told her results; she did not feel heard,
-    // and came back later with another concern.
-    clock.set(now - Duration::days(21));
-    let first = speakup
-        .raise(
-            Reporter::SignedIn(ana),
-            concern(
-                "riverside-clinic",
-                "communication",
-                "Nobody called me with my blood test results.",
-                false,
-                "ht",
-            ),
-        )
-        .await?;
-    clock.set(now - Duration::days(20));
-    speakup.step(nurse, &first.id, Step::Acknowledged).await?;
-    clock.set(now - Duration::days(16));
-    speakup
-        .step(
-            lead,
-            &first.id,
-            answer("Nou regrèt sa. Rezilta ou yo te nòmal; nou chanje fason nou rele moun yo."),
-        )
-        .await?;
-    clock.set(now - Duration::days(15));
-    speakup
-        .felt_heard(
-            Follower::SignedIn {
-                caller: ana,
-                id: &first.id,
-            },
-            Heard::No,
-            "It took too long.",
-        )
-        .await?;
-    raised += 1;
-
-    // Two weeks ago on 4 West, from the bedside device: closed, felt heard.
-    clock.set(now - Duration::days(14));
-    let bedside = speakup
-        .raise(
-            device,
-            NewConcern {
-                anonymous: true,
-                room: "12".into(),
-                ..concern(
-                    "4-west",
-                    "hygiene",
-                    "The bathroom in room 12 has not been cleaned since yesterday.",
-                    false,
-                    "es",
-                )
-            },
-        )
-        .await?;
-    clock.set(now - Duration::days(14) + Duration::hours(1));
-    speakup.step(nurse, &bedside.id, Step::Acknowledged).await?;
-    speakup
-        .step(
-            nurse,
-            &bedside.id,
-            Step::ActionTaken {
-                what: "Housekeeping cleaned the room".into(),
-            },
-        )
-        .await?;
-    speakup
-        .step(
-            nurse,
-            &bedside.id,
-            answer("Gracias por avisarnos. Limpiaron el baño y revisamos el horario de limpieza."),
-        )
-        .await?;
-    if let Some(code) = &bedside.claim_code {
-        clock.set(now - Duration::days(13));
-        speakup
-            .felt_heard(
-                Follower::Claim {
-                    code,
-                    address: "demo-bedside-4w",
-                },
-                Heard::Yes,
-                "",
-            )
-            .await?;
+        let r = speakup.raise(reporter, new).await?;
+        for (ago, then) in sc.then {
+            clock.set(now - ago);
+            match then {
+                Then::Ack(role) => speakup.step(staff(role), &r.id, Step::Acknowledged).await?,
+                Then::Looking(role) => speakup.step(staff(role), &r.id, Step::LookingInto).await?,
+                Then::Action(role, what) => {
+                    let step = Step::ActionTaken { what: what.into() };
+                    speakup.step(staff(role), &r.id, step).await?
+                }
+                Then::Answer(role, text) => {
+                    let step = Step::Answered { text: text.into() };
+                    speakup.step(staff(role), &r.id, step).await?
+                }
+                Then::Release(event) => speakup.manage(lead, &r.id, true, Some(event)).await?,
+                Then::Said(heard, comment) => {
+                    let follower = match (sc.from, &r.claim_code) {
+                        (From::Device(address), Some(code)) => Follower::Claim { code, address },
+                        (From::Ana, _) => Follower::SignedIn {
+                            caller: ana,
+                            id: &r.id,
+                        },
+                        _ => Follower::SignedIn {
+                            caller: clara,
+                            id: &r.id,
+                        },
+                    };
+                    speakup.felt_heard(follower, heard, comment).await?
+                }
+            }
+        }
+        raised.push(r.id);
     }
-    raised += 1;
-
-    // Ten days ago, Clara on 4 West: closed, partly heard; the manager named the nurse.
-    clock.set(now - Duration::days(10));
-    let meds = speakup
-        .raise(
-            Reporter::SignedIn(clara),
-            NewConcern {
-                room: "8".into(),
-                ..concern(
-                    "4-west",
-                    "medication",
-                    "My mother was given her evening insulin twice.",
-                    false,
-                    "en",
-                )
-            },
-        )
-        .await?;
-    clock.set(now - Duration::days(10) + Duration::hours(2));
-    speakup.step(nurse, &meds.id, Step::Acknowledged).await?;
-    speakup.step(nurse, &meds.id, Step::LookingInto).await?;
-    clock.set(now - Duration::days(8));
-    speakup
-        .step(lead, &meds.id, answer("Thank you. Only one dose was given; the second entry was a charting error, now corrected. We have changed how doses are recorded."))
-        .await?;
-    speakup
-        .manage(lead, &meds.id, true, Some("SE-2026-0412"))
-        .await?;
-    clock.set(now - Duration::days(7));
-    speakup
-        .felt_heard(
-            Follower::SignedIn {
-                caller: clara,
-                id: &meds.id,
-            },
-            Heard::Partly,
-            "I still want to talk to the doctor.",
-        )
-        .await?;
-    raised += 1;
-
-    // Two days ago, Ana again: answered, waiting for her word.
-    clock.set(now - Duration::days(2));
-    let again = speakup
-        .raise(
-            Reporter::SignedIn(ana),
-            NewConcern {
-                after: Some(first.id.clone()),
-                ..concern(
-                    "riverside-clinic",
-                    "respect",
-                    "The front desk spoke to me in English after I asked for an interpreter.",
-                    false,
-                    "ht",
-                )
-            },
-        )
-        .await?;
-    clock.set(now - Duration::days(2) + Duration::hours(3));
-    speakup.step(nurse, &again.id, Step::Acknowledged).await?;
-    clock.set(now - Duration::days(1));
-    speakup
-        .step(
-            lead,
-            &again.id,
-            answer("Nou regrèt sa. Nou pale ak ekip resepsyon an sou sèvis entèprèt la."),
-        )
-        .await?;
-    raised += 1;
-
-    // Yesterday at the clinic: action taken, answer still to come.
-    clock.set(now - Duration::days(1));
-    let action = speakup
-        .raise(
-            device_at("demo-clinic-waiting-room"),
-            NewConcern {
-                anonymous: true,
-                ..concern(
-                    "riverside-clinic",
-                    "identity",
-                    "Nobody checked my name before the blood test.",
-                    false,
-                    "pt-BR",
-                )
-            },
-        )
-        .await?;
-    clock.set(now - Duration::hours(20));
-    speakup.step(nurse, &action.id, Step::Acknowledged).await?;
-    speakup
-        .step(
-            nurse,
-            &action.id,
-            Step::ActionTaken {
-                what: "Reminded the lab team of the two-identifier check".into(),
-            },
-        )
-        .await?;
-    raised += 1;
-
-    // This morning on 4 West: being looked into.
-    clock.set(now - Duration::hours(5));
-    let looking = speakup
-        .raise(
-            Reporter::SignedIn(clara),
-            NewConcern {
-                room: "8".into(),
-                ..concern(
-                    "4-west",
-                    "communication",
-                    "Nobody has told us when my mother will be discharged.",
-                    false,
-                    "en",
-                )
-            },
-        )
-        .await?;
-    clock.set(now - Duration::hours(4));
-    speakup.step(nurse, &looking.id, Step::Acknowledged).await?;
-    speakup.step(nurse, &looking.id, Step::LookingInto).await?;
-    raised += 1;
-
-    // An hour ago: received, not yet acknowledged (due within 4 hours).
-    clock.set(now - Duration::hours(1));
-    speakup
-        .raise(
-            device,
-            NewConcern {
-                anonymous: true,
-                room: "15".into(),
-                ..concern(
-                    "4-west",
-                    "other",
-                    "The call button in room 15 does not work.",
-                    false,
-                    "en",
-                )
-            },
-        )
-        .await?;
-    raised += 1;
-
-    // Last week, Ana's compliment to the clinic: acknowledged and answered by the practice
-    // manager, and she felt heard.
-    clock.set(now - Duration::days(6));
-    let thanks = speakup
-        .raise(
-            Reporter::SignedIn(ana),
-            NewConcern {
-                feedback: true,
-                ..concern(
-                    "riverside-clinic",
-                    "compliment",
-                    "Rosa, the community health worker, helped me find a pharmacy I can reach by bus.",
-                    false,
-                    "ht",
-                )
-            },
-        )
-        .await?;
-    clock.set(now - Duration::days(5));
-    speakup.step(lead, &thanks.id, Step::Acknowledged).await?;
-    speakup
-        .step(
-            lead,
-            &thanks.id,
-            answer("Mèsi anpil. Nou pataje mesaj ou a ak Rosa ak tout ekip la."),
-        )
-        .await?;
-    clock.set(now - Duration::days(4));
-    speakup
-        .felt_heard(
-            Follower::SignedIn {
-                caller: ana,
-                id: &thanks.id,
-            },
-            Heard::Yes,
-            "",
-        )
-        .await?;
-    raised += 1;
-
-    // Forty minutes ago: urgent, and nobody has acknowledged it.
-    clock.set(now - Duration::minutes(40));
-    speakup
-        .raise(
-            device,
-            NewConcern {
-                anonymous: true,
-                room: "12".into(),
-                ..concern(
-                    "4-west",
-                    "condition-worse",
-                    "Papa m ap respire mal epi pèsonn pa vini.",
-                    true,
-                    "ht",
-                )
-            },
-        )
-        .await?;
-    raised += 1;
-    Ok(raised)
-}
-
-fn device_at(address: &'static str) -> Reporter<'static> {
-    Reporter::Device { address }
+    Ok(raised.len())
 }

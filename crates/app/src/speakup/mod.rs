@@ -298,3 +298,34 @@ impl SpeakUp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_reads_as_a_unit_with_its_own_routine_time() {
+        let v = Unit::location("u", "4 West", Place::Inpatient, Some("2 hours"));
+        let u = Unit::of(&v).expect("a unit");
+        assert_eq!(u.place, Place::Inpatient);
+        assert_eq!(u.routine_within, Some(Within::Hours(2)));
+        let clinic = Unit::of(&Unit::location("c", "Clinic", Place::Outpatient, None)).unwrap();
+        assert_eq!(
+            (clinic.place, clinic.routine_within),
+            (Place::Outpatient, None)
+        );
+        let mut closed = v.clone();
+        closed["status"] = json!("inactive");
+        assert_eq!(
+            Unit::of(&closed),
+            None,
+            "an inactive unit takes no concerns"
+        );
+        let plain = json!({"resourceType": "Location", "id": "x", "status": "active"});
+        assert_eq!(
+            Unit::of(&plain),
+            None,
+            "a Location without the extension is no unit"
+        );
+    }
+}

@@ -6,7 +6,8 @@ use crate::vocabulary::TASKS;
 use coproduce_core::access::Grant;
 use coproduce_core::deadline::Escalation;
 use coproduce_core::speakup::{
-    CLAIM_BYTES, Concern, Heard, Kind, Step, Urgency, claim_code, manages, works_on_item,
+    CLAIM_BYTES, Concern, Heard, Kind, Step, Urgency, check_details, claim_code, manages,
+    works_on_item,
 };
 use coproduce_core::unix_millis;
 
@@ -54,9 +55,6 @@ pub struct Raised {
     pub due: OffsetDateTime,
     pub unit: Unit,
 }
-
-/// Fields a form carries besides the concern's words, with their longest lengths.
-const SHORT_FIELD: usize = 200;
 
 fn who_raises(caller: &Caller, now: OffsetDateTime) -> Result<(String, Option<String>)> {
     let me = caller
@@ -109,12 +107,7 @@ impl SpeakUp {
                 ));
             }
         }
-        if new.room.chars().count() > SHORT_FIELD || new.when.chars().count() > SHORT_FIELD {
-            return Err(CareError::input(
-                "concern-field-long",
-                "the room and the time take a few words each",
-            ));
-        }
+        check_details(&[&new.room, &new.when]).map_err(refused)?;
         let urgency = if new.urgent && !new.feedback {
             Urgency::Urgent
         } else {
@@ -281,14 +274,6 @@ impl SpeakUp {
             ));
         }
         let now = self.now();
-        if let Step::ActionTaken { what: w } | Step::Answered { text: w } = &step
-            && w.chars().count() > coproduce_core::speakup::MAX_WORDS
-        {
-            return Err(CareError::input(
-                "concern-too-long",
-                "keep it under 4,000 characters",
-            ));
-        }
         rec.concern.apply(step.clone(), now).map_err(refused)?;
         let mut entries = vec![(
             &sys,
@@ -376,12 +361,7 @@ impl SpeakUp {
         let sys = on_behalf(&caller.label, Some(caller));
         let (stored, mut rec) = self.load(&sys, id).await?;
         let event = safety_event.map(str::trim).filter(|e| !e.is_empty());
-        if event.is_some_and(|e| e.chars().count() > SHORT_FIELD) {
-            return Err(CareError::input(
-                "concern-field-long",
-                "a safety event reference takes a few characters",
-            ));
-        }
+        check_details(&[event.unwrap_or_default()]).map_err(refused)?;
         rec.names_released = names_released;
         rec.safety_event = event.map(str::to_string);
         let v = rewritten(&stored, &rec)?;
@@ -407,12 +387,6 @@ impl SpeakUp {
         comment: &str,
     ) -> Result<()> {
         let (sys, stored, mut rec) = self.resolve(follower).await?;
-        if comment.chars().count() > coproduce_core::speakup::MAX_WORDS {
-            return Err(CareError::input(
-                "concern-too-long",
-                "keep it under 4,000 characters",
-            ));
-        }
         let now = self.now();
         rec.concern
             .apply(

@@ -7,8 +7,8 @@ use super::*;
 use crate::deadlines::task_deadline;
 use coproduce_core::deadline::{Deadline, Standing};
 use coproduce_core::speakup::{
-    Heard, Kind, Stage, Step, Urgency, named_to_reporter, parse_claim_code, sees_every_unit,
-    works_on, works_on_item,
+    Heard, Stage, Step, Urgency, named_to_reporter, parse_claim_code, sees_every_unit, works_on,
+    works_on_item,
 };
 use coproduce_core::unix_millis;
 
@@ -139,9 +139,8 @@ impl SpeakUp {
 
     /// The reporter's view of their concern.
     pub async fn follow(&self, follower: Follower<'_>) -> Result<ConcernView> {
-        let (sys, stored, rec) = self.resolve(follower).await?;
-        let _ = stored;
-        self.view(&sys, rec, false).await
+        let (sys, _, rec) = self.resolve(follower).await?;
+        self.view(&sys, rec, false, None).await
     }
 
     /// The concerns a signed-in reporter raised with their name, newest first.
@@ -168,7 +167,7 @@ impl SpeakUp {
         let mut out = Vec::new();
         for s in found {
             if let Some(rec) = ConcernRecord::of(&s.json()?) {
-                out.push(self.view(&sys, rec, false).await?);
+                out.push(self.view(&sys, rec, false, None).await?);
             }
         }
         Ok(out)
@@ -205,12 +204,13 @@ impl SpeakUp {
             let Some(rec) = ConcernRecord::of(&s.json()?) else {
                 continue;
             };
-            let mine = match rec.concern.kind {
-                Kind::Concern => units.iter().any(|u| u.id == rec.unit),
-                Kind::Feedback => works_on_item(role, Kind::Feedback, &my_units, &rec.unit),
-            };
-            if mine {
-                open.push(self.view(&sys, rec, true).await?);
+            if works_on_item(role, rec.concern.kind, &my_units, &rec.unit) {
+                // The unit's name is known here: no read per concern.
+                let name = units
+                    .iter()
+                    .find(|u| u.id == rec.unit)
+                    .map(|u| u.name.clone());
+                open.push(self.view(&sys, rec, true, name).await?);
             }
         }
         open.sort_by_key(|c| {
@@ -238,12 +238,18 @@ impl SpeakUp {
             )
             .into());
         }
-        self.view(&sys, rec, true).await
+        self.view(&sys, rec, true, None).await
     }
 
     /// Puts a concern's view together: its steps with who took them (from the Tasks' notes),
     /// shown to the team, and to the reporter only when names were released.
-    async fn view(&self, sys: &Caller, rec: ConcernRecord, team: bool) -> Result<ConcernView> {
+    async fn view(
+        &self,
+        sys: &Caller,
+        rec: ConcernRecord,
+        team: bool,
+        unit_name: Option<String>,
+    ) -> Result<ConcernView> {
         let tasks = self
             .api
             .search_all(
@@ -309,9 +315,12 @@ impl SpeakUp {
                 by,
             });
         }
-        let unit_name = match self.unit(&rec.unit).await {
-            Ok(u) => u.name,
-            Err(_) => rec.unit.clone(),
+        let unit_name = match unit_name {
+            Some(n) => n,
+            None => match self.unit(&rec.unit).await {
+                Ok(u) => u.name,
+                Err(_) => rec.unit.clone(),
+            },
         };
         Ok(ConcernView {
             stage: rec.concern.stage(),

@@ -44,3 +44,36 @@ pub fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
         ),
     )
 }
+
+/// Exports these types of a database as NDJSON into `out`, checks that every exported
+/// resource is valid FHIR R4, imports the folder back into the same database and returns the
+/// import's total line: created, updated, unchanged, rejected.
+pub fn export_valid_and_reimport(db: &str, out: &std::path::Path, types: &[&str]) -> Vec<u64> {
+    let mut args = vec!["export", "--out", out.to_str().expect("a path")];
+    for t in types {
+        args.extend(["--type", t]);
+    }
+    let (ok, report) = coproduce(db, &args);
+    assert!(ok, "{report}");
+    for t in types {
+        let text = std::fs::read_to_string(out.join(format!("{t}.ndjson")))
+            .unwrap_or_else(|e| panic!("{t}.ndjson: {e}"));
+        assert!(text.lines().count() >= 1, "{t} exported");
+        for line in text.lines() {
+            let r: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            coproduce_fhir::validate::validate_resource(&r)
+                .unwrap_or_else(|e| panic!("{t} is not valid FHIR R4: {e}\n{line}"));
+        }
+    }
+    let (ok, again) = coproduce(db, &["import", out.to_str().expect("a path")]);
+    assert!(ok, "{again}");
+    let total = again
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("a total line");
+    total
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().expect("a count"))
+        .collect()
+}

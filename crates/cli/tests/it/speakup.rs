@@ -102,6 +102,19 @@ async fn an_urgent_concern_escalates_once_across_a_restart_and_the_loop_closes_w
             notices(&app.db.store, "role:rapid-response", "concern-urgent").await,
             1
         );
+        // ... and by webhook, for paging.
+        let paged = app
+            .db
+            .store
+            .pending_notifications("webhook", 5, 100)
+            .await
+            .expect("webhook rows");
+        assert!(
+            paged
+                .iter()
+                .any(|n| n.kind == "concern-urgent" && n.recipient == "role:rapid-response"),
+            "{paged:?}"
+        );
         let rr = caller(&app, "rr.kim").await;
         let queue = speakup.queue(&rr).await.expect("the queue");
         assert_eq!(queue.open.len(), 1, "{backend:?}");
@@ -149,6 +162,20 @@ async fn an_urgent_concern_escalates_once_across_a_restart_and_the_loop_closes_w
         assert_eq!(
             notices(&app.db.store, "role:nurse", "deadline-escalated").await,
             1
+        );
+        // In words that name no patient: the concern is in no chart.
+        let rows = app
+            .db
+            .store
+            .notifications_for(&["role:nurse".to_string()], None, 10)
+            .await
+            .expect("notifications");
+        let (_, text) = coproduce_app::notify::render(&rows[0], Arc::new(new_york()));
+        assert!(
+            text.starts_with(
+                "Escalated to you: \"Acknowledge a concern\" was missed by the Rapid response team"
+            ),
+            "{text}"
         );
         let nurse = caller(&app, "nurse.lee").await;
         let view = speakup
@@ -603,38 +630,11 @@ async fn concerns_export_as_fhir_and_import_again_unchanged() {
         "Location",
         "PractitionerRole",
     ];
-    let mut args = vec!["export", "--out", out.path().to_str().expect("a path")];
-    for t in &types {
-        args.extend(["--type", t]);
-    }
-    let (ok, report) = crate::coproduce(&app.db.url, &args);
-    assert!(ok, "{report}");
-    for t in &types {
-        let text = std::fs::read_to_string(out.path().join(format!("{t}.ndjson")))
-            .unwrap_or_else(|e| panic!("{t}.ndjson: {e}"));
-        assert!(text.lines().count() >= 1, "{t} exported");
-        for line in text.lines() {
-            let r: serde_json::Value = serde_json::from_str(line).expect("JSON");
-            coproduce_fhir::validate::validate_resource(&r)
-                .unwrap_or_else(|e| panic!("{t} is not valid FHIR R4: {e}\n{line}"));
-        }
-    }
     // Imported again: nothing created or changed.
-    let (ok, again) = crate::coproduce(
-        &app.db.url,
-        &["import", out.path().to_str().expect("a path")],
-    );
-    assert!(ok, "{again}");
-    let total = again
-        .lines()
-        .find(|l| l.starts_with("total"))
-        .expect("a total line");
-    let n: Vec<u64> = total
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().expect("a count"))
-        .collect();
-    assert_eq!((n[0], n[1], n[3]), (0, 0, 0), "{again}");
+    let n = crate::export_valid_and_reimport(&app.db.url, out.path(), &types);
+    assert_eq!((n[0], n[1], n[3]), (0, 0, 0), "{n:?}");
+    // The concern, its two Tasks, the felt-heard answer, two units and three staff roles.
+    assert_eq!(n[2], 9, "{n:?}");
 
     // Into a fresh database: the same concern, found by the same code, measured the same.
     let fresh = tempfile::tempdir().expect("a folder");

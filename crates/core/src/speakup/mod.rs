@@ -156,11 +156,7 @@ impl Rules {
     ) -> Escalation {
         let chain = self.acknowledgement(urgency, place);
         match (urgency, unit_routine) {
-            (Urgency::Routine, Some(within)) => {
-                let mut steps = chain.steps().to_vec();
-                steps[0].within = within;
-                Escalation::new(steps).unwrap_or_else(|_| chain.clone())
-            }
+            (Urgency::Routine, Some(within)) => chain.with_first_within(within),
             _ => chain.clone(),
         }
     }
@@ -303,6 +299,28 @@ fn refuse(key: &'static str, english: &str) -> Refused {
 /// The longest a concern's words (or an answer) may be, in characters.
 pub const MAX_WORDS: usize = 4000;
 
+/// The longest the room, the time in the reporter's words, or a safety event reference may be.
+pub const MAX_DETAIL: usize = 200;
+
+/// Checks the short details a reporter or manager adds (room, when, a safety event number).
+pub fn check_details(details: &[&str]) -> Result<(), Refused> {
+    if details.iter().any(|d| d.chars().count() > MAX_DETAIL) {
+        return Err(refuse(
+            "concern-field-long",
+            "the room and the time take a few words each",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks words the team or the reporter write on a step (an action, an answer, a comment).
+pub fn check_words(words: &str) -> Result<(), Refused> {
+    if words.chars().count() > MAX_WORDS {
+        return Err(refuse("concern-too-long", "keep it under 4,000 characters"));
+    }
+    Ok(())
+}
+
 /// A concern: what the reporter said, and the steps recorded since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Concern {
@@ -324,6 +342,45 @@ impl Concern {
         what: &str,
         at: OffsetDateTime,
     ) -> Result<Concern, Refused> {
+        Concern::checked(
+            Kind::Concern,
+            &rules.categories,
+            urgency,
+            place,
+            category,
+            what,
+            at,
+        )
+    }
+
+    /// Feedback ("we want to hear from you"), checked like a concern against the feedback
+    /// categories; it keeps no urgency and no unit's hours.
+    pub fn give_feedback(
+        rules: &Rules,
+        category: &str,
+        what: &str,
+        at: OffsetDateTime,
+    ) -> Result<Concern, Refused> {
+        Concern::checked(
+            Kind::Feedback,
+            &rules.feedback_categories,
+            Urgency::Routine,
+            Place::Outpatient,
+            category,
+            what,
+            at,
+        )
+    }
+
+    fn checked(
+        kind: Kind,
+        categories: &[String],
+        urgency: Urgency,
+        place: Place,
+        category: &str,
+        what: &str,
+        at: OffsetDateTime,
+    ) -> Result<Concern, Refused> {
         if what.trim().is_empty() {
             return Err(refuse(
                 "concern-empty",
@@ -336,39 +393,17 @@ impl Concern {
                 "that is too long for one concern; keep it under 4,000 characters",
             ));
         }
-        if !rules.categories.iter().any(|c| c == category) {
+        if !categories.iter().any(|c| c == category) {
             return Err(refuse("concern-category", "choose one of the categories"));
         }
         Ok(Concern {
-            kind: Kind::Concern,
+            kind,
             urgency,
             place,
             category: category.to_string(),
             raised_at: at,
             steps: Vec::new(),
         })
-    }
-
-    /// Feedback ("we want to hear from you"), checked like a concern against the feedback
-    /// categories; it keeps no urgency and no unit's hours.
-    pub fn give_feedback(
-        rules: &Rules,
-        category: &str,
-        what: &str,
-        at: OffsetDateTime,
-    ) -> Result<Concern, Refused> {
-        let mut as_rules = rules.clone();
-        as_rules.categories = rules.feedback_categories.clone();
-        let mut c = Concern::raise(
-            &as_rules,
-            Urgency::Routine,
-            Place::Outpatient,
-            category,
-            what,
-            at,
-        )?;
-        c.kind = Kind::Feedback;
-        Ok(c)
     }
 
     pub fn stage(&self) -> Stage {
@@ -381,6 +416,11 @@ impl Concern {
                 Step::Answered { .. } => s.max(Stage::Answered),
                 Step::FeltHeard { .. } => Stage::Closed,
             })
+    }
+
+    /// Whether the reporter is asked now whether they felt heard.
+    pub fn awaits_reporter(&self) -> bool {
+        self.stage() == Stage::Answered
     }
 
     /// The steps the team may take next (by their keys), in the loop's order.
@@ -432,6 +472,12 @@ impl Concern {
     /// Records a step, or says why it does not fit: the loop goes forward only; an answer
     /// needs words; the reporter's word comes after the answer, once.
     pub fn apply(&mut self, step: Step, at: OffsetDateTime) -> Result<Stage, Refused> {
+        if let Step::ActionTaken { what: w }
+        | Step::Answered { text: w }
+        | Step::FeltHeard { comment: w, .. } = &step
+        {
+            check_words(w)?;
+        }
         let stage = self.stage();
         if stage == Stage::Closed {
             return Err(refuse(
@@ -715,5 +761,21 @@ mod tests {
                 .is_err()
         );
         assert!(Rules::default().with_categories(Vec::new()).is_err());
+        assert_eq!(
+            check_details(&["12", &"x".repeat(MAX_DETAIL + 1)])
+                .unwrap_err()
+                .key,
+            "concern-field-long"
+        );
+        assert!(check_details(&["12", "last night"]).is_ok());
+        let mut c = raise("hygiene", "x").unwrap();
+        c.apply(Step::Acknowledged, t0).unwrap();
+        let long = Step::Answered {
+            text: "x".repeat(MAX_WORDS + 1),
+        };
+        assert_eq!(c.apply(long, t0).unwrap_err().key, "concern-too-long");
+        assert!(!c.awaits_reporter());
+        c.apply(Step::Answered { text: "ok".into() }, t0).unwrap();
+        assert!(c.awaits_reporter());
     }
 }

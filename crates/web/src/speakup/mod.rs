@@ -70,11 +70,7 @@ fn feedback_categories(s: &AppState, t: &Tr) -> Vec<(String, String)> {
 
 fn labelled(t: &Tr, keys: &[String]) -> Vec<(String, String)> {
     keys.iter()
-        .map(|c| {
-            let key = format!("speakup-category-{c}");
-            let label = if t.has(&key) { t.t(&key) } else { c.clone() };
-            (c.clone(), label)
-        })
+        .map(|c| (c.clone(), category_label(t, c)))
         .collect()
 }
 
@@ -162,7 +158,7 @@ fn reporter_concern(t: &Tr, v: &ConcernView) -> ReporterConcern {
         heard: v
             .heard
             .map(|h| t.t(&format!("speakup-heard-{}", h.as_str()))),
-        asks_heard: v.stage == Stage::Answered,
+        asks_heard: v.record.concern.awaits_reporter(),
     }
 }
 

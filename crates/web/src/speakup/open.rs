@@ -228,6 +228,15 @@ async fn answer(
         code: &f.code,
         address: &address,
     };
+    let page = |concern, error, note| FollowPage {
+        tr: t.clone(),
+        csrf: f.csrf.clone(),
+        code: f.code.trim().to_string(),
+        concern,
+        error,
+        note,
+        langs: Vec::new(),
+    };
     let mut note = None;
     let mut error = None;
     if heard {
@@ -241,39 +250,17 @@ async fn answer(
         };
         match said {
             Ok(()) => note = Some(t.t("speakup-heard-thanks")),
-            // A wrong code is counted once, and answered as such.
-            Err(e) if e.message().is_some_and(|(k, _)| k.starts_with("claim-")) => {
-                let msg = refusal(&t, &e).unwrap_or_default();
-                let status = refusal_status(&e);
-                return render(
-                    &FollowPage {
-                        tr: t,
-                        csrf: f.csrf.clone(),
-                        code: f.code.trim().to_string(),
-                        concern: None,
-                        error: Some(msg),
-                        note: None,
-                        langs: Vec::new(),
-                    },
-                    status,
-                );
-            }
-            Err(e) => match refusal(&t, &e) {
-                Some(msg) => error = Some(msg),
-                None => return failed(&t, e),
+            Err(e) => match (refusal(&t, &e), e.message()) {
+                // A wrong code is answered as such, not tried a second time by the reading.
+                (Some(msg), Some(("claim-wrong" | "claim-throttled", _))) => {
+                    return render(&page(None, Some(msg), None), refusal_status(&e));
+                }
+                (Some(msg), _) => error = Some(msg),
+                (None, _) => return failed(&t, e),
             },
         }
     }
     let viewed = s.speakup.follow(follower).await;
-    let page = |concern, error, note| FollowPage {
-        tr: t.clone(),
-        csrf: f.csrf.clone(),
-        code: f.code.trim().to_string(),
-        concern,
-        error,
-        note,
-        langs: Vec::new(),
-    };
     match viewed {
         Ok(v) => {
             let status = if error.is_some() {

@@ -89,7 +89,7 @@ pub(crate) async fn queue_page(
                     .unwrap_or_default(),
                 standing,
                 standing_label,
-                acknowledge: v.stage == Stage::Received,
+                acknowledge: v.record.concern.next_team_steps() == ["acknowledged"],
             }
         })
         .collect();
