@@ -127,6 +127,9 @@ pub enum Actor {
     Import,
     Automatic,
     Anonymous,
+    /// The Speak Up service on someone's behalf (a concern read or answered): named to the
+    /// patient as such, never by the staff member, so the loop stays non-punitive.
+    SpeakUp,
 }
 
 impl Actor {
@@ -135,6 +138,7 @@ impl Actor {
             Some(("user", name)) => Actor::User(name.to_string()),
             Some(("token", name)) => Actor::Token(name.to_string()),
             Some(("cli", _)) => Actor::Import,
+            Some(("speakup", _)) => Actor::SpeakUp,
             // The workflows' own steps and the demo's setup.
             Some(("coproduce" | "demo", _)) => Actor::Automatic,
             _ => Actor::Anonymous,
@@ -160,6 +164,7 @@ pub fn in_words(
         Actor::Import => t.t("access-who-import"),
         Actor::Automatic => t.t("access-who-automatic"),
         Actor::Anonymous => t.t("access-who-anonymous"),
+        Actor::SpeakUp => t.t("access-who-speakup"),
     };
     let thing = t.t(&format!(
         "access-thing-{}",

@@ -473,3 +473,4 @@ feedback-raised-next = The practice manager will reply by { $due }.
 speakup-category-compliment = A compliment
 speakup-category-suggestion = A suggestion
 speakup-category-complaint = A complaint
+access-who-speakup = Someone working on a concern raised with Speak up

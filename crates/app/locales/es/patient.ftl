@@ -472,3 +472,4 @@ feedback-raised-next = La gerente de la clínica le responderá antes de { $due 
 speakup-category-compliment = Un elogio
 speakup-category-suggestion = Una sugerencia
 speakup-category-complaint = Una queja
+access-who-speakup = Alguien que atiende una preocupación planteada en «Hable con nosotros»

@@ -472,3 +472,4 @@ feedback-raised-next = Responsab klinik la ap reponn ou anvan { $due }.
 speakup-category-compliment = Yon konpliman
 speakup-category-suggestion = Yon sijesyon
 speakup-category-complaint = Yon plent
+access-who-speakup = Yon moun k ap okipe yon enkyetid yo voye nan «Pale ak nou»

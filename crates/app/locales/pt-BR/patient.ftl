@@ -472,3 +472,4 @@ feedback-raised-next = A gerência da clínica vai responder até { $due }.
 speakup-category-compliment = Um elogio
 speakup-category-suggestion = Uma sugestão
 speakup-category-complaint = Uma reclamação
+access-who-speakup = Alguém cuidando de uma preocupação relatada em «Fale com a gente»

@@ -139,9 +139,10 @@ impl std::fmt::Debug for SpeakUp {
     }
 }
 
-/// The Speak Up service acting for a person (named in the audit trail), or for a device.
+/// The Speak Up service acting for a person (named in the audit trail as `speakup:user:NAME`),
+/// or for a device (`speakup:the unit-4w form from ADDRESS`).
 fn on_behalf(label: &str, caller: Option<&Caller>) -> Caller {
-    let mut c = Caller::system(&format!("speakup for {label}"));
+    let mut c = Caller::system(&format!("speakup:{label}"));
     if let Some(p) = caller {
         c.fhir_ref = p.fhir_ref.clone();
         c.user_id = p.user_id.clone();

@@ -456,6 +456,29 @@ async fn the_reporter_reads_no_staff_name_unless_the_manager_released_names() {
             .iter()
             .all(|s| s.by.as_deref() == Some("Sam Lee"))
     );
+    // Ana's access log tells her the concern about her was worked on, never by whom.
+    let (_, rows) = app
+        .db
+        .store
+        .audit_for_patient("p1", 500, 0)
+        .await
+        .expect("the trail");
+    let tr = coproduce_app::i18n::Tr::new("en");
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| coproduce_app::audit_events::in_words(r, &tr, &Default::default()))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Someone working on a concern raised with Speak up")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("Sam Lee") || l.contains("not signed in"))
+    );
     // She is told the answer is there.
     assert_eq!(
         notices(&app.db.store, "RelatedPerson/rp1", "concern-answered").await,
