@@ -139,6 +139,8 @@ impl Actor {
             Some(("token", name)) => Actor::Token(name.to_string()),
             Some(("cli", _)) => Actor::Import,
             Some(("speakup", _)) => Actor::SpeakUp,
+            // Social needs act for the person named after the prefix, who is named as such.
+            Some(("social", person)) => Actor::of(person),
             // The workflows' own steps and the demo's setup.
             Some(("coproduce" | "demo", _)) => Actor::Automatic,
             _ => Actor::Anonymous,

@@ -50,7 +50,9 @@ impl ImportSummary {
 pub struct Importer {
     store: Store,
     clock: Arc<dyn Clock>,
-    pending: Vec<(String, Resource)>,
+    /// What is queued: where it came from, the record, and whether a rule derived it (then
+    /// it is written only if absent).
+    pending: Vec<(String, Resource, bool)>,
     summary: ImportSummary,
     /// The workflows' rules on writes, and the caller they see.
     rules: WriteRules,
@@ -124,14 +126,21 @@ impl Importer {
             caller: &self.caller,
             creating: true,
         };
-        let checked = match checked.map(|r| self.rules.apply(&write, r)) {
+        let checked = match checked.map(|r| {
+            let r = self.rules.apply(&write, r)?;
+            let derived = self.rules.derive(&write, &r)?;
+            Ok((r, derived))
+        }) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(AppError::Invalid(outcome))) | Err(outcome) => Err(outcome),
             Ok(Err(e)) => return Err(e),
         };
         match checked {
-            Ok(r) => {
-                self.pending.push((location, r));
+            Ok((r, derived)) => {
+                self.pending.push((location.clone(), r, false));
+                for d in derived {
+                    self.pending.push((location.clone(), d.resource, true));
+                }
                 if self.pending.len() >= BATCH {
                     self.start_writing().await?;
                 }
@@ -201,9 +210,24 @@ async fn write_batch(
     store: Store,
     now: time::OffsetDateTime,
     actor: String,
-    batch: Vec<(String, Resource)>,
+    batch: Vec<(String, Resource, bool)>,
 ) -> Result<Written, AppError> {
     let mut tx = store.begin().await?;
+    // What a rule derived is the record as it follows from its source; the import brings
+    // the record as it was: one that exists is kept.
+    let mut kept = Vec::with_capacity(batch.len());
+    for (location, r, derived) in batch {
+        if derived
+            && tx
+                .current_stored(r.type_name(), r.id().unwrap_or_default())
+                .await?
+                .is_some_and(|s| !s.deleted)
+        {
+            continue;
+        }
+        kept.push((location, r));
+    }
+    let batch = kept;
     let types: Vec<String> = batch
         .iter()
         .map(|(_, r)| r.type_name().to_string())

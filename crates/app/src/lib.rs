@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod care;
 pub mod measures;
 pub mod rescue;
+pub mod social;
 pub mod speakup;
 
 // What the workflows share: the FHIR API (with the write rules workflows register), the

@@ -12,6 +12,7 @@ use crate::jobs::{Delivery, Jobs};
 use crate::notify::Notifier;
 use crate::rescue::Rescue;
 use crate::rescue::protocol::ProtocolDef;
+use crate::social::Social;
 use crate::speakup::SpeakUp;
 use coproduce_core::Clock;
 use coproduce_core::calendar::BusinessCalendar;
@@ -24,7 +25,11 @@ use std::sync::Arc;
 /// Every rule the workflows add to writes (readings' plausibility and review tagging on
 /// Observation; later a prescribing check, a screening's scoring, a concern's rules).
 pub fn write_rules() -> WriteRules {
-    WriteRules::new(crate::care::write_rules())
+    WriteRules::new(
+        crate::care::write_rules()
+            .into_iter()
+            .chain(crate::social::write_rules()),
+    )
 }
 
 impl FhirApi {
@@ -79,6 +84,7 @@ pub struct Workflows {
     pub care: Care,
     pub rescue: Rescue,
     pub speakup: SpeakUp,
+    pub social: Social,
     pub notifier: Notifier,
 }
 
@@ -98,6 +104,7 @@ impl Workflows {
             Arc::new(settings.calendar.clone()),
             notifier.clone(),
         );
+        let social = Social::new(api.clone(), clock.clone());
         let rescue = Rescue::new(
             api.clone(),
             clock,
@@ -110,6 +117,7 @@ impl Workflows {
             care,
             rescue,
             speakup,
+            social,
             notifier,
         }
     }

@@ -84,6 +84,10 @@ pub struct SearchQuery {
     /// (`meta.security` R) are left out, in the matches, the total and the includes (set by
     /// the policy, never by the caller's parameters).
     pub hide_restricted: bool,
+    /// The access policy's social-needs rule: records labelled as social needs are shown
+    /// only for these patients (a family member's grants that cover social needs); None: no
+    /// restriction (set by the policy, never by the caller's parameters).
+    pub social_needs_of: Option<std::collections::BTreeSet<String>>,
 }
 
 pub const DEFAULT_COUNT: usize = 50;
@@ -121,6 +125,7 @@ impl SearchQuery {
             summary_count: false,
             compartments: None,
             hide_restricted: false,
+            social_needs_of: None,
         }
     }
 

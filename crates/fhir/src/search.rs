@@ -304,17 +304,46 @@ pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
 /// The code system of confidentiality labels (`meta.security`).
 pub const CONFIDENTIALITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
 
-/// Is the resource labelled restricted (`meta.security` v3-Confidentiality R): confidential
-/// to the patient, as an adolescent's record is from their parents?
-pub fn is_restricted(resource: &serde_json::Map<String, Value>) -> bool {
+/// The code system of coproduce's own sensitivity labels (`meta.security`).
+pub const SENSITIVITY_SYSTEM: &str = "https://coproduce.health/fhir/CodeSystem/sensitivity";
+/// The label on health-related social needs (screenings, social-needs concerns, community
+/// referrals): a family member sees them only through a grant that covers social needs.
+pub const SOCIAL_NEEDS_LABEL: &str = "social-needs";
+
+/// A stored record's labels as bits: [`LABEL_RESTRICTED`] and [`LABEL_SOCIAL_NEEDS`].
+pub const LABEL_RESTRICTED: i64 = 1;
+pub const LABEL_SOCIAL_NEEDS: i64 = 2;
+
+/// The labels the access policy filters on, as the bits the store keeps beside a record.
+pub fn labels(resource: &serde_json::Map<String, Value>) -> i64 {
+    let mut bits = 0;
+    if is_restricted(resource) {
+        bits |= LABEL_RESTRICTED;
+    }
+    if is_social_needs(resource) {
+        bits |= LABEL_SOCIAL_NEEDS;
+    }
+    bits
+}
+
+/// Is the resource labelled as health-related social needs?
+pub fn is_social_needs(resource: &serde_json::Map<String, Value>) -> bool {
+    security_labels(resource)
+        .any(|l| l["system"] == SENSITIVITY_SYSTEM && l["code"] == SOCIAL_NEEDS_LABEL)
+}
+
+fn security_labels(resource: &serde_json::Map<String, Value>) -> impl Iterator<Item = &Value> {
     resource
         .get("meta")
         .and_then(|m| m["security"].as_array())
-        .is_some_and(|labels| {
-            labels
-                .iter()
-                .any(|l| l["system"] == CONFIDENTIALITY_SYSTEM && l["code"] == "R")
-        })
+        .into_iter()
+        .flatten()
+}
+
+/// Is the resource labelled restricted (`meta.security` v3-Confidentiality R): confidential
+/// to the patient, as an adolescent's record is from their parents?
+pub fn is_restricted(resource: &serde_json::Map<String, Value>) -> bool {
+    security_labels(resource).any(|l| l["system"] == CONFIDENTIALITY_SYSTEM && l["code"] == "R")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::Store;
 use crate::error::StoreError;
+use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -62,6 +63,9 @@ impl Stored {
 pub struct Visible<'a> {
     pub compartments: Option<&'a BTreeSet<String>>,
     pub hide_restricted: bool,
+    /// Leaves out records labelled as social needs (a family member's history listing, unless
+    /// every grant they hold covers social needs).
+    pub hide_social_needs: bool,
 }
 
 /// A version in a history listing, with how it came to be.
@@ -142,15 +146,22 @@ impl Store {
         let Visible {
             compartments,
             hide_restricted,
+            hide_social_needs,
         } = visible;
         let mut cond = String::from("resource_type = $1");
+        let mut hidden = 0;
         if hide_restricted {
-            // A version labelled confidential, and every version of a record whose current
-            // version is.
-            cond.push_str(
-                " AND h.restricted = 0 AND NOT EXISTS (SELECT 1 FROM resources c \
-                 WHERE c.resource_type = h.resource_type AND c.id = h.id AND c.restricted = 1)",
-            );
+            hidden |= LABEL_RESTRICTED;
+        }
+        if hide_social_needs {
+            hidden |= LABEL_SOCIAL_NEEDS;
+        }
+        if hidden != 0 {
+            // A version so labelled, and every version of a record whose current version is.
+            cond.push_str(&format!(
+                " AND (h.restricted & {hidden}) = 0 AND NOT EXISTS (SELECT 1 FROM resources c \
+                 WHERE c.resource_type = h.resource_type AND c.id = h.id AND (c.restricted & {hidden}) <> 0)",
+            ));
         }
         let mut n = 1;
         // The access policy's reach, row by row (a version may have sat in another record).

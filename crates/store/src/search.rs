@@ -6,6 +6,7 @@ use crate::error::StoreError;
 use crate::read::{COLUMNS, Stored};
 use coproduce_core::access::Reach;
 pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
+use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
@@ -95,11 +96,23 @@ fn date_cond(
 /// The access policy's reach as SQL: shared reference data, or these patients' records;
 /// without the records labelled confidential to the patient when the policy hides them.
 fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
-    let hidden = if q.hide_restricted {
-        " AND r.restricted = 0"
-    } else {
-        ""
-    };
+    let mut hidden = String::new();
+    if q.hide_restricted {
+        hidden.push_str(&format!(" AND (r.restricted & {LABEL_RESTRICTED}) = 0"));
+    }
+    if let Some(allowed) = &q.social_needs_of {
+        let marks: Result<Vec<String>, StoreError> =
+            allowed.iter().map(|p| sql.bind_str(p)).collect();
+        let marks = marks?;
+        if marks.is_empty() {
+            hidden.push_str(&format!(" AND (r.restricted & {LABEL_SOCIAL_NEEDS}) = 0"));
+        } else {
+            hidden.push_str(&format!(
+                " AND ((r.restricted & {LABEL_SOCIAL_NEEDS}) = 0 OR r.patient_id IN ({}))",
+                marks.join(", ")
+            ));
+        }
+    }
     let Some(patients) = q.compartments.as_ref() else {
         return Ok(format!("1 = 1{hidden}"));
     };

@@ -63,6 +63,99 @@ impl FhirApi {
         Ok(())
     }
 
+    /// The workflows' rules on a write the policy allowed; when a rule labels the record
+    /// (a screening as social needs), the policy decides again on the record as labelled.
+    fn ruled(
+        &self,
+        write: &Write<'_>,
+        resource: Resource,
+        patient: Option<&str>,
+    ) -> Outcome<Resource> {
+        let before = sensitivity(&resource.to_value());
+        let resource = self.rules.apply(write, resource)?;
+        let after = sensitivity(&resource.to_value());
+        if after != before {
+            let action = if write.creating {
+                Action::Create
+            } else {
+                Action::Update
+            };
+            self.check(
+                write.caller,
+                action,
+                resource.type_name(),
+                resource.id(),
+                patient,
+                after,
+            )?;
+        }
+        Ok(resource)
+    }
+
+    /// Writes what the rules derived from `source`, each through the policy, with its
+    /// Provenance and an audit row naming the source; one that exists is kept or replaced as
+    /// its rule says.
+    async fn write_derived(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        source: &str,
+        derived: Vec<Derived>,
+    ) -> Outcome<()> {
+        for Derived { resource, keep } in derived {
+            let rt = resource.type_name().to_string();
+            let id = resource.id().unwrap_or_default().to_string();
+            let existing = tx.current_stored(&rt, &id).await?.filter(|s| !s.deleted);
+            if let Some(old) = &existing {
+                let unchanged = parse_resource_value(old.json()?)?.content_without_meta_version()
+                    == resource.content_without_meta_version();
+                if keep == Keep::Existing || unchanged {
+                    continue;
+                }
+            }
+            let action = if existing.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            };
+            let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
+            self.check(
+                caller,
+                action,
+                &rt,
+                Some(&id),
+                patient.as_deref(),
+                sensitivity(&resource.to_value()),
+            )?;
+            let out = tx.update(resource, None, self.clock.now()).await?;
+            let op = if out.created { "CREATE" } else { "UPDATE" };
+            self.record_provenance(
+                caller,
+                tx,
+                Changed {
+                    rt: &rt,
+                    id: &id,
+                    version: Some(out.stored.version_id),
+                    patient: out.stored.patient_id.as_deref(),
+                },
+                op,
+            )
+            .await?;
+            let entry = AuditEntry {
+                detail: Some(format!("derived from {source}")),
+                ..self.audit_entry(
+                    caller,
+                    action_name(action),
+                    &rt,
+                    Some(&id),
+                    out.stored.patient_id.clone(),
+                )
+            };
+            tx.audit(&entry).await?;
+        }
+        Ok(())
+    }
+
     /// POST /{type}: creates with a new id, or (with `If-None-Exist`) returns the one match.
     pub async fn create(
         &self,
@@ -107,13 +200,11 @@ impl FhirApi {
             patient.as_deref(),
             sensitivity(&resource.to_value()),
         )?;
-        let resource = self.rules.apply(
-            &Write {
-                caller,
-                creating: true,
-            },
-            resource,
-        )?;
+        let write = Write {
+            caller,
+            creating: true,
+        };
+        let resource = self.ruled(&write, resource, patient.as_deref())?;
         if let Some(cond) = if_none_exist {
             let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
             q.count = 2;
@@ -150,6 +241,7 @@ impl FhirApi {
                 }
             }
         }
+        let derived = self.rules.derive(&write, &resource)?;
         let stored = tx.create(resource, self.clock.now()).await?;
         self.record_provenance(
             caller,
@@ -171,6 +263,8 @@ impl FhirApi {
             stored.patient_id.clone(),
         );
         tx.audit(&entry).await?;
+        self.write_derived(caller, tx, &format!("{rt}/{}", stored.id), derived)
+            .await?;
         Ok(Written {
             stored,
             created: true,
@@ -255,13 +349,12 @@ impl FhirApi {
             patient.as_deref(),
             sensitivity(&resource.to_value()),
         )?;
-        let resource = self.rules.apply(
-            &Write {
-                caller,
-                creating: false,
-            },
-            resource,
-        )?;
+        let write = Write {
+            caller,
+            creating: false,
+        };
+        let resource = self.ruled(&write, resource, patient.as_deref())?;
+        let derived = self.rules.derive(&write, &resource)?;
         let out = tx.update(resource, if_match, self.clock.now()).await?;
         let op = if out.created { "CREATE" } else { "UPDATE" };
         self.record_provenance(
@@ -284,6 +377,8 @@ impl FhirApi {
             out.stored.patient_id.clone(),
         );
         tx.audit(&entry).await?;
+        self.write_derived(caller, tx, &format!("{rt}/{id}"), derived)
+            .await?;
         Ok(Written {
             stored: out.stored,
             created: out.created,
@@ -317,7 +412,8 @@ impl FhirApi {
             return Ok(crate::audit_events::as_stored(&row));
         }
         let found = self.store.read(rt.as_str(), id).await;
-        self.reading(caller, rt.as_str(), id, found, false).await
+        self.reading(caller, rt.as_str(), id, found, Sensitivity::Normal)
+            .await
     }
 
     /// GET /{type}/{id}/_history/{version}.
@@ -338,16 +434,12 @@ impl FhirApi {
             )
         })?;
         let found = self.store.vread(rt.as_str(), id, v).await;
-        // A past version of a record that is now confidential is confidential too.
-        let now_confidential = match self.store.current(rt.as_str(), id).await? {
-            Some(current) if !current.deleted => current
-                .json()?
-                .as_object()
-                .is_some_and(coproduce_fhir::search::is_restricted),
-            _ => false,
+        // A past version of a record that is now confidential (or social needs) is so too.
+        let now = match self.store.current(rt.as_str(), id).await? {
+            Some(current) if !current.deleted => sensitivity(&current.json()?),
+            _ => Sensitivity::Normal,
         };
-        self.reading(caller, rt.as_str(), id, found, now_confidential)
-            .await
+        self.reading(caller, rt.as_str(), id, found, now).await
     }
 
     /// Decides and audits a read of what the store found.
@@ -357,7 +449,7 @@ impl FhirApi {
         rt: &str,
         id: &str,
         found: Result<Stored, StoreError>,
-        now_confidential: bool,
+        now: Sensitivity,
     ) -> Result<Stored, AppError> {
         let stored = match found {
             Ok(s) => s,
@@ -374,11 +466,7 @@ impl FhirApi {
                 return Err(e);
             }
         };
-        let sensitivity = if now_confidential {
-            Sensitivity::AdolescentConfidential
-        } else {
-            sensitivity(&stored.json()?)
-        };
+        let sensitivity = stricter(now, sensitivity(&stored.json()?));
         let r = self.check(
             caller,
             Action::Read,

@@ -9,6 +9,7 @@ use crate::caller::Caller;
 use crate::error::AppError;
 use coproduce_core::access::{
     Action, Compartment, Reach, Sensitivity, Target, decide, reach, sees_confidential,
+    social_needs_of,
 };
 use coproduce_core::{Clock, unix_millis};
 use coproduce_fhir::query::SearchQuery;
@@ -33,7 +34,7 @@ mod search;
 use bundles::*;
 pub use outcome::*;
 use rights::*;
-pub use rules::{Write, WriteRule, WriteRules};
+pub use rules::{Derived, Keep, Write, WriteRule, WriteRules};
 
 /// The result of a create or update.
 #[derive(Debug, Clone)]

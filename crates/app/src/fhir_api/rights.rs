@@ -4,15 +4,29 @@
 use super::*;
 
 /// Adolescent-confidential records carry the confidentiality code R (restricted) in
-/// `meta.security`.
+/// `meta.security`, social-needs records coproduce's social-needs label (confidentiality
+/// first: it is the stricter).
 pub(super) fn sensitivity(v: &Value) -> Sensitivity {
-    if v.as_object()
-        .is_some_and(coproduce_fhir::search::is_restricted)
-    {
+    let Some(o) = v.as_object() else {
+        return Sensitivity::Normal;
+    };
+    if coproduce_fhir::search::is_restricted(o) {
         Sensitivity::AdolescentConfidential
+    } else if coproduce_fhir::search::is_social_needs(o) {
+        Sensitivity::SocialNeeds
     } else {
         Sensitivity::Normal
     }
+}
+
+/// The stricter of two sensitivities: confidential to the patient, then social needs.
+pub(super) fn stricter(a: Sensitivity, b: Sensitivity) -> Sensitivity {
+    let rank = |s| match s {
+        Sensitivity::AdolescentConfidential => 2,
+        Sensitivity::SocialNeeds => 1,
+        Sensitivity::Normal => 0,
+    };
+    if rank(a) >= rank(b) { a } else { b }
 }
 
 pub(super) fn compartment<'a>(rt: &str, patient: Option<&'a str>) -> Compartment<'a> {
@@ -145,6 +159,7 @@ impl FhirApi {
     ) -> Outcome<()> {
         q.compartments = self.compartments(caller, action, rt)?;
         q.hide_restricted = !sees_confidential(&caller.actor.who);
+        q.social_needs_of = social_needs_of(&caller.actor.who, self.clock.now());
         Ok(())
     }
 

@@ -23,6 +23,30 @@ pub trait WriteRule: Send + Sync {
     /// Refuses the resource with an error the client can act on (nothing is written), or
     /// lets it through, amended if the rule adds to it.
     fn check(&self, write: &Write<'_>, resource: Resource) -> Result<Resource, AppError>;
+
+    /// The records the rule derives from the resource as checked (a screening's
+    /// Observations...), written after it in the same transaction, with their own ids.
+    fn derive(&self, _write: &Write<'_>, _resource: &Resource) -> Result<Vec<Derived>, AppError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A record a rule derives from another.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub resource: Resource,
+    pub keep: Keep,
+}
+
+/// What happens when a derived record already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// It follows its source: replaced when what the rule derives differs (an amended
+    /// screening's answers). An import never replaces: what it brings is the record as it was.
+    Following,
+    /// A person may have changed it since (a proposed concern the team has verified): it is
+    /// written only when absent.
+    Existing,
 }
 
 /// The rules registered by the workflows, by resource type.
@@ -49,6 +73,22 @@ impl WriteRules {
         WriteRules {
             by_type: Arc::new(by_type),
         }
+    }
+
+    /// Every record the rules for the resource's type derive from it.
+    pub(crate) fn derive(
+        &self,
+        write: &Write<'_>,
+        resource: &Resource,
+    ) -> Result<Vec<Derived>, AppError> {
+        let Some(rules) = self.by_type.get(resource.type_name()) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for rule in rules {
+            out.extend(rule.derive(write, resource)?);
+        }
+        Ok(out)
     }
 
     /// Runs the rules for the resource's type, each on what the one before let through.

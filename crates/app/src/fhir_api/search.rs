@@ -85,6 +85,12 @@ impl FhirApi {
                     coproduce_store::Visible {
                         compartments: compartments.as_ref(),
                         hide_restricted: !sees_confidential(&caller.actor.who),
+                        // A history listing leaves out every social-needs version unless
+                        // each grant the family member holds covers them.
+                        hide_social_needs: social_needs_of(&caller.actor.who, self.clock.now())
+                            .is_some_and(|of| {
+                                !compartments.as_ref().is_some_and(|c| c.is_subset(&of))
+                            }),
                     },
                 )
                 .await?;

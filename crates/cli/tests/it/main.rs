@@ -14,6 +14,7 @@ mod measure;
 mod rescue;
 mod security;
 mod sessions;
+mod social;
 mod speakup;
 mod speakup_pages;
 

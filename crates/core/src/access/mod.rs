@@ -127,16 +127,20 @@ pub enum Part {
     Plan,
     Messages,
     Concerns,
+    /// Health-related social needs: screenings, the needs they found, community referrals
+    /// (whatever their resource type: the records carry the social-needs label).
+    SocialNeeds,
     /// Everything else in the chart (conditions, medicines, encounters...).
     Record,
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Readings,
         Part::Plan,
         Part::Messages,
         Part::Concerns,
+        Part::SocialNeeds,
         Part::Record,
     ];
 
@@ -146,6 +150,7 @@ impl Part {
             Part::Plan => "plan",
             Part::Messages => "messages",
             Part::Concerns => "concerns",
+            Part::SocialNeeds => "social-needs",
             Part::Record => "record",
         }
     }
@@ -352,6 +357,8 @@ pub enum Sensitivity {
     Normal,
     /// Adolescent-confidential: never shown through a parent's grant.
     AdolescentConfidential,
+    /// Health-related social needs: through a family grant only when it covers them.
+    SocialNeeds,
 }
 
 /// The record an action is about.
@@ -400,6 +407,23 @@ pub const TRAIL_TYPES: [&str; 2] = ["Provenance", AUDIT_TYPE];
 /// do not, so search, history, includes, Bundles, counts and pages all agree with [`decide`].
 pub fn sees_confidential(who: &Who) -> bool {
     !matches!(who, Who::Family { .. })
+}
+
+/// Whose records labelled as social needs the actor may see in a listing: None, everyone's
+/// the policy otherwise lets them reach; for a family member, only those of the patients whose
+/// active grant covers social needs. Queries leave the rest out, so listings agree with
+/// [`decide`].
+pub fn social_needs_of(who: &Who, now: OffsetDateTime) -> Option<BTreeSet<String>> {
+    match who {
+        Who::Family { grants } => Some(
+            grants
+                .iter()
+                .filter(|g| g.is_active(now) && g.parts.contains(&Part::SocialNeeds))
+                .map(|g| g.patient.clone())
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// Who may write a record that decides access: a care team (CareTeam) is kept by the
@@ -581,7 +605,11 @@ fn who_decides(who: &Who, action: Action, t: &Target<'_>, now: OffsetDateTime) -
                 let Some(grant) = grants.iter().find(|g| g.patient == p && g.is_active(now)) else {
                     return deny("no active grant from this patient");
                 };
-                let part = Part::of(t.resource_type);
+                let part = if t.sensitivity == Sensitivity::SocialNeeds {
+                    Part::SocialNeeds
+                } else {
+                    Part::of(t.resource_type)
+                };
                 let covered = t.resource_type == "Patient" || grant.parts.contains(&part);
                 match action {
                     _ if !covered => {

@@ -421,3 +421,62 @@ fn nobody_anonymous_gets_in() {
         Reach::Nothing(_)
     ));
 }
+
+#[test]
+fn social_needs_reach_a_family_member_only_through_a_grant_that_covers_them() {
+    let social = |rt| Target {
+        sensitivity: Sensitivity::SocialNeeds,
+        ..on(rt, "a")
+    };
+    let readings = Actor::session(Who::Family {
+        grants: vec![grant(&[Part::Readings, Part::Plan], None, false)],
+    });
+    // A screening's Observation is a reading by its type, but its label decides.
+    assert!(decide(&readings, Action::Read, &on("Observation", "a"), NOW).is_allowed());
+    for rt in ["Observation", "QuestionnaireResponse", "Condition", "Task"] {
+        assert!(
+            !decide(&readings, Action::Read, &social(rt), NOW).is_allowed(),
+            "{rt}"
+        );
+        assert!(!decide(&readings, Action::Create, &social(rt), NOW).is_allowed());
+    }
+    assert_eq!(social_needs_of(&readings.who, NOW), Some(BTreeSet::new()));
+    let with = Actor::session(Who::Family {
+        grants: vec![grant(&[Part::SocialNeeds], None, false)],
+    });
+    assert!(decide(&with, Action::Read, &social("Observation"), NOW).is_allowed());
+    assert!(decide(&with, Action::Create, &social("QuestionnaireResponse"), NOW).is_allowed());
+    assert!(!decide(&with, Action::Read, &on("Observation", "a"), NOW).is_allowed());
+    assert_eq!(
+        social_needs_of(&with.who, NOW),
+        Some(["a".to_string()].into())
+    );
+    let ended = Actor::session(Who::Family {
+        grants: vec![grant(&[Part::SocialNeeds], None, true)],
+    });
+    assert_eq!(social_needs_of(&ended.who, NOW), Some(BTreeSet::new()));
+    // The care team and the patient see them; analysts never read charts.
+    assert!(
+        decide(
+            &team(Role::CommunityHealthWorker),
+            Action::Read,
+            &social("Condition"),
+            NOW
+        )
+        .is_allowed()
+    );
+    assert_eq!(social_needs_of(&team(Role::Nurse).who, NOW), None);
+    let patient = Actor::session(Who::Patient {
+        patient: "a".into(),
+    });
+    assert!(decide(&patient, Action::Read, &social("Observation"), NOW).is_allowed());
+    assert!(
+        !decide(
+            &Actor::session(Who::Analyst),
+            Action::Read,
+            &social("Observation"),
+            NOW
+        )
+        .is_allowed()
+    );
+}

@@ -57,6 +57,62 @@ impl Domain {
     }
 }
 
+/// The Gravity SDOH Clinical Care IG's temporary code system: `sdoh` and the domains.
+pub const SDOHCC_CODES: &str =
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes";
+
+impl Domain {
+    /// The IG's SDOH categories for this domain's questions, whatever the answer (its
+    /// guidance on assessment instruments): living situation is both homelessness and
+    /// housing instability; interpersonal safety has no category of its own yet.
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            Domain::LivingSituation => &["homelessness", "housing-instability"],
+            Domain::HousingQuality => &["inadequate-housing"],
+            Domain::Food => &["food-insecurity"],
+            Domain::Transportation => &["transportation-insecurity"],
+            Domain::Utilities => &["utility-insecurity"],
+            Domain::InterpersonalSafety => &["sdoh-category-unspecified"],
+        }
+    }
+
+    /// The domain in plain English (the category's text where the code says nothing).
+    pub fn english(self) -> &'static str {
+        match self {
+            Domain::LivingSituation => "Living situation",
+            Domain::HousingQuality => "Problems with the place they live",
+            Domain::Food => "Food",
+            Domain::Transportation => "Transportation",
+            Domain::Utilities => "Utilities",
+            Domain::InterpersonalSafety => "Interpersonal safety",
+        }
+    }
+
+    /// The ICD-10-CM code of the health concern a positive domain proposes, by the answers
+    /// given (no steady place to live is homelessness, worry about losing it is housing
+    /// instability); interpersonal safety has no code of its own here, only its text.
+    pub fn icd10(self, answers: &[&str]) -> Option<(&'static str, &'static str)> {
+        match self {
+            Domain::LivingSituation if answers.contains(&"LA31995-6") => {
+                Some(("Z59.00", "Homelessness, unspecified"))
+            }
+            Domain::LivingSituation => Some((
+                "Z59.811",
+                "Housing instability, housed, with risk of homelessness",
+            )),
+            Domain::HousingQuality => Some(("Z59.10", "Inadequate housing, unspecified")),
+            Domain::Food => Some(("Z59.41", "Food insecurity")),
+            Domain::Transportation => Some(("Z59.82", "Transportation insecurity")),
+            Domain::Utilities => Some(("Z59.12", "Inadequate housing utilities")),
+            Domain::InterpersonalSafety => None,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
 /// An answer option: its LA code, whether it is positive on its own, and its points (the
 /// safety items' 1 to 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

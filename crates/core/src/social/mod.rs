@@ -11,3 +11,36 @@ pub mod ahc;
 pub mod referral;
 
 pub use ahc::{Answer, Domain, DomainResult, Item, Screen, ScreenRefused, score};
+
+/// What the patient says about one need the screen found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Choice {
+    /// "I want help with this": the need may be referred to a community organisation.
+    WantHelp,
+    /// "Not now".
+    NotNow,
+    /// "I'm already getting help".
+    AlreadyGettingHelp,
+}
+
+impl Choice {
+    pub const ALL: [Choice; 3] = [Choice::WantHelp, Choice::NotNow, Choice::AlreadyGettingHelp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::WantHelp => "want-help",
+            Choice::NotNow => "not-now",
+            Choice::AlreadyGettingHelp => "already-getting-help",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Choice> {
+        Choice::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether the need may be shared with a community organisation: only when the patient
+    /// asked for help. Nothing is referred without it.
+    pub fn permits_referral(self) -> bool {
+        self == Choice::WantHelp
+    }
+}

@@ -66,7 +66,7 @@ impl Tx {
             let index = extract(&resource);
             let patient = self.compartment_of(&resource, &index).await?;
             self.touch(patient.as_deref());
-            let restricted = i64::from(is_restricted(resource.json()));
+            let restricted = labels(resource.json());
             let content = serde_json::to_string(resource.json())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             index_rows.add(&rt, &id, patient.as_deref(), &index);

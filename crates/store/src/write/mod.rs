@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::read::{Stored, format_instant, millis};
 use coproduce_fhir::Resource;
 use coproduce_fhir::search::{
-    SearchIndex, extract, is_clinical, is_restricted, patient_compartment, split_reference,
+    SearchIndex, extract, is_clinical, labels, patient_compartment, split_reference,
 };
 use serde_json::Value;
 use sqlx::any::AnyArguments;
@@ -327,7 +327,7 @@ impl Tx {
         let patient = self.compartment_of(&resource, &index).await?;
         self.touch(patient.as_deref());
         let shared = i64::from(!is_clinical(&rt));
-        let restricted = i64::from(is_restricted(resource.json()));
+        let restricted = labels(resource.json());
         let content = serde_json::to_string(resource.json())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if previous != 0 {

@@ -1,0 +1,456 @@
+//! Social needs through the FHIR API and the app's use-cases, on SQLite and PostgreSQL: a
+//! screening that arrives through the API is scored into its Observations and proposed
+//! concerns in the same transaction; a bad answer is refused and nothing is written; a family
+//! member whose grant does not cover social needs sees none of it, by any read or search, and
+//! sees it once the grant covers it; the patient's choice is a Consent; the IG's examples
+//! import, and an export re-imports unchanged.
+
+use crate::rescue::caller;
+use coproduce_app::FhirApi;
+use coproduce_app::accounts::NewToken;
+use coproduce_app::social::{AHC_URL, Social};
+use coproduce_core::Clock;
+use coproduce_core::social::Choice;
+use coproduce_testkit::{TestApp, TestBackend, backends};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn answer(code: &str) -> Value {
+    json!([{"valueCoding": {"system": "http://loinc.org", "code": code}}])
+}
+
+/// Food "sometimes true" and "never true", transportation yes, a steady place, no housing
+/// problem, utilities no, three safety items "never" and the fourth skipped.
+fn screening() -> Value {
+    let items: Vec<Value> = [
+        ("71802-3", "LA31993-1"),
+        ("96778-6", "LA9-3"),
+        ("88122-7", "LA6729-3"),
+        ("88123-5", "LA28398-8"),
+        ("93030-5", "LA33-6"),
+        ("96779-4", "LA32-8"),
+        ("95618-5", "LA6270-8"),
+        ("95617-7", "LA6270-8"),
+        ("95616-9", "LA6270-8"),
+    ]
+    .iter()
+    .map(|(q, a)| json!({"linkId": q, "answer": answer(a)}))
+    .collect();
+    json!({
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": AHC_URL,
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "authored": "2026-11-27T10:00:00Z",
+        "item": items,
+    })
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn search(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let (status, bundle) = json_of(resp).await;
+    assert_eq!(status, 200, "{path}: {bundle}");
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] != "include")
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+fn social_label(r: &Value) -> bool {
+    r["meta"]["security"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|l| l["code"] == "social-needs")
+}
+
+async fn token_for(app: &TestApp, username: &str) -> String {
+    app.accounts
+        .issue_token(NewToken {
+            username: Some(username.into()),
+            name: format!("{username}-app"),
+            scopes: "user/*.cruds".into(),
+            patient: None,
+            expires_in: None,
+        })
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn a_screening_through_the_api_is_scored_labelled_and_kept_from_family_without_the_grant() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("es").await;
+        let (status, qr) = json_of(
+            app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{qr}");
+        assert!(social_label(&qr), "the response is labelled: {qr}");
+        let qr_id = qr["id"].as_str().unwrap().to_string();
+
+        let observations = search(
+            &app,
+            &app.token,
+            "/fhir/Observation?subject=Patient/p1&_count=100",
+        )
+        .await;
+        let derived: Vec<&Value> = observations
+            .iter()
+            .filter(|o| {
+                o["derivedFrom"][0]["reference"] == format!("QuestionnaireResponse/{qr_id}")
+            })
+            .collect();
+        // Ten items, the safety total, and the housing item's one member answer.
+        assert_eq!(derived.len(), 12, "{derived:#?}");
+        let by_code = |code: &str| -> Vec<&Value> {
+            derived
+                .iter()
+                .copied()
+                .filter(|o| o["code"]["coding"][0]["code"] == code)
+                .collect()
+        };
+        let pos = |o: &Value| o["interpretation"][0]["coding"][0]["code"] == "POS";
+        assert!(
+            pos(by_code("88122-7")[0]),
+            "food worry 'sometimes' is positive"
+        );
+        assert!(
+            !pos(by_code("88123-5")[0]),
+            "'never true' carries no interpretation"
+        );
+        assert!(pos(by_code("93030-5")[0]));
+        assert!(by_code("71802-3")[0]["interpretation"].is_null());
+        assert_eq!(
+            by_code("95615-1")[0]["dataAbsentReason"]["coding"][0]["code"],
+            "unknown"
+        );
+        assert!(by_code("95615-1")[0]["value"].is_null());
+        let total = by_code("95614-4")[0];
+        assert!(
+            total["dataAbsentReason"].is_object(),
+            "no total with a safety item skipped"
+        );
+        assert!(!pos(total), "3 + at most 5 is not above 10");
+        for o in &derived {
+            assert!(social_label(o), "{o}");
+            let cats = o["category"].to_string();
+            assert!(
+                cats.contains("\"sdoh\"") && cats.contains("survey"),
+                "{cats}"
+            );
+        }
+        assert!(
+            by_code("88122-7")[0]["category"]
+                .to_string()
+                .contains("food-insecurity")
+        );
+
+        let conditions = search(&app, &app.token, "/fhir/Condition?subject=Patient/p1").await;
+        let mut codes: Vec<String> = conditions
+            .iter()
+            .map(|c| {
+                c["code"]["coding"][1]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        codes.sort();
+        assert_eq!(
+            codes,
+            ["Z59.41", "Z59.82"],
+            "food and transportation are proposed"
+        );
+        for c in &conditions {
+            assert_eq!(c["verificationStatus"]["coding"][0]["code"], "unconfirmed");
+            assert!(c["category"].to_string().contains("health-concern"));
+            assert!(social_label(c));
+            assert!(
+                c["evidence"][0]["detail"][0]["reference"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Observation/")
+            );
+        }
+
+        // A bad answer, a total that is not the sum, a question the screen does not ask:
+        // refused with the question named, and nothing written.
+        let mut wrong = screening();
+        wrong["item"][2]["answer"] = answer("LA33-6");
+        let (status, outcome) = json_of(
+            app.post_json("/fhir/QuestionnaireResponse", wrong.to_string())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{outcome}");
+        assert!(outcome.to_string().contains("88122-7"), "{outcome}");
+        let mut total = screening();
+        total["item"].as_array_mut().unwrap().extend([
+            json!({"linkId": "95615-1", "answer": answer("LA6270-8")}),
+            json!({"linkId": "95614-4", "answer": [{"valueInteger": 9}]}),
+        ]);
+        let (status, outcome) = json_of(
+            app.post_json("/fhir/QuestionnaireResponse", total.to_string())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{outcome}");
+        assert!(outcome.to_string().contains("not the sum"), "{outcome}");
+        let mut other = screening();
+        other["item"][0]["linkId"] = json!("/93031-3");
+        let (status, _) = json_of(
+            app.post_json("/fhir/QuestionnaireResponse", other.to_string())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422);
+        let responses = search(
+            &app,
+            &app.token,
+            "/fhir/QuestionnaireResponse?subject=Patient/p1",
+        )
+        .await;
+        assert_eq!(
+            responses.len(),
+            1,
+            "nothing of the refused ones was written"
+        );
+        assert_eq!(
+            search(
+                &app,
+                &app.token,
+                "/fhir/Observation?subject=Patient/p1&_count=100"
+            )
+            .await
+            .len(),
+            observations.len()
+        );
+
+        // Clara's grant covers readings and her mother's record, not social needs.
+        let clara = token_for(&app, "clara").await;
+        let seen = search(
+            &app,
+            &clara,
+            "/fhir/Observation?subject=Patient/p1&_count=100",
+        )
+        .await;
+        assert!(
+            seen.iter().all(|o| !social_label(o)),
+            "no screening Observation reaches her"
+        );
+        assert!(
+            search(&app, &clara, "/fhir/Condition?subject=Patient/p1")
+                .await
+                .is_empty()
+        );
+        assert!(
+            search(
+                &app,
+                &clara,
+                "/fhir/QuestionnaireResponse?subject=Patient/p1"
+            )
+            .await
+            .is_empty()
+        );
+        for path in [
+            format!("/fhir/QuestionnaireResponse/{qr_id}"),
+            format!("/fhir/Observation/{qr_id}-88122-7"),
+            format!("/fhir/Observation/{qr_id}-88122-7/_history/1"),
+            format!("/fhir/Condition/{}", conditions[0]["id"].as_str().unwrap()),
+        ] {
+            let resp = app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(&clara)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 403, "{path}");
+        }
+        let history = search(&app, &clara, "/fhir/Observation/_history").await;
+        assert!(
+            history.iter().all(|o| !social_label(o)),
+            "nor through history"
+        );
+        // Nor may she write a screening for her mother.
+        let resp = app
+            .client
+            .post(app.url("/fhir/QuestionnaireResponse"))
+            .bearer_auth(&clara)
+            .header("content-type", "application/fhir+json")
+            .body(screening().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 403);
+
+        // Once Ana's grant covers social needs, Clara sees them.
+        let (_, mut grant) = json_of(app.get("/fhir/Consent/grant-rp1").await).await;
+        grant["provision"]["code"].as_array_mut().unwrap().push(json!({"coding": [{"system": coproduce_app::accounts::GRANT_PART_SYSTEM, "code": "social-needs"}]}));
+        let resp = app
+            .put_json("/fhir/Consent/grant-rp1", grant.to_string(), None)
+            .await;
+        assert!(resp.status().is_success());
+        assert_eq!(
+            search(&app, &clara, "/fhir/Condition?subject=Patient/p1")
+                .await
+                .len(),
+            2
+        );
+        let resp = app
+            .client
+            .get(app.url(&format!("/fhir/QuestionnaireResponse/{qr_id}")))
+            .bearer_auth(&clara)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+
+        // The patient says what she wants help with; a family member may not say it for her.
+        let clock: Arc<dyn Clock> = app.clock.clone();
+        let social = Social::new(FhirApi::new(app.db.store.clone(), clock.clone()), clock);
+        let ana = caller(&app, "ana").await;
+        let needs = social.needs(&ana, "p1").await.unwrap();
+        assert_eq!(needs.len(), 2);
+        assert!(needs.iter().all(|n| n.choice.is_none()));
+        let food = needs.iter().find(|n| n.text == "Food").unwrap().id.clone();
+        let transport = needs
+            .iter()
+            .find(|n| n.text == "Transportation")
+            .unwrap()
+            .id
+            .clone();
+        social
+            .choose(&ana, "p1", &food, Choice::WantHelp)
+            .await
+            .unwrap();
+        social
+            .choose(&ana, "p1", &transport, Choice::NotNow)
+            .await
+            .unwrap();
+        let clara_caller = caller(&app, "clara").await;
+        assert!(
+            social
+                .choose(&clara_caller, "p1", &food, Choice::NotNow)
+                .await
+                .is_err()
+        );
+        let needs = social
+            .needs(&caller(&app, "sw.diaz").await, "p1")
+            .await
+            .unwrap();
+        let choice = |id: &str| needs.iter().find(|n| n.id == id).unwrap().choice;
+        assert_eq!(choice(&food), Some(Choice::WantHelp));
+        assert_eq!(choice(&transport), Some(Choice::NotNow));
+        // A change of mind replaces the choice; the Consent says what may be shared.
+        social
+            .choose(
+                &caller(&app, "sw.diaz").await,
+                "p1",
+                &transport,
+                Choice::WantHelp,
+            )
+            .await
+            .unwrap();
+        let consents = search(&app, &app.token, "/fhir/Consent?patient=Patient/p1").await;
+        let choices: Vec<&Value> = consents.iter().filter(|c| social_label(c)).collect();
+        assert_eq!(choices.len(), 2);
+        assert!(choices.iter().all(|c| c["provision"]["type"] == "permit"));
+        app.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_ig_examples_import_and_their_screening_is_scored() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let data = crate::testdata().join("sdoh");
+    app.db.store.close().await;
+    let dirs = [
+        data.join("examples/sdoh-cc"),
+        data.join("examples/ahc-us-core"),
+    ];
+    let args: Vec<String> = std::iter::once("import".to_string())
+        .chain(dirs.iter().map(|d| d.display().to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, first) = crate::coproduce(&app.db.url, &args);
+    assert!(ok, "{first}");
+    let total: Vec<u64> = first
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(total[3], 0, "nothing rejected:\n{first}");
+    let (ok, second) = crate::coproduce(&app.db.url, &args);
+    assert!(ok, "{second}");
+    assert!(second.contains("total"), "{second}");
+    let again: Vec<u64> = second
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!((again[0], again[1], again[3]), (0, 0, 0), "{second}");
+    let store = coproduce_store::Store::open(&app.db.url).await.unwrap();
+    // US Core's screening (all answers negative but three housing problems) was scored:
+    // the housing concern is proposed for its patient.
+    let concern = store
+        .current("Condition", "ahc-hrsn-screening-example-housing-quality")
+        .await
+        .unwrap()
+        .expect("the housing concern");
+    let v = concern.json().unwrap();
+    assert_eq!(v["code"]["coding"][1]["code"], "Z59.10");
+    assert!(social_label(&v));
+    let task = store
+        .current(
+            "Task",
+            "SDOHCC-TaskReferralManagementOrderFulfillmentCompletedExample",
+        )
+        .await
+        .unwrap()
+        .expect("the referral Task");
+    assert!(
+        social_label(&task.json().unwrap()),
+        "an IG referral is social needs"
+    );
+    store.close().await;
+    // And what was written exports as valid FHIR that imports back unchanged.
+    let out = tempfile::tempdir().unwrap();
+    let counts = crate::export_valid_and_reimport(
+        &app.db.url,
+        out.path(),
+        &[
+            "QuestionnaireResponse",
+            "Observation",
+            "Condition",
+            "Task",
+            "Consent",
+        ],
+    );
+    assert_eq!((counts[0], counts[1], counts[3]), (0, 0, 0));
+    app.finish().await;
+}
