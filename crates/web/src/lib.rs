@@ -9,6 +9,7 @@ mod accounts;
 pub mod care;
 mod measures;
 mod rescue;
+mod social;
 mod speakup;
 
 // What every workflow's pages use: the page shell, the inbox, the charts; the FHIR API and
@@ -44,6 +45,7 @@ fn page_table() -> Vec<(&'static str, axum::routing::MethodRouter<AppState>, boo
         .chain(rescue::route_table())
         .chain(measures::route_table())
         .chain(speakup::route_table())
+        .chain(social::route_table())
         .collect()
 }
 
@@ -148,6 +150,7 @@ pub struct AppState {
     pub care: Care,
     pub rescue: coproduce_app::rescue::Rescue,
     pub speakup: coproduce_app::speakup::SpeakUp,
+    pub social: coproduce_app::social::Social,
     pub notifier: coproduce_app::notify::Notifier,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
@@ -164,11 +167,12 @@ impl AppState {
             care: workflows.care.clone(),
             rescue: workflows.rescue.clone(),
             speakup: workflows.speakup.clone(),
+            social: workflows.social.clone(),
             notifier: workflows.notifier.clone(),
             accounts,
             config: Arc::new(config),
             calendar: workflows.calendar(),
-            panels: shell::Panels::new(vec![rescue::home_panel]),
+            panels: shell::Panels::new(vec![rescue::home_panel, social::home_panel]),
         }
     }
 }

@@ -474,3 +474,46 @@ speakup-category-compliment = A compliment
 speakup-category-suggestion = A suggestion
 speakup-category-complaint = A complaint
 access-who-speakup = Someone working on a concern raised with Speak up
+
+## Social needs
+social-title = Things that affect your health
+social-intro = Where you live, food, getting around, bills and safety all affect your health. A few questions help your care team see what would help. You can skip any question.
+social-panel-invite = A few questions about home, food, getting around and safety help your care team help you.
+social-panel-waiting = { $n ->
+    [one] One need is waiting for your answer: do you want help with it?
+   *[other] { $n } needs are waiting for your answer: do you want help with them?
+}
+social-open = See what you told us
+social-start = Answer the questions
+social-continue = Continue the questions
+social-again = Answer the questions again
+social-never = You have not answered these questions yet.
+social-in-progress = You started the questions; your answers so far are saved.
+social-last-screened = Last answered { $when }.
+social-needs-title = What you told us
+social-needs-none = Nothing you answered points to a need.
+social-needs-ask = For each one, say if you want help. Nothing is shared with a community organisation unless you ask for help.
+social-need-living-situation = A steady place to live
+social-need-housing-quality = Problems where you live
+social-need-food = Food
+social-need-transportation = Getting around
+social-need-utilities = Electric, gas, oil or water bills
+social-need-interpersonal-safety = Feeling safe
+social-choice-want-help = I want help with this
+social-choice-not-now = Not now
+social-choice-already-getting-help = I'm already getting help
+social-choice-current = You said: { $choice }
+social-choice-none = Not answered yet
+social-choice-missing = Choose one of the answers.
+social-choice-not-yours = Only the patient, or their care team with them, says which needs to get help with.
+social-screen-title = A few questions
+social-screen-refused = Some answers could not be saved. Check them and try again.
+social-step = Page { $n } of { $total }
+social-skip-hint = You can skip any question.
+social-choose-all = Choose all that apply.
+social-safety-now = If you are in danger now, call 911.
+social-next = Next
+social-back = Back
+social-finish = Finish
+note-social-done = Thank you. Your answers are with your care team.
+note-social-choice = Your answer is saved.

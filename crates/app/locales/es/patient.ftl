@@ -473,3 +473,46 @@ speakup-category-compliment = Un elogio
 speakup-category-suggestion = Una sugerencia
 speakup-category-complaint = Una queja
 access-who-speakup = Alguien que atiende una preocupación planteada en «Hable con nosotros»
+
+## Social needs
+social-title = Cosas que afectan su salud
+social-intro = Dónde vive, la comida, el transporte, las cuentas y la seguridad afectan su salud. Unas pocas preguntas ayudan a su equipo de atención a ver qué le ayudaría. Puede saltar cualquier pregunta.
+social-panel-invite = Unas preguntas sobre su casa, la comida, el transporte y la seguridad ayudan a su equipo de atención a ayudarle.
+social-panel-waiting = { $n ->
+    [one] Una necesidad espera su respuesta: ¿quiere ayuda con ella?
+   *[other] { $n } necesidades esperan su respuesta: ¿quiere ayuda con ellas?
+}
+social-open = Ver lo que nos dijo
+social-start = Responder las preguntas
+social-continue = Seguir con las preguntas
+social-again = Responder las preguntas de nuevo
+social-never = Todavía no ha respondido estas preguntas.
+social-in-progress = Empezó las preguntas; sus respuestas hasta ahora están guardadas.
+social-last-screened = Respondidas por última vez el { $when }.
+social-needs-title = Lo que nos dijo
+social-needs-none = Nada de lo que respondió indica una necesidad.
+social-needs-ask = Para cada una, diga si quiere ayuda. No se comparte nada con una organización de la comunidad a menos que pida ayuda.
+social-need-living-situation = Un lugar estable donde vivir
+social-need-housing-quality = Problemas donde vive
+social-need-food = Comida
+social-need-transportation = Transporte
+social-need-utilities = Cuentas de luz, gas, combustible o agua
+social-need-interpersonal-safety = Sentirse seguro
+social-choice-want-help = Quiero ayuda con esto
+social-choice-not-now = Ahora no
+social-choice-already-getting-help = Ya estoy recibiendo ayuda
+social-choice-current = Usted dijo: { $choice }
+social-choice-none = Sin responder todavía
+social-choice-missing = Elija una de las respuestas.
+social-choice-not-yours = Solo el paciente, o su equipo de atención junto con él, dice con qué necesidades quiere ayuda.
+social-screen-title = Unas preguntas
+social-screen-refused = Algunas respuestas no se pudieron guardar. Revíselas e intente de nuevo.
+social-step = Página { $n } de { $total }
+social-skip-hint = Puede saltar cualquier pregunta.
+social-choose-all = Elija todas las que correspondan.
+social-safety-now = Si está en peligro ahora, llame al 911.
+social-next = Siguiente
+social-back = Atrás
+social-finish = Terminar
+note-social-done = Gracias. Sus respuestas están con su equipo de atención.
+note-social-choice = Su respuesta está guardada.

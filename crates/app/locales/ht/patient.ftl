@@ -473,3 +473,46 @@ speakup-category-compliment = Yon konpliman
 speakup-category-suggestion = Yon sijesyon
 speakup-category-complaint = Yon plent
 access-who-speakup = Yon moun k ap okipe yon enkyetid yo voye nan «Pale ak nou»
+
+## Social needs
+social-title = Bagay ki gen efè sou sante ou
+social-intro = Kote w rete, manje, transpò, bòdwo ak sekirite gen efè sou sante ou. Kèk kesyon ede ekip swen ou wè sa k ta ka ede w. Ou ka sote nenpòt kesyon.
+social-panel-invite = Kèk kesyon sou lakay ou, manje, transpò ak sekirite ede ekip swen ou ede w.
+social-panel-waiting = { $n ->
+    [one] Gen yon bezwen k ap tann repons ou: èske w vle èd ak li?
+   *[other] Gen { $n } bezwen k ap tann repons ou: èske w vle èd ak yo?
+}
+social-open = Gade sa w te di nou
+social-start = Reponn kesyon yo
+social-continue = Kontinye kesyon yo
+social-again = Reponn kesyon yo ankò
+social-never = Ou poko reponn kesyon sa yo.
+social-in-progress = Ou te kòmanse kesyon yo; repons ou bay deja yo anrejistre.
+social-last-screened = Dènye fwa ou reponn: { $when }.
+social-needs-title = Sa w te di nou
+social-needs-none = Anyen nan sa w reponn pa montre yon bezwen.
+social-needs-ask = Pou chak, di si w vle èd. Yo p ap pataje anyen ak yon òganizasyon nan kominote a si w pa mande èd.
+social-need-living-situation = Yon kote ki estab pou w rete
+social-need-housing-quality = Pwoblèm kote w rete
+social-need-food = Manje
+social-need-transportation = Transpò
+social-need-utilities = Bòdwo kouran, gaz, lwil oswa dlo
+social-need-interpersonal-safety = Santi w an sekirite
+social-choice-want-help = Mwen vle èd pou sa
+social-choice-not-now = Pa kounye a
+social-choice-already-getting-help = Mwen deja jwenn èd
+social-choice-current = Ou te di: { $choice }
+social-choice-none = Poko gen repons
+social-choice-missing = Chwazi youn nan repons yo.
+social-choice-not-yours = Se sèlman pasyan an, oswa ekip swen li avè l, ki di pou ki bezwen li vle èd.
+social-screen-title = Kèk kesyon
+social-screen-refused = Kèk repons pa t ka anrejistre. Tcheke yo epi eseye ankò.
+social-step = Paj { $n } sou { $total }
+social-skip-hint = Ou ka sote nenpòt kesyon.
+social-choose-all = Chwazi tout sa ki konsène w.
+social-safety-now = Si w an danje kounye a, rele 911.
+social-next = Swivan
+social-back = Retounen
+social-finish = Fini
+note-social-done = Mèsi. Repons ou yo rive bay ekip swen ou.
+note-social-choice = Repons ou anrejistre.

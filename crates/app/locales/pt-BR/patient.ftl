@@ -473,3 +473,46 @@ speakup-category-compliment = Um elogio
 speakup-category-suggestion = Uma sugestão
 speakup-category-complaint = Uma reclamação
 access-who-speakup = Alguém cuidando de uma preocupação relatada em «Fale com a gente»
+
+## Social needs
+social-title = Coisas que afetam a sua saúde
+social-intro = Onde você mora, a comida, o transporte, as contas e a segurança afetam a sua saúde. Algumas perguntas ajudam a sua equipe de cuidado a ver o que ajudaria. Você pode pular qualquer pergunta.
+social-panel-invite = Algumas perguntas sobre casa, comida, transporte e segurança ajudam a sua equipe de cuidado a ajudar você.
+social-panel-waiting = { $n ->
+    [one] Uma necessidade espera a sua resposta: você quer ajuda com ela?
+   *[other] { $n } necessidades esperam a sua resposta: você quer ajuda com elas?
+}
+social-open = Ver o que você nos contou
+social-start = Responder às perguntas
+social-continue = Continuar as perguntas
+social-again = Responder às perguntas de novo
+social-never = Você ainda não respondeu a estas perguntas.
+social-in-progress = Você começou as perguntas; as suas respostas até agora estão salvas.
+social-last-screened = Respondidas pela última vez em { $when }.
+social-needs-title = O que você nos contou
+social-needs-none = Nada do que você respondeu indica uma necessidade.
+social-needs-ask = Para cada uma, diga se quer ajuda. Nada é compartilhado com uma organização da comunidade a menos que você peça ajuda.
+social-need-living-situation = Um lugar fixo para morar
+social-need-housing-quality = Problemas onde você mora
+social-need-food = Comida
+social-need-transportation = Transporte
+social-need-utilities = Contas de luz, gás, óleo ou água
+social-need-interpersonal-safety = Sentir-se seguro(a)
+social-choice-want-help = Quero ajuda com isto
+social-choice-not-now = Agora não
+social-choice-already-getting-help = Já estou recebendo ajuda
+social-choice-current = Você disse: { $choice }
+social-choice-none = Ainda sem resposta
+social-choice-missing = Escolha uma das respostas.
+social-choice-not-yours = Só o paciente, ou a equipe de cuidado junto com ele, diz com quais necessidades quer ajuda.
+social-screen-title = Algumas perguntas
+social-screen-refused = Algumas respostas não puderam ser salvas. Confira e tente de novo.
+social-step = Página { $n } de { $total }
+social-skip-hint = Você pode pular qualquer pergunta.
+social-choose-all = Escolha todas as que se aplicam.
+social-safety-now = Se você está em perigo agora, ligue para o 911.
+social-next = Próxima
+social-back = Voltar
+social-finish = Terminar
+note-social-done = Obrigado. As suas respostas estão com a sua equipe de cuidado.
+note-social-choice = A sua resposta está salva.

@@ -15,6 +15,7 @@ use coproduce_core::Clock;
 use coproduce_core::access::{Role, Who};
 use coproduce_core::social::ahc::{Domain, SDOHCC_CODES};
 use coproduce_core::social::{Choice, ahc};
+use coproduce_fhir::search::{SENSITIVITY_SYSTEM, SOCIAL_NEEDS_LABEL};
 use coproduce_store::Stored;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -148,26 +149,50 @@ impl Social {
         Social { api, clock }
     }
 
+    /// Whether the caller may see (and so fill in) the patient's social needs, as the policy
+    /// decides for a record labelled as such.
+    pub fn may_see(&self, caller: &Caller, patient: &str) -> bool {
+        use coproduce_core::access::{Action, Compartment, Sensitivity, Target, decide};
+        decide(
+            &caller.actor,
+            Action::Create,
+            &Target {
+                resource_type: "QuestionnaireResponse",
+                compartment: Compartment::Patient(patient),
+                sensitivity: Sensitivity::SocialNeeds,
+            },
+            self.clock.now(),
+        )
+        .is_allowed()
+    }
+
     /// The patient's latest AHC screening, in progress or done.
     pub async fn latest(&self, caller: &Caller, patient: &str) -> Result<Option<Screening>> {
-        let found = self
+        // The newest few social-needs responses (a page, whatever the record's size); those
+        // to other instruments (PRAPARE, the Hunger Vital Sign) are left aside.
+        let (_, found) = self
             .api
-            .search_all(
+            .search(
                 caller,
                 "QuestionnaireResponse",
                 &[
                     ("subject".into(), format!("Patient/{patient}")),
-                    ("questionnaire".into(), AHC_URL.into()),
-                    ("_sort".into(), "-authored".into()),
-                    ("_count".into(), "1".into()),
+                    (
+                        "_security".into(),
+                        format!("{SENSITIVITY_SYSTEM}|{SOCIAL_NEEDS_LABEL}"),
+                    ),
+                    ("_sort".into(), "-authored,-_lastUpdated".into()),
+                    ("_count".into(), "10".into()),
                 ],
             )
             .await?;
-        found
-            .first()
-            .map(Screening::of)
-            .transpose()
-            .map_err(Into::into)
+        for stored in &found.matches {
+            let v = stored.json()?;
+            if screening::is_ahc(v["questionnaire"].as_str().unwrap_or_default()) {
+                return Ok(Some(Screening::of(stored)?));
+            }
+        }
+        Ok(None)
     }
 
     /// Saves the answers so far (`complete`: the last page, which scores the screen and

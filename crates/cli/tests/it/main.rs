@@ -15,6 +15,7 @@ mod rescue;
 mod security;
 mod sessions;
 mod social;
+mod social_pages;
 mod speakup;
 mod speakup_pages;
 

@@ -306,6 +306,8 @@ pub(crate) struct Note {
 
 /// Only known note keys are shown, so a link cannot put words in the page.
 pub(crate) const NOTES: &[&str] = &[
+    "note-social-done",
+    "note-social-choice",
     "note-reading-saved",
     "note-reading-saved-other",
     "note-readings-uploaded",

@@ -1,0 +1,199 @@
+//! Social needs' pages over HTTP, without JavaScript: a patient answers the screen in Spanish
+//! one page per domain (skipping what she likes, going back without losing anything), sees
+//! the needs it found and asks for help with one; her answers are saved as she goes; a family
+//! member whose grant does not cover social needs reaches none of it; the social worker sees
+//! the patient's word.
+
+use coproduce_testkit::{TestApp, TestBackend};
+
+async fn total(app: &TestApp, path: &str) -> i64 {
+    let resp = app.get(path).await;
+    let v: serde_json::Value = resp.json().await.expect("a Bundle");
+    v["total"].as_i64().expect("a total")
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_patient_screens_in_spanish_and_chooses_what_she_wants_help_with() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("es").await;
+    let mut ana = app.sign_in("ana").await;
+
+    // Her home invites her, in her language.
+    let (status, home) = ana.get("/patients/p1").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("id=\"social-start\""), "{home}");
+    assert!(home.contains("Cosas que afectan su salud"));
+
+    // Page 1: living situation, in Spanish; she answers.
+    let (status, page) = ana.get("/patients/p1/social/screen?step=1").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("¿Cuál es su situación de vivienda hoy?"),
+        "{page}"
+    );
+    assert!(page.contains("Página 1 de 6"));
+    let resp = ana
+        .post(
+            "/patients/p1/social/screen",
+            &[("step", "1"), ("go", "next"), ("q-71802-3", "LA31993-1")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/patients/p1/social/screen?step=2");
+    // Saved as she goes: one response in progress, nothing scored yet.
+    assert_eq!(
+        total(
+            &app,
+            "/fhir/QuestionnaireResponse?status=in-progress&_summary=count"
+        )
+        .await,
+        1
+    );
+    assert_eq!(total(&app, "/fhir/Condition?_summary=count").await, 0);
+
+    // Page 2 skipped; page 3 (food): sometimes worried.
+    ana.get("/patients/p1/social/screen?step=2").await;
+    ana.post(
+        "/patients/p1/social/screen",
+        &[("step", "2"), ("go", "next")],
+    )
+    .await;
+    ana.get("/patients/p1/social/screen?step=3").await;
+    ana.post(
+        "/patients/p1/social/screen",
+        &[
+            ("step", "3"),
+            ("go", "next"),
+            ("q-88122-7", "LA6729-3"),
+            ("q-88123-5", "LA28398-8"),
+        ],
+    )
+    .await;
+    // Back from page 4 keeps what page 3 said.
+    ana.get("/patients/p1/social/screen?step=4").await;
+    let resp = ana
+        .post(
+            "/patients/p1/social/screen",
+            &[("step", "4"), ("go", "back"), ("q-93030-5", "LA33-6")],
+        )
+        .await;
+    assert_eq!(location(&resp), "/patients/p1/social/screen?step=3");
+    let (_, page) = ana.get("/patients/p1/social/screen?step=3").await;
+    assert!(
+        page.contains("value=\"LA6729-3\" checked"),
+        "page 3 remembers her answer"
+    );
+    let (_, page) = ana.get("/patients/p1/social/screen?step=4").await;
+    assert!(
+        page.contains("value=\"LA33-6\" checked"),
+        "and page 4 what she chose before going back"
+    );
+
+    // A tampered answer is refused in her language and nothing moves on.
+    let resp = ana
+        .post(
+            "/patients/p1/social/screen",
+            &[("step", "4"), ("go", "next"), ("q-93030-5", "LA6729-3")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("no se pudieron guardar")
+    );
+
+    // Through to the last page, which finishes.
+    ana.post(
+        "/patients/p1/social/screen",
+        &[("step", "4"), ("go", "next"), ("q-93030-5", "LA33-6")],
+    )
+    .await;
+    ana.get("/patients/p1/social/screen?step=5").await;
+    ana.post(
+        "/patients/p1/social/screen",
+        &[("step", "5"), ("go", "next"), ("q-96779-4", "LA32-8")],
+    )
+    .await;
+    let (_, page) = ana.get("/patients/p1/social/screen?step=6").await;
+    assert!(
+        page.contains("llame al 911"),
+        "the safety page says what to do in danger now"
+    );
+    assert!(page.contains("Terminar"));
+    let resp = ana
+        .post(
+            "/patients/p1/social/screen",
+            &[("step", "6"), ("go", "next")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/patients/p1/social?ok=note-social-done");
+    assert_eq!(
+        total(
+            &app,
+            "/fhir/QuestionnaireResponse?status=completed&_summary=count"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        total(&app, "/fhir/QuestionnaireResponse?_summary=count").await,
+        1,
+        "the same response, completed"
+    );
+
+    // Food and transportation are her needs; she wants help with food only.
+    let (_, page) = ana.get("/patients/p1/social?ok=note-social-done").await;
+    assert!(page.contains("Gracias"), "{page}");
+    assert!(
+        page.contains("<strong>Comida</strong>") && page.contains("<strong>Transporte</strong>"),
+        "{page}"
+    );
+    let needs: serde_json::Value = app
+        .get("/fhir/Condition?code=https://coproduce.health/fhir/CodeSystem/social-need|food")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let food = needs["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = ana
+        .post(
+            &format!("/patients/p1/social/needs/{food}"),
+            &[("choice", "want-help")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = ana.get("/patients/p1/social").await;
+    assert!(page.contains("Usted dijo: Quiero ayuda con esto"), "{page}");
+    let resp = ana
+        .post(
+            &format!("/patients/p1/social/needs/{food}"),
+            &[("choice", "maybe")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+
+    // Clara's grant does not cover social needs: no box, no page, no form.
+    let mut clara = app.sign_in("clara").await;
+    let (status, home) = clara.get("/patients/p1").await;
+    assert_eq!(status, 200);
+    assert!(!home.contains("id=\"social"), "no social box for her");
+    assert_eq!(clara.get("/patients/p1/social").await.0, 403);
+    assert_eq!(clara.get("/patients/p1/social/screen?step=1").await.0, 403);
+
+    // The social worker reads the patient's word.
+    let mut sw = app.sign_in("sw.diaz").await;
+    let (status, page) = sw.get("/patients/p1/social").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("You said: I want help with this"), "{page}");
+    app.finish().await;
+}
