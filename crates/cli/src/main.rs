@@ -103,6 +103,10 @@ enum Command {
     Measure(measure::MeasureArgs),
     /// Whether the Speak Up loop works: acknowledged and answered on time, felt heard.
     Concerns(concerns::ConcernsArgs),
+    /// Load the community resource directory (organisations and their services) from a CSV
+    /// or a FHIR Bundle (.json): every line is checked first; a bad one is named and nothing
+    /// is loaded.
+    Directory { file: PathBuf },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -219,6 +223,34 @@ async fn main() -> Result<()> {
                 }
             };
             concerns::print(&report, args.by.as_deref())
+        }
+        Command::Directory { file } => {
+            let bytes =
+                std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            use coproduce_app::social::directory;
+            let json = file.extension().is_some_and(|x| x == "json");
+            let records = if json {
+                directory::parse_fhir(&bytes)
+            } else {
+                directory::parse_csv(&bytes).map(|rows| directory::resources(&rows))
+            }
+            .map_err(|e| anyhow::anyhow!("{}, {e}; nothing was loaded", file.display()))?;
+            let store = open(&cfg).await?;
+            let (settings, _, _) = server_config(&cfg)?;
+            let workflows = coproduce_app::workflows::Workflows::new(
+                FhirApi::new(store, clock.clone()),
+                &settings,
+            );
+            let n = workflows
+                .social
+                .load_directory(
+                    &coproduce_app::accounts::Caller::system("cli:directory"),
+                    records,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}; nothing was loaded"))?;
+            println!("{n} directory records loaded from {}", file.display());
+            Ok(())
         }
         Command::Measure(args) => {
             let store = open(&cfg).await?;

@@ -11,6 +11,8 @@ use coproduce_core::care::readings::{HbA1cTarget, Measure};
 use serde_json::{Value, json};
 use time::Duration;
 
+mod social;
+pub use social::DIRECTORY_CSV;
 mod speakup;
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same population.
@@ -661,6 +663,7 @@ pub async fn load(
     let (people, accounts) = people(20);
     resources.extend(people);
     resources.extend(speakup::units());
+    resources.extend(social::directory()?);
     let n = resources.len();
     let mut importer = crate::Importer::new(store.clone(), clock.clone(), "cli:demo");
     for (i, r) in resources.into_iter().enumerate() {
@@ -713,6 +716,12 @@ pub async fn load(
     let nurse = caller("nurse.lee")?.await?;
     let lead = caller("lead.park")?.await?;
     let concerns = speakup::story(store, &ana, &family, &nurse, &lead, clock.now()).await?;
+    // Ana's screening and her word on each need it found.
+    let social = crate::social::Social::new(
+        crate::FhirApi::new(store.clone(), clock.clone()),
+        clock.clone(),
+    );
+    social::story(&social, &ana, "demo-p1").await?;
     Ok(Loaded {
         resources: n,
         care_plans: panel.len(),

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+pub mod directory;
 pub mod questionnaire;
 pub mod screening;
 

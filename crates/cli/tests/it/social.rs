@@ -454,3 +454,47 @@ async fn the_ig_examples_import_and_their_screening_is_scored() {
     assert_eq!((counts[0], counts[1], counts[3]), (0, 0, 0));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_directory_loads_whole_or_not_at_all() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.db.store.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("directory.csv");
+    std::fs::write(&good, coproduce_app::demo::DIRECTORY_CSV).unwrap();
+    let mut bad_text = coproduce_app::demo::DIRECTORY_CSV.to_string();
+    bad_text.push_str("late-org,Late Org,late-svc,Late,groceries,en,,,,,app\n");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, bad_text).unwrap();
+    let (ok, report) = crate::coproduce(&app.db.url, &["directory", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        report.contains("line 15") && report.contains("'groceries' is not a need"),
+        "{report}"
+    );
+    assert!(report.contains("nothing was loaded"), "{report}");
+    let count = |rt: &'static str| {
+        let url = app.db.url.clone();
+        async move {
+            let store = coproduce_store::Store::open(&url).await.unwrap();
+            let n = store
+                .search(&coproduce_fhir::query::SearchQuery::all(rt))
+                .await
+                .unwrap()
+                .total;
+            store.close().await;
+            n
+        }
+    };
+    assert_eq!(
+        count("HealthcareService").await,
+        0,
+        "nothing of the bad file"
+    );
+    let (ok, report) = crate::coproduce(&app.db.url, &["directory", good.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert!(report.contains("25 directory records loaded"), "{report}");
+    assert_eq!(count("Organization").await, 12);
+    assert_eq!(count("HealthcareService").await, 13);
+    app.finish().await;
+}
