@@ -62,6 +62,8 @@ pub struct Settings {
     pub safety: SafetyThresholds,
     /// Speak Up's deadlines, escalation chains and categories.
     pub speakup: SpeakUpRules,
+    /// The team's deadlines on a community referral.
+    pub referrals: coproduce_core::social::referral::Rules,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             webhook: false,
             safety: SafetyThresholds::default(),
             speakup: SpeakUpRules::default(),
+            referrals: Default::default(),
         }
     }
 }
@@ -104,7 +107,12 @@ impl Workflows {
             Arc::new(settings.calendar.clone()),
             notifier.clone(),
         );
-        let social = Social::new(api.clone(), clock.clone());
+        let social = Social::new(
+            api.clone(),
+            clock.clone(),
+            Arc::new(settings.calendar.clone()),
+            settings.referrals.clone(),
+        );
         let rescue = Rescue::new(
             api.clone(),
             clock,

@@ -720,6 +720,8 @@ pub async fn load(
     let social = crate::social::Social::new(
         crate::FhirApi::new(store.clone(), clock.clone()),
         clock.clone(),
+        Default::default(),
+        Default::default(),
     );
     social::story(&social, &ana, "demo-p1").await?;
     Ok(Loaded {

@@ -316,7 +316,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn of(v: &Value) -> Option<Service> {
+    pub fn of(v: &Value) -> Option<Service> {
         let org = v["providedBy"]["reference"]
             .as_str()?
             .strip_prefix("Organization/")?;

@@ -13,8 +13,9 @@ use crate::error::{AppError, CareError};
 use crate::fhir_api::FhirApi;
 use coproduce_core::Clock;
 use coproduce_core::access::{Role, Who};
+use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::social::ahc::{Domain, SDOHCC_CODES};
-use coproduce_core::social::{Choice, ahc};
+use coproduce_core::social::{Choice, ahc, referral};
 use coproduce_fhir::search::{SENSITIVITY_SYSTEM, SOCIAL_NEEDS_LABEL};
 use coproduce_store::Stored;
 use serde_json::{Value, json};
@@ -23,9 +24,11 @@ use time::OffsetDateTime;
 
 pub mod directory;
 pub mod questionnaire;
+pub mod referrals;
 pub mod screening;
 
 pub use questionnaire::{AnswerOption, Question, questionnaire};
+pub use referrals::Referral;
 pub use screening::write_rules;
 
 /// coproduce's AHC HRSN core Questionnaire.
@@ -47,6 +50,9 @@ type Result<T> = std::result::Result<T, CareError>;
 pub struct Social {
     api: FhirApi,
     clock: Arc<dyn Clock>,
+    calendar: Arc<BusinessCalendar>,
+    /// The team's deadlines on a referral.
+    pub referral_rules: Arc<referral::Rules>,
 }
 
 impl std::fmt::Debug for Social {
@@ -146,8 +152,18 @@ pub fn records_choice(who: &Who, patient: &str) -> bool {
 }
 
 impl Social {
-    pub fn new(api: FhirApi, clock: Arc<dyn Clock>) -> Self {
-        Social { api, clock }
+    pub fn new(
+        api: FhirApi,
+        clock: Arc<dyn Clock>,
+        calendar: Arc<BusinessCalendar>,
+        referral_rules: referral::Rules,
+    ) -> Self {
+        Social {
+            api,
+            clock,
+            calendar,
+            referral_rules: Arc::new(referral_rules),
+        }
     }
 
     /// Whether the caller may see (and so fill in) the patient's social needs, as the policy

@@ -326,7 +326,12 @@ async fn a_screening_through_the_api_is_scored_labelled_and_kept_from_family_wit
 
         // The patient says what she wants help with; a family member may not say it for her.
         let clock: Arc<dyn Clock> = app.clock.clone();
-        let social = Social::new(FhirApi::new(app.db.store.clone(), clock.clone()), clock);
+        let social = Social::new(
+            FhirApi::new(app.db.store.clone(), clock.clone()),
+            clock,
+            Default::default(),
+            Default::default(),
+        );
         let ana = caller(&app, "ana").await;
         let needs = social.needs(&ana, "p1").await.unwrap();
         assert_eq!(needs.len(), 2);
@@ -497,4 +502,172 @@ async fn the_directory_loads_whole_or_not_at_all() {
     assert_eq!(count("Organization").await, 12);
     assert_eq!(count("HealthcareService").await, 13);
     app.finish().await;
+}
+
+#[tokio::test]
+async fn a_referral_needs_the_patients_yes_and_escalates_once_when_not_accepted() {
+    use coproduce_core::social::referral::{Ending, Status};
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("es").await;
+        let clock: Arc<dyn Clock> = app.clock.clone();
+        let social = Social::new(
+            FhirApi::new(app.db.store.clone(), clock.clone()),
+            clock,
+            Default::default(),
+            Default::default(),
+        );
+        let rows = coproduce_app::social::directory::parse_csv(
+            coproduce_app::demo::DIRECTORY_CSV.as_bytes(),
+        )
+        .unwrap();
+        social
+            .load_directory(
+                &coproduce_app::accounts::Caller::system("test:directory"),
+                coproduce_app::social::directory::resources(&rows),
+            )
+            .await
+            .unwrap();
+        // Friday 2026-11-27 10:00 UTC: Ana screens positive for food and transportation and
+        // asks for help with food only.
+        let (status, _) = json_of(
+            app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let ana = caller(&app, "ana").await;
+        let needs = social.needs(&ana, "p1").await.unwrap();
+        let food = needs.iter().find(|n| n.text == "Food").unwrap().id.clone();
+        let transport = needs
+            .iter()
+            .find(|n| n.text == "Transportation")
+            .unwrap()
+            .id
+            .clone();
+        social
+            .choose(&ana, "p1", &food, Choice::WantHelp)
+            .await
+            .unwrap();
+        social
+            .choose(&ana, "p1", &transport, Choice::NotNow)
+            .await
+            .unwrap();
+        let sw = caller(&app, "sw.diaz").await;
+        let services = social
+            .services_for(&sw, coproduce_core::social::ahc::Domain::Food)
+            .await
+            .unwrap();
+        assert!(services.iter().any(|s| s.id == "eastside-pantry-groceries"));
+        assert!(services.iter().all(|s| s.id != "rides-to-care-medical"));
+
+        // Nothing is referred without her yes, to a service that does not meet the need, or
+        // by someone who does not refer.
+        let refused = social
+            .refer(&sw, "p1", &transport, "rides-to-care-medical", "")
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("not asked for help"),
+            "{refused}"
+        );
+        let refused = social
+            .refer(&sw, "p1", &food, "rides-to-care-medical", "")
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("does not meet"), "{refused}");
+        assert!(
+            social
+                .refer(
+                    &caller(&app, "dr.okafor").await,
+                    "p1",
+                    &food,
+                    "eastside-pantry-groceries",
+                    ""
+                )
+                .await
+                .is_err()
+        );
+        assert!(
+            social.referrals(&sw, "p1").await.unwrap().is_empty(),
+            "nothing written"
+        );
+
+        let task = social
+            .refer(
+                &sw,
+                "p1",
+                &food,
+                "eastside-pantry-groceries",
+                "Prefers Saturday",
+            )
+            .await
+            .unwrap();
+        let referrals = social.referrals(&sw, "p1").await.unwrap();
+        assert_eq!(referrals.len(), 1);
+        let r = &referrals[0];
+        assert_eq!(
+            (r.task.as_str(), r.status),
+            (task.as_str(), Status::Requested)
+        );
+        assert_eq!(r.need.as_deref(), Some(food.as_str()));
+        assert_eq!(r.organization, "Eastside Community Food Pantry");
+        // Accepted within two business days: by the close of Tuesday.
+        assert_eq!(r.due, Some(time::macros::datetime!(2026-12-01 17:00 UTC)));
+        let (_, t) = json_of(app.get(&format!("/fhir/Task/{task}")).await).await;
+        assert!(social_label(&t));
+        assert_eq!(t["owner"]["reference"], "Organization/eastside-pantry");
+        assert_eq!(
+            t["focus"]["reference"].as_str().unwrap().split('/').next(),
+            Some("ServiceRequest")
+        );
+        // Clara (no social-needs grant) does not see the referral among her mother's tasks.
+        let clara = token_for(&app, "clara").await;
+        let tasks = search(&app, &clara, "/fhir/Task?patient=Patient/p1").await;
+        assert!(tasks.iter().all(|t| t["id"] != task.as_str()));
+
+        // Not accepted by Tuesday's close: escalated to the social worker exactly once.
+        app.clock.set(time::macros::datetime!(2026-12-01 16:59 UTC));
+        assert_eq!(app.jobs.run_once().await.unwrap().deadlines.escalated, 0);
+        app.clock.set(time::macros::datetime!(2026-12-01 17:01 UTC));
+        assert_eq!(app.jobs.run_once().await.unwrap().deadlines.escalated, 1);
+        assert_eq!(
+            app.jobs.run_once().await.unwrap().deadlines.escalated,
+            0,
+            "once"
+        );
+        let (_, t) = json_of(app.get(&format!("/fhir/Task/{task}")).await).await;
+        assert_eq!(t["performerType"][0]["coding"][0]["code"], "social-worker");
+
+        // The clinic's side cancels with a reason; the request is revoked; no more deadline.
+        assert!(
+            social
+                .cancel(&sw, "p1", &task, Ending::Declined)
+                .await
+                .is_ok()
+        );
+        let r = &social.referrals(&sw, "p1").await.unwrap()[0];
+        assert_eq!(
+            (r.status, r.ending, r.due),
+            (Status::Cancelled, Some(Ending::Declined), None)
+        );
+        let (_, t) = json_of(app.get(&format!("/fhir/Task/{task}")).await).await;
+        let (_, sr) = json_of(
+            app.get(&format!(
+                "/fhir/{}",
+                t["focus"]["reference"].as_str().unwrap()
+            ))
+            .await,
+        )
+        .await;
+        assert_eq!(sr["status"], "revoked");
+        let again = social
+            .cancel(&sw, "p1", &task, Ending::Declined)
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("cannot become"), "{again}");
+        app.clock.set(time::macros::datetime!(2026-12-10 12:00 UTC));
+        assert_eq!(app.jobs.run_once().await.unwrap().deadlines.escalated, 0);
+        app.finish().await;
+    }
 }

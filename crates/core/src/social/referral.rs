@@ -6,7 +6,55 @@
 //! not reach the patient, patient declined, not eligible, other), which is what closing the
 //! loop means and what the measures count.
 
+use crate::access::{Role, Who};
+use crate::calendar::Within;
+use crate::deadline::{Escalation, Step};
 use std::fmt;
+
+/// The team's deadlines on a referral (configurable): the organisation accepts it within two
+/// business days, else the community health worker follows up, then the social worker, then
+/// the clinic lead; once accepted, the loop is followed up at 14 days along the same roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub accept: Escalation,
+    pub follow_up: Escalation,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        let chain = |first: Within| {
+            Escalation::new(vec![
+                Step {
+                    role: Role::CommunityHealthWorker,
+                    within: first,
+                },
+                Step {
+                    role: Role::SocialWorker,
+                    within: Within::BusinessDays(1),
+                },
+                Step {
+                    role: Role::ClinicLead,
+                    within: Within::BusinessDays(1),
+                },
+            ])
+            .unwrap_or_else(|_| Escalation::single(Role::CommunityHealthWorker, first))
+        };
+        Rules {
+            accept: chain(Within::BusinessDays(2)),
+            follow_up: chain(Within::Days(14)),
+        }
+    }
+}
+
+/// Who refers a patient to a community organisation: the community health worker or the
+/// social worker on the patient's care team.
+pub fn refers(who: &Who, patient: &str) -> bool {
+    matches!(
+        who,
+        Who::TeamMember { role: Role::CommunityHealthWorker | Role::SocialWorker, panel, .. }
+            if panel.contains(patient)
+    )
+}
 
 /// The referral Task's status (FHIR `Task.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,259 @@
+//! Closed-loop community referrals (the Gravity SDOH Clinical Care IG's pattern): a
+//! ServiceRequest for the need, and a Task (`fulfill`) whose focus is the ServiceRequest and
+//! whose owner is the organisation, made by the community health worker or social worker
+//! from a need the patient asked help with, never otherwise. The Task carries the team's
+//! deadline through the engine: the organisation accepts within two business days, else the
+//! chain (community health worker, social worker, clinic lead) is told; the chain for the
+//! 14-day follow-up travels on the Task for when it is accepted. Every ending has its reason
+//! (`Task.statusReason`); the statuses and who sets them are `core::social::referral`'s.
+
+use super::*;
+use crate::deadlines::{escalation_extension, set_task_deadline, task_deadline};
+use crate::vocabulary::TASKS;
+use coproduce_core::social::referral::{self, Ending, Side, Status};
+
+/// The Task code of a community referral in coproduce's task codes (beside the IG's `fulfill`).
+pub const REFERRAL_TASK: &str = "social-referral";
+/// Why a referral ended (`Task.statusReason`).
+pub const ENDING: &str = "https://coproduce.health/fhir/CodeSystem/referral-ending";
+/// On a referral Task: the chain the follow-up takes once the organisation accepts.
+pub const FOLLOW_UP_EXT: &str =
+    "https://coproduce.health/fhir/StructureDefinition/referral-follow-up";
+
+/// A referral as the needs page and the worklist show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referral {
+    pub task: String,
+    /// The need (Condition id) it is for.
+    pub need: Option<String>,
+    pub service: String,
+    pub organization: String,
+    pub status: Status,
+    pub ending: Option<Ending>,
+    pub authored: Option<OffsetDateTime>,
+    /// The team's next deadline on it, while one is open.
+    pub due: Option<OffsetDateTime>,
+}
+
+fn instant(v: &Value) -> Option<OffsetDateTime> {
+    v.as_str()
+        .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+}
+
+impl Referral {
+    fn of(stored: &Stored) -> Option<Referral> {
+        let v = stored.json().ok()?;
+        let ours = v["code"]["coding"]
+            .as_array()?
+            .iter()
+            .any(|c| c["code"] == "fulfill" || c["code"] == REFERRAL_TASK);
+        if !ours {
+            return None;
+        }
+        Some(Referral {
+            task: stored.id.clone(),
+            need: v["reasonReference"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Condition/"))
+                .map(str::to_string),
+            service: v["description"].as_str().unwrap_or_default().to_string(),
+            organization: v["owner"]["display"]
+                .as_str()
+                .or(v["owner"]["reference"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            status: Status::parse(v["status"].as_str().unwrap_or_default())?,
+            ending: v["statusReason"]["coding"][0]["code"]
+                .as_str()
+                .and_then(Ending::parse),
+            authored: instant(&v["authoredOn"]),
+            due: task_deadline(&v).map(|(_, d)| d.due).filter(|_| {
+                !Status::parse(v["status"].as_str().unwrap_or_default())
+                    .is_some_and(Status::is_final)
+            }),
+        })
+    }
+}
+
+impl Social {
+    /// Refers the patient's need to a service of the directory. Refused: someone who does not
+    /// refer, a need the patient has not asked help with, a service that does not meet it.
+    pub async fn refer(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        need: &str,
+        service: &str,
+        note: &str,
+    ) -> Result<String> {
+        if !referral::refers(&caller.actor.who, patient) {
+            return Err(CareError::input(
+                "social-refer-not-yours",
+                "the community health worker or social worker on the patient's care team refers",
+            ));
+        }
+        let needs = self.needs(caller, patient).await?;
+        let Some(n) = needs.iter().find(|n| n.id == need) else {
+            return Err(AppError::NotFound(format!("Condition/{need}")).into());
+        };
+        if !n.choice.is_some_and(Choice::permits_referral) {
+            return Err(CareError::input(
+                "social-refer-no-consent",
+                "the patient has not asked for help with this need; nothing is referred without it",
+            ));
+        }
+        let svc = self
+            .api
+            .read(caller, "HealthcareService", service)
+            .await?
+            .json()?;
+        let meets = n.domain.is_some_and(|d| {
+            svc["type"]
+                .to_string()
+                .contains(&format!("\"{}\"", d.as_str()))
+        });
+        let Some(s) = directory::Service::of(&svc).filter(|_| meets) else {
+            return Err(CareError::input(
+                "social-refer-wrong-service",
+                "this service does not meet that need",
+            ));
+        };
+        let now = self.clock.now();
+        let at = coproduce_store::Stored::instant(now);
+        let domain = n.domain.unwrap_or(Domain::Food);
+        let sr_id = uuid::Uuid::new_v4().to_string();
+        let task_id = uuid::Uuid::new_v4().to_string();
+        let org = json!({"reference": format!("Organization/{}", s.organization_id), "display": s.organization});
+        let requester = caller.fhir_ref.as_ref().map(|r| json!({"reference": r}));
+        let mut category = vec![
+            json!({"coding": [{"system": "http://snomed.info/sct", "code": "410606002", "display": "Social service procedure"}]}),
+        ];
+        category.extend(
+            domain
+                .categories()
+                .iter()
+                .map(|c| json!({"coding": [{"system": SDOHCC_CODES, "code": c}]})),
+        );
+        let mut sr = json!({
+            "resourceType": "ServiceRequest",
+            "id": sr_id,
+            "status": "active",
+            "intent": "order",
+            "category": category,
+            "code": {"coding": [{"system": NEED_SYSTEM, "code": domain.as_str(), "display": domain.english()}], "text": s.name},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "authoredOn": at,
+            "performer": [org],
+            "reasonReference": [{"reference": format!("Condition/{need}")}],
+            "supportingInfo": [{"reference": format!("Consent/{}", screening::derived_id(need, "choice"))}],
+        });
+        let deadline = self.referral_rules.accept.open(&self.calendar, now);
+        let mut task = json!({
+            "resourceType": "Task",
+            "id": task_id,
+            "extension": [
+                escalation_extension(&self.referral_rules.accept),
+                {"url": FOLLOW_UP_EXT, "extension": [escalation_extension(&self.referral_rules.follow_up)]},
+            ],
+            "status": "requested",
+            "intent": "order",
+            "code": {"coding": [
+                {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"},
+                {"system": TASKS, "code": REFERRAL_TASK, "display": "Community referral: accepted by the organisation"},
+            ]},
+            "description": format!("{} ({})", s.name, s.organization),
+            "focus": {"reference": format!("ServiceRequest/{sr_id}")},
+            "for": {"reference": format!("Patient/{patient}")},
+            "authoredOn": at,
+            "lastModified": at,
+            "owner": org,
+            "reasonReference": {"reference": format!("Condition/{need}")},
+        });
+        if let Some(r) = &requester {
+            sr["requester"] = r.clone();
+            task["requester"] = r.clone();
+        }
+        if !note.trim().is_empty() {
+            sr["note"] = json!([{"text": note.trim(), "time": at}]);
+        }
+        set_task_deadline(&mut task, &deadline);
+        screening::label(&mut sr);
+        screening::label(&mut task);
+        let entries = vec![
+            (
+                caller,
+                json!({"resource": sr, "request": {"method": "PUT", "url": format!("ServiceRequest/{sr_id}")}}),
+            ),
+            (
+                caller,
+                json!({"resource": task, "request": {"method": "PUT", "url": format!("Task/{task_id}")}}),
+            ),
+        ];
+        self.api.transaction_with(entries, &[], None).await?;
+        Ok(task_id)
+    }
+
+    /// The patient's referrals, newest first.
+    pub async fn referrals(&self, caller: &Caller, patient: &str) -> Result<Vec<Referral>> {
+        let found = self
+            .api
+            .search_all(
+                caller,
+                "Task",
+                &[
+                    ("patient".into(), format!("Patient/{patient}")),
+                    ("code".into(), "fulfill".into()),
+                    ("_sort".into(), "-authored-on".into()),
+                ],
+            )
+            .await?;
+        Ok(found.iter().filter_map(Referral::of).collect())
+    }
+
+    /// The clinic's side ends a referral (cancelled, with its reason), as `core` allows.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        task: &str,
+        reason: Ending,
+    ) -> Result<()> {
+        if !referral::refers(&caller.actor.who, patient) {
+            return Err(CareError::input(
+                "social-refer-not-yours",
+                "the community health worker or social worker on the patient's care team refers",
+            ));
+        }
+        let stored = self.api.read(caller, "Task", task).await?;
+        if stored.patient_id.as_deref() != Some(patient) {
+            return Err(AppError::NotFound(format!("Task/{task}")).into());
+        }
+        let mut v = stored.json()?;
+        let from = Status::parse(v["status"].as_str().unwrap_or_default())
+            .ok_or_else(|| AppError::NotFound(format!("Task/{task}")))?;
+        let to = referral::advance(from, Status::Cancelled, Side::Requester, Some(reason))
+            .map_err(|e| CareError::input(e.key, e.english))?;
+        let now = coproduce_store::Stored::instant(self.clock.now());
+        v["status"] = json!(to.as_str());
+        v["statusReason"] = json!({"coding": [{"system": ENDING, "code": reason.as_str()}]});
+        v["lastModified"] = json!(now);
+        let sr = v["focus"]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("ServiceRequest/"))
+            .map(str::to_string);
+        let mut entries = vec![(
+            caller,
+            json!({"resource": v, "request": {"method": "PUT", "url": format!("Task/{task}"), "ifMatch": format!("W/\"{}\"", stored.version_id)}}),
+        )];
+        if let Some(sr) = sr {
+            let mut s = self.api.read(caller, "ServiceRequest", &sr).await?.json()?;
+            s["status"] = json!("revoked");
+            entries.push((
+                caller,
+                json!({"resource": s, "request": {"method": "PUT", "url": format!("ServiceRequest/{sr}")}}),
+            ));
+        }
+        self.api.transaction_with(entries, &[], None).await?;
+        Ok(())
+    }
+}
