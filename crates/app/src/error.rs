@@ -79,7 +79,7 @@ pub enum CareError {
 }
 
 impl CareError {
-    pub(crate) fn input(key: &'static str, english: impl Into<String>) -> Self {
+    pub fn input(key: &'static str, english: impl Into<String>) -> Self {
         CareError::Input {
             key,
             english: english.into(),

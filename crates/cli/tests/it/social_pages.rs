@@ -190,10 +190,96 @@ async fn a_patient_screens_in_spanish_and_chooses_what_she_wants_help_with() {
     assert_eq!(clara.get("/patients/p1/social").await.0, 403);
     assert_eq!(clara.get("/patients/p1/social/screen?step=1").await.0, 403);
 
-    // The social worker reads the patient's word.
+    // The social worker reads the patient's word and refers the food need to a service of
+    // the directory that meets it (and only such services are offered).
+    let rows =
+        coproduce_app::social::directory::parse_csv(coproduce_app::demo::DIRECTORY_CSV.as_bytes())
+            .unwrap();
+    for r in coproduce_app::social::directory::resources(&rows) {
+        let path = format!(
+            "/fhir/{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        assert!(
+            app.put_json(&path, r.to_string(), None)
+                .await
+                .status()
+                .is_success()
+        );
+    }
     let mut sw = app.sign_in("sw.diaz").await;
     let (status, page) = sw.get("/patients/p1/social").await;
     assert_eq!(status, 200);
     assert!(page.contains("You said: I want help with this"), "{page}");
+    assert!(
+        page.contains("value=\"eastside-pantry-groceries\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("value=\"rides-to-care-medical\""),
+        "transport is not what she asked help with"
+    );
+    let resp = sw
+        .post(
+            &format!("/patients/p1/social/needs/{food}/refer"),
+            &[
+                ("service", "eastside-pantry-groceries"),
+                ("note", "Sábados"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    // A service that does not meet the need is refused on the page, and nothing is sent.
+    let resp = sw
+        .post(
+            &format!("/patients/p1/social/needs/{food}/refer"),
+            &[("service", "rides-to-care-medical")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("does not meet that need")
+    );
+    assert_eq!(
+        total(&app, "/fhir/Task?code=fulfill&_summary=count").await,
+        1
+    );
+
+    // Ana reads where it stands, in Spanish.
+    let (_, page) = ana.get("/patients/p1/social").await;
+    assert!(
+        page.contains(
+            "Weekly groceries (Eastside Community Food Pantry): enviada, esperando que la acepten"
+        ),
+        "{page}"
+    );
+    assert!(
+        !page.contains("/cancel"),
+        "the patient does not cancel from here"
+    );
+
+    // The social worker cancels it with a reason; Ana reads that too.
+    let (_, page) = sw.get("/patients/p1/social").await;
+    let task = page
+        .split("id=\"referral-")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let resp = sw
+        .post(
+            &format!("/patients/p1/social/referrals/{task}/cancel"),
+            &[("reason", "declined")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = ana.get("/patients/p1/social").await;
+    assert!(page.contains("cancelada (usted dijo que no)"), "{page}");
     app.finish().await;
 }

@@ -308,6 +308,8 @@ pub(crate) struct Note {
 pub(crate) const NOTES: &[&str] = &[
     "note-social-done",
     "note-social-choice",
+    "note-social-referred",
+    "note-social-cancelled",
     "note-reading-saved",
     "note-reading-saved-other",
     "note-readings-uploaded",

@@ -19,6 +19,7 @@ use coproduce_app::social::{Need, records_choice};
 use coproduce_app::{AppError, CareError};
 use coproduce_core::social::Choice;
 use coproduce_core::social::ahc::Domain;
+use coproduce_core::social::referral::Ending;
 use serde::Deserialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +35,16 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
             false,
         ),
         ("/patients/{pid}/social/needs/{need}", post(choose), false),
+        (
+            "/patients/{pid}/social/needs/{need}/refer",
+            post(refer),
+            false,
+        ),
+        (
+            "/patients/{pid}/social/referrals/{task}/cancel",
+            post(cancel),
+            false,
+        ),
     ]
 }
 
@@ -51,6 +62,19 @@ pub(crate) struct NeedRow {
     label: String,
     choice: Option<&'static str>,
     choice_label: String,
+    referrals: Vec<ReferralRow>,
+    /// The services this person may refer the need to (empty unless they refer and the
+    /// patient asked for help).
+    services: Vec<(String, String)>,
+    may_refer: bool,
+}
+
+/// A referral as a line: its Task, what it says, the team's due time, whether it is open.
+pub(crate) struct ReferralRow {
+    task: String,
+    line: String,
+    due: String,
+    open: bool,
 }
 
 fn need_label(t: &crate::i18n::Tr, n: &Need) -> String {
@@ -71,6 +95,29 @@ pub(crate) struct NeedsPage {
     needs: Vec<NeedRow>,
     may_choose: bool,
     choices: Vec<(&'static str, String)>,
+    endings: Vec<(&'static str, String)>,
+}
+
+fn referral_row(t: &crate::i18n::Tr, r: &coproduce_app::social::Referral) -> ReferralRow {
+    let mut status = t.t(&format!("social-referral-status-{}", r.status.as_str()));
+    if let Some(e) = r.ending {
+        status = format!(
+            "{status} ({})",
+            t.t(&format!("social-ending-{}", e.as_str()))
+        );
+    }
+    ReferralRow {
+        task: r.task.clone(),
+        line: t.with(
+            "social-referral-line",
+            &[("service", r.service.clone()), ("status", status)],
+        ),
+        due: r
+            .due
+            .map(|d| t.arg("social-due", "when", &t.when_zoned(d)))
+            .unwrap_or_default(),
+        open: !r.status.is_final(),
+    }
 }
 
 async fn needs_page(
@@ -119,23 +166,54 @@ async fn needs_view(
                 .unwrap_or_default(),
         ),
     };
-    let needs = s
-        .social
-        .needs(&p.caller, pid)
-        .await?
-        .iter()
-        .filter(|n| n.verification != "refuted")
-        .map(|n| NeedRow {
+    let refers = coproduce_core::social::referral::refers(&p.caller.actor.who, pid);
+    let referrals = s.social.referrals(&p.caller, pid).await?;
+    let mut needs = Vec::new();
+    for n in s.social.needs(&p.caller, pid).await? {
+        if n.verification == "refuted" {
+            continue;
+        }
+        let may_refer = refers && n.choice.is_some_and(Choice::permits_referral);
+        let services = match n.domain {
+            Some(d) if may_refer => s
+                .social
+                .services_for(&p.caller, d)
+                .await?
+                .into_iter()
+                .map(|x| {
+                    let label = format!(
+                        "{} · {} · {}",
+                        x.name,
+                        x.organization,
+                        x.languages.join(", ")
+                    );
+                    (x.id, label)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        needs.push(NeedRow {
+            referrals: referrals
+                .iter()
+                .filter(|r| r.need.as_deref() == Some(n.id.as_str()))
+                .map(|r| referral_row(&t, r))
+                .collect(),
             id: n.id.clone(),
-            label: need_label(&t, n),
+            label: need_label(&t, &n),
             choice: n.choice.map(Choice::as_str),
             choice_label: n
                 .choice
                 .map(|c| t.t(&format!("social-choice-{}", c.as_str())))
                 .unwrap_or_default(),
-        })
-        .collect();
+            services,
+            may_refer,
+        });
+    }
     Ok(NeedsPage {
+        endings: Ending::ALL
+            .iter()
+            .map(|e| (e.as_str(), t.t(&format!("social-ending-{}", e.as_str()))))
+            .collect(),
         f: p.frame(t.t("social-title"), note, None),
         pid: pid.to_string(),
         status,
@@ -355,31 +433,87 @@ async fn choose(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let t = p.t();
     let Some(choice) = Choice::parse(f.one("choice")) else {
-        return match needs_view(&s, &p, &pid, None).await {
-            Ok(mut page) => {
-                page.f.error = Some(t.t("social-choice-missing"));
-                render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Err(e) => failed(&t, e),
-        };
+        return needs_again(
+            &s,
+            &p,
+            &pid,
+            CareError::input("social-choice-missing", "choose one of the answers"),
+        )
+        .await;
     };
     match s.social.choose(&p.caller, &pid, &need, choice).await {
         Ok(()) => back_to(
             &format!("/patients/{pid}/social#needs"),
             "note-social-choice",
         ),
-        Err(e) => match refusal(&t, &e) {
-            Some(msg) => match needs_view(&s, &p, &pid, None).await {
-                Ok(mut page) => {
-                    page.f.error = Some(msg);
-                    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-                }
-                Err(e) => failed(&t, e),
-            },
-            None => failed(&t, e),
+        Err(e) => needs_again(&s, &p, &pid, e).await,
+    }
+}
+
+/// The needs page again with a refusal the person can act on, or the failure page.
+async fn needs_again(s: &AppState, p: &Person, pid: &str, e: CareError) -> Response {
+    let t = p.t();
+    match refusal(&t, &e) {
+        Some(msg) => match needs_view(s, p, pid, None).await {
+            Ok(mut page) => {
+                page.f.error = Some(msg);
+                render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Err(e) => failed(&t, e),
         },
+        None => failed(&t, e),
+    }
+}
+
+async fn refer(
+    State(s): State<AppState>,
+    session: Session,
+    Path((pid, need)): Path<(String, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, f) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s
+        .social
+        .refer(&p.caller, &pid, &need, f.one("service"), f.one("note"))
+        .await
+    {
+        Ok(_) => back_to(
+            &format!("/patients/{pid}/social#needs"),
+            "note-social-referred",
+        ),
+        Err(e) => needs_again(&s, &p, &pid, e).await,
+    }
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    session: Session,
+    Path((pid, task)): Path<(String, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, f) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(reason) = Ending::parse(f.one("reason")) else {
+        return needs_again(
+            &s,
+            &p,
+            &pid,
+            CareError::input("referral-reason", "say why the referral ended"),
+        )
+        .await;
+    };
+    match s.social.cancel(&p.caller, &pid, &task, reason).await {
+        Ok(()) => back_to(
+            &format!("/patients/{pid}/social#needs"),
+            "note-social-cancelled",
+        ),
+        Err(e) => needs_again(&s, &p, &pid, e).await,
     }
 }
 
