@@ -52,10 +52,8 @@ pub fn escalation_extension(chain: &Escalation) -> Value {
     })).collect::<Vec<_>>()})
 }
 
-/// Reads a Task's chain and where it stands.
-pub fn task_deadline(task: &Value) -> Option<(Escalation, Deadline)> {
-    let exts = task["extension"].as_array()?;
-    let chain = exts.iter().find(|e| e["url"] == ESCALATION)?;
+/// Reads a chain from its extension (as [`escalation_extension`] writes it).
+pub fn escalation_of(chain: &Value) -> Option<Escalation> {
     let steps = chain["extension"]
         .as_array()?
         .iter()
@@ -68,7 +66,13 @@ pub fn task_deadline(task: &Value) -> Option<(Escalation, Deadline)> {
             Some(Step { role, within })
         })
         .collect::<Option<Vec<_>>>()?;
-    let chain = Escalation::new(steps).ok()?;
+    Escalation::new(steps).ok()
+}
+
+/// Reads a Task's chain and where it stands.
+pub fn task_deadline(task: &Value) -> Option<(Escalation, Deadline)> {
+    let exts = task["extension"].as_array()?;
+    let chain = escalation_of(exts.iter().find(|e| e["url"] == ESCALATION)?)?;
     let level = exts
         .iter()
         .find(|e| e["url"] == ESCALATION_LEVEL)

@@ -125,6 +125,8 @@ impl Importer {
         let write = Write {
             caller: &self.caller,
             creating: true,
+            previous: None,
+            now: self.clock.now(),
         };
         let checked = match checked.map(|r| {
             let r = self.rules.apply(&write, r)?;

@@ -203,6 +203,8 @@ impl FhirApi {
         let write = Write {
             caller,
             creating: true,
+            previous: None,
+            now: self.clock.now(),
         };
         let resource = self.ruled(&write, resource, patient.as_deref())?;
         if let Some(cond) = if_none_exist {
@@ -349,9 +351,12 @@ impl FhirApi {
             patient.as_deref(),
             sensitivity(&resource.to_value()),
         )?;
+        let previous = existing.as_ref().map(Stored::json).transpose()?;
         let write = Write {
             caller,
             creating: false,
+            previous: previous.as_ref(),
+            now: self.clock.now(),
         };
         let resource = self.ruled(&write, resource, patient.as_deref())?;
         let derived = self.rules.derive(&write, &resource)?;

@@ -13,6 +13,10 @@ pub struct Write<'a> {
     /// A create (POST, or a POST entry of a Bundle): true; an update, or a PUT that
     /// creates with the client's id: false.
     pub creating: bool,
+    /// The record as it stands before an update (None: it is new, or an import).
+    pub previous: Option<&'a Value>,
+    /// When the write happens.
+    pub now: time::OffsetDateTime,
 }
 
 /// One workflow's rule on writes of one resource type.

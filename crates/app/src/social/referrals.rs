@@ -8,9 +8,12 @@
 //! (`Task.statusReason`); the statuses and who sets them are `core::social::referral`'s.
 
 use super::*;
-use crate::deadlines::{escalation_extension, set_task_deadline, task_deadline};
+use crate::deadlines::{escalation_extension, escalation_of, set_task_deadline, task_deadline};
+use crate::fhir_api::{Write, WriteRule, invalid};
 use crate::vocabulary::TASKS;
+use coproduce_core::access::Who;
 use coproduce_core::social::referral::{self, Ending, Side, Status};
+use coproduce_fhir::{IssueCode, Resource, parse_resource_value};
 
 /// The Task code of a community referral in coproduce's task codes (beside the IG's `fulfill`).
 pub const REFERRAL_TASK: &str = "social-referral";
@@ -255,5 +258,92 @@ impl Social {
         }
         self.api.transaction_with(entries, &[], None).await?;
         Ok(())
+    }
+}
+
+/// The referral's rule on every write of one of coproduce's referral Tasks (the pages, the
+/// FHIR API, a Bundle): a change of status is one the IG allows, by the side that sets it,
+/// with a reason for every ending; when the organisation accepts, the team's deadline becomes
+/// the follow-up the Task carries (its first step counted from the acceptance).
+pub(super) struct ReferralRule;
+
+fn is_referral(v: &Value) -> bool {
+    v["code"]["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["system"] == TASKS && c["code"] == REFERRAL_TASK)
+}
+
+impl WriteRule for ReferralRule {
+    fn resource_type(&self) -> &'static str {
+        "Task"
+    }
+
+    fn check(
+        &self,
+        write: &Write<'_>,
+        resource: Resource,
+    ) -> std::result::Result<Resource, AppError> {
+        let Some(previous) = write.previous else {
+            return Ok(resource);
+        };
+        let mut v = resource.to_value();
+        if !is_referral(&v) || !is_referral(previous) {
+            return Ok(resource);
+        }
+        let status = |x: &Value| Status::parse(x["status"].as_str().unwrap_or_default());
+        let (Some(from), Some(to)) = (status(previous), status(&v)) else {
+            return Err(invalid(
+                IssueCode::CodeInvalid,
+                "Task.status",
+                "a referral's status is one of the SDOH Clinical Care IG's (not ready or received)",
+            ));
+        };
+        if from == to {
+            return Ok(resource);
+        }
+        // The clinic's people refer and cancel; an integration with system rights speaks for
+        // the organisation the referral is addressed to.
+        let side = match write.caller.actor.who {
+            Who::System => Side::Target,
+            _ => Side::Requester,
+        };
+        let reason = v["statusReason"]["coding"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["system"] == ENDING)
+            .and_then(|c| c["code"].as_str())
+            .and_then(Ending::parse);
+        referral::advance(from, to, side, reason)
+            .map_err(|e| invalid(IssueCode::Invariant, "Task.status", e.english))?;
+        if to == Status::Accepted {
+            let follow_up = v["extension"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["url"] == FOLLOW_UP_EXT)
+                .and_then(|e| e["extension"].as_array())
+                .and_then(|x| x.first())
+                .cloned();
+            if let Some((chain_ext, chain)) =
+                follow_up.and_then(|e| escalation_of(&e).map(|c| (e, c)))
+            {
+                // The follow-up counts in wall-clock time or the default working week: the
+                // rule has no site calendar (docs/social-needs.md).
+                let d = chain.open(&BusinessCalendar::default(), write.now);
+                if let Some(exts) = v["extension"].as_array_mut() {
+                    for e in exts.iter_mut() {
+                        if e["url"] == coproduce_store::deadlines::ESCALATION {
+                            *e = chain_ext.clone();
+                        }
+                    }
+                }
+                set_task_deadline(&mut v, &d);
+            }
+        }
+        v["lastModified"] = json!(coproduce_store::Stored::instant(write.now));
+        Ok(parse_resource_value(v)?)
     }
 }

@@ -22,7 +22,10 @@ const SDOHCC_PROFILES: &str = "http://hl7.org/fhir/us/sdoh-clinicalcare/";
 
 /// The rules social needs add to writes.
 pub fn write_rules() -> Vec<Arc<dyn WriteRule>> {
-    let mut rules: Vec<Arc<dyn WriteRule>> = vec![Arc::new(ScreeningRule)];
+    let mut rules: Vec<Arc<dyn WriteRule>> = vec![
+        Arc::new(ScreeningRule),
+        Arc::new(super::referrals::ReferralRule),
+    ];
     for rt in LABELLED {
         rules.push(Arc::new(Label(rt)));
     }

@@ -671,3 +671,96 @@ async fn a_referral_needs_the_patients_yes_and_escalates_once_when_not_accepted(
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
+    use coproduce_core::social::referral::{Ending, Status};
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("es").await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let social = Social::new(
+        FhirApi::new(app.db.store.clone(), clock.clone()),
+        clock,
+        Default::default(),
+        Default::default(),
+    );
+    let rows =
+        coproduce_app::social::directory::parse_csv(coproduce_app::demo::DIRECTORY_CSV.as_bytes())
+            .unwrap();
+    social
+        .load_directory(
+            &coproduce_app::accounts::Caller::system("test:directory"),
+            coproduce_app::social::directory::resources(&rows),
+        )
+        .await
+        .unwrap();
+    app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
+        .await;
+    let ana = caller(&app, "ana").await;
+    let food = social
+        .needs(&ana, "p1")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.text == "Food")
+        .unwrap()
+        .id;
+    social
+        .choose(&ana, "p1", &food, Choice::WantHelp)
+        .await
+        .unwrap();
+    let sw = caller(&app, "sw.diaz").await;
+    let task = social
+        .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
+        .await
+        .unwrap();
+    let path = format!("/fhir/Task/{task}");
+    let (_, mut t) = json_of(app.get(&path).await).await;
+
+    // Monday 09:00: the pantry accepts; the team's deadline becomes the 14-day follow-up.
+    app.clock.set(time::macros::datetime!(2026-11-30 09:00 UTC));
+    t["status"] = json!("accepted");
+    let (status, accepted) = json_of(app.put_json(&path, t.to_string(), None).await).await;
+    assert_eq!(status, 200, "{accepted}");
+    let r = &social.referrals(&sw, "p1").await.unwrap()[0];
+    assert_eq!(r.status, Status::Accepted);
+    assert_eq!(r.due, Some(time::macros::datetime!(2026-12-14 09:00 UTC)));
+    assert_eq!(
+        accepted["performerType"][0]["coding"][0]["code"],
+        "community-health-worker"
+    );
+
+    // The clinic's side does not complete it; the organisation does, with its reason.
+    let sw_token = token_for(&app, "sw.diaz").await;
+    let mut done = accepted.clone();
+    done["status"] = json!("completed");
+    let resp = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&sw_token)
+        .header("content-type", "application/fhir+json")
+        .body(done.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, outcome) = json_of(resp).await;
+    assert_eq!(status, 422, "{outcome}");
+    assert!(outcome.to_string().contains("organisation"), "{outcome}");
+    let (status, outcome) = json_of(app.put_json(&path, done.to_string(), None).await).await;
+    assert_eq!(status, 422, "an ending without its reason: {outcome}");
+    done["statusReason"] = json!({"coding": [{"system": coproduce_app::social::referrals::ENDING, "code": "need-met"}]});
+    let (status, outcome) = json_of(app.put_json(&path, done.to_string(), None).await).await;
+    assert_eq!(status, 200, "{outcome}");
+    let r = &social.referrals(&sw, "p1").await.unwrap()[0];
+    assert_eq!(
+        (r.status, r.ending, r.due),
+        (Status::Completed, Some(Ending::NeedMet), None)
+    );
+    let mut again = outcome.clone();
+    again["status"] = json!("in-progress");
+    let (status, _) = json_of(app.put_json(&path, again.to_string(), None).await).await;
+    assert_eq!(status, 422, "a closed loop stays closed");
+    app.clock.set(time::macros::datetime!(2026-12-30 12:00 UTC));
+    assert_eq!(app.jobs.run_once().await.unwrap().deadlines.escalated, 0);
+    app.finish().await;
+}
