@@ -12,7 +12,7 @@ use crate::deadlines::{escalation_extension, escalation_of, set_task_deadline, t
 use crate::fhir_api::{Write, WriteRule, invalid};
 use crate::vocabulary::TASKS;
 use coproduce_core::access::Who;
-use coproduce_core::social::referral::{self, Ending, Side, Status};
+use coproduce_core::social::referral::{self, Ending, Helped, Side, Status};
 use coproduce_fhir::{IssueCode, Resource, parse_resource_value};
 
 /// The Task code of a community referral in coproduce's task codes (beside the IG's `fulfill`).
@@ -345,5 +345,107 @@ impl WriteRule for ReferralRule {
         }
         v["lastModified"] = json!(coproduce_store::Stored::instant(write.now));
         Ok(parse_resource_value(v)?)
+    }
+}
+
+/// The questionnaire of the patient's word on a referral: one item, `helped`.
+pub const HELPED: &str = "https://coproduce.health/fhir/Questionnaire/social-referral-helped";
+/// Its answers.
+pub const HELPED_CODES: &str = "https://coproduce.health/fhir/CodeSystem/social-referral-helped";
+
+impl Social {
+    /// The patient says whether a referral helped (a later answer replaces the earlier one):
+    /// a QuestionnaireResponse based on the referral's ServiceRequest, kept beside the
+    /// organisation's ending.
+    pub async fn helped(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        task: &str,
+        helped: Helped,
+    ) -> Result<()> {
+        if !matches!(&caller.actor.who, Who::Patient { patient: p } if p == patient) {
+            return Err(CareError::input(
+                "social-helped-not-yours",
+                "only the patient says whether a referral helped",
+            ));
+        }
+        let t = self.api.read(caller, "Task", task).await?;
+        let v = t.json()?;
+        let status = Status::parse(v["status"].as_str().unwrap_or_default());
+        if t.patient_id.as_deref() != Some(patient) || !is_referral(&v) {
+            return Err(AppError::NotFound(format!("Task/{task}")).into());
+        }
+        if !status.is_some_and(referral::asks_patient) {
+            return Err(CareError::input(
+                "social-helped-too-soon",
+                "the organisation has not taken this referral on yet",
+            ));
+        }
+        let sr = v["focus"]["reference"].clone();
+        let id = screening::derived_id(task, "helped");
+        let mut qr = json!({
+            "resourceType": "QuestionnaireResponse",
+            "id": id,
+            "questionnaire": HELPED,
+            "status": "completed",
+            "basedOn": [{"reference": sr}],
+            "subject": {"reference": format!("Patient/{patient}")},
+            "authored": coproduce_store::Stored::instant(self.clock.now()),
+            "item": [{"linkId": "helped", "text": "Did it help?", "answer": [{"valueCoding": {"system": HELPED_CODES, "code": helped.as_str()}}]}],
+        });
+        if let Some(r) = &caller.fhir_ref {
+            qr["author"] = json!({"reference": r});
+        }
+        screening::label(&mut qr);
+        let body = serde_json::to_vec(&qr).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.api
+            .update(caller, "QuestionnaireResponse", &id, &body, None)
+            .await?;
+        Ok(())
+    }
+
+    /// What the patient said about each referral (Task id, answer).
+    pub async fn helped_answers(
+        &self,
+        caller: &Caller,
+        patient: &str,
+        tasks: &[String],
+    ) -> Result<Vec<(String, Helped)>> {
+        let ids: Vec<String> = tasks
+            .iter()
+            .map(|t| screening::derived_id(t, "helped"))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self
+            .api
+            .search_all(
+                caller,
+                "QuestionnaireResponse",
+                &[
+                    ("subject".into(), format!("Patient/{patient}")),
+                    ("_id".into(), ids.join(",")),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for s in found {
+            let v = s.json()?;
+            let Some(h) = v["item"][0]["answer"][0]["valueCoding"]["code"]
+                .as_str()
+                .and_then(Helped::parse)
+            else {
+                continue;
+            };
+            if let Some(task) = tasks
+                .iter()
+                .find(|t| screening::derived_id(t, "helped") == s.id)
+            {
+                out.push((task.clone(), h));
+            }
+        }
+        Ok(out)
     }
 }

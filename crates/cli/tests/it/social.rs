@@ -716,6 +716,15 @@ async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
         .unwrap();
     let path = format!("/fhir/Task/{task}");
     let (_, mut t) = json_of(app.get(&path).await).await;
+    use coproduce_core::social::referral::Helped;
+    let early = social
+        .helped(&ana, "p1", &task, Helped::Yes)
+        .await
+        .unwrap_err();
+    assert!(
+        early.to_string().contains("not taken this referral on"),
+        "{early}"
+    );
 
     // Monday 09:00: the pantry accepts; the team's deadline becomes the 14-day follow-up.
     app.clock.set(time::macros::datetime!(2026-11-30 09:00 UTC));
@@ -756,6 +765,19 @@ async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
         (r.status, r.ending, r.due),
         (Status::Completed, Some(Ending::NeedMet), None)
     );
+    // Ana's own word, beside the pantry's: a later answer replaces the earlier one; the
+    // social worker may not say it for her.
+    social
+        .helped(&ana, "p1", &task, Helped::Partly)
+        .await
+        .unwrap();
+    social.helped(&ana, "p1", &task, Helped::Yes).await.unwrap();
+    assert!(social.helped(&sw, "p1", &task, Helped::No).await.is_err());
+    let said = social
+        .helped_answers(&sw, "p1", &[task.clone()])
+        .await
+        .unwrap();
+    assert_eq!(said, vec![(task.clone(), Helped::Yes)]);
     let mut again = outcome.clone();
     again["status"] = json!("in-progress");
     let (status, _) = json_of(app.put_json(&path, again.to_string(), None).await).await;

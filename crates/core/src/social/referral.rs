@@ -46,6 +46,44 @@ impl Default for Rules {
     }
 }
 
+/// The patient's own account of whether a referral helped, kept beside the organisation's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Helped {
+    Yes,
+    Partly,
+    No,
+}
+
+impl Helped {
+    pub const ALL: [Helped; 3] = [Helped::Yes, Helped::Partly, Helped::No];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Helped::Yes => "yes",
+            Helped::Partly => "partly",
+            Helped::No => "no",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Helped> {
+        Helped::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+
+    /// Whether the patient says the need was met (partly counts as not met).
+    pub fn need_met(self) -> bool {
+        self == Helped::Yes
+    }
+}
+
+/// Whether the patient may say if a referral helped: once the organisation has taken it on
+/// (accepted, started or ended), never before and never for one made in error.
+pub fn asks_patient(status: Status) -> bool {
+    !matches!(
+        status,
+        Status::Draft | Status::Requested | Status::EnteredInError | Status::Cancelled
+    )
+}
+
 /// Who refers a patient to a community organisation: the community health worker or the
 /// social worker on the patient's care team.
 pub fn refers(who: &Who, patient: &str) -> bool {

@@ -310,6 +310,7 @@ pub(crate) const NOTES: &[&str] = &[
     "note-social-choice",
     "note-social-referred",
     "note-social-cancelled",
+    "note-social-helped",
     "note-reading-saved",
     "note-reading-saved-other",
     "note-readings-uploaded",

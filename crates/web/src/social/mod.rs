@@ -19,7 +19,7 @@ use coproduce_app::social::{Need, records_choice};
 use coproduce_app::{AppError, CareError};
 use coproduce_core::social::Choice;
 use coproduce_core::social::ahc::Domain;
-use coproduce_core::social::referral::Ending;
+use coproduce_core::social::referral::{self, Ending, Helped};
 use serde::Deserialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -43,6 +43,11 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
         (
             "/patients/{pid}/social/referrals/{task}/cancel",
             post(cancel),
+            false,
+        ),
+        (
+            "/patients/{pid}/social/referrals/{task}/helped",
+            post(helped),
             false,
         ),
     ]
@@ -75,6 +80,11 @@ pub(crate) struct ReferralRow {
     line: String,
     due: String,
     open: bool,
+    /// Whether this person is asked if it helped (the patient, once it was taken on), and
+    /// what they said.
+    ask: bool,
+    helped: Option<&'static str>,
+    helped_label: String,
 }
 
 fn need_label(t: &crate::i18n::Tr, n: &Need) -> String {
@@ -96,9 +106,19 @@ pub(crate) struct NeedsPage {
     may_choose: bool,
     choices: Vec<(&'static str, String)>,
     endings: Vec<(&'static str, String)>,
+    answers: Vec<(&'static str, String)>,
 }
 
-fn referral_row(t: &crate::i18n::Tr, r: &coproduce_app::social::Referral) -> ReferralRow {
+fn referral_row(
+    t: &crate::i18n::Tr,
+    r: &coproduce_app::social::Referral,
+    patient_here: bool,
+    helped: &[(String, Helped)],
+) -> ReferralRow {
+    let said = helped
+        .iter()
+        .find(|(task, _)| *task == r.task)
+        .map(|(_, h)| *h);
     let mut status = t.t(&format!("social-referral-status-{}", r.status.as_str()));
     if let Some(e) = r.ending {
         status = format!(
@@ -117,6 +137,17 @@ fn referral_row(t: &crate::i18n::Tr, r: &coproduce_app::social::Referral) -> Ref
             .map(|d| t.arg("social-due", "when", &t.when_zoned(d)))
             .unwrap_or_default(),
         open: !r.status.is_final(),
+        ask: patient_here && referral::asks_patient(r.status),
+        helped: said.map(Helped::as_str),
+        helped_label: said
+            .map(|h| {
+                t.arg(
+                    "social-helped-current",
+                    "answer",
+                    &t.t(&format!("social-helped-{}", h.as_str())),
+                )
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -166,8 +197,11 @@ async fn needs_view(
                 .unwrap_or_default(),
         ),
     };
-    let refers = coproduce_core::social::referral::refers(&p.caller.actor.who, pid);
+    let refers = referral::refers(&p.caller.actor.who, pid);
     let referrals = s.social.referrals(&p.caller, pid).await?;
+    let patient_here = matches!(&p.caller.actor.who, coproduce_core::access::Who::Patient { patient } if patient == pid);
+    let tasks: Vec<String> = referrals.iter().map(|r| r.task.clone()).collect();
+    let helped = s.social.helped_answers(&p.caller, pid, &tasks).await?;
     let mut needs = Vec::new();
     for n in s.social.needs(&p.caller, pid).await? {
         if n.verification == "refuted" {
@@ -196,7 +230,7 @@ async fn needs_view(
             referrals: referrals
                 .iter()
                 .filter(|r| r.need.as_deref() == Some(n.id.as_str()))
-                .map(|r| referral_row(&t, r))
+                .map(|r| referral_row(&t, r, patient_here, &helped))
                 .collect(),
             id: n.id.clone(),
             label: need_label(&t, &n),
@@ -210,6 +244,10 @@ async fn needs_view(
         });
     }
     Ok(NeedsPage {
+        answers: Helped::ALL
+            .iter()
+            .map(|h| (h.as_str(), t.t(&format!("social-helped-{}", h.as_str()))))
+            .collect(),
         endings: Ending::ALL
             .iter()
             .map(|e| (e.as_str(), t.t(&format!("social-ending-{}", e.as_str()))))
@@ -512,6 +550,34 @@ async fn cancel(
         Ok(()) => back_to(
             &format!("/patients/{pid}/social#needs"),
             "note-social-cancelled",
+        ),
+        Err(e) => needs_again(&s, &p, &pid, e).await,
+    }
+}
+
+async fn helped(
+    State(s): State<AppState>,
+    session: Session,
+    Path((pid, task)): Path<(String, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let (p, f) = match person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(answer) = Helped::parse(f.one("answer")) else {
+        return needs_again(
+            &s,
+            &p,
+            &pid,
+            CareError::input("social-choice-missing", "choose one of the answers"),
+        )
+        .await;
+    };
+    match s.social.helped(&p.caller, &pid, &task, answer).await {
+        Ok(()) => back_to(
+            &format!("/patients/{pid}/social#needs"),
+            "note-social-helped",
         ),
         Err(e) => needs_again(&s, &p, &pid, e).await,
     }
