@@ -774,7 +774,7 @@ async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
     social.helped(&ana, "p1", &task, Helped::Yes).await.unwrap();
     assert!(social.helped(&sw, "p1", &task, Helped::No).await.is_err());
     let said = social
-        .helped_answers(&sw, "p1", &[task.clone()])
+        .helped_answers(&sw, "p1", std::slice::from_ref(&task))
         .await
         .unwrap();
     assert_eq!(said, vec![(task.clone(), Helped::Yes)]);
