@@ -39,10 +39,16 @@ pub(crate) async fn home(
         // The pharmacist, the community health worker and the social worker work from their
         // own lists; the clinical roles triage the panel.
         Who::TeamMember { role, .. } if !coproduce_core::care::readings::may_review(*role) => {
-            let sections = match crate::rescue::worklist_section(&s, &p, *role).await {
-                Ok(section) => section.into_iter().collect(),
-                Err(e) => return failed(&t, e),
-            };
+            let mut sections = Vec::new();
+            for section in [
+                crate::rescue::worklist_section(&s, &p, *role).await,
+                crate::social::worklist_section(&s, &p, *role).await,
+            ] {
+                match section {
+                    Ok(section) => sections.extend(section),
+                    Err(e) => return failed(&t, e),
+                }
+            }
             match crate::care::worklist_view(&s, &p, *role, note, sections).await {
                 Ok(page) => render(&page, StatusCode::OK),
                 Err(e) => failed(&t, e),

@@ -262,3 +262,23 @@ team-units-none = No unit takes concerns yet: an administrator adds a Location w
 team-units-qr = QR code that opens { $link }
 team-unit-inpatient = inpatient
 team-unit-outpatient = outpatient
+
+## Social needs on the community health worker's and social worker's worklist
+social-waiting-title = { $n ->
+    [one] One need waiting for the patient's word
+   *[other] { $n } needs waiting for the patient's word
+}
+social-waiting-none = No need is waiting for a patient's word.
+social-referrals-worklist-title = { $n ->
+    [one] One community referral
+   *[other] { $n } community referrals
+}
+social-referrals-none = No community referrals.
+social-col-status = Status
+social-col-age = Age
+social-col-due = Team follow-up
+social-overdue = Overdue
+social-age-days = { $n ->
+    [one] 1 day
+   *[other] { $n } days
+}

@@ -166,6 +166,11 @@ impl Social {
         }
     }
 
+    /// The time now, as the service's clock says.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
     /// Whether the caller may see (and so fill in) the patient's social needs, as the policy
     /// decides for a record labelled as such.
     pub fn may_see(&self, caller: &Caller, patient: &str) -> bool {
@@ -305,7 +310,7 @@ impl Social {
                 "Condition",
                 &[
                     ("patient".into(), format!("Patient/{patient}")),
-                    ("category".into(), format!("{SDOHCC_CODES}|sdoh")),
+                    ("category".into(), "sdoh".into()),
                     ("_sort".into(), "-recorded-date".into()),
                 ],
             )

@@ -449,3 +449,143 @@ impl Social {
         Ok(out)
     }
 }
+
+/// The social-needs part of a community health worker's or social worker's worklist, across
+/// the patients they reach: needs waiting for the patient's word, and every referral (open
+/// ones first, overdue first, then by age; then the closed ones, newest first).
+#[derive(Debug, Clone, Default)]
+pub struct Worklist {
+    /// (patient, patient's name, need)
+    pub waiting: Vec<(String, String, Need)>,
+    /// (patient, patient's name, referral)
+    pub referrals: Vec<(String, String, Referral)>,
+}
+
+/// The most closed referrals the worklist lists.
+const CLOSED_SHOWN: usize = 50;
+
+impl Social {
+    pub async fn worklist(&self, caller: &Caller) -> Result<Worklist> {
+        let conditions = self
+            .api
+            .search_all(caller, "Condition", &[("category".into(), "sdoh".into())])
+            .await?;
+        let mut w = Worklist::default();
+        let mut patients: Vec<String> = Vec::new();
+        let mut chosen = std::collections::HashSet::new();
+        for c in self
+            .api
+            .search_all(
+                caller,
+                "Consent",
+                &[(
+                    "_security".into(),
+                    format!("{SENSITIVITY_SYSTEM}|{SOCIAL_NEEDS_LABEL}"),
+                )],
+            )
+            .await?
+        {
+            let v = c.json()?;
+            for d in v["provision"]["data"].as_array().into_iter().flatten() {
+                if let Some(id) = d["reference"]["reference"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("Condition/"))
+                {
+                    chosen.insert(id.to_string());
+                }
+            }
+        }
+        for c in &conditions {
+            let Some(patient) = c.patient_id.clone() else {
+                continue;
+            };
+            if chosen.contains(&c.id) {
+                continue;
+            }
+            let v = c.json()?;
+            let verification = v["verificationStatus"]["coding"][0]["code"]
+                .as_str()
+                .unwrap_or("unconfirmed");
+            if matches!(verification, "refuted" | "entered-in-error") {
+                continue;
+            }
+            let domain = v["code"]["coding"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|x| x["system"] == NEED_SYSTEM)
+                .and_then(|x| x["code"].as_str())
+                .and_then(Domain::parse);
+            patients.push(patient.clone());
+            w.waiting.push((
+                patient,
+                String::new(),
+                Need {
+                    id: c.id.clone(),
+                    domain,
+                    text: v["code"]["text"]
+                        .as_str()
+                        .unwrap_or("A social need")
+                        .to_string(),
+                    verification: verification.to_string(),
+                    recorded: v["recordedDate"].as_str().map(str::to_string),
+                    choice: None,
+                },
+            ));
+        }
+        let tasks = self
+            .api
+            .search_all(caller, "Task", &[("code".into(), "fulfill".into())])
+            .await?;
+        let now = self.clock.now();
+        let mut open = Vec::new();
+        let mut closed = Vec::new();
+        for t in &tasks {
+            let (Some(patient), Some(r)) = (t.patient_id.clone(), Referral::of(t)) else {
+                continue;
+            };
+            patients.push(patient.clone());
+            if r.status.is_final() {
+                closed.push((patient, String::new(), r));
+            } else {
+                open.push((patient, String::new(), r));
+            }
+        }
+        open.sort_by_key(|(_, _, r)| (!r.due.is_some_and(|d| d <= now), r.authored));
+        closed.sort_by_key(|(_, _, r)| std::cmp::Reverse(r.authored));
+        closed.truncate(CLOSED_SHOWN);
+        w.referrals = open.into_iter().chain(closed).collect();
+        patients.sort();
+        patients.dedup();
+        let names = self.names(caller, &patients).await?;
+        let name = |p: &str| {
+            names
+                .iter()
+                .find(|(id, _)| id == p)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default()
+        };
+        for row in &mut w.waiting {
+            row.1 = name(&row.0);
+        }
+        for row in &mut w.referrals {
+            row.1 = name(&row.0);
+        }
+        Ok(w)
+    }
+
+    /// Patients' names, for the rows that name them.
+    async fn names(&self, caller: &Caller, patients: &[String]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for chunk in patients.chunks(200) {
+            for p in self
+                .api
+                .search_all(caller, "Patient", &[("_id".into(), chunk.join(","))])
+                .await?
+            {
+                out.push((p.id.clone(), crate::vocabulary::person_name(&p.json()?)));
+            }
+        }
+        Ok(out)
+    }
+}

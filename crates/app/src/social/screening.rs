@@ -16,6 +16,8 @@ use coproduce_fhir::{IssueCode, Resource, parse_resource_value};
 const LOINC: &str = "http://loinc.org";
 const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const CONDITION_CATEGORY: &str = "http://hl7.org/fhir/us/core/CodeSystem/condition-category";
+/// US Core's category system, which holds `sdoh` (the IG's examples use it).
+pub const US_CORE_CATEGORY: &str = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category";
 const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 /// The IG's profiles all start here; a record carrying one is social needs.
 const SDOHCC_PROFILES: &str = "http://hl7.org/fhir/us/sdoh-clinicalcare/";
@@ -70,13 +72,12 @@ pub(crate) fn label(v: &mut Value) {
     }
 }
 
-fn has_coding(v: &Value, system: &str, code: &str) -> bool {
+/// The `sdoh` category, in US Core's category system (the IG since 2.x) or the IG's own.
+fn has_sdoh_category(v: &Value) -> bool {
     v.as_array().into_iter().flatten().any(|cc| {
-        cc["coding"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["system"] == system && c["code"] == code)
+        cc["coding"].as_array().into_iter().flatten().any(|c| {
+            c["code"] == "sdoh" && (c["system"] == US_CORE_CATEGORY || c["system"] == SDOHCC_CODES)
+        })
     })
 }
 
@@ -91,7 +92,7 @@ fn is_social(v: &Value) -> bool {
         .any(|p| p.starts_with(SDOHCC_PROFILES));
     let questionnaire = v["questionnaire"].as_str().unwrap_or_default();
     profiled
-        || has_coding(&v["category"], SDOHCC_CODES, "sdoh")
+        || has_sdoh_category(&v["category"])
         || is_ahc(questionnaire)
         || questionnaire.starts_with(SDOHCC_PROFILES)
 }
@@ -341,7 +342,7 @@ fn derived(
         let mut category = vec![
             json!({"coding": [{"system": OBSERVATION_CATEGORY, "code": "social-history"}]}),
             json!({"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]}),
-            json!({"coding": [{"system": SDOHCC_CODES, "code": "sdoh"}]}),
+            json!({"coding": [{"system": US_CORE_CATEGORY, "code": "sdoh", "display": "SDOH"}]}),
         ];
         category.extend(categories(domain));
         let mut o = json!({
@@ -426,7 +427,7 @@ fn derived(
         }
         let mut category = vec![
             json!({"coding": [{"system": CONDITION_CATEGORY, "code": "health-concern", "display": "Health Concern"}]}),
-            json!({"coding": [{"system": SDOHCC_CODES, "code": "sdoh"}]}),
+            json!({"coding": [{"system": US_CORE_CATEGORY, "code": "sdoh", "display": "SDOH"}]}),
         ];
         category.extend(categories(domain));
         let mut c = json!({

@@ -283,3 +283,58 @@ async fn a_patient_screens_in_spanish_and_chooses_what_she_wants_help_with() {
     assert!(page.contains("cancelada (usted dijo que no)"), "{page}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_igs_referrals_appear_on_the_social_workers_worklist_with_their_statuses() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let dir = crate::testdata().join("sdoh/examples/sdoh-cc");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let path = format!(
+            "/fhir/{}/{}",
+            v["resourceType"].as_str().unwrap(),
+            v["id"].as_str().unwrap()
+        );
+        let resp = app.put_json(&path, v.to_string(), None).await;
+        assert!(
+            resp.status().is_success(),
+            "{path}: {}",
+            resp.text().await.unwrap()
+        );
+    }
+    // Colin Abbas (the IG's patient) joins the social worker's panel.
+    let team = serde_json::json!({
+        "resourceType": "CareTeam", "id": "team-colin", "status": "active",
+        "subject": {"reference": "Patient/pat-53234"},
+        "participant": [{"role": [{"text": "social-worker"}], "member": {"reference": "Practitioner/sw"}}],
+    });
+    assert!(
+        app.put_json("/fhir/CareTeam/team-colin", team.to_string(), None)
+            .await
+            .status()
+            .is_success()
+    );
+    let mut sw = app.sign_in("sw.diaz").await;
+    let (status, home) = sw.get("/").await;
+    assert_eq!(status, 200);
+    let table = home
+        .split("id=\"social-referrals\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{home}"));
+    assert!(table.contains("accepted"), "{table}");
+    assert!(table.contains("done"), "{table}");
+    // And the IG's food-insecurity concern waits for the patient's word.
+    let waiting = home
+        .split("id=\"social-waiting\"")
+        .nth(1)
+        .expect("the waiting table");
+    assert!(waiting.contains("/patients/pat-53234/social"), "{waiting}");
+    app.finish().await;
+}

@@ -616,3 +616,91 @@ pub(crate) fn home_panel<'a>(
             .map_err(|e| CareError::App(AppError::Internal(e.to_string())))
     })
 }
+
+/// One row of the worklist's social-needs section.
+pub(crate) struct WorkRow {
+    pid: String,
+    name: String,
+    what: String,
+    status: String,
+    age: String,
+    due: String,
+    overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "social_worklist.html")]
+struct SocialWork {
+    t: crate::i18n::Tr,
+    waiting: Vec<WorkRow>,
+    referrals: Vec<WorkRow>,
+}
+
+/// The section of the community health worker's and social worker's worklist: needs waiting
+/// for the patient's word, referrals by status and age (overdue first); None for other roles.
+pub(crate) async fn worklist_section(
+    s: &AppState,
+    p: &Person,
+    role: coproduce_core::access::Role,
+) -> Result<Option<String>, CareError> {
+    use coproduce_core::access::Role;
+    if !matches!(role, Role::CommunityHealthWorker | Role::SocialWorker) {
+        return Ok(None);
+    }
+    let t = p.t();
+    let w = s.social.worklist(&p.caller).await?;
+    let now = s.social.now();
+    let days = |at: Option<time::OffsetDateTime>| {
+        at.map(|a| {
+            t.count(
+                "social-age-days",
+                "n",
+                usize::try_from((now - a).whole_days().max(0)).unwrap_or(0),
+            )
+        })
+        .unwrap_or_default()
+    };
+    let waiting = w
+        .waiting
+        .iter()
+        .map(|(pid, name, n)| WorkRow {
+            pid: pid.clone(),
+            name: name.clone(),
+            what: need_label(&t, n),
+            status: t.t("social-choice-none"),
+            age: String::new(),
+            due: String::new(),
+            overdue: false,
+        })
+        .collect();
+    let referrals = w
+        .referrals
+        .iter()
+        .map(|(pid, name, r)| {
+            let mut status = t.t(&format!("social-referral-status-{}", r.status.as_str()));
+            if let Some(e) = r.ending {
+                status = format!(
+                    "{status} ({})",
+                    t.t(&format!("social-ending-{}", e.as_str()))
+                );
+            }
+            WorkRow {
+                pid: pid.clone(),
+                name: name.clone(),
+                what: format!("{} · {}", r.service, r.organization),
+                status,
+                age: days(r.authored),
+                due: r.due.map(|d| t.when_zoned(d)).unwrap_or_default(),
+                overdue: r.due.is_some_and(|d| d <= now),
+            }
+        })
+        .collect();
+    SocialWork {
+        t,
+        waiting,
+        referrals,
+    }
+    .render()
+    .map(Some)
+    .map_err(|e| CareError::App(AppError::Internal(e.to_string())))
+}
