@@ -551,7 +551,7 @@ impl Social {
                 open.push((patient, String::new(), r));
             }
         }
-        open.sort_by_key(|(_, _, r)| (!r.due.is_some_and(|d| d <= now), r.authored));
+        open.sort_by_key(|(_, _, r)| (r.due.is_none_or(|d| d > now), r.authored));
         closed.sort_by_key(|(_, _, r)| std::cmp::Reverse(r.authored));
         closed.truncate(CLOSED_SHOWN);
         w.referrals = open.into_iter().chain(closed).collect();
