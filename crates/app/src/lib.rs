@@ -16,6 +16,7 @@ pub mod speakup;
 pub mod audit_events;
 pub mod caller;
 pub mod deadlines;
+mod draw;
 pub mod error;
 pub mod fhir_api;
 pub mod i18n;

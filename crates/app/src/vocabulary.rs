@@ -27,6 +27,18 @@ pub fn role_of(caller: &Caller) -> Option<Role> {
     }
 }
 
+/// A Patient's (or RelatedPerson's) preferred language code, else their first.
+pub fn preferred_language(v: &Value) -> Option<String> {
+    let comms = v["communication"].as_array()?;
+    let pick = comms
+        .iter()
+        .find(|c| c["preferred"] == true)
+        .or(comms.first())?;
+    pick["language"]["coding"][0]["code"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// A display name from a HumanName (Patient, Practitioner, RelatedPerson).
 pub fn person_name(v: &Value) -> String {
     let n = &v["name"][0];

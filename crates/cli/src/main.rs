@@ -8,6 +8,7 @@ mod generate;
 mod import;
 mod measure;
 mod people;
+mod social;
 mod utilisation;
 mod value;
 
@@ -103,6 +104,9 @@ enum Command {
     Measure(measure::MeasureArgs),
     /// Whether the Speak Up loop works: acknowledged and answered on time, felt heard.
     Concerns(concerns::ConcernsArgs),
+    /// Whether social needs are seen and the loop closes: screening, positive rates,
+    /// referrals and their closure beside the published 27%.
+    SocialNeeds(social::SocialArgs),
     /// Load the community resource directory (organisations and their services) from a CSV
     /// or a FHIR Bundle (.json): every line is checked first; a bad one is named and nothing
     /// is loaded.
@@ -223,6 +227,38 @@ async fn main() -> Result<()> {
                 }
             };
             concerns::print(&report, args.by.as_deref())
+        }
+        Command::SocialNeeds(args) => {
+            let report = match args.generated {
+                Some(n) => {
+                    let started = std::time::Instant::now();
+                    let (people, referrals) =
+                        coproduce_app::social::synthetic::population(args.seed, n, clock.now());
+                    let r =
+                        coproduce_core::social::measures::report(&people, &referrals, clock.now());
+                    println!(
+                        "{n} generated patients and {} referrals (seed {}), measured in {:.2} s",
+                        referrals.len(),
+                        args.seed,
+                        started.elapsed().as_secs_f64()
+                    );
+                    r
+                }
+                None => {
+                    let store = open(&cfg).await?;
+                    let (settings, _, _) = server_config(&cfg)?;
+                    let workflows = coproduce_app::workflows::Workflows::new(
+                        FhirApi::new(store, clock.clone()),
+                        &settings,
+                    );
+                    workflows
+                        .social
+                        .measures(&coproduce_app::accounts::Caller::system("cli:social-needs"))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+            };
+            social::print(&report, args.by.as_deref())
         }
         Command::Directory { file } => {
             let bytes =

@@ -32,17 +32,6 @@ impl Chart {
     }
 }
 
-pub(super) fn preferred_language(v: &Value) -> Option<String> {
-    let comms = v["communication"].as_array()?;
-    let pick = comms
-        .iter()
-        .find(|c| c["preferred"] == true)
-        .or(comms.first())?;
-    pick["language"]["coding"][0]["code"]
-        .as_str()
-        .map(str::to_string)
-}
-
 /// A patient as a list row names them: name, date of birth and record number, so that two
 /// people with one name are told apart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -281,7 +270,7 @@ impl Care {
         let mut chart = Chart {
             patient: patient.to_string(),
             name: person_name(&pv),
-            language: preferred_language(&pv),
+            language: crate::vocabulary::preferred_language(&pv),
             ..Chart::default()
         };
         // A family member whose grant leaves out a part simply sees none of it.

@@ -26,6 +26,7 @@ pub mod directory;
 pub mod questionnaire;
 pub mod referrals;
 pub mod screening;
+pub mod synthetic;
 
 pub use questionnaire::{AnswerOption, Question, questionnaire};
 pub use referrals::Referral;

@@ -784,5 +784,33 @@ async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
     assert_eq!(status, 422, "a closed loop stays closed");
     app.clock.set(time::macros::datetime!(2026-12-30 12:00 UTC));
     assert_eq!(app.jobs.run_once().await.unwrap().deadlines.escalated, 0);
+
+    // The store's measures: one patient of one screened, food and transportation positive,
+    // one referral accepted and closed within 3 days with the need met by both accounts.
+    let r = social
+        .measures(&coproduce_app::accounts::Caller::system("test:measures"))
+        .await
+        .unwrap();
+    let t = &r.overall;
+    assert_eq!((t.patients, t.screened), (1, 1));
+    assert_eq!(
+        t.positive_rate(coproduce_core::social::ahc::Domain::Food),
+        Some(1.0)
+    );
+    assert_eq!(
+        t.positive_rate(coproduce_core::social::ahc::Domain::Utilities),
+        Some(0.0)
+    );
+    assert_eq!((t.referrals, t.accepted, t.closed_loop), (1, 1, 1));
+    assert_eq!(
+        t.median_days_to_closure(),
+        Some(2),
+        "Friday 10:00 to Monday 09:00"
+    );
+    assert_eq!(
+        (t.need_met_by_organisation(), t.need_met_by_patient()),
+        (Some(1.0), Some(1.0))
+    );
+    assert_eq!(r.by_language["es"].referrals, 1);
     app.finish().await;
 }

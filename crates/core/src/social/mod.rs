@@ -8,6 +8,7 @@
 //! its side, every ending with its reason.
 
 pub mod ahc;
+pub mod measures;
 pub mod referral;
 
 pub use ahc::{Answer, Domain, DomainResult, Item, Screen, ScreenRefused, score};
