@@ -23,6 +23,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub mod directory;
+pub mod measures;
 pub mod questionnaire;
 pub mod referrals;
 pub mod screening;

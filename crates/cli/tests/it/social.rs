@@ -504,55 +504,57 @@ async fn the_directory_loads_whole_or_not_at_all() {
     app.finish().await;
 }
 
+/// Social needs over the test app's store, with the demo's directory loaded; Ana (p1) has
+/// screened positive for food and transportation and asked help with food only (Friday
+/// 2026-11-27 10:00 UTC). Returns the service and the two needs' ids.
+async fn screened_and_chosen(app: &TestApp) -> (Social, String, String) {
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let social = Social::new(
+        FhirApi::new(app.db.store.clone(), clock.clone()),
+        clock,
+        Default::default(),
+        Default::default(),
+    );
+    let rows =
+        coproduce_app::social::directory::parse_csv(coproduce_app::demo::DIRECTORY_CSV.as_bytes())
+            .unwrap();
+    social
+        .load_directory(
+            &coproduce_app::accounts::Caller::system("test:directory"),
+            coproduce_app::social::directory::resources(&rows),
+        )
+        .await
+        .unwrap();
+    let (status, _) = json_of(
+        app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let ana = caller(app, "ana").await;
+    let needs = social.needs(&ana, "p1").await.unwrap();
+    let id = |text: &str| needs.iter().find(|n| n.text == text).unwrap().id.clone();
+    let (food, transport) = (id("Food"), id("Transportation"));
+    social
+        .choose(&ana, "p1", &food, Choice::WantHelp)
+        .await
+        .unwrap();
+    social
+        .choose(&ana, "p1", &transport, Choice::NotNow)
+        .await
+        .unwrap();
+    (social, food, transport)
+}
+
 #[tokio::test]
 async fn a_referral_needs_the_patients_yes_and_escalates_once_when_not_accepted() {
     use coproduce_core::social::referral::{Ending, Status};
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         app.seed_care_team("es").await;
-        let clock: Arc<dyn Clock> = app.clock.clone();
-        let social = Social::new(
-            FhirApi::new(app.db.store.clone(), clock.clone()),
-            clock,
-            Default::default(),
-            Default::default(),
-        );
-        let rows = coproduce_app::social::directory::parse_csv(
-            coproduce_app::demo::DIRECTORY_CSV.as_bytes(),
-        )
-        .unwrap();
-        social
-            .load_directory(
-                &coproduce_app::accounts::Caller::system("test:directory"),
-                coproduce_app::social::directory::resources(&rows),
-            )
-            .await
-            .unwrap();
         // Friday 2026-11-27 10:00 UTC: Ana screens positive for food and transportation and
         // asks for help with food only.
-        let (status, _) = json_of(
-            app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
-                .await,
-        )
-        .await;
-        assert_eq!(status, 201);
-        let ana = caller(&app, "ana").await;
-        let needs = social.needs(&ana, "p1").await.unwrap();
-        let food = needs.iter().find(|n| n.text == "Food").unwrap().id.clone();
-        let transport = needs
-            .iter()
-            .find(|n| n.text == "Transportation")
-            .unwrap()
-            .id
-            .clone();
-        social
-            .choose(&ana, "p1", &food, Choice::WantHelp)
-            .await
-            .unwrap();
-        social
-            .choose(&ana, "p1", &transport, Choice::NotNow)
-            .await
-            .unwrap();
+        let (social, food, transport) = screened_and_chosen(&app).await;
         let sw = caller(&app, "sw.diaz").await;
         let services = social
             .services_for(&sw, coproduce_core::social::ahc::Domain::Food)
@@ -677,38 +679,8 @@ async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
     use coproduce_core::social::referral::{Ending, Status};
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     app.seed_care_team("es").await;
-    let clock: Arc<dyn Clock> = app.clock.clone();
-    let social = Social::new(
-        FhirApi::new(app.db.store.clone(), clock.clone()),
-        clock,
-        Default::default(),
-        Default::default(),
-    );
-    let rows =
-        coproduce_app::social::directory::parse_csv(coproduce_app::demo::DIRECTORY_CSV.as_bytes())
-            .unwrap();
-    social
-        .load_directory(
-            &coproduce_app::accounts::Caller::system("test:directory"),
-            coproduce_app::social::directory::resources(&rows),
-        )
-        .await
-        .unwrap();
-    app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
-        .await;
+    let (social, food, _) = screened_and_chosen(&app).await;
     let ana = caller(&app, "ana").await;
-    let food = social
-        .needs(&ana, "p1")
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|n| n.text == "Food")
-        .unwrap()
-        .id;
-    social
-        .choose(&ana, "p1", &food, Choice::WantHelp)
-        .await
-        .unwrap();
     let sw = caller(&app, "sw.diaz").await;
     let task = social
         .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
