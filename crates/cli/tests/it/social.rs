@@ -501,6 +501,33 @@ async fn the_directory_loads_whole_or_not_at_all() {
     assert!(report.contains("25 directory records loaded"), "{report}");
     assert_eq!(count("Organization").await, 12);
     assert_eq!(count("HealthcareService").await, 13);
+
+    // The measures' command: over a generated population, beside the published figure; a
+    // breakdown it does not know is refused.
+    let (ok, report) = crate::coproduce(
+        &app.db.url,
+        &[
+            "social-needs",
+            "--generated",
+            "3000",
+            "--seed",
+            "3",
+            "--by",
+            "language",
+        ],
+    );
+    assert!(ok, "{report}");
+    assert!(report.contains("3000 generated patients"), "{report}");
+    assert!(report.contains("published: 98 of 360 (27%)"), "{report}");
+    assert!(
+        report.contains("could-not-reach") && report.lines().any(|l| l.starts_with("ht ")),
+        "{report}"
+    );
+    let (ok, report) = crate::coproduce(&app.db.url, &["social-needs", "--by", "planet"]);
+    assert!(
+        !ok && report.contains("--by takes language, age or sex"),
+        "{report}"
+    );
     app.finish().await;
 }
 
