@@ -367,6 +367,10 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
         "made {} rescue packs for patients with COPD, in every state (one team contact overdue)",
         loaded.packs
     );
+    println!(
+        "made Ana's social-needs screening ({} needs found, help asked with food) and a community directory of 12 organisations",
+        loaded.social_needs
+    );
     Ok(())
 }
 

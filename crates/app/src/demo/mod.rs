@@ -636,6 +636,8 @@ pub struct Loaded {
     pub readings: usize,
     pub packs: usize,
     pub concerns: usize,
+    /// The needs Ana's screening found.
+    pub social_needs: usize,
 }
 
 /// Loads the demo into an empty store: 40 synthetic patients, a care team for the first 20
@@ -723,12 +725,13 @@ pub async fn load(
         Default::default(),
         Default::default(),
     );
-    social::story(&social, &ana, "demo-p1").await?;
+    let social_needs = social::story(&social, &ana, "demo-p1").await?;
     Ok(Loaded {
         resources: n,
         care_plans: panel.len(),
         readings,
         packs,
         concerns,
+        social_needs,
     })
 }
