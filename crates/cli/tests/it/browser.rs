@@ -580,6 +580,10 @@ async fn a_dangerous_low_each_roles_home_and_words_for_each_reader_in_the_browse
         "/patients/p1/summary".to_string(),
         "/patients/p1/rescue-pack".to_string(),
         "/patients/p1/access-log".to_string(),
+        "/patients/p1/social".to_string(),
+        "/patients/p1/social/screen?step=1".to_string(),
+        "/patients/p1/social/screen?step=2".to_string(),
+        "/patients/p1/social/screen?step=6".to_string(),
     ];
     for m in coproduce_core::care::readings::Measure::ALL {
         pages.push(format!("/patients/p1/readings/{}", m.as_str()));
@@ -601,6 +605,18 @@ async fn a_dangerous_low_each_roles_home_and_words_for_each_reader_in_the_browse
         pages.len()
     );
     let narrow_shot = screenshot(&narrow, "patient-390.png").await;
+    // The social-needs pages on the phone: the needs page and the screen's pages (one
+    // question, the multi-select one, the safety one).
+    for path in [
+        "/patients/p1/social",
+        "/patients/p1/social/screen?step=1",
+        "/patients/p1/social/screen?step=2",
+        "/patients/p1/social/screen?step=6",
+    ] {
+        narrow.goto(&app.url(path)).await.unwrap();
+        wait_for(&narrow, "//main").await;
+        checked.push((path.into(), accessibility_violations(&narrow).await));
+    }
 
     // Every other role's main page, for axe-core.
     let nurse = browser(&driver, 1280, 1400).await;
