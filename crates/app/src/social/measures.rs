@@ -6,25 +6,6 @@ use super::referrals::{HELPED, Referral, instant};
 use super::*;
 use coproduce_core::social::referral::{Helped, Status};
 
-/// An age band of the measures' breakdown.
-pub fn age_band(birth: Option<time::Date>, today: time::Date) -> String {
-    let Some(b) = birth else {
-        return "unknown".into();
-    };
-    let mut age = today.year() - b.year();
-    if (today.month() as u8, today.day()) < (b.month() as u8, b.day()) {
-        age -= 1;
-    }
-    match age {
-        ..18 => "0-17",
-        18..45 => "18-44",
-        45..65 => "45-64",
-        65..75 => "65-74",
-        _ => "75+",
-    }
-    .into()
-}
-
 impl Social {
     /// The social-needs measures over everything the caller reaches in the store (an
     /// integration's or the command line's system rights; analysts read the figures).
@@ -45,7 +26,7 @@ impl Social {
             index.insert(p.id.clone(), people.len());
             people.push(Person {
                 language: crate::vocabulary::preferred_language(&v).unwrap_or_else(|| "en".into()),
-                age_band: age_band(birth, now.date()),
+                age_band: coproduce_core::social::measures::age_band(birth, now.date()),
                 sex: v["gender"].as_str().unwrap_or("unknown").to_string(),
                 screened: None,
                 positive: Vec::new(),
@@ -103,13 +84,7 @@ impl Social {
             let from_latest = v["evidence"][0]["detail"][0]["reference"]
                 .as_str()
                 .is_some_and(|e| e.starts_with(&format!("Observation/{qr}-")));
-            let domain = v["code"]["coding"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|x| x["system"] == NEED_SYSTEM)
-                .and_then(|x| x["code"].as_str())
-                .and_then(Domain::parse);
+            let domain = need_domain(&v);
             if let (true, Some(d), Some(&i)) = (from_latest, domain, index.get(&patient)) {
                 people[i].positive.push(d);
             }

@@ -12,10 +12,9 @@ use crate::caller::Caller;
 use crate::error::{AppError, CareError};
 use crate::fhir_api::FhirApi;
 use coproduce_core::Clock;
-use coproduce_core::access::{Role, Who};
 use coproduce_core::calendar::BusinessCalendar;
 use coproduce_core::social::ahc::{Domain, SDOHCC_CODES};
-use coproduce_core::social::{Choice, ahc, referral};
+use coproduce_core::social::{Choice, ahc, records_choice, referral};
 use coproduce_fhir::search::{SENSITIVITY_SYSTEM, SOCIAL_NEEDS_LABEL};
 use coproduce_store::Stored;
 use serde_json::{Value, json};
@@ -46,6 +45,16 @@ pub const NEED_SYSTEM: &str = "https://coproduce.health/fhir/CodeSystem/social-n
 pub const CHOICE_EXT: &str = "https://coproduce.health/fhir/StructureDefinition/social-need-choice";
 
 type Result<T> = std::result::Result<T, CareError>;
+
+/// The screen's domain a health concern is about (its code in [`NEED_SYSTEM`]), if any.
+pub(crate) fn need_domain(condition: &Value) -> Option<Domain> {
+    condition["code"]["coding"]
+        .as_array()?
+        .iter()
+        .find(|c| c["system"] == NEED_SYSTEM)
+        .and_then(|c| c["code"].as_str())
+        .and_then(Domain::parse)
+}
 
 /// Social needs' use-cases over the API.
 #[derive(Clone)]
@@ -129,28 +138,6 @@ fn on_behalf(caller: &Caller) -> Caller {
     c.fhir_ref = caller.fhir_ref.clone();
     c.user_id = caller.user_id.clone();
     c
-}
-
-/// Who records a patient's choice about their needs: the patient, or a member of their care
-/// team with them (a community health worker at the front desk, a social worker, a nurse, a
-/// clinician); never a family member, whose grant lets them screen but not decide for the
-/// patient what is shared.
-pub fn records_choice(who: &Who, patient: &str) -> bool {
-    match who {
-        Who::Patient { patient: p } => p == patient,
-        Who::TeamMember { role, panel, .. } => {
-            panel.contains(patient)
-                && matches!(
-                    role,
-                    Role::CommunityHealthWorker
-                        | Role::SocialWorker
-                        | Role::Nurse
-                        | Role::Clinician
-                        | Role::ClinicLead
-                )
-        }
-        _ => false,
-    }
 }
 
 impl Social {
@@ -325,11 +312,7 @@ impl Social {
                 continue;
             }
             let coding = v["code"]["coding"].as_array().cloned().unwrap_or_default();
-            let domain = coding
-                .iter()
-                .find(|c| c["system"] == NEED_SYSTEM)
-                .and_then(|c| c["code"].as_str())
-                .and_then(Domain::parse);
+            let domain = need_domain(&v);
             let text = v["code"]["text"]
                 .as_str()
                 .or_else(|| coding.iter().find_map(|c| c["display"].as_str()))

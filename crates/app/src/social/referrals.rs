@@ -11,7 +11,6 @@ use super::*;
 use crate::deadlines::{escalation_extension, escalation_of, set_task_deadline, task_deadline};
 use crate::fhir_api::{Write, WriteRule, invalid};
 use crate::vocabulary::TASKS;
-use coproduce_core::access::Who;
 use coproduce_core::social::referral::{self, Ending, Helped, Side, Status};
 use coproduce_fhir::{IssueCode, Resource, parse_resource_value};
 
@@ -307,10 +306,7 @@ impl WriteRule for ReferralRule {
         }
         // The clinic's people refer and cancel; an integration with system rights speaks for
         // the organisation the referral is addressed to.
-        let side = match write.caller.actor.who {
-            Who::System => Side::Target,
-            _ => Side::Requester,
-        };
+        let side = referral::side_of(&write.caller.actor.who);
         let reason = v["statusReason"]["coding"]
             .as_array()
             .into_iter()
@@ -366,7 +362,7 @@ impl Social {
         task: &str,
         helped: Helped,
     ) -> Result<()> {
-        if !matches!(&caller.actor.who, Who::Patient { patient: p } if p == patient) {
+        if !coproduce_core::social::says_helped(&caller.actor.who, patient) {
             return Err(CareError::input(
                 "social-helped-not-yours",
                 "only the patient says whether a referral helped",
@@ -511,13 +507,7 @@ impl Social {
             if matches!(verification, "refuted" | "entered-in-error") {
                 continue;
             }
-            let domain = v["code"]["coding"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|x| x["system"] == NEED_SYSTEM)
-                .and_then(|x| x["code"].as_str())
-                .and_then(Domain::parse);
+            let domain = need_domain(&v);
             patients.push(patient.clone());
             w.waiting.push((
                 patient,

@@ -107,6 +107,25 @@ pub struct Report {
     pub by_sex: BTreeMap<String, Tally>,
 }
 
+/// An age band of the measures' breakdown.
+pub fn age_band(birth: Option<time::Date>, today: time::Date) -> String {
+    let Some(b) = birth else {
+        return "unknown".into();
+    };
+    let mut age = today.year() - b.year();
+    if (today.month() as u8, today.day()) < (b.month() as u8, b.day()) {
+        age -= 1;
+    }
+    match age {
+        ..18 => "0-17",
+        18..45 => "18-44",
+        45..65 => "45-64",
+        65..75 => "65-74",
+        _ => "75+",
+    }
+    .into()
+}
+
 /// Measures the people and their referrals as of `now` (screened: in the 12 months before).
 pub fn report(people: &[Person], referrals: &[ReferralFacts], now: OffsetDateTime) -> Report {
     let mut r = Report::default();
@@ -237,5 +256,15 @@ mod tests {
         assert_eq!(t.not_closed.get("no-outcome-yet"), Some(&1));
         assert_eq!(r.by_language["es"].screened, 1);
         assert_eq!(r.by_language["en"].referrals, 3);
+        let today = time::macros::date!(2026 - 12 - 01);
+        assert_eq!(
+            age_band(Some(time::macros::date!(1961 - 12 - 02)), today),
+            "45-64"
+        );
+        assert_eq!(
+            age_band(Some(time::macros::date!(1961 - 12 - 01)), today),
+            "65-74"
+        );
+        assert_eq!(age_band(None, today), "unknown");
     }
 }

@@ -11,6 +11,8 @@ pub mod ahc;
 pub mod measures;
 pub mod referral;
 
+use crate::access::{Role, Who};
+
 pub use ahc::{Answer, Domain, DomainResult, Item, Screen, ScreenRefused, score};
 
 /// What the patient says about one need the screen found.
@@ -44,4 +46,31 @@ impl Choice {
     pub fn permits_referral(self) -> bool {
         self == Choice::WantHelp
     }
+}
+
+/// Who records a patient's choice about their needs: the patient, or a member of their care
+/// team with them (a community health worker at the front desk, a social worker, a nurse, a
+/// clinician, the clinic lead); never a family member, whose grant lets them screen but not
+/// decide for the patient what is shared.
+pub fn records_choice(who: &Who, patient: &str) -> bool {
+    match who {
+        Who::Patient { patient: p } => p == patient,
+        Who::TeamMember { role, panel, .. } => {
+            panel.contains(patient)
+                && matches!(
+                    role,
+                    Role::CommunityHealthWorker
+                        | Role::SocialWorker
+                        | Role::Nurse
+                        | Role::Clinician
+                        | Role::ClinicLead
+                )
+        }
+        _ => false,
+    }
+}
+
+/// Whether only the patient herself says whether a referral helped.
+pub fn says_helped(who: &Who, patient: &str) -> bool {
+    matches!(who, Who::Patient { patient: p } if p == patient)
 }

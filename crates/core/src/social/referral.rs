@@ -84,6 +84,15 @@ pub fn asks_patient(status: Status) -> bool {
     )
 }
 
+/// The side a writer of a referral speaks for: an integration with system rights for the
+/// organisation the referral is addressed to, the clinic's people for the clinic.
+pub fn side_of(who: &Who) -> Side {
+    match who {
+        Who::System => Side::Target,
+        _ => Side::Requester,
+    }
+}
+
 /// Who refers a patient to a community organisation: the community health worker or the
 /// social worker on the patient's care team.
 pub fn refers(who: &Who, patient: &str) -> bool {

@@ -15,10 +15,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use coproduce_app::social::{Need, records_choice};
+use coproduce_app::social::Need;
 use coproduce_app::{AppError, CareError};
 use coproduce_core::social::Choice;
 use coproduce_core::social::ahc::Domain;
+use coproduce_core::social::records_choice;
 use coproduce_core::social::referral::{self, Ending, Helped};
 use serde::Deserialize;
 use std::future::Future;
@@ -109,6 +110,18 @@ pub(crate) struct NeedsPage {
     answers: Vec<(&'static str, String)>,
 }
 
+/// Where a referral stands, in the reader's words, with its ending's reason.
+fn status_words(t: &crate::i18n::Tr, r: &coproduce_app::social::Referral) -> String {
+    let status = t.t(&format!("social-referral-status-{}", r.status.as_str()));
+    match r.ending {
+        Some(e) => format!(
+            "{status} ({})",
+            t.t(&format!("social-ending-{}", e.as_str()))
+        ),
+        None => status,
+    }
+}
+
 fn referral_row(
     t: &crate::i18n::Tr,
     r: &coproduce_app::social::Referral,
@@ -119,13 +132,7 @@ fn referral_row(
         .iter()
         .find(|(task, _)| *task == r.task)
         .map(|(_, h)| *h);
-    let mut status = t.t(&format!("social-referral-status-{}", r.status.as_str()));
-    if let Some(e) = r.ending {
-        status = format!(
-            "{status} ({})",
-            t.t(&format!("social-ending-{}", e.as_str()))
-        );
-    }
+    let status = status_words(t, r);
     ReferralRow {
         task: r.task.clone(),
         line: t.with(
@@ -677,13 +684,7 @@ pub(crate) async fn worklist_section(
         .referrals
         .iter()
         .map(|(pid, name, r)| {
-            let mut status = t.t(&format!("social-referral-status-{}", r.status.as_str()));
-            if let Some(e) = r.ending {
-                status = format!(
-                    "{status} ({})",
-                    t.t(&format!("social-ending-{}", e.as_str()))
-                );
-            }
+            let status = status_words(&t, r);
             WorkRow {
                 pid: pid.clone(),
                 name: name.clone(),
