@@ -258,7 +258,7 @@ impl Notifier {
                 let patients = match reach(&caller.actor, Action::Search, "Task", true, now) {
                     Reach::Patients(p) => Some(p.into_iter().collect()),
                     Reach::Everything => None,
-                    Reach::Nothing(_) => Some(Vec::new()),
+                    Reach::AddressedTo(_) | Reach::Nothing(_) => Some(Vec::new()),
                 };
                 let mut mine = vec![role_recipient(*role)];
                 mine.extend(caller.fhir_ref.iter().cloned());

@@ -385,6 +385,9 @@ async fn print_demo_tokens(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> 
         accts.reset_password(&u.username, &password).await?;
         let (scope, patient) = if u.roles == "patient" {
             ("patient/*.cruds", u.fhir_ref.clone())
+        } else if u.roles == "partner" {
+            // The organisation's system: its referrals, read, searched and moved along.
+            ("system/Task.rus", None)
         } else {
             ("user/*.cruds", None)
         };

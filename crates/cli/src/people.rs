@@ -15,7 +15,8 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
         /// A role (repeatable): patient, family, clinician, nurse, pharmacist,
-        /// community-health-worker, social-worker, rapid-response, quality-analyst, admin.
+        /// community-health-worker, social-worker, rapid-response, clinic-lead,
+        /// quality-analyst, admin, partner.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// The patient this account is (role patient).
@@ -27,6 +28,10 @@ pub enum UserCommand {
         /// The Practitioner this account is (care-team roles).
         #[arg(long)]
         practitioner: Option<String>,
+        /// The community organisation this account works for (role partner): it sees only
+        /// the referrals addressed to that Organization.
+        #[arg(long)]
+        organization: Option<String>,
         /// Read the password from standard input (at least 12 characters).
         #[arg(long)]
         password_stdin: bool,
@@ -110,6 +115,7 @@ pub async fn user(accounts: &Accounts, cmd: UserCommand) -> Result<()> {
             patient,
             related_person,
             practitioner,
+            organization,
             password_stdin,
         } => {
             let roles = roles
@@ -117,12 +123,14 @@ pub async fn user(accounts: &Accounts, cmd: UserCommand) -> Result<()> {
                 .flat_map(|r| r.split(','))
                 .map(|r| Role::parse(r.trim()).with_context(|| format!("'{r}' is not a role")))
                 .collect::<Result<Vec<_>>>()?;
-            let links: Vec<String> = [patient, related_person, practitioner]
+            let links: Vec<String> = [patient, related_person, practitioner, organization]
                 .into_iter()
                 .flatten()
                 .collect();
             if links.len() > 1 {
-                bail!("give at most one of --patient, --related-person, --practitioner");
+                bail!(
+                    "give at most one of --patient, --related-person, --practitioner, --organization"
+                );
             }
             let password = if password_stdin {
                 Some(read_password()?)

@@ -289,7 +289,9 @@ fn reachable(reach: IncludeReach<'_>, s: &Stored) -> bool {
     match reach(&s.resource_type) {
         Reach::Everything => true,
         Reach::Patients(p) => s.shared || s.patient_id.as_ref().is_some_and(|id| p.contains(id)),
-        Reach::Nothing(_) => false,
+        // An organisation's searches bring nothing along: what it reaches is the referrals
+        // the search itself finds.
+        Reach::AddressedTo(_) | Reach::Nothing(_) => false,
     }
 }
 

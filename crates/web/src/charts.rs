@@ -378,6 +378,64 @@ pub fn utilisation_trend(
     Ok(accessible(svg))
 }
 
+/// Horizontal bars, one per labelled value, on a scale from 0 to `max` (100 for shares in
+/// percent), each with its figure written at its end as `unit` says.
+pub fn bars(items: &[(String, f64)], max: f64, title: &str, unit: &str) -> Result<String, String> {
+    let n = items.len();
+    let top = items.iter().map(|(_, v)| *v).fold(max, f64::max).max(1.0);
+    let height = 60 + 28 * n.max(1) as u32;
+    // The first item at the top: segment i holds item n - 1 - i.
+    let label = |i: usize| items.get(n.wrapping_sub(1 + i)).map(|x| x.0.clone());
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(24)
+            .y_label_area_size(190)
+            .build_cartesian_2d(0f64..top * 1.15, (0..n.max(1)).into_segmented())
+            .map_err(|x| x.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n.max(1))
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => label(*i).unwrap_or_default(),
+                _ => String::new(),
+            })
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|x| x.to_string())?;
+        chart
+            .draw_series(items.iter().enumerate().map(|(k, (_, v))| {
+                let i = n - 1 - k;
+                let mut bar = Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(i)),
+                        (*v, SegmentValue::Exact(i + 1)),
+                    ],
+                    LINE.filled(),
+                );
+                bar.set_margin(5, 5, 0, 0);
+                bar
+            }))
+            .map_err(|x| x.to_string())?;
+        chart
+            .draw_series(items.iter().enumerate().map(|(k, (_, v))| {
+                Text::new(
+                    format!("{v:.0}{unit}"),
+                    (*v + top * 0.01, SegmentValue::CenterOf(n - 1 - k)),
+                    ("sans-serif", 12),
+                )
+            }))
+            .map_err(|x| x.to_string())?;
+        root.present().map_err(|x| x.to_string())?;
+    }
+    Ok(accessible(svg))
+}
+
 /// A measure's rate by period with its 95% interval: `(period, rate, low, high)`, shares.
 pub fn measure_trend(points: &[(String, f64, f64, f64)], title: &str) -> Result<String, String> {
     let n = points.len().max(1);

@@ -1,7 +1,8 @@
 //! Home: where a signed-in person lands, by who they are. The patient's home is their chart,
 //! a family member's the patients they follow, a clinical role's what needs attention across
 //! the panel (what needs action now first), the pharmacist's, community health worker's and
-//! social worker's their worklist, the analyst's the population figures, the administrator's
+//! social worker's their worklist, the analyst's the population figures, a community organisation's the referrals addressed
+//! to it, the administrator's
 //! the accounts and tokens, anyone else's their account. This module puts
 //! workflows' pages together; no workflow's pages import it.
 
@@ -61,6 +62,10 @@ pub(crate) async fn home(
             }
         }
         Who::Analyst => crate::measures::show(&s, &p).await,
+        Who::Partner { .. } => match crate::social::partner::view(&s, &p, note).await {
+            Ok(page) => render(&page, StatusCode::OK),
+            Err(e) => failed(&t, e),
+        },
         Who::Admin => crate::accounts::admin::admin_home(State(s), session, Query(q)).await,
         _ => crate::accounts::account_page(&s, &session, None, StatusCode::OK).await,
     }

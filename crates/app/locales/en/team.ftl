@@ -282,3 +282,60 @@ social-age-days = { $n ->
     [one] 1 day
    *[other] { $n } days
 }
+
+## A community organisation's referrals (its partner account)
+partner-title = Referrals to your organisation
+partner-intro = Only the referrals addressed to your organisation, with what each needs: the person's name, how to reach them, their language and the need. Say where each stands; give the reason when you close one.
+partner-none = No referral has been addressed to your organisation.
+col-received = Received
+partner-col-need = Need
+partner-col-contact = Contact
+partner-to = New status
+partner-reason = Reason (when it ends)
+partner-reason-none = Reason: none yet
+partner-save = Save
+note-partner-moved = Saved: the clinic sees where the referral stands.
+partner-status-draft = Draft
+partner-status-requested = Requested
+partner-status-accepted = Accepted
+partner-status-rejected = Declined by you
+partner-status-in-progress = In progress
+partner-status-on-hold = On hold
+partner-status-failed = Could not be done
+partner-status-completed = Completed
+partner-status-cancelled = Cancelled by the clinic
+partner-status-entered-in-error = Made in error
+partner-ending-need-met = need met
+partner-ending-need-not-met = need not met
+partner-ending-could-not-reach = could not reach the person
+partner-ending-declined = the person declined
+partner-ending-not-eligible = not eligible
+partner-ending-other = other reason
+social-escalated = Escalated to: { $role }
+
+## Social-needs measures (the quality analyst's page)
+social-measures-title = Social needs: is the loop closed?
+social-measures-lead = Patients screened in the last 12 months; each domain's positive rate among them; referrals made and accepted; the loop closure rate (completed with an outcome recorded, of those accepted; one published health-system study found 98 of 360, 27%); the median time to closure; the need met by the organisation's account and by the patient's. Aggregates only.
+social-measures-all = All patients
+social-measures-age = Age band
+social-measures-sex = Sex
+social-measures-patients = Patients
+social-measures-screened = Screened (12 months)
+social-measures-referrals = Referrals
+social-measures-accepted = Accepted
+social-measures-closure = Loop closed
+social-measures-median = Median to closure
+social-measures-met-org = Need met (organisation)
+social-measures-met-patient = Need met (patient)
+social-measures-positive-chart = Positive screens by domain (% of those screened)
+social-measures-reasons-chart = Why accepted referrals did not close (referrals)
+social-measures-reasons-none = Every accepted referral closed its loop.
+social-measures-why-need-not-met = Need not met
+social-measures-why-could-not-reach = Could not reach the patient
+social-measures-why-declined = Patient declined
+social-measures-why-not-eligible = Not eligible
+social-measures-why-other = Other reason
+social-measures-why-no-outcome-yet = No outcome yet
+social-measures-why-need-met = Ended without completion (need met)
+social-measures-link = Social needs: is the loop closed?
+social-measures-why-no-reason = Ended with no reason recorded

@@ -3,7 +3,9 @@
 //! from the FHIR record itself: CareTeam and Consent).
 
 use crate::error::AppError;
-use coproduce_core::access::{Actor, Role, Scope, Who, check_token_request, parse_scopes};
+use coproduce_core::access::{
+    Actor, Role, Scope, TokenHolder, Who, check_token_request, parse_scopes,
+};
 use coproduce_core::{Clock, unix_millis};
 use coproduce_fhir::search::split_reference;
 use coproduce_store::{Store, TokenRow, UserRow};
@@ -124,6 +126,11 @@ impl Accounts {
                 "a family account is linked to a RelatedPerson: give --related-person RelatedPerson/ID",
             ));
         }
+        if needs(Role::Partner, "Organization/") {
+            return Err(invalid(
+                "a partner account works for a community organisation: give --organization Organization/ID",
+            ));
+        }
         if u.roles.iter().any(|r| r.is_team())
             && !u.fhir_ref.as_deref().is_some_and(|r| {
                 r.starts_with("Practitioner/") || r.starts_with("PractitionerRole/")
@@ -223,7 +230,18 @@ impl Accounts {
             ),
             None => None,
         };
-        check_token_request(user.is_some(), &scopes, t.patient.is_some()).map_err(invalid)?;
+        let holder = match &user {
+            None => TokenHolder::Integration,
+            Some(u)
+                if u.roles
+                    .split_whitespace()
+                    .any(|r| r == Role::Partner.as_str()) =>
+            {
+                TokenHolder::Organisation
+            }
+            Some(_) => TokenHolder::User,
+        };
+        check_token_request(holder, &scopes, t.patient.is_some()).map_err(invalid)?;
         let patient = match &t.patient {
             Some(p) => Some(
                 split_reference(p)

@@ -69,6 +69,13 @@ impl Accounts {
                 grants: self.grants(id, now).await?,
             });
         }
+        if roles.contains(&Role::Partner)
+            && let Some(("Organization", id)) = reference
+        {
+            return Ok(Who::Partner {
+                organization: id.to_string(),
+            });
+        }
         if roles.contains(&Role::QualityAnalyst) {
             return Ok(Who::Analyst);
         }

@@ -259,6 +259,7 @@ pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str,
         ("lead.park", "clinic-lead", "Practitioner/demo-lead-park"),
         ("quality.ida", "quality-analyst", ""),
         ("admin", "admin", ""),
+        ("pantry", "partner", "Organization/eastside-pantry"),
     ];
     (out, accounts)
 }
@@ -725,7 +726,8 @@ pub async fn load(
         Default::default(),
         Default::default(),
     );
-    let social_needs = social::story(&social, &ana, "demo-p1").await?;
+    let chw = caller("chw.rosa")?.await?;
+    let social_needs = social::story(&social, &ana, &chw, "demo-p1").await?;
     Ok(Loaded {
         resources: n,
         care_plans: panel.len(),

@@ -20,8 +20,14 @@ pub fn directory() -> Result<Vec<Value>, CareError> {
     Ok(resources(&rows))
 }
 
-/// Ana answers the screen on her phone and says what she wants help with.
-pub async fn story(social: &Social, ana: &Caller, patient: &str) -> Result<usize, CareError> {
+/// Ana answers the screen on her phone and says what she wants help with; the community
+/// health worker refers her food need to the Eastside pantry, whose partner account sees it.
+pub async fn story(
+    social: &Social,
+    ana: &Caller,
+    chw: &Caller,
+    patient: &str,
+) -> Result<usize, CareError> {
     let answers: Vec<(String, Vec<String>)> = [
         ("71802-3", "LA31993-1"),
         ("96778-6", "LA9-3"),
@@ -45,6 +51,17 @@ pub async fn story(social: &Social, ana: &Caller, patient: &str) -> Result<usize
             _ => Choice::NotNow,
         };
         social.choose(ana, patient, &need.id, choice).await?;
+        if choice == Choice::WantHelp {
+            social
+                .refer(
+                    chw,
+                    patient,
+                    &need.id,
+                    "eastside-pantry-groceries",
+                    "Prefers Saturday mornings.",
+                )
+                .await?;
+        }
     }
     Ok(needs.len())
 }

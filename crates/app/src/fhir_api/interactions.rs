@@ -71,9 +71,9 @@ impl FhirApi {
         resource: Resource,
         patient: Option<&str>,
     ) -> Outcome<Resource> {
-        let before = sensitivity(&resource.to_value());
+        let before = facts(&resource.to_value());
         let resource = self.rules.apply(write, resource)?;
-        let after = sensitivity(&resource.to_value());
+        let after = facts(&resource.to_value());
         if after != before {
             let action = if write.creating {
                 Action::Create
@@ -125,7 +125,7 @@ impl FhirApi {
                 &rt,
                 Some(&id),
                 patient.as_deref(),
-                sensitivity(&resource.to_value()),
+                facts(&resource.to_value()),
             )?;
             let out = tx.update(resource, None, self.clock.now()).await?;
             let op = if out.created { "CREATE" } else { "UPDATE" };
@@ -198,7 +198,7 @@ impl FhirApi {
             &rt,
             None,
             patient.as_deref(),
-            sensitivity(&resource.to_value()),
+            facts(&resource.to_value()),
         )?;
         let write = Write {
             caller,
@@ -334,7 +334,7 @@ impl FhirApi {
                 &rt,
                 Some(id),
                 old.patient_id.as_deref(),
-                sensitivity(&old.json()?),
+                facts(&old.json()?),
             )?;
         }
         let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
@@ -349,7 +349,7 @@ impl FhirApi {
             &rt,
             Some(id),
             patient.as_deref(),
-            sensitivity(&resource.to_value()),
+            facts(&resource.to_value()),
         )?;
         let previous = existing.as_ref().map(Stored::json).transpose()?;
         let write = Write {
@@ -403,7 +403,7 @@ impl FhirApi {
                 "AuditEvent",
                 Some(id),
                 None,
-                Sensitivity::Normal,
+                Facts::default(),
             );
             self.settle(r).await?;
             let row = self
@@ -417,8 +417,7 @@ impl FhirApi {
             return Ok(crate::audit_events::as_stored(&row));
         }
         let found = self.store.read(rt.as_str(), id).await;
-        self.reading(caller, rt.as_str(), id, found, Sensitivity::Normal)
-            .await
+        self.reading(caller, rt.as_str(), id, found, None).await
     }
 
     /// GET /{type}/{id}/_history/{version}.
@@ -439,12 +438,14 @@ impl FhirApi {
             )
         })?;
         let found = self.store.vread(rt.as_str(), id, v).await;
-        // A past version of a record that is now confidential (or social needs) is so too.
+        // A past version of a record that is now confidential (or social needs) is so too,
+        // and one addressed elsewhere now is no longer the organisation's.
         let now = match self.store.current(rt.as_str(), id).await? {
-            Some(current) if !current.deleted => sensitivity(&current.json()?),
-            _ => Sensitivity::Normal,
+            Some(current) if !current.deleted => facts(&current.json()?),
+            _ => Facts::default(),
         };
-        self.reading(caller, rt.as_str(), id, found, now).await
+        self.reading(caller, rt.as_str(), id, found, Some(now))
+            .await
     }
 
     /// Decides and audits a read of what the store found.
@@ -454,7 +455,7 @@ impl FhirApi {
         rt: &str,
         id: &str,
         found: Result<Stored, StoreError>,
-        now: Sensitivity,
+        now: Option<Facts>,
     ) -> Result<Stored, AppError> {
         let stored = match found {
             Ok(s) => s,
@@ -471,14 +472,18 @@ impl FhirApi {
                 return Err(e);
             }
         };
-        let sensitivity = stricter(now, sensitivity(&stored.json()?));
+        let version = facts(&stored.json()?);
+        let facts = match now {
+            Some(now) => stricter(now, version),
+            None => version,
+        };
         let r = self.check(
             caller,
             Action::Read,
             rt,
             Some(id),
             stored.patient_id.as_deref(),
-            sensitivity,
+            facts,
         );
         self.settle(r).await?;
         let entry = self.audit_entry(caller, "read", rt, Some(id), stored.patient_id.clone());
@@ -522,17 +527,10 @@ impl FhirApi {
                 rt,
                 Some(id),
                 patient.as_deref(),
-                sensitivity(&old.json()?),
+                facts(&old.json()?),
             )?;
         } else {
-            self.check(
-                caller,
-                Action::Delete,
-                rt,
-                Some(id),
-                None,
-                Sensitivity::Normal,
-            )?;
+            self.check(caller, Action::Delete, rt, Some(id), None, Facts::default())?;
         }
         let v = tx.delete(rt, id, self.clock.now()).await?;
         if v.is_some() {

@@ -3,30 +3,67 @@
 
 use super::*;
 
+/// What the policy reads of a record's content: how sensitive it is, and to which
+/// organisation it is addressed (a Task's `owner`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Facts {
+    pub sensitivity: Sensitivity,
+    pub addressed_to: Option<String>,
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts {
+            sensitivity: Sensitivity::Normal,
+            addressed_to: None,
+        }
+    }
+}
+
 /// Adolescent-confidential records carry the confidentiality code R (restricted) in
 /// `meta.security`, social-needs records coproduce's social-needs label (confidentiality
-/// first: it is the stricter).
-pub(super) fn sensitivity(v: &Value) -> Sensitivity {
+/// first: it is the stricter); a Task is addressed to the Organization that owns it.
+pub(super) fn facts(v: &Value) -> Facts {
     let Some(o) = v.as_object() else {
-        return Sensitivity::Normal;
+        return Facts::default();
     };
-    if coproduce_fhir::search::is_restricted(o) {
+    let sensitivity = if coproduce_fhir::search::is_restricted(o) {
         Sensitivity::AdolescentConfidential
     } else if coproduce_fhir::search::is_social_needs(o) {
         Sensitivity::SocialNeeds
     } else {
         Sensitivity::Normal
+    };
+    let addressed_to = (v["resourceType"] == "Task")
+        .then(|| v["owner"]["reference"].as_str())
+        .flatten()
+        .and_then(|r| r.strip_prefix("Organization/"))
+        .map(str::to_string);
+    Facts {
+        sensitivity,
+        addressed_to,
     }
 }
 
-/// The stricter of two sensitivities: confidential to the patient, then social needs.
-pub(super) fn stricter(a: Sensitivity, b: Sensitivity) -> Sensitivity {
+/// The stricter of two readings of a record (as it is now, and one of its versions):
+/// confidential to the patient, then social needs; addressed to an organisation only when
+/// both are.
+pub(super) fn stricter(a: Facts, b: Facts) -> Facts {
     let rank = |s| match s {
         Sensitivity::AdolescentConfidential => 2,
         Sensitivity::SocialNeeds => 1,
         Sensitivity::Normal => 0,
     };
-    if rank(a) >= rank(b) { a } else { b }
+    Facts {
+        sensitivity: if rank(a.sensitivity) >= rank(b.sensitivity) {
+            a.sensitivity
+        } else {
+            b.sensitivity
+        },
+        addressed_to: a
+            .addressed_to
+            .filter(|x| b.addressed_to.as_ref() == Some(x)),
+    }
 }
 
 pub(super) fn compartment<'a>(rt: &str, patient: Option<&'a str>) -> Compartment<'a> {
@@ -89,12 +126,13 @@ impl FhirApi {
         rt: &str,
         id: Option<&str>,
         patient: Option<&str>,
-        sensitivity: Sensitivity,
+        facts: Facts,
     ) -> Outcome<()> {
         let target = Target {
             resource_type: rt,
             compartment: compartment(rt, patient),
-            sensitivity,
+            sensitivity: facts.sensitivity,
+            addressed_to: facts.addressed_to.as_deref(),
         };
         match decide(&caller.actor, action, &target, self.clock.now()) {
             coproduce_core::access::Decision::Allow => Ok(()),
@@ -127,29 +165,32 @@ impl FhirApi {
         }
     }
 
-    /// The reach of `caller` for a query on `rt`, as the store's compartment filter.
-    pub(super) fn compartments(
+    /// The caller's reach for a query on `rt`: None for everything, a denial (with its audit
+    /// row) for nothing.
+    pub(super) fn reach_of(
         &self,
         caller: &Caller,
         action: Action,
         rt: &str,
-    ) -> Outcome<Option<BTreeSet<String>>> {
+    ) -> Outcome<Option<Reach>> {
+        let denied = |reason: String| {
+            let entry = AuditEntry {
+                outcome: "denied".into(),
+                detail: Some(reason.clone()),
+                ..self.audit_entry(caller, action_name(action), rt, None, None)
+            };
+            Err(Fail::Denied(Box::new(entry), reason))
+        };
         match reach(&caller.actor, action, rt, is_clinical(rt), self.clock.now()) {
             Reach::Everything => Ok(None),
-            Reach::Patients(p) => Ok(Some(p)),
-            Reach::Nothing(reason) => {
-                let entry = AuditEntry {
-                    outcome: "denied".into(),
-                    detail: Some(reason.clone()),
-                    ..self.audit_entry(caller, action_name(action), rt, None, None)
-                };
-                Err(Fail::Denied(Box::new(entry), reason))
-            }
+            Reach::Nothing(reason) => denied(reason),
+            r @ (Reach::Patients(_) | Reach::AddressedTo(_)) => Ok(Some(r)),
         }
     }
 
-    /// Limits a query to what `caller` reaches of `rt`: the store's compartment filter, and
-    /// leaving out records confidential to the patient when the policy hides them.
+    /// Limits a query to what `caller` reaches of `rt`: the store's compartment filter (or an
+    /// organisation's: the Tasks it owns), and leaving out records the policy hides (those
+    /// confidential to the patient, social needs beyond a family grant).
     pub(super) fn limit(
         &self,
         caller: &Caller,
@@ -157,10 +198,59 @@ impl FhirApi {
         rt: &str,
         q: &mut SearchQuery,
     ) -> Outcome<()> {
-        q.compartments = self.compartments(caller, action, rt)?;
+        match self.reach_of(caller, action, rt)? {
+            Some(Reach::Patients(p)) => q.compartments = Some(p),
+            Some(Reach::AddressedTo(org)) => {
+                if !q.includes.is_empty() || !q.revincludes.is_empty() {
+                    let reason =
+                        "an organisation's searches find its referrals and bring nothing else along"
+                            .to_string();
+                    let entry = AuditEntry {
+                        outcome: "denied".into(),
+                        detail: Some(reason.clone()),
+                        ..self.audit_entry(caller, action_name(action), rt, None, None)
+                    };
+                    return Err(Fail::Denied(Box::new(entry), reason));
+                }
+                q.compartments = None;
+                q.filters.push(coproduce_fhir::query::Filter::Reference {
+                    param: "owner".into(),
+                    values: vec![(Some("Organization".into()), org)],
+                });
+            }
+            _ => q.compartments = None,
+        }
         q.hide_restricted = !sees_confidential(&caller.actor.who);
         q.social_needs_of = social_needs_of(&caller.actor.who, self.clock.now());
         Ok(())
+    }
+
+    /// Lets through only those the policy lets see the whole population (a quality analyst,
+    /// an integration), for figures over it; a refusal is audited under `action`.
+    pub async fn require_population_reach(
+        &self,
+        caller: &Caller,
+        action: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        if matches!(
+            reach(&caller.actor, Action::Export, "Patient", true, now),
+            Reach::Everything
+        ) {
+            return Ok(());
+        }
+        let why = "population figures are for quality analysts";
+        self.store
+            .audit(&AuditEntry {
+                at: unix_millis(now),
+                actor: caller.label.clone(),
+                action: action.into(),
+                outcome: "denied".into(),
+                detail: Some(why.into()),
+                ..AuditEntry::default()
+            })
+            .await?;
+        Err(AppError::Forbidden(why.into()))
     }
 
     /// Records a request refused for want of valid credentials.

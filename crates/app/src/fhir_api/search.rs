@@ -57,9 +57,9 @@ impl FhirApi {
             // The resource as it stands decides whether its history may be read at all.
             if let Some(current) = self.store.current(rt.as_str(), id).await? {
                 let labelled = if current.deleted {
-                    Sensitivity::Normal
+                    Facts::default()
                 } else {
-                    sensitivity(&current.json()?)
+                    facts(&current.json()?)
                 };
                 let r = self.check(
                     caller,
@@ -73,7 +73,22 @@ impl FhirApi {
             }
         }
         let r = async {
-            let compartments = self.compartments(caller, action, rt.as_str())?;
+            let compartments = match self.reach_of(caller, action, rt.as_str())? {
+                Some(Reach::Patients(p)) => Some(p),
+                // An organisation reads the history of a referral addressed to it (decided
+                // above), never a type's.
+                Some(Reach::AddressedTo(_)) if id.is_none() => {
+                    let reason =
+                        "an organisation reads the history of one referral at a time".to_string();
+                    let entry = AuditEntry {
+                        outcome: "denied".into(),
+                        detail: Some(reason.clone()),
+                        ..self.audit_entry(caller, "search", rt.as_str(), None, None)
+                    };
+                    return Err(Fail::Denied(Box::new(entry), reason));
+                }
+                _ => None,
+            };
             let (total, entries) = self
                 .store
                 .history(
@@ -182,7 +197,7 @@ impl FhirApi {
             "AuditEvent",
             None,
             None,
-            Sensitivity::Normal,
+            Facts::default(),
         );
         self.settle(r).await?;
         let mut q = SearchQuery::all("AuditEvent");

@@ -258,7 +258,7 @@ pub async fn overview(
 ) -> Result<Overview, AppError> {
     let clock = api.clock();
     let store = api.store();
-    crate::measures::require_population_reach(api, caller, "analysis").await?;
+    api.require_population_reach(caller, "analysis").await?;
     use coproduce_measures::pqi::{Indicator, Tally as PqiTally, discharges_of};
     let mut tally = coproduce_measures::utilisation::Tally::new(start, end);
     let mut pqi: Vec<PqiTally> = Indicator::ALL

@@ -71,36 +71,6 @@ pub(crate) async fn audit_run(
     Ok(())
 }
 
-/// Lets through only those the policy lets see the whole population (a quality analyst);
-/// a refusal is audited under `action`.
-pub(crate) async fn require_population_reach(
-    api: &crate::FhirApi,
-    caller: &crate::caller::Caller,
-    action: &str,
-) -> Result<(), AppError> {
-    use coproduce_core::access::{Action, Reach, reach};
-    let clock = api.clock();
-    if matches!(
-        reach(&caller.actor, Action::Export, "Patient", true, clock.now()),
-        Reach::Everything
-    ) {
-        return Ok(());
-    }
-    api.store()
-        .audit(&AuditEntry {
-            at: unix_millis(clock.now()),
-            actor: caller.label.clone(),
-            action: action.into(),
-            outcome: "denied".into(),
-            detail: Some("population figures are for quality analysts".into()),
-            ..AuditEntry::default()
-        })
-        .await?;
-    Err(AppError::Forbidden(
-        "population figures are for quality analysts".into(),
-    ))
-}
-
 /// A population of a proportion measure, by its FHIR code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Population {
@@ -150,7 +120,7 @@ pub async fn by_year(
     bundle: &MeasureBundle,
     years: std::ops::RangeInclusive<i32>,
 ) -> Result<Vec<(i32, Counts)>, AppError> {
-    require_population_reach(api, caller, "measure").await?;
+    api.require_population_reach(caller, "measure").await?;
     let years: Vec<i32> = years.collect();
     let measures = years
         .iter()
@@ -188,7 +158,8 @@ pub async fn patients_in(
     year: i32,
     population: Population,
 ) -> Result<Vec<PatientResult>, AppError> {
-    require_population_reach(api, caller, "measure-patients").await?;
+    api.require_population_reach(caller, "measure-patients")
+        .await?;
     let (start, end) = calendar_year(year)?;
     let measure = Measure::new(name, bundle, start, end)?;
     let mut found = Vec::new();

@@ -524,7 +524,7 @@ impl Rescue {
                     .iter()
                     .filter(|m| m.patient_id.as_ref().is_some_and(|p| panel.contains(p)))
                     .count(),
-                Reach::Nothing(_) => 0,
+                Reach::AddressedTo(_) | Reach::Nothing(_) => 0,
             },
         )
     }

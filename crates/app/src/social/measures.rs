@@ -7,6 +7,23 @@ use super::*;
 use coproduce_core::social::referral::{Helped, Status};
 
 impl Social {
+    /// The measures for someone the policy lets see the whole population (a quality
+    /// analyst), in aggregate only: one pass over the store under their name, audited, and a
+    /// refusal too. No chart is shown to them.
+    pub async fn population_measures(
+        &self,
+        caller: &Caller,
+    ) -> Result<coproduce_core::social::measures::Report> {
+        self.api
+            .require_population_reach(caller, "social-needs-measures")
+            .await?;
+        let pass = Caller {
+            label: caller.label.clone(),
+            ..Caller::system(&caller.label)
+        };
+        self.measures(&pass).await
+    }
+
     /// The social-needs measures over everything the caller reaches in the store (an
     /// integration's or the command line's system rights; analysts read the figures).
     pub async fn measures(

@@ -23,11 +23,13 @@ use time::OffsetDateTime;
 
 pub mod directory;
 pub mod measures;
+pub mod partner;
 pub mod questionnaire;
 pub mod referrals;
 pub mod screening;
 pub mod synthetic;
 
+pub use partner::Addressed;
 pub use questionnaire::{AnswerOption, Question, questionnaire};
 pub use referrals::Referral;
 pub use screening::write_rules;
@@ -48,7 +50,12 @@ type Result<T> = std::result::Result<T, CareError>;
 
 /// The screen's domain a health concern is about (its code in [`NEED_SYSTEM`]), if any.
 pub(crate) fn need_domain(condition: &Value) -> Option<Domain> {
-    condition["code"]["coding"]
+    need_of(&condition["code"])
+}
+
+/// The domain a CodeableConcept names in [`NEED_SYSTEM`], if any.
+pub(crate) fn need_of(concept: &Value) -> Option<Domain> {
+    concept["coding"]
         .as_array()?
         .iter()
         .find(|c| c["system"] == NEED_SYSTEM)
@@ -171,6 +178,7 @@ impl Social {
                 resource_type: "QuestionnaireResponse",
                 compartment: Compartment::Patient(patient),
                 sensitivity: Sensitivity::SocialNeeds,
+                addressed_to: None,
             },
             self.clock.now(),
         )

@@ -11,6 +11,7 @@ use super::*;
 use crate::deadlines::{escalation_extension, escalation_of, set_task_deadline, task_deadline};
 use crate::fhir_api::{Write, WriteRule, invalid};
 use crate::vocabulary::TASKS;
+use coproduce_core::access::Who;
 use coproduce_core::social::referral::{self, Ending, Helped, Side, Status};
 use coproduce_fhir::{IssueCode, Resource, parse_resource_value};
 
@@ -21,6 +22,11 @@ pub const ENDING: &str = "https://coproduce.health/fhir/CodeSystem/referral-endi
 /// On a referral Task: the chain the follow-up takes once the organisation accepts.
 pub const FOLLOW_UP_EXT: &str =
     "https://coproduce.health/fhir/StructureDefinition/referral-follow-up";
+
+/// What a referral Task carries for the organisation (`Task.input`, by type in this
+/// system), so that it needs nothing else of the chart: how to reach the patient, in which
+/// language, and the need (the patient's name is `Task.for.display`).
+pub const REFERRAL_INPUT: &str = "https://coproduce.health/fhir/CodeSystem/referral-input";
 
 /// A referral as the needs page and the worklist show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +41,11 @@ pub struct Referral {
     pub authored: Option<OffsetDateTime>,
     /// The team's next deadline on it, while one is open.
     pub due: Option<OffsetDateTime>,
+    /// The role the open deadline was escalated to, once a step was missed.
+    pub escalated_to: Option<coproduce_core::access::Role>,
 }
 
-pub(super) fn instant(v: &Value) -> Option<OffsetDateTime> {
+pub(crate) fn instant(v: &Value) -> Option<OffsetDateTime> {
     v.as_str()
         .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
 }
@@ -52,6 +60,9 @@ impl Referral {
         if !ours {
             return None;
         }
+        let open = task_deadline(&v).map(|(_, d)| d).filter(|_| {
+            !Status::parse(v["status"].as_str().unwrap_or_default()).is_some_and(Status::is_final)
+        });
         Some(Referral {
             task: stored.id.clone(),
             need: v["reasonReference"]["reference"]
@@ -69,10 +80,8 @@ impl Referral {
                 .as_str()
                 .and_then(Ending::parse),
             authored: instant(&v["authoredOn"]),
-            due: task_deadline(&v).map(|(_, d)| d.due).filter(|_| {
-                !Status::parse(v["status"].as_str().unwrap_or_default())
-                    .is_some_and(Status::is_final)
-            }),
+            due: open.map(|d| d.due),
+            escalated_to: open.filter(|d| d.level > 0).map(|d| d.role),
         })
     }
 }
@@ -127,9 +136,34 @@ impl Social {
                 "this service does not meet that need",
             ));
         };
+        let person = self.api.read(caller, "Patient", patient).await?.json()?;
         let now = self.clock.now();
         let at = coproduce_store::Stored::instant(now);
         let domain = n.domain.unwrap_or(Domain::Food);
+        let need_coding =
+            json!({"system": NEED_SYSTEM, "code": domain.as_str(), "display": domain.english()});
+        let input = |code: &str, value: (&str, Value)| {
+            let mut i = json!({"type": {"coding": [{"system": REFERRAL_INPUT, "code": code}]}});
+            i[value.0] = value.1;
+            i
+        };
+        let mut inputs = vec![input(
+            "need",
+            ("valueCodeableConcept", json!({"coding": [need_coding]})),
+        )];
+        if let Some(l) = crate::vocabulary::preferred_language(&person) {
+            inputs.push(input("language", ("valueCode", json!(l))));
+        }
+        let contact: Vec<String> = person["telecom"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["use"] != "old")
+            .filter_map(|t| t["value"].as_str().map(str::to_string))
+            .collect();
+        if !contact.is_empty() {
+            inputs.push(input("contact", ("valueString", json!(contact.join(", ")))));
+        }
         let sr_id = uuid::Uuid::new_v4().to_string();
         let task_id = uuid::Uuid::new_v4().to_string();
         let org = json!({"reference": format!("Organization/{}", s.organization_id), "display": s.organization});
@@ -149,7 +183,7 @@ impl Social {
             "status": "active",
             "intent": "order",
             "category": category,
-            "code": {"coding": [{"system": NEED_SYSTEM, "code": domain.as_str(), "display": domain.english()}], "text": s.name},
+            "code": {"coding": [need_coding.clone()], "text": s.name},
             "subject": {"reference": format!("Patient/{patient}")},
             "authoredOn": at,
             "performer": [org],
@@ -172,10 +206,11 @@ impl Social {
             ]},
             "description": format!("{} ({})", s.name, s.organization),
             "focus": {"reference": format!("ServiceRequest/{sr_id}")},
-            "for": {"reference": format!("Patient/{patient}")},
+            "for": {"reference": format!("Patient/{patient}"), "display": crate::vocabulary::person_name(&person)},
             "authoredOn": at,
             "lastModified": at,
             "owner": org,
+            "input": inputs,
             "reasonReference": {"reference": format!("Condition/{need}")},
         });
         if let Some(r) = &requester {
@@ -268,6 +303,18 @@ impl Social {
 /// the follow-up the Task carries (its first step counted from the acceptance).
 pub(super) struct ReferralRule;
 
+/// The first field, other than `allowed`, in which `after` differs from `before`.
+fn changed_beyond(before: &Value, after: &Value, allowed: &[&str]) -> Option<String> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return None;
+    };
+    b.keys()
+        .chain(a.keys())
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .find(|k| b.get(*k) != a.get(*k))
+        .cloned()
+}
+
 fn is_referral(v: &Value) -> bool {
     v["code"]["coding"]
         .as_array()
@@ -290,6 +337,15 @@ impl WriteRule for ReferralRule {
             return Ok(resource);
         };
         let mut v = resource.to_value();
+        if matches!(write.caller.actor.who, Who::Partner { .. })
+            && let Some(field) = changed_beyond(previous, &v, &referral::TARGET_CHANGES)
+        {
+            return Err(invalid(
+                IssueCode::Forbidden,
+                &format!("Task.{field}"),
+                "an organisation changes where a referral stands, never whom or what it is about",
+            ));
+        }
         if !is_referral(&v) || !is_referral(previous) {
             return Ok(resource);
         }
@@ -450,7 +506,7 @@ impl Social {
 
 /// The social-needs part of a community health worker's or social worker's worklist, across
 /// the patients they reach: needs waiting for the patient's word, and every referral (open
-/// ones first, overdue first, then by age; then the closed ones, newest first).
+/// ones first, overdue first, then escalated ones, then by age; then the closed ones, newest first).
 #[derive(Debug, Clone, Default)]
 pub struct Worklist {
     /// (patient, patient's name, need)
@@ -543,7 +599,13 @@ impl Social {
                 open.push((patient, String::new(), r));
             }
         }
-        open.sort_by_key(|(_, _, r)| (r.due.is_none_or(|d| d > now), r.authored));
+        open.sort_by_key(|(_, _, r)| {
+            (
+                r.due.is_none_or(|d| d > now),
+                r.escalated_to.is_none(),
+                r.authored,
+            )
+        });
         closed.sort_by_key(|(_, _, r)| std::cmp::Reverse(r.authored));
         closed.truncate(CLOSED_SHOWN);
         w.referrals = open.into_iter().chain(closed).collect();

@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod browser_social;
 mod browser_speakup;
 mod care;
 mod cli;
@@ -11,6 +12,7 @@ mod demo;
 mod http;
 mod import;
 mod measure;
+mod partner;
 mod rescue;
 mod security;
 mod sessions;

@@ -46,7 +46,7 @@ fn screening() -> Value {
     })
 }
 
-async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+pub(crate) async fn json_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
@@ -534,7 +534,7 @@ async fn the_directory_loads_whole_or_not_at_all() {
 /// Social needs over the test app's store, with the demo's directory loaded; Ana (p1) has
 /// screened positive for food and transportation and asked help with food only (Friday
 /// 2026-11-27 10:00 UTC). Returns the service and the two needs' ids.
-async fn screened_and_chosen(app: &TestApp) -> (Social, String, String) {
+pub(crate) async fn screened_and_chosen(app: &TestApp) -> (Social, String, String) {
     let clock: Arc<dyn Clock> = app.clock.clone();
     let social = Social::new(
         FhirApi::new(app.db.store.clone(), clock.clone()),

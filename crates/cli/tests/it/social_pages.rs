@@ -338,3 +338,55 @@ async fn the_igs_referrals_appear_on_the_social_workers_worklist_with_their_stat
     assert!(waiting.contains("/patients/pat-53234/social"), "{waiting}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_analyst_reads_the_social_needs_measures_with_their_plots_and_nobody_else_does() {
+    use coproduce_app::accounts::NewUser;
+    use coproduce_core::access::Role;
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("es").await;
+    let (social, food, _) = crate::social::screened_and_chosen(&app).await;
+    let sw = crate::rescue::caller(&app, "sw.diaz").await;
+    social
+        .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
+        .await
+        .unwrap();
+    app.accounts
+        .add_user(NewUser {
+            username: "quality.ida".into(),
+            roles: vec![Role::QualityAnalyst],
+            fhir_ref: None,
+            password: Some(coproduce_testkit::PASSWORD.into()),
+        })
+        .await
+        .unwrap();
+    let mut ida = app.sign_in("quality.ida").await;
+    let (status, home) = ida.get("/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("href=\"/social/measures\""));
+    let (status, page) = ida.get("/social/measures").await;
+    assert_eq!(status, 200, "{page}");
+    // One patient, screened; food and transportation positive; one referral, not accepted.
+    let overall = page
+        .split("id=\"social-measures\"")
+        .nth(1)
+        .and_then(|x| x.split("</table>").next())
+        .unwrap();
+    for cell in ["<td>1</td>", "<td>100.0%</td>", "<td>0</td>"] {
+        assert!(overall.contains(cell), "{cell} in {overall}");
+    }
+    let positive = page
+        .split("id=\"social-positive\"")
+        .nth(1)
+        .and_then(|x| x.split("</table>").next())
+        .unwrap();
+    assert!(positive.contains("Comida</th><td>100.0%") || positive.contains("Food</th><td>100.0%"));
+    assert!(positive.contains("<td>0.0%</td>"));
+    assert!(page.contains("<svg"), "the plots are drawn");
+    // Aggregates only: no name, and the clinician is refused (audited).
+    assert!(!page.contains("Ana Silva"));
+    let mut dr = app.sign_in("dr.okafor").await;
+    let (status, _) = dr.get("/social/measures").await;
+    assert_eq!(status, 403);
+    app.finish().await;
+}

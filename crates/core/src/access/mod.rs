@@ -11,9 +11,14 @@
 //!   through break-glass (a reason, for a limited time);
 //! - a quality analyst gets exports and aggregates, not charts; an admin manages users and
 //!   settings and reads the audit trail, not charts;
+//! - a community organisation (a partner) reaches the referral Tasks addressed to it, and
+//!   nothing else of any chart;
 //! - a token's SMART scopes narrow all of this further, never widen it.
 
+mod scopes;
 pub mod session;
+
+pub use scopes::{Scope, ScopeContext, TokenHolder, check_token_request, parse_scopes};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -34,10 +39,13 @@ pub enum Role {
     ClinicLead,
     QualityAnalyst,
     Admin,
+    /// A community organisation's account (linked to its Organization): it works the
+    /// referrals addressed to it.
+    Partner,
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::Patient,
         Role::Family,
         Role::Clinician,
@@ -49,6 +57,7 @@ impl Role {
         Role::ClinicLead,
         Role::QualityAnalyst,
         Role::Admin,
+        Role::Partner,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +73,7 @@ impl Role {
             Role::ClinicLead => "clinic-lead",
             Role::QualityAnalyst => "quality-analyst",
             Role::Admin => "admin",
+            Role::Partner => "partner",
         }
     }
 
@@ -105,7 +115,7 @@ pub enum Action {
 
 impl Action {
     /// The SMART v2 permission letter (`cruds`) this action needs.
-    fn letter(self) -> char {
+    pub(super) fn letter(self) -> char {
         match self {
             Action::Create => 'c',
             Action::Read | Action::Export => 'r',
@@ -211,109 +221,13 @@ pub enum Who {
     },
     Analyst,
     Admin,
+    /// A community organisation (the id of its Organization), through its people's sign-in
+    /// or its system's token.
+    Partner {
+        organization: String,
+    },
     /// An integration acting with `system/` scopes, no person behind it.
     System,
-}
-
-/// A parsed SMART App Launch v2 scope: `patient/Observation.rs`, `user/*.cruds`, `system/*.rs`
-/// (v1 `.read`, `.write` and `.*` are read as `rs`, `cud` and `cruds`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
-    pub context: ScopeContext,
-    /// None for `*`.
-    pub resource_type: Option<String>,
-    pub permissions: BTreeSet<char>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScopeContext {
-    Patient,
-    User,
-    System,
-}
-
-impl Scope {
-    pub fn parse(s: &str) -> Result<Scope, String> {
-        let bad =
-            || format!("'{s}' is not a SMART scope such as patient/*.rs or user/Observation.cruds");
-        let (context, rest) = s.split_once('/').ok_or_else(bad)?;
-        let context = match context {
-            "patient" => ScopeContext::Patient,
-            "user" => ScopeContext::User,
-            "system" => ScopeContext::System,
-            _ => return Err(bad()),
-        };
-        let (rt, perms) = rest.split_once('.').ok_or_else(bad)?;
-        let permissions: BTreeSet<char> = match perms {
-            "read" => ['r', 's'].into(),
-            "write" => ['c', 'u', 'd'].into(),
-            "*" => ['c', 'r', 'u', 'd', 's'].into(),
-            p if !p.is_empty() && is_ordered_subset(p) => p.chars().collect(),
-            _ => return Err(bad()),
-        };
-        let resource_type = match rt {
-            "*" => None,
-            t if !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic()) => Some(t.to_string()),
-            _ => return Err(bad()),
-        };
-        Ok(Scope {
-            context,
-            resource_type,
-            permissions,
-        })
-    }
-
-    fn allows(&self, resource_type: &str, action: Action) -> bool {
-        self.resource_type
-            .as_deref()
-            .is_none_or(|t| t == resource_type)
-            && self.permissions.contains(&action.letter())
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ctx = match self.context {
-            ScopeContext::Patient => "patient",
-            ScopeContext::User => "user",
-            ScopeContext::System => "system",
-        };
-        let perms: String = ['c', 'r', 'u', 'd', 's']
-            .iter()
-            .filter(|c| self.permissions.contains(c))
-            .collect();
-        write!(
-            f,
-            "{ctx}/{}.{perms}",
-            self.resource_type.as_deref().unwrap_or("*")
-        )
-    }
-}
-
-/// `cruds` letters, each at most once, in that order.
-fn is_ordered_subset(p: &str) -> bool {
-    let order = "cruds";
-    let mut last = None;
-    for c in p.chars() {
-        let Some(i) = order.find(c) else { return false };
-        if last.is_some_and(|l| i <= l) {
-            return false;
-        }
-        last = Some(i);
-    }
-    true
-}
-
-/// Parses a space-separated scope string.
-pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, String> {
-    let scopes: Vec<Scope> = s
-        .split_whitespace()
-        .map(Scope::parse)
-        .collect::<Result<_, _>>()?;
-    if scopes.is_empty() {
-        return Err("at least one scope is needed".into());
-    }
-    Ok(scopes)
 }
 
 /// Who is asking, and how (a session acts with the person's full rights; a token with its
@@ -367,6 +281,8 @@ pub struct Target<'a> {
     pub resource_type: &'a str,
     pub compartment: Compartment<'a>,
     pub sensitivity: Sensitivity,
+    /// The organisation (Organization id) a Task is addressed to (`Task.owner`), if any.
+    pub addressed_to: Option<&'a str>,
 }
 
 /// Allowed, or denied with a reason a person can read.
@@ -389,6 +305,9 @@ pub enum Reach {
     Everything,
     /// The records of these patients (and shared reference data).
     Patients(BTreeSet<String>),
+    /// The records addressed to this organisation (`owner` Organization/ID), whoever's
+    /// record they are in.
+    AddressedTo(String),
     Nothing(String),
 }
 
@@ -499,34 +418,6 @@ pub fn break_glass_until(
     Ok(now + length)
 }
 
-/// Which tokens may exist: `system/` scopes only for an integration with no user behind it
-/// (and never mixed with others); `patient/` and `user/` scopes only for a user; `patient/`
-/// scopes exactly when the token is bound to a patient.
-pub fn check_token_request(
-    for_a_user: bool,
-    scopes: &[Scope],
-    bound_to_patient: bool,
-) -> Result<(), String> {
-    let system = scopes.iter().any(|s| s.context == ScopeContext::System);
-    if for_a_user && system {
-        return Err(
-            "system/ scopes are for integrations: issue them with --system, not for a user".into(),
-        );
-    }
-    if !for_a_user && !system {
-        return Err("patient/ and user/ scopes act as a user: give --user".into());
-    }
-    if system && !scopes.iter().all(|s| s.context == ScopeContext::System) {
-        return Err("a system token carries system/ scopes only".into());
-    }
-    let patient_scopes = scopes.iter().any(|s| s.context == ScopeContext::Patient);
-    match (patient_scopes, bound_to_patient) {
-        (true, false) => Err("patient/ scopes need the patient: give --patient Patient/ID".into()),
-        (false, true) => Err("--patient goes with patient/ scopes".into()),
-        _ => Ok(()),
-    }
-}
-
 /// May `actor` do `action` to `target` at `now`?
 pub fn decide(actor: &Actor, action: Action, target: &Target<'_>, now: OffsetDateTime) -> Decision {
     if let Some(reason) = scope_denial(actor, target.resource_type, action) {
@@ -588,6 +479,17 @@ fn who_decides(who: &Who, action: Action, t: &Target<'_>, now: OffsetDateTime) -
             (Compartment::Shared, Action::Read | Action::Search) => Decision::Allow,
             _ => deny("quality analysts see aggregates and exports, not charts"),
         },
+        Who::Partner { organization } => {
+            let ours = t.resource_type == "Task" && t.addressed_to == Some(organization.as_str());
+            match (ours, action, t.compartment) {
+                (true, Action::Read | Action::Search | Action::Update, _) => Decision::Allow,
+                (true, _, _) => deny(
+                    "an organisation reads its referrals and updates where they stand; the clinic makes and ends them",
+                ),
+                (false, Action::Read | Action::Search, Compartment::Shared) => Decision::Allow,
+                _ => deny("an organisation sees only the referrals addressed to it"),
+            }
+        }
         Who::Patient { patient } => match t.compartment {
             Compartment::Patient(p) if p == patient => match action {
                 Action::Delete => deny("records are corrected, not deleted; ask your care team"),
@@ -681,6 +583,7 @@ pub fn reach(
             resource_type,
             compartment: Compartment::Shared,
             sensitivity: Sensitivity::Normal,
+            addressed_to: None,
         };
         return match who_decides(&actor.who, action, &t, now) {
             Decision::Allow => Reach::Everything,
@@ -697,6 +600,7 @@ pub fn reach(
                 resource_type,
                 compartment: Compartment::Unattached,
                 sensitivity: Sensitivity::Normal,
+                addressed_to: None,
             },
             now,
         ) {
@@ -704,6 +608,12 @@ pub fn reach(
             Decision::Deny(r) => Reach::Nothing(r),
         },
         Who::Patient { patient } => Reach::Patients([patient.clone()].into()),
+        Who::Partner { organization } if resource_type == "Task" => {
+            Reach::AddressedTo(organization.clone())
+        }
+        Who::Partner { .. } => {
+            Reach::Nothing("an organisation sees only the referrals addressed to it".into())
+        }
         Who::Family { grants } => {
             let part = Part::of(resource_type);
             let patients: BTreeSet<String> = grants
@@ -734,6 +644,9 @@ pub fn reach(
     };
     match (who_reach, &actor.bound_patient) {
         (Reach::Everything, Some(p)) => Reach::Patients([p.clone()].into()),
+        (Reach::AddressedTo(_), Some(p)) => Reach::Nothing(format!(
+            "an organisation's token is not bound to Patient/{p}"
+        )),
         (Reach::Patients(ps), Some(p)) => {
             if ps.contains(p) {
                 Reach::Patients([p.clone()].into())

@@ -10,6 +10,7 @@ fn on(rt: &'static str, patient: &'static str) -> Target<'static> {
         resource_type: rt,
         compartment: Compartment::Patient(patient),
         sensitivity: Sensitivity::Normal,
+        addressed_to: None,
     }
 }
 
@@ -156,11 +157,13 @@ fn the_trail_is_never_rewritten_and_the_directory_is_kept_by_admins() {
         resource_type: rt,
         compartment: Compartment::Shared,
         sensitivity: Sensitivity::Normal,
+        addressed_to: None,
     };
     let unattached = Target {
         resource_type: "Provenance",
         compartment: Compartment::Unattached,
         sensitivity: Sensitivity::Normal,
+        addressed_to: None,
     };
     for who in [
         Who::System,
@@ -301,6 +304,7 @@ fn analysts_and_admins_do_not_browse_charts() {
         resource_type: "AuditEvent",
         compartment: Compartment::Shared,
         sensitivity: Sensitivity::Normal,
+        addressed_to: None,
     };
     assert!(decide(&Actor::session(Who::Admin), Action::Search, &audit, NOW).is_allowed());
     assert!(!decide(&Actor::session(Who::Analyst), Action::Search, &audit, NOW).is_allowed());
@@ -403,13 +407,18 @@ fn break_glass_is_for_team_members_with_a_reason_for_a_limited_time() {
 #[test]
 fn token_requests_pair_scopes_with_who_they_are_for() {
     let s = |x: &str| parse_scopes(x).unwrap();
-    assert!(check_token_request(false, &s("system/*.rs"), false).is_ok());
-    assert!(check_token_request(true, &s("system/*.rs"), false).is_err());
-    assert!(check_token_request(false, &s("user/*.rs"), false).is_err());
-    assert!(check_token_request(false, &s("system/*.rs user/*.rs"), false).is_err());
-    assert!(check_token_request(true, &s("patient/*.rs"), true).is_ok());
-    assert!(check_token_request(true, &s("patient/*.rs"), false).is_err());
-    assert!(check_token_request(true, &s("user/*.rs"), true).is_err());
+    assert!(check_token_request(TokenHolder::Integration, &s("system/*.rs"), false).is_ok());
+    assert!(check_token_request(TokenHolder::User, &s("system/*.rs"), false).is_err());
+    assert!(check_token_request(TokenHolder::Integration, &s("user/*.rs"), false).is_err());
+    assert!(
+        check_token_request(TokenHolder::Integration, &s("system/*.rs user/*.rs"), false).is_err()
+    );
+    assert!(check_token_request(TokenHolder::User, &s("patient/*.rs"), true).is_ok());
+    assert!(check_token_request(TokenHolder::User, &s("patient/*.rs"), false).is_err());
+    assert!(check_token_request(TokenHolder::User, &s("user/*.rs"), true).is_err());
+    // An organisation's system: system/ scopes only (the policy holds it to its referrals).
+    assert!(check_token_request(TokenHolder::Organisation, &s("system/Task.rus"), false).is_ok());
+    assert!(check_token_request(TokenHolder::Organisation, &s("user/Task.rus"), false).is_err());
 }
 
 #[test]
@@ -479,4 +488,70 @@ fn social_needs_reach_a_family_member_only_through_a_grant_that_covers_them() {
         )
         .is_allowed()
     );
+}
+
+#[test]
+fn a_partner_reaches_only_the_referrals_addressed_to_it() {
+    let pantry = Actor::session(Who::Partner {
+        organization: "pantry".into(),
+    });
+    let task = |to: Option<&'static str>| Target {
+        sensitivity: Sensitivity::SocialNeeds,
+        addressed_to: to,
+        ..on("Task", "a")
+    };
+    let ours = task(Some("pantry"));
+    assert!(decide(&pantry, Action::Read, &ours, NOW).is_allowed());
+    assert!(decide(&pantry, Action::Update, &ours, NOW).is_allowed());
+    // The clinic makes and ends referrals; the organisation moves them along.
+    assert!(!decide(&pantry, Action::Create, &ours, NOW).is_allowed());
+    assert!(!decide(&pantry, Action::Delete, &ours, NOW).is_allowed());
+    assert!(!decide(&pantry, Action::Export, &ours, NOW).is_allowed());
+    // Another organisation's referral, an unaddressed Task, anything else in the chart.
+    assert!(!decide(&pantry, Action::Read, &task(Some("shelter")), NOW).is_allowed());
+    assert!(!decide(&pantry, Action::Read, &task(None), NOW).is_allowed());
+    for rt in [
+        "Patient",
+        "ServiceRequest",
+        "Condition",
+        "Observation",
+        "Consent",
+    ] {
+        assert!(
+            !decide(&pantry, Action::Read, &on(rt, "a"), NOW).is_allowed(),
+            "{rt}"
+        );
+    }
+    let addressed = Target {
+        addressed_to: Some("pantry"),
+        ..on("ServiceRequest", "a")
+    };
+    assert!(!decide(&pantry, Action::Read, &addressed, NOW).is_allowed());
+    let directory = Target {
+        resource_type: "HealthcareService",
+        compartment: Compartment::Shared,
+        sensitivity: Sensitivity::Normal,
+        addressed_to: None,
+    };
+    assert!(decide(&pantry, Action::Read, &directory, NOW).is_allowed());
+    assert!(!decide(&pantry, Action::Update, &directory, NOW).is_allowed());
+    assert_eq!(
+        reach(&pantry, Action::Search, "Task", true, NOW),
+        Reach::AddressedTo("pantry".into())
+    );
+    assert!(matches!(
+        reach(&pantry, Action::Search, "Observation", true, NOW),
+        Reach::Nothing(_)
+    ));
+    assert!(matches!(
+        reach(&pantry, Action::Search, "AuditEvent", false, NOW),
+        Reach::Nothing(_)
+    ));
+    // Its token's scopes narrow it further.
+    let read_only = Actor {
+        scopes: Some(parse_scopes("user/Task.rs").unwrap()),
+        ..pantry.clone()
+    };
+    assert!(!decide(&read_only, Action::Update, &ours, NOW).is_allowed());
+    assert!(decide(&read_only, Action::Read, &ours, NOW).is_allowed());
 }

@@ -84,14 +84,29 @@ pub fn asks_patient(status: Status) -> bool {
     )
 }
 
-/// The side a writer of a referral speaks for: an integration with system rights for the
-/// organisation the referral is addressed to, the clinic's people for the clinic.
+/// The side a writer of a referral speaks for: the organisation's own account, or an
+/// integration with system rights, for the organisation the referral is addressed to; the
+/// clinic's people for the clinic.
 pub fn side_of(who: &Who) -> Side {
     match who {
-        Who::System => Side::Target,
+        Who::System | Who::Partner { .. } => Side::Target,
         _ => Side::Requester,
     }
 }
+
+/// What an organisation may change on a referral addressed to it: where it stands (status,
+/// its reason, the organisation's own business status), its notes and output, when the work
+/// ran; never whom or what it is about, nor to whom it is addressed.
+pub const TARGET_CHANGES: [&str; 8] = [
+    "status",
+    "statusReason",
+    "businessStatus",
+    "note",
+    "output",
+    "executionPeriod",
+    "lastModified",
+    "meta",
+];
 
 /// Who refers a patient to a community organisation: the community health worker or the
 /// social worker on the patient's care team.

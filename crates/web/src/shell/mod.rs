@@ -311,6 +311,7 @@ pub(crate) const NOTES: &[&str] = &[
     "note-social-referred",
     "note-social-cancelled",
     "note-social-helped",
+    "note-partner-moved",
     "note-reading-saved",
     "note-reading-saved-other",
     "note-readings-uploaded",

@@ -26,9 +26,14 @@ use std::future::Future;
 use std::pin::Pin;
 use tower_sessions::Session;
 
-/// Social needs' routes.
+mod measures;
+pub(crate) mod partner;
+
+/// Social needs' routes (with the community organisations' page).
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
-    vec![
+    let mut routes = partner::route_table();
+    routes.extend([
+        ("/social/measures", get(measures::page), false),
         ("/patients/{pid}/social", get(needs_page), false),
         (
             "/patients/{pid}/social/screen",
@@ -51,7 +56,8 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
             post(helped),
             false,
         ),
-    ]
+    ]);
+    routes
 }
 
 fn forbidden() -> CareError {
@@ -633,6 +639,8 @@ pub(crate) struct WorkRow {
     age: String,
     due: String,
     overdue: bool,
+    /// "Escalated to the social worker", once a step was missed.
+    escalated: String,
 }
 
 #[derive(Template)]
@@ -678,6 +686,7 @@ pub(crate) async fn worklist_section(
             age: String::new(),
             due: String::new(),
             overdue: false,
+            escalated: String::new(),
         })
         .collect();
     let referrals = w
@@ -693,6 +702,10 @@ pub(crate) async fn worklist_section(
                 age: days(r.authored),
                 due: r.due.map(|d| t.when_zoned(d)).unwrap_or_default(),
                 overdue: r.due.is_some_and(|d| d <= now),
+                escalated: r
+                    .escalated_to
+                    .map(|role| t.arg("social-escalated", "role", &t.t(&format!("owner-{role}"))))
+                    .unwrap_or_default(),
             }
         })
         .collect();
