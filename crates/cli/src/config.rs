@@ -65,6 +65,13 @@ pub struct Config {
     pub concern_outpatient_within: String,
     pub concern_answer_within: String,
     pub concern_categories: Vec<String>,
+    /// Community referrals (see docs/social-needs.md): the time the organisation has to
+    /// accept, the follow-up once it has, the chain of team roles told in turn when one is
+    /// missed, and the time each later step of the chain has.
+    pub referral_accept_within: String,
+    pub referral_follow_up_within: String,
+    pub referral_escalation: Vec<String>,
+    pub referral_step_within: String,
     /// The quality measures on the analyst's pages: measure name (cms122, cms165) to the
     /// path of a measure bundle replacing the official one this build carries.
     pub measure_bundles: std::collections::BTreeMap<String, String>,
@@ -131,6 +138,13 @@ impl Default for Config {
             concern_outpatient_within: "2 business days".into(),
             concern_answer_within: "5 business days".into(),
             concern_categories: coproduce_core::speakup::Rules::default().categories,
+            referral_accept_within: "2 business days".into(),
+            referral_follow_up_within: "14 days".into(),
+            referral_escalation: coproduce_core::social::referral::Rules::CHAIN
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            referral_step_within: "1 business day".into(),
             measure_bundles: std::collections::BTreeMap::new(),
             smtp_host: None,
             smtp_port: 587,
@@ -188,9 +202,40 @@ impl Config {
             "webhook_url",
             "webhook_secret",
             "secret_key",
+            "concern_inpatient_within",
+            "concern_outpatient_within",
+            "concern_answer_within",
+            "referral_accept_within",
+            "referral_follow_up_within",
+            "referral_step_within",
         ]))
         .extract()
         .context("reading the configuration")
+    }
+
+    /// The team's deadlines on community referrals, from the configuration.
+    pub fn referral_rules(&self) -> Result<coproduce_core::social::referral::Rules> {
+        use coproduce_core::access::Role;
+        use coproduce_core::calendar::Within;
+        let within = |key: &str, v: &str| {
+            Within::parse(v).map_err(|e| anyhow::anyhow!("the configuration: {key} = '{v}': {e}"))
+        };
+        let roles = self
+            .referral_escalation
+            .iter()
+            .map(|r| {
+                Role::parse(r).ok_or_else(|| {
+                    anyhow::anyhow!("the configuration: referral_escalation: '{r}' is not a role")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        coproduce_core::social::referral::Rules::new(
+            &roles,
+            within("referral_accept_within", &self.referral_accept_within)?,
+            within("referral_follow_up_within", &self.referral_follow_up_within)?,
+            within("referral_step_within", &self.referral_step_within)?,
+        )
+        .map_err(|e| anyhow::anyhow!("the configuration: referral_escalation: {e}"))
     }
 }
 
@@ -207,10 +252,54 @@ mod tests {
                 "addr = \"127.0.0.1:9000\"\nbody_limit = 1000",
             )?;
             jail.set_env("COPRODUCE_BODY_LIMIT", "2000");
+            // The deadlines the docs name an environment variable for take it.
+            jail.set_env("COPRODUCE_CONCERN_ANSWER_WITHIN", "3 business days");
             let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.concern_answer_within, "3 business days");
             assert_eq!(c.addr, "127.0.0.1:9000");
             assert_eq!(c.body_limit, 2000);
             assert_eq!(c.db, "sqlite://coproduce.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn referral_chains_come_from_the_file_and_a_bad_one_is_named() {
+        use coproduce_core::access::Role;
+        use coproduce_core::calendar::Within;
+        figment::Jail::expect_with(|jail| {
+            let defaults = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                defaults.referral_rules().map_err(|e| e.to_string())?,
+                coproduce_core::social::referral::Rules::default()
+            );
+            jail.create_file(
+                "coproduce.toml",
+                "referral_escalation = [\"social-worker\", \"clinic-lead\"]\nreferral_accept_within = \"3 business days\"",
+            )?;
+            jail.set_env("COPRODUCE_REFERRAL_STEP_WITHIN", "4 business hours");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let r = c.referral_rules().map_err(|e| e.to_string())?;
+            let steps = r.accept.steps();
+            assert_eq!(
+                steps.iter().map(|s| s.role).collect::<Vec<_>>(),
+                vec![Role::SocialWorker, Role::ClinicLead]
+            );
+            assert_eq!(steps[0].within, Within::BusinessDays(3));
+            assert_eq!(steps[1].within, Within::BusinessHours(4));
+            assert_eq!(r.follow_up.steps()[0].within, Within::Days(14));
+            jail.create_file("coproduce.toml", "referral_escalation = [\"partner\"]")?;
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let e = c.referral_rules().unwrap_err().to_string();
+            assert!(
+                e.contains("referral_escalation") && e.contains("care-team"),
+                "{e}"
+            );
+            jail.create_file("coproduce.toml", "referral_accept_within = \"soon\"")?;
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let e = c.referral_rules().unwrap_err().to_string();
+            assert!(e.contains("referral_accept_within = 'soon'"), "{e}");
             Ok(())
         });
     }

@@ -503,7 +503,7 @@ fn server_config(
         )
         .map_err(|e| anyhow::anyhow!("the configuration: {e}"))?,
         speakup: speakup_rules(cfg)?,
-        referrals: Default::default(),
+        referrals: cfg.referral_rules()?,
     };
     let web = coproduce_web::WebConfig {
         body_limit: cfg.body_limit,

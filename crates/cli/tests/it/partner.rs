@@ -258,6 +258,12 @@ async fn a_partner_reads_and_moves_only_the_referrals_addressed_to_it() {
         );
         let (_, other) = json_of(app.get(&format!("/fhir/Task/{theirs}")).await).await;
         assert_eq!(other["status"], "requested");
+        // The referrals as the organisation left them export as valid R4 and import back
+        // unchanged.
+        let out = tempfile::tempdir().unwrap();
+        let counts =
+            crate::export_valid_and_reimport(&app.db.url, out.path(), &["Task", "ServiceRequest"]);
+        assert_eq!((counts[0], counts[1], counts[3]), (0, 0, 0));
         app.finish().await;
     }
 }

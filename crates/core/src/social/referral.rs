@@ -20,29 +20,54 @@ pub struct Rules {
     pub follow_up: Escalation,
 }
 
+impl Rules {
+    /// The chain's roles in order (each a care-team role), the time the organisation has to
+    /// accept, the follow-up once it has, and how long each later step of the chain has.
+    pub fn new(
+        roles: &[Role],
+        accept: Within,
+        follow_up: Within,
+        step: Within,
+    ) -> Result<Rules, String> {
+        let chain = |first: Within| {
+            Escalation::new(
+                roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, role)| Step {
+                        role: *role,
+                        within: if i == 0 { first } else { step },
+                    })
+                    .collect(),
+            )
+            .map_err(|e| e.to_string())
+        };
+        Ok(Rules {
+            accept: chain(accept)?,
+            follow_up: chain(follow_up)?,
+        })
+    }
+
+    /// The defaults' chain: the community health worker, the social worker, the clinic lead.
+    pub const CHAIN: [Role; 3] = [
+        Role::CommunityHealthWorker,
+        Role::SocialWorker,
+        Role::ClinicLead,
+    ];
+}
+
 impl Default for Rules {
     fn default() -> Self {
-        let chain = |first: Within| {
-            Escalation::new(vec![
-                Step {
-                    role: Role::CommunityHealthWorker,
-                    within: first,
-                },
-                Step {
-                    role: Role::SocialWorker,
-                    within: Within::BusinessDays(1),
-                },
-                Step {
-                    role: Role::ClinicLead,
-                    within: Within::BusinessDays(1),
-                },
-            ])
-            .unwrap_or_else(|_| Escalation::single(Role::CommunityHealthWorker, first))
-        };
-        Rules {
-            accept: chain(Within::BusinessDays(2)),
-            follow_up: chain(Within::Days(14)),
-        }
+        Rules::new(
+            &Rules::CHAIN,
+            Within::BusinessDays(2),
+            Within::Days(14),
+            Within::BusinessDays(1),
+        )
+        .unwrap_or_else(|_| Rules {
+            accept: Escalation::single(Role::CommunityHealthWorker, Within::BusinessDays(2)),
+            follow_up: Escalation::single(Role::CommunityHealthWorker, Within::Days(14)),
+        })
     }
 }
 
@@ -334,6 +359,33 @@ mod tests {
         assert!(s.is_final());
         assert!(loop_closed(s, Some(Ending::NeedMet)));
         assert!(!loop_closed(Cancelled, Some(Ending::CouldNotReach)));
+    }
+
+    #[test]
+    fn the_chains_are_data_with_team_roles_only() {
+        let r = Rules::default();
+        let roles: Vec<Role> = r.accept.steps().iter().map(|s| s.role).collect();
+        assert_eq!(roles, Rules::CHAIN);
+        assert_eq!(r.accept.steps()[0].within, Within::BusinessDays(2));
+        assert_eq!(r.follow_up.steps()[0].within, Within::Days(14));
+        assert_eq!(r.follow_up.steps()[2].within, Within::BusinessDays(1));
+        let site = Rules::new(
+            &[Role::SocialWorker, Role::ClinicLead],
+            Within::BusinessDays(3),
+            Within::Days(7),
+            Within::BusinessHours(4),
+        )
+        .unwrap();
+        assert_eq!(site.accept.steps().len(), 2);
+        assert_eq!(site.accept.steps()[1].within, Within::BusinessHours(4));
+        assert!(Rules::new(&[], Within::Days(1), Within::Days(1), Within::Days(1)).is_err());
+        let not_team = Rules::new(
+            &[Role::Partner],
+            Within::Days(1),
+            Within::Days(1),
+            Within::Days(1),
+        );
+        assert!(not_team.unwrap_err().contains("not a care-team role"));
     }
 
     #[test]
