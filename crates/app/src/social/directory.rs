@@ -44,7 +44,8 @@ pub struct DirectoryRefused {
     pub english: String,
 }
 
-const COLUMNS: [&str; 11] = [
+/// The directory CSV's columns, in order.
+pub const COLUMNS: [&str; 11] = [
     "organization_id",
     "organization",
     "service_id",
@@ -58,7 +59,8 @@ const COLUMNS: [&str; 11] = [
     "refer_by",
 ];
 
-const METHODS: [&str; 4] = ["app", "phone", "email", "fax"];
+/// How a referral reaches a service.
+pub const METHODS: [&str; 4] = ["app", "phone", "email", "fax"];
 
 fn is_language_tag(s: &str) -> bool {
     let mut parts = s.split('-');
@@ -388,6 +390,186 @@ impl Social {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+}
+
+/// A service of the directory as the administrator sees and edits it: its row, whether it is
+/// offered, and the version edited (a change since is refused, not overwritten).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub row: ServiceRow,
+    pub active: bool,
+    pub version: i64,
+}
+
+impl ServiceRow {
+    /// The row a HealthcareService (and its Organization, for the address) says.
+    fn of(svc: &Value, org: Option<&Value>) -> Option<ServiceRow> {
+        let codes = |v: &Value, system: &str| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["coding"].as_array())
+                .flatten()
+                .filter(|c| c["system"] == system)
+                .filter_map(|c| c["code"].as_str().map(str::to_string))
+                .collect()
+        };
+        let telecom = |system: &str| {
+            svc["telecom"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["system"] == system)
+                .and_then(|t| t["value"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let service = Service::of(svc)?;
+        let refer_by = if service.in_app {
+            "app".to_string()
+        } else {
+            match codes(&svc["referralMethod"], REFERRAL_METHOD)
+                .first()
+                .map(String::as_str)
+            {
+                Some("semail") => "email".into(),
+                Some(other) => other.to_string(),
+                None => "phone".into(),
+            }
+        };
+        Some(ServiceRow {
+            organization_id: service.organization_id,
+            organization: service.organization,
+            service_id: service.id,
+            service: service.name,
+            needs: codes(&svc["type"], NEED_SYSTEM)
+                .iter()
+                .filter_map(|c| Domain::parse(c))
+                .collect(),
+            languages: service.languages,
+            hours: service.hours,
+            address: org
+                .and_then(|o| o["address"][0]["text"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            phone: telecom("phone"),
+            email: telecom("email"),
+            refer_by,
+        })
+    }
+
+    /// The row as a line of the directory CSV (with its header), so that an edit is checked
+    /// by the same rules as a file.
+    fn as_csv(&self) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let needs: Vec<&str> = self.needs.iter().map(|d| d.as_str()).collect();
+        let fields = [
+            self.organization_id.as_str(),
+            &self.organization,
+            &self.service_id,
+            &self.service,
+            &needs.join(";"),
+            &self.languages.join(";"),
+            &self.hours,
+            &self.address,
+            &self.phone,
+            &self.email,
+            &self.refer_by,
+        ];
+        let written = w
+            .write_record(COLUMNS)
+            .and_then(|()| w.write_record(fields));
+        match (written, w.into_inner()) {
+            (Ok(()), Ok(bytes)) => bytes,
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Social {
+    /// Loads a directory CSV the administrator gives (on the page): all of it or, with the
+    /// first bad line named, nothing. Returns how many records were written.
+    pub async fn load_directory_csv(&self, caller: &Caller, csv: &[u8]) -> Result<usize> {
+        let rows = parse_csv(csv).map_err(|e| CareError::Input {
+            key: "directory-file-refused",
+            args: vec![("line", e.line.to_string()), ("why", e.english.clone())],
+            english: e.to_string(),
+        })?;
+        self.load_directory(caller, resources(&rows)).await
+    }
+
+    /// Every service of the directory, by organisation then name, for its administrator.
+    pub async fn directory(&self, caller: &Caller) -> Result<Vec<Listed>> {
+        let orgs: std::collections::HashMap<String, Value> = self
+            .api
+            .search_all(caller, "Organization", &[])
+            .await?
+            .iter()
+            .filter_map(|o| Some((o.id.clone(), o.json().ok()?)))
+            .collect();
+        let mut out = Vec::new();
+        for s in self
+            .api
+            .search_all(caller, "HealthcareService", &[])
+            .await?
+        {
+            let v = s.json()?;
+            let org = v["providedBy"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Organization/"))
+                .and_then(|id| orgs.get(id));
+            if let Some(row) = ServiceRow::of(&v, org) {
+                out.push(Listed {
+                    row,
+                    active: v["active"] != false,
+                    version: s.version_id,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.row.organization, &a.row.service).cmp(&(&b.row.organization, &b.row.service))
+        });
+        Ok(out)
+    }
+
+    /// Saves one service as edited (checked as a line of the directory file is), offered or
+    /// not; `version` is the one the administrator saw.
+    pub async fn save_service(
+        &self,
+        caller: &Caller,
+        row: &ServiceRow,
+        active: bool,
+        version: i64,
+    ) -> Result<()> {
+        let rows = parse_csv(&row.as_csv()).map_err(|e| CareError::Input {
+            key: "directory-refused",
+            args: vec![("why", e.english.clone())],
+            english: e.english,
+        })?;
+        // The service must exist (a new one comes with a file), and is written only if it
+        // is still the version shown.
+        self.api
+            .read(caller, "HealthcareService", &row.service_id)
+            .await?;
+        let entries = resources(&rows)
+            .into_iter()
+            .map(|mut r| {
+                let url = format!(
+                    "{}/{}",
+                    r["resourceType"].as_str().unwrap_or_default(),
+                    r["id"].as_str().unwrap_or_default()
+                );
+                let mut request = json!({"method": "PUT", "url": url});
+                if r["resourceType"] == "HealthcareService" {
+                    r["active"] = json!(active);
+                    request["ifMatch"] = json!(format!("W/\"{version}\""));
+                }
+                (caller, json!({"resource": r, "request": request}))
+            })
+            .collect();
+        self.api.transaction_with(entries, &[], None).await?;
+        Ok(())
     }
 }
 

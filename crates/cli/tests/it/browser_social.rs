@@ -4,7 +4,10 @@
 //! escalates exactly once on the fake clock; the pantry's partner account accepts it and
 //! later completes it with "need met"; Ana sees it closed and says it helped.
 
-use crate::browser::{browser, click, screenshot, sign_in, start_driver, wait_for, wait_for_text};
+use crate::browser::{
+    accessibility_violations, browser, click, screenshot, sign_in, start_driver, wait_for,
+    wait_for_text,
+};
 use coproduce_app::accounts::NewUser;
 use coproduce_core::access::Role;
 use coproduce_testkit::{PASSWORD, TestApp, TestBackend};
@@ -30,12 +33,13 @@ async fn chw_and_pantry(app: &TestApp) {
     for (name, role, link) in [
         ("chw.rosa", Role::CommunityHealthWorker, "Practitioner/chw"),
         ("pantry", Role::Partner, "Organization/eastside-pantry"),
+        ("quality.ida", Role::QualityAnalyst, ""),
     ] {
         app.accounts
             .add_user(NewUser {
                 username: name.into(),
                 roles: vec![role],
-                fhir_ref: Some(link.into()),
+                fhir_ref: (!link.is_empty()).then(|| link.into()),
                 password: Some(PASSWORD.into()),
             })
             .await
@@ -273,7 +277,34 @@ async fn a_patient_in_spanish_gets_help_with_food_and_says_it_helped() {
     app.clock.set(time::macros::datetime!(2027-01-10 12:00 UTC));
     assert_eq!(app.jobs.run_once().await.unwrap().deadlines.escalated, 0);
 
-    for shot in [food_page, pantry_shot, closed_shot] {
+    // The loop's pages through axe-core: Ana's (Spanish, on the phone), the pantry's, the
+    // community health worker's worklist, the administrator's directory, the analyst's
+    // measures.
+    let mut checked = vec![(
+        "needs page (es, 390 px)",
+        accessibility_violations(&ana).await,
+    )];
+    sign_in(&pantry, &app, "pantry").await;
+    checked.push(("partner page", accessibility_violations(&pantry).await));
+    sign_in(&chw, &app, "chw.rosa").await;
+    checked.push(("CHW worklist", accessibility_violations(&chw).await));
+    sign_in(&chw, &app, "admin.kim").await;
+    chw.goto(&app.url("/admin/directory")).await.unwrap();
+    wait_for(&chw, "//table[@id='directory']").await;
+    checked.push(("directory", accessibility_violations(&chw).await));
+    sign_in(&chw, &app, "quality.ida").await;
+    chw.goto(&app.url("/social/measures")).await.unwrap();
+    wait_for(&chw, "//table[@id='social-measures']").await;
+    checked.push(("social measures", accessibility_violations(&chw).await));
+    let measures_shot = screenshot(&chw, "social-measures.png").await;
+    let failing: Vec<_> = checked.iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(failing.is_empty(), "WCAG 2.1 A/AA violations: {failing:#?}");
+    println!(
+        "axe-core: {} social-needs pages, no WCAG 2.1 A/AA violation",
+        checked.len()
+    );
+
+    for shot in [food_page, pantry_shot, closed_shot, measures_shot] {
         assert!(
             std::fs::metadata(&shot).unwrap().len() > 10_000,
             "{}",

@@ -380,13 +380,117 @@ async fn the_analyst_reads_the_social_needs_measures_with_their_plots_and_nobody
         .nth(1)
         .and_then(|x| x.split("</table>").next())
         .unwrap();
-    assert!(positive.contains("Comida</th><td>100.0%") || positive.contains("Food</th><td>100.0%"));
+    assert!(positive.contains("Food</th><td>100.0%"), "{positive}");
+    assert!(positive.contains("Transportation</th><td>100.0%"));
     assert!(positive.contains("<td>0.0%</td>"));
     assert!(page.contains("<svg"), "the plots are drawn");
     // Aggregates only: no name, and the clinician is refused (audited).
     assert!(!page.contains("Ana Silva"));
     let mut dr = app.sign_in("dr.okafor").await;
     let (status, _) = dr.get("/social/measures").await;
+    assert_eq!(status, 403);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_administrator_keeps_the_directory_on_its_page_and_nothing_half_loads() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("es").await;
+    let mut admin = app.sign_in("admin.kim").await;
+    let (status, home) = admin.get("/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("href=\"/admin/directory\""));
+    let (status, empty) = admin.get("/admin/directory").await;
+    assert_eq!(status, 200);
+    assert!(empty.contains("The directory is empty"));
+
+    // A file with a bad line: named, and nothing loaded.
+    let mut bad = coproduce_app::demo::DIRECTORY_CSV.to_string();
+    bad.push_str("x-org,X,x-svc,X service,groceries,en,,,,,app\n");
+    let resp = admin.post("/admin/directory", &[("csv", &bad)]).await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Line 15"), "{page}");
+    assert!(page.contains("Nothing was loaded"));
+    assert_eq!(
+        total(&app, "/fhir/HealthcareService?_summary=count").await,
+        0
+    );
+
+    // The whole file loads.
+    admin.get("/admin/directory").await;
+    let resp = admin
+        .post(
+            "/admin/directory",
+            &[("csv", coproduce_app::demo::DIRECTORY_CSV)],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        total(&app, "/fhir/HealthcareService?_summary=count").await,
+        13
+    );
+    let (_, page) = admin.get("/admin/directory").await;
+    assert!(page.contains("id=\"service-eastside-pantry-groceries\""));
+
+    // A row edited in place: new hours, Portuguese added, no longer offered.
+    let (_, svc) = {
+        let r = app
+            .get("/fhir/HealthcareService/eastside-pantry-groceries")
+            .await;
+        (r.status(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    let version = svc["meta"]["versionId"].as_str().unwrap().to_string();
+    let edit = |needs: &'static str, version: String| {
+        vec![
+            ("version", version),
+            ("service", "Weekly groceries".to_string()),
+            ("needs", needs.to_string()),
+            ("languages", "en;es;ht;pt-BR".to_string()),
+            ("hours", "Tue 10:00-18:00".to_string()),
+            ("phone", "+1 555 0140".to_string()),
+            ("email", String::new()),
+            ("refer_by", "app".to_string()),
+        ]
+    };
+    let fields = edit("food", version.clone());
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = admin
+        .post("/admin/directory/eastside-pantry-groceries", &form)
+        .await;
+    assert_eq!(resp.status(), 303);
+    let r = app
+        .get("/fhir/HealthcareService/eastside-pantry-groceries")
+        .await;
+    let svc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(svc["availabilityExceptions"], "Tue 10:00-18:00");
+    assert_eq!(svc["active"], false);
+    assert!(svc["communication"].to_string().contains("pt-BR"));
+    // A bad need, or an edit over a newer version, changes nothing.
+    let fields = edit(
+        "groceries",
+        svc["meta"]["versionId"].as_str().unwrap().to_string(),
+    );
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = admin
+        .post("/admin/directory/eastside-pantry-groceries", &form)
+        .await;
+    assert_eq!(resp.status(), 422);
+    let fields = edit("food", version);
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = admin
+        .post("/admin/directory/eastside-pantry-groceries", &form)
+        .await;
+    assert_eq!(resp.status(), 409);
+    let r = app
+        .get("/fhir/HealthcareService/eastside-pantry-groceries")
+        .await;
+    let after: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(after["meta"]["versionId"], svc["meta"]["versionId"]);
+
+    // Nobody else keeps it.
+    let mut sw = app.sign_in("sw.diaz").await;
+    let (status, _) = sw.get("/admin/directory").await;
     assert_eq!(status, 403);
     app.finish().await;
 }

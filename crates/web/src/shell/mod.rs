@@ -312,6 +312,8 @@ pub(crate) const NOTES: &[&str] = &[
     "note-social-cancelled",
     "note-social-helped",
     "note-partner-moved",
+    "note-directory-saved",
+    "note-directory-loaded",
     "note-reading-saved",
     "note-reading-saved-other",
     "note-readings-uploaded",

@@ -82,7 +82,7 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
     };
     let groups = vec![
         (
-            t.t("concern-measures-language"),
+            t.t("social-measures-language"),
             r.by_language
                 .iter()
                 .map(|(k, x)| row(&t, language(k), x))
@@ -108,7 +108,7 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
         .iter()
         .map(|d| {
             (
-                t.t(&format!("social-need-{}", d.as_str())),
+                d.english().to_string(),
                 o.positive_rate(*d).unwrap_or(0.0) * 100.0,
             )
         })

@@ -26,12 +26,14 @@ use std::future::Future;
 use std::pin::Pin;
 use tower_sessions::Session;
 
+mod directory;
 mod measures;
 pub(crate) mod partner;
 
 /// Social needs' routes (with the community organisations' page).
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
     let mut routes = partner::route_table();
+    routes.extend(directory::route_table());
     routes.extend([
         ("/social/measures", get(measures::page), false),
         ("/patients/{pid}/social", get(needs_page), false),
