@@ -21,6 +21,8 @@ pub struct Addressed {
     pub need: Option<Domain>,
     /// The service asked for.
     pub service: String,
+    /// What the referrer wrote for the organisation.
+    pub note: Option<String>,
     pub status: Status,
     pub ending: Option<Ending>,
     pub authored: Option<OffsetDateTime>,
@@ -51,6 +53,7 @@ impl Addressed {
             language: input("language").and_then(|i| i["valueCode"].as_str().map(str::to_string)),
             need: input("need").and_then(|i| need_of(&i["valueCodeableConcept"])),
             service: v["description"].as_str().unwrap_or_default().to_string(),
+            note: v["note"][0]["text"].as_str().map(str::to_string),
             status: Status::parse(v["status"].as_str().unwrap_or_default())?,
             ending: v["statusReason"]["coding"][0]["code"]
                 .as_str()

@@ -218,7 +218,9 @@ impl Social {
             task["requester"] = r.clone();
         }
         if !note.trim().is_empty() {
+            // The note is for the organisation too: it reads the Task, never the request.
             sr["note"] = json!([{"text": note.trim(), "time": at}]);
+            task["note"] = sr["note"].clone();
         }
         set_task_deadline(&mut task, &deadline);
         screening::label(&mut sr);

@@ -66,7 +66,13 @@ async fn a_partner_reads_and_moves_only_the_referrals_addressed_to_it() {
         assert!(resp.status().is_success());
         let sw = caller(&app, "sw.diaz").await;
         let ours = social
-            .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
+            .refer(
+                &sw,
+                "p1",
+                &food,
+                "eastside-pantry-groceries",
+                "Prefers Saturday mornings",
+            )
             .await
             .unwrap();
         let theirs = social
@@ -208,7 +214,12 @@ async fn a_partner_reads_and_moves_only_the_referrals_addressed_to_it() {
         assert_eq!(status, 200);
         assert!(html.contains(&format!("id=\"referral-{ours}\"")), "{html}");
         assert!(!html.contains(&theirs));
-        for shown in ["Ana Silva", "+1 555 0199", "Español"] {
+        for shown in [
+            "Ana Silva",
+            "+1 555 0199",
+            "Español",
+            "Prefers Saturday mornings",
+        ] {
             assert!(html.contains(shown), "{shown}");
         }
         for path in ["/patients/p1", "/patients/p1/social", "/fhir/Task"] {

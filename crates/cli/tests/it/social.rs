@@ -811,5 +811,23 @@ async fn an_organisation_moves_its_referral_through_the_api_by_the_igs_rules() {
         (Some(1.0), Some(1.0))
     );
     assert_eq!(r.by_language["es"].referrals, 1);
+    // The whole loop as written (the screening, the choices, the directory, the referral,
+    // the patient's word) exports as valid R4 and imports back unchanged.
+    let out = tempfile::tempdir().unwrap();
+    let counts = crate::export_valid_and_reimport(
+        &app.db.url,
+        out.path(),
+        &[
+            "QuestionnaireResponse",
+            "Observation",
+            "Condition",
+            "Consent",
+            "Organization",
+            "HealthcareService",
+            "ServiceRequest",
+            "Task",
+        ],
+    );
+    assert_eq!((counts[0], counts[1], counts[3]), (0, 0, 0));
     app.finish().await;
 }

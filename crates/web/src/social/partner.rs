@@ -35,6 +35,7 @@ pub(crate) struct Row {
     lang_code: String,
     need: String,
     service: String,
+    note: String,
     contact: String,
     status: String,
     moves: Vec<(&'static str, String)>,
@@ -68,6 +69,7 @@ fn row(t: &crate::i18n::Tr, a: &Addressed) -> Row {
             .map(|d| t.t(&format!("social-need-{}", d.as_str())))
             .unwrap_or_default(),
         service: a.service.clone(),
+        note: a.note.clone().unwrap_or_default(),
         contact: a.contact.clone().unwrap_or_default(),
         status: match a.ending {
             Some(e) => format!(
