@@ -38,6 +38,12 @@ impl FromRequestParts<AppState> for Authenticated {
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let unauthorized = |msg: String| ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, msg);
+    // Two credentials are no credential: which one acts would be a guess.
+    if parts.headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Err(unauthorized(
+            "send one Authorization header, not several".into(),
+        ));
+    }
     let header = parts
         .headers
         .get(header::AUTHORIZATION)

@@ -1007,6 +1007,20 @@ async fn every_protected_route_answers_401_without_credentials() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    // Two Authorization headers, even one of them good, count as none: which would act is
+    // not guessed.
+    let resp = app
+        .request(Method::GET, "/fhir/Patient")
+        .bearer_auth("cp_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body.to_string().contains("one Authorization header"),
+        "{body}"
+    );
     app.finish().await;
 }
 
