@@ -19,6 +19,14 @@ pub const LANGUAGES: &[(&str, &str)] = &[
     ("ht", "Kreyòl ayisyen"),
 ];
 
+/// A language's name in itself ("Español") for a code the app speaks, else the code.
+pub fn language_name(code: &str) -> String {
+    LANGUAGES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code.to_string(), |(_, n)| n.to_string())
+}
+
 /// The message files: (language, file name, text).
 pub const FILES: &[(&str, &str, &str)] = &[
     (

@@ -45,23 +45,7 @@ async fn chw_and_pantry(app: &TestApp) {
             .await
             .unwrap();
     }
-    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
-    let social = coproduce_app::social::Social::new(
-        coproduce_app::FhirApi::new(app.db.store.clone(), clock.clone()),
-        clock,
-        Default::default(),
-        Default::default(),
-    );
-    let rows =
-        coproduce_app::social::directory::parse_csv(coproduce_app::demo::DIRECTORY_CSV.as_bytes())
-            .unwrap();
-    social
-        .load_directory(
-            &coproduce_app::accounts::Caller::system("test:directory"),
-            coproduce_app::social::directory::resources(&rows),
-        )
-        .await
-        .unwrap();
+    crate::social::with_directory(app).await;
 }
 
 /// Chooses an answer (a radio or a box) of the screen's page.

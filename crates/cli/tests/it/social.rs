@@ -534,7 +534,8 @@ async fn the_directory_loads_whole_or_not_at_all() {
 /// Social needs over the test app's store, with the demo's directory loaded; Ana (p1) has
 /// screened positive for food and transportation and asked help with food only (Friday
 /// 2026-11-27 10:00 UTC). Returns the service and the two needs' ids.
-pub(crate) async fn screened_and_chosen(app: &TestApp) -> (Social, String, String) {
+/// The social-needs services over the app's store, with the demo's community directory.
+pub(crate) async fn with_directory(app: &TestApp) -> Social {
     let clock: Arc<dyn Clock> = app.clock.clone();
     let social = Social::new(
         FhirApi::new(app.db.store.clone(), clock.clone()),
@@ -552,6 +553,11 @@ pub(crate) async fn screened_and_chosen(app: &TestApp) -> (Social, String, Strin
         )
         .await
         .unwrap();
+    social
+}
+
+pub(crate) async fn screened_and_chosen(app: &TestApp) -> (Social, String, String) {
+    let social = with_directory(app).await;
     let (status, _) = json_of(
         app.post_json("/fhir/QuestionnaireResponse", screening().to_string())
             .await,

@@ -66,6 +66,30 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
     ]
 }
 
+/// A page that carries the frame (title, note, error).
+pub(crate) trait Framed: Template {
+    fn frame_mut(&mut self) -> &mut Frame;
+}
+
+/// A refusal the person can act on shows the page again (`page`, built only then) with the
+/// message, 422; any other failure is answered by its status.
+pub(crate) async fn show_refusal<P: Framed>(
+    t: &Tr,
+    e: CareError,
+    page: impl std::future::Future<Output = Result<P, CareError>>,
+) -> Response {
+    match refusal(t, &e) {
+        Some(msg) => match page.await {
+            Ok(mut page) => {
+                page.frame_mut().error = Some(msg);
+                render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Err(e) => failed(t, e),
+        },
+        None => failed(t, e),
+    }
+}
+
 pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),

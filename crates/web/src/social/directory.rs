@@ -4,7 +4,9 @@
 //! the shared directory is kept by administrators and integrations.
 
 use crate::AppState;
-use crate::shell::{Frame, Pairs, Person, back_to, failed, person, person_form, refusal, render};
+use crate::shell::{
+    Frame, Pairs, Person, back_to, failed, person, person_form, render, show_refusal,
+};
 use askama::Template;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -121,17 +123,7 @@ async fn page(
 }
 
 async fn again(s: &AppState, p: &Person, e: CareError, csv: String) -> Response {
-    let t = p.t();
-    match refusal(&t, &e) {
-        Some(msg) => match view(s, p, None, csv).await {
-            Ok(mut page) => {
-                page.f.error = Some(msg);
-                render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Err(e) => failed(&t, e),
-        },
-        None => failed(&t, e),
-    }
+    show_refusal(&p.t(), e, view(s, p, None, csv)).await
 }
 
 async fn load(
@@ -226,5 +218,11 @@ async fn save(
             "note-directory-saved",
         ),
         Err(e) => again(&s, &p, e, String::new()).await,
+    }
+}
+
+impl crate::shell::Framed for DirectoryPage {
+    fn frame_mut(&mut self) -> &mut Frame {
+        &mut self.f
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::AppState;
 use crate::shell::{
-    Frame, Pairs, Person, back_to, failed, note, person, person_form, refusal, render,
+    Frame, Pairs, Person, back_to, failed, note, person, person_form, refusal, render, show_refusal,
 };
 use askama::Template;
 use axum::Form;
@@ -506,17 +506,7 @@ async fn choose(
 
 /// The needs page again with a refusal the person can act on, or the failure page.
 async fn needs_again(s: &AppState, p: &Person, pid: &str, e: CareError) -> Response {
-    let t = p.t();
-    match refusal(&t, &e) {
-        Some(msg) => match needs_view(s, p, pid, None).await {
-            Ok(mut page) => {
-                page.f.error = Some(msg);
-                render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Err(e) => failed(&t, e),
-        },
-        None => failed(&t, e),
-    }
+    show_refusal(&p.t(), e, needs_view(s, p, pid, None)).await
 }
 
 async fn refer(
@@ -719,4 +709,10 @@ pub(crate) async fn worklist_section(
     .render()
     .map(Some)
     .map_err(|e| CareError::App(AppError::Internal(e.to_string())))
+}
+
+impl crate::shell::Framed for NeedsPage {
+    fn frame_mut(&mut self) -> &mut Frame {
+        &mut self.f
+    }
 }

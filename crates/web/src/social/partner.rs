@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::shell::{
-    Frame, Pairs, Person, back_to, failed, note, person, person_form, refusal, render,
+    Frame, Pairs, Person, back_to, failed, note, person, person_form, render, show_refusal,
 };
 use askama::Template;
 use axum::Form;
@@ -57,12 +57,7 @@ fn row(t: &crate::i18n::Tr, a: &Addressed) -> Row {
         version: a.version,
         received: a.authored.map(|at| t.when_zoned(at)).unwrap_or_default(),
         name: a.name.clone(),
-        language: t
-            .languages()
-            .iter()
-            .find(|(code, _)| *code == lang_code)
-            .map(|(_, name)| name.to_string())
-            .unwrap_or_else(|| lang_code.clone()),
+        language: crate::i18n::language_name(&lang_code),
         lang_code,
         need: a
             .need
@@ -121,17 +116,7 @@ async fn page(
 }
 
 async fn again(s: &AppState, p: &Person, e: CareError) -> Response {
-    let t = p.t();
-    match refusal(&t, &e) {
-        Some(msg) => match view(s, p, None).await {
-            Ok(mut page) => {
-                page.f.error = Some(msg);
-                render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Err(e) => failed(&t, e),
-        },
-        None => failed(&t, e),
-    }
+    show_refusal(&p.t(), e, view(s, p, None)).await
 }
 
 async fn update(
@@ -173,5 +158,11 @@ async fn update(
     {
         Ok(()) => back_to("/partner", "note-partner-moved"),
         Err(e) => again(&s, &p, e).await,
+    }
+}
+
+impl crate::shell::Framed for PartnerPage {
+    fn frame_mut(&mut self) -> &mut Frame {
+        &mut self.f
     }
 }

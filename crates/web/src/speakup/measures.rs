@@ -73,12 +73,7 @@ pub(crate) async fn measures_page(
         Ok(r) => r,
         Err(e) => return failed(&t, e),
     };
-    let language = |code: &str| {
-        crate::i18n::LANGUAGES
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map_or(code.to_string(), |(_, n)| n.to_string())
-    };
+    let language = crate::i18n::language_name;
     let groups = vec![
         (
             t.t("col-unit"),

@@ -142,10 +142,7 @@ async fn team_view(
     let t = p.t();
     let v = s.speakup.concern_for_team(&p.caller, id).await?;
     let now = s.speakup.now();
-    let language = crate::i18n::LANGUAGES
-        .iter()
-        .find(|(c, _)| *c == v.record.language)
-        .map_or(v.record.language.clone(), |(_, n)| n.to_string());
+    let language = crate::i18n::language_name(&v.record.language);
     let (st, st_label) = standing(&t, v.standing(now));
     let next = v
         .record
