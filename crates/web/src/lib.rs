@@ -19,6 +19,7 @@ mod auth;
 pub mod charts;
 pub mod errors;
 mod fhir;
+pub mod headers;
 mod home;
 mod inbox;
 mod metrics;
@@ -215,6 +216,7 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(headers::secure))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,

@@ -356,3 +356,72 @@ async fn a_database_failure_is_a_500_never_a_client_error() {
     );
     assert_eq!(app.get("/healthz").await.status(), 503);
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_health_data_is_never_cached() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let mut ana = app.sign_in("ana").await;
+    ana.get("/").await;
+    let page = ana
+        .client
+        .get(format!("{}/patients/p1", ana.base))
+        .send()
+        .await
+        .unwrap();
+    let api = app.get("/fhir/Patient/p1").await;
+    let login = app
+        .visitor()
+        .client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let missing = app.get("/nowhere").await;
+    for (what, resp) in [
+        ("page", &page),
+        ("API", &api),
+        ("sign-in", &login),
+        ("404", &missing),
+    ] {
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{what}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(h["x-frame-options"], "DENY", "{what}");
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+    }
+    // The static files may be cached: they carry no one's data.
+    let css = app.get("/static/app.css").await;
+    assert!(
+        css.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+    // No page runs inline script: the CSP would block it.
+    for path in [
+        "/patients/p1",
+        "/patients/p1/summary",
+        "/patients/p1/social",
+        "/account",
+    ] {
+        let (status, html) = ana.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !html.contains("onclick=") && !html.contains("javascript:"),
+            "{path}"
+        );
+        for script in html.split("<script").skip(1) {
+            assert!(
+                script.trim_start().starts_with("src="),
+                "{path}: inline script"
+            );
+        }
+    }
+    app.finish().await;
+}

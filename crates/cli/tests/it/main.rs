@@ -8,6 +8,7 @@ mod browser_speakup;
 mod care;
 mod cli;
 mod corpus;
+mod crash;
 mod demo;
 mod http;
 mod import;

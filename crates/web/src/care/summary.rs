@@ -7,6 +7,7 @@ use super::*;
 #[template(path = "summary.html")]
 pub(crate) struct SummaryPage {
     pub(crate) f: Frame,
+    pub(crate) pid: String,
     pub(crate) printed: String,
     pub(crate) goals: Vec<GoalRow>,
     pub(crate) cards: Vec<MeasureCard>,
@@ -85,6 +86,7 @@ pub(crate) async fn summary_page(
                 None,
             ),
             printed: t.when(now),
+            pid: pid.clone(),
             goals: chart
                 .goals
                 .iter()

@@ -63,6 +63,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
     vec![
         ("/static/htmx.min.js", get(htmx), true),
         ("/static/app.css", get(css), true),
+        ("/static/print.js", get(print_js), true),
     ]
 }
 
@@ -128,6 +129,17 @@ pub(crate) async fn htmx() -> Response {
             (header::CACHE_CONTROL, "public, max-age=86400"),
         ],
         include_str!("../../static/htmx.min.js"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn print_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/print.js"),
     )
         .into_response()
 }
