@@ -223,14 +223,21 @@ impl Jobs {
         }
     }
 
-    /// Runs a pass every `every` until the process ends; a failed pass is logged and the next
-    /// one tries again.
-    pub fn spawn(self, every: Duration) -> tokio::task::JoinHandle<()> {
+    /// Runs a pass every `every` until `stop` turns true (a pass under way is finished
+    /// first, never cut); a failed pass is logged and the next one tries again.
+    pub fn spawn(
+        self,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(every);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                interval.tick().await;
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
                 match self.run_once().await {
                     Ok(p) if p != Pass::default() => tracing::info!(?p, "background pass"),
                     Ok(_) => {}

@@ -555,9 +555,11 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .jobs(delivery)
         .context("setting up notifications delivery")?;
     let app = coproduce_web::app(&workflows, accounts, web);
-    jobs.spawn(std::time::Duration::from_secs(
-        cfg.jobs_every_seconds.max(1),
-    ));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let passes = jobs.spawn(
+        std::time::Duration::from_secs(cfg.jobs_every_seconds.max(1)),
+        stopping,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
@@ -566,12 +568,37 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     println!(
         "coproduce is serving the FHIR API at http://{local}/fhir (try http://{local}/fhir/Patient)"
     );
-    coproduce_web::serve_until(listener, app, header_timeout, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    // SIGTERM (a service manager's stop) or SIGINT (Ctrl-C): no new connections; requests
+    // in flight and a background pass under way finish; then the database is closed.
+    coproduce_web::serve_until(listener, app, header_timeout, stop_signal()).await?;
+    let _ = stop.send(true);
+    let _ = passes.await;
+    tracing::info!("stopped: requests in flight and the background pass finished");
     store.close().await;
     Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Speak Up's rules from the configuration: the site's routine times and categories over the

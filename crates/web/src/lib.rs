@@ -228,6 +228,9 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
 /// so that headers trickled slowly cannot hold connections open.
 pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long requests in flight have to finish once the server is told to stop.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves the router until `shutdown` completes, then lets requests in flight finish. Each
 /// connection's request headers must arrive within `header_timeout` (hyper's own timer), and
 /// every request carries the peer's address (`ConnectInfo`).
@@ -278,6 +281,12 @@ pub async fn serve_until(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Requests in flight finish; a client that holds its connection longer is cut.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period were closed");
+    }
     Ok(())
 }
