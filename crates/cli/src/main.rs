@@ -82,6 +82,13 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Restore an SQLite backup as the configured database (a new file: nothing is
+    /// overwritten); its audit trail is verified, and a backup that does not verify is not
+    /// restored. For PostgreSQL use pg_restore.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -329,6 +336,17 @@ async fn main() -> Result<()> {
             let store = open(&cfg).await?;
             store.backup(&out).await?;
             println!("backup written to {}", out.display());
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let key = secret_key(&cfg)?.map(|k| k.derive("coproduce audit head"));
+            let (store, rows) = Store::restore(&from, &cfg.db, key).await?;
+            store.close().await;
+            println!(
+                "restored {} into {}; the audit trail is intact: {rows} rows",
+                from.display(),
+                coproduce_store::redact(&cfg.db)
+            );
             Ok(())
         }
         Command::User { command } => {

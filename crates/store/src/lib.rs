@@ -261,6 +261,83 @@ impl Store {
         }
     }
 
+    /// Restores an SQLite backup (a file `backup` wrote) as the new database `to` (an
+    /// `sqlite://` URL whose file must not exist yet: nothing is overwritten). The copy is
+    /// written beside the target and renamed into place, brought up to date by the migrations
+    /// and its audit chain walked; a copy whose chain does not verify is removed again.
+    /// Returns the restored store and how many audit rows it holds.
+    pub async fn restore(
+        from: &std::path::Path,
+        to: &str,
+        key: Option<[u8; 32]>,
+    ) -> Result<(Store, i64), StoreError> {
+        if Backend::from_url(to)? != Backend::Sqlite {
+            return Err(StoreError::Config(
+                "restore writes SQLite databases; for PostgreSQL use pg_restore (for example: createdb coproduce && pg_restore --dbname=coproduce coproduce.dump)".into(),
+            ));
+        }
+        let path = to
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        let target = std::path::Path::new(path);
+        if path.is_empty() || target.exists() {
+            return Err(StoreError::Config(format!(
+                "{path} exists already: restore writes a new database (stop the server and move the old file aside first)"
+            )));
+        }
+        let mut header = [0u8; 16];
+        let readable = std::fs::File::open(from)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+        if readable.is_err() || &header != b"SQLite format 3\0" {
+            return Err(StoreError::Config(format!(
+                "{} is not an SQLite backup",
+                from.display()
+            )));
+        }
+        let partial = target.with_extension("restoring");
+        let copied = std::fs::copy(from, &partial)
+            .and_then(|_| std::fs::File::open(&partial)?.sync_all())
+            .and_then(|()| std::fs::rename(&partial, target));
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(StoreError::Config(format!("copying the backup: {e}")));
+        }
+        let opened = match Store::open(to).await {
+            Ok(s) => Ok(match key {
+                Some(k) => s.with_audit_key(k),
+                None => s,
+            }),
+            Err(e) => Err(e),
+        };
+        let verdict = match &opened {
+            Ok(store) => store.verify_audit().await.map(Some),
+            Err(_) => Ok(None),
+        };
+        match (opened, verdict) {
+            (Ok(store), Ok(Some(AuditVerdict::Intact(n)))) => Ok((store, n)),
+            (opened, verdict) => {
+                if let Ok(store) = &opened {
+                    store.close().await;
+                }
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+                Err(match (opened, verdict) {
+                    (Err(e), _) | (_, Err(e)) => e,
+                    (_, Ok(Some(AuditVerdict::Broken { seq, reason }))) => {
+                        StoreError::Config(format!(
+                            "the backup's audit trail is broken at row {seq} ({reason}): nothing was restored"
+                        ))
+                    }
+                    _ => StoreError::Config("the backup could not be checked".into()),
+                })
+            }
+        }
+    }
+
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;

@@ -2,6 +2,7 @@
 //! test binary for all of them keeps build times down.
 
 mod access;
+mod backup;
 mod browser;
 mod browser_social;
 mod browser_speakup;
