@@ -22,6 +22,7 @@ mod social;
 mod social_pages;
 mod speakup;
 mod speakup_pages;
+mod two_servers;
 
 /// The reference data the repository carries for its tests (see testdata/README.md).
 pub fn testdata() -> std::path::PathBuf {

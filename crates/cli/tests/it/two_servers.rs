@@ -1,0 +1,196 @@
+//! Two `coproduce serve` processes on one PostgreSQL database, as behind one address: a
+//! sign-in on one is valid on the other and a sign-out on either ends it on both, and a missed
+//! deadline is escalated once although both servers' watchers pass over it.
+
+use crate::browser::free_port;
+use coproduce_core::access::Role;
+use coproduce_core::calendar::Within;
+use coproduce_core::deadline::{Escalation, Step};
+use coproduce_testkit::{PASSWORD, TestBackend, TestDb, WebClient};
+use serde_json::json;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn serve(db: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .args(["--db", db, "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("COPRODUCE_JOBS_EVERY_SECONDS", "1")
+        .env("COPRODUCE_INSECURE_COOKIES", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start coproduce serve")
+}
+
+async fn ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server did not start at {base}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_sessions_and_fire_each_deadline_once() {
+    if std::env::var_os(coproduce_testkit::POSTGRES_ENV).is_none() {
+        println!(
+            "SKIPPED two servers on one database: set {}",
+            coproduce_testkit::POSTGRES_ENV
+        );
+        return;
+    }
+    let db = TestDb::new(TestBackend::Postgres).await;
+    let mut add = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .args([
+            "--db",
+            &db.url,
+            "user",
+            "add",
+            "--username",
+            "admin1",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(PASSWORD.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let (ok, out) = crate::coproduce(
+        &db.url,
+        &[
+            "token",
+            "issue",
+            "--system",
+            "--scope",
+            "system/*.cruds",
+            "--name",
+            "two",
+        ],
+    );
+    assert!(ok, "{out}");
+    let token = out.lines().nth(1).unwrap().trim().to_string();
+
+    let (a_port, b_port) = (free_port(), free_port());
+    let (a, b) = (
+        format!("http://127.0.0.1:{a_port}"),
+        format!("http://127.0.0.1:{b_port}"),
+    );
+    let mut servers = [serve(&db.url, a_port), serve(&db.url, b_port)];
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    ready(&client, &a).await;
+    ready(&client, &b).await;
+
+    // Signed in on A (cookies go by host, so the browser sends the same one to B).
+    let mut on_a = WebClient {
+        client: client.clone(),
+        base: a.clone(),
+        csrf: String::new(),
+    };
+    on_a.get("/login").await;
+    let resp = on_a
+        .post("/login", &[("username", "admin1"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let mut on_b = WebClient {
+        client: client.clone(),
+        base: b.clone(),
+        csrf: String::new(),
+    };
+    let (status, page) = on_b.get("/").await;
+    assert_eq!(status, 200, "the session from A is valid on B: {page}");
+    assert!(page.contains("Accounts and tokens"));
+    // Signed out on B: gone on A too.
+    let resp = on_b.post("/logout", &[]).await;
+    assert_eq!(resp.status(), 303);
+    let (status, _) = on_a.get("/").await;
+    assert_eq!(status, 303, "signed out everywhere");
+
+    // A team deadline already missed: both watchers pass over it every second.
+    let chain = Escalation::new(vec![
+        Step {
+            role: Role::Nurse,
+            within: Within::Hours(1),
+        },
+        Step {
+            role: Role::ClinicLead,
+            within: Within::Hours(1),
+        },
+    ])
+    .unwrap();
+    let mut task = json!({
+        "resourceType": "Task", "id": "late", "status": "requested", "intent": "order",
+        "description": "Call the patient back",
+        "extension": [coproduce_app::deadlines::escalation_extension(&chain)],
+    });
+    coproduce_app::deadlines::set_task_deadline(
+        &mut task,
+        &coproduce_core::deadline::Deadline {
+            level: 0,
+            role: Role::Nurse,
+            due: time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        },
+    );
+    let resp = client
+        .put(format!("{a}/fhir/Task/late"))
+        .bearer_auth(&token)
+        .header("content-type", "application/fhir+json")
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let mut claimed = Vec::new();
+    for _ in 0..100 {
+        claimed = db.store.misses_since(0).await.unwrap();
+        if !claimed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(claimed.len(), 1, "escalated by one of the servers");
+    // A few more passes of both watchers change nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let claimed = db.store.misses_since(0).await.unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|m| (m.task_id.as_str(), m.level))
+            .collect::<Vec<_>>(),
+        vec![("late", 0)],
+        "each deadline fires once"
+    );
+    let t: serde_json::Value = client
+        .get(format!("{b}/fhir/Task/late"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["performerType"][0]["coding"][0]["code"], "clinic-lead");
+    for s in &mut servers {
+        s.kill().unwrap();
+        s.wait().unwrap();
+    }
+    db.drop_db().await;
+}
