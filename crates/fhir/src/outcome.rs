@@ -49,6 +49,8 @@ pub enum IssueCode {
     Duplicate,
     Processing,
     Exception,
+    /// A passing failure: the same request may succeed later.
+    Transient,
     Informational,
     Forbidden,
     Login,
@@ -72,6 +74,7 @@ impl IssueCode {
             IssueCode::Duplicate => "duplicate",
             IssueCode::Processing => "processing",
             IssueCode::Exception => "exception",
+            IssueCode::Transient => "transient",
             IssueCode::Informational => "informational",
             IssueCode::Forbidden => "forbidden",
             IssueCode::Login => "login",

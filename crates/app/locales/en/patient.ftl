@@ -179,6 +179,7 @@ error-changed = Someone else changed this at the same time. Go back, reload and 
 error-invalid = This could not be saved. Go back and check what you entered.
 error-control-character = What you typed in “{ $field }” holds an invisible character ({ $code }) that cannot be saved. Go back, type it again without it, and send the form again.
 error-server = Something went wrong on our side. Please try again in a moment.
+error-unavailable = We cannot save anything right now; nothing you sent was saved. Please try again in a few minutes.
 
 login-title = Sign in
 login-username = User name

@@ -178,6 +178,7 @@ error-changed = Outra pessoa mudou isto ao mesmo tempo. Volte, recarregue a pág
 error-invalid = Não foi possível salvar. Volte e confira o que você digitou.
 error-control-character = O que você digitou em “{ $field }” tem um caractere invisível ({ $code }) que não pode ser salvo. Volte, digite de novo sem ele e envie o formulário outra vez.
 error-server = Algo deu errado do nosso lado. Por favor, tente de novo daqui a pouco.
+error-unavailable = Não conseguimos salvar nada agora; nada do que você enviou foi salvo. Por favor, tente de novo em alguns minutos.
 
 login-title = Entrar
 login-username = Nome de usuário

@@ -48,6 +48,13 @@ pub fn status_of(err: &AppError) -> (&'static str, OperationOutcome) {
                 "the server failed; nothing was written",
             ),
         ),
+        AppError::Storage(e) if e.is_unavailable() => (
+            "503 Service Unavailable",
+            OperationOutcome::message(
+                IssueCode::Transient,
+                "the database cannot take this now (its disk is full, it is read-only or it cannot be reached); nothing was written: try again shortly",
+            ),
+        ),
         AppError::Storage(_) => (
             "500 Internal Server Error",
             OperationOutcome::message(

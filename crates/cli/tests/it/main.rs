@@ -11,6 +11,7 @@ mod cli;
 mod corpus;
 mod crash;
 mod demo;
+mod faults;
 mod http;
 mod import;
 mod measure;

@@ -271,6 +271,10 @@ pub(crate) fn failed(t: &Tr, e: CareError) -> Response {
             (StatusCode::CONFLICT, "error-changed")
         }
         CareError::App(AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "error-invalid"),
+        CareError::App(AppError::Storage(db)) if db.is_unavailable() => {
+            tracing::warn!(error = %e, "the database cannot take a page's request now");
+            (StatusCode::SERVICE_UNAVAILABLE, "error-unavailable")
+        }
         _ => {
             tracing::error!(error = %e, "a care page failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "error-server")
