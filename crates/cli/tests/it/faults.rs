@@ -31,6 +31,16 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The server process, killed if the test stops early (so the disk can be unmounted).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns() {
     let Some(disk) = SmallDisk::mount("6m") else {
@@ -70,12 +80,13 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+    let server = Command::new(env!("CARGO_BIN_EXE_coproduce"))
         .args(["--db", &db, "serve", "--addr", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let server = Running(server);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -151,8 +162,8 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
         "nothing half written"
     );
     assert_eq!(get(format!("f{}", refused - 1)).await, 200);
-    server.kill().unwrap();
-    server.wait().unwrap();
+
+    drop(server);
     let (ok, out) = crate::coproduce(&db, &["audit", "verify"]);
     assert!(ok, "{out}");
     println!(
