@@ -1,5 +1,6 @@
 //! The crash test: the real `coproduce serve` under concurrent writers (creates, updates with
-//! If-Match, transaction Bundles), killed with SIGKILL at random moments, restarted, on SQLite
+//! If-Match, transaction Bundles through the API; readings through the patient's page form),
+//! killed with SIGKILL at random moments, restarted, on SQLite
 //! and PostgreSQL. Afterwards every acknowledged write reads back at the acknowledged version,
 //! every transaction is all there or not at all, every acknowledged write of a Patient has its
 //! audit row, and `coproduce audit verify` passes. A few rounds per backend here
@@ -7,7 +8,7 @@
 //! finishes what is in flight and exits cleanly, and nothing it answered is lost.
 
 use crate::browser::free_port;
-use coproduce_testkit::{TestBackend, TestDb, backends};
+use coproduce_testkit::{PASSWORD, TestBackend, TestDb, WebClient, backends};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,51 @@ struct Ledger {
     acknowledged: Vec<(String, String, i64)>,
     /// (transaction key, acknowledged).
     transactions: Vec<(String, bool)>,
+    /// When each reading the page said was saved was taken (unique per reading).
+    readings: Vec<String>,
+}
+
+/// A patient entering readings on the page (a form with its CSRF token) until the server
+/// stops answering; each reading's time is unique, so it can be found afterwards.
+async fn form_writer(
+    browser: reqwest::Client,
+    base: String,
+    csrf: String,
+    first: i64,
+    ledger: Arc<Mutex<Ledger>>,
+) {
+    let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+    for n in first.. {
+        let t = start + time::Duration::minutes(n);
+        let at = format!(
+            "{}-{:02}-{:02}T{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        );
+        let sent = browser
+            .post(format!("{base}/patients/p1/readings"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("measure", "weight"),
+                ("value", "70"),
+                ("unit", "kg"),
+                ("at", &at),
+            ])
+            .send()
+            .await;
+        let Ok(resp) = sent else { return };
+        match resp.status().as_u16() {
+            303 => ledger.lock().unwrap().readings.push(at),
+            s if s >= 500 => return,
+            s => panic!(
+                "a reading refused with {s}: {}",
+                resp.text().await.unwrap_or_default()
+            ),
+        }
+    }
 }
 
 fn serve(db: &str, port: u16) -> Child {
@@ -159,7 +205,7 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
-async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize) {
+async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, usize) {
     let db = TestDb::new(backend).await;
     let (ok, out) = crate::coproduce(
         &db.url,
@@ -181,12 +227,67 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize) {
         .unwrap();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ rounds as u64;
+    // Ana, whose readings the page takes; her browser keeps its cookie across restarts
+    // (sessions live in the database).
+    let mut add = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .args([
+            "--db",
+            &db.url,
+            "user",
+            "add",
+            "--username",
+            "ana",
+            "--role",
+            "patient",
+            "--patient",
+            "Patient/p1",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), PASSWORD.as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut csrf = String::new();
     for round in 0..rounds {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut server = serve(&db.url, port);
         ready(&client, &base).await;
-        let writers: Vec<_> = (0..6)
+        if round == 0 {
+            let resp = client
+                .put(format!("{base}/fhir/Patient/p1"))
+                .bearer_auth(&token)
+                .header("content-type", "application/fhir+json")
+                .body(
+                    json!({"resourceType": "Patient", "id": "p1", "name": [{"text": "Ana Silva"}]})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+            let mut page = WebClient {
+                client: browser.clone(),
+                base: base.clone(),
+                csrf: String::new(),
+            };
+            page.get("/login").await;
+            let resp = page
+                .post("/login", &[("username", "ana"), ("password", PASSWORD)])
+                .await;
+            assert_eq!(resp.status(), 303);
+            page.get("/patients/p1").await;
+            csrf = page.csrf.clone();
+        }
+        let mut writers: Vec<_> = (0..6)
             .map(|w| {
                 tokio::spawn(writer(
                     client.clone(),
@@ -197,6 +298,13 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize) {
                 ))
             })
             .collect();
+        writers.push(tokio::spawn(form_writer(
+            browser.clone(),
+            base.clone(),
+            csrf.clone(),
+            round as i64 * 100_000,
+            ledger.clone(),
+        )));
         tokio::time::sleep(Duration::from_millis(200 + next(&mut seed) % 800)).await;
         server.kill().expect("SIGKILL the server");
         server.wait().expect("the server gone");
@@ -277,6 +385,35 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize) {
             assert_eq!(p, 200, "transaction {key} acknowledged and lost");
         }
     }
+    // Every reading the page said was saved is on Ana's record.
+    let mut taken = std::collections::HashSet::new();
+    for offset in (0..).step_by(1000) {
+        let page: Value = client
+            .get(format!(
+                "{base}/fhir/Observation?patient=Patient/p1&_count=1000&_offset={offset}"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = page["entry"].as_array().cloned().unwrap_or_default();
+        for e in &entries {
+            if let Some(t) = e["resource"]["effectiveDateTime"].as_str() {
+                taken.insert(t.chars().take(16).collect::<String>());
+            }
+        }
+        if entries.len() < 1000 {
+            break;
+        }
+    }
+    let missing: Vec<&String> = l.readings.iter().filter(|r| !taken.contains(*r)).collect();
+    assert!(
+        missing.is_empty(),
+        "readings the page saved and lost: {missing:?}"
+    );
     // Every acknowledged write of a Patient has its audit row.
     let mut written: std::collections::BTreeMap<&str, usize> = Default::default();
     for (rt, id, _) in &l.acknowledged {
@@ -304,9 +441,10 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize) {
     let (ok, out) = crate::coproduce(&db.url, &["audit", "verify"]);
     assert!(ok, "the audit chain: {out}");
     let acknowledged = l.acknowledged.len();
+    let readings = l.readings.len();
     let transactions = l.transactions.len();
     db.drop_db().await;
-    (rounds, acknowledged, transactions)
+    (rounds, acknowledged, transactions, readings)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,10 +454,12 @@ async fn acknowledged_writes_survive_kill_9_on_every_backend() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     for backend in backends() {
-        let (rounds, acknowledged, transactions) = rounds(backend, n).await;
-        assert!(acknowledged > 0, "the writers wrote nothing");
+        let (rounds, acknowledged, transactions, readings) = rounds(backend, n).await;
+        assert!(acknowledged > 0, "the API writers wrote nothing");
+        assert!(readings > 0, "the page's writer saved nothing");
         println!(
-            "crash test on {backend:?}: {rounds} kill -9 rounds, {acknowledged} acknowledged writes, \
+            "crash test on {backend:?}: {rounds} kill -9 rounds, {acknowledged} acknowledged API writes, \
+             {readings} readings saved through the page, \
              {transactions} transactions tried, then SIGTERM under load (clean exit); 0 lost, none half \
              applied, audit chain verified"
         );
