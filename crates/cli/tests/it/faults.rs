@@ -170,3 +170,176 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
         "full disk: {refused} writes in, the next refused with 503, then writes again once space returned; audit chain verified"
     );
 }
+
+/// Runs one statement on the database as its administrator (a separate connection).
+async fn admin(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut c)
+        .await
+        .expect("the statement");
+    c.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_dropping_connections_or_turning_read_only_is_a_503_and_passes() {
+    if std::env::var_os(coproduce_testkit::POSTGRES_ENV).is_none() {
+        println!(
+            "SKIPPED the PostgreSQL fault test: set {}",
+            coproduce_testkit::POSTGRES_ENV
+        );
+        return;
+    }
+    let db = coproduce_testkit::TestDb::new(coproduce_testkit::TestBackend::Postgres).await;
+    // The administrator works from the server's own database, outside the one under test.
+    let admin_url = std::env::var(coproduce_testkit::POSTGRES_ENV).unwrap();
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let (ok, out) = crate::coproduce(
+        &db.url,
+        &[
+            "token",
+            "issue",
+            "--system",
+            "--scope",
+            "system/*.cruds",
+            "--name",
+            "pg",
+        ],
+    );
+    assert!(ok, "{out}");
+    let token = out.lines().nth(1).unwrap().trim().to_string();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Running(
+        Command::new(env!("CARGO_BIN_EXE_coproduce"))
+            .args([
+                "--db",
+                &db.url,
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    for _ in 0..300 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let put = |id: String| {
+        let client = client.clone();
+        let url = format!("{base}/fhir/Patient/{id}");
+        let token = token.clone();
+        async move {
+            let body = json!({"resourceType": "Patient", "id": id});
+            let resp = client
+                .put(url)
+                .bearer_auth(token)
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("an answer, never a hang");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    );
+    let mut acknowledged = Vec::new();
+    // Every connection the server holds is dropped (as when PostgreSQL restarts): each write
+    // is answered (written, or 503), and the server reconnects by itself.
+    for n in 0..20 {
+        if n % 5 == 0 {
+            admin(&admin_url, &terminate).await;
+        }
+        let id = format!("c{n}");
+        match put(id.clone()).await {
+            (200 | 201, _) => acknowledged.push(id),
+            (503, body) => assert_eq!(body["issue"][0]["code"], "transient", "{body}"),
+            (other, body) => panic!("a dropped connection answered {other}: {body}"),
+        }
+    }
+    let (status, body) = put("after-drops".into()).await;
+    assert!(
+        status == 200 || status == 201,
+        "reconnected: {status} {body}"
+    );
+    acknowledged.push("after-drops".into());
+
+    // The database turns read-only: 503 and nothing written; writable again, writes again.
+    admin(
+        &admin_url,
+        &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"),
+    )
+    .await;
+    admin(&admin_url, &terminate).await;
+    let mut refused = 0;
+    for n in 0..3 {
+        let (status, body) = put(format!("ro{n}")).await;
+        assert_eq!(status, 503, "a read-only database: {body}");
+        assert_eq!(body["issue"][0]["code"], "transient");
+        refused += 1;
+    }
+    admin(
+        &admin_url,
+        &format!("ALTER DATABASE \"{name}\" RESET default_transaction_read_only"),
+    )
+    .await;
+    admin(&admin_url, &terminate).await;
+    let (status, body) = put("writable".into()).await;
+    assert!(
+        status == 200 || status == 201,
+        "writable again: {status} {body}"
+    );
+    acknowledged.push("writable".into());
+    for id in &acknowledged {
+        let status = client
+            .get(format!("{base}/fhir/Patient/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 200, "Patient/{id} was acknowledged");
+    }
+    for n in 0..refused {
+        let status = client
+            .get(format!("{base}/fhir/Patient/ro{n}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 404, "nothing written while read-only");
+    }
+    drop(server);
+    let (ok, out) = crate::coproduce(&db.url, &["audit", "verify"]);
+    assert!(ok, "{out}");
+    println!(
+        "PostgreSQL faults: connections dropped 4 times under writes ({} acknowledged, none lost), read-only 503 x{refused} then writable; audit chain verified",
+        acknowledged.len()
+    );
+    db.drop_db().await;
+}
