@@ -7,10 +7,10 @@
 //! (`COPRODUCE_CRASH_ROUNDS` for a long run). Then a SIGTERM under the same load: the server
 //! finishes what is in flight and exits cleanly, and nothing it answered is lost.
 
-use crate::browser::free_port;
+use crate::server::{add_user, start, system_token};
 use coproduce_testkit::{PASSWORD, TestBackend, TestDb, WebClient, backends};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,31 +66,6 @@ async fn form_writer(
             ),
         }
     }
-}
-
-fn serve(db: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .args(["--db", db, "serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("COPRODUCE_JOBS_EVERY_SECONDS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start coproduce serve")
-}
-
-async fn ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server did not start at {base}");
 }
 
 fn version(v: &Value) -> Option<i64> {
@@ -207,20 +182,7 @@ fn next(seed: &mut u64) -> u64 {
 
 async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, usize) {
     let db = TestDb::new(backend).await;
-    let (ok, out) = crate::coproduce(
-        &db.url,
-        &[
-            "token",
-            "issue",
-            "--system",
-            "--scope",
-            "system/*.cruds",
-            "--name",
-            "crash",
-        ],
-    );
-    assert!(ok, "{out}");
-    let token = out.lines().nth(1).expect("the secret").trim().to_string();
+    let token = system_token(&db.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -229,26 +191,17 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ rounds as u64;
     // Ana, whose readings the page takes; her browser keeps its cookie across restarts
     // (sessions live in the database).
-    let mut add = Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .args([
-            "--db",
-            &db.url,
-            "user",
-            "add",
+    add_user(
+        &db.url,
+        &[
             "--username",
             "ana",
             "--role",
             "patient",
             "--patient",
             "Patient/p1",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut add.stdin.take().unwrap(), PASSWORD.as_bytes()).unwrap();
-    assert!(add.wait().unwrap().success());
+        ],
+    );
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -257,10 +210,8 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
         .unwrap();
     let mut csrf = String::new();
     for round in 0..rounds {
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut server = serve(&db.url, port);
-        ready(&client, &base).await;
+        let mut server = start(&db.url, &[]).ready(&client).await;
+        let base = server.base.clone();
         if round == 0 {
             let resp = client
                 .put(format!("{base}/fhir/Patient/p1"))
@@ -306,8 +257,8 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
             ledger.clone(),
         )));
         tokio::time::sleep(Duration::from_millis(200 + next(&mut seed) % 800)).await;
-        server.kill().expect("SIGKILL the server");
-        server.wait().expect("the server gone");
+        server.child.kill().expect("SIGKILL the server");
+        server.child.wait().expect("the server gone");
         for w in writers {
             w.await.expect("a writer");
         }
@@ -315,10 +266,8 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
 
     // Stopped politely under the same load (SIGTERM, as a service manager does): it
     // finishes what is in flight and exits cleanly.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(&db.url, port);
-    ready(&client, &base).await;
+    let mut server = start(&db.url, &[]).ready(&client).await;
+    let base = server.base.clone();
     let writers: Vec<_> = (0..6)
         .map(|w| {
             tokio::spawn(writer(
@@ -332,13 +281,13 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let term = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("send SIGTERM");
     assert!(term.success());
     let mut exited = None;
     for _ in 0..200 {
-        if let Some(status) = server.try_wait().expect("the server's state") {
+        if let Some(status) = server.child.try_wait().expect("the server's state") {
             exited = Some(status);
             break;
         }
@@ -351,10 +300,8 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
     }
 
     // Restarted once more: everything acknowledged is there, transactions are whole.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(&db.url, port);
-    ready(&client, &base).await;
+    let server = start(&db.url, &[]).ready(&client).await;
+    let base = server.base.clone();
     let l = std::mem::take(&mut *ledger.lock().unwrap());
     let read = |path: String| {
         let client = client.clone();
@@ -436,8 +383,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
             "Patient/{id}: {n} writes acknowledged, {writes} audited"
         );
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let (ok, out) = crate::coproduce(&db.url, &["audit", "verify"]);
     assert!(ok, "the audit chain: {out}");
     let acknowledged = l.acknowledged.len();

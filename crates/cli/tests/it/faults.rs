@@ -3,7 +3,7 @@
 //! OperationOutcome, nothing half written; when space returns the same server takes writes
 //! again without a restart, and the audit chain verifies.
 
-use crate::browser::free_port;
+use crate::server::{start, system_token};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -31,16 +31,6 @@ impl Drop for SmallDisk {
     }
 }
 
-/// The server process, killed if the test stops early (so the disk can be unmounted).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns() {
     let Some(disk) = SmallDisk::mount("6m") else {
@@ -49,20 +39,7 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
     };
     let dir = disk.0.path().to_path_buf();
     let db = format!("sqlite://{}", dir.join("coproduce.db").display());
-    let (ok, out) = crate::coproduce(
-        &db,
-        &[
-            "token",
-            "issue",
-            "--system",
-            "--scope",
-            "system/*.cruds",
-            "--name",
-            "disk",
-        ],
-    );
-    assert!(ok, "{out}");
-    let token = out.lines().nth(1).unwrap().trim().to_string();
+    let token = system_token(&db);
     // Ballast fills the disk but for a little room to start in.
     let ballast = dir.join("ballast");
     {
@@ -78,28 +55,13 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
         .set_len(full.saturating_sub(1024 * 1024))
         .unwrap();
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let server = Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .args(["--db", &db, "serve", "--addr", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Running(server);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let mut up = false;
-    for _ in 0..300 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the server started on the nearly full disk");
+    // It starts on the nearly full disk.
+    let server = start(&db, &[]).ready(&client).await;
+    let base = server.base.clone();
     let put = |id: String| {
         let client = client.clone();
         let url = format!("{base}/fhir/Patient/{id}");
@@ -203,46 +165,13 @@ async fn postgresql_dropping_connections_or_turning_read_only_is_a_503_and_passe
         .next()
         .unwrap()
         .to_string();
-    let (ok, out) = crate::coproduce(
-        &db.url,
-        &[
-            "token",
-            "issue",
-            "--system",
-            "--scope",
-            "system/*.cruds",
-            "--name",
-            "pg",
-        ],
-    );
-    assert!(ok, "{out}");
-    let token = out.lines().nth(1).unwrap().trim().to_string();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let server = Running(
-        Command::new(env!("CARGO_BIN_EXE_coproduce"))
-            .args([
-                "--db",
-                &db.url,
-                "serve",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let token = system_token(&db.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    for _ in 0..300 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server = start(&db.url, &[]).ready(&client).await;
+    let base = server.base.clone();
     let put = |id: String| {
         let client = client.clone();
         let url = format!("{base}/fhir/Patient/{id}");

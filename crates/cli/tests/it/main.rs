@@ -18,6 +18,7 @@ mod measure;
 mod partner;
 mod rescue;
 mod security;
+mod server;
 mod sessions;
 mod social;
 mod social_pages;

@@ -2,41 +2,13 @@
 //! sign-in on one is valid on the other and a sign-out on either ends it on both, and a missed
 //! deadline is escalated once although both servers' watchers pass over it.
 
-use crate::browser::free_port;
+use crate::server::{add_user, start, system_token};
 use coproduce_core::access::Role;
 use coproduce_core::calendar::Within;
 use coproduce_core::deadline::{Escalation, Step};
 use coproduce_testkit::{PASSWORD, TestBackend, TestDb, WebClient};
 use serde_json::json;
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn serve(db: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .args(["--db", db, "serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("COPRODUCE_JOBS_EVERY_SECONDS", "1")
-        .env("COPRODUCE_INSECURE_COOKIES", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start coproduce serve")
-}
-
-async fn ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server did not start at {base}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_sessions_and_fire_each_deadline_once() {
@@ -48,56 +20,20 @@ async fn two_servers_share_sessions_and_fire_each_deadline_once() {
         return;
     }
     let db = TestDb::new(TestBackend::Postgres).await;
-    let mut add = Command::new(env!("CARGO_BIN_EXE_coproduce"))
-        .args([
-            "--db",
-            &db.url,
-            "user",
-            "add",
-            "--username",
-            "admin1",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
-    let (ok, out) = crate::coproduce(
-        &db.url,
-        &[
-            "token",
-            "issue",
-            "--system",
-            "--scope",
-            "system/*.cruds",
-            "--name",
-            "two",
-        ],
-    );
-    assert!(ok, "{out}");
-    let token = out.lines().nth(1).unwrap().trim().to_string();
+    add_user(&db.url, &["--username", "admin1", "--role", "admin"]);
+    let token = system_token(&db.url);
 
-    let (a_port, b_port) = (free_port(), free_port());
-    let (a, b) = (
-        format!("http://127.0.0.1:{a_port}"),
-        format!("http://127.0.0.1:{b_port}"),
-    );
-    let mut servers = [serve(&db.url, a_port), serve(&db.url, b_port)];
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    ready(&client, &a).await;
-    ready(&client, &b).await;
+    let cookies = [("COPRODUCE_INSECURE_COOKIES", "true")];
+    let servers = [
+        start(&db.url, &cookies).ready(&client).await,
+        start(&db.url, &cookies).ready(&client).await,
+    ];
+    let (a, b) = (servers[0].base.clone(), servers[1].base.clone());
 
     // Signed in on A (cookies go by host, so the browser sends the same one to B).
     let mut on_a = WebClient {
@@ -188,9 +124,6 @@ async fn two_servers_share_sessions_and_fire_each_deadline_once() {
         .await
         .unwrap();
     assert_eq!(t["performerType"][0]["coding"][0]["code"], "clinic-lead");
-    for s in &mut servers {
-        s.kill().unwrap();
-        s.wait().unwrap();
-    }
+    drop(servers);
     db.drop_db().await;
 }
