@@ -119,7 +119,17 @@ pub(crate) async fn sign_in(c: &Client, app: &TestApp, username: &str) {
         .click()
         .await
         .unwrap();
-    wait_for(c, "//main").await;
+    // Signed in once the browser has left the sign-in page (the page before it also has a
+    // main, so waiting for one alone could race the sign-in's own navigation).
+    for _ in 0..400 {
+        let here = c.current_url().await.expect("the browser's address");
+        if here.path() != "/login" {
+            wait_for(c, "//main").await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{username} did not get past the sign-in page");
 }
 
 /// Waits (polling the page, with WebDriver's own timeout) for an element by XPath.
