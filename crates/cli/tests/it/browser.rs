@@ -113,23 +113,26 @@ pub(crate) async fn sign_in(c: &Client, app: &TestApp, username: &str) {
         .send_keys(PASSWORD)
         .await
         .unwrap();
+    // Signed in once the browser is home (the page before it also had a main, so waiting for
+    // one alone could race the sign-in's own navigation).
+    let home = c
+        .current_url()
+        .await
+        .expect("the browser's address")
+        .join("/")
+        .expect("home");
     c.find(Locator::Css("form button[type=submit]"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    // Signed in once the browser has left the sign-in page (the page before it also has a
-    // main, so waiting for one alone could race the sign-in's own navigation).
-    for _ in 0..400 {
-        let here = c.current_url().await.expect("the browser's address");
-        if here.path() != "/login" {
-            wait_for(c, "//main").await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{username} did not get past the sign-in page");
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_url(&home)
+        .await
+        .unwrap_or_else(|e| panic!("{username} did not get home after signing in: {e}"));
+    wait_for(c, "//main").await;
 }
 
 /// Waits (polling the page, with WebDriver's own timeout) for an element by XPath.

@@ -7,8 +7,8 @@
 //! (`COPRODUCE_CRASH_ROUNDS` for a long run). Then a SIGTERM under the same load: the server
 //! finishes what is in flight and exits cleanly, and nothing it answered is lost.
 
-use crate::server::{add_user, start, system_token};
-use coproduce_testkit::{PASSWORD, TestBackend, TestDb, WebClient, backends};
+use crate::server::{add_user, signed_in, start, system_token};
+use coproduce_testkit::{TestBackend, TestDb, backends};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,23 @@ struct Ledger {
     transactions: Vec<(String, bool)>,
     /// When each reading the page said was saved was taken (unique per reading).
     readings: Vec<String>,
+    /// How many writes have been answered so far: the kills wait on it.
+    answered: tokio::sync::watch::Sender<usize>,
+}
+
+impl Ledger {
+    fn answered(&self) {
+        self.answered.send_modify(|n| *n += 1);
+    }
+}
+
+/// Waits until `more` further writes have been answered (at most 30 s: the writers may all
+/// have stopped).
+async fn after_writes(ledger: &Arc<Mutex<Ledger>>, more: usize) {
+    let mut answered = ledger.lock().unwrap().answered.subscribe();
+    let target = *answered.borrow() + more;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(30), answered.wait_for(|n| *n >= target)).await;
 }
 
 /// A patient entering readings on the page (a form with its CSRF token) until the server
@@ -58,7 +75,11 @@ async fn form_writer(
             .await;
         let Ok(resp) = sent else { return };
         match resp.status().as_u16() {
-            303 => ledger.lock().unwrap().readings.push(at),
+            303 => {
+                let mut l = ledger.lock().unwrap();
+                l.readings.push(at);
+                l.answered();
+            }
             s if s >= 500 => return,
             s => panic!(
                 "a reading refused with {s}: {}",
@@ -145,6 +166,7 @@ async fn writer(
                     panic!("a write acknowledged without its id and version: {body}");
                 };
                 l.acknowledged.push(("Patient".into(), id.to_string(), v));
+                l.answered();
                 mine = Some((id.to_string(), v));
             }
             (2, 200) => {
@@ -152,6 +174,7 @@ async fn writer(
                 if let Some(t) = l.transactions.iter_mut().rev().find(|t| t.0 == key) {
                     t.1 = true;
                 }
+                l.answered();
                 for e in body["entry"].as_array().into_iter().flatten() {
                     let location = e["response"]["location"].as_str().unwrap_or_default();
                     let mut parts = location.split('/');
@@ -210,7 +233,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
         .unwrap();
     let mut csrf = String::new();
     for round in 0..rounds {
-        let mut server = start(&db.url, &[]).ready(&client).await;
+        let mut server = start(&db.url, &[]).await;
         let base = server.base.clone();
         if round == 0 {
             let resp = client
@@ -225,16 +248,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
                 .await
                 .unwrap();
             assert!(resp.status().is_success());
-            let mut page = WebClient {
-                client: browser.clone(),
-                base: base.clone(),
-                csrf: String::new(),
-            };
-            page.get("/login").await;
-            let resp = page
-                .post("/login", &[("username", "ana"), ("password", PASSWORD)])
-                .await;
-            assert_eq!(resp.status(), 303);
+            let mut page = signed_in(&browser, &base, "ana").await;
             page.get("/patients/p1").await;
             csrf = page.csrf.clone();
         }
@@ -256,9 +270,9 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
             round as i64 * 100_000,
             ledger.clone(),
         )));
-        tokio::time::sleep(Duration::from_millis(200 + next(&mut seed) % 800)).await;
-        server.child.kill().expect("SIGKILL the server");
-        server.child.wait().expect("the server gone");
+        // Killed at a moment that varies from round to round: after 5 to 84 more answers.
+        after_writes(&ledger, 5 + (next(&mut seed) % 80) as usize).await;
+        server.child.kill().await.expect("SIGKILL the server");
         for w in writers {
             w.await.expect("a writer");
         }
@@ -266,7 +280,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
 
     // Stopped politely under the same load (SIGTERM, as a service manager does): it
     // finishes what is in flight and exits cleanly.
-    let mut server = start(&db.url, &[]).ready(&client).await;
+    let mut server = start(&db.url, &[]).await;
     let base = server.base.clone();
     let writers: Vec<_> = (0..6)
         .map(|w| {
@@ -279,28 +293,23 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    after_writes(&ledger, 40).await;
     let term = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.child.id().expect("its pid").to_string()])
         .status()
         .expect("send SIGTERM");
     assert!(term.success());
-    let mut exited = None;
-    for _ in 0..200 {
-        if let Some(status) = server.child.try_wait().expect("the server's state") {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = exited.expect("the server stopped within 20 s of SIGTERM");
+    let status = tokio::time::timeout(Duration::from_secs(40), server.child.wait())
+        .await
+        .expect("the server stopped within 40 s of SIGTERM (30 s grace)")
+        .expect("its exit status");
     assert!(status.success(), "a clean exit after SIGTERM: {status}");
     for w in writers {
         w.await.expect("a writer");
     }
 
     // Restarted once more: everything acknowledged is there, transactions are whole.
-    let server = start(&db.url, &[]).ready(&client).await;
+    let server = start(&db.url, &[]).await;
     let base = server.base.clone();
     let l = std::mem::take(&mut *ledger.lock().unwrap());
     let read = |path: String| {

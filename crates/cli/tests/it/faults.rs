@@ -31,6 +31,54 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The API of a running server, as its system token.
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn of(server: &crate::server::Server, token: String) -> Api {
+        Api {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("a client"),
+            base: server.base.clone(),
+            token,
+        }
+    }
+
+    /// PUTs Patient/`id` with a name of `name_len` characters: the status and the answer.
+    async fn put(&self, id: &str, name_len: usize) -> (u16, Value) {
+        let body = json!({"resourceType": "Patient", "id": id,
+            "name": [{"text": "x".repeat(name_len.max(1))}]});
+        let resp = self
+            .client
+            .put(format!("{}/fhir/Patient/{id}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("an answer, never a hang");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    async fn status_of(&self, id: &str) -> u16 {
+        self.client
+            .get(format!("{}/fhir/Patient/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("an answer")
+            .status()
+            .as_u16()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns() {
     let Some(disk) = SmallDisk::mount("6m") else {
@@ -55,36 +103,13 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
         .set_len(full.saturating_sub(1024 * 1024))
         .unwrap();
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
     // It starts on the nearly full disk.
-    let server = start(&db, &[]).ready(&client).await;
-    let base = server.base.clone();
-    let put = |id: String| {
-        let client = client.clone();
-        let url = format!("{base}/fhir/Patient/{id}");
-        let token = token.clone();
-        async move {
-            let body = json!({"resourceType": "Patient", "id": id,
-                "name": [{"text": "x".repeat(8000)}]});
-            let resp = client
-                .put(url)
-                .bearer_auth(token)
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("an answer, never a hang");
-            let status = resp.status().as_u16();
-            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
+    let server = start(&db, &[]).await;
+    let api = Api::of(&server, token);
     // Writes until the disk is full: then a 503 that says so, and the write is not there.
     let mut refused = None;
     for n in 0..400 {
-        let (status, body) = put(format!("f{n}")).await;
+        let (status, body) = api.put(&format!("f{n}"), 8000).await;
         match status {
             200 | 201 => {}
             503 => {
@@ -101,29 +126,14 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
 
     // Space returns: the same server takes writes again, and the refused one is not there.
     std::fs::remove_file(&ballast).unwrap();
-    let (status, body) = put("after".into()).await;
+    let (status, body) = api.put("after", 8000).await;
     assert!(status == 201 || status == 200, "{status}: {body}");
-    let get = |id: String| {
-        let client = client.clone();
-        let url = format!("{base}/fhir/Patient/{id}");
-        let token = token.clone();
-        async move {
-            client
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
     assert_eq!(
-        get(format!("f{refused}")).await,
+        api.status_of(&format!("f{refused}")).await,
         404,
         "nothing half written"
     );
-    assert_eq!(get(format!("f{}", refused - 1)).await, 200);
+    assert_eq!(api.status_of(&format!("f{}", refused - 1)).await, 200);
 
     drop(server);
     let (ok, out) = crate::coproduce(&db, &["audit", "verify"]);
@@ -166,30 +176,8 @@ async fn postgresql_dropping_connections_or_turning_read_only_is_a_503_and_passe
         .unwrap()
         .to_string();
     let token = system_token(&db.url);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let server = start(&db.url, &[]).ready(&client).await;
-    let base = server.base.clone();
-    let put = |id: String| {
-        let client = client.clone();
-        let url = format!("{base}/fhir/Patient/{id}");
-        let token = token.clone();
-        async move {
-            let body = json!({"resourceType": "Patient", "id": id});
-            let resp = client
-                .put(url)
-                .bearer_auth(token)
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("an answer, never a hang");
-            let status = resp.status().as_u16();
-            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
+    let server = start(&db.url, &[]).await;
+    let api = Api::of(&server, token);
     let terminate = format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = '{name}' AND pid <> pg_backend_pid()"
@@ -202,13 +190,13 @@ async fn postgresql_dropping_connections_or_turning_read_only_is_a_503_and_passe
             admin(&admin_url, &terminate).await;
         }
         let id = format!("c{n}");
-        match put(id.clone()).await {
+        match api.put(&id, 1).await {
             (200 | 201, _) => acknowledged.push(id),
             (503, body) => assert_eq!(body["issue"][0]["code"], "transient", "{body}"),
             (other, body) => panic!("a dropped connection answered {other}: {body}"),
         }
     }
-    let (status, body) = put("after-drops".into()).await;
+    let (status, body) = api.put("after-drops", 1).await;
     assert!(
         status == 200 || status == 201,
         "reconnected: {status} {body}"
@@ -224,7 +212,7 @@ async fn postgresql_dropping_connections_or_turning_read_only_is_a_503_and_passe
     admin(&admin_url, &terminate).await;
     let mut refused = 0;
     for n in 0..3 {
-        let (status, body) = put(format!("ro{n}")).await;
+        let (status, body) = api.put(&format!("ro{n}"), 1).await;
         assert_eq!(status, 503, "a read-only database: {body}");
         assert_eq!(body["issue"][0]["code"], "transient");
         refused += 1;
@@ -235,33 +223,25 @@ async fn postgresql_dropping_connections_or_turning_read_only_is_a_503_and_passe
     )
     .await;
     admin(&admin_url, &terminate).await;
-    let (status, body) = put("writable".into()).await;
+    let (status, body) = api.put("writable", 1).await;
     assert!(
         status == 200 || status == 201,
         "writable again: {status} {body}"
     );
     acknowledged.push("writable".into());
     for id in &acknowledged {
-        let status = client
-            .get(format!("{base}/fhir/Patient/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        assert_eq!(status, 200, "Patient/{id} was acknowledged");
+        assert_eq!(
+            api.status_of(id).await,
+            200,
+            "Patient/{id} was acknowledged"
+        );
     }
     for n in 0..refused {
-        let status = client
-            .get(format!("{base}/fhir/Patient/ro{n}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        assert_eq!(status, 404, "nothing written while read-only");
+        assert_eq!(
+            api.status_of(&format!("ro{n}")).await,
+            404,
+            "nothing written while read-only"
+        );
     }
     drop(server);
     let (ok, out) = crate::coproduce(&db.url, &["audit", "verify"]);

@@ -1,55 +1,76 @@
 //! The real `coproduce serve` as a process, for the tests that kill, stop or double it: start
-//! it on a database, wait until it answers, and make sure it is gone when the test ends.
+//! it on a database, wait until it says it is serving, and make sure it is gone when the test
+//! ends.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// A running server, killed when dropped (whatever the test did).
 pub(crate) struct Server {
-    pub(crate) child: Child,
+    pub(crate) child: tokio::process::Child,
     pub(crate) base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    /// Its log, line by line (the server logs to standard error).
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// Starts `coproduce serve` on `db` at a free loopback port, with these environment
-/// variables; its background jobs run every second.
-pub(crate) fn start(db: &str, env: &[(&str, &str)]) -> Server {
+/// variables (its background jobs run every second), and returns once it says it is serving
+/// (it has bound its address).
+pub(crate) async fn start(db: &str, env: &[(&str, &str)]) -> Server {
     let port = crate::browser::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coproduce"))
         .args(["--db", db, "serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("COPRODUCE_JOBS_EVERY_SECONDS", "1")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .expect("start coproduce serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
+    let serving = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("is serving") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(serving, Ok(true)),
+        "the server on port {port} did not say it was serving"
+    );
+    // Keep draining its output so it never blocks on a full pipe; its log is kept to read.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (send, log) = tokio::sync::mpsc::unbounded_channel();
+    let mut errors = BufReader::new(child.stderr.take().expect("its log")).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            let _ = send.send(line);
+        }
+    });
     Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        log,
     }
 }
 
 impl Server {
-    /// Waits until it answers `/healthz` (at most 30 s).
-    pub(crate) async fn ready(self, client: &reqwest::Client) -> Server {
-        for _ in 0..300 {
-            if client
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return self;
+    /// Waits until the server logs a line containing `needle` (false after `within`).
+    pub(crate) async fn logged(&mut self, needle: &str, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while let Some(line) = self.log.recv().await {
+                if line.contains(needle) {
+                    return true;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the server did not start at {}", self.base);
+            false
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -74,7 +95,7 @@ pub(crate) fn system_token(db: &str) -> String {
 /// Adds an account with the tests' password through the command line.
 pub(crate) fn add_user(db: &str, args: &[&str]) {
     use std::io::Write;
-    let mut add = Command::new(env!("CARGO_BIN_EXE_coproduce"))
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_coproduce"))
         .args(["--db", db, "user", "add"])
         .args(args)
         .arg("--password-stdin")
@@ -88,4 +109,29 @@ pub(crate) fn add_user(db: &str, args: &[&str]) {
         .write_all(coproduce_testkit::PASSWORD.as_bytes())
         .expect("the password");
     assert!(add.wait().expect("user add ends").success());
+}
+
+/// A browser without JavaScript signed in on `base` as `username` (the tests' password).
+pub(crate) async fn signed_in(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+) -> coproduce_testkit::WebClient {
+    let mut page = coproduce_testkit::WebClient {
+        client: client.clone(),
+        base: base.to_string(),
+        csrf: String::new(),
+    };
+    page.get("/login").await;
+    let resp = page
+        .post(
+            "/login",
+            &[
+                ("username", username),
+                ("password", coproduce_testkit::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{username} signs in on {base}");
+    page
 }
