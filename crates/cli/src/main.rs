@@ -3,6 +3,7 @@
 
 mod concerns;
 mod config;
+mod copy;
 mod evaluate;
 mod generate;
 mod import;
@@ -88,6 +89,17 @@ enum Command {
     Restore {
         #[arg(long)]
         from: PathBuf,
+    },
+    /// Copy the whole database into a new, empty one (SQLite to PostgreSQL when a site
+    /// outgrows one machine): every table counted on both sides, the audit trail verified.
+    /// Stop the server first; sign-in sessions are not carried.
+    Copy {
+        /// The database to copy (default: the configured one, --db).
+        #[arg(long)]
+        from: Option<String>,
+        /// The new database, for example postgres://coproduce@db/coproduce.
+        #[arg(long)]
+        to: String,
     },
     /// Manage accounts.
     User {
@@ -348,6 +360,10 @@ async fn main() -> Result<()> {
                 coproduce_store::redact(&cfg.db)
             );
             Ok(())
+        }
+        Command::Copy { from, to } => {
+            let from = from.unwrap_or_else(|| cfg.db.clone());
+            copy::run(&from, &to, &cfg, &clock).await
         }
         Command::User { command } => {
             let store = open(&cfg).await?;

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+mod copy;
 pub mod deadlines;
 mod error;
 mod read;
@@ -16,6 +17,7 @@ mod write;
 
 pub use accounts::{BreakGlassRow, SessionRow, TokenRow, UserRow};
 pub use audit::{AuditEntry, AuditRow, AuditVerdict};
+pub use copy::CopyReport;
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, Visible, format_instant};

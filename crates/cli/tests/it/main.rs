@@ -8,6 +8,7 @@ mod browser_social;
 mod browser_speakup;
 mod care;
 mod cli;
+mod copy;
 mod corpus;
 mod crash;
 mod demo;
