@@ -6,6 +6,11 @@
 //! audit row, and `coproduce audit verify` passes. A few rounds per backend here
 //! (`COPRODUCE_CRASH_ROUNDS` for a long run). Then a SIGTERM under the same load: the server
 //! finishes what is in flight and exits cleanly, and nothing it answered is lost.
+//!
+//! Meanwhile a further client files Tasks whose team deadline has already passed, with a
+//! three-step escalation chain of no delay, so the servers' deadline watchers fire while they
+//! are killed. Afterwards every level of every such Task fired exactly once: one claim, one
+//! Task update and one notice each, never two.
 
 use crate::server::{add_user, signed_in, start, system_token};
 use coproduce_testkit::{TestBackend, TestDb, backends};
@@ -195,6 +200,133 @@ async fn writer(
     }
 }
 
+/// The escalation chain of the late Tasks: nurse, social worker, clinic lead, each with no
+/// time at all, so that one watcher pass fires all three levels one after the other.
+fn no_delay_chain() -> coproduce_core::deadline::Escalation {
+    use coproduce_core::access::Role;
+    use coproduce_core::calendar::Within;
+    use coproduce_core::deadline::{Escalation, Step};
+    let step = |role| Step {
+        role,
+        within: Within::Minutes(0),
+    };
+    Escalation::new(vec![
+        step(Role::Nurse),
+        step(Role::SocialWorker),
+        step(Role::ClinicLead),
+    ])
+    .expect("a chain")
+}
+
+/// Files Tasks whose first deadline passed five minutes ago until the server stops answering.
+async fn deadline_writer(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    name: String,
+    ledger: Arc<Mutex<Ledger>>,
+) {
+    let chain = no_delay_chain();
+    for k in 0.. {
+        let id = format!("{name}-{k}");
+        let mut task = json!({
+            "resourceType": "Task", "id": id, "status": "requested", "intent": "order",
+            "description": "Call the patient back",
+            "extension": [coproduce_app::deadlines::escalation_extension(&chain)],
+        });
+        coproduce_app::deadlines::set_task_deadline(
+            &mut task,
+            &coproduce_core::deadline::Deadline {
+                level: 0,
+                role: coproduce_core::access::Role::Nurse,
+                due: time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
+            },
+        );
+        let sent = client
+            .put(format!("{base}/fhir/Task/{id}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+json")
+            .body(task.to_string())
+            .send()
+            .await;
+        let Ok(resp) = sent else { return };
+        match resp.status().as_u16() {
+            200 | 201 => {
+                let mut l = ledger.lock().unwrap();
+                l.acknowledged.push(("Task".into(), id, 1));
+                l.answered();
+            }
+            s if s >= 500 => return,
+            s => panic!(
+                "a late Task refused with {s}: {}",
+                resp.text().await.unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Every late Task on the database fired each level of its chain exactly once (one claim,
+/// one Task version, one notice per level), after one last watcher pass in this process
+/// catches up with what the killed servers left due. Returns how many levels the servers
+/// fired and how many late Tasks there are.
+async fn each_deadline_fired_once(db: &TestDb) -> (usize, usize) {
+    use sqlx::{Connection, Row};
+    let by_servers = db.store.misses_since(0).await.unwrap().len();
+    let settings = coproduce_app::workflows::Settings::default();
+    let api = coproduce_app::FhirApi::new(db.store.clone(), Arc::new(coproduce_core::SystemClock));
+    coproduce_app::workflows::Workflows::new(api, &settings)
+        .jobs(coproduce_app::jobs::Delivery::default())
+        .expect("the background jobs")
+        .run_once()
+        .await
+        .expect("a watcher pass");
+    let mut claims: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for m in db.store.misses_since(0).await.unwrap() {
+        claims.entry(m.task_id).or_default().push(m.level);
+    }
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let tasks: Vec<(String, i64)> =
+        sqlx::query("SELECT id, version_id FROM resources WHERE resource_type = 'Task'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    let mut notices: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in sqlx::query("SELECT kind, params FROM notifications")
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+    {
+        let params: Value = serde_json::from_str(&r.get::<String, _>(1)).unwrap();
+        let task = params["task_id"].as_str().unwrap_or_default().to_string();
+        notices.entry(task).or_default().push(r.get(0));
+    }
+    c.close().await.unwrap();
+    for (id, version) in &tasks {
+        let mut levels = claims.remove(id).unwrap_or_default();
+        levels.sort();
+        assert_eq!(levels, vec![0, 1, 2], "Task/{id}: the levels claimed");
+        assert_eq!(*version, 3, "Task/{id}: created, then moved on twice");
+        let mut kinds = notices.remove(id).unwrap_or_default();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            vec![
+                "deadline-escalated",
+                "deadline-escalated",
+                "deadline-missed"
+            ],
+            "Task/{id}: the notices"
+        );
+    }
+    assert!(claims.is_empty(), "claims without a Task: {claims:?}");
+    assert!(notices.is_empty(), "notices without a Task: {notices:?}");
+    (by_servers, tasks.len())
+}
+
 /// A generator of pauses: the same sequence for the same seed.
 fn next(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -203,7 +335,7 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
-async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, usize) {
+async fn rounds(backend: TestBackend, rounds: usize) -> Outcome {
     let db = TestDb::new(backend).await;
     let token = system_token(&db.url);
     let client = reqwest::Client::builder()
@@ -263,6 +395,13 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
                 ))
             })
             .collect();
+        writers.push(tokio::spawn(deadline_writer(
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            format!("r{round}late"),
+            ledger.clone(),
+        )));
         writers.push(tokio::spawn(form_writer(
             browser.clone(),
             base.clone(),
@@ -282,7 +421,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
     // finishes what is in flight and exits cleanly.
     let mut server = start(&db.url, &[]).await;
     let base = server.base.clone();
-    let writers: Vec<_> = (0..6)
+    let mut writers: Vec<_> = (0..6)
         .map(|w| {
             tokio::spawn(writer(
                 client.clone(),
@@ -293,6 +432,13 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
             ))
         })
         .collect();
+    writers.push(tokio::spawn(deadline_writer(
+        client.clone(),
+        base.clone(),
+        token.clone(),
+        "term-late".into(),
+        ledger.clone(),
+    )));
     after_writes(&ledger, 40).await;
     let term = Command::new("kill")
         .args(["-TERM", &server.child.id().expect("its pid").to_string()])
@@ -393,13 +539,34 @@ async fn rounds(backend: TestBackend, rounds: usize) -> (usize, usize, usize, us
         );
     }
     drop(server);
+    let (fired, late) = each_deadline_fired_once(&db).await;
+    assert!(late > 0, "no late Task was filed");
+    assert!(fired > 0, "the servers' watchers fired nothing");
     let (ok, out) = crate::coproduce(&db.url, &["audit", "verify"]);
     assert!(ok, "the audit chain: {out}");
     let acknowledged = l.acknowledged.len();
     let readings = l.readings.len();
     let transactions = l.transactions.len();
     db.drop_db().await;
-    (rounds, acknowledged, transactions, readings)
+    Outcome {
+        rounds,
+        acknowledged,
+        transactions,
+        readings,
+        late,
+        fired,
+    }
+}
+
+/// What one backend's crash test did.
+struct Outcome {
+    rounds: usize,
+    acknowledged: usize,
+    transactions: usize,
+    readings: usize,
+    /// Late Tasks filed, and the deadline levels the servers fired before the last pass.
+    late: usize,
+    fired: usize,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,14 +576,16 @@ async fn acknowledged_writes_survive_kill_9_on_every_backend() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     for backend in backends() {
-        let (rounds, acknowledged, transactions, readings) = rounds(backend, n).await;
-        assert!(acknowledged > 0, "the API writers wrote nothing");
-        assert!(readings > 0, "the page's writer saved nothing");
+        let o = rounds(backend, n).await;
+        assert!(o.acknowledged > 0, "the API writers wrote nothing");
+        assert!(o.readings > 0, "the page's writer saved nothing");
         println!(
-            "crash test on {backend:?}: {rounds} kill -9 rounds, {acknowledged} acknowledged API writes, \
-             {readings} readings saved through the page, \
-             {transactions} transactions tried, then SIGTERM under load (clean exit); 0 lost, none half \
-             applied, audit chain verified"
+            "crash test on {backend:?}: {} kill -9 rounds, {} acknowledged API writes, \
+             {} readings saved through the page, {} transactions tried, {} late Tasks whose \
+             deadlines the servers fired {} times while being killed, then SIGTERM under load \
+             (clean exit); 0 lost, none half applied, every deadline level fired exactly once, \
+             audit chain verified",
+            o.rounds, o.acknowledged, o.readings, o.transactions, o.late, o.fired
         );
     }
 }
