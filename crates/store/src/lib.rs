@@ -174,9 +174,12 @@ impl Store {
                 })
             }
             Backend::Postgres => {
+                // A request waits at most 5 s for a connection: longer when every one is busy
+                // (overload) or when the database server is down (sqlx keeps trying to
+                // connect until then); after that it is answered 503, try again shortly.
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
                 Ok(Store {

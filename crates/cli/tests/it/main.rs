@@ -17,6 +17,7 @@ mod http;
 mod import;
 mod measure;
 mod partner;
+mod pg_stop;
 mod rescue;
 mod security;
 mod server;
