@@ -24,6 +24,10 @@ pub struct Config {
     pub body_timeout_seconds: u64,
     /// Seconds a client may take to send a request's headers.
     pub header_timeout_seconds: u64,
+    /// Seconds a request may run on the server before it is stopped (503).
+    pub request_timeout_seconds: u64,
+    /// The most connections served at once (one more is answered 503).
+    pub max_connections: usize,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
     /// Session cookies without the Secure flag, for plain-HTTP development on localhost only.
@@ -112,6 +116,8 @@ impl Default for Config {
             bundle_entries: 1000,
             body_timeout_seconds: 10,
             header_timeout_seconds: 10,
+            request_timeout_seconds: 60,
+            max_connections: 512,
             log_json: false,
             insecure_cookies: false,
             session_idle_minutes: 30,
@@ -181,6 +187,8 @@ impl Config {
             "bundle_entries",
             "body_timeout_seconds",
             "header_timeout_seconds",
+            "request_timeout_seconds",
+            "max_connections",
             "log_json",
             "insecure_cookies",
             "session_idle_minutes",

@@ -553,6 +553,8 @@ fn server_config(
             .unwrap_or_else(|| format!("http://{}", cfg.addr)),
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_seconds.max(1)),
         header_timeout: std::time::Duration::from_secs(cfg.header_timeout_seconds.max(1)),
+        request_timeout: std::time::Duration::from_secs(cfg.request_timeout_seconds.max(1)),
+        max_connections: cfg.max_connections.max(1),
         phones: coproduce_web::Phones {
             clinic: cfg.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
             emergency: cfg.emergency_number.clone(),
@@ -583,7 +585,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     let api = FhirApi::new(store.clone(), clock.clone()).with_bundle_limit(cfg.bundle_entries);
     let accounts = Accounts::new(store.clone(), clock).with_secret_key(secret_key(cfg)?);
     let (settings, web, delivery) = server_config(cfg)?;
-    let header_timeout = web.header_timeout;
+    let limits = web.limits();
     let workflows = coproduce_app::workflows::Workflows::new(api, &settings);
     let jobs = workflows
         .jobs(delivery)
@@ -604,7 +606,7 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
     );
     // SIGTERM (a service manager's stop) or SIGINT (Ctrl-C): no new connections; requests
     // in flight and a background pass under way finish; then the database is closed.
-    coproduce_web::serve_until(listener, app, header_timeout, stop_signal()).await?;
+    coproduce_web::serve_until(listener, app, limits, stop_signal()).await?;
     let _ = stop.send(true);
     let _ = passes.await;
     tracing::info!("stopped: requests in flight and the background pass finished");

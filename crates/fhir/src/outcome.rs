@@ -51,6 +51,8 @@ pub enum IssueCode {
     Exception,
     /// A passing failure: the same request may succeed later.
     Transient,
+    /// The request took longer than the server allows and was stopped.
+    Timeout,
     Informational,
     Forbidden,
     Login,
@@ -75,6 +77,7 @@ impl IssueCode {
             IssueCode::Processing => "processing",
             IssueCode::Exception => "exception",
             IssueCode::Transient => "transient",
+            IssueCode::Timeout => "timeout",
             IssueCode::Informational => "informational",
             IssueCode::Forbidden => "forbidden",
             IssueCode::Login => "login",

@@ -34,7 +34,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database cannot take the request now but may later: a full disk, a
     /// read-only database, a server shutting down or out of connections, no connection at
-    /// all. Such a failure is the site's, passing, and nothing was written (a 503); any other
+    /// all, a lock held by another writer past the wait. Such a failure is the site's, passing, and nothing was written (a 503); any other
     /// database failure is a fault (a 500).
     pub fn is_unavailable(&self) -> bool {
         let StoreError::Database(e) = self else {
@@ -45,18 +45,22 @@ impl StoreError {
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 // SQLite's primary result codes (extended ones keep them in the low byte):
+                // 5 busy and 6 locked (another writer held on past the busy time-out),
                 // 8 read-only, 13 full, 10 an I/O error (a full disk can show as one).
                 let sqlite = code
                     .parse::<i64>()
                     .ok()
-                    .is_some_and(|c| matches!(c & 0xff, 8 | 10 | 13));
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13));
                 // PostgreSQL's SQLSTATE: class 53 insufficient resources (disk full, out of
                 // memory or connections), 25006 a read-only transaction, 57P01-57P03 the
-                // server shutting down or not taking connections, class 08 the connection.
+                // server shutting down or not taking connections, class 08 the connection,
+                // 40001 and 40P01 a transaction that lost a race (serialization, deadlock),
+                // 55P03 a lock not available.
                 let postgres = code.starts_with("53")
                     || code == "25006"
                     || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
-                    || code.starts_with("08");
+                    || code.starts_with("08")
+                    || matches!(code.as_ref(), "40001" | "40P01" | "55P03");
                 sqlite || postgres
             }
             _ => false,

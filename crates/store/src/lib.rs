@@ -133,6 +133,12 @@ impl Store {
                 let pool_options = |cache_kib: i64| {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
+                        // A connection whose transaction SQLite ended by itself (a full disk
+                        // rolls it back) is still counted as in one, and no transaction could
+                        // begin on it again: it is replaced by a new one.
+                        .before_acquire(|conn, _| {
+                            Box::pin(async move { Ok(!conn.is_in_transaction()) })
+                        })
                         .after_connect(move |conn, _| {
                             Box::pin(async move {
                                 // WAL for concurrent readers; FULL so an acknowledged write
@@ -221,11 +227,14 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(
-            self.writer.begin().await?,
-            self.backend,
-            self.audit_key.clone(),
-        ))
+        // On SQLite the write lock is taken at the start (IMMEDIATE), so that a write held up
+        // by another process's (a command-line import, a backup tool) waits its busy time-out
+        // instead of failing when its read turns into a write.
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok(Tx::new(tx, self.backend, self.audit_key.clone()))
     }
 
     /// Seals the audit trail's head with this key from now on, and checks it in

@@ -170,18 +170,13 @@ impl TestApp {
         if config.public_url == coproduce_web::WebConfig::default().public_url {
             config.public_url = format!("http://{addr}");
         }
-        let header_timeout = config.header_timeout;
+        let limits = config.limits();
         let workflows = coproduce_app::workflows::Workflows::new(api, &settings);
         let jobs = workflows.jobs(delivery).expect("the background jobs");
         let app = coproduce_web::app(&workflows, accounts.clone(), config);
         tokio::spawn(async move {
-            let _ = coproduce_web::serve_until(
-                listener,
-                app,
-                header_timeout,
-                std::future::pending::<()>(),
-            )
-            .await;
+            let _ = coproduce_web::serve_until(listener, app, limits, std::future::pending::<()>())
+                .await;
         });
         TestApp {
             base: format!("http://{addr}"),

@@ -22,6 +22,8 @@ mod fhir;
 pub mod headers;
 mod home;
 mod inbox;
+mod limits;
+pub use limits::Limits;
 mod metrics;
 mod shell;
 
@@ -93,6 +95,11 @@ pub struct WebConfig {
     /// How long a client may take to send a request's headers (the connection is closed
     /// after it); used by [`serve_until`].
     pub header_timeout: std::time::Duration,
+    /// How long a request may run on the server (503 after it, the request stopped).
+    pub request_timeout: std::time::Duration,
+    /// The most connections served at once (one more is answered 503); used by
+    /// [`serve_until`].
+    pub max_connections: usize,
     /// The numbers patients are told to call.
     pub phones: Phones,
 }
@@ -111,6 +118,16 @@ impl Default for Phones {
         Phones {
             clinic: None,
             emergency: "911".into(),
+        }
+    }
+}
+
+impl WebConfig {
+    /// The limits [`serve_until`] holds connections to.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -138,6 +155,8 @@ impl Default for WebConfig {
             public_url: "http://127.0.0.1:8080".into(),
             body_timeout: std::time::Duration::from_secs(10),
             header_timeout: HEADER_TIMEOUT,
+            request_timeout: std::time::Duration::from_secs(60),
+            max_connections: 512,
             phones: Phones::default(),
         }
     }
@@ -183,6 +202,7 @@ impl AppState {
 pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Router {
     let limit = config.body_limit;
     let body_timeout = config.body_timeout;
+    let request_timeout = config.request_timeout;
     let secure = config.secure_cookies;
     let sessions =
         tower_sessions::SessionManagerLayer::new(accounts::sessions::DbSessions(accounts.clone()))
@@ -215,6 +235,9 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
         .fallback(shell::not_found)
         .route("/healthz", axum::routing::get(metrics::healthz))
         .route("/metrics", axum::routing::get(metrics::render))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            limits::request_timeout(request_timeout, req, next)
+        }))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(headers::secure))
         .layer(DefaultBodyLimit::max(limit))
@@ -232,22 +255,26 @@ pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves the router until `shutdown` completes, then lets requests in flight finish. Each
-/// connection's request headers must arrive within `header_timeout` (hyper's own timer), and
-/// every request carries the peer's address (`ConnectInfo`).
+/// connection's request headers must arrive within the limits' `header_timeout` (hyper's own
+/// timer); at most `max_connections` are served at once, and one more is answered 503 and
+/// closed; every request carries the peer's address (`ConnectInfo`).
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     app: Router,
-    header_timeout: std::time::Duration,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only (a proxy in front speaks HTTP/2 to browsers): its header time-out runs
+    // from the moment a connection opens or goes idle, so a client that sends nothing is let
+    // go too (the auto-detecting builder waits for a first byte without a time limit).
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(limits.header_timeout);
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -262,6 +289,21 @@ pub async fn serve_until(
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            ::metrics::counter!("coproduce_connections_refused_total").increment(1);
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let answer = limits::over_the_limit();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    stream.write_all(&answer),
+                )
+                .await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
         let router = app.clone();
         let service = hyper::service::service_fn(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
@@ -270,14 +312,13 @@ pub async fn serve_until(
                 router.clone().oneshot(req.map(axum::body::Body::new))
             },
         );
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "a connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -180,6 +180,7 @@ error-invalid = This could not be saved. Go back and check what you entered.
 error-control-character = What you typed in “{ $field }” holds an invisible character ({ $code }) that cannot be saved. Go back, type it again without it, and send the form again.
 error-server = Something went wrong on our side. Please try again in a moment.
 error-unavailable = We cannot save anything right now; nothing you sent was saved. Please try again in a few minutes.
+error-timeout = This took too long and was stopped. Go back and check whether what you sent is there before you send it again.
 
 login-title = Sign in
 login-username = User name

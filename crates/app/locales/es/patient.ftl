@@ -179,6 +179,7 @@ error-invalid = No se pudo guardar. Vuelva atrás y revise lo que escribió.
 error-control-character = Lo que escribió en «{ $field }» contiene un carácter invisible ({ $code }) que no se puede guardar. Vuelva atrás, escríbalo de nuevo sin él y envíe el formulario otra vez.
 error-server = Algo salió mal de nuestro lado. Por favor, inténtelo de nuevo en un momento.
 error-unavailable = Ahora mismo no podemos guardar nada; no se guardó nada de lo que envió. Por favor, inténtelo de nuevo en unos minutos.
+error-timeout = Esto tardó demasiado y se detuvo. Vuelva atrás y compruebe si lo que envió está ahí antes de enviarlo de nuevo.
 
 login-title = Entrar
 login-username = Nombre de usuario

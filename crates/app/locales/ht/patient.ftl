@@ -179,6 +179,7 @@ error-invalid = Nou pa t ka anrejistre sa. Tounen epi verifye sa ou te ekri.
 error-control-character = Sa ou ekri nan “{ $field }” gen yon karaktè envizib ({ $code }) ki pa ka anrejistre. Tounen, ekri l ankò san li, epi voye fòm nan ankò.
 error-server = Yon bagay mal pase bò kote pa nou. Tanpri eseye ankò nan yon ti moman.
 error-unavailable = Nou pa ka anrejistre anyen kounye a; anyen ou voye pa anrejistre. Tanpri eseye ankò nan kèk minit.
+error-timeout = Sa a te pran twòp tan epi li te kanpe. Tounen dèyè epi gade si sa ou te voye a la anvan ou voye l ankò.
 
 login-title = Konekte
 login-username = Non itilizatè

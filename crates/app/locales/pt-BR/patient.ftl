@@ -179,6 +179,7 @@ error-invalid = Não foi possível salvar. Volte e confira o que você digitou.
 error-control-character = O que você digitou em “{ $field }” tem um caractere invisível ({ $code }) que não pode ser salvo. Volte, digite de novo sem ele e envie o formulário outra vez.
 error-server = Algo deu errado do nosso lado. Por favor, tente de novo daqui a pouco.
 error-unavailable = Não conseguimos salvar nada agora; nada do que você enviou foi salvo. Por favor, tente de novo em alguns minutos.
+error-timeout = Isto demorou demais e foi interrompido. Volte e veja se o que você enviou está lá antes de enviar de novo.
 
 login-title = Entrar
 login-username = Nome de usuário

@@ -1,7 +1,9 @@
 //! Disk faults: the real server on an SQLite database whose disk fills up (a small tmpfs,
 //! which needs root; CI runs as root). Writes then fail with 503 and a transient
 //! OperationOutcome, nothing half written; when space returns the same server takes writes
-//! again without a restart, and the audit chain verifies.
+//! again without a restart, and the audit chain verifies. An SQLite database on a read-only
+//! mount: the server starts, and answers writes and reads (a read it cannot audit is not
+//! served) 503 transient, writing nothing; on the writable mount again it has everything.
 
 use crate::server::{start, system_token};
 use serde_json::{Value, json};
@@ -26,6 +28,34 @@ impl SmallDisk {
 }
 
 impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// `dir` bound read-only on a new folder, unbound when dropped.
+struct ReadOnlyView(tempfile::TempDir);
+
+impl ReadOnlyView {
+    fn of(dir: &std::path::Path) -> Option<ReadOnlyView> {
+        let view = tempfile::tempdir().ok()?;
+        let run = |args: &[&str]| {
+            Command::new("mount")
+                .args(args)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let target = view.path().to_str()?.to_string();
+        if !run(&["--bind", dir.to_str()?, &target]) {
+            return None;
+        }
+        let view = ReadOnlyView(view);
+        run(&["-o", "remount,ro,bind", &target]).then_some(view)
+    }
+}
+
+impl Drop for ReadOnlyView {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.0.path()).status();
     }
@@ -140,6 +170,52 @@ async fn a_full_disk_answers_503_writes_nothing_and_recovers_when_space_returns(
     assert!(ok, "{out}");
     println!(
         "full disk: {refused} writes in, the next refused with 503, then writes again once space returned; audit chain verified"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_sqlite_database_answers_503_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("coproduce.db").display());
+    let token = system_token(&db);
+    let server = start(&db, &[]).await;
+    let api = Api::of(&server, token.clone());
+    let (status, body) = api.put("before", 10).await;
+    assert!(status == 201 || status == 200, "{status}: {body}");
+    drop(server);
+    let Some(view) = ReadOnlyView::of(dir.path()) else {
+        println!(
+            "SKIPPED the read-only SQLite test: a read-only bind mount cannot be made here (needs root)"
+        );
+        return;
+    };
+    let read_only = format!("sqlite://{}", view.0.path().join("coproduce.db").display());
+    let server = start(&read_only, &[]).await;
+    let api = Api::of(&server, token.clone());
+    let (status, body) = api.put("while-read-only", 10).await;
+    assert_eq!(status, 503, "a write to a read-only database: {body}");
+    assert_eq!(body["issue"][0]["code"], "transient", "{body}");
+    // A read must leave its audit row, which a read-only database cannot take: not served.
+    assert_eq!(api.status_of("before").await, 503);
+    drop(server);
+    drop(view);
+
+    // Writable again (here: the same file on its writable mount, a new start).
+    let server = start(&db, &[]).await;
+    let api = Api::of(&server, token);
+    assert_eq!(api.status_of("before").await, 200);
+    assert_eq!(
+        api.status_of("while-read-only").await,
+        404,
+        "nothing written"
+    );
+    let (status, body) = api.put("after", 10).await;
+    assert!(status == 201 || status == 200, "{status}: {body}");
+    drop(server);
+    let (ok, out) = crate::coproduce(&db, &["audit", "verify"]);
+    assert!(ok, "{out}");
+    println!(
+        "read-only SQLite: a write and a read answered 503 transient, nothing written; writable again after a restart; audit chain verified"
     );
 }
 

@@ -15,6 +15,7 @@ mod demo;
 mod faults;
 mod http;
 mod import;
+mod limits;
 mod measure;
 mod partner;
 mod pg_stop;
