@@ -104,6 +104,13 @@ pub struct Watcher {
     sweeps: Vec<Sweep>,
 }
 
+impl Watcher {
+    /// The store it watches.
+    pub(crate) fn store(&self) -> &coproduce_store::Store {
+        self.api.store()
+    }
+}
+
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watcher").finish_non_exhaustive()

@@ -58,6 +58,8 @@ pub struct Delivery {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pass {
     pub deadlines: Tick,
+    /// Patients whose measure projection row was brought up to date.
+    pub records_updated: u64,
     pub emails_sent: usize,
     pub webhooks_sent: usize,
     pub failures: usize,
@@ -127,10 +129,12 @@ impl Jobs {
         })
     }
 
-    /// One pass: fire due deadlines, then deliver what waits.
+    /// One pass: fire due deadlines, bring the measure projection up to date, then deliver
+    /// what waits.
     pub async fn run_once(&self) -> Result<Pass, AppError> {
         let mut pass = Pass {
             deadlines: self.watcher.tick().await?,
+            records_updated: self.watcher.store().apply_pending_patient_records().await?,
             ..Pass::default()
         };
         if let Some((mailer, from)) = &self.mailer {

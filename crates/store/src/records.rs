@@ -1,7 +1,10 @@
 //! The measure projection per patient ([`coproduce_measures::projection`]): one row per live
-//! patient holding their compartment cut down to what measures read, as a JSON array. Every
-//! write transaction rebuilds the rows of the patients it touched before it commits, so the
-//! rows never lag the resources; a population run then reads one short row per patient.
+//! patient holding their compartment cut down to what measures read. A write transaction
+//! marks the patients it touched as pending (a bounded amount of work, whatever the size of
+//! their records); the background pass and every population run
+//! ([`Store::ensure_patient_records`]) rebuild the pending rows and unmark them in one
+//! transaction, so a run reads every write committed before it began, one short row per
+//! patient.
 
 use crate::error::StoreError;
 use crate::write::Tx;
@@ -27,6 +30,51 @@ fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
 }
 
 impl Tx {
+    /// Marks these patients' projection rows as behind their resources. On PostgreSQL each
+    /// patient is locked first (in id order, as [`Tx::rebuild_patient_records`] does), so a
+    /// rebuild under way either sees this transaction's change or is followed by this mark.
+    pub(crate) async fn mark_patient_records(
+        &mut self,
+        patients: &[String],
+    ) -> Result<(), StoreError> {
+        let mut patients = patients.to_vec();
+        patients.sort();
+        for chunk in patients.chunks(500) {
+            if self.backend() == Backend::Postgres {
+                self.lock_patients(chunk).await?;
+            }
+            let values: Vec<String> = (1..=chunk.len())
+                .map(|k| format!("({})", self.mark(k)))
+                .collect();
+            sqlx::query_with(
+                sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO patient_records_pending (patient_id) VALUES {} \
+                     ON CONFLICT (patient_id) DO NOTHING",
+                    values.join(", ")
+                )),
+                args(chunk)?,
+            )
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes PostgreSQL's transaction lock of each of these patients (sorted by the caller).
+    async fn lock_patients(&mut self, chunk: &[String]) -> Result<(), StoreError> {
+        let values: Vec<String> = (1..=chunk.len()).map(|k| format!("(${k})")).collect();
+        sqlx::query_with(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT pg_advisory_xact_lock(hashtext(v)) FROM (VALUES {}) AS t(v)",
+                values.join(", ")
+            )),
+            args(chunk)?,
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Rebuilds the projection rows of these patients from their live resources as this
     /// transaction sees them. On PostgreSQL each patient is locked first (in id order), so
     /// two transactions changing one patient rebuild one after the other and the later sees
@@ -40,16 +88,7 @@ impl Tx {
         let backend = self.backend();
         for chunk in patients.chunks(500) {
             if backend == Backend::Postgres {
-                let values: Vec<String> = (1..=chunk.len()).map(|k| format!("(${k})")).collect();
-                sqlx::query_with(
-                    sqlx::AssertSqlSafe(format!(
-                        "SELECT pg_advisory_xact_lock(hashtext(v)) FROM (VALUES {}) AS t(v)",
-                        values.join(", ")
-                    )),
-                    args(chunk)?,
-                )
-                .fetch_all(&mut *self.tx)
-                .await?;
+                self.lock_patients(chunk).await?;
             }
             let rows = sqlx::query_with(
                 sqlx::AssertSqlSafe(format!(
@@ -247,9 +286,42 @@ impl Store {
         Ok(())
     }
 
-    /// Makes sure the projection follows this build's version, rebuilding every patient's
-    /// row when it does not (once, after an upgrade); `progress` is told (done, total).
-    /// Returns how many patients were rebuilt.
+    /// Brings the projection rows marked pending up to date, 100 patients per transaction
+    /// (each batch rebuilt and unmarked together). Returns how many patients were rebuilt.
+    pub async fn apply_pending_patient_records(&self) -> Result<u64, StoreError> {
+        let mut done = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let ids: Vec<String> = sqlx::query(
+                "SELECT patient_id FROM patient_records_pending ORDER BY patient_id LIMIT 100",
+            )
+            .fetch_all(tx.conn())
+            .await?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+            if ids.is_empty() {
+                return Ok(done);
+            }
+            tx.rebuild_patient_records(&ids).await?;
+            sqlx::query_with(
+                sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM patient_records_pending WHERE patient_id IN ({})",
+                    tx.marks(1, ids.len())
+                )),
+                args(&ids)?,
+            )
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            done += ids.len() as u64;
+        }
+    }
+
+    /// Makes sure the projection is current before a population run: every row marked
+    /// pending rebuilt, and every patient's row when the rows follow another version of the
+    /// projection (once, after an upgrade; `progress` is told (done, total)). Returns how
+    /// many patients were rebuilt.
     pub async fn ensure_patient_records(
         &self,
         progress: impl Fn(u64, u64),
@@ -257,7 +329,7 @@ impl Store {
         if self.projection_version().await?.as_deref()
             == Some(projection::VERSION.to_string().as_str())
         {
-            return Ok(0);
+            return self.apply_pending_patient_records().await;
         }
         let total = self.count_patients().await?;
         sqlx::query("DELETE FROM patient_records")
@@ -285,7 +357,7 @@ impl Store {
             progress(done, total);
         }
         self.set_projection_version().await?;
-        Ok(done)
+        Ok(done + self.apply_pending_patient_records().await?)
     }
 }
 

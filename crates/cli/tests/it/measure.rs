@@ -475,7 +475,7 @@ fn hba1c(id: &str, patient: &str, percent: f64) -> Value {
     })
 }
 
-/// The measure projection (one row per patient, rebuilt by each write transaction) follows
+/// The measure projection (one row per patient, brought up to date before each run) follows
 /// every kind of write, and a database written before it existed is rebuilt on the first
 /// run: the figures always equal what the resources say.
 #[tokio::test]

@@ -88,7 +88,7 @@ impl Tx {
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
         let touched: Vec<String> = self.touched.drain().collect();
-        self.rebuild_patient_records(&touched).await?;
+        self.mark_patient_records(&touched).await?;
         self.tx.commit().await?;
         Ok(())
     }
