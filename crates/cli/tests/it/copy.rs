@@ -1,8 +1,8 @@
 //! Moving from SQLite to PostgreSQL: `coproduce copy` carries every row of every table
 //! (resources and their versions, search rows, accounts, tokens, the audit trail, deadlines,
-//! the projection) into an empty PostgreSQL database, leaves sign-in sessions behind, adds
-//! its own audit row and the chain verifies there; it refuses a target that holds data and
-//! a source whose audit trail was altered, writing nothing.
+//! the projection and its pending marks) into an empty PostgreSQL database, leaves sign-in
+//! sessions behind, adds its own audit row and the chain verifies there; it refuses a target
+//! that holds data and a source whose audit trail was altered, writing nothing.
 
 use coproduce_testkit::{TestApp, TestBackend, TestDb};
 use sqlx::{Connection, Row};
@@ -88,6 +88,8 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
     app.seed_care_team("es").await;
     // Versions, choices, a referral with its deadline, and a signed-in session.
     let (social, food, _) = crate::social::screened_and_chosen(&app).await;
+    // The background pass builds the measure projection; the referral marks p1's row again.
+    app.jobs.run_once().await.unwrap();
     let sw = crate::rescue::caller(&app, "sw.diaz").await;
     social
         .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
@@ -111,6 +113,7 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
         "audit_log",
         "deadlines",
         "patient_records",
+        "patient_records_pending",
         "sessions",
     ] {
         assert!(count(&before, must) > 0, "{must} is empty before the copy");
