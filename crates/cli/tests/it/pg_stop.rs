@@ -38,11 +38,12 @@ impl Cluster {
             return None;
         }
         let data = dir.path().join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        // A port below the ephemeral range (32768 and up on Linux): while the cluster is
+        // down, the system must not hand its port to another test's socket.
+        let seed = std::process::id() as u16;
+        let port = (0..200)
+            .map(|k| 20_000 + (seed.wrapping_add(k * 37) % 10_000))
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())?;
         let cluster = Cluster {
             bin,
             data,
@@ -81,6 +82,14 @@ impl Cluster {
         let mut all = vec!["-D", data];
         all.extend_from_slice(args);
         self.as_postgres(pg_ctl.to_str().expect("a UTF-8 path"), &all)
+    }
+
+    /// The end of its log, to say why it did not start.
+    fn log_tail(&self) -> String {
+        let log =
+            std::fs::read_to_string(self._dir.path().join("postgres.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
     /// Starts it and waits until it takes connections.
@@ -235,7 +244,11 @@ async fn postgresql_stopped_under_load_answers_503_and_the_server_recovers_by_it
     let down_for = stopped.elapsed();
 
     // It comes back: the same server takes writes again by itself.
-    assert!(cluster.start(), "PostgreSQL starts again");
+    assert!(
+        cluster.start(),
+        "PostgreSQL starts again:\n{}",
+        cluster.log_tail()
+    );
     let restarted = Instant::now();
     assert!(
         answers(&seen, 50, 0, Duration::from_secs(120)).await,
