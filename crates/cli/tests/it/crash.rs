@@ -230,19 +230,7 @@ async fn deadline_writer(
     let chain = no_delay_chain();
     for k in 0.. {
         let id = format!("{name}-{k}");
-        let mut task = json!({
-            "resourceType": "Task", "id": id, "status": "requested", "intent": "order",
-            "description": "Call the patient back",
-            "extension": [coproduce_app::deadlines::escalation_extension(&chain)],
-        });
-        coproduce_app::deadlines::set_task_deadline(
-            &mut task,
-            &coproduce_core::deadline::Deadline {
-                level: 0,
-                role: coproduce_core::access::Role::Nurse,
-                due: time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
-            },
-        );
+        let task = crate::server::late_task(&id, &chain);
         let sent = client
             .put(format!("{base}/fhir/Task/{id}"))
             .bearer_auth(&token)

@@ -10,16 +10,9 @@ use sqlx::Connection;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Everything the server sends on a connection until it closes it (at most 20 s: the
-/// test's bound; the server's limits are a second or two).
+/// Everything the server sends on a connection until it closes it (at most 20 s).
 async fn until_closed(conn: &mut tokio::net::TcpStream) -> String {
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer)).await;
-    assert!(
-        read.is_ok(),
-        "the server still holds the connection after 20 s"
-    );
-    String::from_utf8_lossy(&answer).into_owned()
+    crate::security::closed_within_20_s(conn, "the client to speak").await
 }
 
 #[tokio::test]

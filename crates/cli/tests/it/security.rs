@@ -679,7 +679,10 @@ async fn bad_input_gets_a_4xx_never_a_500() {
 
 /// What the server answers on a connection before closing it, within 20 seconds (the test's
 /// bound; the server's limits are a second).
-async fn closed_within_20_s(conn: &mut tokio::net::TcpStream, waiting_for: &str) -> String {
+pub(crate) async fn closed_within_20_s(
+    conn: &mut tokio::net::TcpStream,
+    waiting_for: &str,
+) -> String {
     use tokio::io::AsyncReadExt;
     let mut answer = Vec::new();
     let read = tokio::time::timeout(

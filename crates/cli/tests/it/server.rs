@@ -135,3 +135,25 @@ pub(crate) async fn signed_in(
     assert_eq!(resp.status(), 303, "{username} signs in on {base}");
     page
 }
+
+/// A Task whose first team deadline (the nurse's) passed five minutes ago, with this
+/// escalation chain: what the deadline watcher must fire.
+pub(crate) fn late_task(
+    id: &str,
+    chain: &coproduce_core::deadline::Escalation,
+) -> serde_json::Value {
+    let mut task = serde_json::json!({
+        "resourceType": "Task", "id": id, "status": "requested", "intent": "order",
+        "description": "Call the patient back",
+        "extension": [coproduce_app::deadlines::escalation_extension(chain)],
+    });
+    coproduce_app::deadlines::set_task_deadline(
+        &mut task,
+        &coproduce_core::deadline::Deadline {
+            level: 0,
+            role: coproduce_core::access::Role::Nurse,
+            due: time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        },
+    );
+    task
+}

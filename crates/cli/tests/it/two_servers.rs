@@ -7,7 +7,6 @@ use coproduce_core::access::Role;
 use coproduce_core::calendar::Within;
 use coproduce_core::deadline::{Escalation, Step};
 use coproduce_testkit::{TestBackend, TestDb, WebClient};
-use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,19 +62,7 @@ async fn two_servers_share_sessions_and_fire_each_deadline_once() {
         },
     ])
     .unwrap();
-    let mut task = json!({
-        "resourceType": "Task", "id": "late", "status": "requested", "intent": "order",
-        "description": "Call the patient back",
-        "extension": [coproduce_app::deadlines::escalation_extension(&chain)],
-    });
-    coproduce_app::deadlines::set_task_deadline(
-        &mut task,
-        &coproduce_core::deadline::Deadline {
-            level: 0,
-            role: Role::Nurse,
-            due: time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
-        },
-    );
+    let task = crate::server::late_task("late", &chain);
     let resp = client
         .put(format!("{a}/fhir/Task/late"))
         .bearer_auth(&token)
