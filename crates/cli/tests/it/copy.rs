@@ -9,7 +9,7 @@ use sqlx::{Connection, Row};
 
 /// Every table's rows as text, the same rendering on both backends (integers and text as
 /// text, bytes as lower-case hex, NULL as NULL), sorted.
-async fn rows(
+pub(crate) async fn rows(
     url: &str,
     columns_of: &[(String, Vec<(String, String)>)],
 ) -> Vec<(String, Vec<String>)> {
@@ -45,6 +45,43 @@ async fn rows(
         .collect();
         all.sort();
         out.push((table.clone(), all));
+    }
+    c.close().await.unwrap();
+    out
+}
+
+/// A PostgreSQL database's tables and their column types (bytes as `BLOB`, as [`rows`]
+/// reads them).
+pub(crate) async fn postgres_tables(url: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let names: Vec<String> = sqlx::query(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+    let mut out = Vec::new();
+    for t in names {
+        let columns = sqlx::query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(&t)
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let declared: String = r.get(1);
+            let kind = if declared == "bytea" { "BLOB" } else { "TEXT" };
+            (r.get::<String, _>(0), kind.to_string())
+        })
+        .collect();
+        out.push((t, columns));
     }
     c.close().await.unwrap();
     out
