@@ -32,6 +32,9 @@ pub struct Config {
     pub log_json: bool,
     /// Session cookies without the Secure flag, for plain-HTTP development on localhost only.
     pub insecure_cookies: bool,
+    /// A TLS-terminating proxy on another machine is the only way to this server: `serve`
+    /// may then listen beyond the loopback address (it has no TLS of its own).
+    pub behind_proxy: bool,
     /// A sign-in session ends after this many minutes without a request.
     pub session_idle_minutes: i64,
     /// A sign-in session ends this many hours after sign-in.
@@ -120,6 +123,7 @@ impl Default for Config {
             max_connections: 512,
             log_json: false,
             insecure_cookies: false,
+            behind_proxy: false,
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             review_within_days: 7,
@@ -191,6 +195,7 @@ impl Config {
             "max_connections",
             "log_json",
             "insecure_cookies",
+            "behind_proxy",
             "session_idle_minutes",
             "session_absolute_hours",
             "review_within_days",

@@ -577,9 +577,10 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .addr
         .parse()
         .with_context(|| format!("'{}' is not an address such as 127.0.0.1:8080", cfg.addr))?;
-    if !addr.ip().is_loopback() {
+    let loopback = addr.ip().is_loopback();
+    if !loopback && !cfg.behind_proxy {
         bail!(
-            "refusing to listen on {addr}: until TLS is in place, coproduce serves on the loopback address only (use 127.0.0.1:PORT)"
+            "refusing to listen on {addr}: coproduce has no TLS of its own, so it serves on the loopback address only (use 127.0.0.1:PORT behind a TLS-terminating proxy on this machine), unless behind_proxy = true (COPRODUCE_BEHIND_PROXY=true) says that a TLS proxy on another machine is the only way to this address"
         );
     }
     let api = FhirApi::new(store.clone(), clock.clone()).with_bundle_limit(cfg.bundle_entries);
@@ -600,7 +601,11 @@ async fn serve(store: Store, clock: Arc<dyn Clock>, cfg: &Config) -> Result<()> 
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, backend = store.backend().name(), "serving on the loopback address only (no TLS yet)");
+    if loopback {
+        tracing::info!(%local, backend = store.backend().name(), "serving on the loopback address only (TLS belongs to the proxy in front)");
+    } else {
+        tracing::warn!(%local, backend = store.backend().name(), "serving plain HTTP beyond the loopback address: behind_proxy says a TLS-terminating proxy is the only client that can reach it");
+    }
     println!(
         "coproduce is serving the FHIR API at http://{local}/fhir (try http://{local}/fhir/Patient)"
     );

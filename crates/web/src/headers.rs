@@ -1,7 +1,8 @@
 //! The headers every answer carries: a Content-Security-Policy that runs only the site's own
 //! scripts and styles and lets no other site frame it, no content sniffing, no referrer, and
 //! `Cache-Control: no-store` on everything but the static files (pages and API answers carry
-//! health data). HSTS belongs to whatever terminates TLS (docs/operations.md).
+//! health data). When the site is reached over HTTPS (its public address says so), also
+//! `Strict-Transport-Security`, so browsers never come back over plain HTTP.
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
@@ -14,9 +15,19 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' da
      style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
-pub async fn secure(req: Request, next: Next) -> Response {
+/// One year, this host and its subdomains.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000; includeSubDomains";
+
+/// Adds the headers; `https` adds HSTS.
+pub async fn secure(https: bool, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if https && !h.contains_key(header::STRICT_TRANSPORT_SECURITY) {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -203,6 +203,7 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
     let limit = config.body_limit;
     let body_timeout = config.body_timeout;
     let request_timeout = config.request_timeout;
+    let https = config.public_url.starts_with("https://");
     let secure = config.secure_cookies;
     let sessions =
         tower_sessions::SessionManagerLayer::new(accounts::sessions::DbSessions(accounts.clone()))
@@ -239,7 +240,9 @@ pub fn app(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Rout
             limits::request_timeout(request_timeout, req, next)
         }))
         .layer(axum::middleware::from_fn(metrics::track))
-        .layer(axum::middleware::from_fn(headers::secure))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            headers::secure(https, req, next)
+        }))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,

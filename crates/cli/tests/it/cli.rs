@@ -56,6 +56,43 @@ fn serve_refuses_addresses_beyond_loopback() {
     let (ok, out) = coproduce(&["--db", &db, "serve", "--addr", "0.0.0.0:18181"]);
     assert!(!ok);
     assert!(out.contains("loopback address only"), "{out}");
+    assert!(
+        out.contains("behind_proxy"),
+        "{out}: says how to serve behind a proxy"
+    );
+}
+
+/// Behind a TLS proxy on another machine (`behind_proxy`), it listens beyond loopback.
+#[tokio::test]
+async fn serve_listens_beyond_loopback_when_told_a_tls_proxy_is_in_front() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("x.db").display());
+    let port = crate::browser::free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coproduce"))
+        .args(["--db", &db, "serve", "--addr", &format!("0.0.0.0:{port}")])
+        .env("COPRODUCE_BEHIND_PROXY", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let serving = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("is serving") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(serving, Ok(true)), "it did not start");
+    let resp = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    child.kill().await.unwrap();
 }
 
 #[test]

@@ -396,6 +396,10 @@ async fn every_answer_carries_the_security_headers_and_health_data_is_never_cach
         assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
         assert_eq!(h["x-frame-options"], "DENY", "{what}");
         assert_eq!(h["cache-control"], "no-store", "{what}");
+        assert!(
+            !h.contains_key("strict-transport-security"),
+            "{what}: no HSTS on a site reached over plain HTTP"
+        );
     }
     // The static files may be cached: they carry no one's data.
     let css = app.get("/static/app.css").await;

@@ -769,6 +769,11 @@ async fn links_and_locations_name_the_configured_site_not_the_host_header() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
+    // Reached over HTTPS: browsers are told never to come back over plain HTTP.
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     assert!(
         location.starts_with("https://clinic.example.org/fhir/Patient/"),
