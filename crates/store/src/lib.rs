@@ -21,7 +21,7 @@ pub use copy::CopyReport;
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, Visible, format_instant};
-pub use records::RecordBatch;
+pub use records::{PendingBatch, RecordBatch};
 pub use search::{SearchQuery, SearchResult, SortKey};
 pub use write::{ImportOutcome, Tx, WriteOutcome};
 

@@ -30,9 +30,9 @@ fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
 }
 
 impl Tx {
-    /// Marks these patients' projection rows as behind their resources. On PostgreSQL each
-    /// patient is locked first (in id order, as [`Tx::rebuild_patient_records`] does), so a
-    /// rebuild under way either sees this transaction's change or is followed by this mark.
+    /// Marks these patients' projection rows as behind their resources: each mark counts up
+    /// the patient's `marks`, so that a rebuild read before this write can tell it came
+    /// ([`Store::apply_pending_patient_records`]).
     pub(crate) async fn mark_patient_records(
         &mut self,
         patients: &[String],
@@ -40,16 +40,13 @@ impl Tx {
         let mut patients = patients.to_vec();
         patients.sort();
         for chunk in patients.chunks(500) {
-            if self.backend() == Backend::Postgres {
-                self.lock_patients(chunk).await?;
-            }
             let values: Vec<String> = (1..=chunk.len())
-                .map(|k| format!("({})", self.mark(k)))
+                .map(|k| format!("({}, 1)", self.mark(k)))
                 .collect();
             sqlx::query_with(
                 sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO patient_records_pending (patient_id) VALUES {} \
-                     ON CONFLICT (patient_id) DO NOTHING",
+                    "INSERT INTO patient_records_pending (patient_id, marks) VALUES {} \
+                     ON CONFLICT (patient_id) DO UPDATE SET marks = patient_records_pending.marks + 1",
                     values.join(", ")
                 )),
                 args(chunk)?,
@@ -100,59 +97,85 @@ impl Tx {
             )
             .fetch_all(&mut *self.tx)
             .await?;
-            // Each patient's resources; a row only for a patient who exists.
-            let mut records: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
-            for row in &rows {
-                let patient: String = row.get(0);
-                let rt: String = row.get(1);
-                let id: String = row.get(2);
-                let content: String = row.get(3);
-                let value: Value = serde_json::from_str(&content)
-                    .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
-                let entry = records.entry(patient.clone()).or_default();
-                entry.0 |= rt == "Patient" && id == patient;
-                entry.1.push(value);
+            let live = built(&rows)?;
+            self.write_records(chunk, &live).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces these patients' projection rows with `live` (a patient not in it has none).
+    async fn write_records(
+        &mut self,
+        patients: &[String],
+        live: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        if patients.is_empty() {
+            return Ok(());
+        }
+        sqlx::query_with(
+            sqlx::AssertSqlSafe(format!(
+                "DELETE FROM patient_records WHERE patient_id IN ({})",
+                self.marks(1, patients.len())
+            )),
+            args(patients)?,
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        for part in live.chunks(500) {
+            let mut a = AnyArguments::default();
+            for (p, record) in part {
+                a.add(p.clone()).map_err(sqlx::Error::Encode)?;
+                a.add(record.clone()).map_err(sqlx::Error::Encode)?;
             }
+            let values: Vec<String> = (0..part.len())
+                .map(|k| format!("({})", self.marks(2 * k + 1, 2)))
+                .collect();
             sqlx::query_with(
                 sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM patient_records WHERE patient_id IN ({})",
-                    self.marks(1, chunk.len())
+                    "INSERT INTO patient_records (patient_id, record) VALUES {}",
+                    values.join(", ")
                 )),
-                args(chunk)?,
+                a,
             )
             .execute(&mut *self.tx)
             .await?;
-            let live: Vec<(String, Vec<u8>)> = records
-                .into_iter()
-                .filter(|(_, (exists, _))| *exists)
-                .map(|(p, (_, items))| (p, projection::encode(&projection::record(items.iter()))))
-                .collect();
-            for part in live.chunks(500) {
-                let mut a = AnyArguments::default();
-                for (p, record) in part {
-                    a.add(p.clone()).map_err(sqlx::Error::Encode)?;
-                    a.add(record.clone()).map_err(sqlx::Error::Encode)?;
-                }
-                let values: Vec<String> = (0..part.len())
-                    .map(|k| format!("({})", self.marks(2 * k + 1, 2)))
-                    .collect();
-                sqlx::query_with(
-                    sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO patient_records (patient_id, record) VALUES {}",
-                        values.join(", ")
-                    )),
-                    a,
-                )
-                .execute(&mut *self.tx)
-                .await?;
-            }
         }
         Ok(())
     }
 }
 
+/// The projection rows of the patients these resource rows (patient, type, id, content)
+/// belong to: a row only for a patient who exists.
+fn built(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut records: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
+    for row in rows {
+        let patient: String = row.get(0);
+        let rt: String = row.get(1);
+        let id: String = row.get(2);
+        let content: String = row.get(3);
+        let value: Value = serde_json::from_str(&content)
+            .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
+        let entry = records.entry(patient.clone()).or_default();
+        entry.0 |= rt == "Patient" && id == patient;
+        entry.1.push(value);
+    }
+    Ok(records
+        .into_iter()
+        .filter(|(_, (exists, _))| *exists)
+        .map(|(p, (_, items))| (p, projection::encode(&projection::record(items.iter()))))
+        .collect())
+}
+
 /// A batch of projection rows: (patient id, the record as [`projection::encode`] gave it).
 pub type RecordBatch = Vec<(String, Vec<u8>)>;
+
+/// Pending patients with the `marks` they had when read, and the rows built for them then
+/// ([`Store::read_pending`]).
+#[derive(Debug, Default)]
+pub struct PendingBatch {
+    pub pending: Vec<(String, i64)>,
+    pub rows: RecordBatch,
+}
 
 impl Store {
     /// Every live patient's projection row, in patient id order, in batches of `limit`,
@@ -286,36 +309,129 @@ impl Store {
         Ok(())
     }
 
-    /// Brings the projection rows marked pending up to date, 100 patients per transaction
-    /// (each batch rebuilt and unmarked together). Returns how many patients were rebuilt.
+    /// Brings the projection rows marked pending up to date, 100 patients at a time
+    /// ([`Store::read_pending`], then [`Store::write_pending`]), and returns how many
+    /// patients were rebuilt.
     pub async fn apply_pending_patient_records(&self) -> Result<u64, StoreError> {
         let mut done = 0;
+        let mut after = String::new();
         loop {
-            let mut tx = self.begin().await?;
-            let ids: Vec<String> = sqlx::query(
-                "SELECT patient_id FROM patient_records_pending ORDER BY patient_id LIMIT 100",
+            let batch = self.read_pending(&after, 100).await?;
+            let Some((last, _)) = batch.pending.last() else {
+                return Ok(done);
+            };
+            after = last.clone();
+            done += self.write_pending(batch).await?;
+        }
+    }
+
+    /// The next `limit` patients marked pending after `after` (in the database's order),
+    /// their rows built from their resources as they stand now: read outside any write
+    /// transaction, so a patient with a long record does not hold the writer while it is
+    /// read.
+    pub async fn read_pending(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<PendingBatch, StoreError> {
+        let pending: Vec<(String, i64)> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT patient_id, marks FROM patient_records_pending WHERE patient_id > $1 \
+             ORDER BY patient_id LIMIT {}",
+            limit.max(1)
+        )))
+        .bind(after.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+        .collect();
+        if pending.is_empty() {
+            return Ok(PendingBatch::default());
+        }
+        let ids: Vec<String> = pending.iter().map(|(p, _)| p.clone()).collect();
+        let marks: Vec<String> = (1..=ids.len()).map(|k| format!("${k}")).collect();
+        let rows = sqlx::query_with(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT patient_id, resource_type, id, content FROM resources \
+                 WHERE deleted = 0 AND resource_type <> 'Provenance' AND patient_id IN ({})",
+                marks.join(", ")
+            )),
+            args(&ids)?,
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(PendingBatch {
+            pending,
+            rows: built(&rows)?,
+        })
+    }
+
+    /// Writes a batch [`Store::read_pending`] built, in one short transaction: the rows of
+    /// the patients whose `marks` did not change since, each unmarked. A patient written to
+    /// in between is rebuilt inside the transaction as it then stands (on PostgreSQL with its
+    /// mark locked, so a later write marks it again). Returns how many patients it rebuilt.
+    pub async fn write_pending(&self, batch: PendingBatch) -> Result<u64, StoreError> {
+        let PendingBatch { pending, rows } = batch;
+        let mut tx = self.begin().await?;
+        let (mut unchanged, mut moved) = (Vec::new(), Vec::new());
+        for (patient, seen) in &pending {
+            let gone = sqlx::query(
+                "DELETE FROM patient_records_pending WHERE patient_id = $1 AND marks = $2",
+            )
+            .bind(patient.clone())
+            .bind(*seen)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            if gone == 1 {
+                unchanged.push(patient.clone());
+            } else {
+                moved.push(patient.clone());
+            }
+        }
+        // Locked in the same order as every rebuild locks (Rust's, not the collation's).
+        unchanged.sort();
+        if self.backend == Backend::Postgres && !unchanged.is_empty() {
+            tx.lock_patients(&unchanged).await?;
+        }
+        let keep: std::collections::HashSet<&String> = unchanged.iter().collect();
+        let fresh: Vec<(String, Vec<u8>)> =
+            rows.into_iter().filter(|(p, _)| keep.contains(p)).collect();
+        tx.write_records(&unchanged, &fresh).await?;
+        if !moved.is_empty() {
+            let list = tx.marks(1, moved.len());
+            let lock = if self.backend == Backend::Postgres {
+                " FOR UPDATE"
+            } else {
+                ""
+            };
+            moved = sqlx::query_with(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT patient_id FROM patient_records_pending WHERE patient_id IN ({list}) \
+                     ORDER BY patient_id{lock}"
+                )),
+                args(&moved)?,
             )
             .fetch_all(tx.conn())
             .await?
             .iter()
             .map(|r| r.get::<String, _>(0))
             .collect();
-            if ids.is_empty() {
-                return Ok(done);
+            if !moved.is_empty() {
+                tx.rebuild_patient_records(&moved).await?;
+                sqlx::query_with(
+                    sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM patient_records_pending WHERE patient_id IN ({})",
+                        tx.marks(1, moved.len())
+                    )),
+                    args(&moved)?,
+                )
+                .execute(tx.conn())
+                .await?;
             }
-            tx.rebuild_patient_records(&ids).await?;
-            sqlx::query_with(
-                sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM patient_records_pending WHERE patient_id IN ({})",
-                    tx.marks(1, ids.len())
-                )),
-                args(&ids)?,
-            )
-            .execute(tx.conn())
-            .await?;
-            tx.commit().await?;
-            done += ids.len() as u64;
         }
+        tx.commit().await?;
+        Ok((unchanged.len() + moved.len()) as u64)
     }
 
     /// Makes sure the projection is current before a population run: every row marked

@@ -484,6 +484,45 @@ async fn projection_scan(backend: TestBackend) {
         .expect("update a patient");
     }
     assert_eq!(db.store.apply_pending_patient_records().await.unwrap(), 1);
+    // A write between reading a pending batch and writing it: that patient is rebuilt as it
+    // then stands, not as it was read.
+    let born = |year: &str| json!({"resourceType": "Patient", "id": created[1], "birthDate": format!("{year}-01-01")});
+    api.update(
+        &sys,
+        "Patient",
+        &created[1],
+        born("1940").to_string().as_bytes(),
+        None,
+    )
+    .await
+    .expect("update a patient");
+    let batch = db.store.read_pending("", 100).await.unwrap();
+    assert_eq!(batch.pending.len(), 1);
+    api.update(
+        &sys,
+        "Patient",
+        &created[1],
+        born("1930").to_string().as_bytes(),
+        None,
+    )
+    .await
+    .expect("update a patient");
+    assert_eq!(db.store.write_pending(batch).await.unwrap(), 1);
+    assert_eq!(
+        db.store.apply_pending_patient_records().await.unwrap(),
+        0,
+        "nothing left pending"
+    );
+    let mut rows = db.store.patient_record_batches(10);
+    let mut record = String::new();
+    while let Some(batch) = rows.recv().await {
+        for (id, bytes) in batch.expect("a batch") {
+            if id == created[1] {
+                record = coproduce_measures::projection::decode(&bytes).unwrap();
+            }
+        }
+    }
+    assert!(record.contains("1930-01-01"), "{record}");
 
     let mut batches = db.store.patient_record_batches(2);
     let mut sizes = Vec::new();
