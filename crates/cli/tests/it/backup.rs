@@ -49,17 +49,24 @@ async fn tables(path: &std::path::Path) -> Vec<(String, usize, String)> {
     out
 }
 
-#[tokio::test]
-async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
+/// A database with a row in every table that matters: the care team and its accounts,
+/// versions, the patient's choices, the measure projection (the background pass builds it),
+/// a referral with its deadline (which marks p1's row pending again).
+pub(crate) async fn a_record_with_everything(app: &TestApp) {
     app.seed_care_team("es").await;
-    // Versions, choices, a referral with its deadline, the patient's word.
-    let (social, food, _) = crate::social::screened_and_chosen(&app).await;
-    let sw = crate::rescue::caller(&app, "sw.diaz").await;
+    let (social, food, _) = crate::social::screened_and_chosen(app).await;
+    app.jobs.run_once().await.unwrap();
+    let sw = crate::rescue::caller(app, "sw.diaz").await;
     social
         .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    a_record_with_everything(&app).await;
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
     let (ok, out) = crate::coproduce(&app.db.url, &["backup", "--out", backup.to_str().unwrap()]);
@@ -140,14 +147,7 @@ async fn a_postgresql_database_comes_back_whole_through_pg_dump_and_pg_restore()
         return;
     }
     let app = TestApp::spawn(TestBackend::Postgres).await;
-    app.seed_care_team("es").await;
-    let (social, food, _) = crate::social::screened_and_chosen(&app).await;
-    app.jobs.run_once().await.unwrap();
-    let sw = crate::rescue::caller(&app, "sw.diaz").await;
-    social
-        .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
-        .await
-        .unwrap();
+    a_record_with_everything(&app).await;
     let tables = crate::copy::postgres_tables(&app.db.url).await;
     let before = crate::copy::rows(&app.db.url, &tables).await;
     for must in [

@@ -122,16 +122,8 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
         return;
     }
     let app = TestApp::spawn(TestBackend::Sqlite).await;
-    app.seed_care_team("es").await;
-    // Versions, choices, a referral with its deadline, and a signed-in session.
-    let (social, food, _) = crate::social::screened_and_chosen(&app).await;
-    // The background pass builds the measure projection; the referral marks p1's row again.
-    app.jobs.run_once().await.unwrap();
-    let sw = crate::rescue::caller(&app, "sw.diaz").await;
-    social
-        .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
-        .await
-        .unwrap();
+    // A row in every table that matters, and a signed-in session.
+    crate::backup::a_record_with_everything(&app).await;
     let _signed_in = app.sign_in("dr.okafor").await;
     let source = app.db.url.clone();
     let tables = sqlite_tables(&source).await;
