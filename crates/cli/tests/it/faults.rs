@@ -29,7 +29,7 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
     }
 }
 
@@ -57,7 +57,8 @@ impl ReadOnlyView {
 
 impl Drop for ReadOnlyView {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
+        // Lazily: a file the killed server held open must not keep the mount in place.
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
     }
 }
 
@@ -197,7 +198,8 @@ async fn a_read_only_sqlite_database_answers_503_and_writes_nothing() {
     assert_eq!(body["issue"][0]["code"], "transient", "{body}");
     // A read must leave its audit row, which a read-only database cannot take: not served.
     assert_eq!(api.status_of("before").await, 503);
-    drop(server);
+    let mut server = server;
+    server.child.kill().await.expect("the server stops");
     drop(view);
 
     // Writable again (here: the same file on its writable mount, a new start).
