@@ -34,8 +34,9 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database cannot take the request now but may later: a full disk, a
     /// read-only database, a server shutting down or out of connections, no connection at
-    /// all, a lock held by another writer past the wait. Such a failure is the site's, passing, and nothing was written (a 503); any other
-    /// database failure is a fault (a 500).
+    /// all, a lock held by another writer past the wait. Such a failure is the site's,
+    /// passing, and nothing was written (a 503); any other database failure is a fault (a
+    /// 500).
     pub fn is_unavailable(&self) -> bool {
         let StoreError::Database(e) = self else {
             return false;

@@ -290,16 +290,14 @@ impl Store {
                 "restore writes SQLite databases; for PostgreSQL use pg_restore (for example: createdb coproduce && pg_restore --dbname=coproduce coproduce.dump)".into(),
             ));
         }
-        let path = to
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:")
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        let target = std::path::Path::new(path);
-        if path.is_empty() || target.exists() {
+        let target = sqlx::sqlite::SqliteConnectOptions::from_str(to)
+            .map_err(|e| StoreError::Config(format!("bad database URL '{to}': {e}")))?
+            .get_filename()
+            .to_path_buf();
+        if target.as_os_str().is_empty() || target.exists() {
             return Err(StoreError::Config(format!(
-                "{path} exists already: restore writes a new database (stop the server and move the old file aside first)"
+                "{} exists already: restore writes a new database (stop the server and move the old file aside first)",
+                target.display()
             )));
         }
         let mut header = [0u8; 16];
@@ -314,42 +312,36 @@ impl Store {
         let partial = target.with_extension("restoring");
         let copied = std::fs::copy(from, &partial)
             .and_then(|_| std::fs::File::open(&partial)?.sync_all())
-            .and_then(|()| std::fs::rename(&partial, target));
+            .and_then(|()| std::fs::rename(&partial, &target));
         if let Err(e) = copied {
             let _ = std::fs::remove_file(&partial);
             return Err(StoreError::Config(format!("copying the backup: {e}")));
         }
-        let opened = match Store::open(to).await {
-            Ok(s) => Ok(match key {
-                Some(k) => s.with_audit_key(k),
-                None => s,
-            }),
-            Err(e) => Err(e),
-        };
-        let verdict = match &opened {
-            Ok(store) => store.verify_audit().await.map(Some),
-            Err(_) => Ok(None),
-        };
-        match (opened, verdict) {
-            (Ok(store), Ok(Some(AuditVerdict::Intact(n)))) => Ok((store, n)),
-            (opened, verdict) => {
-                if let Ok(store) = &opened {
-                    store.close().await;
-                }
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
-                }
-                Err(match (opened, verdict) {
-                    (Err(e), _) | (_, Err(e)) => e,
-                    (_, Ok(Some(AuditVerdict::Broken { seq, reason }))) => {
-                        StoreError::Config(format!(
-                            "the backup's audit trail is broken at row {seq} ({reason}): nothing was restored"
-                        ))
-                    }
-                    _ => StoreError::Config("the backup could not be checked".into()),
-                })
+        let restored = async {
+            let store = Store::open(to).await?;
+            let store = match key {
+                Some(k) => store.with_audit_key(k),
+                None => store,
+            };
+            let refused = match store.verify_audit().await {
+                Ok(AuditVerdict::Intact(n)) => return Ok((store, n)),
+                Ok(AuditVerdict::Broken { seq, reason }) => StoreError::Config(format!(
+                    "the backup's audit trail is broken at row {seq} ({reason}): nothing was restored"
+                )),
+                Err(e) => e,
+            };
+            store.close().await;
+            Err(refused)
+        }
+        .await;
+        if restored.is_err() {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = target.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
             }
         }
+        restored
     }
 
     pub async fn close(&self) {

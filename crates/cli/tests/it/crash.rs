@@ -316,6 +316,36 @@ async fn each_deadline_fired_once(db: &TestDb) -> (usize, usize) {
     (by_servers, tasks.len())
 }
 
+/// The API's clients for one server: six writers and the filer of late Tasks, named from
+/// `prefix`.
+fn api_writers(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    prefix: &str,
+    ledger: &Arc<Mutex<Ledger>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut writers: Vec<_> = (0..6)
+        .map(|w| {
+            tokio::spawn(writer(
+                client.clone(),
+                base.to_string(),
+                token.to_string(),
+                format!("{prefix}w{w}"),
+                ledger.clone(),
+            ))
+        })
+        .collect();
+    writers.push(tokio::spawn(deadline_writer(
+        client.clone(),
+        base.to_string(),
+        token.to_string(),
+        format!("{prefix}late"),
+        ledger.clone(),
+    )));
+    writers
+}
+
 /// A generator of pauses: the same sequence for the same seed.
 fn next(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -373,24 +403,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> Outcome {
             page.get("/patients/p1").await;
             csrf = page.csrf.clone();
         }
-        let mut writers: Vec<_> = (0..6)
-            .map(|w| {
-                tokio::spawn(writer(
-                    client.clone(),
-                    base.clone(),
-                    token.clone(),
-                    format!("r{round}w{w}"),
-                    ledger.clone(),
-                ))
-            })
-            .collect();
-        writers.push(tokio::spawn(deadline_writer(
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            format!("r{round}late"),
-            ledger.clone(),
-        )));
+        let mut writers = api_writers(&client, &base, &token, &format!("r{round}"), &ledger);
         writers.push(tokio::spawn(form_writer(
             browser.clone(),
             base.clone(),
@@ -410,24 +423,7 @@ async fn rounds(backend: TestBackend, rounds: usize) -> Outcome {
     // finishes what is in flight and exits cleanly.
     let mut server = start(&db.url, &[]).await;
     let base = server.base.clone();
-    let mut writers: Vec<_> = (0..6)
-        .map(|w| {
-            tokio::spawn(writer(
-                client.clone(),
-                base.clone(),
-                token.clone(),
-                format!("term-w{w}"),
-                ledger.clone(),
-            ))
-        })
-        .collect();
-    writers.push(tokio::spawn(deadline_writer(
-        client.clone(),
-        base.clone(),
-        token.clone(),
-        "term-late".into(),
-        ledger.clone(),
-    )));
+    let writers = api_writers(&client, &base, &token, "term-", &ledger);
     after_writes(&ledger, 40).await;
     let term = Command::new("kill")
         .args(["-TERM", &server.child.id().expect("its pid").to_string()])

@@ -1,6 +1,7 @@
 //! Two `coproduce serve` processes on one PostgreSQL database, as behind one address: a
-//! sign-in on one is valid on the other and a sign-out on either ends it on both, and a missed
-//! deadline is escalated once although both servers' watchers pass over it.
+//! sign-in on one is valid on the other and a sign-out on either ends it on both, failed
+//! sign-ins on both count towards one throttle, and a missed deadline is escalated once
+//! although both servers' watchers pass over it.
 
 use crate::server::{add_user, signed_in, start, system_token};
 use coproduce_core::access::Role;
@@ -10,7 +11,7 @@ use coproduce_testkit::{TestBackend, TestDb, WebClient};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_share_sessions_and_fire_each_deadline_once() {
+async fn two_servers_share_sessions_and_throttling_and_fire_each_deadline_once() {
     if std::env::var_os(coproduce_testkit::POSTGRES_ENV).is_none() {
         println!(
             "SKIPPED two servers on one database: set {}",
@@ -100,6 +101,43 @@ async fn two_servers_share_sessions_and_fire_each_deadline_once() {
         .await
         .unwrap();
     assert_eq!(t["performerType"][0]["coding"][0]["code"], "clinic-lead");
+
+    // Sign-in throttling is counted in the database: five failures from this address on each
+    // server (ten in all, the limit), and even the right password is refused from here on
+    // both. Counted per server, each would have seen five and let it in.
+    for base in [&a, &b] {
+        for _ in 0..5 {
+            assert_eq!(
+                sign_in_status(base, "admin1", "not the password").await,
+                401
+            );
+        }
+    }
+    for base in [&a, &b] {
+        assert_eq!(
+            sign_in_status(base, "admin1", coproduce_testkit::PASSWORD).await,
+            429,
+            "throttled on {base}"
+        );
+    }
     drop(servers);
     db.drop_db().await;
+}
+
+/// What signing in on `base` with this password answers (a new browser each time).
+async fn sign_in_status(base: &str, username: &str, password: &str) -> u16 {
+    let mut page = WebClient {
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: base.to_string(),
+        csrf: String::new(),
+    };
+    page.get("/login").await;
+    page.post("/login", &[("username", username), ("password", password)])
+        .await
+        .status()
+        .as_u16()
 }

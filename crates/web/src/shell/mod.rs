@@ -122,37 +122,35 @@ pub(crate) fn unreadable() -> Response {
         .into_response()
 }
 
-pub(crate) async fn htmx() -> Response {
+/// A file the repository carries, served as it is: it holds no one's data, so it may be
+/// cached for `max_age` seconds.
+fn static_file(content_type: &'static str, max_age: u32, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CACHE_CONTROL, format!("public, max-age={max_age}")),
         ],
-        include_str!("../../static/htmx.min.js"),
+        body,
     )
         .into_response()
+}
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+pub(crate) async fn htmx() -> Response {
+    static_file(JAVASCRIPT, 86_400, include_str!("../../static/htmx.min.js"))
 }
 
 pub(crate) async fn print_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../static/print.js"),
-    )
-        .into_response()
+    static_file(JAVASCRIPT, 3_600, include_str!("../../static/print.js"))
 }
 
 pub(crate) async fn css() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+    static_file(
+        "text/css; charset=utf-8",
+        3_600,
         include_str!("../../static/app.css"),
     )
-        .into_response()
 }
 
 /// What every app page carries: the translator, the CSRF token, who is signed in, and a note
