@@ -7,51 +7,11 @@
 //! and the chain verifies.
 
 use coproduce_testkit::{TestApp, TestBackend};
-use sqlx::{Connection, Row};
-
-/// Every table's rows, each as one text (SQLite's `quote` of every column), in order.
-async fn tables(path: &std::path::Path) -> Vec<(String, usize, String)> {
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", path.display()))
-        .await
-        .expect("open the database");
-    let names: Vec<String> = sqlx::query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get::<String, _>(0))
-    .collect();
-    let mut out = Vec::new();
-    for t in names {
-        // The table names come from the database's own catalogue, not from any input.
-        let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info($1)")
-            .bind(&t)
-            .fetch_all(&mut c)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| format!("quote(\"{}\")", r.get::<String, _>(0)))
-            .collect();
-        let rows: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT x FROM (SELECT {} AS x FROM \"{t}\") ORDER BY x",
-            columns.join(" || '|' || ")
-        )))
-        .fetch_all(&mut c)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect();
-        out.push((t, rows.len(), rows.join("\n")));
-    }
-    out
-}
+use sqlx::Connection;
 
 /// A database with a row in every table that matters: the care team and its accounts,
 /// versions, the patient's choices, the measure projection (the background pass builds it),
-/// a referral with its deadline (which marks p1's row pending again).
+/// a referral with its deadline (which marks p1's row pending again), a signed-in session.
 pub(crate) async fn a_record_with_everything(app: &TestApp) {
     app.seed_care_team("es").await;
     let (social, food, _) = crate::social::screened_and_chosen(app).await;
@@ -61,6 +21,7 @@ pub(crate) async fn a_record_with_everything(app: &TestApp) {
         .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
         .await
         .unwrap();
+    app.sign_in("dr.okafor").await;
 }
 
 #[tokio::test]
@@ -71,16 +32,9 @@ async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
     let backup = dir.path().join("backup.db");
     let (ok, out) = crate::coproduce(&app.db.url, &["backup", "--out", backup.to_str().unwrap()]);
     assert!(ok, "{out}");
-    let original = app
-        .db
-        .url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
     // The original as it was backed up (nothing writes between the two).
-    let before = tables(std::path::Path::new(&original)).await;
+    let tables = crate::copy::sqlite_tables(&app.db.url).await;
+    let before = crate::copy::rows(&app.db.url, &tables).await;
     app.finish().await;
 
     let restored = dir.path().join("restored.db");
@@ -88,12 +42,13 @@ async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
     let (ok, out) = crate::coproduce(&url, &["restore", "--from", backup.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("the audit trail is intact"), "{out}");
-    let after = tables(&restored).await;
     assert_eq!(
-        before.iter().map(|(t, n, _)| (t, n)).collect::<Vec<_>>(),
-        after.iter().map(|(t, n, _)| (t, n)).collect::<Vec<_>>()
+        crate::copy::sqlite_tables(&url).await,
+        tables,
+        "the same tables"
     );
-    for ((t, _, a), (_, _, b)) in before.iter().zip(&after) {
+    let after = crate::copy::rows(&url, &tables).await;
+    for ((t, a), (_, b)) in before.iter().zip(&after) {
         assert!(a == b, "{t} differs after the restore");
     }
     for must in [
@@ -103,8 +58,9 @@ async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
         "api_tokens",
         "audit_log",
         "deadlines",
+        "sessions",
     ] {
-        let n = before.iter().find(|(t, _, _)| t == must).map(|x| x.1);
+        let n = before.iter().find(|(t, _)| t == must).map(|(_, r)| r.len());
         assert!(n.is_some_and(|n| n > 0), "{must}: {n:?} rows");
     }
     let (ok, out) = crate::coproduce(&url, &["audit", "verify"]);
