@@ -129,12 +129,11 @@ impl Jobs {
         })
     }
 
-    /// One pass: fire due deadlines, bring the measure projection up to date, then deliver
-    /// what waits.
+    /// One pass: fire due deadlines, deliver what waits, then bring the measure projection
+    /// up to date (last: notices to people do not wait behind rebuilding a long record).
     pub async fn run_once(&self) -> Result<Pass, AppError> {
         let mut pass = Pass {
             deadlines: self.watcher.tick().await?,
-            records_updated: self.watcher.store().apply_pending_patient_records().await?,
             ..Pass::default()
         };
         if let Some((mailer, from)) = &self.mailer {
@@ -167,6 +166,7 @@ impl Jobs {
                     .await?;
             }
         }
+        pass.records_updated = self.watcher.store().apply_pending_patient_records().await?;
         Ok(pass)
     }
 
