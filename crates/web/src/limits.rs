@@ -29,7 +29,11 @@ pub struct Limits {
 /// Stops a request that runs longer than `limit` (the middleware of [`crate::app`]).
 pub(crate) async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/fhir") || req.uri().path().starts_with("/api");
-    let t = crate::shell::browser_language(req.headers());
+    // Only what the error page would need is kept: the language is read if it comes to that.
+    let accept = req
+        .headers()
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .cloned();
     let path = req.uri().path().to_string();
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
@@ -51,6 +55,11 @@ pub(crate) async fn request_timeout(limit: Duration, req: Request, next: Next) -
                 )
                 .into_response()
             } else {
+                let mut headers = axum::http::HeaderMap::new();
+                if let Some(v) = accept {
+                    headers.insert(axum::http::header::ACCEPT_LANGUAGE, v);
+                }
+                let t = crate::shell::browser_language(&headers);
                 crate::shell::error_page(&t, t.t("error-timeout"), StatusCode::SERVICE_UNAVAILABLE)
             }
         }
