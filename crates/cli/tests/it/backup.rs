@@ -33,7 +33,7 @@ async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
     let (ok, out) = crate::coproduce(&app.db.url, &["backup", "--out", backup.to_str().unwrap()]);
     assert!(ok, "{out}");
     // The original as it was backed up (nothing writes between the two).
-    let tables = crate::copy::sqlite_tables(&app.db.url).await;
+    let tables = crate::copy::tables(&app.db.url).await;
     let before = crate::copy::rows(&app.db.url, &tables).await;
     app.finish().await;
 
@@ -42,11 +42,7 @@ async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
     let (ok, out) = crate::coproduce(&url, &["restore", "--from", backup.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("the audit trail is intact"), "{out}");
-    assert_eq!(
-        crate::copy::sqlite_tables(&url).await,
-        tables,
-        "the same tables"
-    );
+    assert_eq!(crate::copy::tables(&url).await, tables, "the same tables");
     let after = crate::copy::rows(&url, &tables).await;
     for ((t, a), (_, b)) in before.iter().zip(&after) {
         assert!(a == b, "{t} differs after the restore");
@@ -104,7 +100,7 @@ async fn a_postgresql_database_comes_back_whole_through_pg_dump_and_pg_restore()
     }
     let app = TestApp::spawn(TestBackend::Postgres).await;
     a_record_with_everything(&app).await;
-    let tables = crate::copy::postgres_tables(&app.db.url).await;
+    let tables = crate::copy::tables(&app.db.url).await;
     let before = crate::copy::rows(&app.db.url, &tables).await;
     for must in [
         "resources",

@@ -50,65 +50,50 @@ pub(crate) async fn rows(
     out
 }
 
-/// A PostgreSQL database's tables and their column types (bytes as `BLOB`, as [`rows`]
-/// reads them).
-pub(crate) async fn postgres_tables(url: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    let names: Vec<String> = sqlx::query(
-        "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get::<String, _>(0))
-    .collect();
-    let mut out = Vec::new();
-    for t in names {
-        let columns = sqlx::query(
+/// A database's tables (but the migrations' ledger) and their columns, each `BLOB` (bytes)
+/// or `TEXT` (anything else), as [`rows`] reads them; on SQLite or PostgreSQL, read from
+/// the database's own catalogue.
+pub(crate) async fn tables(url: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let (names_sql, columns_sql) = if url.starts_with("postgres") {
+        (
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             AND table_name <> '_sqlx_migrations' ORDER BY table_name",
             "SELECT column_name::text, data_type::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
         )
-        .bind(&t)
+    } else {
+        (
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '_sqlx_migrations' ORDER BY name",
+            "SELECT name, type FROM pragma_table_info($1) ORDER BY cid",
+        )
+    };
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(url).await.unwrap();
+    let names: Vec<String> = sqlx::query(names_sql)
         .fetch_all(&mut c)
         .await
         .unwrap()
         .iter()
-        .map(|r| {
-            let declared: String = r.get(1);
-            let kind = if declared == "bytea" { "BLOB" } else { "TEXT" };
-            (r.get::<String, _>(0), kind.to_string())
-        })
+        .map(|r| r.get::<String, _>(0))
         .collect();
-        out.push((t, columns));
-    }
-    c.close().await.unwrap();
-    out
-}
-
-/// The SQLite database's tables and their declared column types.
-pub(crate) async fn sqlite_tables(url: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-    let names: Vec<String> = sqlx::query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-         AND name NOT IN ('_sqlx_migrations') ORDER BY name",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get::<String, _>(0))
-    .collect();
     let mut out = Vec::new();
     for t in names {
-        let columns = sqlx::query("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
-            .bind(&t)
+        let columns = sqlx::query(columns_sql)
+            .bind(t.clone())
             .fetch_all(&mut c)
             .await
             .unwrap()
             .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .map(|r| {
+                let declared: String = r.get(1);
+                let bytes = declared.eq_ignore_ascii_case("BLOB") || declared == "bytea";
+                (
+                    r.get::<String, _>(0),
+                    if bytes { "BLOB" } else { "TEXT" }.to_string(),
+                )
+            })
             .collect();
         out.push((t, columns));
     }
@@ -125,8 +110,8 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
     // A row in every table that matters, a signed-in session among them.
     crate::backup::a_record_with_everything(&app).await;
     let source = app.db.url.clone();
-    let tables = sqlite_tables(&source).await;
-    let before = rows(&source, &tables).await;
+    let schema = tables(&source).await;
+    let before = rows(&source, &schema).await;
     let count = |rows: &[(String, Vec<String>)], t: &str| {
         rows.iter()
             .find(|(n, _)| n == t)
@@ -158,7 +143,7 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
         )),
         "{out}"
     );
-    let after = rows(&target.url, &tables).await;
+    let after = rows(&target.url, &schema).await;
     for ((table, a), (_, b)) in before.iter().zip(&after) {
         match table.as_str() {
             "sessions" => assert!(b.is_empty(), "sessions are not carried"),
@@ -185,7 +170,7 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
     // Into a database that holds data: refused, nothing written.
     let (ok, out) = crate::coproduce(&source, &["copy", "--to", &target.url]);
     assert!(!ok && out.contains("holds data already"), "{out}");
-    assert_eq!(rows(&target.url, &tables).await, after);
+    assert_eq!(rows(&target.url, &schema).await, after);
 
     // From a source whose audit trail was altered: refused, nothing written.
     {
@@ -199,7 +184,7 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
     let other = TestDb::new(TestBackend::Postgres).await;
     let (ok, out) = crate::coproduce(&source, &["copy", "--to", &other.url]);
     assert!(!ok && out.contains("broken at row 3"), "{out}");
-    for (table, r) in rows(&other.url, &tables).await {
+    for (table, r) in rows(&other.url, &schema).await {
         if table != "store_meta" {
             assert!(r.is_empty(), "{table} was written by a refused copy");
         }
