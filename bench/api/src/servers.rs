@@ -181,8 +181,22 @@ fn node_binary() -> Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
-/// Starts the Medplum peer from `dir` (its npm packages installed first if missing).
-pub async fn medplum_peer(dir: &Path) -> Result<Running> {
+/// Starts the Medplum peer kept in `source` from a copy beside this program's binary (its
+/// npm packages installed there first, once), so that the source tree stays as committed.
+pub async fn medplum_peer(source: &Path) -> Result<Running> {
+    let dir = std::env::current_exe()?
+        .parent()
+        .context("the directory of this program")?
+        .join("medplum-peer");
+    std::fs::create_dir_all(&dir)?;
+    for file in ["server.js", "package.json", "package-lock.json"] {
+        let from = source.join(file);
+        let to = dir.join(file);
+        if std::fs::read(&to).ok() != Some(std::fs::read(&from)?) {
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+            let _ = std::fs::remove_dir_all(dir.join("node_modules"));
+        }
+    }
     if !dir.join("node_modules").exists() {
         eprintln!(
             "installing the peer's npm packages (npm ci) in {}",
@@ -190,7 +204,8 @@ pub async fn medplum_peer(dir: &Path) -> Result<Running> {
         );
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
             .status()
             .context("npm ci (is Node installed?)")?;
         ensure!(status.success(), "npm ci failed in {}", dir.display());
@@ -198,7 +213,7 @@ pub async fn medplum_peer(dir: &Path) -> Result<Running> {
     let port = free_port()?;
     let mut child = Command::new(node_binary()?)
         .arg("server.js")
-        .current_dir(dir)
+        .current_dir(&dir)
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
         .stdout(Stdio::null())

@@ -77,6 +77,10 @@ pub struct SearchQuery {
     pub includes: Vec<Include>,
     pub revincludes: Vec<Include>,
     pub summary_count: bool,
+    /// `_total=accurate`: count every match even when the page does not show them all (a
+    /// search's cost then grows with its matches; without it the total is given only when
+    /// the page shows every match, and the next page is found by asking for one more row).
+    pub accurate_total: bool,
     /// The access policy's reach: only these patients' records (and shared reference data).
     /// None: no restriction (set by the policy, never by the caller's parameters).
     pub compartments: Option<std::collections::BTreeSet<String>>,
@@ -123,6 +127,7 @@ impl SearchQuery {
             includes: Vec::new(),
             revincludes: Vec::new(),
             summary_count: false,
+            accurate_total: false,
             compartments: None,
             hide_restricted: false,
             social_needs_of: None,
@@ -172,7 +177,19 @@ impl SearchQuery {
                     }
                     continue;
                 }
-                "_total" | "_format" => continue,
+                "_total" => {
+                    match value.as_str() {
+                        "accurate" => q.accurate_total = true,
+                        "none" | "estimate" => q.accurate_total = false,
+                        other => {
+                            return Err(bad(format!(
+                                "_total={other} is not one of none, estimate and accurate"
+                            )));
+                        }
+                    }
+                    continue;
+                }
+                "_format" => continue,
                 "_sort" => {
                     for key in value.split(',') {
                         let (descending, key) = match key.strip_prefix('-') {

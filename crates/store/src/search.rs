@@ -10,12 +10,29 @@ use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
-/// A page of matches, the total, and what `_include`/`_revinclude` brought along.
+/// A page of matches, the total when known, and what `_include`/`_revinclude` brought
+/// along.
 #[derive(Debug, Clone)]
 pub struct SearchResult {
-    pub total: i64,
+    /// Every match counted: when the query asked for it (`_total=accurate`, `_summary=count`,
+    /// `_count=0`) or when this page shows the last of them; None otherwise, so that a page's
+    /// cost does not grow with the matches it does not show.
+    pub total: Option<i64>,
+    /// Whether more matches follow this page.
+    pub more: bool,
     pub matches: Vec<Stored>,
     pub included: Vec<Stored>,
+}
+
+impl SearchResult {
+    /// "12 matches", or "10 matches on this page, more follow" when they were not counted
+    /// (for the audit trail's detail).
+    pub fn described(&self) -> String {
+        match self.total {
+            Some(n) => format!("{n} matches"),
+            None => format!("{} matches on this page, more follow", self.matches.len()),
+        }
+    }
 }
 
 /// SQL text with its `$n` arguments, built together so the numbers always line up.
@@ -126,13 +143,17 @@ fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
     ))
 }
 
-fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
+/// The conditions of `q`, all but the filter at `skip` (which the page query drives from).
+fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<String, StoreError> {
     let rt = sql.bind_str(&q.resource_type)?;
     let reach = reach_clause(sql, q)?;
     sql.push(&format!(
         " WHERE r.resource_type = {rt} AND r.deleted = 0 AND {reach}"
     ));
-    for f in &q.filters {
+    for (k, f) in q.filters.iter().enumerate() {
+        if skip == Some(k) {
+            continue;
+        }
         let mut alts = Vec::new();
         match f {
             Filter::Id(ids) => {
@@ -214,6 +235,57 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
             sql.push(&format!(" AND ({})", alts.join(" OR ")));
         }
     }
+    Ok(rt)
+}
+
+/// The filter a page can be read from in order, newest first, from the reference index:
+/// one reference value, and the default order (or `_sort=-_lastUpdated`).
+fn newest_by_reference(q: &SearchQuery) -> Option<usize> {
+    let newest_first = match q.sort.as_slice() {
+        [] => true,
+        [SortKey::LastUpdated { descending }] => *descending,
+        _ => false,
+    };
+    if !newest_first {
+        return None;
+    }
+    q.filters
+        .iter()
+        .position(|f| matches!(f, Filter::Reference { values, .. } if values.len() == 1))
+}
+
+/// The page of a search driven by its reference filter at `k`: the index rows of that
+/// reference newest first, each joined to its resource and checked against the rest of the
+/// query, until the page is full.
+fn page_by_reference(sql: &mut Sql, q: &SearchQuery, k: usize) -> Result<(), StoreError> {
+    let Filter::Reference { param, values } = &q.filters[k] else {
+        unreachable!("newest_by_reference chose a reference filter");
+    };
+    let (target_type, target_id) = &values[0];
+    sql.push(&format!(
+        "SELECT {} FROM search_reference d JOIN resources r ON r.resource_type = d.resource_type AND r.id = d.resource_id",
+        prefixed_columns()
+    ));
+    let rt = where_clause(sql, q, Some(k))?;
+    let p = sql.bind_str(param)?;
+    let id = sql.bind_str(target_id)?;
+    sql.push(&format!(
+        " AND d.resource_type = {rt} AND d.param = {p} AND d.target_id = {id}"
+    ));
+    match target_type {
+        Some(t) => {
+            let t = sql.bind_str(t)?;
+            sql.push(&format!(" AND d.target_type = {t}"));
+        }
+        // The same id under two target types is two index rows of one resource: only the
+        // first type's row counts, so the resource is on the page once.
+        None => sql.push(
+            " AND NOT EXISTS (SELECT 1 FROM search_reference e WHERE e.resource_type = d.resource_type \
+             AND e.resource_id = d.resource_id AND e.param = d.param AND e.target_id = d.target_id \
+             AND e.target_type < d.target_type)",
+        ),
+    }
+    sql.push(" ORDER BY d.last_updated DESC, d.resource_id");
     Ok(())
 }
 
@@ -309,29 +381,45 @@ pub async fn search_reaching(
     q: &SearchQuery,
     include_reach: IncludeReach<'_>,
 ) -> Result<SearchResult, StoreError> {
-    let mut count = Sql::new();
-    count.push("SELECT COUNT(*) FROM resources r");
-    where_clause(&mut count, q)?;
-    let total: i64 = sqlx::query_with(AssertSqlSafe(count.text), count.args)
-        .fetch_one(&mut *conn)
-        .await?
-        .get(0);
+    let mut total = None;
+    if q.summary_count || q.accurate_total || q.count == 0 {
+        let mut count = Sql::new();
+        count.push("SELECT COUNT(*) FROM resources r");
+        where_clause(&mut count, q, None)?;
+        let n: i64 = sqlx::query_with(AssertSqlSafe(count.text), count.args)
+            .fetch_one(&mut *conn)
+            .await?
+            .get(0);
+        total = Some(n);
+    }
     if q.summary_count || q.count == 0 {
         return Ok(SearchResult {
             total,
+            more: total.is_some_and(|n| n > 0),
             matches: Vec::new(),
             included: Vec::new(),
         });
     }
     let mut page = Sql::new();
-    page.push(&format!("SELECT {} FROM resources r", prefixed_columns()));
-    where_clause(&mut page, q)?;
-    order_by(&mut page, q)?;
-    page.push(&format!(" LIMIT {} OFFSET {}", q.count, q.offset));
+    match newest_by_reference(q) {
+        Some(k) => page_by_reference(&mut page, q, k)?,
+        None => {
+            page.push(&format!("SELECT {} FROM resources r", prefixed_columns()));
+            where_clause(&mut page, q, None)?;
+            order_by(&mut page, q)?;
+        }
+    }
+    // One row more than the page: whether another page follows, without counting them all.
+    let limit = q.count.min(i64::MAX as usize - 1) + 1;
+    page.push(&format!(" LIMIT {limit} OFFSET {}", q.offset));
     let rows = sqlx::query_with(AssertSqlSafe(page.text), page.args)
         .fetch_all(&mut *conn)
         .await?;
-    let matches: Vec<Stored> = rows.iter().map(Stored::from_row).collect();
+    let more = rows.len() > q.count;
+    let matches: Vec<Stored> = rows.iter().take(q.count).map(Stored::from_row).collect();
+    if total.is_none() && !more && (q.offset == 0 || !matches.is_empty()) {
+        total = Some((q.offset + matches.len()) as i64);
+    }
     let mut included = Vec::new();
     if !matches.is_empty() {
         for inc in &q.includes {
@@ -350,6 +438,7 @@ pub async fn search_reaching(
     }
     Ok(SearchResult {
         total,
+        more,
         matches,
         included,
     })

@@ -374,7 +374,7 @@ async fn run_search(
     let mut links =
         vec![json!({"relation": "self", "url": page_url(&base, rt, &params, q.offset)})];
     if !q.summary_count && q.count > 0 {
-        if (q.offset + q.count) < usize::try_from(result.total).unwrap_or(0) {
+        if result.more {
             links.push(json!({"relation": "next", "url": page_url(&base, rt, &params, q.offset + q.count)}));
         }
         if q.offset > 0 {
@@ -400,7 +400,10 @@ async fn run_search(
             "search": {"mode": "outcome"},
         }));
     }
-    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": result.total, "link": links});
+    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "link": links});
+    if let Some(total) = result.total {
+        bundle["total"] = json!(total);
+    }
     if !entries.is_empty() {
         bundle["entry"] = Value::Array(entries);
     }

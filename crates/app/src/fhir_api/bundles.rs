@@ -378,7 +378,7 @@ impl FhirApi {
                 let found = search_reaching(tx.conn(), &q, &include_reach).await?;
                 let patients = touched(found.matches.iter());
                 let entry = AuditEntry {
-                    detail: Some(format!("{} matches", found.total)),
+                    detail: Some(found.described()),
                     ..self.audit_entry(
                         caller,
                         if id.is_some() { "read" } else { "search" },
@@ -402,9 +402,12 @@ impl FhirApi {
                 for m in &found.matches {
                     entries.push(json!({"resource": m.json()?}));
                 }
-                Ok(
-                    json!({"status": "200 OK", "resource": {"resourceType": "Bundle", "type": "searchset", "total": found.total, "entry": entries}}),
-                )
+                let mut bundle =
+                    json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+                if let Some(total) = found.total {
+                    bundle["total"] = json!(total);
+                }
+                Ok(json!({"status": "200 OK", "resource": bundle}))
             }
             other => Err(invalid(
                 IssueCode::NotSupported,

@@ -236,8 +236,7 @@ impl FhirApi {
                 }
                 _ => {
                     return Err(AppError::PreconditionFailed(format!(
-                        "If-None-Exist '{cond}' matches {} resources; it must match at most one",
-                        found.total
+                        "If-None-Exist '{cond}' matches more than one resource; it must match at most one"
                     ))
                     .into());
                 }

@@ -151,7 +151,7 @@ impl FhirApi {
         let result = self.store.search_for(&q, &include_reach).await?;
         let patients = touched(result.matches.iter().chain(&result.included));
         let entry = AuditEntry {
-            detail: Some(format!("{} matches", result.total)),
+            detail: Some(result.described()),
             ..self.audit_entry(caller, "search", rt.as_str(), None, patients)
         };
         self.store.audit(&entry).await?;
@@ -178,7 +178,7 @@ impl FhirApi {
             .await?;
         let patients = touched(result.matches.iter());
         let entry = AuditEntry {
-            detail: Some(format!("{} matches", result.total)),
+            detail: Some(result.described()),
             ..self.audit_entry(caller, "search", rt, None, patients)
         };
         self.store.audit(&entry).await?;
@@ -243,7 +243,8 @@ impl FhirApi {
         Ok((
             q,
             SearchResult {
-                total,
+                total: Some(total),
+                more: offset.saturating_add(limit) < total,
                 matches,
                 included: Vec::new(),
             },

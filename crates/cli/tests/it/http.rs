@@ -193,7 +193,22 @@ async fn search_pages_with_links_and_includes() {
         .json()
         .await
         .unwrap();
-    assert_eq!(page["total"], 5);
+    // The first page does not count the matches it does not show (a next link says more
+    // follow); `_total=accurate` asks for the count.
+    assert_eq!(page.get("total"), None, "{page}");
+    let counted: Value = app
+        .get("/fhir/Observation?patient=p1&_count=2&_sort=date&_total=accurate")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counted["total"], 5);
+    assert_eq!(
+        app.get("/fhir/Observation?patient=p1&_total=maybe")
+            .await
+            .status(),
+        400
+    );
     let entries = page["entry"].as_array().unwrap();
     assert_eq!(
         entries
@@ -227,6 +242,21 @@ async fn search_pages_with_links_and_includes() {
         .await
         .unwrap();
     assert_eq!(page2["entry"][0]["resource"]["id"], "g2");
+    let last: Value = app
+        .get("/fhir/Observation?patient=p1&_count=2&_sort=date&_offset=4")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["total"], 5, "the last page knows the total: {last}");
+    assert!(
+        last["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next"),
+        "{last}"
+    );
     // POST _search takes the parameters in a form body.
     let resp = app
         .request(reqwest::Method::POST, "/fhir/Observation/_search")

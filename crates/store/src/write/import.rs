@@ -69,7 +69,7 @@ impl Tx {
             let restricted = labels(resource.json());
             let content = serde_json::to_string(resource.json())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            index_rows.add(&rt, &id, patient.as_deref(), &index);
+            index_rows.add(&rt, &id, patient.as_deref(), ms, &index);
             if rt == "Task" {
                 tasks.push((id.clone(), patient.clone(), resource.json().clone()));
             }

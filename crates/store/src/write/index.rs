@@ -5,7 +5,7 @@ use super::*;
 
 pub(super) const INDEX_COLS: [&str; 4] = [
     "resource_type, resource_id, patient_id, param, system, code",
-    "resource_type, resource_id, patient_id, param, target_type, target_id",
+    "resource_type, resource_id, patient_id, param, target_type, target_id, last_updated",
     "resource_type, resource_id, patient_id, param, low, high",
     "resource_type, resource_id, patient_id, param, value",
 ];
@@ -20,7 +20,16 @@ pub(super) struct IndexRows {
 }
 
 impl IndexRows {
-    pub(super) fn add(&mut self, rt: &str, id: &str, patient: Option<&str>, index: &SearchIndex) {
+    /// The rows of resource `rt/id`, in `patient`'s compartment, written at `last_updated`
+    /// (which the reference rows carry, for searches newest first).
+    pub(super) fn add(
+        &mut self,
+        rt: &str,
+        id: &str,
+        patient: Option<&str>,
+        last_updated: i64,
+        index: &SearchIndex,
+    ) {
         let owner = || {
             vec![
                 Val::S(rt.to_string()),
@@ -43,6 +52,7 @@ impl IndexRows {
                 Val::S(r.param.clone()),
                 Val::S(r.target_type.clone()),
                 Val::S(r.target_id.clone()),
+                Val::I(last_updated),
             ]);
             self.references.push(row);
         }
@@ -135,10 +145,11 @@ impl Tx {
         rt: &str,
         id: &str,
         patient: Option<&str>,
+        last_updated: i64,
         index: &SearchIndex,
     ) -> Result<(), StoreError> {
         let mut rows = IndexRows::default();
-        rows.add(rt, id, patient, index);
+        rows.add(rt, id, patient, last_updated, index);
         self.insert_index_rows(&rows).await
     }
 

@@ -391,7 +391,7 @@ impl Tx {
         if previous != 0 {
             self.clear_index(&rt, &id).await?;
         }
-        self.write_index(&rt, &id, patient.as_deref(), &index)
+        self.write_index(&rt, &id, patient.as_deref(), ms, &index)
             .await?;
         if rt == "Task" {
             self.sync_deadline(&id, patient.as_deref(), Some(resource.json()))
