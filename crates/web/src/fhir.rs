@@ -207,7 +207,7 @@ async fn metadata(State(s): State<AppState>) -> Response {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: _id, _lastUpdated and the token, reference, date, string and uri parameters listed per type; _count (at most 1000), _offset paging, _sort on _lastUpdated, _id and date parameters, _include and _revinclude on reference parameters, _summary=count. Unknown parameters are refused with 400.",
+            "documentation": "Search: _id, _lastUpdated and the token, reference, date, string and uri parameters listed per type; _count (at most 1000), _offset paging, _sort on _lastUpdated, _id and date parameters, _include and _revinclude on reference parameters, _summary=count, _total=accurate (otherwise Bundle.total is given only on the last page). Unknown parameters are refused with 400.",
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
         }],
