@@ -29,6 +29,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored content is corrupt: {0}")]
     Corrupt(String),
+    /// The commit this write shared with others (SQLite's group commit) failed: nothing of
+    /// it was kept.
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -38,6 +42,9 @@ impl StoreError {
     /// passing, and nothing was written (a 503); any other database failure is a fault (a
     /// 500).
     pub fn is_unavailable(&self) -> bool {
+        if let StoreError::Shared(e) = self {
+            return e.is_unavailable();
+        }
         let StoreError::Database(e) = self else {
             return false;
         };

@@ -10,6 +10,7 @@ pub mod audit;
 mod copy;
 pub mod deadlines;
 mod error;
+mod group;
 mod read;
 mod records;
 pub mod search;
@@ -24,6 +25,7 @@ pub use read::{HistoryEntry, Stored, Visible, format_instant};
 pub use records::{PendingBatch, RecordBatch};
 pub use search::{SearchQuery, SearchResult, SortKey};
 pub use write::{ImportOutcome, Tx, WriteOutcome};
+use write::Lease;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
@@ -81,6 +83,8 @@ pub struct Store {
     /// of failing them with SQLITE_BUSY. On PostgreSQL both pools are the same.
     writer: AnyPool,
     reader: AnyPool,
+    /// SQLite's writes, committed in groups (none on PostgreSQL).
+    group: Option<group::Group>,
     /// The SQLite database file, for the projection scan's own connection (none in memory
     /// and on PostgreSQL).
     sqlite_file: Option<std::path::PathBuf>,
@@ -173,6 +177,7 @@ impl Store {
                     .filter(|f| f.as_os_str() != ":memory:" && !f.as_os_str().is_empty());
                 Ok(Store {
                     backend,
+                    group: Some(group::Group::new(writer.clone())),
                     writer,
                     reader,
                     sqlite_file: file,
@@ -190,6 +195,7 @@ impl Store {
                     .await?;
                 Ok(Store {
                     backend,
+                    group: None,
                     writer: pool.clone(),
                     reader: pool,
                     sqlite_file: None,
@@ -225,14 +231,18 @@ impl Store {
         }
     }
 
+    /// SQLite's group commit: (durable commits, writes they carried) since the store opened;
+    /// None on PostgreSQL.
+    pub fn group_commits(&self) -> Option<(u64, u64)> {
+        self.group.as_ref().map(group::Group::counts)
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        // On SQLite the write lock is taken at the start (IMMEDIATE), so that a write held up
-        // by another process's (a command-line import, a backup tool) waits its busy time-out
-        // instead of failing when its read turns into a write.
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
+        // On SQLite, a savepoint in the writer's next group commit.
+        let tx = match &self.group {
+            Some(group) => Lease::Batched(group.begin().await?, group.clone()),
+            None => Lease::Own(self.writer.begin().await?),
         };
         Ok(Tx::new(tx, self.backend, self.audit_key.clone()))
     }

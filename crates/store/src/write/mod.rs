@@ -22,7 +22,7 @@ use index::*;
 /// A write transaction.
 #[derive(Debug)]
 pub struct Tx {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: Lease,
     backend: Backend,
     /// Patients whose compartment this transaction changed: their measure projection is
     /// rebuilt before it commits.
@@ -47,6 +47,34 @@ pub enum ImportOutcome {
     Unchanged,
 }
 
+/// The connection a [`Tx`] writes on: a transaction of its own (PostgreSQL), or its
+/// savepoint in the SQLite writer's batch (group commit, see `group.rs`).
+#[derive(Debug)]
+pub(crate) enum Lease {
+    Own(Transaction<'static, Any>),
+    Batched(tokio::sync::OwnedMutexGuard<crate::group::Batch>, crate::group::Group),
+}
+
+impl std::ops::Deref for Lease {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            Lease::Own(tx) => tx,
+            Lease::Batched(batch, _) => batch.tx.as_ref().expect("a write holds an open batch"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            Lease::Own(tx) => tx,
+            Lease::Batched(batch, _) => batch.tx.as_mut().expect("a write holds an open batch"),
+        }
+    }
+}
+
 struct Current {
     version: i64,
     deleted: bool,
@@ -56,7 +84,7 @@ struct Current {
 
 impl Tx {
     pub(crate) fn new(
-        tx: Transaction<'static, Any>,
+        tx: Lease,
         backend: Backend,
         audit_key: Option<crate::AuditKey>,
     ) -> Self {
@@ -89,7 +117,10 @@ impl Tx {
     pub async fn commit(mut self) -> Result<(), StoreError> {
         let touched: Vec<String> = self.touched.drain().collect();
         self.mark_patient_records(&touched).await?;
-        self.tx.commit().await?;
+        match self.tx {
+            Lease::Own(tx) => tx.commit().await?,
+            Lease::Batched(batch, group) => group.commit(batch).await?,
+        }
         Ok(())
     }
 

@@ -1,0 +1,183 @@
+//! Group commit on SQLite: concurrent writes share one durable commit.
+//!
+//! SQLite has one writer, and each commit waits for the disk (`synchronous=FULL`). So the
+//! writes that arrive while one commit is on its way to the disk are carried by the next
+//! writer transaction together, each in its own savepoint: one that fails is rolled back to
+//! its savepoint and the others go on. A write is answered only when the commit that carries
+//! it is durable; when that commit fails, every write it carried fails with it (and nothing
+//! of theirs is kept). Audit rows of reads go the same way, so a read is answered only once
+//! its row is on disk, and a hundred reads share one flush instead of waiting for a hundred.
+//!
+//! How: the writer's connection sits in a [`Batch`] behind a fair (first come, first
+//! served) lock. A write takes the lock, opens the batch's transaction if none is open, and
+//! sets a savepoint; its [`crate::Tx`] holds the lock until it commits (the savepoint is
+//! released and the lock handed on) or is dropped (the savepoint is rolled back by whoever
+//! takes the lock next). The first write of a batch to release its savepoint starts the
+//! batch's committer, a task of its own that queues for the lock behind the writes already
+//! waiting, so it commits them all at once; then it tells each of them. PostgreSQL does not
+//! need this: it flushes concurrent commits of many connections together by itself.
+
+use crate::error::StoreError;
+use sqlx::{Any, AnyPool, Transaction};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+/// What each write of a batch learns when the batch's commit ends.
+type Outcome = Result<(), Arc<StoreError>>;
+
+/// The writes sharing the next commit.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The open writer transaction (none between batches, or after one failed).
+    pub(crate) tx: Option<Transaction<'static, Any>>,
+    /// The writes whose savepoints were released into `tx`, waiting for it to commit.
+    waiting: Vec<oneshot::Sender<Outcome>>,
+    /// A write set its savepoint and has neither released nor rolled it back (it is still
+    /// running, or it was dropped): rolled back before anything else uses the connection.
+    in_write: bool,
+    /// A committer has been started for this batch.
+    committer: bool,
+}
+
+/// The SQLite writer's batches.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    batch: Arc<Mutex<Batch>>,
+    writer: AnyPool,
+    counts: Arc<Counts>,
+}
+
+/// Commits made and writes they carried, since the store opened.
+#[derive(Debug, Default)]
+struct Counts {
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl Batch {
+    /// Undoes the savepoint of a write that was dropped before it committed. If the
+    /// savepoint is gone, so is the transaction (SQLite rolls a whole transaction back by
+    /// itself after some failures, a full disk among them): the batch fails.
+    async fn settle(&mut self) {
+        if !std::mem::take(&mut self.in_write) {
+            return;
+        }
+        let Some(tx) = self.tx.as_mut() else {
+            return;
+        };
+        let undone = async {
+            sqlx::query("ROLLBACK TO SAVEPOINT write")
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("RELEASE SAVEPOINT write")
+                .execute(&mut **tx)
+                .await
+        }
+        .await;
+        if let Err(e) = undone {
+            self.fail(StoreError::from(e)).await;
+        }
+    }
+
+    /// Ends the batch without a commit: its transaction is rolled back, and every write
+    /// waiting for it is told why.
+    async fn fail(&mut self, e: StoreError) {
+        let e = Arc::new(e);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.rollback().await;
+        }
+        for w in self.waiting.drain(..) {
+            let _ = w.send(Err(e.clone()));
+        }
+    }
+}
+
+impl Group {
+    pub(crate) fn new(writer: AnyPool) -> Self {
+        Group {
+            batch: Arc::new(Mutex::new(Batch::default())),
+            writer,
+            counts: Arc::default(),
+        }
+    }
+
+    /// (durable commits, writes they carried) since the store opened.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.commits.load(Ordering::Relaxed),
+            self.counts.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Starts a write: the lock on the batch, an open transaction, a savepoint of its own.
+    pub(crate) async fn begin(&self) -> Result<OwnedMutexGuard<Batch>, StoreError> {
+        let mut batch = self.batch.clone().lock_owned().await;
+        batch.settle().await;
+        if batch.tx.is_none() {
+            // The write lock is taken at the start (IMMEDIATE), so that a write held up by
+            // another process's waits its busy time-out instead of failing when its read
+            // turns into a write.
+            batch.tx = Some(self.writer.begin_with("BEGIN IMMEDIATE").await?);
+        }
+        batch.in_write = true;
+        let tx = batch.tx.as_mut().expect("a transaction was just opened");
+        sqlx::query("SAVEPOINT write").execute(&mut **tx).await?;
+        Ok(batch)
+    }
+
+    /// Ends a write that went well: its savepoint is released into the batch, the lock is
+    /// handed on, and it returns once the batch's commit is durable (or with the error that
+    /// ended the batch).
+    pub(crate) async fn commit(&self, mut batch: OwnedMutexGuard<Batch>) -> Result<(), StoreError> {
+        let tx = batch
+            .tx
+            .as_mut()
+            .expect("a write holds an open transaction");
+        sqlx::query("RELEASE SAVEPOINT write")
+            .execute(&mut **tx)
+            .await?;
+        batch.in_write = false;
+        let (told, outcome) = oneshot::channel();
+        batch.waiting.push(told);
+        if !std::mem::replace(&mut batch.committer, true) {
+            // A task of its own, so that the commit happens even if this request is dropped
+            // (a client that went away) while it waits.
+            let group = self.clone();
+            tokio::spawn(async move { group.commit_batch().await });
+        }
+        drop(batch);
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Shared(e)),
+            Err(_) => Err(StoreError::Shared(Arc::new(StoreError::Config(
+                "the commit of this write was abandoned".into(),
+            )))),
+        }
+    }
+
+    /// Commits the batch once the writes queued before the committer have had their turn.
+    async fn commit_batch(&self) {
+        let mut batch = self.batch.clone().lock_owned().await;
+        batch.settle().await;
+        batch.committer = false;
+        let waiting = std::mem::take(&mut batch.waiting);
+        let outcome: Outcome = match batch.tx.take() {
+            Some(tx) => tx.commit().await.map_err(|e| Arc::new(e.into())),
+            None if waiting.is_empty() => return,
+            None => Err(Arc::new(StoreError::Config(
+                "the transaction of this batch was lost".into(),
+            ))),
+        };
+        drop(batch);
+        if outcome.is_ok() {
+            self.counts.commits.fetch_add(1, Ordering::Relaxed);
+            self.counts
+                .writes
+                .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        }
+        for w in waiting {
+            let _ = w.send(outcome.clone());
+        }
+    }
+}

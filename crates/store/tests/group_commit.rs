@@ -1,0 +1,120 @@
+//! SQLite's group commit: concurrent writes share durable commits, each in its own
+//! savepoint. One write that fails or is dropped leaves the others whole; a commit that
+//! fails fails every write it carried, and none of them is kept.
+
+use coproduce_fhir::parse_resource;
+use coproduce_store::{Store, StoreError};
+use coproduce_testkit::{TestBackend, TestDb};
+use std::sync::Arc;
+use time::macros::datetime;
+
+fn patient(id: &str) -> coproduce_fhir::Resource {
+    parse_resource(format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#).as_bytes())
+        .expect("a valid Patient")
+}
+
+async fn exists(store: &Store, id: &str) -> bool {
+    match store.read("Patient", id).await {
+        Ok(_) => true,
+        Err(StoreError::NotFound { .. }) => false,
+        Err(e) => panic!("reading Patient/{id}: {e}"),
+    }
+}
+
+/// Writes `id` in a transaction of its own: Ok once durable.
+async fn write(store: Store, id: String) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.create(patient(&id), datetime!(2026-12-05 10:00 UTC))
+        .await?;
+    tx.commit().await
+}
+
+#[tokio::test]
+async fn concurrent_writes_share_commits_and_a_failed_one_sinks_no_other() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let store = db.store.clone();
+    let (commits_before, writes_before) = store.group_commits().expect("SQLite groups");
+    let barrier = Arc::new(tokio::sync::Barrier::new(61));
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            if n % 10 == 7 {
+                // This one writes, then fails before it commits (its Tx is dropped).
+                let mut tx = store.begin().await?;
+                tx.create(patient(&format!("p{n}")), datetime!(2026-12-05 10:00 UTC))
+                    .await?;
+                return Err(StoreError::PreconditionFailed("gave up".into()));
+            }
+            if n % 10 == 3 {
+                // This one writes, then makes the same resource again, which is refused.
+                let mut tx = store.begin().await?;
+                tx.create(patient(&format!("p{n}")), datetime!(2026-12-05 10:00 UTC))
+                    .await?;
+                tx.create(patient(&format!("p{n}")), datetime!(2026-12-05 10:00 UTC))
+                    .await?;
+                return tx.commit().await;
+            }
+            write(store, format!("p{n}")).await
+        }));
+    }
+    barrier.wait().await;
+    let mut failed = Vec::new();
+    for (n, t) in tasks.into_iter().enumerate() {
+        if t.await.expect("the task ends").is_err() {
+            failed.push(n);
+        }
+    }
+    assert_eq!(failed, [3, 7, 13, 17, 23, 27, 33, 37, 43, 47, 53, 57]);
+    for n in 0..60 {
+        assert_eq!(
+            exists(&store, &format!("p{n}")).await,
+            !failed.contains(&n),
+            "p{n}: kept exactly when its write said so"
+        );
+    }
+    let (commits, writes) = store.group_commits().unwrap();
+    let (commits, writes) = (commits - commits_before, writes - writes_before);
+    assert_eq!(writes, 48, "each write that succeeded was carried by a commit");
+    assert!(
+        commits < writes,
+        "{writes} concurrent writes shared commits ({commits} made)"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_commit_that_fails_fails_every_write_it_carried() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let store = db.store.clone();
+    // A writes and commits; B, already queued behind it, finds the batch's transaction gone
+    // (as after a full disk, when SQLite rolls the whole transaction back by itself).
+    let a = store.begin().await.unwrap();
+    let b = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await?;
+            sqlx::query("ROLLBACK").execute(tx.conn()).await?;
+            tx.commit().await
+        }
+    });
+    // B is queued on the writer before A hands it on.
+    tokio::task::yield_now().await;
+    let mut a = a;
+    a.create(patient("a"), datetime!(2026-12-05 10:00 UTC))
+        .await
+        .unwrap();
+    let a = a.commit().await;
+    assert!(b.await.unwrap().is_err(), "B's savepoint is gone");
+    assert!(
+        matches!(a, Err(StoreError::Shared(_))),
+        "A was answered with the failure of the commit it shared: {a:?}"
+    );
+    assert!(!exists(&store, "a").await, "and nothing of A was kept");
+    // The writer goes on: the next write commits.
+    write(store.clone(), "c".into()).await.unwrap();
+    assert!(exists(&store, "c").await);
+    db.drop_db().await;
+}
