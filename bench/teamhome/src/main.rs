@@ -289,15 +289,16 @@ async fn main() -> Result<()> {
     );
 
     let caller = accounts.caller_for_user(&user).await?;
-    let mut state = coproduce_web::AppState::new(
-        &coproduce_app::workflows::Workflows::new(
-            api.clone(),
-            &coproduce_app::workflows::Settings::default(),
-        ),
+    let mut workflows = coproduce_app::workflows::Workflows::new(
+        api.clone(),
+        &coproduce_app::workflows::Settings::default(),
+    );
+    workflows.care = care.clone();
+    let state = coproduce_web::AppState::new(
+        &workflows,
         accounts.clone(),
         coproduce_web::WebConfig::default(),
     );
-    state.care = care.clone();
     let panel: BTreeSet<String> = (0..n).map(|i| format!("p{i}")).collect();
     let now = clock.now();
     // One warm-up of each, then alternate so both see the same machine.

@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::write::Tx;
 use crate::{Backend, Store};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{Arguments, Row};
 
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -79,50 +79,87 @@ impl Tx {
     /// Appends one row to the audit trail, inside this transaction: if the transaction does
     /// not commit, neither does the row, and a failed append fails the transaction.
     pub async fn audit(&mut self, e: &AuditEntry) -> Result<i64, StoreError> {
-        if self.backend() == Backend::Postgres {
-            // Appends take turns, so every row links to the one before it.
-            sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
-                .execute(self.conn())
-                .await?;
-        }
-        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(self.conn())
-            .await?;
-        let (seq, prev) = match last {
-            Some(r) => (r.get::<i64, _>(0) + 1, r.get::<String, _>(1)),
-            None => (1, GENESIS.to_string()),
-        };
-        let hash = chain_hash(&prev, seq, e);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(seq)
-        .bind(e.at)
-        .bind(e.actor.clone())
-        .bind(e.on_behalf_of.clone())
-        .bind(e.action.clone())
-        .bind(e.resource_type.clone())
-        .bind(e.resource_id.clone())
-        .bind(e.patients.clone())
-        .bind(e.outcome.clone())
-        .bind(e.detail.clone())
-        .bind(prev)
-        .bind(hash.clone())
-        .execute(self.conn())
-        .await?;
-        let seal = self.audit_key.as_ref().map(|k| head_seal(k, seq, &hash));
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash, seal) VALUES (1, $1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, seal = excluded.seal",
-        )
-        .bind(seq)
-        .bind(hash)
-        .bind(seal)
-        .execute(self.conn())
-        .await?;
-        Ok(seq)
+        let (backend, key) = (self.backend(), self.audit_key.clone());
+        append(self.conn(), backend, std::slice::from_ref(e), key.as_ref()).await
     }
+}
+
+/// Appends `entries` to the audit trail in order, on a connection inside a transaction, and
+/// moves the sealed head: the first row's number.
+pub(crate) async fn append(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    entries: &[AuditEntry],
+    key: Option<&crate::AuditKey>,
+) -> Result<i64, StoreError> {
+    if backend == Backend::Postgres {
+        // Appends take turns, so every row links to the one before it.
+        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (first, mut prev) = match last {
+        Some(r) => (r.get::<i64, _>(0) + 1, r.get::<String, _>(1)),
+        None => (1, GENESIS.to_string()),
+    };
+    let mut seq = first;
+    // 100 rows of 12 arguments a statement, well within either backend's limit.
+    for chunk in entries.chunks(100) {
+        let mut args = sqlx::any::AnyArguments::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let hash = chain_hash(&prev, seq, e);
+            let n = rows.len() * 12;
+            rows.push(format!(
+                "({})",
+                (1..=12)
+                    .map(|k| match backend {
+                        Backend::Sqlite => "?".to_string(),
+                        Backend::Postgres => format!("${}", n + k),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let encode = |r: Result<(), sqlx::error::BoxDynError>| r.map_err(sqlx::Error::Encode);
+            encode(args.add(seq))?;
+            encode(args.add(e.at))?;
+            encode(args.add(e.actor.clone()))?;
+            encode(args.add(e.on_behalf_of.clone()))?;
+            encode(args.add(e.action.clone()))?;
+            encode(args.add(e.resource_type.clone()))?;
+            encode(args.add(e.resource_id.clone()))?;
+            encode(args.add(e.patients.clone()))?;
+            encode(args.add(e.outcome.clone()))?;
+            encode(args.add(e.detail.clone()))?;
+            encode(args.add(std::mem::replace(&mut prev, hash.clone())))?;
+            encode(args.add(hash))?;
+            seq += 1;
+        }
+        sqlx::query_with(
+            sqlx::AssertSqlSafe(format!(
+                "INSERT INTO audit_log (seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash) VALUES {}",
+                rows.join(", ")
+            )),
+            args,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    let head = seq - 1;
+    let seal = key.map(|k| head_seal(k, head, &prev));
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash, seal) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, seal = excluded.seal",
+    )
+    .bind(head)
+    .bind(prev)
+    .bind(seal)
+    .execute(&mut *conn)
+    .await?;
+    Ok(first)
 }
 
 /// What `verify_audit` found.
@@ -135,8 +172,12 @@ pub enum AuditVerdict {
 }
 
 impl Store {
-    /// Appends one audit row in a transaction of its own (for reads and denials).
+    /// Appends one audit row in a transaction of its own (for reads and denials): on
+    /// SQLite it joins the writer's next group commit, and returns once that is durable.
     pub async fn audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
+        if let Some(group) = &self.group {
+            return group.audit(e.clone(), self.audit_key.clone()).await;
+        }
         let mut tx = self.begin().await?;
         let seq = tx.audit(e).await?;
         tx.commit().await?;

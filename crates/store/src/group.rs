@@ -18,13 +18,15 @@
 //! need this: it flushes concurrent commits of many connections together by itself.
 
 use crate::error::StoreError;
+use crate::{AuditEntry, AuditKey, Backend};
 use sqlx::{Any, AnyPool, Transaction};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-/// What each write of a batch learns when the batch's commit ends.
-type Outcome = Result<(), Arc<StoreError>>;
+/// What each write of a batch learns when the batch's commit ends (for an audit row of its
+/// own, the row's number).
+type Outcome = Result<i64, Arc<StoreError>>;
 
 /// The writes sharing the next commit.
 #[derive(Debug, Default)]
@@ -33,6 +35,11 @@ pub(crate) struct Batch {
     pub(crate) tx: Option<Transaction<'static, Any>>,
     /// The writes whose savepoints were released into `tx`, waiting for it to commit.
     waiting: Vec<oneshot::Sender<Outcome>>,
+    /// Audit rows alone (of reads, denials, sign-ins), appended together just before the
+    /// commit, and who waits for each.
+    audits: Vec<(AuditEntry, oneshot::Sender<Outcome>)>,
+    /// The key that seals the audit trail's head.
+    audit_key: Option<AuditKey>,
     /// A write set its savepoint and has neither released nor rolled it back (it is still
     /// running, or it was dropped): rolled back before anything else uses the connection.
     in_write: bool,
@@ -90,6 +97,9 @@ impl Batch {
         for w in self.waiting.drain(..) {
             let _ = w.send(Err(e.clone()));
         }
+        for (_, w) in self.audits.drain(..) {
+            let _ = w.send(Err(e.clone()));
+        }
     }
 }
 
@@ -140,6 +150,29 @@ impl Group {
         batch.in_write = false;
         let (told, outcome) = oneshot::channel();
         batch.waiting.push(told);
+        self.committed(batch, outcome).await.map(|_| ())
+    }
+
+    /// Appends an audit row with the writer's next commit, and returns its number once that
+    /// commit is durable.
+    pub(crate) async fn audit(
+        &self,
+        entry: AuditEntry,
+        key: Option<AuditKey>,
+    ) -> Result<i64, StoreError> {
+        let mut batch = self.batch.clone().lock_owned().await;
+        let (told, outcome) = oneshot::channel();
+        batch.audits.push((entry, told));
+        batch.audit_key = key;
+        self.committed(batch, outcome).await
+    }
+
+    /// Hands the lock on, making sure the batch has a committer, and waits for its outcome.
+    async fn committed(
+        &self,
+        mut batch: OwnedMutexGuard<Batch>,
+        outcome: oneshot::Receiver<Outcome>,
+    ) -> Result<i64, StoreError> {
         if !std::mem::replace(&mut batch.committer, true) {
             // A task of its own, so that the commit happens even if this request is dropped
             // (a client that went away) while it waits.
@@ -148,7 +181,7 @@ impl Group {
         }
         drop(batch);
         match outcome.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(seq)) => Ok(seq),
             Ok(Err(e)) => Err(StoreError::Shared(e)),
             Err(_) => Err(StoreError::Shared(Arc::new(StoreError::Config(
                 "the commit of this write was abandoned".into(),
@@ -156,15 +189,25 @@ impl Group {
         }
     }
 
-    /// Commits the batch once the writes queued before the committer have had their turn.
+    /// Commits the batch once the writes queued before the committer have had their turn:
+    /// first the audit rows waiting on their own, then the commit.
     async fn commit_batch(&self) {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
         batch.committer = false;
+        if batch.waiting.is_empty() && batch.audits.is_empty() {
+            return;
+        }
+        let first_audit = match self.append_audits(&mut batch).await {
+            Ok(first) => first,
+            Err(e) => return batch.fail(e).await,
+        };
         let waiting = std::mem::take(&mut batch.waiting);
-        let outcome: Outcome = match batch.tx.take() {
+        let audits = std::mem::take(&mut batch.audits);
+        let outcome: Result<(), Arc<StoreError>> = match batch.tx.take() {
             Some(tx) => tx.commit().await.map_err(|e| Arc::new(e.into())),
-            None if waiting.is_empty() => return,
+            // Writes released into a transaction that is gone (never so: a batch that ends
+            // without its commit tells its writes at once).
             None => Err(Arc::new(StoreError::Config(
                 "the transaction of this batch was lost".into(),
             ))),
@@ -174,10 +217,28 @@ impl Group {
             self.counts.commits.fetch_add(1, Ordering::Relaxed);
             self.counts
                 .writes
-                .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+                .fetch_add((waiting.len() + audits.len()) as u64, Ordering::Relaxed);
         }
         for w in waiting {
-            let _ = w.send(outcome.clone());
+            let _ = w.send(outcome.clone().map(|()| 0));
         }
+        for (n, (_, w)) in audits.into_iter().enumerate() {
+            let _ = w.send(outcome.clone().map(|()| first_audit + n as i64));
+        }
+    }
+
+    /// Appends the audit rows waiting on their own to the batch's transaction (opening one
+    /// if the batch has none): the first row's number.
+    async fn append_audits(&self, batch: &mut Batch) -> Result<i64, StoreError> {
+        if batch.audits.is_empty() {
+            return Ok(0);
+        }
+        if batch.tx.is_none() {
+            batch.tx = Some(self.writer.begin_with("BEGIN IMMEDIATE").await?);
+        }
+        let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
+        let key = batch.audit_key.clone();
+        let tx = batch.tx.as_mut().expect("a transaction was just opened");
+        crate::audit::append(tx, Backend::Sqlite, &entries, key.as_ref()).await
     }
 }

@@ -24,8 +24,8 @@ pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, Visible, format_instant};
 pub use records::{PendingBatch, RecordBatch};
 pub use search::{SearchQuery, SearchResult, SortKey};
-pub use write::{ImportOutcome, Tx, WriteOutcome};
 use write::Lease;
+pub use write::{ImportOutcome, Tx, WriteOutcome};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};

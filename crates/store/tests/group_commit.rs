@@ -77,11 +77,73 @@ async fn concurrent_writes_share_commits_and_a_failed_one_sinks_no_other() {
     }
     let (commits, writes) = store.group_commits().unwrap();
     let (commits, writes) = (commits - commits_before, writes - writes_before);
-    assert_eq!(writes, 48, "each write that succeeded was carried by a commit");
+    assert_eq!(
+        writes, 48,
+        "each write that succeeded was carried by a commit"
+    );
     assert!(
         commits < writes,
         "{writes} concurrent writes shared commits ({commits} made)"
     );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn audit_rows_of_reads_share_commits_and_the_chain_holds() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let store = db.store.clone().with_audit_key([7; 32]);
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if n % 4 == 0 {
+                // Writes with audit rows of their own, in the same batches.
+                let mut tx = store.begin().await?;
+                tx.audit(&coproduce_store::AuditEntry {
+                    actor: format!("w{n}"),
+                    action: "create".into(),
+                    outcome: "allowed".into(),
+                    ..Default::default()
+                })
+                .await?;
+                tx.commit().await?;
+                return Ok(None);
+            }
+            store
+                .audit(&coproduce_store::AuditEntry {
+                    actor: format!("r{n}"),
+                    action: "read".into(),
+                    outcome: "allowed".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(Some)
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        if let Some(seq) = t.await.unwrap().expect("every row is written") {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 30, "each read's row has a number of its own");
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        coproduce_store::AuditVerdict::Intact(40),
+        "40 rows, one chain, its head sealed"
+    );
+    for seq in seqs {
+        let row = store
+            .audit_row(seq)
+            .await
+            .unwrap()
+            .expect("the row it was told");
+        assert!(row.entry.actor.starts_with('r'), "{row:?}");
+    }
+    let (commits, writes) = store.group_commits().unwrap();
+    assert!(commits < writes, "{writes} rows, {commits} commits");
     db.drop_db().await;
 }
 

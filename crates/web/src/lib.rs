@@ -163,9 +163,22 @@ impl Default for WebConfig {
 }
 
 /// What every handler has: the workflows' use-cases over one API, the accounts, the
-/// settings, and the panels the workflows add to a patient's home.
+/// settings, and the panels the workflows add to a patient's home. One shared handle (every
+/// request's handlers take a copy of it: one count, not a copy of each part).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     pub api: FhirApi,
     pub care: Care,
     pub rescue: coproduce_app::rescue::Rescue,
@@ -182,7 +195,7 @@ pub struct AppState {
 impl AppState {
     /// The state over the workflows, with each workflow's panels registered.
     pub fn new(workflows: &Workflows, accounts: Accounts, config: WebConfig) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             api: workflows.api.clone(),
             care: workflows.care.clone(),
             rescue: workflows.rescue.clone(),
@@ -193,7 +206,7 @@ impl AppState {
             config: Arc::new(config),
             calendar: workflows.calendar(),
             panels: shell::Panels::new(vec![rescue::home_panel, social::home_panel]),
-        }
+        }))
     }
 }
 

@@ -52,7 +52,10 @@ pub enum ImportOutcome {
 #[derive(Debug)]
 pub(crate) enum Lease {
     Own(Transaction<'static, Any>),
-    Batched(tokio::sync::OwnedMutexGuard<crate::group::Batch>, crate::group::Group),
+    Batched(
+        tokio::sync::OwnedMutexGuard<crate::group::Batch>,
+        crate::group::Group,
+    ),
 }
 
 impl std::ops::Deref for Lease {
@@ -83,11 +86,7 @@ struct Current {
 }
 
 impl Tx {
-    pub(crate) fn new(
-        tx: Lease,
-        backend: Backend,
-        audit_key: Option<crate::AuditKey>,
-    ) -> Self {
+    pub(crate) fn new(tx: Lease, backend: Backend, audit_key: Option<crate::AuditKey>) -> Self {
         Tx {
             tx,
             backend,
