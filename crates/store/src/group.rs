@@ -239,6 +239,6 @@ impl Group {
         let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
         let key = batch.audit_key.clone();
         let tx = batch.tx.as_mut().expect("a transaction was just opened");
-        crate::audit::append(tx, Backend::Sqlite, &entries, key.as_ref()).await
+        crate::chain::append(tx, Backend::Sqlite, &entries, key.as_ref()).await
     }
 }

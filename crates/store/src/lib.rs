@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+mod chain;
 mod copy;
 pub mod deadlines;
 mod error;

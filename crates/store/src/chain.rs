@@ -1,0 +1,153 @@
+//! The audit trail's chain: the rows, how each row's hash covers the one before, the sealed
+//! head, and appending rows on a connection inside a transaction (a write's own, or the
+//! SQLite writer's group commit).
+
+use crate::Backend;
+use crate::error::StoreError;
+use sha2::{Digest, Sha256};
+use sqlx::{Arguments, Row};
+
+/// One audited event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditEntry {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// `user:NAME`, `token:NAME` or `anonymous`.
+    pub actor: String,
+    pub on_behalf_of: Option<String>,
+    /// read, search, create, update, delete, export, login, logout, login-failed, ...
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// The patient compartments touched, space-separated.
+    pub patients: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub entry: AuditEntry,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The first hash of the chain.
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+pub(crate) fn chain_hash(prev: &str, seq: i64, e: &AuditEntry) -> String {
+    let mut h = Sha256::new();
+    // Length-prefixed fields, so no two different rows hash alike.
+    let fields = [
+        seq.to_string(),
+        e.at.to_string(),
+        e.actor.clone(),
+        e.on_behalf_of.clone().unwrap_or_default(),
+        e.action.clone(),
+        e.resource_type.clone().unwrap_or_default(),
+        e.resource_id.clone().unwrap_or_default(),
+        e.patients.clone().unwrap_or_default(),
+        e.outcome.clone(),
+        e.detail.clone().unwrap_or_default(),
+    ];
+    h.update(prev.as_bytes());
+    for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The head's seal: HMAC-SHA256 over its number and hash, with the key from outside the
+/// database.
+pub(crate) fn head_seal(key: &crate::AuditKey, seq: i64, hash: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key.0[..]).expect("HMAC takes any key");
+    mac.update(format!("{seq}:{hash}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Appends `entries` to the audit trail in order, on a connection inside a transaction, and
+/// moves the sealed head: the first row's number.
+pub(crate) async fn append(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    entries: &[AuditEntry],
+    key: Option<&crate::AuditKey>,
+) -> Result<i64, StoreError> {
+    if backend == Backend::Postgres {
+        // Appends take turns, so every row links to the one before it.
+        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (first, mut prev) = match last {
+        Some(r) => (r.get::<i64, _>(0) + 1, r.get::<String, _>(1)),
+        None => (1, GENESIS.to_string()),
+    };
+    let mut seq = first;
+    // 100 rows of 12 arguments a statement, well within either backend's limit.
+    for chunk in entries.chunks(100) {
+        let mut args = sqlx::any::AnyArguments::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let hash = chain_hash(&prev, seq, e);
+            let n = rows.len() * 12;
+            rows.push(format!(
+                "({})",
+                (1..=12)
+                    .map(|k| match backend {
+                        Backend::Sqlite => "?".to_string(),
+                        Backend::Postgres => format!("${}", n + k),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let encode = |r: Result<(), sqlx::error::BoxDynError>| r.map_err(sqlx::Error::Encode);
+            encode(args.add(seq))?;
+            encode(args.add(e.at))?;
+            encode(args.add(e.actor.clone()))?;
+            encode(args.add(e.on_behalf_of.clone()))?;
+            encode(args.add(e.action.clone()))?;
+            encode(args.add(e.resource_type.clone()))?;
+            encode(args.add(e.resource_id.clone()))?;
+            encode(args.add(e.patients.clone()))?;
+            encode(args.add(e.outcome.clone()))?;
+            encode(args.add(e.detail.clone()))?;
+            encode(args.add(std::mem::replace(&mut prev, hash.clone())))?;
+            encode(args.add(hash))?;
+            seq += 1;
+        }
+        sqlx::query_with(
+            sqlx::AssertSqlSafe(format!(
+                "INSERT INTO audit_log (seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash) VALUES {}",
+                rows.join(", ")
+            )),
+            args,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    let head = seq - 1;
+    let seal = key.map(|k| head_seal(k, head, &prev));
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash, seal) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, seal = excluded.seal",
+    )
+    .bind(head)
+    .bind(prev)
+    .bind(seal)
+    .execute(&mut *conn)
+    .await?;
+    Ok(first)
+}
