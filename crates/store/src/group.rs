@@ -12,7 +12,8 @@
 //! served) lock. A write takes the lock, opens the batch's transaction if none is open, and
 //! sets a savepoint; its [`crate::Tx`] holds the lock until it commits (the savepoint is
 //! released and the lock handed on) or is dropped (the savepoint is rolled back by whoever
-//! takes the lock next). The first write of a batch to release its savepoint starts the
+//! takes the lock next, and a committer is started, so that a batch left with nothing to
+//! keep still ends and lets go of SQLite's write lock). The first write of a batch to release its savepoint starts the
 //! batch's committer, a task of its own that queues for the lock behind the writes already
 //! waiting, so it commits them all at once; then it tells each of them. PostgreSQL does not
 //! need this: it flushes concurrent commits of many connections together by itself.
@@ -45,6 +46,60 @@ pub(crate) struct Batch {
     in_write: bool,
     /// A committer has been started for this batch.
     committer: bool,
+}
+
+/// One write's hold on the batch, from its savepoint to its end. A write dropped before it
+/// commits (it failed, or its request was cancelled) leaves its savepoint to be rolled back,
+/// and makes sure a committer comes to do so and to end the batch's transaction: otherwise
+/// the transaction, and SQLite's write lock, would stay open until the next write.
+#[derive(Debug)]
+pub(crate) struct Member {
+    batch: Option<OwnedMutexGuard<Batch>>,
+    group: Group,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        if batch.in_write
+            && !batch.committer
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            batch.committer = true;
+            let group = self.group.clone();
+            runtime.spawn(async move { group.commit_batch().await });
+        }
+    }
+}
+
+impl Member {
+    /// Ends this write well: see [`Group::commit`].
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        let group = self.group.clone();
+        group.commit(self).await
+    }
+}
+
+impl std::ops::Deref for Member {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        self.batch
+            .as_ref()
+            .and_then(|b| b.tx.as_deref())
+            .expect("a write holds an open batch")
+    }
+}
+
+impl std::ops::DerefMut for Member {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        self.batch
+            .as_mut()
+            .and_then(|b| b.tx.as_deref_mut())
+            .expect("a write holds an open batch")
+    }
 }
 
 /// The SQLite writer's batches.
@@ -121,7 +176,7 @@ impl Group {
     }
 
     /// Starts a write: the lock on the batch, an open transaction, a savepoint of its own.
-    pub(crate) async fn begin(&self) -> Result<OwnedMutexGuard<Batch>, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
         if batch.tx.is_none() {
@@ -131,15 +186,22 @@ impl Group {
             batch.tx = Some(self.writer.begin_with("BEGIN IMMEDIATE").await?);
         }
         batch.in_write = true;
-        let tx = batch.tx.as_mut().expect("a transaction was just opened");
-        sqlx::query("SAVEPOINT write").execute(&mut **tx).await?;
-        Ok(batch)
+        let mut member = Member {
+            batch: Some(batch),
+            group: self.clone(),
+        };
+        sqlx::query("SAVEPOINT write").execute(&mut *member).await?;
+        Ok(member)
     }
 
     /// Ends a write that went well: its savepoint is released into the batch, the lock is
     /// handed on, and it returns once the batch's commit is durable (or with the error that
     /// ended the batch).
-    pub(crate) async fn commit(&self, mut batch: OwnedMutexGuard<Batch>) -> Result<(), StoreError> {
+    pub(crate) async fn commit(&self, mut member: Member) -> Result<(), StoreError> {
+        let mut batch = member
+            .batch
+            .take()
+            .expect("a write holds the batch until it ends");
         let tx = batch
             .tx
             .as_mut()
@@ -196,6 +258,11 @@ impl Group {
         batch.settle().await;
         batch.committer = false;
         if batch.waiting.is_empty() && batch.audits.is_empty() {
+            // Only writes that were rolled back: the transaction ends with nothing to keep,
+            // and the writer's lock is let go.
+            if let Some(tx) = batch.tx.take() {
+                let _ = tx.rollback().await;
+            }
             return;
         }
         let first_audit = match self.append_audits(&mut batch).await {

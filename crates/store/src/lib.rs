@@ -242,7 +242,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         // On SQLite, a savepoint in the writer's next group commit.
         let tx = match &self.group {
-            Some(group) => Lease::Batched(group.begin().await?, group.clone()),
+            Some(group) => Lease::Batched(group.begin().await?),
             None => Lease::Own(self.writer.begin().await?),
         };
         Ok(Tx::new(tx, self.backend, self.audit_key.clone()))

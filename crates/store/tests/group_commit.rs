@@ -180,3 +180,34 @@ async fn a_commit_that_fails_fails_every_write_it_carried() {
     assert!(exists(&store, "c").await);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_write_dropped_on_its_own_lets_go_of_the_writer() {
+    use sqlx::Connection;
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let store = db.store.clone();
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.create(patient("gone"), datetime!(2026-12-05 10:00 UTC))
+            .await
+            .unwrap();
+        // Dropped: it failed, or its request went away.
+    }
+    // Another process can take the write lock (waiting at most 5 s for it): the batch's
+    // transaction ended although no other write came along to end it.
+    let mut other = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("PRAGMA busy_timeout = 5000")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("the writer let go of SQLite's write lock");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    assert!(!exists(&store, "gone").await, "nothing of it was kept");
+    // And the store closes: no connection is left in a forgotten transaction.
+    store.close().await;
+    db.drop_db().await;
+}

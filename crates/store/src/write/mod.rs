@@ -52,10 +52,7 @@ pub enum ImportOutcome {
 #[derive(Debug)]
 pub(crate) enum Lease {
     Own(Transaction<'static, Any>),
-    Batched(
-        tokio::sync::OwnedMutexGuard<crate::group::Batch>,
-        crate::group::Group,
-    ),
+    Batched(crate::group::Member),
 }
 
 impl std::ops::Deref for Lease {
@@ -64,7 +61,7 @@ impl std::ops::Deref for Lease {
     fn deref(&self) -> &sqlx::AnyConnection {
         match self {
             Lease::Own(tx) => tx,
-            Lease::Batched(batch, _) => batch.tx.as_ref().expect("a write holds an open batch"),
+            Lease::Batched(member) => member,
         }
     }
 }
@@ -73,7 +70,7 @@ impl std::ops::DerefMut for Lease {
     fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
         match self {
             Lease::Own(tx) => tx,
-            Lease::Batched(batch, _) => batch.tx.as_mut().expect("a write holds an open batch"),
+            Lease::Batched(member) => member,
         }
     }
 }
@@ -118,7 +115,7 @@ impl Tx {
         self.mark_patient_records(&touched).await?;
         match self.tx {
             Lease::Own(tx) => tx.commit().await?,
-            Lease::Batched(batch, group) => group.commit(batch).await?,
+            Lease::Batched(member) => member.commit().await?,
         }
         Ok(())
     }
