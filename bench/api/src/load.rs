@@ -106,12 +106,8 @@ async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>> {
     Ok(send)
 }
 
-/// Sends one request on `send` and reads the whole answer: its status, or what failed.
-async fn exchange(
-    send: &mut SendRequest<Full<Bytes>>,
-    target: &Target,
-    req: &Req,
-) -> Result<u16, String> {
+/// The HTTP request for `req` on `target`: its token, and a FHIR body if it has one.
+fn request(target: &Target, req: &Req) -> Result<hyper::Request<Full<Bytes>>, hyper::http::Error> {
     let mut builder = hyper::Request::builder()
         .method(req.method.clone())
         .uri(&req.path)
@@ -123,9 +119,16 @@ async fn exchange(
     if req.body.is_some() {
         builder = builder.header(hyper::header::CONTENT_TYPE, "application/fhir+json");
     }
-    let request = builder
-        .body(Full::new(req.body.clone().unwrap_or_default()))
-        .map_err(|e| e.to_string())?;
+    builder.body(Full::new(req.body.clone().unwrap_or_default()))
+}
+
+/// Sends one request on `send` and reads the whole answer: its status, or what failed.
+async fn exchange(
+    send: &mut SendRequest<Full<Bytes>>,
+    target: &Target,
+    req: &Req,
+) -> Result<u16, String> {
+    let request = request(target, req).map_err(|e| e.to_string())?;
     send.ready().await.map_err(|e| e.to_string())?;
     let response = send
         .send_request(request)
@@ -278,17 +281,7 @@ pub async fn fixed_rate(
 /// One request outside a measurement: its status and body.
 pub async fn once(target: &Target, req: &Req) -> Result<(u16, Bytes)> {
     let mut send = connect(target).await?;
-    let mut builder = hyper::Request::builder()
-        .method(req.method.clone())
-        .uri(&req.path)
-        .header(hyper::header::HOST, &target.addr)
-        .header(hyper::header::CONTENT_TYPE, "application/fhir+json");
-    if let Some(token) = &target.token {
-        builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = send
-        .send_request(builder.body(Full::new(req.body.clone().unwrap_or_default()))?)
-        .await?;
+    let response = send.send_request(request(target, req)?).await?;
     let status = response.status().as_u16();
     Ok((status, response.into_body().collect().await?.to_bytes()))
 }

@@ -49,6 +49,17 @@ fn coproduce_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Runs `command` to its end: its standard output, or what it said went wrong.
+fn run(command: &mut Command, what: &str) -> Result<String> {
+    let out = command.output().with_context(|| what.to_string())?;
+    ensure!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 /// Waits until `addr` answers `GET path` with 200 (at most a minute).
 async fn wait_ready(addr: &str, path: &str, child: &mut Child) -> Result<()> {
     let started = Instant::now();
@@ -71,26 +82,17 @@ async fn wait_ready(addr: &str, path: &str, child: &mut Child) -> Result<()> {
 /// Starts `coproduce serve` on `db` with a new system token (every scope).
 pub async fn coproduce(db: &str, drop_database: Option<(String, String)>) -> Result<Running> {
     let bin = coproduce_binary()?;
-    let migrate = Command::new(&bin)
-        .args(["--db", db, "migrate"])
-        .output()
-        .context("coproduce migrate")?;
-    ensure!(
-        migrate.status.success(),
-        "coproduce migrate: {}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
-    let issued = Command::new(&bin)
-        .args(["--db", db, "token", "issue", "--system"])
-        .args(["--scope", "system/*.cruds", "--name", "bench-api"])
-        .output()
-        .context("coproduce token issue")?;
-    ensure!(
-        issued.status.success(),
-        "coproduce token issue: {}",
-        String::from_utf8_lossy(&issued.stderr)
-    );
-    let token = String::from_utf8(issued.stdout)?
+    run(
+        Command::new(&bin).args(["--db", db, "migrate"]),
+        "coproduce migrate",
+    )?;
+    let issued = run(
+        Command::new(&bin)
+            .args(["--db", db, "token", "issue", "--system"])
+            .args(["--scope", "system/*.cruds", "--name", "bench-api"]),
+        "coproduce token issue",
+    )?;
+    let token = issued
         .lines()
         .nth(1)
         .context("the token's secret")?
@@ -169,16 +171,11 @@ fn node_binary() -> Result<String> {
     {
         return Ok("node".into());
     }
-    let out = Command::new("npx")
-        .args(["-y", "node@22", "-p", "process.execPath"])
-        .output()
-        .context("npx node@22 (Node 22.18+ is needed for the Medplum peer)")?;
-    ensure!(
-        out.status.success(),
-        "npx node@22: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    let path = run(
+        Command::new("npx").args(["-y", "node@22", "-p", "process.execPath"]),
+        "npx node@22 (Node 22.18+ is needed for the Medplum peer)",
+    )?;
+    Ok(path.trim().to_string())
 }
 
 /// Starts the Medplum peer kept in `source` from a copy beside this program's binary (its
