@@ -181,6 +181,29 @@ async fn record(
     Ok(())
 }
 
+/// Opens `conns` connections to `target`, runs `work` on each in a task of its own (with the
+/// count of requests they share), and adds up what they measured.
+async fn on_connections<F, W>(target: &Target, conns: usize, work: F) -> Result<Stats>
+where
+    F: Fn(SendRequest<Full<Bytes>>, Target, Arc<AtomicU64>) -> W,
+    W: std::future::Future<Output = Result<Stats>> + Send + 'static,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let mut sends = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        sends.push(connect(target).await?);
+    }
+    let workers: Vec<_> = sends
+        .into_iter()
+        .map(|send| tokio::spawn(work(send, target.clone(), next.clone())))
+        .collect();
+    let mut total = Stats::new();
+    for w in workers {
+        total.merge(w.await??);
+    }
+    Ok(total)
+}
+
 /// `conns` connections, each sending `pick(n)` for the n-th request it sends, as fast as the
 /// answers come, for `warm_up` (not counted) and then `duration`.
 pub async fn closed(
@@ -193,14 +216,9 @@ pub async fn closed(
     let start = Instant::now();
     let counting = start + warm_up;
     let end = counting + duration;
-    let next = Arc::new(AtomicU64::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..conns {
-        let target = target.clone();
+    let mut total = on_connections(target, conns, |mut send, target, next| {
         let pick = pick.clone();
-        let next = next.clone();
-        let mut send = connect(&target).await?;
-        workers.push(tokio::spawn(async move {
+        async move {
             let mut stats = Stats::new();
             loop {
                 let now = Instant::now();
@@ -210,13 +228,10 @@ pub async fn closed(
                 let req = pick(next.fetch_add(1, Ordering::Relaxed));
                 record(&mut stats, &mut send, &target, &req, now, now >= counting).await?;
             }
-            anyhow::Ok(stats)
-        }));
-    }
-    let mut total = Stats::new();
-    for w in workers {
-        total.merge(w.await??);
-    }
+            Ok(stats)
+        }
+    })
+    .await?;
     total.elapsed = end.saturating_duration_since(counting);
     Ok(total)
 }
@@ -231,21 +246,14 @@ pub async fn fixed_rate(
     pick: Arc<dyn Fn(u64) -> Req + Send + Sync>,
 ) -> Result<Stats> {
     let total_requests = (rate * duration.as_secs_f64()) as u64;
-    let next = Arc::new(AtomicU64::new(0));
-    let mut sends = Vec::new();
-    for _ in 0..conns {
-        sends.push(connect(target).await?);
-    }
-    let start = Instant::now() + Duration::from_millis(50);
+    // Counted from after the connections are open (they take less than this).
+    let start = Instant::now() + Duration::from_millis(50 + 5 * conns as u64);
     // A server that falls more than 10 s behind is not waited for: what was not sent by then
     // is counted as failed.
     let give_up = start + duration + Duration::from_secs(10);
-    let mut workers = Vec::new();
-    for mut send in sends {
-        let target = target.clone();
+    let mut total = on_connections(target, conns, |mut send, target, next| {
         let pick = pick.clone();
-        let next = next.clone();
-        workers.push(tokio::spawn(async move {
+        async move {
             let mut stats = Stats::new();
             loop {
                 if Instant::now() > give_up {
@@ -260,13 +268,10 @@ pub async fn fixed_rate(
                 let req = pick(n);
                 record(&mut stats, &mut send, &target, &req, due, true).await?;
             }
-            anyhow::Ok(stats)
-        }));
-    }
-    let mut total = Stats::new();
-    for w in workers {
-        total.merge(w.await??);
-    }
+            Ok(stats)
+        }
+    })
+    .await?;
     let unsent = total_requests.saturating_sub(total.ok + total.errors);
     if unsent > 0 {
         total.errors += unsent;

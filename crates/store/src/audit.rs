@@ -32,7 +32,7 @@ impl Store {
     /// SQLite it joins the writer's next group commit, and returns once that is durable.
     pub async fn audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
         if let Some(group) = &self.group {
-            return group.audit(e.clone(), self.audit_key.clone()).await;
+            return group.audit(e.clone()).await;
         }
         let mut tx = self.begin().await?;
         let seq = tx.audit(e).await?;

@@ -103,16 +103,7 @@ pub(crate) async fn append(
         for e in chunk {
             let hash = chain_hash(&prev, seq, e);
             let n = rows.len() * 12;
-            rows.push(format!(
-                "({})",
-                (1..=12)
-                    .map(|k| match backend {
-                        Backend::Sqlite => "?".to_string(),
-                        Backend::Postgres => format!("${}", n + k),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            rows.push(format!("({})", backend.marks(n + 1, 12)));
             let encode = |r: Result<(), sqlx::error::BoxDynError>| r.map_err(sqlx::Error::Encode);
             encode(args.add(seq))?;
             encode(args.add(e.at))?;

@@ -33,14 +33,12 @@ type Outcome = Result<i64, Arc<StoreError>>;
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// The open writer transaction (none between batches, or after one failed).
-    pub(crate) tx: Option<Transaction<'static, Any>>,
+    tx: Option<Transaction<'static, Any>>,
     /// The writes whose savepoints were released into `tx`, waiting for it to commit.
     waiting: Vec<oneshot::Sender<Outcome>>,
     /// Audit rows alone (of reads, denials, sign-ins), appended together just before the
     /// commit, and who waits for each.
     audits: Vec<(AuditEntry, oneshot::Sender<Outcome>)>,
-    /// The key that seals the audit trail's head.
-    audit_key: Option<AuditKey>,
     /// A write set its savepoint and has neither released nor rolled it back (it is still
     /// running, or it was dropped): rolled back before anything else uses the connection.
     in_write: bool,
@@ -108,6 +106,8 @@ pub(crate) struct Group {
     batch: Arc<Mutex<Batch>>,
     writer: AnyPool,
     counts: Arc<Counts>,
+    /// The key that seals the audit trail's head (the store's).
+    audit_key: Option<AuditKey>,
 }
 
 /// Commits made and writes they carried, since the store opened.
@@ -164,7 +164,14 @@ impl Group {
             batch: Arc::new(Mutex::new(Batch::default())),
             writer,
             counts: Arc::default(),
+            audit_key: None,
         }
+    }
+
+    /// Seals the audit trail's head with this key in the commits this handle makes.
+    pub(crate) fn with_audit_key(mut self, key: Option<AuditKey>) -> Self {
+        self.audit_key = key;
+        self
     }
 
     /// (durable commits, writes they carried) since the store opened.
@@ -217,15 +224,10 @@ impl Group {
 
     /// Appends an audit row with the writer's next commit, and returns its number once that
     /// commit is durable.
-    pub(crate) async fn audit(
-        &self,
-        entry: AuditEntry,
-        key: Option<AuditKey>,
-    ) -> Result<i64, StoreError> {
+    pub(crate) async fn audit(&self, entry: AuditEntry) -> Result<i64, StoreError> {
         let mut batch = self.batch.clone().lock_owned().await;
         let (told, outcome) = oneshot::channel();
         batch.audits.push((entry, told));
-        batch.audit_key = key;
         self.committed(batch, outcome).await
     }
 
@@ -245,9 +247,9 @@ impl Group {
         match outcome.await {
             Ok(Ok(seq)) => Ok(seq),
             Ok(Err(e)) => Err(StoreError::Shared(e)),
-            Err(_) => Err(StoreError::Shared(Arc::new(StoreError::Config(
-                "the commit of this write was abandoned".into(),
-            )))),
+            // The committer went away without a word (the runtime is shutting down): the
+            // write's fate is unknown to it, a server error.
+            Err(_) => Err(StoreError::Database(sqlx::Error::WorkerCrashed)),
         }
     }
 
@@ -275,9 +277,7 @@ impl Group {
             Some(tx) => tx.commit().await.map_err(|e| Arc::new(e.into())),
             // Writes released into a transaction that is gone (never so: a batch that ends
             // without its commit tells its writes at once).
-            None => Err(Arc::new(StoreError::Config(
-                "the transaction of this batch was lost".into(),
-            ))),
+            None => Err(Arc::new(StoreError::Database(sqlx::Error::WorkerCrashed))),
         };
         drop(batch);
         if outcome.is_ok() {
@@ -304,8 +304,7 @@ impl Group {
             batch.tx = Some(self.writer.begin_with("BEGIN IMMEDIATE").await?);
         }
         let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
-        let key = batch.audit_key.clone();
         let tx = batch.tx.as_mut().expect("a transaction was just opened");
-        crate::chain::append(tx, Backend::Sqlite, &entries, key.as_ref()).await
+        crate::chain::append(tx, Backend::Sqlite, &entries, self.audit_key.as_ref()).await
     }
 }

@@ -60,6 +60,24 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
+
+    /// The placeholder for the `n`th (1-based) argument of a statement whose arguments all
+    /// appear once, in order. SQLite gets anonymous `?`: sqlx looks numbered parameters up by
+    /// name one at a time, which costs quadratic time in a statement with thousands of them.
+    pub(crate) fn mark(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
+    /// Placeholders for arguments `from..from + n` ([`Backend::mark`] each), comma-separated.
+    pub(crate) fn marks(self, from: usize, n: usize) -> String {
+        (from..from + n)
+            .map(|k| self.mark(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// A database URL with any password replaced, for logs and messages.
@@ -252,6 +270,7 @@ impl Store {
     /// [`Store::verify_audit`].
     pub fn with_audit_key(mut self, key: [u8; 32]) -> Self {
         self.audit_key = Some(AuditKey(std::sync::Arc::new(key)));
+        self.group = self.group.map(|g| g.with_audit_key(self.audit_key.clone()));
         self
     }
 

@@ -238,9 +238,12 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
     Ok(rt)
 }
 
-/// The filter a page can be read from in order, newest first, from the reference index:
-/// one reference value, and the default order (or `_sort=-_lastUpdated`).
-fn newest_by_reference(q: &SearchQuery) -> Option<usize> {
+/// The reference filter a page can be read from in order, newest first, from the reference
+/// index: its position, parameter and one value (target type, id), when the query has one
+/// with a single value and its order is the default (or `_sort=-_lastUpdated`).
+type Driving<'q> = (usize, &'q str, &'q (Option<String>, String));
+
+fn newest_by_reference(q: &SearchQuery) -> Option<Driving<'_>> {
     let newest_first = match q.sort.as_slice() {
         [] => true,
         [SortKey::LastUpdated { descending }] => *descending,
@@ -249,19 +252,22 @@ fn newest_by_reference(q: &SearchQuery) -> Option<usize> {
     if !newest_first {
         return None;
     }
-    q.filters
-        .iter()
-        .position(|f| matches!(f, Filter::Reference { values, .. } if values.len() == 1))
+    q.filters.iter().enumerate().find_map(|(k, f)| match f {
+        Filter::Reference { param, values } if values.len() == 1 => {
+            Some((k, param.as_str(), &values[0]))
+        }
+        _ => None,
+    })
 }
 
-/// The page of a search driven by its reference filter at `k`: the index rows of that
-/// reference newest first, each joined to its resource and checked against the rest of the
-/// query, until the page is full.
-fn page_by_reference(sql: &mut Sql, q: &SearchQuery, k: usize) -> Result<(), StoreError> {
-    let Filter::Reference { param, values } = &q.filters[k] else {
-        unreachable!("newest_by_reference chose a reference filter");
-    };
-    let (target_type, target_id) = &values[0];
+/// The page of a search driven by `driving`: the index rows of that reference newest first,
+/// each joined to its resource and checked against the rest of the query, until the page is
+/// full.
+fn page_by_reference(
+    sql: &mut Sql,
+    q: &SearchQuery,
+    (k, param, (target_type, target_id)): Driving<'_>,
+) -> Result<(), StoreError> {
     sql.push(&format!(
         "SELECT {} FROM search_reference d JOIN resources r ON r.resource_type = d.resource_type AND r.id = d.resource_id",
         prefixed_columns()
@@ -402,7 +408,7 @@ pub async fn search_reaching(
     }
     let mut page = Sql::new();
     match newest_by_reference(q) {
-        Some(k) => page_by_reference(&mut page, q, k)?,
+        Some(driving) => page_by_reference(&mut page, q, driving)?,
         None => {
             page.push(&format!("SELECT {} FROM resources r", prefixed_columns()));
             where_clause(&mut page, q, None)?;

@@ -92,22 +92,14 @@ impl Tx {
         }
     }
 
-    /// The placeholder for the `n`th (1-based) argument of a statement whose arguments all
-    /// appear once, in order. SQLite gets anonymous `?`: sqlx looks numbered parameters up by
-    /// name one at a time, which costs quadratic time in a statement with thousands of them.
+    /// The placeholder for the `n`th argument ([`Backend::mark`]).
     pub(crate) fn mark(&self, n: usize) -> String {
-        match self.backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${n}"),
-        }
+        self.backend.mark(n)
     }
 
-    /// Placeholders for arguments `from..from + n` ([`Tx::mark`] each), comma-separated.
+    /// Placeholders for arguments `from..from + n` ([`Backend::marks`]).
     pub(crate) fn marks(&self, from: usize, n: usize) -> String {
-        (from..from + n)
-            .map(|k| self.mark(k))
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.backend.marks(from, n)
     }
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
