@@ -2,9 +2,10 @@
 //! secrets arrive hashed too: neither is ever stored in the clear.
 
 use crate::Store;
+use crate::cells::Cells;
 use crate::error::StoreError;
+use crate::lite::Arg;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -36,30 +37,30 @@ const USER_COLS: &str = "id, username, password_hash, roles, fhir_ref, disabled,
 const TOKEN_COLS: &str =
     "id, token_hash, user_id, name, scopes, patient_id, expires_at, revoked_at, created_at";
 
-fn user(r: &AnyRow) -> UserRow {
-    UserRow {
-        id: r.get(0),
-        username: r.get(1),
-        password_hash: r.get(2),
-        roles: r.get(3),
-        fhir_ref: r.get(4),
-        disabled: r.get::<i64, _>(5) != 0,
-        created_at: r.get(6),
-    }
+fn user<R: Cells + ?Sized>(r: &R) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
+        id: r.text(0)?,
+        username: r.text(1)?,
+        password_hash: r.maybe_text(2)?,
+        roles: r.text(3)?,
+        fhir_ref: r.maybe_text(4)?,
+        disabled: r.flag(5)?,
+        created_at: r.int(6)?,
+    })
 }
 
-fn token(r: &AnyRow) -> TokenRow {
-    TokenRow {
-        id: r.get(0),
-        token_hash: r.get(1),
-        user_id: r.get(2),
-        name: r.get(3),
-        scopes: r.get(4),
-        patient_id: r.get(5),
-        expires_at: r.get(6),
-        revoked_at: r.get(7),
-        created_at: r.get(8),
-    }
+fn token<R: Cells + ?Sized>(r: &R) -> Result<TokenRow, StoreError> {
+    Ok(TokenRow {
+        id: r.text(0)?,
+        token_hash: r.text(1)?,
+        user_id: r.maybe_text(2)?,
+        name: r.text(3)?,
+        scopes: r.text(4)?,
+        patient_id: r.maybe_text(5)?,
+        expires_at: r.maybe_int(6)?,
+        revoked_at: r.maybe_int(7)?,
+        created_at: r.int(8)?,
+    })
 }
 
 impl Store {
@@ -94,17 +95,17 @@ impl Store {
         .bind(username.to_string())
         .fetch_optional(&self.reader)
         .await?;
-        Ok(row.as_ref().map(user))
+        row.as_ref().map(user).transpose()
     }
 
+    /// A user by id (each request with a user's token reads one: a hot read).
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLS} FROM users WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(row.as_ref().map(user))
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+        let args = [Arg::Text(id.to_string())];
+        Ok(self
+            .fetch(&sql, &args, |r: &dyn Cells| user(r))
+            .await?
+            .pop())
     }
 
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
@@ -113,7 +114,7 @@ impl Store {
         )))
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(user).collect())
+        rows.iter().map(user).collect()
     }
 
     /// Disables (or enables) a user; false if there is no such user.
@@ -244,14 +245,14 @@ impl Store {
         Ok(())
     }
 
+    /// A token by its secret's hash (each API request reads one: a hot read).
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"
-        )))
-        .bind(hash.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(row.as_ref().map(token))
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1");
+        let args = [Arg::Text(hash.to_string())];
+        Ok(self
+            .fetch(&sql, &args, |r: &dyn Cells| token(r))
+            .await?
+            .pop())
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
@@ -260,7 +261,7 @@ impl Store {
         )))
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(token).collect())
+        rows.iter().map(token).collect()
     }
 
     /// Revokes a token by its id; false if there was no live token with that id.

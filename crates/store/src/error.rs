@@ -22,7 +22,8 @@ pub enum StoreError {
     Config(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// The SQLite scan that reads the measure projection ([`crate::Store::patient_record_batches`]).
+    /// SQLite's reads on rusqlite: the hot reads (`lite.rs`) and the scan of the measure
+    /// projection ([`crate::Store::patient_record_batches`]).
     #[error("database: {0}")]
     Scan(#[from] rusqlite::Error),
     #[error("migration: {0}")]
@@ -45,6 +46,9 @@ impl StoreError {
         if let StoreError::Shared(e) = self {
             return e.is_unavailable();
         }
+        if let StoreError::Scan(rusqlite::Error::SqliteFailure(e, _)) = self {
+            return sqlite_unavailable(i64::from(e.extended_code));
+        }
         let StoreError::Database(e) = self else {
             return false;
         };
@@ -52,13 +56,7 @@ impl StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                // SQLite's primary result codes (extended ones keep them in the low byte):
-                // 5 busy and 6 locked (another writer held on past the busy time-out),
-                // 8 read-only, 13 full, 10 an I/O error (a full disk can show as one).
-                let sqlite = code
-                    .parse::<i64>()
-                    .ok()
-                    .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13));
+                let sqlite = code.parse::<i64>().ok().is_some_and(sqlite_unavailable);
                 // PostgreSQL's SQLSTATE: class 53 insufficient resources (disk full, out of
                 // memory or connections), 25006 a read-only transaction, 57P01-57P03 the
                 // server shutting down or not taking connections, class 08 the connection,
@@ -74,4 +72,11 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// SQLite's primary result codes (extended ones keep them in the low byte) for a database
+/// that cannot serve now: 5 busy and 6 locked (another writer held on past the busy
+/// time-out), 8 read-only, 13 full, 10 an I/O error (a full disk can show as one).
+fn sqlite_unavailable(code: i64) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13)
 }

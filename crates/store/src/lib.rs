@@ -7,11 +7,13 @@
 
 pub mod accounts;
 pub mod audit;
+mod cells;
 mod chain;
 mod copy;
 pub mod deadlines;
 mod error;
 mod group;
+mod lite;
 mod read;
 mod records;
 pub mod search;
@@ -107,6 +109,9 @@ pub struct Store {
     /// The SQLite database file, for the projection scan's own connection (none in memory
     /// and on PostgreSQL).
     sqlite_file: Option<std::path::PathBuf>,
+    /// SQLite's hot reads, on rusqlite connections of their own (none in memory and on
+    /// PostgreSQL: those read through `reader`).
+    lite: Option<std::sync::Arc<lite::Readers>>,
     /// The key that seals the head of the audit trail (from outside the database).
     audit_key: Option<AuditKey>,
 }
@@ -199,6 +204,9 @@ impl Store {
                     group: Some(group::Group::new(writer.clone())),
                     writer,
                     reader,
+                    lite: file
+                        .clone()
+                        .map(|f| std::sync::Arc::new(lite::Readers::new(f))),
                     sqlite_file: file,
                     audit_key: None,
                 })
@@ -218,6 +226,7 @@ impl Store {
                     writer: pool.clone(),
                     reader: pool,
                     sqlite_file: None,
+                    lite: None,
                     audit_key: None,
                 })
             }

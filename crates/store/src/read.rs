@@ -1,12 +1,14 @@
 //! Reads: current versions, past versions, history and export pages.
 
 use crate::Store;
+use crate::cells::Cells;
 use crate::error::StoreError;
+use crate::lite::Arg;
 use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 
 /// One stored version of a resource.
@@ -42,17 +44,18 @@ impl Stored {
             .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id)))
     }
 
-    pub(crate) fn from_row(r: &AnyRow) -> Self {
-        Stored {
-            resource_type: r.get(0),
-            id: r.get(1),
-            version_id: r.get(2),
-            last_updated: r.get(3),
-            deleted: r.get::<i64, _>(4) != 0,
-            content: r.get(5),
-            patient_id: r.get(6),
-            shared: r.get::<i64, _>(7) != 0,
-        }
+    /// A row of [`COLUMNS`] (or of `HISTORY_COLUMNS`).
+    pub(crate) fn from_row<R: Cells + ?Sized>(r: &R) -> Result<Self, StoreError> {
+        Ok(Stored {
+            resource_type: r.text(0)?,
+            id: r.text(1)?,
+            version_id: r.int(2)?,
+            last_updated: r.int(3)?,
+            deleted: r.flag(4)?,
+            content: r.maybe_text(5)?,
+            patient_id: r.maybe_text(6)?,
+            shared: r.flag(7)?,
+        })
     }
 }
 
@@ -109,28 +112,36 @@ impl Store {
 
     /// The current row of a resource, deleted or not (None if it never existed).
     pub async fn current(&self, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2"
-        )))
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(row.as_ref().map(Stored::from_row))
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2")
+        });
+        let args = [Arg::Text(rt.to_string()), Arg::Text(id.to_string())];
+        Ok(self
+            .fetch(&SQL, &args, |r: &dyn Cells| Stored::from_row(r))
+            .await?
+            .pop())
     }
 
     /// One past version.
     pub async fn vread(&self, rt: &str, id: &str, version: i64) -> Result<Stored, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {HISTORY_COLUMNS} FROM resource_history h \
-             WHERE h.resource_type = $1 AND h.id = $2 AND h.version_id = $3"
-        )))
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await?;
-        live(row.as_ref().map(Stored::from_row), rt, id)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {HISTORY_COLUMNS} FROM resource_history h \
+                 WHERE h.resource_type = $1 AND h.id = $2 AND h.version_id = $3"
+            )
+        });
+        let args = [
+            Arg::Text(rt.to_string()),
+            Arg::Text(id.to_string()),
+            Arg::Int(version),
+        ];
+        live(
+            self.fetch(&SQL, &args, |r: &dyn Cells| Stored::from_row(r))
+                .await?
+                .pop(),
+            rt,
+            id,
+        )
     }
 
     /// History of one resource (`id` given) or of a type, newest first, with the total.
@@ -215,11 +226,13 @@ impl Store {
         .await?;
         let entries = rows
             .iter()
-            .map(|r| HistoryEntry {
-                stored: Stored::from_row(r),
-                method: r.get(8),
+            .map(|r| {
+                Ok(HistoryEntry {
+                    stored: Stored::from_row(r)?,
+                    method: r.text(8)?,
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         Ok((total, entries))
     }
 
@@ -251,7 +264,7 @@ impl Store {
         .bind(after_id.unwrap_or("").to_string())
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(Stored::from_row).collect())
+        rows.iter().map(Stored::from_row).collect()
     }
 
     /// The next `limit` patients after `after_id` (by id), each with every current resource
@@ -287,7 +300,7 @@ impl Store {
         let mut by_patient: std::collections::HashMap<String, Vec<Stored>> =
             ids.iter().map(|id| (id.clone(), Vec::new())).collect();
         for row in &rows {
-            let s = Stored::from_row(row);
+            let s = Stored::from_row(row)?;
             if let Some(list) = s.patient_id.as_ref().and_then(|p| by_patient.get_mut(p)) {
                 list.push(s);
             }
@@ -326,12 +339,9 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.clone());
             }
-            out.extend(
-                q.fetch_all(&self.reader)
-                    .await?
-                    .iter()
-                    .map(Stored::from_row),
-            );
+            for row in q.fetch_all(&self.reader).await? {
+                out.push(Stored::from_row(&row)?);
+            }
         }
         Ok(out)
     }

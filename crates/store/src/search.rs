@@ -3,12 +3,12 @@
 
 use crate::Store;
 use crate::error::StoreError;
+use crate::lite::{Arg, Lent, any_args};
 use crate::read::{COLUMNS, Stored};
 use coproduce_core::access::Reach;
 pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
 use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
-use sqlx::any::AnyArguments;
-use sqlx::{Arguments, AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 /// A page of matches, the total when known, and what `_include`/`_revinclude` brought
 /// along.
@@ -36,18 +36,16 @@ impl SearchResult {
 }
 
 /// SQL text with its `$n` arguments, built together so the numbers always line up.
-struct Sql {
+pub(crate) struct Sql {
     text: String,
-    args: AnyArguments,
-    n: usize,
+    args: Vec<Arg>,
 }
 
 impl Sql {
     fn new() -> Self {
         Sql {
             text: String::new(),
-            args: AnyArguments::default(),
-            n: 0,
+            args: Vec::new(),
         }
     }
 
@@ -56,15 +54,48 @@ impl Sql {
     }
 
     fn bind_str(&mut self, v: &str) -> Result<String, StoreError> {
-        self.args.add(v.to_string()).map_err(sqlx::Error::Encode)?;
-        self.n += 1;
-        Ok(format!("${}", self.n))
+        self.args.push(Arg::Text(v.to_string()));
+        Ok(format!("${}", self.args.len()))
     }
 
     fn bind_i64(&mut self, v: i64) -> Result<String, StoreError> {
-        self.args.add(v).map_err(sqlx::Error::Encode)?;
-        self.n += 1;
-        Ok(format!("${}", self.n))
+        self.args.push(Arg::Int(v));
+        Ok(format!("${}", self.args.len()))
+    }
+}
+
+/// Where a search runs: a sqlx connection (PostgreSQL, or a write transaction's), or one of
+/// SQLite's read-only rusqlite connections (`lite.rs`).
+pub(crate) enum On<'a, 'b> {
+    Any(&'a mut sqlx::AnyConnection),
+    Lite(&'a mut Lent<'b>),
+}
+
+impl On<'_, '_> {
+    async fn stored(&mut self, sql: Sql) -> Result<Vec<Stored>, StoreError> {
+        match self {
+            On::Any(conn) => {
+                let args = any_args(&sql.args)?;
+                let rows = sqlx::query_with(AssertSqlSafe(sql.text), args)
+                    .fetch_all(&mut **conn)
+                    .await?;
+                rows.iter().map(Stored::from_row).collect()
+            }
+            On::Lite(lent) => lent.rows(&sql.text, &sql.args, |r| Stored::from_row(r)),
+        }
+    }
+
+    async fn count(&mut self, sql: Sql) -> Result<i64, StoreError> {
+        match self {
+            On::Any(conn) => {
+                let args = any_args(&sql.args)?;
+                Ok(sqlx::query_with(AssertSqlSafe(sql.text), args)
+                    .fetch_one(&mut **conn)
+                    .await?
+                    .get(0))
+            }
+            On::Lite(lent) => lent.integer(&sql.text, &sql.args),
+        }
     }
 }
 
@@ -339,8 +370,7 @@ fn dir(descending: bool) -> &'static str {
 impl Store {
     /// Runs a search: the total, the requested page and the included resources.
     pub async fn search(&self, q: &SearchQuery) -> Result<SearchResult, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        search_on(&mut conn, q).await
+        self.search_for(q, &reach_everything).await
     }
 
     /// Runs a search for a caller whose reach limits what `_include` brings.
@@ -349,8 +379,16 @@ impl Store {
         q: &SearchQuery,
         include_reach: IncludeReach<'_>,
     ) -> Result<SearchResult, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        search_reaching(&mut conn, q, include_reach).await
+        match &self.lite {
+            Some(readers) => {
+                let mut lent = readers.lend()?;
+                search_in(On::Lite(&mut lent), q, include_reach).await
+            }
+            None => {
+                let mut conn = self.reader.acquire().await?;
+                search_in(On::Any(&mut conn), q, include_reach).await
+            }
+        }
     }
 }
 
@@ -387,16 +425,20 @@ pub async fn search_reaching(
     q: &SearchQuery,
     include_reach: IncludeReach<'_>,
 ) -> Result<SearchResult, StoreError> {
+    search_in(On::Any(conn), q, include_reach).await
+}
+
+async fn search_in(
+    mut on: On<'_, '_>,
+    q: &SearchQuery,
+    include_reach: IncludeReach<'_>,
+) -> Result<SearchResult, StoreError> {
     let mut total = None;
     if q.summary_count || q.accurate_total || q.count == 0 {
         let mut count = Sql::new();
         count.push("SELECT COUNT(*) FROM resources r");
         where_clause(&mut count, q, None)?;
-        let n: i64 = sqlx::query_with(AssertSqlSafe(count.text), count.args)
-            .fetch_one(&mut *conn)
-            .await?
-            .get(0);
-        total = Some(n);
+        total = Some(on.count(count).await?);
     }
     if q.summary_count || q.count == 0 {
         return Ok(SearchResult {
@@ -418,21 +460,19 @@ pub async fn search_reaching(
     // One row more than the page: whether another page follows, without counting them all.
     let limit = q.count.min(i64::MAX as usize - 1) + 1;
     page.push(&format!(" LIMIT {limit} OFFSET {}", q.offset));
-    let rows = sqlx::query_with(AssertSqlSafe(page.text), page.args)
-        .fetch_all(&mut *conn)
-        .await?;
-    let more = rows.len() > q.count;
-    let matches: Vec<Stored> = rows.iter().take(q.count).map(Stored::from_row).collect();
+    let mut matches = on.stored(page).await?;
+    let more = matches.len() > q.count;
+    matches.truncate(q.count);
     if total.is_none() && !more && (q.offset == 0 || !matches.is_empty()) {
         total = Some((q.offset + matches.len()) as i64);
     }
     let mut included = Vec::new();
     if !matches.is_empty() {
         for inc in &q.includes {
-            included.extend(include(conn, &matches, inc, q).await?);
+            included.extend(include(&mut on, &matches, inc, q).await?);
         }
         for inc in &q.revincludes {
-            included.extend(revinclude(conn, &matches, inc, q).await?);
+            included.extend(revinclude(&mut on, &matches, inc, q).await?);
         }
         let mut seen: std::collections::HashSet<(String, String)> = matches
             .iter()
@@ -464,7 +504,7 @@ fn id_list(sql: &mut Sql, ids: &[&str]) -> Result<String, StoreError> {
 }
 
 async fn include(
-    conn: &mut sqlx::AnyConnection,
+    on: &mut On<'_, '_>,
     matches: &[Stored],
     inc: &Include,
     q: &SearchQuery,
@@ -485,14 +525,11 @@ async fn include(
          WHERE {cond} AND r.deleted = 0 AND {reach}",
         prefixed_columns()
     ));
-    let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.iter().map(Stored::from_row).collect())
+    on.stored(sql).await
 }
 
 async fn revinclude(
-    conn: &mut sqlx::AnyConnection,
+    on: &mut On<'_, '_>,
     matches: &[Stored],
     inc: &Include,
     q: &SearchQuery,
@@ -510,8 +547,5 @@ async fn revinclude(
          WHERE x.resource_type = {rt} AND x.param = {param} AND x.target_type = {tt} AND x.target_id IN ({list}) AND r.deleted = 0 AND {reach}",
         prefixed_columns()
     ));
-    let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.iter().map(Stored::from_row).collect())
+    on.stored(sql).await
 }

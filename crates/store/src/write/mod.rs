@@ -136,7 +136,7 @@ impl Tx {
         .bind(id.to_string())
         .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(row.as_ref().map(Stored::from_row))
+        row.as_ref().map(Stored::from_row).transpose()
     }
 
     /// The connection, for reads inside the transaction (conditional create, Bundles).

@@ -1,0 +1,107 @@
+//! On an SQLite file the hot reads (a resource by id, a search and its includes, a token)
+//! run on rusqlite readers of their own, not on sqlx's pools. They must see every committed
+//! write at once, bind a panel's thousands of arguments to the right places, and agree
+//! with PostgreSQL (which reads through sqlx). Run on every backend.
+
+use coproduce_app::FhirApi;
+use coproduce_app::accounts::Caller;
+use coproduce_fhir::query::SearchQuery;
+use coproduce_testkit::{TestBackend, backends, fake_clock};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+async fn hot_reads(backend: TestBackend) {
+    let db = coproduce_testkit::TestDb::new(backend).await;
+    let api = FhirApi::new(db.store.clone(), fake_clock());
+    let sys = Caller::system("test:hot");
+    let glucose = |subject: &str, value: f64| {
+        json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+            "subject": {"reference": format!("Patient/{subject}")},
+            "valueQuantity": {"value": value, "unit": "mg/dL"}})
+        .to_string()
+    };
+    for p in ["a", "b", "c"] {
+        let body = json!({"resourceType": "Patient", "id": p}).to_string();
+        api.update(&sys, "Patient", p, body.as_bytes(), None)
+            .await
+            .unwrap();
+        api.create(&sys, "Observation", glucose(p, 100.0).as_bytes(), None)
+            .await
+            .unwrap();
+    }
+
+    // A panel of 3,000 ids around the two that count, with the query's own arguments
+    // (code, system) numbered after them.
+    let mut panel: BTreeSet<String> = (0..3000).map(|i| format!("z{i}")).collect();
+    panel.insert("a".into());
+    panel.insert("c".into());
+    let search = |panel: BTreeSet<String>| {
+        let mut q = SearchQuery::parse(
+            "Observation",
+            &pairs(&[
+                ("code", "http://loinc.org|2339-0"),
+                ("_include", "Observation:subject"),
+            ]),
+        )
+        .unwrap();
+        q.compartments = Some(panel);
+        q
+    };
+    let found = db.store.search(&search(panel.clone())).await.unwrap();
+    let subjects = |r: &coproduce_store::SearchResult| {
+        let mut s: Vec<String> = r
+            .matches
+            .iter()
+            .map(|m| m.patient_id.clone().unwrap())
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(subjects(&found), ["a", "c"], "{backend:?}");
+    let mut included: Vec<&str> = found.included.iter().map(|s| s.id.as_str()).collect();
+    included.sort();
+    assert_eq!(included, ["a", "c"], "{backend:?}: the includes, in reach");
+    assert_eq!(found.total, Some(2));
+
+    // A write is seen by the next read and the next search.
+    let created = api
+        .create(&sys, "Observation", glucose("c", 250.0).as_bytes(), None)
+        .await
+        .unwrap();
+    let read = db.store.read("Observation", &created.stored.id).await.unwrap();
+    assert_eq!(read.version_id, 1);
+    assert!(read.content.unwrap().contains("250"), "{backend:?}");
+    let found = db.store.search(&search(panel)).await.unwrap();
+    assert_eq!(subjects(&found), ["a", "c", "c"], "{backend:?}");
+    let body = json!({"resourceType": "Patient", "id": "a", "active": false}).to_string();
+    api.update(&sys, "Patient", "a", body.as_bytes(), None)
+        .await
+        .unwrap();
+    let a = db.store.read("Patient", "a").await.unwrap();
+    assert_eq!(a.version_id, 2, "{backend:?}: the new version at once");
+    assert_eq!(
+        db.store.vread("Patient", "a", 1).await.unwrap().version_id,
+        1
+    );
+    assert!(
+        db.store
+            .current("Patient", "nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn hot_reads_see_every_commit_and_bind_a_panel_on_every_backend() {
+    for backend in backends() {
+        hot_reads(backend).await;
+    }
+}
