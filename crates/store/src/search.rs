@@ -222,6 +222,16 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                         c.join(" AND ")
                     });
                 }
+                // Codes given in every alternative (`code=s|a,s|b`) are also listed on their
+                // own, so that the index is searched by code: SQLite does not search an index
+                // for an OR of (code AND system) pairs, it reads the parameter's every row.
+                let codes: Option<Vec<&String>> = values.iter().map(|(_, c)| c.as_ref()).collect();
+                if let Some(codes) = codes.filter(|c| c.len() > 1) {
+                    let marks: Result<Vec<String>, StoreError> =
+                        codes.iter().map(|c| sql.bind_str(c)).collect();
+                    let listed = format!("x.code IN ({})", marks?.join(", "));
+                    conds = vec![format!("{listed} AND (({}))", conds.join(") OR ("))];
+                }
                 alts.push(indexed(sql, "search_token", &rt, param, &conds)?);
             }
             Filter::Reference { param, values } => {

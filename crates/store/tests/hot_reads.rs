@@ -75,7 +75,11 @@ async fn hot_reads(backend: TestBackend) {
         .create(&sys, "Observation", glucose("c", 250.0).as_bytes(), None)
         .await
         .unwrap();
-    let read = db.store.read("Observation", &created.stored.id).await.unwrap();
+    let read = db
+        .store
+        .read("Observation", &created.stored.id)
+        .await
+        .unwrap();
     assert_eq!(read.version_id, 1);
     assert!(read.content.unwrap().contains("250"), "{backend:?}");
     let found = db.store.search(&search(panel)).await.unwrap();
@@ -103,5 +107,79 @@ async fn hot_reads(backend: TestBackend) {
 async fn hot_reads_see_every_commit_and_bind_a_panel_on_every_backend() {
     for backend in backends() {
         hot_reads(backend).await;
+    }
+}
+
+/// `code=s|a,s|b` lists its codes for the index as well as its (code, system) pairs: a
+/// code under another system, or another code, still does not match.
+async fn token_alternatives(backend: TestBackend) {
+    let db = coproduce_testkit::TestDb::new(backend).await;
+    let api = FhirApi::new(db.store.clone(), fake_clock());
+    let sys = Caller::system("test:codes");
+    for (system, code) in [
+        ("http://loinc.org", "4548-4"),
+        ("http://example.org/local", "4548-4"),
+        ("http://loinc.org", "2339-0"),
+        ("http://loinc.org", "8480-6"),
+    ] {
+        let body = json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": system, "code": code}]}});
+        api.create(&sys, "Observation", body.to_string().as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    let codes = |param: &str| {
+        let q = SearchQuery::parse("Observation", &pairs(&[("code", param)])).unwrap();
+        let db = &db;
+        async move {
+            let mut found: Vec<String> = db
+                .store
+                .search(&q)
+                .await
+                .unwrap()
+                .matches
+                .iter()
+                .map(|m| {
+                    let v = m.json().unwrap();
+                    format!(
+                        "{}|{}",
+                        v["code"]["coding"][0]["system"].as_str().unwrap(),
+                        v["code"]["coding"][0]["code"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        codes("http://loinc.org|4548-4,http://loinc.org|2339-0").await,
+        ["http://loinc.org|2339-0", "http://loinc.org|4548-4"],
+        "{backend:?}"
+    );
+    assert_eq!(
+        codes("4548-4,http://loinc.org|8480-6").await,
+        [
+            "http://example.org/local|4548-4",
+            "http://loinc.org|4548-4",
+            "http://loinc.org|8480-6"
+        ],
+        "{backend:?}"
+    );
+    assert_eq!(
+        codes("http://loinc.org|4548-4,http://loinc.org|").await,
+        [
+            "http://loinc.org|2339-0",
+            "http://loinc.org|4548-4",
+            "http://loinc.org|8480-6"
+        ],
+        "{backend:?}: a system alone matches its every code, so no codes are listed"
+    );
+}
+
+#[tokio::test]
+async fn token_alternatives_match_their_pairs_on_every_backend() {
+    for backend in backends() {
+        token_alternatives(backend).await;
     }
 }
