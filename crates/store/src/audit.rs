@@ -28,16 +28,10 @@ pub enum AuditVerdict {
 }
 
 impl Store {
-    /// Appends one audit row in a transaction of its own (for reads and denials): on
-    /// SQLite it joins the writer's next group commit, and returns once that is durable.
+    /// Appends one audit row outside any write (for reads and denials): it joins the next
+    /// group commit of audit rows (on SQLite, the writer's), and returns once that is durable.
     pub async fn audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
-        if let Some(group) = &self.group {
-            return group.audit(e.clone()).await;
-        }
-        let mut tx = self.begin().await?;
-        let seq = tx.audit(e).await?;
-        tx.commit().await?;
-        Ok(seq)
+        self.audits.audit(e.clone()).await
     }
 
     /// Walks the whole chain.

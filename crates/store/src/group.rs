@@ -15,8 +15,13 @@
 //! takes the lock next, and a committer is started, so that a batch left with nothing to
 //! keep still ends and lets go of SQLite's write lock). The first write of a batch to release its savepoint starts the
 //! batch's committer, a task of its own that queues for the lock behind the writes already
-//! waiting, so it commits them all at once; then it tells each of them. PostgreSQL does not
-//! need this: it flushes concurrent commits of many connections together by itself.
+//! waiting, so it commits them all at once; then it tells each of them.
+//!
+//! PostgreSQL flushes concurrent commits of many connections together by itself, so its
+//! writes keep transactions of their own. Its read audit rows are batched here all the same
+//! (a group whose batches carry only audit rows): every append holds the audit table's lock
+//! until it commits, to keep the chain in order, so appends in transactions of their own
+//! would each wait for the one before it to reach the disk.
 
 use crate::error::StoreError;
 use crate::{AuditEntry, AuditKey, Backend};
@@ -105,6 +110,7 @@ impl std::ops::DerefMut for Member {
 pub(crate) struct Group {
     batch: Arc<Mutex<Batch>>,
     writer: AnyPool,
+    backend: Backend,
     counts: Arc<Counts>,
     /// The key that seals the audit trail's head (the store's).
     audit_key: Option<AuditKey>,
@@ -159,10 +165,11 @@ impl Batch {
 }
 
 impl Group {
-    pub(crate) fn new(writer: AnyPool) -> Self {
+    pub(crate) fn new(writer: AnyPool, backend: Backend) -> Self {
         Group {
             batch: Arc::new(Mutex::new(Batch::default())),
             writer,
+            backend,
             counts: Arc::default(),
             audit_key: None,
         }
@@ -187,10 +194,7 @@ impl Group {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
         if batch.tx.is_none() {
-            // The write lock is taken at the start (IMMEDIATE), so that a write held up by
-            // another process's waits its busy time-out instead of failing when its read
-            // turns into a write.
-            batch.tx = Some(self.writer.begin_with("BEGIN IMMEDIATE").await?);
+            batch.tx = Some(self.open().await?);
         }
         batch.in_write = true;
         let mut member = Member {
@@ -301,10 +305,20 @@ impl Group {
             return Ok(0);
         }
         if batch.tx.is_none() {
-            batch.tx = Some(self.writer.begin_with("BEGIN IMMEDIATE").await?);
+            batch.tx = Some(self.open().await?);
         }
         let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
         let tx = batch.tx.as_mut().expect("a transaction was just opened");
-        crate::chain::append(tx, Backend::Sqlite, &entries, self.audit_key.as_ref()).await
+        crate::chain::append(tx, self.backend, &entries, self.audit_key.as_ref()).await
+    }
+
+    /// A batch's transaction. On SQLite the write lock is taken at the start (IMMEDIATE), so
+    /// that a batch held up by another process's write waits its busy time-out instead of
+    /// failing when its read turns into a write.
+    async fn open(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        })
     }
 }

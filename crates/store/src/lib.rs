@@ -106,6 +106,9 @@ pub struct Store {
     reader: AnyPool,
     /// SQLite's writes, committed in groups (none on PostgreSQL).
     group: Option<group::Group>,
+    /// The audit rows of reads, committed in groups: on SQLite in the writes' own groups,
+    /// on PostgreSQL in groups of their own.
+    audits: group::Group,
     /// The SQLite database file, for the projection scan's own connection (none in memory
     /// and on PostgreSQL).
     sqlite_file: Option<std::path::PathBuf>,
@@ -199,9 +202,11 @@ impl Store {
                     .map(|o| o.get_filename().to_path_buf())
                     .ok()
                     .filter(|f| f.as_os_str() != ":memory:" && !f.as_os_str().is_empty());
+                let group = group::Group::new(writer.clone(), backend);
                 Ok(Store {
                     backend,
-                    group: Some(group::Group::new(writer.clone())),
+                    group: Some(group.clone()),
+                    audits: group,
                     writer,
                     reader,
                     lite: file
@@ -223,6 +228,7 @@ impl Store {
                 Ok(Store {
                     backend,
                     group: None,
+                    audits: group::Group::new(pool.clone(), backend),
                     writer: pool.clone(),
                     reader: pool,
                     sqlite_file: None,
@@ -265,6 +271,12 @@ impl Store {
         self.group.as_ref().map(group::Group::counts)
     }
 
+    /// The audit rows' group commits: (durable commits, rows and writes they carried) since
+    /// the store opened (on SQLite the same as [`Store::group_commits`]).
+    pub fn audit_commits(&self) -> (u64, u64) {
+        self.audits.counts()
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         // On SQLite, a savepoint in the writer's next group commit.
@@ -280,6 +292,7 @@ impl Store {
     pub fn with_audit_key(mut self, key: [u8; 32]) -> Self {
         self.audit_key = Some(AuditKey(std::sync::Arc::new(key)));
         self.group = self.group.map(|g| g.with_audit_key(self.audit_key.clone()));
+        self.audits = self.audits.with_audit_key(self.audit_key.clone());
         self
     }
 
