@@ -104,7 +104,9 @@ impl Readers {
                 )?;
                 c.busy_timeout(Duration::from_secs(10))?;
                 // Pages read straight from the mapped file, not copied in by a system call
-                // each (a panel's page reads thousands of rows).
+                // each (a panel's page reads thousands of rows). A live store's file only
+                // grows (no VACUUM but VACUUM INTO another file), as a mapping needs: a file
+                // cut short under it would fault.
                 c.pragma_update(None, "mmap_size", MMAP)?;
                 c.set_prepared_statement_cache_capacity(STATEMENTS);
                 c
