@@ -254,10 +254,9 @@ impl Attention {
     }
 
     pub fn name_of<'a>(&'a self, patient: &'a str) -> &'a str {
-        self.panel
-            .iter()
-            .find(|(id, _)| id == patient)
-            .map_or(patient, |(_, n)| n.as_str())
+        self.people
+            .get(patient)
+            .map_or(patient, |p| p.name.as_str())
     }
 }
 
