@@ -101,6 +101,7 @@ async fn hot_reads(backend: TestBackend) {
             .unwrap()
             .is_none()
     );
+    db.drop_db().await;
 }
 
 #[tokio::test]
@@ -175,6 +176,7 @@ async fn token_alternatives(backend: TestBackend) {
         ],
         "{backend:?}: a system alone matches its every code, so no codes are listed"
     );
+    db.drop_db().await;
 }
 
 #[tokio::test]
