@@ -1,5 +1,5 @@
 //! Runs a FHIR [`SearchQuery`] as one SQL statement (plus one for the total and one per
-//! include): every condition is an `EXISTS` over an index table keyed by the resource.
+//! include): each parameter is an `r.id IN (SELECT ...)` over its index table.
 
 use crate::Store;
 use crate::error::StoreError;
@@ -36,7 +36,7 @@ impl SearchResult {
 }
 
 /// SQL text with its `$n` arguments, built together so the numbers always line up.
-pub(crate) struct Sql {
+struct Sql {
     text: String,
     args: Vec<Arg>,
 }
@@ -66,7 +66,7 @@ impl Sql {
 
 /// Where a search runs: a sqlx connection (PostgreSQL, or a write transaction's), or one of
 /// SQLite's read-only rusqlite connections (`lite.rs`).
-pub(crate) enum On<'a, 'b> {
+enum On<'a, 'b> {
     Any(&'a mut sqlx::AnyConnection),
     Lite(&'a mut Lent<'b>),
 }
