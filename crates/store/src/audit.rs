@@ -31,7 +31,7 @@ impl Store {
     /// Appends one audit row outside any write (for reads and denials): it joins the next
     /// group commit of audit rows (on SQLite, the writer's), and returns once that is durable.
     pub async fn audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
-        self.audits.audit(e.clone()).await
+        self.group.audit(e.clone()).await
     }
 
     /// Walks the whole chain.

@@ -13,9 +13,10 @@
 //! sets a savepoint; its [`crate::Tx`] holds the lock until it commits (the savepoint is
 //! released and the lock handed on) or is dropped (the savepoint is rolled back by whoever
 //! takes the lock next, and a committer is started, so that a batch left with nothing to
-//! keep still ends and lets go of SQLite's write lock). The first write of a batch to release its savepoint starts the
-//! batch's committer, a task of its own that queues for the lock behind the writes already
-//! waiting, so it commits them all at once; then it tells each of them.
+//! keep still ends and lets go of SQLite's write lock). The first write of a batch to
+//! release its savepoint starts the batch's committer, a task of its own that queues for the
+//! lock behind the writes already waiting, so it commits them all at once; then it tells
+//! each of them.
 //!
 //! PostgreSQL flushes concurrent commits of many connections together by itself, so its
 //! writes keep transactions of their own. Its read audit rows are batched here all the same
@@ -105,7 +106,7 @@ impl std::ops::DerefMut for Member {
     }
 }
 
-/// The SQLite writer's batches.
+/// The batches that share commits: SQLite's writes and audit rows, PostgreSQL's audit rows.
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     batch: Arc<Mutex<Batch>>,

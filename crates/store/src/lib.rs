@@ -104,16 +104,11 @@ pub struct Store {
     /// of failing them with SQLITE_BUSY. On PostgreSQL both pools are the same.
     writer: AnyPool,
     reader: AnyPool,
-    /// SQLite's writes, committed in groups (none on PostgreSQL).
-    group: Option<group::Group>,
-    /// The audit rows of reads, committed in groups: on SQLite in the writes' own groups,
-    /// on PostgreSQL in groups of their own.
-    audits: group::Group,
-    /// The SQLite database file, for the projection scan's own connection (none in memory
-    /// and on PostgreSQL).
-    sqlite_file: Option<std::path::PathBuf>,
-    /// SQLite's hot reads, on rusqlite connections of their own (none in memory and on
-    /// PostgreSQL: those read through `reader`).
+    /// Group commits: on SQLite of every write and audit row, on PostgreSQL of the audit rows
+    /// of reads only (its writes keep transactions of their own).
+    group: group::Group,
+    /// SQLite's hot reads and the projection scan, on rusqlite connections of their own
+    /// (none in memory and on PostgreSQL: those read through `reader`).
     lite: Option<std::sync::Arc<lite::Readers>>,
     /// The key that seals the head of the audit trail (from outside the database).
     audit_key: Option<AuditKey>,
@@ -202,17 +197,12 @@ impl Store {
                     .map(|o| o.get_filename().to_path_buf())
                     .ok()
                     .filter(|f| f.as_os_str() != ":memory:" && !f.as_os_str().is_empty());
-                let group = group::Group::new(writer.clone(), backend);
                 Ok(Store {
                     backend,
-                    group: Some(group.clone()),
-                    audits: group,
+                    group: group::Group::new(writer.clone(), backend),
                     writer,
                     reader,
-                    lite: file
-                        .clone()
-                        .map(|f| std::sync::Arc::new(lite::Readers::new(f))),
-                    sqlite_file: file,
+                    lite: file.map(|f| std::sync::Arc::new(lite::Readers::new(f))),
                     audit_key: None,
                 })
             }
@@ -227,11 +217,9 @@ impl Store {
                     .await?;
                 Ok(Store {
                     backend,
-                    group: None,
-                    audits: group::Group::new(pool.clone(), backend),
+                    group: group::Group::new(pool.clone(), backend),
                     writer: pool.clone(),
                     reader: pool,
-                    sqlite_file: None,
                     lite: None,
                     audit_key: None,
                 })
@@ -268,21 +256,21 @@ impl Store {
     /// SQLite's group commit: (durable commits, writes they carried) since the store opened;
     /// None on PostgreSQL.
     pub fn group_commits(&self) -> Option<(u64, u64)> {
-        self.group.as_ref().map(group::Group::counts)
+        (self.backend == Backend::Sqlite).then(|| self.group.counts())
     }
 
     /// The audit rows' group commits: (durable commits, rows and writes they carried) since
     /// the store opened (on SQLite the same as [`Store::group_commits`]).
     pub fn audit_commits(&self) -> (u64, u64) {
-        self.audits.counts()
+        self.group.counts()
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         // On SQLite, a savepoint in the writer's next group commit.
-        let tx = match &self.group {
-            Some(group) => Lease::Batched(group.begin().await?),
-            None => Lease::Own(self.writer.begin().await?),
+        let tx = match self.backend {
+            Backend::Sqlite => Lease::Batched(self.group.begin().await?),
+            Backend::Postgres => Lease::Own(self.writer.begin().await?),
         };
         Ok(Tx::new(tx, self.backend, self.audit_key.clone()))
     }
@@ -291,8 +279,7 @@ impl Store {
     /// [`Store::verify_audit`].
     pub fn with_audit_key(mut self, key: [u8; 32]) -> Self {
         self.audit_key = Some(AuditKey(std::sync::Arc::new(key)));
-        self.group = self.group.map(|g| g.with_audit_key(self.audit_key.clone()));
-        self.audits = self.audits.with_audit_key(self.audit_key.clone());
+        self.group = self.group.with_audit_key(self.audit_key.clone());
         self
     }
 

@@ -73,15 +73,10 @@ pub(crate) struct Readers {
 }
 
 /// A connection lent by [`Readers`], given back when dropped.
+#[derive(Debug)]
 pub(crate) struct Lent<'a> {
     readers: &'a Readers,
     conn: Option<Connection>,
-}
-
-impl std::fmt::Debug for Lent<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Lent")
-    }
 }
 
 impl Readers {
@@ -131,7 +126,7 @@ impl Drop for Lent<'_> {
 }
 
 impl Lent<'_> {
-    fn conn(&self) -> &Connection {
+    pub(crate) fn conn(&self) -> &Connection {
         self.conn
             .as_ref()
             .expect("a lent connection is held until dropped")

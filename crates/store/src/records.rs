@@ -7,16 +7,14 @@
 //! patient.
 
 use crate::error::StoreError;
+use crate::lite::Readers;
 use crate::write::Tx;
 use crate::{Backend, Store};
 use coproduce_measures::projection;
-use rusqlite::OpenFlags;
 use serde_json::Value;
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, Row};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 const META_KEY: &str = "measure_projection";
@@ -182,7 +180,7 @@ impl Store {
     /// read by a task of its own that keeps up to two batches ahead of the caller. Dropping
     /// the receiver stops the read; an error ends the stream.
     ///
-    /// On SQLite the rows are read by rusqlite on a read-only connection of its own: one
+    /// On SQLite the rows are read by rusqlite on one of the store's read-only connections: one
     /// statement, so one snapshot, and no row crosses a thread until its batch is full (sqlx
     /// hands every row across a channel from its worker thread, which cost a fifth of a
     /// population run). On PostgreSQL, batch after batch by keyset.
@@ -192,11 +190,11 @@ impl Store {
     ) -> mpsc::Receiver<Result<RecordBatch, StoreError>> {
         let (tx, rx) = mpsc::channel(2);
         let limit = limit.max(1);
-        match &self.sqlite_file {
-            Some(file) => {
-                let file = file.clone();
+        match &self.lite {
+            Some(readers) => {
+                let readers = readers.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = scan_sqlite(&file, limit, &tx) {
+                    if let Err(e) = scan_sqlite(&readers, limit, &tx) {
                         // The caller may have gone; then nobody is left to tell.
                         let _ = tx.blocking_send(Err(e));
                     }
@@ -479,17 +477,14 @@ impl Store {
 
 /// The SQLite side of [`Store::patient_record_batches`].
 fn scan_sqlite(
-    file: &Path,
+    readers: &Readers,
     limit: usize,
     tx: &mpsc::Sender<Result<RecordBatch, StoreError>>,
 ) -> Result<(), StoreError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let mut statement =
-        conn.prepare("SELECT patient_id, record FROM patient_records ORDER BY patient_id")?;
+    let lent = readers.lend()?;
+    let mut statement = lent
+        .conn()
+        .prepare("SELECT patient_id, record FROM patient_records ORDER BY patient_id")?;
     let mut rows = statement.query([])?;
     let mut batch = Vec::with_capacity(limit);
     while let Some(row) = rows.next()? {

@@ -53,14 +53,23 @@ impl Sql {
         self.text.push_str(s);
     }
 
-    fn bind_str(&mut self, v: &str) -> Result<String, StoreError> {
+    fn bind_str(&mut self, v: &str) -> String {
         self.args.push(Arg::Text(v.to_string()));
-        Ok(format!("${}", self.args.len()))
+        format!("${}", self.args.len())
     }
 
-    fn bind_i64(&mut self, v: i64) -> Result<String, StoreError> {
+    fn bind_i64(&mut self, v: i64) -> String {
         self.args.push(Arg::Int(v));
-        Ok(format!("${}", self.args.len()))
+        format!("${}", self.args.len())
+    }
+
+    /// Each value bound, their marks comma-separated (for `IN (...)`).
+    fn bind_list<'v>(&mut self, values: impl IntoIterator<Item = &'v str>) -> String {
+        values
+            .into_iter()
+            .map(|v| self.bind_str(v))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -112,7 +121,7 @@ fn indexed(
     if conds.is_empty() {
         return Ok("1 = 0".into());
     }
-    let p = sql.bind_str(param)?;
+    let p = sql.bind_str(param);
     Ok(format!(
         "r.id IN (SELECT x.resource_id FROM {table} x WHERE x.resource_type = {rt} AND x.param = {p} AND (({})))",
         conds.join(") OR (")
@@ -127,8 +136,8 @@ fn date_cond(
     lo: i64,
     hi: i64,
 ) -> Result<String, StoreError> {
-    let plo = sql.bind_i64(lo)?;
-    let phi = sql.bind_i64(hi)?;
+    let plo = sql.bind_i64(lo);
+    let phi = sql.bind_i64(hi);
     Ok(match p {
         DatePrefix::Eq => format!("({lo_col} >= {plo} AND {hi_col} <= {phi})"),
         DatePrefix::Ne => format!("NOT ({lo_col} >= {plo} AND {hi_col} <= {phi})"),
@@ -149,15 +158,13 @@ fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
         hidden.push_str(&format!(" AND (r.restricted & {LABEL_RESTRICTED}) = 0"));
     }
     if let Some(allowed) = &q.social_needs_of {
-        let marks: Result<Vec<String>, StoreError> =
-            allowed.iter().map(|p| sql.bind_str(p)).collect();
-        let marks = marks?;
+        let marks = sql.bind_list(allowed.iter().map(String::as_str));
         if marks.is_empty() {
             hidden.push_str(&format!(" AND (r.restricted & {LABEL_SOCIAL_NEEDS}) = 0"));
         } else {
             hidden.push_str(&format!(
                 " AND ((r.restricted & {LABEL_SOCIAL_NEEDS}) = 0 OR r.patient_id IN ({}))",
-                marks.join(", ")
+                marks
             ));
         }
     }
@@ -167,16 +174,16 @@ fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
     if patients.is_empty() {
         return Ok(format!("r.shared = 1{hidden}"));
     }
-    let marks: Result<Vec<String>, StoreError> = patients.iter().map(|p| sql.bind_str(p)).collect();
+    let marks = sql.bind_list(patients.iter().map(String::as_str));
     Ok(format!(
         "(r.shared = 1 OR r.patient_id IN ({})){hidden}",
-        marks?.join(", ")
+        marks
     ))
 }
 
 /// The conditions of `q`, all but the filter at `skip` (which the page query drives from).
 fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<String, StoreError> {
-    let rt = sql.bind_str(&q.resource_type)?;
+    let rt = sql.bind_str(&q.resource_type);
     let reach = reach_clause(sql, q)?;
     sql.push(&format!(
         " WHERE r.resource_type = {rt} AND r.deleted = 0 AND {reach}"
@@ -189,7 +196,7 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
         match f {
             Filter::Id(ids) => {
                 for id in ids {
-                    alts.push(format!("r.id = {}", sql.bind_str(id)?));
+                    alts.push(format!("r.id = {}", sql.bind_str(id)));
                 }
             }
             Filter::LastUpdated(values) => {
@@ -209,12 +216,12 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                 for (system, code) in values {
                     let mut c = Vec::new();
                     if let Some(code) = code {
-                        c.push(format!("x.code = {}", sql.bind_str(code)?));
+                        c.push(format!("x.code = {}", sql.bind_str(code)));
                     }
                     match system.as_deref() {
                         None => {}
                         Some("") => c.push("x.system IS NULL".into()),
-                        Some(s) => c.push(format!("x.system = {}", sql.bind_str(s)?)),
+                        Some(s) => c.push(format!("x.system = {}", sql.bind_str(s))),
                     }
                     conds.push(if c.is_empty() {
                         "1 = 1".into()
@@ -227,9 +234,10 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                 // for an OR of (code AND system) pairs, it reads the parameter's every row.
                 let codes: Option<Vec<&String>> = values.iter().map(|(_, c)| c.as_ref()).collect();
                 if let Some(codes) = codes.filter(|c| c.len() > 1) {
-                    let marks: Result<Vec<String>, StoreError> =
-                        codes.iter().map(|c| sql.bind_str(c)).collect();
-                    let listed = format!("x.code IN ({})", marks?.join(", "));
+                    let listed = format!(
+                        "x.code IN ({})",
+                        sql.bind_list(codes.iter().map(|c| c.as_str()))
+                    );
                     conds = vec![format!("{listed} AND (({}))", conds.join(") OR ("))];
                 }
                 alts.push(indexed(sql, "search_token", &rt, param, &conds)?);
@@ -237,9 +245,9 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
             Filter::Reference { param, values } => {
                 let mut conds = Vec::new();
                 for (target_type, id) in values {
-                    let mut c = format!("x.target_id = {}", sql.bind_str(id)?);
+                    let mut c = format!("x.target_id = {}", sql.bind_str(id));
                     if let Some(t) = target_type {
-                        c.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
+                        c.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)));
                     }
                     conds.push(c);
                 }
@@ -256,14 +264,14 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                 let mut conds = Vec::new();
                 for v in values {
                     conds.push(match how {
-                        StringMatch::Exact => format!("x.value = {}", sql.bind_str(v)?),
+                        StringMatch::Exact => format!("x.value = {}", sql.bind_str(v)),
                         StringMatch::StartsWith => format!(
                             "x.value LIKE {} ESCAPE '\\'",
-                            sql.bind_str(&format!("{}%", escape_like(v)))?
+                            sql.bind_str(&format!("{}%", escape_like(v)))
                         ),
                         StringMatch::Contains => format!(
                             "x.value LIKE {} ESCAPE '\\'",
-                            sql.bind_str(&format!("%{}%", escape_like(v)))?
+                            sql.bind_str(&format!("%{}%", escape_like(v)))
                         ),
                     });
                 }
@@ -314,14 +322,14 @@ fn page_by_reference(
         prefixed_columns()
     ));
     let rt = where_clause(sql, q, Some(k))?;
-    let p = sql.bind_str(param)?;
-    let id = sql.bind_str(target_id)?;
+    let p = sql.bind_str(param);
+    let id = sql.bind_str(target_id);
     sql.push(&format!(
         " AND d.resource_type = {rt} AND d.param = {p} AND d.target_id = {id}"
     ));
     match target_type {
         Some(t) => {
-            let t = sql.bind_str(t)?;
+            let t = sql.bind_str(t);
             sql.push(&format!(" AND d.target_type = {t}"));
         }
         // The same id under two target types is two index rows of one resource: only the
@@ -351,7 +359,7 @@ fn order_by(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
             }
             SortKey::Id { descending } => keys.push(format!("r.id {}", dir(*descending))),
             SortKey::Date { param, descending } => {
-                let p = sql.bind_str(param)?;
+                let p = sql.bind_str(param);
                 let agg = if *descending {
                     "MAX(x.high)"
                 } else {
@@ -508,11 +516,6 @@ fn prefixed_columns() -> String {
         .join(", ")
 }
 
-fn id_list(sql: &mut Sql, ids: &[&str]) -> Result<String, StoreError> {
-    let marks: Result<Vec<String>, StoreError> = ids.iter().map(|id| sql.bind_str(id)).collect();
-    Ok(marks?.join(", "))
-}
-
 async fn include(
     on: &mut On<'_, '_>,
     matches: &[Stored],
@@ -521,13 +524,13 @@ async fn include(
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let mut sql = Sql::new();
-    let rt = sql.bind_str(&inc.source_type)?;
-    let param = sql.bind_str(&inc.param)?;
-    let list = id_list(&mut sql, &ids)?;
+    let rt = sql.bind_str(&inc.source_type);
+    let param = sql.bind_str(&inc.param);
+    let list = sql.bind_list(ids.iter().copied());
     let mut cond =
         format!("x.resource_type = {rt} AND x.param = {param} AND x.resource_id IN ({list})");
     if let Some(t) = &inc.target_type {
-        cond.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)?));
+        cond.push_str(&format!(" AND x.target_type = {}", sql.bind_str(t)));
     }
     let reach = reach_clause(&mut sql, q)?;
     sql.push(&format!(
@@ -547,10 +550,10 @@ async fn revinclude(
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let target_type = &matches[0].resource_type;
     let mut sql = Sql::new();
-    let rt = sql.bind_str(&inc.source_type)?;
-    let param = sql.bind_str(&inc.param)?;
-    let tt = sql.bind_str(target_type)?;
-    let list = id_list(&mut sql, &ids)?;
+    let rt = sql.bind_str(&inc.source_type);
+    let param = sql.bind_str(&inc.param);
+    let tt = sql.bind_str(target_type);
+    let list = sql.bind_list(ids.iter().copied());
     let reach = reach_clause(&mut sql, q)?;
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.resource_type AND r.id = x.resource_id \
