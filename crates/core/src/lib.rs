@@ -4,9 +4,10 @@
 //! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
 
 // The workflows' rules, one module each: accounts and access (the policy and sign-in), the
-// care plan and readings, the rescue pack, Speak Up.
+// care plan and readings, the rescue pack, social needs, prescribing, Speak Up.
 pub mod access;
 pub mod care;
+pub mod prescribing;
 pub mod rescue;
 pub mod social;
 pub mod speakup;

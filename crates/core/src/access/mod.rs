@@ -140,17 +140,21 @@ pub enum Part {
     /// Health-related social needs: screenings, the needs they found, community referrals
     /// (whatever their resource type: the records carry the social-needs label).
     SocialNeeds,
-    /// Everything else in the chart (conditions, medicines, encounters...).
+    /// Medicines: prescriptions, dispensings, what the patient takes (and so the medicines
+    /// page and the patient's "I can't" about one).
+    Medicines,
+    /// Everything else in the chart (conditions, encounters...).
     Record,
 }
 
 impl Part {
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 7] = [
         Part::Readings,
         Part::Plan,
         Part::Messages,
         Part::Concerns,
         Part::SocialNeeds,
+        Part::Medicines,
         Part::Record,
     ];
 
@@ -161,6 +165,7 @@ impl Part {
             Part::Messages => "messages",
             Part::Concerns => "concerns",
             Part::SocialNeeds => "social-needs",
+            Part::Medicines => "medicines",
             Part::Record => "record",
         }
     }
@@ -176,6 +181,10 @@ impl Part {
             "CarePlan" | "Goal" | "Task" | "ServiceRequest" => Part::Plan,
             "Communication" | "CommunicationRequest" => Part::Messages,
             "Flag" => Part::Concerns,
+            "MedicationRequest"
+            | "MedicationStatement"
+            | "MedicationDispense"
+            | "MedicationAdministration" => Part::Medicines,
             _ => Part::Record,
         }
     }
