@@ -35,11 +35,23 @@ pub struct Tick {
     pub exhausted: usize,
     /// Records the workflows' sweeps closed as past their time (unused packs past expiry).
     pub expired: usize,
+    /// New prescriptions from the FHIR API whose partnership check the sweeps ran.
+    pub checked: usize,
 }
 
-/// A workflow's sweep of records that lapse on their own; it answers how many it closed.
+impl std::ops::AddAssign for Tick {
+    fn add_assign(&mut self, other: Tick) {
+        self.escalated += other.escalated;
+        self.exhausted += other.exhausted;
+        self.expired += other.expired;
+        self.checked += other.checked;
+    }
+}
+
+/// A workflow's sweep, run at the start of each pass: records that lapse on their own, work
+/// that waits for the next pass; it answers what it did.
 pub type Sweep =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<usize, AppError>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Tick, AppError>> + Send>> + Send + Sync>;
 
 /// The escalation chain of a Task as its extension.
 pub fn escalation_extension(chain: &Escalation) -> Value {
@@ -147,7 +159,7 @@ impl Watcher {
     pub async fn tick(&self) -> Result<Tick, AppError> {
         let mut tick = Tick::default();
         for sweep in &self.sweeps {
-            tick.expired += sweep().await?;
+            tick += sweep().await?;
         }
         loop {
             let due = self

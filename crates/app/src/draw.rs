@@ -39,3 +39,21 @@ impl Draw {
         &weighted[weighted.len() - 1].0
     }
 }
+
+/// A generated patient's preferred language, age band and sex, at a safety-net clinic's mix
+/// (modelled): English 55%, Spanish 30%, Brazilian Portuguese 7%, Haitian Creole 8%.
+pub(crate) fn demographics(d: &mut Draw) -> (String, String, String) {
+    const LANGUAGES: [(&str, f64); 4] = [("en", 0.55), ("es", 0.30), ("pt-BR", 0.07), ("ht", 0.08)];
+    const AGE_BANDS: [(&str, f64); 4] = [
+        ("18-44", 0.35),
+        ("45-64", 0.40),
+        ("65-74", 0.15),
+        ("75+", 0.10),
+    ];
+    const SEXES: [(&str, f64); 2] = [("female", 0.53), ("male", 0.47)];
+    (
+        (*d.pick(&LANGUAGES)).to_string(),
+        (*d.pick(&AGE_BANDS)).to_string(),
+        (*d.pick(&SEXES)).to_string(),
+    )
+}

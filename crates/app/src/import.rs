@@ -126,6 +126,7 @@ impl Importer {
             caller: &self.caller,
             creating: true,
             previous: None,
+            importing: true,
             now: self.clock.now(),
         };
         let checked = match checked.map(|r| {

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod care;
 pub mod measures;
+pub mod prescribing;
 pub mod rescue;
 pub mod social;
 pub mod speakup;

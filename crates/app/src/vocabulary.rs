@@ -17,6 +17,51 @@ pub const PLAN_CATEGORY: &str = "https://coproduce.health/fhir/CodeSystem/care-p
 /// The code system of the parts a family grant covers (Consent.provision.code).
 pub const GRANT_PART_SYSTEM: &str = "urn:coproduce:grant-part";
 
+/// The instant a FHIR date, dateTime or instant element starts at (a date: its midnight UTC);
+/// None when absent or not one.
+pub fn instant_of(v: &Value) -> Option<OffsetDateTime> {
+    v.as_str()
+        .and_then(coproduce_fhir::primitives::date_range_millis)
+        .map(|(ms, _)| from_unix_millis(ms))
+}
+
+/// The id of a record derived from another: the source's id and a suffix, or a digest of
+/// them when that would be longer than an id may be.
+pub fn derived_id(source: &str, suffix: &str) -> String {
+    let id = format!("{source}-{suffix}");
+    if id.len() <= 64 {
+        return id;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    let hex: String = digest.iter().take(24).map(|b| format!("{b:02x}")).collect();
+    format!("{hex}-{suffix}")
+}
+
+/// Drops the server-kept version fields before an update, and `meta` itself when nothing
+/// else is left in it (FHIR allows no empty objects).
+pub(crate) fn strip_version(v: &mut Value) {
+    let Some(o) = v.as_object_mut() else { return };
+    let empty = match o.get_mut("meta").and_then(Value::as_object_mut) {
+        Some(meta) => {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            if meta
+                .get("tag")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                meta.remove("tag");
+            }
+            meta.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        o.remove("meta");
+    }
+}
+
 /// Which role the caller acts in, and so which side of the partnership they speak for.
 pub fn role_of(caller: &Caller) -> Option<Role> {
     match &caller.actor.who {

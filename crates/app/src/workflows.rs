@@ -10,6 +10,7 @@ use crate::fhir_api::{FhirApi, WriteRules};
 use crate::import::Importer;
 use crate::jobs::{Delivery, Jobs};
 use crate::notify::Notifier;
+use crate::prescribing::Prescribing;
 use crate::rescue::Rescue;
 use crate::rescue::protocol::ProtocolDef;
 use crate::social::Social;
@@ -28,7 +29,8 @@ pub fn write_rules() -> WriteRules {
     WriteRules::new(
         crate::care::write_rules()
             .into_iter()
-            .chain(crate::social::write_rules()),
+            .chain(crate::social::write_rules())
+            .chain(crate::prescribing::write_rules()),
     )
 }
 
@@ -64,6 +66,8 @@ pub struct Settings {
     pub speakup: SpeakUpRules,
     /// The team's deadlines on a community referral.
     pub referrals: coproduce_core::social::referral::Rules,
+    /// The partnership check's rules and who works each kind of barrier by when.
+    pub prescribing: crate::prescribing::Rules,
 }
 
 impl Default for Settings {
@@ -76,6 +80,7 @@ impl Default for Settings {
             safety: SafetyThresholds::default(),
             speakup: SpeakUpRules::default(),
             referrals: Default::default(),
+            prescribing: Default::default(),
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct Workflows {
     pub rescue: Rescue,
     pub speakup: SpeakUp,
     pub social: Social,
+    pub prescribing: Prescribing,
     pub notifier: Notifier,
 }
 
@@ -121,6 +127,12 @@ impl Workflows {
             notifier.clone(),
         );
         Workflows {
+            prescribing: Prescribing::new(
+                api.clone(),
+                Arc::new(settings.calendar.clone()),
+                settings.prescribing.clone(),
+                notifier.clone(),
+            ),
             api,
             care,
             rescue,
@@ -137,7 +149,20 @@ impl Workflows {
 
     /// The deadline watcher with every workflow's sweeps.
     pub fn watcher(&self) -> Watcher {
-        self.rescue.watcher()
+        let prescribing = self.prescribing.clone();
+        self.rescue.watcher().with_sweep(Arc::new(move || {
+            let prescribing = prescribing.clone();
+            Box::pin(async move {
+                let checked = prescribing.check_pending().await.map_err(|e| match e {
+                    crate::error::CareError::App(a) => a,
+                    other => AppError::Internal(other.to_string()),
+                })?;
+                Ok(crate::deadlines::Tick {
+                    checked,
+                    ..Default::default()
+                })
+            })
+        }))
     }
 
     /// The background jobs: the watcher, then delivery by email and webhook.
@@ -149,5 +174,32 @@ impl Workflows {
             self.calendar(),
             delivery,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A missed deadline's notice names its Task by `task-CODE`: every team Task with a
+    /// deadline has that name (a referral's was missing, and its notice showed the key). The
+    /// patient files' keys are the same in every language (`i18n`'s test).
+    #[test]
+    fn every_task_with_a_deadline_has_a_name_in_the_messages() {
+        let codes = [
+            "hba1c-test",
+            "urgent-reading",
+            "rescue-pack-contact",
+            "rescue-pack-check-in",
+            "rescue-pack-not-better",
+            "rescue-pack-outcome",
+            "rescue-pack-replacement",
+            "speakup-acknowledge",
+            "speakup-answer",
+            crate::social::referrals::REFERRAL_TASK,
+            crate::prescribing::check::BARRIER_TASK,
+        ];
+        let t = crate::i18n::Tr::new("en");
+        for code in codes {
+            assert!(t.has(&format!("task-{code}")), "task-{code}");
+        }
     }
 }

@@ -294,7 +294,7 @@ impl TestApp {
             "resourceType": "RelatedPerson", "id": "rp1", "patient": {"reference": "Patient/p1"},
             "name": [{"family": "Silva", "given": ["Clara"]}],
         }).to_string()).await;
-        let parts: Vec<serde_json::Value> = ["readings", "plan", "messages", "concerns", "record"]
+        let parts: Vec<serde_json::Value> = ["readings", "plan", "messages", "concerns", "medicines", "record"]
             .iter()
             .map(|p| serde_json::json!({"coding": [{"system": coproduce_app::accounts::GRANT_PART_SYSTEM, "code": p}]}))
             .collect();

@@ -10,7 +10,13 @@ use std::path::{Path, PathBuf};
 /// The workflows (a new one joins this list). A workflow's module in `app` or `web` names no
 /// other workflow's module.
 const WORKFLOWS: &[&str] = &[
-    "accounts", "care", "measures", "rescue", "social", "speakup",
+    "accounts",
+    "care",
+    "measures",
+    "prescribing",
+    "rescue",
+    "social",
+    "speakup",
 ];
 
 /// The modules that put workflows together, by crate; nothing but another composer or the

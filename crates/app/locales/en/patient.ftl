@@ -316,6 +316,8 @@ task-rescue-pack-check-in = Check-in due from the patient
 task-rescue-pack-not-better = Same-day follow-up: not better
 task-rescue-pack-outcome = Record the episode's outcome
 task-rescue-pack-replacement = Issue a replacement pack
+task-social-referral = Follow up a community referral
+task-medication-barrier = Resolve a barrier to a medicine
 
 ## What a family member with a grant is told of the patient they follow.
 family-notice-urgent-reading = { $patient } recorded a reading that needs help now. Open it to see what to do; their care team has been told.
@@ -561,3 +563,124 @@ social-helped-current = You said: { $answer }
 social-helped-not-yours = Only the patient says whether a referral helped.
 social-helped-too-soon = The organisation has not taken this referral on yet.
 note-social-helped = Thank you for telling us.
+
+# Prescribing: a patient's medicines
+meds-title = My medicines
+meds-intro = Your medicines, and whether you can get them, pay for them and use them. If something gets in the way, tell us here at any time: the right person on your team will help.
+meds-list-title = Medicines
+meds-none = No medicine is prescribed here yet.
+meds-question = Can you get and use this medicine?
+meds-words = In your own words (you can leave this empty)
+meds-answer-yes = Yes
+meds-answer-afford = I can't afford it
+meds-answer-reach = I can't get to the pharmacy
+meds-answer-understand = I don't understand how to take it
+meds-answer-other = Something else
+meds-said-yes = You told us you can get and use it.
+meds-check-clean = Checked with your team: nothing is in the way.
+meds-check-barriers = Your team is working on what is in the way.
+meds-check-incomplete = Your team still needs to know a few things to check this medicine with you.
+meds-check-pending = Your team will check this medicine with you soon.
+meds-barrier-afford = The cost
+meds-barrier-reach = Getting it from the pharmacy
+meds-barrier-understand = How to take it
+meds-barrier-language = Instructions in your language
+meds-barrier-other = Something else
+meds-barrier-open = { $what }. Who is on it: { $role }, by { $due }.
+meds-barrier-resolved = { $what }: solved ({ $how }).
+meds-barrier-closed = { $what }: closed.
+meds-resolution-switched-to-alternative = changed to a medicine that costs less
+meds-resolution-assistance-programme = a help programme pays for it
+meds-resolution-coupon = a coupon
+meds-resolution-mail-order = sent by mail
+meds-resolution-delivery = brought to your home
+meds-resolution-teach-back-done = we went through it together
+meds-resolution-instructions-in-language = instructions in your language
+meds-resolution-other = another way
+meds-resolve-how = What was done
+meds-resolve-agreed = The prescriber agreed to a change of medicine
+meds-resolve-note = Note
+meds-resolve = Mark as solved
+meds-panel-open = { $n ->
+    [one] One thing is in the way of a medicine, and your team is on it.
+   *[other] { $n } things are in the way of your medicines, and your team is on them.
+}
+meds-panel-ask = Can you get and use your medicines? Tell us if something gets in the way.
+meds-panel-link = See my medicines
+note-meds-answered = Thank you: your team has your answer.
+note-meds-resolved = Solved: the patient can see what was done.
+meds-answer-missing = Choose one of the answers.
+meds-resolution-missing = Choose what was done.
+barrier-resolution-does-not-fit = That does not solve this kind of problem: choose another.
+barrier-resolution-not-team = Only the care team marks a problem as solved.
+barrier-resolution-needs-agreement = Changing the medicine needs the prescriber's agreement: tick the box once they have agreed.
+barrier-already-closed = This is already solved.
+prescription-words-too-long = Please say it in at most 1,000 characters.
+prescription-no-patient = This prescription names no patient.
+formulary-inconsistent = The site's formulary is inconsistent; ask an administrator to load it again.
+
+# The directions of a prescription (the sig), in the patient's language
+sig-tablet = Take { $n ->
+    [one] one tablet
+   *[other] { $n } tablets
+} by mouth
+sig-puff = Inhale { $n ->
+    [one] one puff
+   *[other] { $n } puffs
+}
+sig-inhaled-capsule = Inhale the powder of { $n ->
+    [one] one capsule
+   *[other] { $n } capsules
+} with the inhaler (do not swallow it)
+sig-insulin-unit = Inject { $n ->
+    [one] one unit
+   *[other] { $n } units
+}
+sig-pen-dose = Inject { $n ->
+    [one] one dose
+   *[other] { $n } doses
+} with the pen
+sig-once-daily = once a day
+sig-twice-daily = twice a day
+sig-three-times-daily = three times a day
+sig-at-bedtime = at bedtime
+sig-weekly = once a week
+sig-as-needed = only when you need it
+sig-line = { $dose } { $often }.
+sig-line-as-needed = { $dose } { $often }, { $needed }.
+meds-first-fill-question = Were you able to get this medicine and start it?
+meds-first-fill-yes = Yes, I got it and started it
+meds-first-fill-no = No
+meds-first-fill-said-yes = You told us you got it and started it.
+meds-first-fill-said-no = You told us you could not get it or start it: your team is on it.
+
+# Prescribing: the patient's side (how they pay for and get medicines, the cost questions)
+meds-about-title = Getting your medicines
+meds-about-link = Tell us about getting your medicines
+meds-about-intro = This helps your team choose medicines you can pay for, get and use. Answer what you want to; you can change it at any time.
+meds-about-coverage = How do you pay for medicines?
+meds-about-coverage-uninsured = I have no insurance
+meds-about-coverage-medicaid = Medicaid
+meds-about-coverage-medicare-part-d = Medicare (Part D)
+meds-about-coverage-commercial = A plan from work or the marketplace
+meds-about-coverage-340b = The clinic's own pharmacy
+meds-about-getting = How do you get your medicines?
+meds-about-written = Would you like the instructions for your medicines written down for you?
+meds-about-getting-pick-up = I pick them up at a pharmacy
+meds-about-getting-mail-order = By mail
+meds-about-getting-delivery = They are delivered to me
+meds-about-getting-someone-brings = Someone brings them to me
+meds-about-pharmacy = Which pharmacy? (you can leave this empty)
+meds-about-cost = In the last 12 months, because of the cost, did you…
+meds-about-crn-did-not-fill = …not fill a prescription?
+meds-about-crn-skipped-doses = …skip doses to make a medicine last longer?
+meds-about-crn-smaller-doses = …take smaller doses to make a medicine last longer?
+meds-about-crn-delayed-fill = …wait longer to fill a prescription?
+meds-about-yes = Yes
+meds-about-no = No
+meds-about-save = Save
+meds-about-cost-partial = Answer each of the four cost questions, yes or no, or leave them all empty.
+note-meds-about = Saved: your team will take this into account.
+meds-switched-from = Your team changed this from { $old } to make it easier for you.
+notice-medication-barrier-resolved = Your team has solved something that was in the way of one of your medicines. Open My medicines to see what was done.
+family-notice-medication-barrier-resolved = The care team of { $patient } has solved something that was in the way of one of their medicines.

@@ -315,6 +315,8 @@ task-rescue-pack-check-in = Control pendiente del paciente
 task-rescue-pack-not-better = Seguimiento el mismo día: no mejora
 task-rescue-pack-outcome = Registrar el resultado del episodio
 task-rescue-pack-replacement = Entregar un paquete de reemplazo
+task-social-referral = Dar seguimiento a una derivación comunitaria
+task-medication-barrier = Resolver una barrera para un medicamento
 
 ## What a family member with a grant is told of the patient they follow.
 family-notice-urgent-reading = { $patient } registró una medición que necesita ayuda ahora. Ábrala para ver qué hacer; su equipo de salud ya está avisado.
@@ -560,3 +562,124 @@ social-helped-current = Usted dijo: { $answer }
 social-helped-not-yours = Solo el paciente dice si una referencia le ayudó.
 social-helped-too-soon = La organización todavía no aceptó esta referencia.
 note-social-helped = Gracias por contarnos.
+
+# Recetas: los medicamentos de un paciente
+meds-title = Mis medicamentos
+meds-intro = Sus medicamentos, y si puede conseguirlos, pagarlos y usarlos. Si algo se lo impide, díganoslo aquí en cualquier momento: la persona indicada de su equipo le ayudará.
+meds-list-title = Medicamentos
+meds-none = Todavía no tiene medicamentos recetados aquí.
+meds-question = ¿Puede conseguir y usar este medicamento?
+meds-words = Con sus propias palabras (puede dejarlo vacío)
+meds-answer-yes = Sí
+meds-answer-afford = No puedo pagarlo
+meds-answer-reach = No puedo ir a la farmacia
+meds-answer-understand = No entiendo cómo tomarlo
+meds-answer-other = Otra cosa
+meds-said-yes = Nos dijo que puede conseguirlo y usarlo.
+meds-check-clean = Revisado con su equipo: nada se lo impide.
+meds-check-barriers = Su equipo está trabajando en lo que se lo impide.
+meds-check-incomplete = Su equipo todavía necesita saber algunas cosas para revisar este medicamento con usted.
+meds-check-pending = Su equipo revisará este medicamento con usted pronto.
+meds-barrier-afford = El costo
+meds-barrier-reach = Conseguirlo en la farmacia
+meds-barrier-understand = Cómo tomarlo
+meds-barrier-language = Instrucciones en su idioma
+meds-barrier-other = Otra cosa
+meds-barrier-open = { $what }. Quién se ocupa: { $role }, antes de { $due }.
+meds-barrier-resolved = { $what }: resuelto ({ $how }).
+meds-barrier-closed = { $what }: cerrado.
+meds-resolution-switched-to-alternative = cambio a un medicamento que cuesta menos
+meds-resolution-assistance-programme = un programa de ayuda lo paga
+meds-resolution-coupon = un cupón
+meds-resolution-mail-order = envío por correo
+meds-resolution-delivery = entrega a domicilio
+meds-resolution-teach-back-done = lo repasamos juntos
+meds-resolution-instructions-in-language = instrucciones en su idioma
+meds-resolution-other = de otra manera
+meds-resolve-how = Qué se hizo
+meds-resolve-agreed = Quien recetó aceptó el cambio de medicamento
+meds-resolve-note = Nota
+meds-resolve = Marcar como resuelto
+meds-panel-open = { $n ->
+    [one] Hay algo que le impide un medicamento, y su equipo se está ocupando.
+   *[other] Hay { $n } cosas que le impiden sus medicamentos, y su equipo se está ocupando.
+}
+meds-panel-ask = ¿Puede conseguir y usar sus medicamentos? Díganos si algo se lo impide.
+meds-panel-link = Ver mis medicamentos
+note-meds-answered = Gracias: su equipo tiene su respuesta.
+note-meds-resolved = Resuelto: el paciente puede ver qué se hizo.
+meds-answer-missing = Elija una de las respuestas.
+meds-resolution-missing = Elija qué se hizo.
+barrier-resolution-does-not-fit = Eso no resuelve este tipo de problema: elija otra opción.
+barrier-resolution-not-team = Solo el equipo de atención marca un problema como resuelto.
+barrier-resolution-needs-agreement = Cambiar el medicamento requiere el acuerdo de quien lo recetó: marque la casilla cuando lo haya aceptado.
+barrier-already-closed = Esto ya está resuelto.
+prescription-words-too-long = Dígalo en 1.000 caracteres como máximo.
+prescription-no-patient = Esta receta no indica ningún paciente.
+formulary-inconsistent = El formulario del centro no es coherente; pida a un administrador que lo cargue de nuevo.
+
+# Las indicaciones de una receta, en el idioma del paciente
+sig-tablet = Tome { $n ->
+    [one] una tableta
+   *[other] { $n } tabletas
+} por la boca
+sig-puff = Inhale { $n ->
+    [one] una inhalación
+   *[other] { $n } inhalaciones
+}
+sig-inhaled-capsule = Inhale el polvo de { $n ->
+    [one] una cápsula
+   *[other] { $n } cápsulas
+} con el inhalador (no la trague)
+sig-insulin-unit = Inyecte { $n ->
+    [one] una unidad
+   *[other] { $n } unidades
+}
+sig-pen-dose = Inyecte { $n ->
+    [one] una dosis
+   *[other] { $n } dosis
+} con la pluma
+sig-once-daily = una vez al día
+sig-twice-daily = dos veces al día
+sig-three-times-daily = tres veces al día
+sig-at-bedtime = al acostarse
+sig-weekly = una vez por semana
+sig-as-needed = solo cuando lo necesite
+sig-line = { $dose } { $often }.
+sig-line-as-needed = { $dose } { $often }, { $needed }.
+meds-first-fill-question = ¿Pudo conseguir este medicamento y empezar a tomarlo?
+meds-first-fill-yes = Sí, lo conseguí y empecé
+meds-first-fill-no = No
+meds-first-fill-said-yes = Nos dijo que lo consiguió y empezó a tomarlo.
+meds-first-fill-said-no = Nos dijo que no pudo conseguirlo o empezarlo: su equipo se está ocupando.
+
+# Recetas: el lado del paciente (cómo paga y consigue sus medicamentos, las preguntas de costo)
+meds-about-title = Conseguir sus medicamentos
+meds-about-link = Cuéntenos cómo consigue sus medicamentos
+meds-about-intro = Esto ayuda a su equipo a elegir medicamentos que pueda pagar, conseguir y usar. Responda lo que quiera; puede cambiarlo en cualquier momento.
+meds-about-coverage = ¿Cómo paga sus medicamentos?
+meds-about-coverage-uninsured = No tengo seguro
+meds-about-coverage-medicaid = Medicaid
+meds-about-coverage-medicare-part-d = Medicare (Parte D)
+meds-about-coverage-commercial = Un plan del trabajo o del mercado de seguros
+meds-about-coverage-340b = La farmacia de la clínica
+meds-about-getting = ¿Cómo consigue sus medicamentos?
+meds-about-written = ¿Quiere que le den por escrito las instrucciones de sus medicamentos?
+meds-about-getting-pick-up = Los recojo en una farmacia
+meds-about-getting-mail-order = Por correo
+meds-about-getting-delivery = Me los entregan
+meds-about-getting-someone-brings = Alguien me los trae
+meds-about-pharmacy = ¿Qué farmacia? (puede dejarlo vacío)
+meds-about-cost = En los últimos 12 meses, por el costo, ¿usted…
+meds-about-crn-did-not-fill = …no surtió una receta?
+meds-about-crn-skipped-doses = …se saltó dosis para que el medicamento durara más?
+meds-about-crn-smaller-doses = …tomó dosis más pequeñas para que el medicamento durara más?
+meds-about-crn-delayed-fill = …esperó más para surtir una receta?
+meds-about-yes = Sí
+meds-about-no = No
+meds-about-save = Guardar
+meds-about-cost-partial = Responda las cuatro preguntas de costo, sí o no, o déjelas todas vacías.
+note-meds-about = Guardado: su equipo lo tendrá en cuenta.
+meds-switched-from = Su equipo cambió esto de { $old } para que le resulte más fácil.
+notice-medication-barrier-resolved = Su equipo resolvió algo que le impedía uno de sus medicamentos. Abra Mis medicamentos para ver qué se hizo.
+family-notice-medication-barrier-resolved = El equipo de atención de { $patient } resolvió algo que le impedía uno de sus medicamentos.

@@ -315,6 +315,8 @@ task-rescue-pack-check-in = Swivi pasyan an pou fè
 task-rescue-pack-not-better = Swivi menm jou a: li pa pi byen
 task-rescue-pack-outcome = Anrejistre rezilta epizòd la
 task-rescue-pack-replacement = Bay yon nouvo pakè
+task-social-referral = Swiv yon referans nan kominote a
+task-medication-barrier = Rezoud yon obstak pou yon medikaman
 
 ## What a family member with a grant is told of the patient they follow.
 family-notice-urgent-reading = { $patient } anrejistre yon mezi ki bezwen èd kounye a. Louvri l pou wè sa pou fè; ekip swen an deja konnen.
@@ -560,3 +562,124 @@ social-helped-current = Ou te di: { $answer }
 social-helped-not-yours = Se sèlman pasyan an ki di si yon referans te ede l.
 social-helped-too-soon = Òganizasyon an poko pran referans sa a.
 note-social-helped = Mèsi paske w di nou sa.
+
+# Preskripsyon: medikaman yon pasyan
+meds-title = Medikaman mwen yo
+meds-intro = Medikaman ou yo, epi si ou ka jwenn yo, peye yo epi sèvi ak yo. Si gen yon bagay ki bloke w, di nou isit la nenpòt ki lè: bon moun nan ekip ou a ap ede w.
+meds-list-title = Medikaman
+meds-none = Poko gen medikaman ki preskri isit la.
+meds-question = Èske ou ka jwenn epi sèvi ak medikaman sa a?
+meds-words = Ak pwòp mo pa w (ou ka kite l vid)
+meds-answer-yes = Wi
+meds-answer-afford = Mwen pa ka peye l
+meds-answer-reach = Mwen pa ka rive nan famasi a
+meds-answer-understand = Mwen pa konprann kijan pou m pran l
+meds-answer-other = Yon lòt bagay
+meds-said-yes = Ou te di nou ou ka jwenn li epi sèvi avè l.
+meds-check-clean = Nou tcheke l ak ekip ou a: anyen pa bloke w.
+meds-check-barriers = Ekip ou a ap travay sou sa ki bloke w.
+meds-check-incomplete = Ekip ou a bezwen konnen kèk bagay ankò pou tcheke medikaman sa a avè w.
+meds-check-pending = Ekip ou a pral tcheke medikaman sa a avè w byento.
+meds-barrier-afford = Pri a
+meds-barrier-reach = Jwenn li nan famasi a
+meds-barrier-understand = Kijan pou pran l
+meds-barrier-language = Enstriksyon nan lang ou
+meds-barrier-other = Yon lòt bagay
+meds-barrier-open = { $what }. Kiyès k ap okipe l: { $role }, anvan { $due }.
+meds-barrier-resolved = { $what }: rezoud ({ $how }).
+meds-barrier-closed = { $what }: fèmen.
+meds-resolution-switched-to-alternative = chanje pou yon medikaman ki koute mwens
+meds-resolution-assistance-programme = yon pwogram èd peye pou li
+meds-resolution-coupon = yon kupon
+meds-resolution-mail-order = voye pa lapòs
+meds-resolution-delivery = pote l lakay ou
+meds-resolution-teach-back-done = nou repase l ansanm
+meds-resolution-instructions-in-language = enstriksyon nan lang ou
+meds-resolution-other = yon lòt fason
+meds-resolve-how = Sa ki te fèt
+meds-resolve-agreed = Moun ki te preskri a dakò pou chanje medikaman an
+meds-resolve-note = Nòt
+meds-resolve = Make l rezoud
+meds-panel-open = { $n ->
+    [one] Gen yon bagay ki bloke yon medikaman, epi ekip ou a ap okipe l.
+   *[other] Gen { $n } bagay ki bloke medikaman ou yo, epi ekip ou a ap okipe yo.
+}
+meds-panel-ask = Èske ou ka jwenn epi sèvi ak medikaman ou yo? Di nou si gen yon bagay ki bloke w.
+meds-panel-link = Wè medikaman mwen yo
+note-meds-answered = Mèsi: ekip ou a resevwa repons ou.
+note-meds-resolved = Rezoud: pasyan an ka wè sa ki te fèt.
+meds-answer-missing = Chwazi youn nan repons yo.
+meds-resolution-missing = Chwazi sa ki te fèt.
+barrier-resolution-does-not-fit = Sa pa rezoud kalite pwoblèm sa a: chwazi yon lòt.
+barrier-resolution-not-team = Se sèlman ekip swen an ki make yon pwoblèm rezoud.
+barrier-resolution-needs-agreement = Pou chanje medikaman an, fòk moun ki te preskri a dakò: make bwat la lè l dakò.
+barrier-already-closed = Sa a deja rezoud.
+prescription-words-too-long = Tanpri di l nan 1 000 karaktè pou pi plis.
+prescription-no-patient = Preskripsyon sa a pa nonmen okenn pasyan.
+formulary-inconsistent = Fòmilè sit la pa koyeran; mande yon administratè pou l chaje l ankò.
+
+# Enstriksyon yon preskripsyon, nan lang pasyan an
+sig-tablet = Pran { $n ->
+    [one] yon grenn
+   *[other] { $n } grenn
+} nan bouch
+sig-puff = Respire { $n ->
+    [one] yon pouf
+   *[other] { $n } pouf
+}
+sig-inhaled-capsule = Respire poud { $n ->
+    [one] yon kapsil
+   *[other] { $n } kapsil
+} ak aparèy la (pa vale l)
+sig-insulin-unit = Pike { $n ->
+    [one] yon inite
+   *[other] { $n } inite
+}
+sig-pen-dose = Pike { $n ->
+    [one] yon dòz
+   *[other] { $n } dòz
+} ak plim nan
+sig-once-daily = yon fwa pa jou
+sig-twice-daily = de fwa pa jou
+sig-three-times-daily = twa fwa pa jou
+sig-at-bedtime = lè w pral dòmi
+sig-weekly = yon fwa pa semèn
+sig-as-needed = sèlman lè w bezwen l
+sig-line = { $dose } { $often }.
+sig-line-as-needed = { $dose } { $often }, { $needed }.
+meds-first-fill-question = Èske ou te rive jwenn medikaman sa a epi kòmanse pran l?
+meds-first-fill-yes = Wi, mwen jwenn li epi mwen kòmanse
+meds-first-fill-no = Non
+meds-first-fill-said-yes = Ou te di nou ou jwenn li epi ou kòmanse pran l.
+meds-first-fill-said-no = Ou te di nou ou pa t ka jwenn li oswa kòmanse l: ekip ou a ap okipe sa.
+
+# Preskripsyon: bò pasyan an (kijan li peye epi jwenn medikaman, kesyon sou pri)
+meds-about-title = Jwenn medikaman ou yo
+meds-about-link = Di nou kijan ou jwenn medikaman ou yo
+meds-about-intro = Sa ede ekip ou a chwazi medikaman ou ka peye, jwenn epi sèvi avè yo. Reponn sa ou vle; ou ka chanje l nenpòt ki lè.
+meds-about-coverage = Kijan ou peye pou medikaman?
+meds-about-coverage-uninsured = Mwen pa gen asirans
+meds-about-coverage-medicaid = Medicaid
+meds-about-coverage-medicare-part-d = Medicare (Pati D)
+meds-about-coverage-commercial = Yon plan travay oswa nan mache asirans lan
+meds-about-coverage-340b = Famasi klinik la
+meds-about-getting = Kijan ou jwenn medikaman ou yo?
+meds-about-written = Èske ou ta renmen resevwa enstriksyon medikaman ou yo alekri?
+meds-about-getting-pick-up = Mwen al chèche yo nan yon famasi
+meds-about-getting-mail-order = Pa lapòs
+meds-about-getting-delivery = Yo pote yo ban mwen
+meds-about-getting-someone-brings = Yon moun pote yo ban mwen
+meds-about-pharmacy = Ki famasi? (ou ka kite l vid)
+meds-about-cost = Nan 12 dènye mwa yo, akoz pri a, èske ou te…
+meds-about-crn-did-not-fill = …pa achte yon medikaman yo te preskri w?
+meds-about-crn-skipped-doses = …sote dòz pou medikaman an dire pi lontan?
+meds-about-crn-smaller-doses = …pran pi piti dòz pou medikaman an dire pi lontan?
+meds-about-crn-delayed-fill = …tann pi lontan pou achte yon medikaman yo te preskri w?
+meds-about-yes = Wi
+meds-about-no = Non
+meds-about-save = Anrejistre
+meds-about-cost-partial = Reponn kat kesyon sou pri yo, wi oswa non, oswa kite yo tout vid.
+note-meds-about = Anrejistre: ekip ou a ap konsidere sa.
+meds-switched-from = Ekip ou a chanje sa a soti nan { $old } pou l pi fasil pou ou.
+notice-medication-barrier-resolved = Ekip ou a rezoud yon bagay ki t ap bloke youn nan medikaman ou yo. Louvri Medikaman mwen yo pou w wè sa ki te fèt.
+family-notice-medication-barrier-resolved = Ekip swen { $patient } rezoud yon bagay ki t ap bloke youn nan medikaman li yo.

@@ -315,6 +315,8 @@ task-rescue-pack-check-in = Acompanhamento pendente do paciente
 task-rescue-pack-not-better = Retorno no mesmo dia: não melhorou
 task-rescue-pack-outcome = Registrar o resultado do episódio
 task-rescue-pack-replacement = Entregar um kit de reposição
+task-social-referral = Acompanhar um encaminhamento comunitário
+task-medication-barrier = Resolver uma barreira a um medicamento
 
 ## What a family member with a grant is told of the patient they follow.
 family-notice-urgent-reading = { $patient } registrou uma medição que precisa de ajuda agora. Abra para ver o que fazer; a equipe de cuidado já foi avisada.
@@ -560,3 +562,124 @@ social-helped-current = Você disse: { $answer }
 social-helped-not-yours = Só o paciente diz se um encaminhamento ajudou.
 social-helped-too-soon = A organização ainda não aceitou este encaminhamento.
 note-social-helped = Obrigado por nos contar.
+
+# Prescrição: os medicamentos de um paciente
+meds-title = Meus medicamentos
+meds-intro = Seus medicamentos, e se você consegue obtê-los, pagar por eles e usá-los. Se algo atrapalhar, conte para nós aqui a qualquer momento: a pessoa certa da sua equipe vai ajudar.
+meds-list-title = Medicamentos
+meds-none = Ainda não há medicamentos receitados aqui.
+meds-question = Você consegue obter e usar este medicamento?
+meds-words = Com suas próprias palavras (pode deixar em branco)
+meds-answer-yes = Sim
+meds-answer-afford = Não consigo pagar
+meds-answer-reach = Não consigo ir à farmácia
+meds-answer-understand = Não entendo como tomar
+meds-answer-other = Outra coisa
+meds-said-yes = Você nos disse que consegue obter e usar este medicamento.
+meds-check-clean = Verificado com a sua equipe: nada atrapalha.
+meds-check-barriers = Sua equipe está cuidando do que atrapalha.
+meds-check-incomplete = Sua equipe ainda precisa saber algumas coisas para verificar este medicamento com você.
+meds-check-pending = Sua equipe vai verificar este medicamento com você em breve.
+meds-barrier-afford = O custo
+meds-barrier-reach = Conseguir na farmácia
+meds-barrier-understand = Como tomar
+meds-barrier-language = Instruções no seu idioma
+meds-barrier-other = Outra coisa
+meds-barrier-open = { $what }. Quem está cuidando: { $role }, até { $due }.
+meds-barrier-resolved = { $what }: resolvido ({ $how }).
+meds-barrier-closed = { $what }: encerrado.
+meds-resolution-switched-to-alternative = troca por um medicamento que custa menos
+meds-resolution-assistance-programme = um programa de ajuda paga por ele
+meds-resolution-coupon = um cupom
+meds-resolution-mail-order = envio pelo correio
+meds-resolution-delivery = entrega em casa
+meds-resolution-teach-back-done = revisamos juntos
+meds-resolution-instructions-in-language = instruções no seu idioma
+meds-resolution-other = de outra forma
+meds-resolve-how = O que foi feito
+meds-resolve-agreed = Quem receitou concordou com a troca de medicamento
+meds-resolve-note = Observação
+meds-resolve = Marcar como resolvido
+meds-panel-open = { $n ->
+    [one] Há uma coisa atrapalhando um medicamento, e sua equipe está cuidando disso.
+   *[other] Há { $n } coisas atrapalhando seus medicamentos, e sua equipe está cuidando delas.
+}
+meds-panel-ask = Você consegue obter e usar seus medicamentos? Conte para nós se algo atrapalhar.
+meds-panel-link = Ver meus medicamentos
+note-meds-answered = Obrigado: sua equipe recebeu sua resposta.
+note-meds-resolved = Resolvido: o paciente pode ver o que foi feito.
+meds-answer-missing = Escolha uma das respostas.
+meds-resolution-missing = Escolha o que foi feito.
+barrier-resolution-does-not-fit = Isso não resolve este tipo de problema: escolha outra opção.
+barrier-resolution-not-team = Só a equipe de cuidado marca um problema como resolvido.
+barrier-resolution-needs-agreement = Trocar o medicamento precisa da concordância de quem receitou: marque a caixa quando essa pessoa concordar.
+barrier-already-closed = Isto já está resolvido.
+prescription-words-too-long = Diga em no máximo 1.000 caracteres.
+prescription-no-patient = Esta receita não indica nenhum paciente.
+formulary-inconsistent = O formulário do serviço está inconsistente; peça a um administrador para carregá-lo de novo.
+
+# As instruções de uma receita, no idioma do paciente
+sig-tablet = Tome { $n ->
+    [one] um comprimido
+   *[other] { $n } comprimidos
+} pela boca
+sig-puff = Inale { $n ->
+    [one] um jato
+   *[other] { $n } jatos
+}
+sig-inhaled-capsule = Inale o pó de { $n ->
+    [one] uma cápsula
+   *[other] { $n } cápsulas
+} com o inalador (não engula)
+sig-insulin-unit = Aplique { $n ->
+    [one] uma unidade
+   *[other] { $n } unidades
+}
+sig-pen-dose = Aplique { $n ->
+    [one] uma dose
+   *[other] { $n } doses
+} com a caneta
+sig-once-daily = uma vez ao dia
+sig-twice-daily = duas vezes ao dia
+sig-three-times-daily = três vezes ao dia
+sig-at-bedtime = na hora de dormir
+sig-weekly = uma vez por semana
+sig-as-needed = só quando precisar
+sig-line = { $dose } { $often }.
+sig-line-as-needed = { $dose } { $often }, { $needed }.
+meds-first-fill-question = Você conseguiu obter este medicamento e começar a usá-lo?
+meds-first-fill-yes = Sim, consegui e comecei
+meds-first-fill-no = Não
+meds-first-fill-said-yes = Você nos disse que conseguiu o medicamento e começou a usá-lo.
+meds-first-fill-said-no = Você nos disse que não conseguiu obter ou começar: sua equipe está cuidando disso.
+
+# Prescrição: o lado do paciente (como paga e obtém os medicamentos, as perguntas de custo)
+meds-about-title = Como você obtém seus medicamentos
+meds-about-link = Conte como você obtém seus medicamentos
+meds-about-intro = Isto ajuda sua equipe a escolher medicamentos que você consegue pagar, obter e usar. Responda o que quiser; você pode mudar a qualquer momento.
+meds-about-coverage = Como você paga pelos medicamentos?
+meds-about-coverage-uninsured = Não tenho seguro
+meds-about-coverage-medicaid = Medicaid
+meds-about-coverage-medicare-part-d = Medicare (Parte D)
+meds-about-coverage-commercial = Um plano do trabalho ou do marketplace
+meds-about-coverage-340b = A farmácia da própria clínica
+meds-about-getting = Como você obtém seus medicamentos?
+meds-about-written = Você gostaria de receber por escrito as instruções dos seus medicamentos?
+meds-about-getting-pick-up = Retiro numa farmácia
+meds-about-getting-mail-order = Pelo correio
+meds-about-getting-delivery = Eles são entregues para mim
+meds-about-getting-someone-brings = Alguém traz para mim
+meds-about-pharmacy = Qual farmácia? (pode deixar em branco)
+meds-about-cost = Nos últimos 12 meses, por causa do custo, você…
+meds-about-crn-did-not-fill = …deixou de comprar um medicamento receitado?
+meds-about-crn-skipped-doses = …pulou doses para o medicamento durar mais?
+meds-about-crn-smaller-doses = …tomou doses menores para o medicamento durar mais?
+meds-about-crn-delayed-fill = …demorou mais para comprar um medicamento receitado?
+meds-about-yes = Sim
+meds-about-no = Não
+meds-about-save = Salvar
+meds-about-cost-partial = Responda às quatro perguntas de custo, sim ou não, ou deixe todas em branco.
+note-meds-about = Salvo: sua equipe vai levar isso em conta.
+meds-switched-from = Sua equipe trocou isto de { $old } para facilitar para você.
+notice-medication-barrier-resolved = Sua equipe resolveu algo que atrapalhava um dos seus medicamentos. Abra Meus medicamentos para ver o que foi feito.
+family-notice-medication-barrier-resolved = A equipe de cuidado de { $patient } resolveu algo que atrapalhava um dos medicamentos.

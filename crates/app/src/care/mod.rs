@@ -80,29 +80,7 @@ fn parse_time(v: &Value) -> Option<OffsetDateTime> {
     Some(from_unix_millis(low))
 }
 
-/// Drops the server-kept version fields before an update, and `meta` itself when nothing
-/// else is left in it (FHIR allows no empty objects).
-fn strip_version(v: &mut Value) {
-    let Some(o) = v.as_object_mut() else { return };
-    let empty = match o.get_mut("meta").and_then(Value::as_object_mut) {
-        Some(meta) => {
-            meta.remove("versionId");
-            meta.remove("lastUpdated");
-            if meta
-                .get("tag")
-                .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
-            {
-                meta.remove("tag");
-            }
-            meta.is_empty()
-        }
-        None => false,
-    };
-    if empty {
-        o.remove("meta");
-    }
-}
+use crate::vocabulary::strip_version;
 
 /// A record addressed through a patient's chart must be in that chart.
 fn in_chart(stored: &Stored, patient: &str) -> Result<()> {

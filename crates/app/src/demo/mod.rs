@@ -230,10 +230,17 @@ pub fn people(team_size: usize) -> (Vec<Value>, Vec<(&'static str, &'static str,
         "patient": {"reference": "Patient/demo-p1"},
         "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "DAU", "display": "daughter"}]}],
         "name": [{"family": "Silva", "given": ["Clara"]}]}));
-    let parts: Vec<Value> = ["readings", "plan", "messages", "concerns", "record"]
-        .iter()
-        .map(|p| json!({"coding": [{"system": crate::accounts::GRANT_PART_SYSTEM, "code": p}]}))
-        .collect();
+    let parts: Vec<Value> = [
+        "readings",
+        "plan",
+        "messages",
+        "concerns",
+        "medicines",
+        "record",
+    ]
+    .iter()
+    .map(|p| json!({"coding": [{"system": crate::accounts::GRANT_PART_SYSTEM, "code": p}]}))
+    .collect();
     out.push(json!({"resourceType": "Consent", "id": "demo-grant-rp-1", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
@@ -639,6 +646,22 @@ pub struct Loaded {
     pub concerns: usize,
     /// The needs Ana's screening found.
     pub social_needs: usize,
+    /// The drugs of the site's formulary.
+    pub formulary: usize,
+}
+
+/// The demo's formulary: modelled from the shipped NADAC week by the default pricing rules,
+/// as MedicationKnowledge.
+fn formulary() -> Result<Vec<serde_json::Value>, CareError> {
+    let f = crate::prescribing::model::demo().map_err(|e| {
+        CareError::App(crate::error::AppError::Internal(format!(
+            "the demo formulary: {e}"
+        )))
+    })?;
+    Ok(f.drugs()
+        .iter()
+        .map(crate::prescribing::formulary::resource)
+        .collect())
 }
 
 /// Loads the demo into an empty store: 40 synthetic patients, a care team for the first 20
@@ -667,6 +690,9 @@ pub async fn load(
     resources.extend(people);
     resources.extend(speakup::units());
     resources.extend(social::directory()?);
+    let drugs = formulary()?;
+    let formulary = drugs.len();
+    resources.extend(drugs);
     let n = resources.len();
     let mut importer = crate::Importer::new(store.clone(), clock.clone(), "cli:demo");
     for (i, r) in resources.into_iter().enumerate() {
@@ -735,5 +761,6 @@ pub async fn load(
         packs,
         concerns,
         social_needs,
+        formulary,
     })
 }

@@ -418,3 +418,13 @@ impl FhirApi {
         }
     }
 }
+
+/// A transaction entry that writes `resource` as `rt/id` (create or update), only over the
+/// version given when there is one (`If-Match`).
+pub fn put(rt: &str, id: &str, resource: Value, version: Option<i64>) -> Value {
+    let mut request = json!({"method": "PUT", "url": format!("{rt}/{id}")});
+    if let Some(v) = version {
+        request["ifMatch"] = json!(format!("W/\"{v}\""));
+    }
+    json!({"resource": resource, "request": request})
+}

@@ -204,6 +204,7 @@ impl FhirApi {
             caller,
             creating: true,
             previous: None,
+            importing: false,
             now: self.clock.now(),
         };
         let resource = self.ruled(&write, resource, patient.as_deref())?;
@@ -355,6 +356,7 @@ impl FhirApi {
             caller,
             creating: false,
             previous: previous.as_ref(),
+            importing: false,
             now: self.clock.now(),
         };
         let resource = self.ruled(&write, resource, patient.as_deref())?;

@@ -31,6 +31,7 @@ mod rights;
 mod rules;
 mod search;
 
+pub use bundles::put;
 use bundles::*;
 pub use outcome::*;
 use rights::*;

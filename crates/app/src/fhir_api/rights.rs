@@ -225,6 +225,26 @@ impl FhirApi {
         Ok(())
     }
 
+    /// Refuses, with the policy's reason and an audit row, a caller who may not search this
+    /// patient's records of `rt` (where a search would quietly find nothing, and the person
+    /// is owed the reason: a family grant that does not cover medicines, say).
+    pub async fn require_search_of(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        patient: &str,
+    ) -> Result<(), AppError> {
+        let r = self.check(
+            caller,
+            Action::Search,
+            rt,
+            None,
+            Some(patient),
+            Facts::default(),
+        );
+        self.settle(r).await
+    }
+
     /// Lets through only those the policy lets see the whole population (a quality analyst,
     /// an integration), for figures over it; a refusal is audited under `action`.
     pub async fn require_population_reach(

@@ -15,6 +15,9 @@ pub struct Write<'a> {
     pub creating: bool,
     /// The record as it stands before an update (None: it is new, or an import).
     pub previous: Option<&'a Value>,
+    /// A bulk import: records brought as they were elsewhere, not acts done here now (a
+    /// rule derives from them but starts no new work on them).
+    pub importing: bool,
     /// When the write happens.
     pub now: time::OffsetDateTime,
 }

@@ -144,9 +144,13 @@ impl Rescue {
         .with_sweep(Arc::new(move || {
             let rescue = rescue.clone();
             Box::pin(async move {
-                rescue.expire_packs().await.map_err(|e| match e {
+                let expired = rescue.expire_packs().await.map_err(|e| match e {
                     CareError::App(a) => a,
                     other => AppError::Internal(other.to_string()),
+                })?;
+                Ok(crate::deadlines::Tick {
+                    expired,
+                    ..Default::default()
                 })
             })
         }))

@@ -23,14 +23,7 @@ pub(super) fn task_codes() -> String {
         .join(",")
 }
 
-/// A transaction entry that writes `resource` with its id (create or update).
-pub(super) fn put(rt: &str, id: &str, resource: Value, version: Option<i64>) -> Value {
-    let mut request = json!({"method": "PUT", "url": format!("{rt}/{id}")});
-    if let Some(v) = version {
-        request["ifMatch"] = json!(format!("W/\"{v}\""));
-    }
-    json!({"resource": resource, "request": request})
-}
+pub(super) use crate::fhir_api::put;
 
 pub(super) fn task(
     kind: TaskKind,

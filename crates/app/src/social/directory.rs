@@ -73,33 +73,12 @@ fn is_language_tag(s: &str) -> bool {
 /// Reads a directory CSV, refusing the first bad line.
 pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Vec<ServiceRow>, DirectoryRefused> {
     let refuse = |line: usize, english: String| DirectoryRefused { line, english };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let header = reader
-        .headers()
-        .map_err(|e| refuse(1, format!("the header cannot be read: {e}")))?
-        .clone();
-    let columns: Vec<&str> = header.iter().collect();
-    if columns != COLUMNS {
-        return Err(refuse(
-            1,
-            format!("the header must be: {}", COLUMNS.join(",")),
-        ));
-    }
     let mut rows = Vec::new();
     let mut services = std::collections::HashSet::new();
     let mut organizations: BTreeMap<String, String> = BTreeMap::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.map_err(|e| refuse(line, format!("cannot be read: {e}")))?;
-        if record.len() != COLUMNS.len() {
-            return Err(refuse(
-                line,
-                format!("has {} fields, not {}", record.len(), COLUMNS.len()),
-            ));
-        }
+    for (line, record) in
+        crate::spreadsheet::lines(bytes, &COLUMNS).map_err(|(l, e)| refuse(l, e))?
+    {
         let get = |k: usize| record.get(k).unwrap_or_default().to_string();
         for (k, name) in COLUMNS.iter().enumerate().take(6) {
             if get(k).is_empty() {

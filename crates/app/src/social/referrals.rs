@@ -45,10 +45,7 @@ pub struct Referral {
     pub escalated_to: Option<coproduce_core::access::Role>,
 }
 
-pub(crate) fn instant(v: &Value) -> Option<OffsetDateTime> {
-    v.as_str()
-        .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
-}
+pub(crate) use crate::vocabulary::instant_of as instant;
 
 impl Referral {
     pub(super) fn of(stored: &Stored) -> Option<Referral> {

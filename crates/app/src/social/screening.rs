@@ -288,18 +288,7 @@ fn subject_patient(v: &Value) -> Option<&str> {
         .and_then(|r| r.strip_prefix("Patient/"))
 }
 
-/// The id of a record derived from the response: the response's id and a suffix, or a digest
-/// of them when that would be longer than an id may be.
-pub fn derived_id(response: &str, suffix: &str) -> String {
-    let id = format!("{response}-{suffix}");
-    if id.len() <= 64 {
-        return id;
-    }
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(id.as_bytes());
-    let hex: String = digest.iter().take(24).map(|b| format!("{b:02x}")).collect();
-    format!("{hex}-{suffix}")
-}
+pub use crate::vocabulary::derived_id;
 
 fn categories(domain: Domain) -> Vec<Value> {
     domain

@@ -11,14 +11,6 @@ use coproduce_core::social::measures::{Person, ReferralFacts};
 use coproduce_core::social::referral::{Ending, Helped, Status};
 use time::{Duration, OffsetDateTime};
 
-const LANGUAGES: [(&str, f64); 4] = [("en", 0.55), ("es", 0.30), ("pt-BR", 0.07), ("ht", 0.08)];
-const AGE_BANDS: [(&str, f64); 4] = [
-    ("18-44", 0.35),
-    ("45-64", 0.40),
-    ("65-74", 0.15),
-    ("75+", 0.10),
-];
-const SEXES: [(&str, f64); 2] = [("female", 0.53), ("male", 0.47)];
 /// Each domain's positive rate among those screened.
 const POSITIVE: [(Domain, f64); 6] = [
     (Domain::LivingSituation, 0.16),
@@ -49,9 +41,7 @@ pub fn patient(
     end: OffsetDateTime,
 ) -> (Person, Vec<ReferralFacts>) {
     let mut d = Draw::new(seed, index);
-    let language = (*d.pick(&LANGUAGES)).to_string();
-    let age_band = (*d.pick(&AGE_BANDS)).to_string();
-    let sex = (*d.pick(&SEXES)).to_string();
+    let (language, age_band, sex) = crate::draw::demographics(&mut d);
     let screened =
         (d.unit() < 0.66).then(|| end - Duration::minutes((d.unit() * 525_600.0) as i64));
     let positive: Vec<Domain> = match screened {

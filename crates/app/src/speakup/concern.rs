@@ -277,11 +277,4 @@ pub(super) fn felt_heard_response(
     v
 }
 
-/// A transaction entry that writes `resource` with its id (create or update).
-pub(super) fn put(rt: &str, id: &str, resource: Value, version: Option<i64>) -> Value {
-    let mut request = json!({"method": "PUT", "url": format!("{rt}/{id}")});
-    if let Some(v) = version {
-        request["ifMatch"] = json!(format!("W/\"{v}\""));
-    }
-    json!({"resource": resource, "request": request})
-}
+pub(super) use crate::fhir_api::put;
