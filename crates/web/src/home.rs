@@ -44,6 +44,7 @@ pub(crate) async fn home(
             for section in [
                 crate::rescue::worklist_section(&s, &p, *role).await,
                 crate::social::worklist_section(&s, &p, *role).await,
+                crate::prescribing::worklist_section(&s, &p, *role).await,
             ] {
                 match section {
                     Ok(section) => sections.extend(section),

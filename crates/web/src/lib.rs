@@ -8,6 +8,7 @@
 mod accounts;
 pub mod care;
 mod measures;
+mod prescribing;
 mod rescue;
 mod social;
 mod speakup;
@@ -16,6 +17,7 @@ mod speakup;
 // the token API; errors as OperationOutcomes; metrics.
 mod api;
 mod auth;
+mod breakdown;
 pub mod charts;
 pub mod errors;
 mod fhir;
@@ -49,6 +51,7 @@ fn page_table() -> Vec<(&'static str, axum::routing::MethodRouter<AppState>, boo
         .chain(measures::route_table())
         .chain(speakup::route_table())
         .chain(social::route_table())
+        .chain(prescribing::route_table())
         .collect()
 }
 
@@ -184,6 +187,7 @@ pub struct Shared {
     pub rescue: coproduce_app::rescue::Rescue,
     pub speakup: coproduce_app::speakup::SpeakUp,
     pub social: coproduce_app::social::Social,
+    pub prescribing: coproduce_app::prescribing::Prescribing,
     pub notifier: coproduce_app::notify::Notifier,
     pub accounts: Accounts,
     pub config: Arc<WebConfig>,
@@ -201,11 +205,16 @@ impl AppState {
             rescue: workflows.rescue.clone(),
             speakup: workflows.speakup.clone(),
             social: workflows.social.clone(),
+            prescribing: workflows.prescribing.clone(),
             notifier: workflows.notifier.clone(),
             accounts,
             config: Arc::new(config),
             calendar: workflows.calendar(),
-            panels: shell::Panels::new(vec![rescue::home_panel, social::home_panel]),
+            panels: shell::Panels::new(vec![
+                rescue::home_panel,
+                social::home_panel,
+                prescribing::home_panel,
+            ]),
         }))
     }
 }

@@ -369,6 +369,10 @@ pub(crate) const NOTES: &[&str] = &[
     "note-concern-heard",
     "note-concern-step",
     "note-concern-managed",
+    "note-meds-answered",
+    "note-meds-resolved",
+    "note-meds-prescribed",
+    "note-meds-about",
 ];
 
 pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {

@@ -37,9 +37,7 @@ pub(crate) struct MeasuresPage {
     reasons_chart: String,
 }
 
-fn pct(s: Option<f64>) -> String {
-    s.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
-}
+use crate::breakdown::pct;
 
 fn row(t: &crate::i18n::Tr, label: String, x: &Tally) -> Row {
     Row {
@@ -74,30 +72,10 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
         Ok(r) => r,
         Err(e) => return failed(&t, e),
     };
-    let language = crate::i18n::language_name;
-    let groups = vec![
-        (
-            t.t("social-measures-language"),
-            r.by_language
-                .iter()
-                .map(|(k, x)| row(&t, language(k), x))
-                .collect(),
-        ),
-        (
-            t.t("social-measures-age"),
-            r.by_age_band
-                .iter()
-                .map(|(k, x)| row(&t, k.clone(), x))
-                .collect(),
-        ),
-        (
-            t.t("social-measures-sex"),
-            r.by_sex
-                .iter()
-                .map(|(k, x)| row(&t, k.clone(), x))
-                .collect(),
-        ),
-    ];
+    let groups =
+        crate::breakdown::by_person(&t, &r.by_language, &r.by_age_band, &r.by_sex, |label, x| {
+            row(&t, label, x)
+        });
     let o = &r.overall;
     let positive: Vec<(String, f64)> = Domain::ALL
         .iter()
