@@ -79,6 +79,11 @@ pub struct Config {
     pub referral_follow_up_within: String,
     pub referral_escalation: Vec<String>,
     pub referral_step_within: String,
+    /// Prescribing (see docs/prescribing.md): a fill dearer than this (US dollars per 30
+    /// days) is a cost barrier; and per barrier kind (afford, reach, understand, language,
+    /// other), its chain of steps, each "ROLE within PERIOD".
+    pub afford_above: String,
+    pub barrier_escalation: std::collections::BTreeMap<String, Vec<String>>,
     /// The quality measures on the analyst's pages: measure name (cms122, cms165) to the
     /// path of a measure bundle replacing the official one this build carries.
     pub measure_bundles: std::collections::BTreeMap<String, String>,
@@ -155,6 +160,21 @@ impl Default for Config {
                 .map(|r| r.as_str().to_string())
                 .collect(),
             referral_step_within: "1 business day".into(),
+            afford_above: "20.00".into(),
+            barrier_escalation: coproduce_core::prescribing::check::BarrierRules::default()
+                .chains
+                .iter()
+                .map(|(kind, chain)| {
+                    (
+                        kind.as_str().to_string(),
+                        chain
+                            .steps()
+                            .iter()
+                            .map(|s| format!("{} within {}", s.role.as_str(), s.within))
+                            .collect(),
+                    )
+                })
+                .collect(),
             measure_bundles: std::collections::BTreeMap::new(),
             smtp_host: None,
             smtp_port: 587,
@@ -221,6 +241,7 @@ impl Config {
             "referral_accept_within",
             "referral_follow_up_within",
             "referral_step_within",
+            "afford_above",
         ]))
         .extract()
         .context("reading the configuration")
@@ -250,6 +271,52 @@ impl Config {
         )
         .map_err(|e| anyhow::anyhow!("the configuration: referral_escalation: {e}"))
     }
+
+    /// The partnership check's threshold and each barrier kind's chain.
+    pub fn prescribing_rules(&self) -> Result<coproduce_app::prescribing::Rules> {
+        use coproduce_core::access::Role;
+        use coproduce_core::calendar::Within;
+        use coproduce_core::deadline::{Escalation, Step};
+        use coproduce_core::prescribing::check::{BarrierRules, CheckRules, Kind};
+        let afford_above = coproduce_core::prescribing::Money::parse(&self.afford_above)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the configuration: afford_above = '{}' is not an amount in dollars",
+                    self.afford_above
+                )
+            })?;
+        let mut barriers = BarrierRules::default();
+        for (kind, steps) in &self.barrier_escalation {
+            let bad = |why: String| {
+                anyhow::anyhow!("the configuration: barrier_escalation.{kind}: {why}")
+            };
+            let k = Kind::parse(kind).ok_or_else(|| bad("not a barrier kind".into()))?;
+            let steps = steps
+                .iter()
+                .map(|step| {
+                    let (role, within) = step
+                        .split_once(" within ")
+                        .ok_or_else(|| bad(format!("'{step}' is not 'ROLE within PERIOD'")))?;
+                    Ok(Step {
+                        role: Role::parse(role.trim())
+                            .filter(|r| r.is_team())
+                            .ok_or_else(|| bad(format!("'{role}' is not a care-team role")))?,
+                        within: Within::parse(within.trim()).map_err(|e| bad(e.to_string()))?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            barriers
+                .chains
+                .insert(k, Escalation::new(steps).map_err(|e| bad(e.to_string()))?);
+        }
+        Ok(coproduce_app::prescribing::Rules {
+            check: CheckRules {
+                afford_above,
+                ..CheckRules::default()
+            },
+            barriers,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +339,68 @@ mod tests {
             assert_eq!(c.addr, "127.0.0.1:9000");
             assert_eq!(c.body_limit, 2000);
             assert_eq!(c.db, "sqlite://coproduce.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn barrier_chains_and_the_cost_threshold_come_from_the_file_and_a_bad_one_is_named() {
+        use coproduce_core::access::Role;
+        use coproduce_core::calendar::Within;
+        use coproduce_core::prescribing::check::Kind;
+        figment::Jail::expect_with(|jail| {
+            let defaults = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                defaults.prescribing_rules().map_err(|e| e.to_string())?,
+                coproduce_app::prescribing::Rules::default()
+            );
+            jail.create_file(
+                "coproduce.toml",
+                "afford_above = \"35\"\n[barrier_escalation]\nreach = [\"social-worker within 4 business hours\", \"clinic-lead within 1 business day\"]",
+            )?;
+            let r = Config::load(None)
+                .map_err(|e| e.to_string())?
+                .prescribing_rules()
+                .map_err(|e| e.to_string())?;
+            assert_eq!(r.check.afford_above.to_string(), "$35.00");
+            let reach = r.barriers.chain(Kind::Reach);
+            assert_eq!(
+                (reach.steps()[0].role, reach.steps()[0].within),
+                (Role::SocialWorker, Within::BusinessHours(4))
+            );
+            // The kinds the file does not name keep their defaults.
+            assert_eq!(
+                r.barriers.chain(Kind::Afford).steps()[0].role,
+                Role::Pharmacist
+            );
+            for (file, named) in [
+                ("afford_above = \"$20\"", "afford_above"),
+                (
+                    "[barrier_escalation]\ncost = [\"pharmacist within 1 day\"]",
+                    "not a barrier kind",
+                ),
+                (
+                    "[barrier_escalation]\nreach = [\"patient within 1 day\"]",
+                    "not a care-team role",
+                ),
+                (
+                    "[barrier_escalation]\nreach = [\"pharmacist soon\"]",
+                    "ROLE within PERIOD",
+                ),
+                (
+                    "[barrier_escalation]\nreach = [\"pharmacist within soon\"]",
+                    "barrier_escalation.reach",
+                ),
+            ] {
+                jail.create_file("coproduce.toml", file)?;
+                let e = Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .prescribing_rules()
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(named), "{file}: {e}");
+            }
             Ok(())
         });
     }

@@ -5,10 +5,12 @@ mod concerns;
 mod config;
 mod copy;
 mod evaluate;
+mod formulary;
 mod generate;
 mod import;
 mod measure;
 mod people;
+mod prescribing;
 mod social;
 mod utilisation;
 mod value;
@@ -126,10 +128,19 @@ enum Command {
     /// Whether social needs are seen and the loop closes: screening, positive rates,
     /// referrals and their closure beside the published 27%.
     SocialNeeds(social::SocialArgs),
+    /// Whether prescribing sees the whole person: checks complete, barriers by kind and
+    /// resolved on time, "I can't" and its outcomes, cost-related non-adherence, first fills.
+    Prescribing(prescribing::PrescribingArgs),
     /// Load the community resource directory (organisations and their services) from a CSV
     /// or a FHIR Bundle (.json): every line is checked first; a bad one is named and nothing
     /// is loaded.
     Directory { file: PathBuf },
+    /// The formulary and what each drug costs the patient by coverage kind: model it from
+    /// NADAC acquisition costs, load it, show it.
+    Formulary {
+        #[command(subcommand)]
+        command: formulary::FormularyCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -279,6 +290,43 @@ async fn main() -> Result<()> {
             };
             social::print(&report, args.by.as_deref())
         }
+        Command::Prescribing(args) => {
+            let now = clock.now();
+            let report = match args.generated {
+                Some(n) => {
+                    let started = std::time::Instant::now();
+                    let (people, prescriptions, barriers) =
+                        coproduce_app::prescribing::synthetic::population(args.seed, n, now);
+                    let r = coproduce_core::prescribing::measures::report(
+                        &people,
+                        &prescriptions,
+                        &barriers,
+                        now,
+                    );
+                    println!(
+                        "{n} generated patients, {} prescriptions and {} barriers (seed {}), measured in {:.2} s",
+                        prescriptions.len(),
+                        barriers.len(),
+                        args.seed,
+                        started.elapsed().as_secs_f64()
+                    );
+                    r
+                }
+                None => {
+                    let store = open(&cfg).await?;
+                    let (settings, _, _) = server_config(&cfg)?;
+                    coproduce_app::workflows::Workflows::new(
+                        FhirApi::new(store, clock.clone()),
+                        &settings,
+                    )
+                    .prescribing
+                    .measures(&coproduce_app::accounts::Caller::system("cli:prescribing"))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+            };
+            prescribing::print(&report, args.by.as_deref())
+        }
         Command::Directory { file } => {
             let bytes =
                 std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -305,6 +353,61 @@ async fn main() -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}; nothing was loaded"))?;
             println!("{n} directory records loaded from {}", file.display());
+            Ok(())
+        }
+        Command::Formulary { command } => {
+            use formulary::FormularyCommand;
+            let caller = coproduce_app::accounts::Caller::system("cli:formulary");
+            let (settings, _, _) = server_config(&cfg)?;
+            let prescribing = |store| {
+                coproduce_app::workflows::Workflows::new(
+                    FhirApi::new(store, clock.clone()),
+                    &settings,
+                )
+                .prescribing
+            };
+            match command {
+                FormularyCommand::Model {
+                    nadac,
+                    products,
+                    rules,
+                    out,
+                } => {
+                    let csv =
+                        formulary::model_csv(nadac.as_ref(), products.as_ref(), rules.as_ref())?;
+                    std::fs::write(&out, &csv)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+                    println!(
+                        "wrote a modelled formulary of {} drugs to {}: review it, then `coproduce formulary load {}`",
+                        csv.iter()
+                            .filter(|b| **b == b'\n')
+                            .count()
+                            .saturating_sub(1),
+                        out.display(),
+                        out.display()
+                    );
+                }
+                FormularyCommand::Load { file } => {
+                    let f = formulary::parse_file(&file)?;
+                    let loaded = prescribing(open(&cfg).await?)
+                        .load_formulary(&caller, &f)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}; nothing was loaded"))?;
+                    println!(
+                        "{} drugs loaded from {}; {} no longer listed marked inactive",
+                        loaded.drugs,
+                        file.display(),
+                        loaded.retired
+                    );
+                }
+                FormularyCommand::Show { coverage } => {
+                    let f = prescribing(open(&cfg).await?)
+                        .formulary(&caller)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    formulary::print(&f, coverage.as_deref())?;
+                }
+            }
             Ok(())
         }
         Command::Measure(args) => {
@@ -404,6 +507,10 @@ async fn demo_population(store: &Store, clock: &Arc<dyn Clock>) -> Result<()> {
     println!(
         "made Ana's social-needs screening ({} needs found, help asked with food) and a community directory of 12 organisations",
         loaded.social_needs
+    );
+    println!(
+        "made a formulary of {} drugs with prices for each kind of coverage, modelled from CMS NADAC acquisition costs (coproduce formulary show)",
+        loaded.formulary
     );
     Ok(())
 }
@@ -538,6 +645,7 @@ fn server_config(
         .map_err(|e| anyhow::anyhow!("the configuration: {e}"))?,
         speakup: speakup_rules(cfg)?,
         referrals: cfg.referral_rules()?,
+        prescribing: cfg.prescribing_rules()?,
     };
     let web = coproduce_web::WebConfig {
         body_limit: cfg.body_limit,
