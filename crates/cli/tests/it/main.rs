@@ -4,6 +4,7 @@
 mod access;
 mod backup;
 mod browser;
+mod browser_prescribing;
 mod browser_social;
 mod browser_speakup;
 mod care;
@@ -19,6 +20,9 @@ mod limits;
 mod measure;
 mod partner;
 mod pg_stop;
+mod prescribing;
+mod prescribing_family;
+mod prescribing_measures;
 mod rescue;
 mod security;
 mod server;

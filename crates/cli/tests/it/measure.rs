@@ -260,7 +260,10 @@ async fn a_generated_population_is_evaluated_on_both_backends() {
 }
 
 /// A quality analyst's account, signed in.
-async fn analyst(app: &coproduce_testkit::TestApp, name: &str) -> coproduce_testkit::WebClient {
+pub(crate) async fn analyst(
+    app: &coproduce_testkit::TestApp,
+    name: &str,
+) -> coproduce_testkit::WebClient {
     app.accounts
         .add_user(coproduce_app::accounts::NewUser {
             username: name.into(),

@@ -341,8 +341,6 @@ async fn the_igs_referrals_appear_on_the_social_workers_worklist_with_their_stat
 
 #[tokio::test]
 async fn the_analyst_reads_the_social_needs_measures_with_their_plots_and_nobody_else_does() {
-    use coproduce_app::accounts::NewUser;
-    use coproduce_core::access::Role;
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     app.seed_care_team("es").await;
     let (social, food, _) = crate::social::screened_and_chosen(&app).await;
@@ -351,16 +349,7 @@ async fn the_analyst_reads_the_social_needs_measures_with_their_plots_and_nobody
         .refer(&sw, "p1", &food, "eastside-pantry-groceries", "")
         .await
         .unwrap();
-    app.accounts
-        .add_user(NewUser {
-            username: "quality.ida".into(),
-            roles: vec![Role::QualityAnalyst],
-            fhir_ref: None,
-            password: Some(coproduce_testkit::PASSWORD.into()),
-        })
-        .await
-        .unwrap();
-    let mut ida = app.sign_in("quality.ida").await;
+    let mut ida = crate::measure::analyst(&app, "quality.ida").await;
     let (status, home) = ida.get("/").await;
     assert_eq!(status, 200);
     assert!(home.contains("href=\"/social/measures\""));
