@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// What one pass of the watcher did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,14 +98,46 @@ pub fn task_deadline(task: &Value) -> Option<(Escalation, Deadline)> {
     Some((chain, Deadline { level, role, due }))
 }
 
-/// Sets a Task's step in its chain: the level, the role that owns it and the due time.
+/// The time a Task's promise was first due (its chain's first step), kept when escalation
+/// moves the deadline on, so the partnership's scorecard can say whether it was kept on time.
+pub const FIRST_DUE: &str =
+    "https://coproduce.health/fhir/StructureDefinition/escalation-first-due";
+
+/// Sets a Task's step in its chain: the level, the role that owns it and the due time (at
+/// the first step, also the time it was first due).
 pub fn set_task_deadline(task: &mut Value, d: &Deadline) {
     if let Some(exts) = task["extension"].as_array_mut() {
-        exts.retain(|e| e["url"] != ESCALATION_LEVEL);
+        exts.retain(|e| e["url"] != ESCALATION_LEVEL && (d.level > 0 || e["url"] != FIRST_DUE));
         exts.push(json!({"url": ESCALATION_LEVEL, "valueInteger": d.level}));
+        if d.level == 0 {
+            exts.push(json!({"url": FIRST_DUE, "valueDateTime": Stored::instant(d.due)}));
+        }
     }
     task["performerType"] = json!([{"coding": [{"system": ROLES, "code": d.role.as_str()}]}]);
     task["restriction"] = json!({"period": {"end": Stored::instant(d.due)}});
+}
+
+/// When a Task with a deadline was first due: as recorded when its chain began, else (a Task
+/// written before that was kept, or by another system) its due time while at the first step,
+/// else its chain's first step counted from when it was written.
+pub fn first_due(
+    task: &Value,
+    chain: &Escalation,
+    current: &Deadline,
+    calendar: &BusinessCalendar,
+) -> Option<OffsetDateTime> {
+    let recorded = task["extension"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["url"] == FIRST_DUE))
+        .and_then(|e| crate::vocabulary::instant_of(&e["valueDateTime"]));
+    if recorded.is_some() {
+        return recorded;
+    }
+    if current.level == 0 {
+        return Some(current.due);
+    }
+    let written = crate::vocabulary::instant_of(&task["authoredOn"])?;
+    chain.at_level(calendar, 0, written).map(|d| d.due)
 }
 
 #[derive(Clone)]

@@ -4,9 +4,11 @@
 //! reads the clock; callers pass `now` (from a [`Clock`] at the edge).
 
 // The workflows' rules, one module each: accounts and access (the policy and sign-in), the
-// care plan and readings, the rescue pack, social needs, prescribing, Speak Up.
+// care plan and readings, the rescue pack, social needs, prescribing, Speak Up, and the
+// partnership's scorecard over all of them.
 pub mod access;
 pub mod care;
+pub mod partnership;
 pub mod prescribing;
 pub mod rescue;
 pub mod social;

@@ -1,0 +1,450 @@
+//! Both sides of the partnership measured (CLINICAL.md sections 1 and 7): every promise one
+//! side owes the other, due at a time, counted the same way whatever made it.
+//!
+//! On the team's side a promise is a team-owned Task with a deadline (whatever workflow wrote
+//! it: a rescue-pack contact, an urgent reading, a barrier, a referral, a concern, or a kind
+//! added later), a team-owned care-plan activity, a patient's reading awaiting review (due a
+//! configurable number of days after it was recorded, Task or none) and a patient's goal
+//! awaiting the team's answer. On the patient's side it is a patient- or family-owned
+//! activity, each time it falls due. A promise counts in the period its first due time falls
+//! in, judged as it stands at `now`: kept on time, kept late, or still open past its time;
+//! one not yet due, or withdrawn without being owed any more, does not count.
+
+use crate::access::Role;
+use crate::calendar::BusinessCalendar;
+use crate::care::plan::{ActivityFacts, Owner, Schedule, Side};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// The kind of a reading's review (no Task needed).
+pub const READING_REVIEW: &str = "reading-review";
+/// The kind of the team's answer to a goal the patient's side proposed.
+pub const GOAL_ANSWER: &str = "goal-answer";
+/// The kind of a care-plan activity's turn.
+pub const ACTIVITY: &str = "activity";
+
+/// One thing one side owes the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promise {
+    /// What it is: a Task's code (any code, known here or not), or one of the kinds above.
+    pub kind: String,
+    /// Who owes it: the patient, the family, or the team role first asked; `None` for the
+    /// team as a whole (a reading any clinical role may review).
+    pub owner: Option<Owner>,
+    /// The patient's care team (its name), for the breakdown by team.
+    pub team: Option<String>,
+    /// When it was first due (escalation moves the deadline on, not this).
+    pub due: OffsetDateTime,
+    /// When it was kept.
+    pub done: Option<OffsetDateTime>,
+    /// No longer owed without being kept (cancelled, stopped): not counted.
+    pub withdrawn: bool,
+    /// Times it moved up its escalation chain.
+    pub escalations: u32,
+}
+
+impl Promise {
+    /// The side that owes it.
+    pub fn side(&self) -> Side {
+        self.owner.map_or(Side::Team, Owner::side)
+    }
+
+    /// How it stands at `now`.
+    pub fn outcome(&self, now: OffsetDateTime) -> Outcome {
+        match self.done {
+            _ if self.withdrawn => Outcome::NotCounted,
+            Some(d) if d <= self.due => Outcome::OnTime,
+            Some(d) => Outcome::Late((d - self.due).whole_seconds()),
+            None if now > self.due => Outcome::Overdue((now - self.due).whole_seconds()),
+            None => Outcome::NotCounted,
+        }
+    }
+}
+
+/// A promise as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    OnTime,
+    /// Kept, this many seconds after its time.
+    Late(i64),
+    /// Still open, this many seconds past its time.
+    Overdue(i64),
+    /// Not yet due, or withdrawn.
+    NotCounted,
+}
+
+/// The turns of a care-plan activity, from its facts and the times it was marked done, as
+/// (due, kept) pairs: a one-off is due by its date and kept by its first mark; a repeating
+/// one is next due a cadence after it was added or last kept. A repeating activity that
+/// was stopped owes nothing after its last mark.
+pub fn activity_turns(
+    facts: &ActivityFacts,
+    done: &[OffsetDateTime],
+    now: OffsetDateTime,
+) -> Vec<(OffsetDateTime, Option<OffsetDateTime>)> {
+    let mut done = done.to_vec();
+    done.sort();
+    match facts.schedule {
+        Schedule::By(due) => {
+            let kept = done.first().copied();
+            if kept.is_none() && facts.finished {
+                return Vec::new();
+            }
+            vec![(due, kept)]
+        }
+        Schedule::Every(cadence) => {
+            let mut turns = Vec::new();
+            let mut from = facts.added;
+            loop {
+                let due = cadence.after(from);
+                let kept = done.iter().copied().find(|d| *d > from);
+                match kept {
+                    Some(d) => {
+                        turns.push((due, Some(d)));
+                        from = d;
+                    }
+                    None => {
+                        if !facts.finished && due < now {
+                            turns.push((due, None));
+                        }
+                        return turns;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts of the promises of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub on_time: usize,
+    pub late: usize,
+    pub overdue: usize,
+    /// Promises that moved up their chain at least once.
+    pub escalated: usize,
+    /// Steps up the chain, all promises together.
+    pub escalations: u64,
+    /// Seconds past their time of every promise not kept on time (kept late: how late;
+    /// still open: how late so far).
+    lateness: Vec<i64>,
+}
+
+impl Tally {
+    fn add(&mut self, p: &Promise, now: OffsetDateTime) {
+        match p.outcome(now) {
+            Outcome::OnTime => self.on_time += 1,
+            Outcome::Late(s) => {
+                self.late += 1;
+                self.lateness.push(s);
+            }
+            Outcome::Overdue(s) => {
+                self.overdue += 1;
+                self.lateness.push(s);
+            }
+            Outcome::NotCounted => return,
+        }
+        if p.escalations > 0 {
+            self.escalated += 1;
+            self.escalations += u64::from(p.escalations);
+        }
+    }
+
+    /// Promises counted: kept on time or late, or open past their time.
+    pub fn counted(&self) -> usize {
+        self.on_time + self.late + self.overdue
+    }
+
+    /// The share kept on time, in percent (none when nothing counted).
+    pub fn on_time_pct(&self) -> Option<f64> {
+        let n = self.counted();
+        (n > 0).then(|| 100.0 * self.on_time as f64 / n as f64)
+    }
+
+    /// The median lateness in hours of the promises not kept on time (the middle one, or the
+    /// mean of the two middle ones).
+    pub fn median_late_hours(&self) -> Option<f64> {
+        let mut s = self.lateness.clone();
+        s.sort_unstable();
+        let n = s.len();
+        if n == 0 {
+            return None;
+        }
+        let secs = if n % 2 == 1 {
+            s[n / 2] as f64
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) as f64 / 2.0
+        };
+        Some(secs / 3600.0)
+    }
+}
+
+/// How to break the promises down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Kind,
+    Team,
+    Role,
+    /// The month of the first due time, in the site's time zone.
+    Month,
+}
+
+impl By {
+    pub const ALL: [By; 4] = [By::Kind, By::Team, By::Role, By::Month];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Kind => "kind",
+            By::Team => "team",
+            By::Role => "role",
+            By::Month => "month",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<By> {
+        By::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+
+    fn key(self, p: &Promise, calendar: &BusinessCalendar) -> String {
+        match self {
+            By::Kind => p.kind.clone(),
+            By::Team => p.team.clone().unwrap_or_else(|| "(no care team)".into()),
+            By::Role => p.owner.map_or("care-team", Owner::as_str).to_string(),
+            By::Month => {
+                let local = calendar.local_time(p.due);
+                format!("{:04}-{:02}", local.year(), u8::from(local.month()))
+            }
+        }
+    }
+}
+
+/// What a period's promises come to, each side apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorecard {
+    pub team: Tally,
+    pub patient: Tally,
+    /// The team's side broken down, key in order.
+    pub team_by: BTreeMap<String, Tally>,
+    /// The patient's side broken down the same way.
+    pub patient_by: BTreeMap<String, Tally>,
+    pub by: By,
+    /// Goals on the plans, and those both sides agreed.
+    pub goals: usize,
+    pub goals_agreed: usize,
+}
+
+impl Scorecard {
+    /// The share of goals both sides agreed, in percent.
+    pub fn goals_agreed_pct(&self) -> Option<f64> {
+        (self.goals > 0).then(|| 100.0 * self.goals_agreed as f64 / self.goals as f64)
+    }
+}
+
+/// The facts about one goal the scorecard reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoalFacts {
+    /// Both sides have agreed it (now or before it was closed).
+    pub agreed: bool,
+}
+
+/// The scorecard of the promises first due in `[from, to)`, as they stand at `now`.
+pub fn scorecard(
+    promises: &[Promise],
+    goals: &[GoalFacts],
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    now: OffsetDateTime,
+    by: By,
+    calendar: &BusinessCalendar,
+) -> Scorecard {
+    let mut card = Scorecard {
+        team: Tally::default(),
+        patient: Tally::default(),
+        team_by: BTreeMap::new(),
+        patient_by: BTreeMap::new(),
+        by,
+        goals: goals.len(),
+        goals_agreed: goals.iter().filter(|g| g.agreed).count(),
+    };
+    for p in promises.iter().filter(|p| p.due >= from && p.due < to) {
+        if p.outcome(now) == Outcome::NotCounted {
+            continue;
+        }
+        let (all, split) = match p.side() {
+            Side::Team => (&mut card.team, &mut card.team_by),
+            Side::Patient => (&mut card.patient, &mut card.patient_by),
+        };
+        all.add(p, now);
+        split.entry(by.key(p, calendar)).or_default().add(p, now);
+    }
+    card
+}
+
+/// The team role a promise is owed by, for one a team role owns.
+pub fn team_owner(role: Role) -> Option<Owner> {
+    role.is_team().then_some(Owner::Team(role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::care::plan::Cadence;
+    use time::Duration;
+    use time::macros::datetime;
+
+    fn promise(kind: &str, owner: Option<Owner>, due: OffsetDateTime) -> Promise {
+        Promise {
+            kind: kind.into(),
+            owner,
+            team: Some("North".into()),
+            due,
+            done: None,
+            withdrawn: false,
+            escalations: 0,
+        }
+    }
+
+    #[test]
+    fn a_promise_is_on_time_late_overdue_or_not_yet_counted() {
+        let due = datetime!(2026-11-02 17:00 UTC);
+        let mut p = promise("rescue-pack-contact", team_owner(Role::Nurse), due);
+        assert_eq!(p.outcome(due - Duration::hours(1)), Outcome::NotCounted);
+        assert_eq!(p.outcome(due + Duration::hours(2)), Outcome::Overdue(7_200));
+        p.done = Some(due);
+        assert_eq!(p.outcome(due + Duration::days(9)), Outcome::OnTime);
+        p.done = Some(due + Duration::minutes(1));
+        assert_eq!(p.outcome(due + Duration::days(9)), Outcome::Late(60));
+        p.withdrawn = true;
+        assert_eq!(p.outcome(due + Duration::days(9)), Outcome::NotCounted);
+    }
+
+    #[test]
+    fn a_panel_counted_by_hand() {
+        let cal = BusinessCalendar::default();
+        let now = datetime!(2026-11-30 12:00 UTC);
+        let reading = datetime!(2026-11-03 09:00 UTC);
+        let review_due = reading + Duration::days(7);
+        let promises = vec![
+            // A contact made on time; one made three hours late after one escalation.
+            Promise {
+                done: Some(datetime!(2026-11-04 10:00 UTC)),
+                ..promise(
+                    "rescue-pack-contact",
+                    team_owner(Role::Nurse),
+                    datetime!(2026-11-04 17:00 UTC),
+                )
+            },
+            Promise {
+                done: Some(datetime!(2026-11-05 20:00 UTC)),
+                escalations: 1,
+                ..promise(
+                    "rescue-pack-contact",
+                    team_owner(Role::Nurse),
+                    datetime!(2026-11-05 17:00 UTC),
+                )
+            },
+            // Reviews on day 7 (on time) and day 8 (a day late).
+            Promise {
+                done: Some(reading + Duration::days(7)),
+                ..promise(READING_REVIEW, None, review_due)
+            },
+            Promise {
+                done: Some(reading + Duration::days(8)),
+                ..promise(READING_REVIEW, None, review_due)
+            },
+            // A kind never seen before, escalated twice and still open five hours late.
+            Promise {
+                escalations: 2,
+                ..promise(
+                    "pharmacy-callback",
+                    team_owner(Role::Pharmacist),
+                    now - Duration::hours(5),
+                )
+            },
+            // Not yet due, withdrawn, or outside the period: none counts.
+            promise(GOAL_ANSWER, None, now + Duration::days(1)),
+            Promise {
+                withdrawn: true,
+                ..promise("hba1c-test", team_owner(Role::Clinician), reading)
+            },
+            promise(
+                "rescue-pack-contact",
+                team_owner(Role::Nurse),
+                datetime!(2026-10-31 17:00 UTC),
+            ),
+            // The patient's side: a walk kept on time, one kept late.
+            Promise {
+                done: Some(reading),
+                ..promise(ACTIVITY, Some(Owner::Patient), reading)
+            },
+            Promise {
+                done: Some(reading + Duration::days(2)),
+                ..promise(ACTIVITY, Some(Owner::Family), reading)
+            },
+        ];
+        let goals = [GoalFacts { agreed: true }, GoalFacts { agreed: false }];
+        let from = datetime!(2026-11-01 00:00 UTC);
+        let to = datetime!(2026-12-01 00:00 UTC);
+        let card = scorecard(&promises, &goals, from, to, now, By::Kind, &cal);
+        assert_eq!(
+            (card.team.on_time, card.team.late, card.team.overdue),
+            (2, 2, 1)
+        );
+        assert_eq!(card.team.counted(), 5);
+        assert_eq!(card.team.on_time_pct(), Some(40.0));
+        assert_eq!((card.team.escalated, card.team.escalations), (2, 3));
+        // Late by 3 h, 24 h and 5 h: the median is 5 h.
+        assert_eq!(card.team.median_late_hours(), Some(5.0));
+        let new_kind = &card.team_by["pharmacy-callback"];
+        assert_eq!((new_kind.overdue, new_kind.escalations), (1, 2));
+        let reviews = &card.team_by[READING_REVIEW];
+        assert_eq!((reviews.on_time, reviews.late), (1, 1));
+        assert_eq!(reviews.median_late_hours(), Some(24.0));
+        assert_eq!((card.patient.on_time, card.patient.late), (1, 1));
+        assert_eq!(card.goals_agreed_pct(), Some(50.0));
+
+        let by_role = scorecard(&promises, &goals, from, to, now, By::Role, &cal);
+        assert_eq!(by_role.team_by["nurse"].counted(), 2);
+        assert_eq!(by_role.team_by["care-team"].counted(), 2);
+        assert_eq!(by_role.patient_by["family"].late, 1);
+        let by_month = scorecard(&promises, &goals, from, now, now, By::Month, &cal);
+        assert_eq!(by_month.team_by.keys().collect::<Vec<_>>(), ["2026-11"]);
+    }
+
+    #[test]
+    fn an_activitys_turns_follow_its_schedule_and_marks() {
+        let added = datetime!(2026-11-01 09:00 UTC);
+        let weekly = ActivityFacts {
+            owner: Owner::Patient,
+            schedule: Schedule::Every(Cadence::Weeks(1)),
+            added,
+            last_done: None,
+            finished: false,
+        };
+        // Kept on day 6, then on day 15 (two days after the next was due), then nothing.
+        let marks = [added + Duration::days(15), added + Duration::days(6)];
+        let now = added + Duration::days(30);
+        assert_eq!(
+            activity_turns(&weekly, &marks, now),
+            vec![
+                (added + Duration::days(7), Some(added + Duration::days(6))),
+                (added + Duration::days(13), Some(added + Duration::days(15))),
+                (added + Duration::days(22), None),
+            ]
+        );
+        // Stopped: nothing owed after the last mark.
+        let stopped = ActivityFacts {
+            finished: true,
+            ..weekly.clone()
+        };
+        assert_eq!(activity_turns(&stopped, &marks, now).len(), 2);
+        let once = ActivityFacts {
+            schedule: Schedule::By(added + Duration::days(3)),
+            ..weekly
+        };
+        assert_eq!(
+            activity_turns(&once, &[], now),
+            vec![(added + Duration::days(3), None)]
+        );
+    }
+}
