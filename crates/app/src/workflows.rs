@@ -54,6 +54,8 @@ impl Importer {
 pub struct Settings {
     /// How soon the team reviews a patient's reading.
     pub review: ReviewRules,
+    /// How soon the team answers a goal the patient's side proposed.
+    pub goal_answer: coproduce_core::calendar::Within,
     /// Working days and hours, holidays and the time zone the deadlines count in.
     pub calendar: BusinessCalendar,
     /// The self-started treatment protocol (the COPD rescue pack unless the site has its own).
@@ -74,6 +76,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             review: ReviewRules::default(),
+            goal_answer: crate::care::GOAL_ANSWER_WITHIN,
             calendar: BusinessCalendar::default(),
             protocol: ProtocolDef::copd(),
             webhook: false,
@@ -102,6 +105,7 @@ impl Workflows {
         let clock = api.clock();
         let mut care = Care::new(api.clone(), clock.clone());
         care.review = settings.review;
+        care.goal_answer = settings.goal_answer;
         care.safety = settings.safety;
         let notifier = Notifier::new(api.clone(), clock.clone(), settings.webhook);
         care.notifier = notifier.clone();

@@ -41,6 +41,8 @@ pub struct Config {
     pub session_absolute_hours: i64,
     /// A patient-entered reading not reviewed by the team within this many days is flagged.
     pub review_within_days: i64,
+    /// How long the team has to answer a goal the patient's side proposed (the scorecard).
+    pub goal_answer_within: String,
     /// The background jobs (deadlines, email, webhooks) run this often.
     pub jobs_every_seconds: u64,
     /// The site's time zone for business hours: an IANA name ("America/New_York", daylight
@@ -132,6 +134,7 @@ impl Default for Config {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             review_within_days: 7,
+            goal_answer_within: "5 business days".into(),
             jobs_every_seconds: 30,
             business_time_zone: "UTC".into(),
             business_open: "08:00".into(),
@@ -219,6 +222,7 @@ impl Config {
             "session_idle_minutes",
             "session_absolute_hours",
             "review_within_days",
+            "goal_answer_within",
             "jobs_every_seconds",
             "business_time_zone",
             "business_open",
@@ -245,6 +249,16 @@ impl Config {
         ]))
         .extract()
         .context("reading the configuration")
+    }
+
+    /// How long the team has to answer a goal the patient's side proposed.
+    pub fn goal_answer(&self) -> Result<coproduce_core::calendar::Within> {
+        coproduce_core::calendar::Within::parse(&self.goal_answer_within).map_err(|e| {
+            anyhow::anyhow!(
+                "the configuration: goal_answer_within = '{}': {e}",
+                self.goal_answer_within
+            )
+        })
     }
 
     /// The team's deadlines on community referrals, from the configuration.

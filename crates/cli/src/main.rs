@@ -9,6 +9,7 @@ mod formulary;
 mod generate;
 mod import;
 mod measure;
+mod partnership;
 mod people;
 mod prescribing;
 mod social;
@@ -131,6 +132,10 @@ enum Command {
     /// Whether prescribing sees the whole person: checks complete, barriers by kind and
     /// resolved on time, "I can't" and its outcomes, cost-related non-adherence, first fills.
     Prescribing(prescribing::PrescribingArgs),
+    /// Both sides of the partnership: the team's promises kept on time (any Task with a
+    /// deadline, reading reviews, goal answers, its activities) beside the patient's side
+    /// (their activities, goals agreed by both); printed, and written as a CSV.
+    Partnership(partnership::PartnershipArgs),
     /// Load the community resource directory (organisations and their services) from a CSV
     /// or a FHIR Bundle (.json): every line is checked first; a bad one is named and nothing
     /// is loaded.
@@ -326,6 +331,15 @@ async fn main() -> Result<()> {
                 }
             };
             prescribing::print(&report, args.by.as_deref())
+        }
+        Command::Partnership(args) => {
+            let store = open(&cfg).await?;
+            let (settings, _, _) = server_config(&cfg)?;
+            let workflows = coproduce_app::workflows::Workflows::new(
+                FhirApi::new(store, clock.clone()),
+                &settings,
+            );
+            partnership::run(&workflows.care, &settings.calendar, args).await
         }
         Command::Directory { file } => {
             let bytes =
@@ -629,6 +643,7 @@ fn server_config(
         review: coproduce_core::care::readings::ReviewRules {
             within: time::Duration::days(cfg.review_within_days),
         },
+        goal_answer: cfg.goal_answer()?,
         calendar,
         protocol,
         webhook: webhook.is_some(),

@@ -214,6 +214,7 @@ impl AppState {
                 rescue::home_panel,
                 social::home_panel,
                 prescribing::home_panel,
+                care::partnership_panel,
             ]),
         }))
     }

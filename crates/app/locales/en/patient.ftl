@@ -684,3 +684,18 @@ note-meds-about = Saved: your team will take this into account.
 meds-switched-from = Your team changed this from { $old } to make it easier for you.
 notice-medication-barrier-resolved = Your team has solved something that was in the way of one of your medicines. Open My medicines to see what was done.
 family-notice-medication-barrier-resolved = The care team of { $patient } has solved something that was in the way of one of their medicines.
+
+# The partnership: what each side did (the box on the patient's home)
+partnership-box-title = What my team and I have done
+partnership-box-title-other = What the team and { $name } have done
+partnership-box-lead = In the last 3 months, of what each side said it would do.
+partnership-box-team = Your care team did { $kept } of { $owed } things on time.
+partnership-box-team-other = The care team did { $kept } of { $owed } things on time.
+partnership-box-waiting = { $n ->
+    [one] One is late and still waiting.
+   *[other] { $n } are late and still waiting.
+}
+partnership-box-patient = You and your family did { $kept } of { $owed } planned activities on time.
+partnership-box-patient-other = { $name } and family did { $kept } of { $owed } planned activities on time.
+partnership-box-goals = Goals you and your team both agreed: { $agreed } of { $goals }.
+partnership-box-goals-other = Goals both sides agreed: { $agreed } of { $goals }.

@@ -683,3 +683,18 @@ note-meds-about = Guardado: su equipo lo tendrá en cuenta.
 meds-switched-from = Su equipo cambió esto de { $old } para que le resulte más fácil.
 notice-medication-barrier-resolved = Su equipo resolvió algo que le impedía uno de sus medicamentos. Abra Mis medicamentos para ver qué se hizo.
 family-notice-medication-barrier-resolved = El equipo de atención de { $patient } resolvió algo que le impedía uno de sus medicamentos.
+
+# La colaboración: lo que hizo cada lado (el recuadro en el inicio del paciente)
+partnership-box-title = Lo que mi equipo y yo hemos hecho
+partnership-box-title-other = Lo que el equipo y { $name } han hecho
+partnership-box-lead = En los últimos 3 meses, de lo que cada lado dijo que haría.
+partnership-box-team = Su equipo de atención hizo a tiempo { $kept } de { $owed } cosas.
+partnership-box-team-other = El equipo de atención hizo a tiempo { $kept } de { $owed } cosas.
+partnership-box-waiting = { $n ->
+    [one] Una va con retraso y sigue pendiente.
+   *[other] { $n } van con retraso y siguen pendientes.
+}
+partnership-box-patient = Usted y su familia hicieron a tiempo { $kept } de { $owed } actividades planeadas.
+partnership-box-patient-other = { $name } y su familia hicieron a tiempo { $kept } de { $owed } actividades planeadas.
+partnership-box-goals = Metas que usted y su equipo acordaron: { $agreed } de { $goals }.
+partnership-box-goals-other = Metas que ambos lados acordaron: { $agreed } de { $goals }.

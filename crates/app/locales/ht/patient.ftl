@@ -683,3 +683,18 @@ note-meds-about = Anrejistre: ekip ou a ap konsidere sa.
 meds-switched-from = Ekip ou a chanje sa a soti nan { $old } pou l pi fasil pou ou.
 notice-medication-barrier-resolved = Ekip ou a rezoud yon bagay ki t ap bloke youn nan medikaman ou yo. Louvri Medikaman mwen yo pou w wè sa ki te fèt.
 family-notice-medication-barrier-resolved = Ekip swen { $patient } rezoud yon bagay ki t ap bloke youn nan medikaman li yo.
+
+# Patenarya a: sa chak bò fè (bwat la sou paj lakay pasyan an)
+partnership-box-title = Sa ekip mwen an ak mwen menm fè
+partnership-box-title-other = Sa ekip la ak { $name } fè
+partnership-box-lead = Nan 3 dènye mwa yo, nan sa chak bò te di l ap fè.
+partnership-box-team = Ekip swen ou a fè { $kept } sou { $owed } bagay alè.
+partnership-box-team-other = Ekip swen an fè { $kept } sou { $owed } bagay alè.
+partnership-box-waiting = { $n ->
+    [one] Gen youn ki an reta epi k ap tann toujou.
+   *[other] Gen { $n } ki an reta epi k ap tann toujou.
+}
+partnership-box-patient = Ou menm ak fanmi ou fè { $kept } sou { $owed } aktivite ki te planifye alè.
+partnership-box-patient-other = { $name } ak fanmi l fè { $kept } sou { $owed } aktivite ki te planifye alè.
+partnership-box-goals = Objektif ou menm ak ekip ou a dakò sou yo: { $agreed } sou { $goals }.
+partnership-box-goals-other = Objektif de bò yo dakò sou yo: { $agreed } sou { $goals }.

@@ -683,3 +683,18 @@ note-meds-about = Salvo: sua equipe vai levar isso em conta.
 meds-switched-from = Sua equipe trocou isto de { $old } para facilitar para você.
 notice-medication-barrier-resolved = Sua equipe resolveu algo que atrapalhava um dos seus medicamentos. Abra Meus medicamentos para ver o que foi feito.
 family-notice-medication-barrier-resolved = A equipe de cuidado de { $patient } resolveu algo que atrapalhava um dos medicamentos.
+
+# A parceria: o que cada lado fez (o quadro no início do paciente)
+partnership-box-title = O que minha equipe e eu fizemos
+partnership-box-title-other = O que a equipe e { $name } fizeram
+partnership-box-lead = Nos últimos 3 meses, do que cada lado disse que faria.
+partnership-box-team = Sua equipe de cuidado fez { $kept } de { $owed } coisas no prazo.
+partnership-box-team-other = A equipe de cuidado fez { $kept } de { $owed } coisas no prazo.
+partnership-box-waiting = { $n ->
+    [one] Uma está atrasada e ainda esperando.
+   *[other] { $n } estão atrasadas e ainda esperando.
+}
+partnership-box-patient = Você e sua família fizeram { $kept } de { $owed } atividades planejadas no prazo.
+partnership-box-patient-other = { $name } e a família fizeram { $kept } de { $owed } atividades planejadas no prazo.
+partnership-box-goals = Metas que você e sua equipe combinaram juntos: { $agreed } de { $goals }.
+partnership-box-goals-other = Metas que os dois lados combinaram: { $agreed } de { $goals }.

@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 
 mod chart;
 mod csv;
+mod partnership;
 mod plan;
 mod readings;
 mod rules;
@@ -40,6 +41,7 @@ use crate::error::CareError;
 use crate::vocabulary::{PLAN_CATEGORY, ROLES, TASKS, WORKFLOW_TAGS, person_name, role_of};
 pub use chart::*;
 pub use csv::*;
+pub use partnership::*;
 pub use plan::*;
 pub use readings::*;
 pub use rules::write_rules;
@@ -126,6 +128,8 @@ pub struct Care {
     pub notifier: Notifier,
     /// How far ahead a team task counts as falling due.
     pub due_soon: time::Duration,
+    /// How long the team has to answer a goal the patient's side proposed (the scorecard).
+    pub goal_answer: coproduce_core::calendar::Within,
 }
 
 impl std::fmt::Debug for Care {
@@ -146,6 +150,7 @@ impl Care {
             urgent: coproduce_core::care::safety::urgent_response(),
             calendar: Arc::new(BusinessCalendar::default()),
             due_soon: time::Duration::days(14),
+            goal_answer: GOAL_ANSWER_WITHIN,
         }
     }
 

@@ -19,6 +19,7 @@ mod import;
 mod limits;
 mod measure;
 mod partner;
+mod partnership;
 mod pg_stop;
 mod prescribing;
 mod prescribing_family;

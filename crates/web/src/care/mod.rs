@@ -43,6 +43,8 @@ use tower_sessions::Session;
 
 mod access_log;
 mod chart;
+mod partnership;
+pub(crate) use partnership::home_panel as partnership_panel;
 mod plan;
 mod readings;
 mod summary;
@@ -61,6 +63,7 @@ pub(crate) use worklist::*;
 /// The care plan's and readings' routes.
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
     vec![
+        ("/partnership", get(partnership::page), false),
         ("/patients/{pid}", get(chart_page), false),
         ("/patients/{pid}/readings", post(add_reading), false),
         (

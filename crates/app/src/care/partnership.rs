@@ -1,0 +1,304 @@
+//! The partnership's scorecard over the store (`core::partnership`): both sides' promises
+//! gathered from the records as every workflow writes them, in one pass per resource type.
+//!
+//! - **Team Tasks**: every Task with a deadline, whatever wrote it and whatever its code (a
+//!   kind added later counts without a change here): its code is the kind, its chain's first
+//!   role owes it, it was first due when its chain began (`deadlines::first_due`), it is kept
+//!   when completed (`executionPeriod.end`, else `lastModified`) and withdrawn when cancelled,
+//!   rejected, failed or entered in error. A Task with a team role as `performerType` and a
+//!   due time but no chain (the HbA1c test falling due) counts with its current due time.
+//! - **Reading reviews**: each reading the patient's side entered (tagged unreviewed, or
+//!   reviewed) is owed a review `review.within` after it was taken, Task or none.
+//! - **Goal answers**: each time the patient's side proposes a goal or suggests a change, the
+//!   team owes an answer within `goal_answer`; the team's next word on it keeps the promise.
+//! - **Activities**: each turn of each activity on the shared care plans, owed by its owner
+//!   (the patient's side or a team role).
+//! - **Goals agreed**: goals proposed before the period ended, and those both sides agreed.
+//!
+//! A patient's team is their active CareTeam's name (else its id).
+
+use super::*;
+use crate::deadlines::{first_due, task_deadline};
+use crate::vocabulary::instant_of;
+use coproduce_core::calendar::Within;
+use coproduce_core::partnership::{
+    self as score, ACTIVITY, By, GOAL_ANSWER, GoalFacts, Promise, READING_REVIEW, Scorecard,
+    team_owner,
+};
+
+/// The records a scorecard counts, gathered once.
+#[derive(Debug, Clone, Default)]
+pub struct Promises {
+    pub promises: Vec<Promise>,
+    pub goals: Vec<(OffsetDateTime, GoalFacts)>,
+}
+
+/// The default time the team has to answer a goal the patient's side proposed.
+pub const GOAL_ANSWER_WITHIN: Within = Within::BusinessDays(5);
+
+fn side_of_ref(r: Option<&str>) -> Option<Side> {
+    match r.and_then(split_reference)?.0 {
+        "Patient" | "RelatedPerson" => Some(Side::Patient),
+        "Practitioner" | "PractitionerRole" | "Organization" => Some(Side::Team),
+        _ => None,
+    }
+}
+
+/// A Task's kind: its code in our system, else its first code.
+fn task_kind(v: &Value) -> String {
+    let codings = v["code"]["coding"].as_array();
+    codings
+        .and_then(|cs| cs.iter().find(|c| c["system"] == TASKS))
+        .or_else(|| codings.and_then(|cs| cs.first()))
+        .and_then(|c| c["code"].as_str())
+        .unwrap_or("task")
+        .to_string()
+}
+
+/// A team promise a Task holds, if it holds one.
+fn task_promise(s: &Stored, calendar: &BusinessCalendar) -> Option<Promise> {
+    let v = s.json().ok()?;
+    let (owner, due, escalations) = match task_deadline(&v) {
+        Some((chain, current)) => (
+            team_owner(chain.steps()[0].role),
+            first_due(&v, &chain, &current, calendar)?,
+            u32::try_from(current.level).unwrap_or(u32::MAX),
+        ),
+        None => {
+            let role = v["performerType"][0]["coding"][0]["code"]
+                .as_str()
+                .and_then(Role::parse)
+                .filter(|r| r.is_team())?;
+            (
+                team_owner(role),
+                instant_of(&v["restriction"]["period"]["end"])?,
+                0,
+            )
+        }
+    };
+    let status = v["status"].as_str().unwrap_or("");
+    let done = (status == "completed").then(|| {
+        instant_of(&v["executionPeriod"]["end"])
+            .or_else(|| instant_of(&v["lastModified"]))
+            .unwrap_or_else(|| from_unix_millis(s.last_updated))
+    });
+    Some(Promise {
+        kind: task_kind(&v),
+        owner,
+        team: None,
+        due,
+        done,
+        withdrawn: matches!(
+            status,
+            "cancelled" | "rejected" | "failed" | "entered-in-error"
+        ),
+        escalations,
+    })
+}
+
+/// The team's answers owed on a goal: each proposal or suggested change from the patient's
+/// side, kept by the team's next word.
+fn goal_promises(goal: &GoalView, within: Within, calendar: &BusinessCalendar) -> Vec<Promise> {
+    let mut out = Vec::new();
+    let mut waiting: Option<OffsetDateTime> = None;
+    let owed = |from: OffsetDateTime, done: Option<OffsetDateTime>| Promise {
+        kind: GOAL_ANSWER.into(),
+        owner: None,
+        team: None,
+        due: within.due(calendar, from),
+        done,
+        withdrawn: false,
+        escalations: 0,
+    };
+    let mut events: Vec<&GoalEvent> = goal.history.iter().collect();
+    events.sort_by_key(|e| e.at);
+    for e in events {
+        match side_of_ref(e.by_ref.as_deref()) {
+            Some(Side::Patient) if matches!(e.event.as_str(), "proposed" | "change-suggested") => {
+                waiting.get_or_insert(e.at);
+            }
+            Some(Side::Team) if e.event != "note" => {
+                if let Some(from) = waiting.take() {
+                    out.push(owed(from, Some(e.at)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = waiting {
+        let mut p = owed(from, None);
+        p.withdrawn = matches!(goal.state, GoalState::Closed);
+        out.push(p);
+    }
+    out
+}
+
+impl Care {
+    /// The promises of the whole population for someone the policy lets see it (a quality
+    /// analyst), for aggregates only: one pass under their name, audited, and a refusal too.
+    pub async fn population_promises(
+        &self,
+        caller: &Caller,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Promises> {
+        self.api
+            .require_population_reach(caller, "partnership-scorecard")
+            .await?;
+        let pass = Caller {
+            label: caller.label.clone(),
+            ..Caller::system(&caller.label)
+        };
+        self.promises(&pass, from, to, None).await
+    }
+
+    /// The scorecard of what the caller reaches (the population for the system, a
+    /// clinician's panel), or of one patient's record.
+    pub async fn scorecard(
+        &self,
+        caller: &Caller,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        by: By,
+        patient: Option<&str>,
+    ) -> Result<Scorecard> {
+        let found = self.promises(caller, from, to, patient).await?;
+        Ok(self.score(&found, from, to, by))
+    }
+
+    /// The scorecard of promises already gathered (one pass, several breakdowns).
+    pub fn score(
+        &self,
+        found: &Promises,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        by: By,
+    ) -> Scorecard {
+        let goals: Vec<GoalFacts> = found
+            .goals
+            .iter()
+            .filter(|(proposed, _)| *proposed < to)
+            .map(|(_, g)| *g)
+            .collect();
+        score::scorecard(
+            &found.promises,
+            &goals,
+            from,
+            to,
+            self.now(),
+            by,
+            &self.calendar,
+        )
+    }
+
+    /// Every promise in the records the caller reaches (of one patient, or all) that could
+    /// fall due in `[from, to)`.
+    pub async fn promises(
+        &self,
+        caller: &Caller,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        patient: Option<&str>,
+    ) -> Result<Promises> {
+        let all = |rt: &'static str, mut params: Vec<(String, String)>| async move {
+            if let Some(p) = patient {
+                let name = if rt == "Task" { "patient" } else { "subject" };
+                params.push((name.into(), patient_ref(p)));
+            }
+            self.api.search_all(caller, rt, &params).await
+        };
+        let mut teams: HashMap<String, String> = HashMap::new();
+        for t in all("CareTeam", vec![("status".into(), "active".into())]).await? {
+            let v = content(&t)?;
+            if let Some(p) = t.patient_id.clone() {
+                let name = v["name"]
+                    .as_str()
+                    .map_or_else(|| format!("CareTeam/{}", t.id), str::to_string);
+                teams.entry(p).or_insert(name);
+            }
+        }
+        let mut found = Promises::default();
+        let mut push = |patient: &Option<String>, mut p: Promise| {
+            p.team = patient.as_ref().and_then(|id| teams.get(id)).cloned();
+            found.promises.push(p);
+        };
+        for t in all("Task", vec![]).await? {
+            if let Some(p) = task_promise(&t, &self.calendar) {
+                push(&t.patient_id, p);
+            }
+        }
+        // A reading is owed its review `within` after it was taken.
+        let within = self.review.within;
+        for o in all(
+            "Observation",
+            vec![
+                (
+                    "date".into(),
+                    format!("ge{}", Stored::instant(from - within)),
+                ),
+                ("date".into(), format!("lt{}", Stored::instant(to - within))),
+            ],
+        )
+        .await?
+        {
+            let Some(r) = reading_of(&o) else { continue };
+            if !r.unreviewed && r.review.is_none() {
+                continue;
+            }
+            let p = Promise {
+                kind: READING_REVIEW.into(),
+                owner: None,
+                team: None,
+                due: r.at + within,
+                done: r.review.as_ref().map(|rv| rv.at),
+                withdrawn: false,
+                escalations: 0,
+            };
+            push(&o.patient_id, p);
+        }
+        for g in all("Goal", vec![]).await? {
+            let Some(goal) = goal_of(&g) else { continue };
+            for p in goal_promises(&goal, self.goal_answer, &self.calendar) {
+                push(&g.patient_id, p);
+            }
+            let proposed = goal.history.iter().map(|e| e.at).min();
+            let agreed = matches!(goal.state, GoalState::Agreed)
+                || goal.history.iter().any(|e| e.event == "agreed");
+            found.goals.push((
+                proposed.unwrap_or_else(|| from_unix_millis(g.last_updated)),
+                GoalFacts { agreed },
+            ));
+        }
+        let now = self.now();
+        for plan in all(
+            "CarePlan",
+            vec![("category".into(), format!("{PLAN_CATEGORY}|shared"))],
+        )
+        .await?
+        {
+            let v = content(&plan)?;
+            let patient = plan.patient_id.clone().unwrap_or_default();
+            for a in activities_of(&v, &patient) {
+                let marks: Vec<OffsetDateTime> = v["activity"][a.index]["progress"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| instant_of(&p["time"]))
+                    .collect();
+                for (due, done) in score::activity_turns(&a.facts, &marks, now) {
+                    let p = Promise {
+                        kind: ACTIVITY.into(),
+                        owner: Some(a.facts.owner),
+                        team: None,
+                        due,
+                        done,
+                        withdrawn: false,
+                        escalations: 0,
+                    };
+                    push(&plan.patient_id, p);
+                }
+            }
+        }
+        Ok(found)
+    }
+}

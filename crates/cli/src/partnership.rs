@@ -1,0 +1,155 @@
+//! `coproduce partnership`: both sides of the partnership over a period. The team's side:
+//! every promise it owed the patient that fell due (any Task with a deadline, whatever
+//! workflow wrote it; readings reviewed; goals answered; the team's activities), kept on
+//! time, kept late or still open, the median lateness and the escalations. The patient's
+//! side beside it: their and their family's activities kept on time, and goals agreed by
+//! both sides. Overall and by kind, team, role or month; printed, and written as a CSV.
+
+use anyhow::{Context, Result, bail};
+use coproduce_app::care::Care;
+use coproduce_app::spreadsheet::safe_cell;
+use coproduce_core::calendar::BusinessCalendar;
+use coproduce_core::partnership::{By, Scorecard, Tally};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct PartnershipArgs {
+    /// First day (YYYY-MM-DD), in the site's time zone.
+    #[arg(long)]
+    pub from: String,
+    /// Last day (YYYY-MM-DD), included.
+    #[arg(long)]
+    pub to: String,
+    /// Break down by `kind` (the default), `team`, `role` or `month`.
+    #[arg(long, default_value = "kind")]
+    pub by: String,
+    /// Where the CSV goes.
+    #[arg(long, default_value = "partnership.csv")]
+    pub out: PathBuf,
+}
+
+fn date(s: &str) -> Result<time::Date> {
+    time::Date::parse(
+        s,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .with_context(|| format!("'{s}' is not a date like 2026-01-01"))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |p| format!("{p:.1}%"))
+}
+
+fn hours(v: Option<f64>) -> String {
+    v.map_or("-".into(), |h| format!("{h:.1} h"))
+}
+
+fn row(label: &str, t: &Tally) {
+    println!(
+        "{label:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
+        t.counted(),
+        t.on_time,
+        t.late,
+        t.overdue,
+        pct(t.on_time_pct()),
+        hours(t.median_late_hours()),
+        t.escalated,
+        t.escalations,
+    );
+}
+
+fn header(title: &str) {
+    println!(
+        "{title:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
+        "owed", "on time", "late", "open", "on time", "median", "escalated", "steps"
+    );
+}
+
+/// The scorecard as rows: side, breakdown, key, then the counts.
+fn write_csv(card: &Scorecard, out: &PathBuf) -> Result<()> {
+    let mut w =
+        csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
+    w.write_record([
+        "side",
+        "by",
+        "group",
+        "owed",
+        "on_time",
+        "late",
+        "still_open",
+        "on_time_pct",
+        "median_late_hours",
+        "escalated",
+        "escalation_steps",
+    ])?;
+    let sides = [
+        ("team", &card.team, &card.team_by),
+        ("patient", &card.patient, &card.patient_by),
+    ];
+    for (side, all, split) in sides {
+        let groups = std::iter::once(("all", "all".to_string(), all))
+            .chain(split.iter().map(|(k, t)| (card.by.as_str(), k.clone(), t)));
+        for (by, key, t) in groups {
+            w.write_record([
+                side.to_string(),
+                by.to_string(),
+                safe_cell(&key).into_owned(),
+                t.counted().to_string(),
+                t.on_time.to_string(),
+                t.late.to_string(),
+                t.overdue.to_string(),
+                t.on_time_pct().map_or(String::new(), |p| format!("{p:.2}")),
+                t.median_late_hours()
+                    .map_or(String::new(), |h| format!("{h:.2}")),
+                t.escalated.to_string(),
+                t.escalations.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub async fn run(care: &Care, calendar: &BusinessCalendar, a: PartnershipArgs) -> Result<()> {
+    let (first, last) = (date(&a.from)?, date(&a.to)?);
+    anyhow::ensure!(first <= last, "--from must not be after --to");
+    let Some(by) = By::parse(&a.by) else {
+        bail!("--by takes kind, team, role or month, not '{}'", a.by)
+    };
+    let midnight = time::Time::MIDNIGHT;
+    let from = calendar.instant(first, midnight);
+    let to = calendar.instant(
+        last.next_day().context("--to is the last day there is")?,
+        midnight,
+    );
+    let started = std::time::Instant::now();
+    let caller = coproduce_app::accounts::Caller::system("cli:partnership");
+    let card = care
+        .scorecard(&caller, from, to, by, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "the partnership {first} to {last}: promises first due in the period, as they stand now ({:.2} s)",
+        started.elapsed().as_secs_f64()
+    );
+    header("the team's side");
+    row("all", &card.team);
+    for (k, t) in &card.team_by {
+        row(&format!("  {k}"), t);
+    }
+    println!();
+    header("the patient's side");
+    row("all", &card.patient);
+    for (k, t) in &card.patient_by {
+        row(&format!("  {k}"), t);
+    }
+    println!(
+        "goals agreed by both sides: {} of {} ({})",
+        card.goals_agreed,
+        card.goals,
+        pct(card.goals_agreed_pct())
+    );
+    write_csv(&card, &a.out)?;
+    println!("written to {}", a.out.display());
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The partnership's scorecard over the store, counted by hand on a fake clock (Monday 1 June
+//! 2026, 10:00 UTC; the site keeps Monday to Friday, 08:00 to 17:00 UTC):
+//!
+//! - Ana enters two glucose readings at 10:00; the nurse reviews one on day 7 (on time) and
+//!   the other on day 8 (a day late).
+//! - Ana proposes a goal on Monday and the clinician agrees on Wednesday (due by the close
+//!   of the 5th business day: on time); a second, proposed on Tuesday, is never answered (due
+//!   Tuesday 9 June at 17:00, still open).
+//! - Two Tasks of a kind no workflow here writes (`home-visit`, another system's code) with a
+//!   chain nurse then clinician, 1 business day each: one completed within the hour, one left
+//!   until the watcher moved it to the clinician and completed the next morning at 09:00,
+//!   16 hours after it was first due.
+//! - Ana's weekly walk, kept on day 6 and then not again (due 14 June 10:00, still open); the
+//!   nurse's one-off call by Friday, made on Thursday.
+//!
+//! On 20 June at 12:00 the team owes 7 (4 on time, 2 late, 1 open), the patient's side 2.
+
+use coproduce_app::caller::Caller;
+use coproduce_app::care::{NewActivity, NewReading};
+use coproduce_app::deadlines::{Watcher, escalation_extension, set_task_deadline};
+use coproduce_app::fhir_api::FhirApi;
+use coproduce_app::notify::Notifier;
+use coproduce_app::workflows::{Settings, Workflows};
+use coproduce_core::Clock;
+use coproduce_core::access::Role;
+use coproduce_core::calendar::{BusinessCalendar, Within};
+use coproduce_core::care::plan::{Cadence, GoalAnswer, Owner, Schedule, Setting};
+use coproduce_core::care::readings::Measure;
+use coproduce_core::deadline::{Escalation, Step};
+use coproduce_core::partnership::By;
+use coproduce_store::Stored;
+use coproduce_testkit::{TestApp, TestBackend, backends};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::Duration;
+use time::macros::datetime;
+
+fn home_visit(now: time::OffsetDateTime, calendar: &BusinessCalendar) -> Value {
+    let chain = Escalation::new(vec![
+        Step {
+            role: Role::Nurse,
+            within: Within::BusinessDays(1),
+        },
+        Step {
+            role: Role::Clinician,
+            within: Within::BusinessDays(1),
+        },
+    ])
+    .unwrap();
+    let mut task = json!({
+        "resourceType": "Task", "status": "requested", "intent": "order",
+        "code": {"coding": [{"system": "https://example.org/community-tasks", "code": "home-visit"}]},
+        "for": {"reference": "Patient/p1"},
+        "authoredOn": Stored::instant(now),
+        "extension": [escalation_extension(&chain)],
+    });
+    set_task_deadline(&mut task, &chain.open(calendar, now));
+    task
+}
+
+async fn complete(api: &FhirApi, id: &str, at: time::OffsetDateTime) {
+    let sys = Caller::system("test:partnership");
+    let stored = api.read(&sys, "Task", id).await.unwrap();
+    let mut v: Value = stored.json().unwrap();
+    v["status"] = json!("completed");
+    v["executionPeriod"] = json!({"end": Stored::instant(at)});
+    api.update(&sys, "Task", id, v.to_string().as_bytes(), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("en").await;
+        let start = datetime!(2026-06-01 10:00 UTC);
+        app.clock.set(start);
+        let clock: Arc<dyn Clock> = app.clock.clone();
+        let api = FhirApi::new(app.db.store.clone(), clock.clone());
+        let w = Workflows::new(api.clone(), &Settings::default());
+        let calendar = BusinessCalendar::default();
+        let ana = crate::rescue::caller(&app, "ana").await;
+        let dr = crate::rescue::caller(&app, "dr.okafor").await;
+        let nurse = crate::rescue::caller(&app, "nurse.lee").await;
+        let sys = Caller::system("test:partnership");
+
+        let glucose = NewReading {
+            measure: Measure::Glucose,
+            values: vec![120.0],
+            unit: String::new(),
+            at: start,
+        };
+        let first = w.care.record_reading(&ana, "p1", &glucose).await.unwrap();
+        let second = w.care.record_reading(&ana, "p1", &glucose).await.unwrap();
+        let goal = w
+            .care
+            .propose_goal(&ana, "p1", "Walk to the market", None)
+            .await
+            .unwrap();
+        let walk = w
+            .care
+            .add_activity(
+                &ana,
+                "p1",
+                &NewActivity {
+                    text: "A 20-minute walk".into(),
+                    owner: Owner::Patient,
+                    setting: Setting::SelfCare,
+                    schedule: Schedule::Every(Cadence::Weeks(1)),
+                },
+            )
+            .await
+            .unwrap();
+        let call = w
+            .care
+            .add_activity(
+                &dr,
+                "p1",
+                &NewActivity {
+                    text: "Call about the new meter".into(),
+                    owner: Owner::Team(Role::Nurse),
+                    setting: Setting::Outpatient,
+                    schedule: Schedule::By(datetime!(2026-06-05 17:00 UTC)),
+                },
+            )
+            .await
+            .unwrap();
+        let quick = api
+            .create(
+                &sys,
+                "Task",
+                home_visit(start, &calendar).to_string().as_bytes(),
+                None,
+            )
+            .await
+            .unwrap()
+            .stored
+            .id;
+        let slow = api
+            .create(
+                &sys,
+                "Task",
+                home_visit(start, &calendar).to_string().as_bytes(),
+                None,
+            )
+            .await
+            .unwrap()
+            .stored
+            .id;
+        complete(&api, &quick, start + Duration::minutes(50)).await;
+
+        app.clock.set(datetime!(2026-06-02 09:00 UTC));
+        w.care
+            .propose_goal(&ana, "p1", "Cook at home on weekdays", None)
+            .await
+            .unwrap();
+        // The nurse's first deadline (Tuesday 17:00) passes: the clinician has it now.
+        app.clock.set(datetime!(2026-06-02 18:00 UTC));
+        let watcher = Watcher::new(
+            api.clone(),
+            clock.clone(),
+            Arc::new(calendar.clone()),
+            Notifier::new(api.clone(), clock.clone(), false),
+        );
+        assert_eq!(watcher.tick().await.unwrap().escalated, 1);
+        app.clock.set(datetime!(2026-06-03 09:00 UTC));
+        complete(&api, &slow, datetime!(2026-06-03 09:00 UTC)).await;
+        w.care
+            .answer_goal(&dr, "p1", &goal.id, GoalAnswer::Agree, None)
+            .await
+            .unwrap();
+        app.clock.set(datetime!(2026-06-04 11:00 UTC));
+        w.care.mark_done(&nurse, "p1", call.index).await.unwrap();
+        app.clock.set(start + Duration::days(6));
+        w.care.mark_done(&ana, "p1", walk.index).await.unwrap();
+        app.clock.set(start + Duration::days(7));
+        w.care
+            .review_reading(&nurse, "p1", &first.id, "")
+            .await
+            .unwrap();
+        app.clock.set(start + Duration::days(8));
+        w.care
+            .review_reading(&nurse, "p1", &second.id, "")
+            .await
+            .unwrap();
+
+        let now = datetime!(2026-06-20 12:00 UTC);
+        app.clock.set(now);
+        let (from, to) = (
+            datetime!(2026-06-01 00:00 UTC),
+            datetime!(2026-07-01 00:00 UTC),
+        );
+        let card = w
+            .care
+            .scorecard(&sys, from, to, By::Kind, None)
+            .await
+            .unwrap();
+        let t = &card.team;
+        assert_eq!(
+            (t.counted(), t.on_time, t.late, t.overdue),
+            (7, 4, 2, 1),
+            "{card:#?}"
+        );
+        assert_eq!((t.escalated, t.escalations), (1, 1));
+        // Late by 24 h (the review on day 8), 16 h (the home visit) and 259 h so far (the
+        // unanswered goal, due 9 June 17:00): the median is 24 h.
+        assert_eq!(t.median_late_hours(), Some(24.0));
+        let kind = |k: &str| {
+            let t = &card.team_by[k];
+            (t.on_time, t.late, t.overdue)
+        };
+        assert_eq!(kind("reading-review"), (1, 1, 0));
+        assert_eq!(kind("goal-answer"), (1, 0, 1));
+        assert_eq!(kind("home-visit"), (1, 1, 0));
+        assert_eq!(kind("activity"), (1, 0, 0));
+        assert_eq!(card.team_by.len(), 4, "no other promise: {card:#?}");
+        let p = &card.patient;
+        assert_eq!((p.counted(), p.on_time, p.overdue), (2, 1, 1));
+        assert_eq!((card.goals, card.goals_agreed), (2, 1));
+
+        let by_role = w
+            .care
+            .scorecard(&sys, from, to, By::Role, None)
+            .await
+            .unwrap();
+        assert_eq!(by_role.team_by["nurse"].counted(), 3);
+        assert_eq!(by_role.team_by["care-team"].counted(), 4);
+        let by_team = w
+            .care
+            .scorecard(&sys, from, to, By::Team, None)
+            .await
+            .unwrap();
+        assert_eq!(by_team.team_by["CareTeam/team-p1"].counted(), 7);
+        // Nothing is owed in a period before any of it.
+        let may = w
+            .care
+            .scorecard(&sys, datetime!(2026-05-01 00:00 UTC), from, By::Kind, None)
+            .await
+            .unwrap();
+        assert_eq!((may.team.counted(), may.patient.counted()), (0, 0));
+
+        // The analyst reads the same on her page, reached from her home; a clinician does not.
+        let mut ida = crate::measure::analyst(&app, "ida").await;
+        let (_, home) = ida.get("/").await;
+        assert!(home.contains("href=\"/partnership\""), "{home}");
+        let (status, page) = ida.get("/partnership").await;
+        assert_eq!(status, 200, "{page}");
+        for figure in [
+            "<th scope=\"row\">All</th><td>7</td><td>4</td><td>2</td><td>1</td><td>57.1%</td><td>24.0 h</td><td>1</td>",
+            "<th scope=\"row\">home-visit</th><td>2</td><td>1</td><td>1</td><td>0</td><td>50.0%</td><td>16.0 h</td><td>1</td>",
+            "<th scope=\"row\">Review a patient&#39;s reading</th><td>2</td><td>1</td><td>1</td>",
+            "<th scope=\"row\">2026-06</th><td>7</td>",
+            "<th scope=\"row\">The patient</th><td>2</td><td>1</td><td>0</td><td>1</td>",
+            "Goals agreed by both sides: 1 of 2 (50.0%).",
+        ] {
+            assert!(page.contains(figure), "{figure} in {page}");
+        }
+        assert!(page.contains("<svg"), "the month-by-month plot");
+        let mut doctor = app.sign_in("dr.okafor").await;
+        let (status, _) = doctor.get("/partnership").await;
+        assert_eq!(status, 403);
+
+        // Ana reads what her team and she did in the last three months on her home; Clara,
+        // her daughter, reads it about her mother.
+        let mut ana_web = app.sign_in("ana").await;
+        let (_, home) = ana_web.get("/").await;
+        for words in [
+            "What my team and I have done",
+            "Your care team did 4 of 7 things on time. One is late and still waiting.",
+            "You and your family did 1 of 2 planned activities on time.",
+            "Goals you and your team both agreed: 1 of 2.",
+        ] {
+            assert!(home.contains(words), "{words} in {home}");
+        }
+        let mut clara = app.sign_in("clara").await;
+        let (_, page) = clara.get("/patients/p1").await;
+        assert!(
+            page.contains("The care team did 4 of 7 things on time."),
+            "{page}"
+        );
+
+        // The command counts the same (with the real clock, every open promise is as open).
+        if backend == TestBackend::Sqlite {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("scorecard.csv");
+            let (ok, printed) = crate::coproduce(
+                &app.db.url,
+                &[
+                    "partnership",
+                    "--from",
+                    "2026-06-01",
+                    "--to",
+                    "2026-06-30",
+                    "--by",
+                    "role",
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            );
+            assert!(ok, "{printed}");
+            assert!(
+                printed.contains("goals agreed by both sides: 1 of 2 (50.0%)"),
+                "{printed}"
+            );
+            let csv = std::fs::read_to_string(&out).unwrap();
+            assert!(csv.contains("\nteam,all,all,7,4,2,1,57.14,"), "{csv}");
+            assert!(
+                csv.contains("\nteam,role,nurse,3,2,1,0,66.67,16.00,1,1\n"),
+                "{csv}"
+            );
+            assert!(
+                csv.contains("\npatient,role,patient,2,1,0,1,50.00,"),
+                "{csv}"
+            );
+            let (ok, printed) = crate::coproduce(
+                &app.db.url,
+                &[
+                    "partnership",
+                    "--from",
+                    "2026-06-01",
+                    "--to",
+                    "2026-06-30",
+                    "--by",
+                    "colour",
+                ],
+            );
+            assert!(
+                !ok && printed.contains("--by takes kind, team, role or month"),
+                "{printed}"
+            );
+        }
+        app.finish().await;
+    }
+}
