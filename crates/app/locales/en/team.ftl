@@ -480,3 +480,16 @@ partnership-kind-activity = Care-plan activity
 partnership-kind-urgent-reading = Respond to an urgent reading
 partnership-owner-patient = The patient
 partnership-owner-family = The family
+partnership-shared-title = The patient's voice on shared decisions
+partnership-shared = CollaboRATE, the top score on all three questions (every effort was made): { $top } of { $n } responses in the period ({ $share }).
+partnership-panel-link = Our partnership scorecard
+partnership-panel-title = Our panel: did each side do what it owed?
+partnership-panel-lead = The same figures as the population's, over the patients you care for: every promise first due in the last twelve months and this month so far. Your own late items first; colleagues are never listed by name.
+partnership-own-late = { $n ->
+    [one] One of your items is late
+   *[other] { $n } of your items are late
+}
+partnership-own-late-none = None of your items is late.
+partnership-due = Was due
+partnership-action = Action
+partnership-open-chart = Open the chart

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 mod chart;
+mod collaborate;
 mod csv;
 mod partnership;
 mod plan;
@@ -40,6 +41,7 @@ mod rules;
 use crate::error::CareError;
 use crate::vocabulary::{PLAN_CATEGORY, ROLES, TASKS, WORKFLOW_TAGS, person_name, role_of};
 pub use chart::*;
+pub use collaborate::*;
 pub use csv::*;
 pub use partnership::*;
 pub use plan::*;

@@ -14,6 +14,7 @@
 //! - **Activities**: each turn of each activity on the shared care plans, owed by its owner
 //!   (the patient's side or a team role).
 //! - **Goals agreed**: goals proposed before the period ended, and those both sides agreed.
+//! - **Shared decisions**: the CollaboRATE responses given in the period (`collaborate`).
 //!
 //! A patient's team is their active CareTeam's name (else its id).
 
@@ -31,6 +32,8 @@ use coproduce_core::partnership::{
 pub struct Promises {
     pub promises: Vec<Promise>,
     pub goals: Vec<(OffsetDateTime, GoalFacts)>,
+    /// The CollaboRATE responses given in the period, and those with the top score.
+    pub shared_decisions: coproduce_core::partnership::collaborate::Rate,
 }
 
 /// The default time the team has to answer a goal the patient's side proposed.
@@ -133,7 +136,65 @@ fn goal_promises(goal: &GoalView, within: Within, calendar: &BusinessCalendar) -
     out
 }
 
+/// A team item late with the role that now owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateItem {
+    pub patient: String,
+    /// The patient's name as a list shows it.
+    pub name: String,
+    pub kind: String,
+    /// Its current due time (the step of its chain it is at).
+    pub due: OffsetDateTime,
+}
+
 impl Care {
+    /// The open Tasks of any kind that a role owns now and that are past their time, on the
+    /// patients the caller reaches, most overdue first.
+    pub async fn late_items(&self, caller: &Caller, role: Role) -> Result<Vec<LateItem>> {
+        let now = self.now();
+        let names: HashMap<String, String> = self
+            .people(caller)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect();
+        let open = self
+            .api
+            .search_all(
+                caller,
+                "Task",
+                &params(&[("status", "requested,in-progress".into())]),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for t in open {
+            let v = content(&t)?;
+            let owned = match task_deadline(&v) {
+                Some((_, d)) => Some((d.role, d.due)),
+                None => v["performerType"][0]["coding"][0]["code"]
+                    .as_str()
+                    .and_then(Role::parse)
+                    .zip(instant_of(&v["restriction"]["period"]["end"])),
+            };
+            let (Some((owner, due)), Some(patient)) = (owned, t.patient_id.clone()) else {
+                continue;
+            };
+            if owner == role && due < now {
+                out.push(LateItem {
+                    name: names
+                        .get(&patient)
+                        .cloned()
+                        .unwrap_or_else(|| patient.clone()),
+                    patient,
+                    kind: task_kind(&v),
+                    due,
+                });
+            }
+        }
+        out.sort_by_key(|x| x.due);
+        Ok(out)
+    }
+
     /// The promises of the whole population for someone the policy lets see it (a quality
     /// analyst), for aggregates only: one pass under their name, audited, and a refusal too.
     pub async fn population_promises(
@@ -268,6 +329,19 @@ impl Care {
                 proposed.unwrap_or_else(|| from_unix_millis(g.last_updated)),
                 GoalFacts { agreed },
             ));
+        }
+        for r in all(
+            "QuestionnaireResponse",
+            vec![
+                ("authored".into(), format!("ge{}", Stored::instant(from))),
+                ("authored".into(), format!("lt{}", Stored::instant(to))),
+            ],
+        )
+        .await?
+        {
+            if let Some(a) = collaborate_answers(&content(&r)?) {
+                found.shared_decisions.add(&a);
+            }
         }
         let now = self.now();
         for plan in all(

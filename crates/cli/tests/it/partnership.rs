@@ -330,6 +330,163 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
                 "{printed}"
             );
         }
+
+        // The clinician reads the panel's scorecard from her home: the same figures, and
+        // none of her own items late.
+        let mut doctor = app.sign_in("dr.okafor").await;
+        let (_, home) = doctor.get("/").await;
+        assert!(home.contains("href=\"/partnership/panel\""), "{home}");
+        let (status, page) = doctor.get("/partnership/panel").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains(
+                "<th scope=\"row\">All</th><td>7</td><td>4</td><td>2</td><td>1</td><td>57.1%</td>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("None of your items is late."), "{page}");
+        // A home visit asked of the nurse on Saturday is due by Monday's close; on Tuesday it
+        // is hers, late, with one action.
+        api.create(
+            &sys,
+            "Task",
+            home_visit(now, &calendar).to_string().as_bytes(),
+            None,
+        )
+        .await
+        .unwrap();
+        app.clock.set(datetime!(2026-06-23 09:00 UTC));
+        let mut nurse_web = app.sign_in("nurse.lee").await;
+        let (_, page) = nurse_web.get("/partnership/panel").await;
+        assert!(page.contains("One of your items is late"), "{page}");
+        assert!(
+            page.contains("<td>Ana Silva</td><td>home-visit</td><td>2026-06-22 17:00 UTC</td><td><a href=\"/patients/p1\">Open the chart</a></td>"),
+            "{page}"
+        );
+        let mut ida = app.sign_in("ida").await;
+        let (status, _) = ida.get("/partnership/panel").await;
+        assert_eq!(status, 403, "the analyst reads the population's page");
+        app.finish().await;
+    }
+}
+
+/// After the clinician agrees her goal, Ana is asked CollaboRATE's three questions on her
+/// home in Brazilian Portuguese; a missing answer is refused and nothing is written; her
+/// answers are a QuestionnaireResponse to our Questionnaire that exports as valid FHIR and
+/// imports again unchanged; the analyst reads the top-score rate.
+#[tokio::test]
+async fn ana_answers_the_shared_decision_questions_in_portuguese_and_the_analyst_reads_the_rate() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed_care_team("pt-BR").await;
+        let start = datetime!(2026-06-01 10:00 UTC);
+        app.clock.set(start);
+        let clock: Arc<dyn Clock> = app.clock.clone();
+        let w = Workflows::new(
+            FhirApi::new(app.db.store.clone(), clock),
+            &Settings::default(),
+        );
+        let ana = crate::rescue::caller(&app, "ana").await;
+        let dr = crate::rescue::caller(&app, "dr.okafor").await;
+        let goal = w
+            .care
+            .propose_goal(&ana, "p1", "Caminhar", None)
+            .await
+            .unwrap();
+        let mut web = app.sign_in("ana").await;
+        let (_, home) = web.get("/").await;
+        assert!(!home.contains("collaborate-open"), "nothing to ask yet");
+        app.clock.set(start + Duration::hours(3));
+        w.care
+            .answer_goal(&dr, "p1", &goal.id, GoalAnswer::Agree, None)
+            .await
+            .unwrap();
+        let mut web = app.sign_in("ana").await;
+        let (_, home) = web.get("/").await;
+        assert!(
+            home.contains("Conte como foi sua última consulta ou a última mudança no seu plano"),
+            "{home}"
+        );
+        let (status, form) = web.get("/patients/p1/collaborate").await;
+        assert_eq!(status, 200);
+        assert!(
+            form.contains(
+                "Quanto esforço foi feito para ajudar você a entender seus problemas de saúde?"
+            ),
+            "{form}"
+        );
+        let refused = web
+            .post(
+                "/patients/p1/collaborate",
+                &[("understand", "4"), ("listen", "4")],
+            )
+            .await;
+        assert_eq!(refused.status(), 422);
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("Por favor, responda às três perguntas."),
+        );
+        let sys = Caller::system("test:collaborate");
+        let api = FhirApi::new(app.db.store.clone(), app.clock.clone());
+        let none = api
+            .search_all(&sys, "QuestionnaireResponse", &[])
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "a refused answer writes nothing");
+        let sent = web
+            .post(
+                "/patients/p1/collaborate",
+                &[("understand", "4"), ("listen", "4"), ("include", "4")],
+            )
+            .await;
+        assert_eq!(sent.status(), 303, "saved, then back to her home");
+        let responses = api
+            .search_all(&sys, "QuestionnaireResponse", &[])
+            .await
+            .unwrap();
+        assert_eq!(responses.len(), 1);
+        let qr: Value = responses[0].json().unwrap();
+        assert_eq!(qr["questionnaire"], coproduce_app::care::COLLABORATE);
+        assert_eq!(qr["author"]["reference"], "Patient/p1");
+        assert_eq!(qr["item"][2]["answer"][0]["valueCoding"]["code"], "4");
+        let questionnaire = api
+            .read(&sys, "Questionnaire", "coproduce-collaborate")
+            .await
+            .unwrap();
+        let questionnaire: Value = questionnaire.json().unwrap();
+        assert_eq!(questionnaire["url"], coproduce_app::care::COLLABORATE);
+        let (_, home) = web.get("/").await;
+        assert!(
+            !home.contains("collaborate-open"),
+            "answered: not asked again"
+        );
+        let mut doctor = app.sign_in("dr.okafor").await;
+        let (status, _) = doctor.get("/patients/p1/collaborate").await;
+        assert_eq!(status, 403, "the team does not answer for the patient");
+
+        app.clock.set(start + Duration::hours(4));
+        let mut ida = crate::measure::analyst(&app, "ida").await;
+        let (_, page) = ida.get("/partnership").await;
+        assert!(
+            page.contains("every effort was made): 1 of 1 responses in the period (100.0%)"),
+            "{page}"
+        );
+        if backend == TestBackend::Sqlite {
+            let out = tempfile::tempdir().unwrap();
+            let counts = crate::export_valid_and_reimport(
+                &app.db.url,
+                out.path(),
+                &["Questionnaire", "QuestionnaireResponse"],
+            );
+            assert_eq!(
+                (counts[0], counts[1], counts[2], counts[3]),
+                (0, 0, 2, 0),
+                "{counts:?}"
+            );
+        }
         app.finish().await;
     }
 }

@@ -64,6 +64,12 @@ pub(crate) use worklist::*;
 pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>, bool)> {
     vec![
         ("/partnership", get(partnership::page), false),
+        ("/partnership/panel", get(partnership::panel_page), false),
+        (
+            "/patients/{pid}/collaborate",
+            get(partnership::collaborate_form).post(partnership::collaborate_answer),
+            false,
+        ),
         ("/patients/{pid}", get(chart_page), false),
         ("/patients/{pid}/readings", post(add_reading), false),
         (

@@ -29,10 +29,14 @@ pub(crate) struct Row {
 #[template(path = "partnership.html")]
 pub(crate) struct PartnershipPage {
     f: Frame,
+    lead: String,
+    /// On the panel's page: the reader's own late items.
+    own_late: Option<Vec<LateRow>>,
     team: Vec<Row>,
     patient: Vec<Row>,
     months: Vec<Row>,
     goals: String,
+    shared: String,
     trend_chart: String,
 }
 
@@ -59,24 +63,29 @@ fn kind_label(t: &crate::i18n::Tr, kind: &str) -> String {
         .map_or_else(|| kind.to_string(), |k| t.t(&k))
 }
 
-pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Response {
-    let p = match person(&s, &session).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let t = p.t();
-    let now = s.care.now();
+/// The first instant of the month a year before this one, in the reader's zone: the
+/// pages' period is the twelve whole months before this one and this one so far.
+fn year_ago(p: &crate::shell::Person, now: time::OffsetDateTime) -> time::OffsetDateTime {
     let local = p.calendar.local_time(now);
-    // The twelve whole months before this one, and this one so far.
     let first =
         time::Date::from_calendar_date(local.year() - 1, local.month(), 1).unwrap_or(local.date());
-    let from = p.calendar.instant(first, time::Time::MIDNIGHT);
-    let found = match s.care.population_promises(&p.caller, from, now).await {
-        Ok(f) => f,
-        Err(e) => return failed(&t, e),
-    };
-    let by_kind = s.care.score(&found, from, now, By::Kind);
-    let by_month = s.care.score(&found, from, now, By::Month);
+    p.calendar.instant(first, time::Time::MIDNIGHT)
+}
+
+/// The scorecard page over promises already gathered.
+fn view(
+    s: &AppState,
+    p: &crate::shell::Person,
+    found: &coproduce_app::care::Promises,
+    from: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+    title: &str,
+    lead: &str,
+) -> PartnershipPage {
+    let t = p.t();
+    let by_kind = s.care.score(found, from, now, By::Kind);
+    let by_month = s.care.score(found, from, now, By::Month);
+    let by_role = s.care.score(found, from, now, By::Role);
     let mut team = vec![row(t.t("partnership-all"), &by_kind.team)];
     team.extend(
         by_kind
@@ -84,7 +93,6 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
             .iter()
             .map(|(k, x)| row(kind_label(&t, k), x)),
     );
-    let by_role = s.care.score(&found, from, now, By::Role);
     let mut patient = vec![row(t.t("partnership-all"), &by_role.patient)];
     patient.extend(
         by_role
@@ -102,8 +110,10 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
         .iter()
         .map(|(k, x)| (k.clone(), x.on_time_pct().unwrap_or(0.0)))
         .collect();
-    let page = PartnershipPage {
-        f: p.frame(t.t("partnership-title"), None, None),
+    let shared = found.shared_decisions;
+    PartnershipPage {
+        f: p.frame(t.t(title), None, None),
+        lead: t.t(lead),
         team,
         patient,
         months,
@@ -115,9 +125,98 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
                 ("share", pct(by_kind.goals_agreed_pct().map(|p| p / 100.0))),
             ],
         ),
+        shared: t.with(
+            "partnership-shared",
+            &[
+                ("top", shared.top.to_string()),
+                ("n", shared.responses.to_string()),
+                ("share", pct(shared.pct().map(|p| p / 100.0))),
+            ],
+        ),
         trend_chart: crate::charts::bars(&points, 100.0, &t.t("partnership-trend-chart"), "%")
             .unwrap_or_default(),
+        own_late: None,
+    }
+}
+
+/// The population's scorecard, for the quality analyst (aggregates only).
+pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Response {
+    let p = match person(&s, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
+    let t = p.t();
+    let now = s.care.now();
+    let from = year_ago(&p, now);
+    let found = match s.care.population_promises(&p.caller, from, now).await {
+        Ok(f) => f,
+        Err(e) => return failed(&t, e),
+    };
+    let page = view(
+        &s,
+        &p,
+        &found,
+        from,
+        now,
+        "partnership-title",
+        "partnership-lead",
+    );
+    render(&page, StatusCode::OK)
+}
+
+/// One of the signed-in member's own late items on the panel page: one action, open it.
+pub(crate) struct LateRow {
+    pid: String,
+    patient: String,
+    what: String,
+    due: String,
+}
+
+/// The panel's scorecard, for a member of the care team: the same figures as the analyst's
+/// over the patients they care for, and their own late items (never a colleague's by name).
+pub(crate) async fn panel_page(State(s): State<AppState>, session: Session) -> Response {
+    let p = match person(&s, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = p.t();
+    let Some(role) = p.role().filter(|r| r.is_team()) else {
+        return failed(
+            &t,
+            CareError::App(AppError::Forbidden(
+                "the panel's scorecard is the care team's".into(),
+            )),
+        );
+    };
+    let now = s.care.now();
+    let from = year_ago(&p, now);
+    let found = match s.care.promises(&p.caller, from, now, None).await {
+        Ok(f) => f,
+        Err(e) => return failed(&t, e),
+    };
+    let late = match s.care.late_items(&p.caller, role).await {
+        Ok(l) => l,
+        Err(e) => return failed(&t, e),
+    };
+    let own_late = late
+        .into_iter()
+        .map(|x| LateRow {
+            what: kind_label(&t, &x.kind),
+            due: t.when_zoned(x.due),
+            pid: x.patient,
+            patient: x.name,
+        })
+        .collect();
+    let mut page = view(
+        &s,
+        &p,
+        &found,
+        from,
+        now,
+        "partnership-panel-title",
+        "partnership-panel-lead",
+    );
+    page.own_late = Some(own_late);
     render(&page, StatusCode::OK)
 }
 
@@ -132,6 +231,8 @@ struct PartnershipBox {
     waiting: usize,
     patient: Option<String>,
     goals: Option<String>,
+    /// Ask the three questions about shared decisions (the patient's side only).
+    ask: Option<String>,
 }
 
 /// The months the home box looks back over.
@@ -157,7 +258,9 @@ pub(crate) fn home_panel<'a>(
             Err(CareError::App(AppError::Forbidden(_))) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if card.team.counted() + card.patient.counted() + card.goals == 0 {
+        let ask = p.side() == Some(coproduce_core::care::plan::Side::Patient)
+            && s.care.collaborate_due(&p.caller, pid).await?;
+        if card.team.counted() + card.patient.counted() + card.goals == 0 && !ask {
             return Ok(None);
         }
         let t = p.t();
@@ -201,10 +304,105 @@ pub(crate) fn home_panel<'a>(
                     ],
                 )
             }),
+            ask: ask.then(|| format!("/patients/{pid}/collaborate")),
             t,
         }
         .render()
         .map(Some)
         .map_err(|e| CareError::App(AppError::Internal(e.to_string())))
     })
+}
+
+/// One of the three questions, with its answers (value, words, chosen).
+pub(crate) struct Question {
+    field: &'static str,
+    text: String,
+    options: Vec<(u8, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "collaborate.html")]
+pub(crate) struct CollaboratePage {
+    f: Frame,
+    pid: String,
+    questions: Vec<Question>,
+}
+
+fn collaborate_page(
+    p: &crate::shell::Person,
+    pid: &str,
+    said: [Option<u8>; 3],
+    error: Option<String>,
+) -> CollaboratePage {
+    use coproduce_core::partnership::collaborate::{ITEMS, TOP};
+    let t = p.t();
+    CollaboratePage {
+        f: p.frame(t.t("collaborate-title"), None, error),
+        pid: pid.to_string(),
+        questions: ITEMS
+            .iter()
+            .zip(said)
+            .map(|(field, chosen)| Question {
+                field,
+                text: t.t(&format!("collaborate-q-{field}")),
+                options: (0..=TOP)
+                    .map(|v| (v, t.t(&format!("collaborate-a{v}")), chosen == Some(v)))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The three questions about shared decisions, for the patient or their family.
+pub(crate) async fn collaborate_form(
+    State(s): State<AppState>,
+    session: Session,
+    axum::extract::Path(pid): axum::extract::Path<String>,
+) -> Response {
+    let p = match person(&s, &session).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // The care team does not answer for the patient.
+    if p.side() != Some(coproduce_core::care::plan::Side::Patient) {
+        return failed(
+            &p.t(),
+            CareError::App(AppError::Forbidden(
+                "the patient and their family answer these questions".into(),
+            )),
+        );
+    }
+    render(&collaborate_page(&p, &pid, [None; 3], None), StatusCode::OK)
+}
+
+pub(crate) async fn collaborate_answer(
+    State(s): State<AppState>,
+    session: Session,
+    axum::extract::Path(pid): axum::extract::Path<String>,
+    form: Result<axum::Form<crate::shell::Pairs>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    use coproduce_core::partnership::collaborate::ITEMS;
+    let (p, f) = match crate::shell::person_form(&s, &session, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let said = ITEMS.map(|item| f.one(item).parse::<u8>().ok());
+    if p.side() != Some(coproduce_core::care::plan::Side::Patient) {
+        return failed(
+            &p.t(),
+            CareError::App(AppError::Forbidden(
+                "the patient and their family answer these questions".into(),
+            )),
+        );
+    }
+    match s.care.record_collaborate(&p.caller, &pid, said).await {
+        Ok(_) => crate::shell::back_to(&format!("/patients/{pid}"), "note-collaborate"),
+        Err(e) => match crate::shell::refusal(&p.t(), &e) {
+            Some(message) => render(
+                &collaborate_page(&p, &pid, said, Some(message)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            None => failed(&p.t(), e),
+        },
+    }
 }

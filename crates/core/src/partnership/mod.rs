@@ -10,6 +10,8 @@
 //! in, judged as it stands at `now`: kept on time, kept late, or still open past its time;
 //! one not yet due, or withdrawn without being owed any more, does not count.
 
+pub mod collaborate;
+
 use crate::access::Role;
 use crate::calendar::BusinessCalendar;
 use crate::care::plan::{ActivityFacts, Owner, Schedule, Side};
