@@ -20,7 +20,8 @@ pub struct PartnershipArgs {
     /// Last day (YYYY-MM-DD), included.
     #[arg(long)]
     pub to: String,
-    /// Break down by `kind` (the default), `team`, `role` or `month`.
+    /// Break down by `kind` (the default), `team`, `role`, `month`, or the patients'
+    /// `language`, `age` band or `sex`.
     #[arg(long, default_value = "kind")]
     pub by: String,
     /// Where the CSV goes.
@@ -114,7 +115,10 @@ pub async fn run(care: &Care, calendar: &BusinessCalendar, a: PartnershipArgs) -
     let (first, last) = (date(&a.from)?, date(&a.to)?);
     anyhow::ensure!(first <= last, "--from must not be after --to");
     let Some(by) = By::parse(&a.by) else {
-        bail!("--by takes kind, team, role or month, not '{}'", a.by)
+        bail!(
+            "--by takes kind, team, role, month, language, age or sex, not '{}'",
+            a.by
+        )
     };
     let midnight = time::Time::MIDNIGHT;
     let from = calendar.instant(first, midnight);

@@ -493,3 +493,5 @@ partnership-own-late-none = None of your items is late.
 partnership-due = Was due
 partnership-action = Action
 partnership-open-chart = Open the chart
+partnership-by-team = Care team
+partnership-equity = The team's side by care team and for whom: language, age band, sex

@@ -16,7 +16,8 @@
 //! - **Goals agreed**: goals proposed before the period ended, and those both sides agreed.
 //! - **Shared decisions**: the CollaboRATE responses given in the period (`collaborate`).
 //!
-//! A patient's team is their active CareTeam's name (else its id).
+//! A patient's team is their active CareTeam's name (else its id); their language, age band
+//! and sex are read from their Patient resource for the equity breakdowns.
 
 use super::*;
 use crate::deadlines::{first_due, task_deadline};
@@ -88,7 +89,7 @@ fn task_promise(s: &Stored, calendar: &BusinessCalendar) -> Option<Promise> {
     Some(Promise {
         kind: task_kind(&v),
         owner,
-        team: None,
+        person: None,
         due,
         done,
         withdrawn: matches!(
@@ -107,7 +108,7 @@ fn goal_promises(goal: &GoalView, within: Within, calendar: &BusinessCalendar) -
     let owed = |from: OffsetDateTime, done: Option<OffsetDateTime>| Promise {
         kind: GOAL_ANSWER.into(),
         owner: None,
-        team: None,
+        person: None,
         due: within.due(calendar, from),
         done,
         withdrawn: false,
@@ -263,8 +264,11 @@ impl Care {
     ) -> Result<Promises> {
         let all = |rt: &'static str, mut params: Vec<(String, String)>| async move {
             if let Some(p) = patient {
-                let name = if rt == "Task" { "patient" } else { "subject" };
-                params.push((name.into(), patient_ref(p)));
+                params.push(match rt {
+                    "Patient" => ("_id".into(), p.to_string()),
+                    "Task" => ("patient".into(), patient_ref(p)),
+                    _ => ("subject".into(), patient_ref(p)),
+                });
             }
             self.api.search_all(caller, rt, &params).await
         };
@@ -278,9 +282,24 @@ impl Care {
                 teams.entry(p).or_insert(name);
             }
         }
+        let today = self.now().date();
+        let mut people: HashMap<String, Arc<score::Person>> = HashMap::new();
+        for s in all("Patient", vec![]).await? {
+            let v = content(&s)?;
+            let birth = v["birthDate"].as_str().and_then(|b| {
+                time::Date::parse(b, time::macros::format_description!("[year]-[month]-[day]")).ok()
+            });
+            let person = score::Person {
+                team: teams.get(&s.id).cloned(),
+                language: crate::vocabulary::preferred_language(&v).unwrap_or_else(|| "en".into()),
+                age_band: coproduce_core::social::measures::age_band(birth, today),
+                sex: v["gender"].as_str().unwrap_or("unknown").to_string(),
+            };
+            people.insert(s.id.clone(), Arc::new(person));
+        }
         let mut found = Promises::default();
         let mut push = |patient: &Option<String>, mut p: Promise| {
-            p.team = patient.as_ref().and_then(|id| teams.get(id)).cloned();
+            p.person = patient.as_ref().and_then(|id| people.get(id)).cloned();
             found.promises.push(p);
         };
         for t in all("Task", vec![]).await? {
@@ -309,7 +328,7 @@ impl Care {
             let p = Promise {
                 kind: READING_REVIEW.into(),
                 owner: None,
-                team: None,
+                person: None,
                 due: r.at + within,
                 done: r.review.as_ref().map(|rv| rv.at),
                 withdrawn: false,
@@ -363,7 +382,7 @@ impl Care {
                     let p = Promise {
                         kind: ACTIVITY.into(),
                         owner: Some(a.facts.owner),
-                        team: None,
+                        person: None,
                         due,
                         done,
                         withdrawn: false,

@@ -253,6 +253,11 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
             "<th scope=\"row\">2026-06</th><td>7</td>",
             "<th scope=\"row\">The patient</th><td>2</td><td>1</td><td>0</td><td>1</td>",
             "Goals agreed by both sides: 1 of 2 (50.0%).",
+            // By care team and, for equity, by Ana's language, age band (65 in 2026) and sex.
+            "<th scope=\"row\">CareTeam/team-p1</th><td>7</td><td>4</td>",
+            "<th scope=\"row\">English</th><td>7</td><td>4</td>",
+            "<th scope=\"row\">65-74</th><td>7</td><td>4</td>",
+            "<th scope=\"row\">female</th><td>7</td><td>4</td>",
         ] {
             assert!(page.contains(figure), "{figure} in {page}");
         }
@@ -326,7 +331,7 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
                 ],
             );
             assert!(
-                !ok && printed.contains("--by takes kind, team, role or month"),
+                !ok && printed.contains("--by takes kind, team, role, month, language, age or sex"),
                 "{printed}"
             );
         }

@@ -16,6 +16,7 @@ use crate::access::Role;
 use crate::calendar::BusinessCalendar;
 use crate::care::plan::{ActivityFacts, Owner, Schedule, Side};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// The kind of a reading's review (no Task needed).
@@ -25,6 +26,17 @@ pub const GOAL_ANSWER: &str = "goal-answer";
 /// The kind of a care-plan activity's turn.
 pub const ACTIVITY: &str = "activity";
 
+/// The patient a promise concerns, as the breakdowns group them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Person {
+    /// Their care team's name.
+    pub team: Option<String>,
+    /// Their preferred language (a BCP 47 tag).
+    pub language: String,
+    pub age_band: String,
+    pub sex: String,
+}
+
 /// One thing one side owes the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promise {
@@ -33,8 +45,8 @@ pub struct Promise {
     /// Who owes it: the patient, the family, or the team role first asked; `None` for the
     /// team as a whole (a reading any clinical role may review).
     pub owner: Option<Owner>,
-    /// The patient's care team (its name), for the breakdown by team.
-    pub team: Option<String>,
+    /// Who it was owed to (or by), for the breakdowns by team, language, age band and sex.
+    pub person: Option<Arc<Person>>,
     /// When it was first due (escalation moves the deadline on, not this).
     pub due: OffsetDateTime,
     /// When it was kept.
@@ -189,10 +201,22 @@ pub enum By {
     Role,
     /// The month of the first due time, in the site's time zone.
     Month,
+    /// The patient's preferred language, age band or sex (the equity breakdowns).
+    Language,
+    AgeBand,
+    Sex,
 }
 
 impl By {
-    pub const ALL: [By; 4] = [By::Kind, By::Team, By::Role, By::Month];
+    pub const ALL: [By; 7] = [
+        By::Kind,
+        By::Team,
+        By::Role,
+        By::Month,
+        By::Language,
+        By::AgeBand,
+        By::Sex,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -200,6 +224,9 @@ impl By {
             By::Team => "team",
             By::Role => "role",
             By::Month => "month",
+            By::Language => "language",
+            By::AgeBand => "age",
+            By::Sex => "sex",
         }
     }
 
@@ -210,7 +237,21 @@ impl By {
     fn key(self, p: &Promise, calendar: &BusinessCalendar) -> String {
         match self {
             By::Kind => p.kind.clone(),
-            By::Team => p.team.clone().unwrap_or_else(|| "(no care team)".into()),
+            By::Team => p
+                .person
+                .as_ref()
+                .and_then(|x| x.team.clone())
+                .unwrap_or_else(|| "(no care team)".into()),
+            By::Language | By::AgeBand | By::Sex => {
+                let Some(x) = &p.person else {
+                    return "unknown".into();
+                };
+                match self {
+                    By::Language => x.language.clone(),
+                    By::AgeBand => x.age_band.clone(),
+                    _ => x.sex.clone(),
+                }
+            }
             By::Role => p.owner.map_or("care-team", Owner::as_str).to_string(),
             By::Month => {
                 let local = calendar.local_time(p.due);
@@ -298,7 +339,12 @@ mod tests {
         Promise {
             kind: kind.into(),
             owner,
-            team: Some("North".into()),
+            person: Some(Arc::new(Person {
+                team: Some("North".into()),
+                language: "pt-BR".into(),
+                age_band: "45-64".into(),
+                sex: "female".into(),
+            })),
             due,
             done: None,
             withdrawn: false,
@@ -411,6 +457,13 @@ mod tests {
         assert_eq!(by_role.patient_by["family"].late, 1);
         let by_month = scorecard(&promises, &goals, from, now, now, By::Month, &cal);
         assert_eq!(by_month.team_by.keys().collect::<Vec<_>>(), ["2026-11"]);
+        for by in [By::Team, By::Language, By::AgeBand, By::Sex] {
+            let card = scorecard(&promises, &goals, from, to, now, by, &cal);
+            assert_eq!(card.team_by.len(), 1, "{by:?}");
+            assert_eq!(card.team_by.values().next(), Some(&card.team), "{by:?}");
+        }
+        let lang = scorecard(&promises, &goals, from, to, now, By::Language, &cal);
+        assert_eq!(lang.team_by["pt-BR"].counted(), 5);
     }
 
     #[test]

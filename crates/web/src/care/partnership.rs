@@ -30,6 +30,8 @@ pub(crate) struct Row {
 pub(crate) struct PartnershipPage {
     f: Frame,
     lead: String,
+    /// The team's side by care team, language, age band and sex: (heading, rows).
+    groups: Vec<(String, Vec<Row>)>,
     /// On the panel's page: the reader's own late items.
     own_late: Option<Vec<LateRow>>,
     team: Vec<Row>,
@@ -111,7 +113,24 @@ fn view(
         .map(|(k, x)| (k.clone(), x.on_time_pct().unwrap_or(0.0)))
         .collect();
     let shared = found.shared_decisions;
+    // The team's side by care team, then by the patients' language, age band and sex.
+    let card = |by| s.care.score(found, from, now, by).team_by;
+    let mut groups = vec![(
+        t.t("partnership-by-team"),
+        card(By::Team)
+            .iter()
+            .map(|(k, x)| row(k.clone(), x))
+            .collect::<Vec<_>>(),
+    )];
+    groups.extend(crate::breakdown::by_person(
+        &t,
+        &card(By::Language),
+        &card(By::AgeBand),
+        &card(By::Sex),
+        row,
+    ));
     PartnershipPage {
+        groups,
         f: p.frame(t.t(title), None, None),
         lead: t.t(lead),
         team,
