@@ -485,6 +485,82 @@ pub fn measure_trend(points: &[(String, f64, f64, f64)], title: &str) -> Result<
     Ok(accessible(svg))
 }
 
+/// The coproduction spectrum: one bar per setting, from low to high patient agency, split
+/// into the share the patient's side owns and the team's; an empty setting is an empty row.
+/// The page puts the figures beside it as text.
+pub fn spectrum(
+    rows: &[(String, coproduce_core::partnership::Ownership)],
+    title: &str,
+    patient: &str,
+    team: &str,
+) -> Result<String, String> {
+    let n = rows.len();
+    let height = 90 + 28 * n.max(1) as u32;
+    let label = |i: usize| rows.get(n.wrapping_sub(1 + i)).map(|x| x.0.clone());
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(24)
+            .y_label_area_size(190)
+            .build_cartesian_2d(0f64..100f64, (0..n.max(1)).into_segmented())
+            .map_err(|x| x.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n.max(1))
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => label(*i).unwrap_or_default(),
+                _ => String::new(),
+            })
+            .x_label_formatter(&|v| format!("{v:.0}%"))
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|x| x.to_string())?;
+        let bar = |i: usize, from: f64, to: f64, colour: RGBColor| {
+            let mut r = Rectangle::new(
+                [
+                    (from, SegmentValue::Exact(i)),
+                    (to, SegmentValue::Exact(i + 1)),
+                ],
+                colour.filled(),
+            );
+            r.set_margin(5, 5, 0, 0);
+            r
+        };
+        for (k, (_, o)) in rows.iter().enumerate() {
+            let Some(share) = o.patient_pct() else {
+                continue;
+            };
+            let i = n - 1 - k;
+            chart
+                .draw_series([bar(i, 0.0, share, SECOND), bar(i, share, 100.0, LINE)])
+                .map_err(|x| x.to_string())?;
+        }
+        // The legend: which colour is whose.
+        let legend = |x: i32, colour: RGBColor, text: &str| -> Result<(), String> {
+            root.draw(&Rectangle::new(
+                [(x, height as i32 - 22), (x + 14, height as i32 - 8)],
+                colour.filled(),
+            ))
+            .map_err(|e| e.to_string())?;
+            root.draw(&Text::new(
+                text.to_string(),
+                (x + 20, height as i32 - 21),
+                ("sans-serif", 12),
+            ))
+            .map_err(|e| e.to_string())
+        };
+        legend(202, SECOND, patient)?;
+        legend(420, LINE, team)?;
+        root.present().map_err(|x| x.to_string())?;
+    }
+    Ok(accessible(svg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,5 +641,31 @@ mod tests {
             svg.contains("&lt; 7 %") || svg.contains("< 7 %"),
             "band labels"
         );
+    }
+    #[test]
+    fn the_spectrum_splits_each_setting_between_the_two_sides() {
+        use coproduce_core::partnership::Ownership;
+        let rows = vec![
+            ("Critical care".to_string(), Ownership::default()),
+            (
+                "At home".to_string(),
+                Ownership {
+                    patient: 3,
+                    team: 1,
+                },
+            ),
+        ];
+        let svg = spectrum(&rows, "Who does what", "Patient and family", "Care team").unwrap();
+        if let Ok(dir) = std::env::var("COPRODUCE_CHART_DUMP") {
+            std::fs::write(format!("{dir}/spectrum.svg"), &svg).unwrap();
+        }
+        assert!(svg.contains("Who does what") && svg.contains("At home"));
+        assert!(
+            svg.contains("Patient and family") && svg.contains("Care team"),
+            "legend"
+        );
+        // One setting with activities: its two parts; the empty one draws no bar.
+        let filled = |c: &str| svg.matches(&format!("fill=\"{c}\"")).count();
+        assert_eq!(filled("#B45F06"), 2, "the patient's part and its legend");
     }
 }

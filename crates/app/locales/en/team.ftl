@@ -495,3 +495,4 @@ partnership-action = Action
 partnership-open-chart = Open the chart
 partnership-by-team = Care team
 partnership-equity = The team's side by care team and for whom: language, age band, sex
+partnership-plan-share = Of the open activities on all shared plans, the patients and their families own { $mine } of { $all } ({ $share }).

@@ -33,6 +33,8 @@ use coproduce_core::partnership::{
 pub struct Promises {
     pub promises: Vec<Promise>,
     pub goals: Vec<(OffsetDateTime, GoalFacts)>,
+    /// The setting and owner of each open activity on the shared plans (the spectrum).
+    pub plan: Vec<(Setting, Owner)>,
     /// The CollaboRATE responses given in the period, and those with the top score.
     pub shared_decisions: coproduce_core::partnership::collaborate::Rate,
 }
@@ -372,6 +374,9 @@ impl Care {
             let v = content(&plan)?;
             let patient = plan.patient_id.clone().unwrap_or_default();
             for a in activities_of(&v, &patient) {
+                if !a.facts.finished {
+                    found.plan.push((a.setting, a.facts.owner));
+                }
                 let marks: Vec<OffsetDateTime> = v["activity"][a.index]["progress"]
                     .as_array()
                     .into_iter()

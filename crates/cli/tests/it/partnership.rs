@@ -258,10 +258,16 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
             "<th scope=\"row\">English</th><td>7</td><td>4</td>",
             "<th scope=\"row\">65-74</th><td>7</td><td>4</td>",
             "<th scope=\"row\">female</th><td>7</td><td>4</td>",
+            "the patients and their families own 1 of 1 (100.0%).",
+            "<th scope=\"row\">Clinic visits</th><td>0 by the patient and family, 0 by the care team</td>",
         ] {
             assert!(page.contains(figure), "{figure} in {page}");
         }
-        assert!(page.contains("<svg"), "the month-by-month plot");
+        assert_eq!(
+            page.matches("<svg").count(),
+            2,
+            "the month-by-month plot and the spectrum"
+        );
         let mut doctor = app.sign_in("dr.okafor").await;
         let (status, _) = doctor.get("/partnership").await;
         assert_eq!(status, 403);
@@ -275,6 +281,9 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
             "Your care team did 4 of 7 things on time. One is late and still waiting.",
             "You and your family did 1 of 2 planned activities on time.",
             "Goals you and your team both agreed: 1 of 2.",
+            // The nurse's call is done; her walk is the plan's one open activity.
+            "You and your family own 1 of the 1 activities on your plan (100%).",
+            "<th scope=\"row\">At home, day to day</th><td>1 by the patient and family, 0 by the care team</td>",
         ] {
             assert!(home.contains(words), "{words} in {home}");
         }

@@ -14,7 +14,7 @@ pub mod collaborate;
 
 use crate::access::Role;
 use crate::calendar::BusinessCalendar;
-use crate::care::plan::{ActivityFacts, Owner, Schedule, Side};
+use crate::care::plan::{ActivityFacts, Owner, Schedule, Setting, Side};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -323,6 +323,50 @@ pub fn scorecard(
     card
 }
 
+/// Who owns a plan's activities: the patient's side (the patient or family) and the team.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ownership {
+    pub patient: usize,
+    pub team: usize,
+}
+
+impl Ownership {
+    pub fn total(&self) -> usize {
+        self.patient + self.team
+    }
+
+    /// The share the patient and family own, in percent.
+    pub fn patient_pct(&self) -> Option<f64> {
+        let n = self.total();
+        (n > 0).then(|| 100.0 * self.patient as f64 / n as f64)
+    }
+
+    fn add(&mut self, owner: Owner) {
+        match owner.side() {
+            Side::Patient => self.patient += 1,
+            Side::Team => self.team += 1,
+        }
+    }
+}
+
+/// The coproduction spectrum of a plan (or of many): who owns the open activities in each
+/// setting, from low to high patient agency (every setting, empty ones too), and overall.
+pub fn spectrum(activities: &[(Setting, Owner)]) -> (Vec<(Setting, Ownership)>, Ownership) {
+    let mut all = Ownership::default();
+    let by = Setting::ALL
+        .into_iter()
+        .map(|setting| {
+            let mut o = Ownership::default();
+            for (_, owner) in activities.iter().filter(|(s, _)| *s == setting) {
+                o.add(*owner);
+                all.add(*owner);
+            }
+            (setting, o)
+        })
+        .collect();
+    (by, all)
+}
+
 /// The team role a promise is owed by, for one a team role owns.
 pub fn team_owner(role: Role) -> Option<Owner> {
     role.is_team().then_some(Owner::Team(role))
@@ -464,6 +508,41 @@ mod tests {
         }
         let lang = scorecard(&promises, &goals, from, to, now, By::Language, &cal);
         assert_eq!(lang.team_by["pt-BR"].counted(), 5);
+    }
+
+    #[test]
+    fn the_spectrum_counts_each_settings_owners_in_order_of_patient_agency() {
+        let plan = [
+            (Setting::SelfCare, Owner::Patient),
+            (Setting::SelfCare, Owner::Family),
+            (Setting::SelfCare, Owner::Team(Role::Nurse)),
+            (Setting::Outpatient, Owner::Team(Role::Clinician)),
+            (Setting::CriticalCare, Owner::Family),
+        ];
+        let (by, all) = spectrum(&plan);
+        assert_eq!(
+            by.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            Setting::ALL.to_vec()
+        );
+        let of = |s: Setting| by.iter().find(|(x, _)| *x == s).unwrap().1;
+        assert_eq!(
+            of(Setting::SelfCare),
+            Ownership {
+                patient: 2,
+                team: 1
+            }
+        );
+        assert_eq!(of(Setting::Outpatient).patient_pct(), Some(0.0));
+        assert_eq!(of(Setting::CriticalCare).patient_pct(), Some(100.0));
+        assert_eq!(of(Setting::Inpatient).patient_pct(), None);
+        assert_eq!(
+            all,
+            Ownership {
+                patient: 3,
+                team: 2
+            }
+        );
+        assert_eq!(all.patient_pct(), Some(60.0));
     }
 
     #[test]

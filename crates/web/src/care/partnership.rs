@@ -32,6 +32,10 @@ pub(crate) struct PartnershipPage {
     lead: String,
     /// The team's side by care team, language, age band and sex: (heading, rows).
     groups: Vec<(String, Vec<Row>)>,
+    /// Who owns the open activities of the plans in each setting, and overall.
+    plan_share: String,
+    spectrum: String,
+    spectrum_rows: Vec<(String, String)>,
     /// On the panel's page: the reader's own late items.
     own_late: Option<Vec<LateRow>>,
     team: Vec<Row>,
@@ -55,6 +59,48 @@ fn row(label: String, x: &Tally) -> Row {
             .map_or_else(|| "–".into(), |h| format!("{h:.1} h")),
         escalated: x.escalated,
     }
+}
+
+/// The spectrum picture of open activities and its text alternative: (setting, words).
+fn spectrum(
+    t: &crate::i18n::Tr,
+    plan: &[(
+        coproduce_core::care::plan::Setting,
+        coproduce_core::care::plan::Owner,
+    )],
+) -> (
+    String,
+    Vec<(String, String)>,
+    coproduce_core::partnership::Ownership,
+) {
+    let (by, all) = coproduce_core::partnership::spectrum(plan);
+    let rows: Vec<(String, coproduce_core::partnership::Ownership)> = by
+        .iter()
+        .map(|(setting, o)| (t.t(&format!("setting-{}", setting.as_str())), *o))
+        .collect();
+    let svg = crate::charts::spectrum(
+        &rows,
+        &t.t("partnership-spectrum-title"),
+        &t.t("partnership-spectrum-patient"),
+        &t.t("partnership-spectrum-team"),
+    )
+    .unwrap_or_default();
+    let words = rows
+        .iter()
+        .map(|(label, o)| {
+            (
+                label.clone(),
+                t.with(
+                    "partnership-spectrum-row",
+                    &[
+                        ("patient", o.patient.to_string()),
+                        ("team", o.team.to_string()),
+                    ],
+                ),
+            )
+        })
+        .collect();
+    (svg, words, all)
 }
 
 /// A kind's name: ours, else a task's, else its code (a kind from another system).
@@ -129,7 +175,18 @@ fn view(
         &card(By::Sex),
         row,
     ));
+    let (spectrum_svg, spectrum_rows, plan_all) = spectrum(&t, &found.plan);
     PartnershipPage {
+        plan_share: t.with(
+            "partnership-plan-share",
+            &[
+                ("mine", plan_all.patient.to_string()),
+                ("all", plan_all.total().to_string()),
+                ("share", pct(plan_all.patient_pct().map(|p| p / 100.0))),
+            ],
+        ),
+        spectrum: spectrum_svg,
+        spectrum_rows,
         groups,
         f: p.frame(t.t(title), None, None),
         lead: t.t(lead),
@@ -252,6 +309,10 @@ struct PartnershipBox {
     goals: Option<String>,
     /// Ask the three questions about shared decisions (the patient's side only).
     ask: Option<String>,
+    /// The share of the plan the patient's side owns, the spectrum and its words.
+    share: Option<String>,
+    spectrum: String,
+    spectrum_rows: Vec<(String, String)>,
 }
 
 /// The months the home box looks back over.
@@ -268,18 +329,16 @@ pub(crate) fn home_panel<'a>(
         let now = s.care.now();
         let from = now - time::Duration::days(BOX_DAYS);
         // A family member whose grant does not reach the plan sees no box.
-        let card = match s
-            .care
-            .scorecard(&p.caller, from, now, By::Kind, Some(pid))
-            .await
-        {
-            Ok(c) => c,
+        let found = match s.care.promises(&p.caller, from, now, Some(pid)).await {
+            Ok(f) => f,
             Err(CareError::App(AppError::Forbidden(_))) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let card = s.care.score(&found, from, now, By::Kind);
         let ask = p.side() == Some(coproduce_core::care::plan::Side::Patient)
             && s.care.collaborate_due(&p.caller, pid).await?;
-        if card.team.counted() + card.patient.counted() + card.goals == 0 && !ask {
+        if card.team.counted() + card.patient.counted() + card.goals + found.plan.len() == 0 && !ask
+        {
             return Ok(None);
         }
         let t = p.t();
@@ -302,6 +361,7 @@ pub(crate) fn home_panel<'a>(
                 t.with(&format!("{key}-other"), &args)
             }
         };
+        let (plan_svg, plan_rows, plan_all) = spectrum(&t, &found.plan);
         let kept = |x: &Tally| {
             [
                 ("kept", x.on_time.to_string()),
@@ -324,6 +384,18 @@ pub(crate) fn home_panel<'a>(
                 )
             }),
             ask: ask.then(|| format!("/patients/{pid}/collaborate")),
+            share: plan_all.patient_pct().map(|share| {
+                say(
+                    "partnership-box-share",
+                    &[
+                        ("mine", plan_all.patient.to_string()),
+                        ("all", plan_all.total().to_string()),
+                        ("share", format!("{share:.0}%")),
+                    ],
+                )
+            }),
+            spectrum: plan_svg,
+            spectrum_rows: plan_rows,
             t,
         }
         .render()
