@@ -383,7 +383,8 @@ pub fn utilisation_trend(
 pub fn bars(items: &[(String, f64)], max: f64, title: &str, unit: &str) -> Result<String, String> {
     let n = items.len();
     let top = items.iter().map(|(_, v)| *v).fold(max, f64::max).max(1.0);
-    let height = 60 + 28 * n.max(1) as u32;
+    // Room for the caption and the axis however few the bars (one bar alone had none).
+    let height = 90 + 28 * n.max(1) as u32;
     // The first item at the top: segment i holds item n - 1 - i.
     let label = |i: usize| items.get(n.wrapping_sub(1 + i)).map(|x| x.0.clone());
     let mut svg = String::new();

@@ -4,6 +4,7 @@
 mod access;
 mod backup;
 mod browser;
+mod browser_partnership;
 mod browser_prescribing;
 mod browser_social;
 mod browser_speakup;

@@ -373,6 +373,7 @@ pub(crate) const NOTES: &[&str] = &[
     "note-meds-resolved",
     "note-meds-prescribed",
     "note-meds-about",
+    "note-collaborate",
 ];
 
 pub(crate) fn note(t: &Tr, q: &Note) -> Option<String> {
