@@ -333,13 +333,16 @@ async fn main() -> Result<()> {
             prescribing::print(&report, args.by.as_deref())
         }
         Command::Partnership(args) => {
-            let store = open(&cfg).await?;
             let (settings, _, _) = server_config(&cfg)?;
+            if args.generated.is_some() {
+                return partnership::run(None, &settings.calendar, args).await;
+            }
+            let store = open(&cfg).await?;
             let workflows = coproduce_app::workflows::Workflows::new(
                 FhirApi::new(store, clock.clone()),
                 &settings,
             );
-            partnership::run(&workflows.care, &settings.calendar, args).await
+            partnership::run(Some(&workflows.care), &settings.calendar, args).await
         }
         Command::Directory { file } => {
             let bytes =

@@ -27,6 +27,12 @@ pub struct PartnershipArgs {
     /// Where the CSV goes.
     #[arg(long, default_value = "partnership.csv")]
     pub out: PathBuf,
+    /// Score this many generated patients (their year to --to) instead of the store's.
+    #[arg(long)]
+    pub generated: Option<u64>,
+    /// The generated population's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 fn date(s: &str) -> Result<time::Date> {
@@ -111,7 +117,12 @@ fn write_csv(card: &Scorecard, out: &PathBuf) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(care: &Care, calendar: &BusinessCalendar, a: PartnershipArgs) -> Result<()> {
+/// The scorecard over the store (`care`), or over a generated population (`--generated`).
+pub async fn run(
+    care: Option<&Care>,
+    calendar: &BusinessCalendar,
+    a: PartnershipArgs,
+) -> Result<()> {
     let (first, last) = (date(&a.from)?, date(&a.to)?);
     anyhow::ensure!(first <= last, "--from must not be after --to");
     let Some(by) = By::parse(&a.by) else {
@@ -126,15 +137,50 @@ pub async fn run(care: &Care, calendar: &BusinessCalendar, a: PartnershipArgs) -
         last.next_day().context("--to is the last day there is")?,
         midnight,
     );
-    let started = std::time::Instant::now();
-    let caller = coproduce_app::accounts::Caller::system("cli:partnership");
-    let card = care
-        .scorecard(&caller, from, to, by, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let card = match a.generated {
+        Some(n) => {
+            // The generated year ends with the period; promises are judged at its end.
+            let started = std::time::Instant::now();
+            let g = coproduce_app::care::synthetic::population(a.seed, n, to);
+            let made = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            let goals = &g.goals;
+            let card = coproduce_core::partnership::scorecard(
+                &g.promises,
+                goals,
+                from,
+                to,
+                to,
+                by,
+                calendar,
+            );
+            let scored = started.elapsed().as_secs_f64();
+            println!(
+                "{n} generated patients (seed {}), {} promises and {} goals made in {made:.2} s, scored in {scored:.2} s ({:.0} patients/s)",
+                a.seed,
+                g.promises.len(),
+                goals.len(),
+                n as f64 / scored.max(1e-9)
+            );
+            card
+        }
+        None => {
+            let care = care.context("the store is needed unless --generated")?;
+            let started = std::time::Instant::now();
+            let caller = coproduce_app::accounts::Caller::system("cli:partnership");
+            let card = care
+                .scorecard(&caller, from, to, by, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "the store's promises, gathered and scored in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            card
+        }
+    };
     println!(
-        "the partnership {first} to {last}: promises first due in the period, as they stand now ({:.2} s)",
-        started.elapsed().as_secs_f64()
+        "the partnership {first} to {last}: promises first due in the period, as they stand now"
     );
     header("the team's side");
     row("all", &card.team);

@@ -37,6 +37,7 @@ mod partnership;
 mod plan;
 mod readings;
 mod rules;
+pub mod synthetic;
 
 use crate::error::CareError;
 use crate::vocabulary::{PLAN_CATEGORY, ROLES, TASKS, WORKFLOW_TAGS, person_name, role_of};

@@ -504,3 +504,57 @@ async fn ana_answers_the_shared_decision_questions_in_portuguese_and_the_analyst
         app.finish().await;
     }
 }
+
+/// The command scores a generated population (no store needed) and writes its CSV; the
+/// same seed gives the same figures.
+#[test]
+fn the_command_scores_a_generated_population() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let run = |out: &str| {
+        let out = dir.path().join(out);
+        let (ok, printed) = crate::coproduce(
+            &db,
+            &[
+                "partnership",
+                "--generated",
+                "5000",
+                "--seed",
+                "3",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-12-31",
+                "--by",
+                "language",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{printed}");
+        assert!(
+            printed.contains("5000 generated patients (seed 3)"),
+            "{printed}"
+        );
+        std::fs::read_to_string(out).unwrap()
+    };
+    let csv = run("a.csv");
+    assert_eq!(csv, run("b.csv"), "deterministic by seed");
+    let team_all = csv
+        .lines()
+        .find(|l| l.starts_with("team,all,all,"))
+        .unwrap();
+    let cells: Vec<&str> = team_all.split(',').collect();
+    let owed: usize = cells[3].parse().unwrap();
+    let kept: usize = cells[4].parse().unwrap();
+    // About 9.5 team promises a patient a year, most kept on time.
+    assert!((35_000..=60_000).contains(&owed), "{team_all}");
+    let share = kept as f64 / owed as f64;
+    assert!((0.6..0.95).contains(&share), "{team_all}");
+    for language in ["en", "es", "pt-BR", "ht"] {
+        assert!(
+            csv.contains(&format!("\nteam,language,{language},")),
+            "{language} in {csv}"
+        );
+    }
+}
