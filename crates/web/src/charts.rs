@@ -378,50 +378,93 @@ pub fn utilisation_trend(
     Ok(accessible(svg))
 }
 
+/// A chart of horizontal bars, one row per label with the first at the top (segment i
+/// holds row n - 1 - i), over `0..x_max`; `percent` writes the x axis as shares.
+type RowsChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize>,
+    >,
+>;
+
+fn rows_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    labels: &[String],
+    x_max: f64,
+    percent: bool,
+) -> Result<RowsChart<'a, 'b>, String> {
+    let n = labels.len();
+    root.fill(&WHITE).map_err(|x| x.to_string())?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(24)
+        .y_label_area_size(190)
+        .build_cartesian_2d(0f64..x_max, (0..n.max(1)).into_segmented())
+        .map_err(|x| x.to_string())?;
+    let y_label = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => labels
+            .get(n.wrapping_sub(1 + i))
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let percent_label = |v: &f64| format!("{v:.0}%");
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh()
+        .y_labels(n.max(1))
+        .y_label_formatter(&y_label)
+        .light_line_style(WHITE);
+    if percent {
+        mesh.x_label_formatter(&percent_label);
+    }
+    mesh.draw().map_err(|x| x.to_string())?;
+    Ok(chart)
+}
+
+/// The bar of row segment `i` from `from` to `to`.
+fn row_bar(
+    i: usize,
+    from: f64,
+    to: f64,
+    colour: RGBColor,
+) -> Rectangle<(f64, SegmentValue<usize>)> {
+    let mut r = Rectangle::new(
+        [
+            (from, SegmentValue::Exact(i)),
+            (to, SegmentValue::Exact(i + 1)),
+        ],
+        colour.filled(),
+    );
+    r.set_margin(5, 5, 0, 0);
+    r
+}
+
+/// Room for the caption and the axis however few the rows (one bar alone had none).
+fn rows_height(n: usize) -> u32 {
+    90 + 28 * n.max(1) as u32
+}
+
 /// Horizontal bars, one per labelled value, on a scale from 0 to `max` (100 for shares in
 /// percent), each with its figure written at its end as `unit` says.
 pub fn bars(items: &[(String, f64)], max: f64, title: &str, unit: &str) -> Result<String, String> {
     let n = items.len();
     let top = items.iter().map(|(_, v)| *v).fold(max, f64::max).max(1.0);
-    // Room for the caption and the axis however few the bars (one bar alone had none).
-    let height = 90 + 28 * n.max(1) as u32;
-    // The first item at the top: segment i holds item n - 1 - i.
-    let label = |i: usize| items.get(n.wrapping_sub(1 + i)).map(|x| x.0.clone());
+    let labels: Vec<String> = items.iter().map(|(l, _)| l.clone()).collect();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|x| x.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(12)
-            .x_label_area_size(24)
-            .y_label_area_size(190)
-            .build_cartesian_2d(0f64..top * 1.15, (0..n.max(1)).into_segmented())
-            .map_err(|x| x.to_string())?;
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, rows_height(n))).into_drawing_area();
+        let mut chart = rows_chart(&root, title, &labels, top * 1.15, false)?;
         chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(n.max(1))
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => label(*i).unwrap_or_default(),
-                _ => String::new(),
-            })
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(|x| x.to_string())?;
-        chart
-            .draw_series(items.iter().enumerate().map(|(k, (_, v))| {
-                let i = n - 1 - k;
-                let mut bar = Rectangle::new(
-                    [
-                        (0.0, SegmentValue::Exact(i)),
-                        (*v, SegmentValue::Exact(i + 1)),
-                    ],
-                    LINE.filled(),
-                );
-                bar.set_margin(5, 5, 0, 0);
-                bar
-            }))
+            .draw_series(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, v))| row_bar(n - 1 - k, 0.0, *v, LINE)),
+            )
             .map_err(|x| x.to_string())?;
         chart
             .draw_series(items.iter().enumerate().map(|(k, (_, v))| {
@@ -496,49 +539,22 @@ pub fn spectrum(
     team: &str,
 ) -> Result<String, String> {
     let n = rows.len();
-    let height = 90 + 28 * n.max(1) as u32;
-    let label = |i: usize| rows.get(n.wrapping_sub(1 + i)).map(|x| x.0.clone());
+    let height = rows_height(n);
+    let labels: Vec<String> = rows.iter().map(|(l, _)| l.clone()).collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|x| x.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(12)
-            .x_label_area_size(24)
-            .y_label_area_size(190)
-            .build_cartesian_2d(0f64..100f64, (0..n.max(1)).into_segmented())
-            .map_err(|x| x.to_string())?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(n.max(1))
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => label(*i).unwrap_or_default(),
-                _ => String::new(),
-            })
-            .x_label_formatter(&|v| format!("{v:.0}%"))
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(|x| x.to_string())?;
-        let bar = |i: usize, from: f64, to: f64, colour: RGBColor| {
-            let mut r = Rectangle::new(
-                [
-                    (from, SegmentValue::Exact(i)),
-                    (to, SegmentValue::Exact(i + 1)),
-                ],
-                colour.filled(),
-            );
-            r.set_margin(5, 5, 0, 0);
-            r
-        };
+        let mut chart = rows_chart(&root, title, &labels, 100.0, true)?;
         for (k, (_, o)) in rows.iter().enumerate() {
             let Some(share) = o.patient_pct() else {
                 continue;
             };
             let i = n - 1 - k;
             chart
-                .draw_series([bar(i, 0.0, share, SECOND), bar(i, share, 100.0, LINE)])
+                .draw_series([
+                    row_bar(i, 0.0, share, SECOND),
+                    row_bar(i, share, 100.0, LINE),
+                ])
                 .map_err(|x| x.to_string())?;
         }
         // The legend: which colour is whose.

@@ -206,13 +206,10 @@ impl Care {
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Promises> {
-        self.api
-            .require_population_reach(caller, "partnership-scorecard")
+        let pass = self
+            .api
+            .population_pass(caller, "partnership-scorecard")
             .await?;
-        let pass = Caller {
-            label: caller.label.clone(),
-            ..Caller::system(&caller.label)
-        };
         self.promises(&pass, from, to, None).await
     }
 

@@ -43,13 +43,10 @@ impl Prescribing {
     /// analyst), in aggregate only: one pass over the store under their name, audited, and a
     /// refusal too. No chart is shown to them.
     pub async fn population_measures(&self, caller: &Caller) -> Result<Report> {
-        self.api
-            .require_population_reach(caller, "prescribing-measures")
+        let pass = self
+            .api
+            .population_pass(caller, "prescribing-measures")
             .await?;
-        let pass = Caller {
-            label: caller.label.clone(),
-            ..Caller::system(&caller.label)
-        };
         self.measures(&pass).await
     }
 

@@ -14,13 +14,10 @@ impl Social {
         &self,
         caller: &Caller,
     ) -> Result<coproduce_core::social::measures::Report> {
-        self.api
-            .require_population_reach(caller, "social-needs-measures")
+        let pass = self
+            .api
+            .population_pass(caller, "social-needs-measures")
             .await?;
-        let pass = Caller {
-            label: caller.label.clone(),
-            ..Caller::system(&caller.label)
-        };
         self.measures(&pass).await
     }
 
