@@ -11,12 +11,11 @@ use crate::browser::{
     accessibility_violations, browser, click, screenshot, scrolls_sideways, sign_in, start_driver,
     wait_for, wait_for_text,
 };
-use coproduce_app::care::{NewActivity, NewReading};
+use coproduce_app::care::NewReading;
 use coproduce_app::fhir_api::FhirApi;
 use coproduce_app::workflows::{Settings, Workflows};
 use coproduce_core::Clock;
-use coproduce_core::access::Role;
-use coproduce_core::care::plan::{Cadence, GoalAnswer, Owner, Schedule, Setting};
+use coproduce_core::care::plan::GoalAnswer;
 use coproduce_core::care::readings::Measure;
 use coproduce_testkit::{TestApp, TestBackend};
 use std::sync::Arc;
@@ -63,34 +62,14 @@ async fn ana_reads_what_her_team_and_she_did_in_portuguese_the_clinician_the_pan
         .propose_goal(&ana, "p1", "Caminhar até a feira", None)
         .await
         .unwrap();
-    let walk = w
-        .care
-        .add_activity(
-            &ana,
-            "p1",
-            &NewActivity {
-                text: "Caminhada de 20 minutos".into(),
-                owner: Owner::Patient,
-                setting: Setting::SelfCare,
-                schedule: Schedule::Every(Cadence::Weeks(1)),
-            },
-        )
-        .await
-        .unwrap();
-    let call = w
-        .care
-        .add_activity(
-            &dr,
-            "p1",
-            &NewActivity {
-                text: "Ligar sobre o novo glicosímetro".into(),
-                owner: Owner::Team(Role::Nurse),
-                setting: Setting::Outpatient,
-                schedule: Schedule::By(datetime!(2026-06-05 17:00 UTC)),
-            },
-        )
-        .await
-        .unwrap();
+    let (walk, call) = crate::partnership::walk_and_call(
+        &w,
+        &ana,
+        &dr,
+        "Caminhada de 20 minutos",
+        "Ligar sobre o novo glicosímetro",
+    )
+    .await;
     app.clock.set(datetime!(2026-06-02 11:00 UTC));
     w.care
         .answer_goal(&dr, "p1", &goal.id, GoalAnswer::Agree, None)

@@ -16,7 +16,7 @@
 //! On 20 June at 12:00 the team owes 7 (4 on time, 2 late, 1 open), the patient's side 2.
 
 use coproduce_app::caller::Caller;
-use coproduce_app::care::{NewActivity, NewReading};
+use coproduce_app::care::{ActivityView, NewActivity, NewReading};
 use coproduce_app::deadlines::{Watcher, escalation_extension, set_task_deadline};
 use coproduce_app::fhir_api::FhirApi;
 use coproduce_app::notify::Notifier;
@@ -56,6 +56,52 @@ fn home_visit(now: time::OffsetDateTime, calendar: &BusinessCalendar) -> Value {
     });
     set_task_deadline(&mut task, &chain.open(calendar, now));
     task
+}
+
+async fn create(api: &FhirApi, task: &Value) -> String {
+    let sys = Caller::system("test:partnership");
+    let body = task.to_string();
+    let written = api.create(&sys, "Task", body.as_bytes(), None).await;
+    written.unwrap().stored.id
+}
+
+/// Ana's weekly walk (hers, at home) and the nurse's call due by Friday 5 June (the
+/// clinician puts it on the plan), in the words given.
+pub(crate) async fn walk_and_call(
+    w: &Workflows,
+    ana: &Caller,
+    dr: &Caller,
+    walk: &str,
+    call: &str,
+) -> (ActivityView, ActivityView) {
+    let add = |who: &Caller, text: &str, owner, setting, schedule| {
+        let a = NewActivity {
+            text: text.into(),
+            owner,
+            setting,
+            schedule,
+        };
+        let care = w.care.clone();
+        let who = who.clone();
+        async move { care.add_activity(&who, "p1", &a).await.unwrap() }
+    };
+    let walk = add(
+        ana,
+        walk,
+        Owner::Patient,
+        Setting::SelfCare,
+        Schedule::Every(Cadence::Weeks(1)),
+    )
+    .await;
+    let call = add(
+        dr,
+        call,
+        Owner::Team(Role::Nurse),
+        Setting::Outpatient,
+        Schedule::By(datetime!(2026-06-05 17:00 UTC)),
+    )
+    .await;
+    (walk, call)
 }
 
 async fn complete(api: &FhirApi, id: &str, at: time::OffsetDateTime) {
@@ -98,56 +144,16 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
             .propose_goal(&ana, "p1", "Walk to the market", None)
             .await
             .unwrap();
-        let walk = w
-            .care
-            .add_activity(
-                &ana,
-                "p1",
-                &NewActivity {
-                    text: "A 20-minute walk".into(),
-                    owner: Owner::Patient,
-                    setting: Setting::SelfCare,
-                    schedule: Schedule::Every(Cadence::Weeks(1)),
-                },
-            )
-            .await
-            .unwrap();
-        let call = w
-            .care
-            .add_activity(
-                &dr,
-                "p1",
-                &NewActivity {
-                    text: "Call about the new meter".into(),
-                    owner: Owner::Team(Role::Nurse),
-                    setting: Setting::Outpatient,
-                    schedule: Schedule::By(datetime!(2026-06-05 17:00 UTC)),
-                },
-            )
-            .await
-            .unwrap();
-        let quick = api
-            .create(
-                &sys,
-                "Task",
-                home_visit(start, &calendar).to_string().as_bytes(),
-                None,
-            )
-            .await
-            .unwrap()
-            .stored
-            .id;
-        let slow = api
-            .create(
-                &sys,
-                "Task",
-                home_visit(start, &calendar).to_string().as_bytes(),
-                None,
-            )
-            .await
-            .unwrap()
-            .stored
-            .id;
+        let (walk, call) = walk_and_call(
+            &w,
+            &ana,
+            &dr,
+            "A 20-minute walk",
+            "Call about the new meter",
+        )
+        .await;
+        let quick = create(&api, &home_visit(start, &calendar)).await;
+        let slow = create(&api, &home_visit(start, &calendar)).await;
         complete(&api, &quick, start + Duration::minutes(50)).await;
 
         app.clock.set(datetime!(2026-06-02 09:00 UTC));
@@ -361,14 +367,7 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
         assert!(page.contains("None of your items is late."), "{page}");
         // A home visit asked of the nurse on Saturday is due by Monday's close; on Tuesday it
         // is hers, late, with one action.
-        api.create(
-            &sys,
-            "Task",
-            home_visit(now, &calendar).to_string().as_bytes(),
-            None,
-        )
-        .await
-        .unwrap();
+        create(&api, &home_visit(now, &calendar)).await;
         app.clock.set(datetime!(2026-06-23 09:00 UTC));
         let mut nurse_web = app.sign_in("nurse.lee").await;
         let (_, page) = nurse_web.get("/partnership/panel").await;
