@@ -33,6 +33,15 @@ pub enum AppError {
     Storage(StoreError),
 }
 
+/// What a read found, or nothing when the policy does not let the caller see that part of
+/// the record (a family member without the grant's part); any other failure stays an error.
+pub fn unless_forbidden<T: Default>(found: Result<T, AppError>) -> Result<T, AppError> {
+    match found {
+        Err(AppError::Forbidden(_)) => Ok(T::default()),
+        other => other,
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {

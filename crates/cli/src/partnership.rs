@@ -35,14 +35,6 @@ pub struct PartnershipArgs {
     pub seed: u64,
 }
 
-fn date(s: &str) -> Result<time::Date> {
-    time::Date::parse(
-        s,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .with_context(|| format!("'{s}' is not a date like 2026-01-01"))
-}
-
 fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |p| format!("{p:.1}%"))
 }
@@ -123,7 +115,10 @@ pub async fn run(
     calendar: &BusinessCalendar,
     a: PartnershipArgs,
 ) -> Result<()> {
-    let (first, last) = (date(&a.from)?, date(&a.to)?);
+    let (first, last) = (
+        crate::utilisation::date(&a.from)?,
+        crate::utilisation::date(&a.to)?,
+    );
     anyhow::ensure!(first <= last, "--from must not be after --to");
     let Some(by) = By::parse(&a.by) else {
         bail!(

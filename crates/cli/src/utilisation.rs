@@ -20,7 +20,8 @@ pub struct UtilisationArgs {
     pub by: Option<String>,
 }
 
-fn date(s: &str) -> Result<time::Date> {
+/// A day typed as YYYY-MM-DD (the commands' --from and --to).
+pub(crate) fn date(s: &str) -> Result<time::Date> {
     time::Date::parse(
         s,
         &time::macros::format_description!("[year]-[month]-[day]"),

@@ -25,20 +25,15 @@ pub struct ValueArgs {
     pub program: Option<String>,
 }
 
-fn date(s: &str) -> Result<time::Date> {
-    time::Date::parse(
-        s,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .with_context(|| format!("'{s}' is not a date like 2026-01-01"))
-}
-
 fn money(x: f64) -> String {
     coproduce_measures::value::grouped(x)
 }
 
 pub async fn value(store: &Store, clock: &Arc<dyn Clock>, a: ValueArgs) -> Result<()> {
-    let (from, to) = (date(&a.from)?, date(&a.to)?);
+    let (from, to) = (
+        crate::utilisation::date(&a.from)?,
+        crate::utilisation::date(&a.to)?,
+    );
     anyhow::ensure!(from <= to, "--from must not be after --to");
     let text = std::fs::read(&a.fees)
         .with_context(|| format!("reading the fee schedule {}", a.fees.display()))?;

@@ -458,6 +458,12 @@ impl Care {
         Ok(())
     }
 
+    /// A patient's name as the pages write it, read from their record alone (not their chart).
+    pub async fn patient_name(&self, caller: &Caller, patient: &str) -> Result<String> {
+        let stored = self.api.read(caller, "Patient", patient).await?;
+        Ok(person_name(&content(&stored)?))
+    }
+
     /// The patients the caller may see (a family member's, a team member's panel).
     pub async fn patients(&self, caller: &Caller) -> Result<Vec<(String, String)>> {
         Ok(self

@@ -3,7 +3,9 @@
 //! the patient's record (author: the patient or family member who answered), asked after a
 //! visit ended or the team changed the plan.
 
+use super::partnership::goal_steps;
 use super::*;
+use crate::error::unless_forbidden;
 use crate::vocabulary::instant_of;
 use coproduce_core::partnership::collaborate::{self, Answers, ITEMS, TOP};
 
@@ -67,41 +69,28 @@ pub fn collaborate_answers(v: &Value) -> Option<Answers> {
     Answers::new(ITEMS.map(value)).ok()
 }
 
-fn forbidden_is_none<T>(r: std::result::Result<Vec<T>, AppError>) -> Result<Vec<T>> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(AppError::Forbidden(_)) => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 impl Care {
-    /// Whether to ask the patient's side the three questions now: a visit ended, or the team
-    /// answered or proposed a goal, within the last 30 days, and nobody answered since.
+    /// Whether to ask the caller the three questions now: they are on the patient's side, a
+    /// visit ended or the team changed the plan within the last 30 days, and nobody answered
+    /// since.
     pub async fn collaborate_due(&self, caller: &Caller, patient: &str) -> Result<bool> {
+        if !role_of(caller).is_some_and(collaborate::may_answer) {
+            return Ok(false);
+        }
         let subject = || params(&[("subject", patient_ref(patient))]);
+        // The latest visit ended or change the team made to the plan.
         let mut change: Option<OffsetDateTime> = None;
-        let mut later = |t: Option<OffsetDateTime>| {
-            if t > change {
-                change = t;
-            }
-        };
-        for e in forbidden_is_none(self.api.search_all(caller, "Encounter", &subject()).await)? {
+        for e in unless_forbidden(self.api.search_all(caller, "Encounter", &subject()).await)? {
             let v = content(&e)?;
             if v["status"] == "finished" {
-                later(instant_of(&v["period"]["end"]));
+                change = change.max(instant_of(&v["period"]["end"]));
             }
         }
-        for g in forbidden_is_none(self.api.search_all(caller, "Goal", &subject()).await)? {
+        for g in unless_forbidden(self.api.search_all(caller, "Goal", &subject()).await)? {
             if let Some(goal) = goal_of(&g) {
-                for e in &goal.history {
-                    let team = e
-                        .by_ref
-                        .as_deref()
-                        .and_then(split_reference)
-                        .is_some_and(|(t, _)| matches!(t, "Practitioner" | "PractitionerRole"));
-                    if team && e.event != "note" {
-                        later(Some(e.at));
+                for step in goal_steps(&goal) {
+                    if collaborate::changes_the_plan(&step) {
+                        change = change.max(Some(step.at));
                     }
                 }
             }
@@ -111,7 +100,7 @@ impl Care {
             .api
             .search_all(caller, "QuestionnaireResponse", &subject())
             .await;
-        for r in forbidden_is_none(responses)? {
+        for r in unless_forbidden(responses)? {
             let v = content(&r)?;
             if collaborate_answers(&v).is_some() {
                 answered = answered.max(instant_of(&v["authored"]));
@@ -128,6 +117,11 @@ impl Care {
         patient: &str,
         answers: [Option<u8>; 3],
     ) -> Result<String> {
+        if !role_of(caller).is_some_and(collaborate::may_answer) {
+            return Err(CareError::App(AppError::Forbidden(
+                "the patient and their family answer these questions".into(),
+            )));
+        }
         let answers = Answers::new(answers).map_err(|item| {
             CareError::input(
                 "collaborate-missing",

@@ -42,7 +42,8 @@ pub struct Promises {
 /// The default time the team has to answer a goal the patient's side proposed.
 pub const GOAL_ANSWER_WITHIN: Within = Within::BusinessDays(5);
 
-fn side_of_ref(r: Option<&str>) -> Option<Side> {
+/// Which side a reference speaks for: the patient's (Patient, RelatedPerson) or the team's.
+pub(super) fn side_of_ref(r: Option<&str>) -> Option<Side> {
     match r.and_then(split_reference)?.0 {
         "Patient" | "RelatedPerson" => Some(Side::Patient),
         "Practitioner" | "PractitionerRole" | "Organization" => Some(Side::Team),
@@ -94,49 +95,38 @@ fn task_promise(s: &Stored, calendar: &BusinessCalendar) -> Option<Promise> {
         person: None,
         due,
         done,
-        withdrawn: matches!(
-            status,
-            "cancelled" | "rejected" | "failed" | "entered-in-error"
-        ),
+        withdrawn: score::withdrawn(status),
         escalations,
     })
 }
 
-/// The team's answers owed on a goal: each proposal or suggested change from the patient's
-/// side, kept by the team's next word.
+/// A goal's story as the scorecard's rules read it (`core::partnership::GoalStep`).
+pub(super) fn goal_steps(goal: &GoalView) -> Vec<score::GoalStep<'_>> {
+    goal.history
+        .iter()
+        .map(|e| score::GoalStep {
+            at: e.at,
+            side: side_of_ref(e.by_ref.as_deref()),
+            event: e.event.as_str(),
+        })
+        .collect()
+}
+
+/// The team's answers owed on a goal (`core::partnership::goal_answers_owed`), each due
+/// `within` of the proposal; one still open on a closed goal is withdrawn.
 fn goal_promises(goal: &GoalView, within: Within, calendar: &BusinessCalendar) -> Vec<Promise> {
-    let mut out = Vec::new();
-    let mut waiting: Option<OffsetDateTime> = None;
-    let owed = |from: OffsetDateTime, done: Option<OffsetDateTime>| Promise {
-        kind: GOAL_ANSWER.into(),
-        owner: None,
-        person: None,
-        due: within.due(calendar, from),
-        done,
-        withdrawn: false,
-        escalations: 0,
-    };
-    let mut events: Vec<&GoalEvent> = goal.history.iter().collect();
-    events.sort_by_key(|e| e.at);
-    for e in events {
-        match side_of_ref(e.by_ref.as_deref()) {
-            Some(Side::Patient) if matches!(e.event.as_str(), "proposed" | "change-suggested") => {
-                waiting.get_or_insert(e.at);
-            }
-            Some(Side::Team) if e.event != "note" => {
-                if let Some(from) = waiting.take() {
-                    out.push(owed(from, Some(e.at)));
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(from) = waiting {
-        let mut p = owed(from, None);
-        p.withdrawn = matches!(goal.state, GoalState::Closed);
-        out.push(p);
-    }
-    out
+    score::goal_answers_owed(&goal_steps(goal))
+        .into_iter()
+        .map(|(from, done)| Promise {
+            kind: GOAL_ANSWER.into(),
+            owner: None,
+            person: None,
+            due: within.due(calendar, from),
+            done,
+            withdrawn: done.is_none() && matches!(goal.state, GoalState::Closed),
+            escalations: 0,
+        })
+        .collect()
 }
 
 /// A team item late with the role that now owns it.
@@ -172,13 +162,8 @@ impl Care {
         let mut out = Vec::new();
         for t in open {
             let v = content(&t)?;
-            let owned = match task_deadline(&v) {
-                Some((_, d)) => Some((d.role, d.due)),
-                None => v["performerType"][0]["coding"][0]["code"]
-                    .as_str()
-                    .and_then(Role::parse)
-                    .zip(instant_of(&v["restriction"]["period"]["end"])),
-            };
+            // Its due time is the step of its chain it is at (`set_task_deadline` keeps both).
+            let owned = owner_now(&v).zip(instant_of(&v["restriction"]["period"]["end"]));
             let (Some((owner, due)), Some(patient)) = (owned, t.patient_id.clone()) else {
                 continue;
             };

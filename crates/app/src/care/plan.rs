@@ -260,6 +260,17 @@ pub struct TaskView {
     pub role: Option<Role>,
 }
 
+/// The team role that owns a Task now: its deadline's current step, else its performer type.
+pub(super) fn owner_now(v: &Value) -> Option<Role> {
+    crate::deadlines::task_deadline(v)
+        .map(|(_, d)| d.role)
+        .or_else(|| {
+            v["performerType"][0]["coding"][0]["code"]
+                .as_str()
+                .and_then(Role::parse)
+        })
+}
+
 pub(super) fn task_of(stored: &Stored) -> Option<TaskView> {
     let v = stored.json().ok()?;
     // Only our own tasks (by their code system).
@@ -281,13 +292,7 @@ pub(super) fn task_of(stored: &Stored) -> Option<TaskView> {
         what: v["description"].as_str().unwrap_or("").to_string(),
         due: parse_time(&v["restriction"]["period"]["end"]),
         urgent: matches!(v["priority"].as_str(), Some("urgent" | "asap" | "stat")),
-        role: crate::deadlines::task_deadline(&v)
-            .map(|(_, d)| d.role)
-            .or_else(|| {
-                v["performerType"][0]["coding"][0]["code"]
-                    .as_str()
-                    .and_then(Role::parse)
-            }),
+        role: owner_now(&v),
         focus: v["focus"]["reference"].as_str().map(str::to_string),
     })
 }

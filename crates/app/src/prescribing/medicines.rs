@@ -58,15 +58,6 @@ pub(super) fn focus_of(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// What a search found, or nothing when the policy does not let the caller see that part of
-/// the record (a database failure is still an error).
-fn unless_forbidden(found: std::result::Result<Vec<Stored>, AppError>) -> Result<Vec<Stored>> {
-    match found {
-        Err(AppError::Forbidden(_)) => Ok(Vec::new()),
-        other => Ok(other?),
-    }
-}
-
 impl Prescribing {
     /// The patient's active prescriptions, newest first, with their checks and barriers.
     pub async fn medicines(&self, caller: &Caller, patient: &str) -> Result<Vec<Medicine>> {
@@ -99,7 +90,7 @@ impl Prescribing {
                     )
                     .await;
                 Ok::<Vec<Value>, CareError>(
-                    unless_forbidden(found)?
+                    crate::error::unless_forbidden(found)?
                         .iter()
                         .filter_map(|s| s.json().ok())
                         .collect(),

@@ -479,6 +479,21 @@ async fn ana_answers_the_shared_decision_questions_in_portuguese_and_the_analyst
         let mut doctor = app.sign_in("dr.okafor").await;
         let (status, _) = doctor.get("/patients/p1/collaborate").await;
         assert_eq!(status, 403, "the team does not answer for the patient");
+        // Nor through the application, whatever page it comes from; nor is it asked.
+        let refused = w
+            .care
+            .record_collaborate(&dr, "p1", [Some(4), Some(4), Some(4)])
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(coproduce_app::CareError::App(
+                    coproduce_app::AppError::Forbidden(_)
+                ))
+            ),
+            "{refused:?}"
+        );
+        assert!(!w.care.collaborate_due(&dr, "p1").await.unwrap());
 
         app.clock.set(start + Duration::hours(4));
         let mut ida = crate::measure::analyst(&app, "ida").await;

@@ -8,6 +8,9 @@
 //! It is reported as its authors recommend for performance: the share of responses with the
 //! top score on all three questions.
 
+use super::GoalStep;
+use crate::access::Role;
+use crate::care::plan::Side;
 use time::{Duration, OffsetDateTime};
 
 /// The three questions, by their link ids: help to understand the health issues, listening
@@ -46,6 +49,17 @@ impl Answers {
     pub fn top_score(&self) -> bool {
         self.0.iter().all(|v| *v == TOP)
     }
+}
+
+/// Who answers: the patient or a family member on their behalf; never the care team.
+pub fn may_answer(role: Role) -> bool {
+    Side::of(role) == Some(Side::Patient)
+}
+
+/// Whether a goal's step is the team changing the plan (proposing, agreeing, declining or
+/// suggesting a change, not a note), after which the patient's side is asked.
+pub fn changes_the_plan(step: &GoalStep) -> bool {
+    step.side == Some(Side::Team) && step.event != "note"
 }
 
 /// Whether to ask the patient's side now: a visit ended or the team changed the plan within
@@ -100,6 +114,21 @@ mod tests {
         }
         assert_eq!((r.responses, r.top, r.pct()), (4, 2, Some(50.0)));
         assert_eq!(Rate::default().pct(), None);
+    }
+
+    #[test]
+    fn the_patients_side_answers_after_the_team_changes_the_plan() {
+        assert!(may_answer(Role::Patient) && may_answer(Role::Family));
+        assert!(!may_answer(Role::Clinician) && !may_answer(Role::QualityAnalyst));
+        let at = datetime!(2026-06-01 10:00 UTC);
+        let step = |side, event| GoalStep {
+            at,
+            side: Some(side),
+            event,
+        };
+        assert!(changes_the_plan(&step(Side::Team, "agreed")));
+        assert!(!changes_the_plan(&step(Side::Team, "note")));
+        assert!(!changes_the_plan(&step(Side::Patient, "proposed")));
     }
 
     #[test]

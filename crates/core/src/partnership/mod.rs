@@ -367,6 +367,48 @@ pub fn spectrum(activities: &[(Setting, Owner)]) -> (Vec<(Setting, Ownership)>, 
     (by, all)
 }
 
+/// Whether a Task's status withdraws its promise (no longer owed, not counted).
+pub fn withdrawn(status: &str) -> bool {
+    matches!(
+        status,
+        "cancelled" | "rejected" | "failed" | "entered-in-error"
+    )
+}
+
+/// A step in a goal's story as the scorecard reads it: when, which side spoke (if known),
+/// and what it said (`proposed`, `agreed`, `change-suggested`, `declined`, `note`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoalStep<'a> {
+    pub at: OffsetDateTime,
+    pub side: Option<Side>,
+    pub event: &'a str,
+}
+
+/// The answers the team owed on a goal, as (owed from, kept): each proposal or suggested
+/// change by the patient's side (the first of a run) is kept by the team's next word on it,
+/// whatever it says (a note is not an answer). The last may still be open.
+pub fn goal_answers_owed(steps: &[GoalStep]) -> Vec<(OffsetDateTime, Option<OffsetDateTime>)> {
+    let mut steps = steps.to_vec();
+    steps.sort_by_key(|s| s.at);
+    let mut out = Vec::new();
+    let mut waiting: Option<OffsetDateTime> = None;
+    for s in steps {
+        match s.side {
+            Some(Side::Patient) if matches!(s.event, "proposed" | "change-suggested") => {
+                waiting.get_or_insert(s.at);
+            }
+            Some(Side::Team) if s.event != "note" => {
+                if let Some(from) = waiting.take() {
+                    out.push((from, Some(s.at)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.extend(waiting.map(|from| (from, None)));
+    out
+}
+
 /// The team role a promise is owed by, for one a team role owns.
 pub fn team_owner(role: Role) -> Option<Owner> {
     role.is_team().then_some(Owner::Team(role))
@@ -508,6 +550,33 @@ mod tests {
         }
         let lang = scorecard(&promises, &goals, from, to, now, By::Language, &cal);
         assert_eq!(lang.team_by["pt-BR"].counted(), 5);
+    }
+
+    #[test]
+    fn the_team_owes_an_answer_to_each_proposal_of_the_patients_side() {
+        let t = |h: i64| datetime!(2026-06-01 10:00 UTC) + Duration::hours(h);
+        let step = |h, side, event| GoalStep {
+            at: t(h),
+            side: Some(side),
+            event,
+        };
+        let steps = [
+            // Out of order on purpose: the story is read by time.
+            step(5, Side::Team, "change-suggested"),
+            step(0, Side::Patient, "proposed"),
+            step(2, Side::Team, "note"),
+            step(9, Side::Patient, "change-suggested"),
+            step(10, Side::Patient, "change-suggested"),
+            step(1, Side::Team, "proposed"),
+        ];
+        // Proposed at 0, answered at 5 (the note at 2 is no answer, the team's own
+        // proposal at 1 does answer); suggested again at 9, still open.
+        assert_eq!(
+            goal_answers_owed(&steps),
+            vec![(t(0), Some(t(1))), (t(9), None)]
+        );
+        assert!(goal_answers_owed(&[step(0, Side::Team, "proposed")]).is_empty());
+        assert!(withdrawn("cancelled") && !withdrawn("completed") && !withdrawn("on-hold"));
     }
 
     #[test]

@@ -335,8 +335,7 @@ pub(crate) fn home_panel<'a>(
             Err(e) => return Err(e),
         };
         let card = s.care.score(&found, from, now, By::Kind);
-        let ask = p.side() == Some(coproduce_core::care::plan::Side::Patient)
-            && s.care.collaborate_due(&p.caller, pid).await?;
+        let ask = s.care.collaborate_due(&p.caller, pid).await?;
         if card.team.counted() + card.patient.counted() + card.goals + found.plan.len() == 0 && !ask
         {
             return Ok(None);
@@ -346,11 +345,7 @@ pub(crate) fn home_panel<'a>(
         let name = if own {
             String::new()
         } else {
-            s.care
-                .chart(&p.caller, pid)
-                .await
-                .map(|c| c.name)
-                .unwrap_or_default()
+            s.care.patient_name(&p.caller, pid).await?
         };
         let say = |key: &str, args: &[(&str, String)]| {
             let mut args = args.to_vec();
@@ -454,8 +449,11 @@ pub(crate) async fn collaborate_form(
         Ok(p) => p,
         Err(r) => return r,
     };
-    // The care team does not answer for the patient.
-    if p.side() != Some(coproduce_core::care::plan::Side::Patient) {
+    // The care team does not answer for the patient (`collaborate::may_answer`).
+    if !p
+        .role()
+        .is_some_and(coproduce_core::partnership::collaborate::may_answer)
+    {
         return failed(
             &p.t(),
             CareError::App(AppError::Forbidden(
@@ -478,14 +476,6 @@ pub(crate) async fn collaborate_answer(
         Err(r) => return r,
     };
     let said = ITEMS.map(|item| f.one(item).parse::<u8>().ok());
-    if p.side() != Some(coproduce_core::care::plan::Side::Patient) {
-        return failed(
-            &p.t(),
-            CareError::App(AppError::Forbidden(
-                "the patient and their family answer these questions".into(),
-            )),
-        );
-    }
     match s.care.record_collaborate(&p.caller, &pid, said).await {
         Ok(_) => crate::shell::back_to(&format!("/patients/{pid}"), "note-collaborate"),
         Err(e) => match crate::shell::refusal(&p.t(), &e) {
