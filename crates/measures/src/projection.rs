@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 /// The projection's version; the store rebuilds what it holds when this changes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Elements kept wherever they appear.
 const KEPT: &[&str] = &[
@@ -67,7 +67,49 @@ const KEPT: &[&str] = &[
     "quantity",
     "numberOfRepeatsAllowed",
     "validityPeriod",
+    // The partnership's scorecard (coproduce-app's care::partnership): a Task's deadline,
+    // owner and completion; a reading's review and tag; a goal's story; a shared plan's
+    // activities and their marks; the CollaboRATE answers; the patient's care team,
+    // language and sex for the equity breakdowns. Of extensions only ours are kept.
+    "meta",
+    "lastUpdated",
+    "tag",
+    "extension",
+    "restriction",
+    "executionPeriod",
+    "lastModified",
+    "performerType",
+    "issued",
+    "lifecycleStatus",
+    "note",
+    "time",
+    "authorReference",
+    "questionnaire",
+    "item",
+    "linkId",
+    "answer",
+    "authored",
+    "category",
+    "activity",
+    "detail",
+    "progress",
+    "scheduledTiming",
+    "scheduledPeriod",
+    "name",
+    "gender",
+    "communication",
+    "language",
+    "preferred",
 ];
+
+/// The extensions kept: ours, and the parts inside them (whose urls are relative).
+const OURS: &str = "https://coproduce.health/";
+
+fn kept_extension(e: &Value) -> bool {
+    e["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(OURS) || !u.contains(':'))
+}
 
 /// Choice elements (`effectiveDateTime`, `onsetPeriod`, `valueQuantity`, ...) kept by their
 /// stem.
@@ -79,16 +121,37 @@ fn kept(key: &str) -> bool {
 
 /// A resource cut down to what the measures read.
 pub fn project(resource: &Value) -> Value {
-    match resource {
-        Value::Object(o) => Value::Object(
-            o.iter()
+    cut(resource).unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// An element cut down, or nothing when all it held was cut (an object or list that had
+/// something and keeps nothing goes with it, rather than stay as `{}` or `[]`).
+fn cut(v: &Value) -> Option<Value> {
+    match v {
+        Value::Object(o) if !o.is_empty() => {
+            let kept: Map<String, Value> = o
+                .iter()
                 .filter(|(k, _)| kept(k))
-                .map(|(k, v)| (k.clone(), project(v)))
-                .collect::<Map<String, Value>>(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(project).collect()),
-        other => other.clone(),
+                .filter_map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("extension", Value::Array(es)) => {
+                            cut_list(es.iter().filter(|e| kept_extension(e)))
+                        }
+                        _ => cut(v),
+                    };
+                    Some((k.clone(), v?))
+                })
+                .collect();
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+        Value::Array(items) if !items.is_empty() => cut_list(items.iter()),
+        other => Some(other.clone()),
     }
+}
+
+fn cut_list<'a>(items: impl Iterator<Item = &'a Value>) -> Option<Value> {
+    let kept: Vec<Value> = items.filter_map(cut).collect();
+    (!kept.is_empty()).then_some(Value::Array(kept))
 }
 
 /// A patient's projection: their resources, projected, one line per resource type: the
@@ -158,6 +221,7 @@ mod tests {
             "effectiveDateTime": "2026-03-01",
             "valueQuantity": {"value": 9.5, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
         });
+        // A meta holding only a profile goes with it, not left as `{}`.
         assert_eq!(
             project(&obs),
             json!({
@@ -166,6 +230,37 @@ mod tests {
                 "effectiveDateTime": "2026-03-01",
                 "valueQuantity": {"value": 9.5, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
             })
+        );
+    }
+
+    #[test]
+    fn only_our_extensions_stay_with_their_parts() {
+        let task = json!({
+            "resourceType": "Task", "id": "t",
+            "meta": {"lastUpdated": "2026-03-01T10:00:00Z", "versionId": "2"},
+            "extension": [
+                {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+                 "extension": [{"url": "text", "valueString": "long"}]},
+                {"url": "https://coproduce.health/fhir/StructureDefinition/escalation",
+                 "extension": [{"url": "step", "extension": [{"url": "role", "valueCode": "nurse"}]}]}
+            ]
+        });
+        assert_eq!(
+            project(&task),
+            json!({
+                "resourceType": "Task", "id": "t",
+                "meta": {"lastUpdated": "2026-03-01T10:00:00Z"},
+                "extension": [
+                    {"url": "https://coproduce.health/fhir/StructureDefinition/escalation",
+                     "extension": [{"url": "step", "extension": [{"url": "role", "valueCode": "nurse"}]}]}
+                ]
+            })
+        );
+        let theirs = json!({"resourceType": "Patient", "id": "p",
+            "extension": [{"url": "http://example.org/x", "valueString": "y"}]});
+        assert_eq!(
+            project(&theirs),
+            json!({"resourceType": "Patient", "id": "p"})
         );
     }
 }

@@ -39,6 +39,17 @@ pub struct Promises {
     pub shared_decisions: coproduce_core::partnership::collaborate::Rate,
 }
 
+impl Promises {
+    /// Adds what another part of the population holds.
+    pub fn merge(&mut self, other: Promises) {
+        self.promises.extend(other.promises);
+        self.goals.extend(other.goals);
+        self.plan.extend(other.plan);
+        self.shared_decisions.responses += other.shared_decisions.responses;
+        self.shared_decisions.top += other.shared_decisions.top;
+    }
+}
+
 /// The default time the team has to answer a goal the patient's side proposed.
 pub const GOAL_ANSWER_WITHIN: Within = Within::BusinessDays(5);
 
@@ -63,12 +74,11 @@ fn task_kind(v: &Value) -> String {
 }
 
 /// A team promise a Task holds, if it holds one.
-fn task_promise(s: &Stored, calendar: &BusinessCalendar) -> Option<Promise> {
-    let v = s.json().ok()?;
-    let (owner, due, escalations) = match task_deadline(&v) {
+fn task_promise(v: &Value, last_updated: i64, calendar: &BusinessCalendar) -> Option<Promise> {
+    let (owner, due, escalations) = match task_deadline(v) {
         Some((chain, current)) => (
             team_owner(chain.steps()[0].role),
-            first_due(&v, &chain, &current, calendar)?,
+            first_due(v, &chain, &current, calendar)?,
             u32::try_from(current.level).unwrap_or(u32::MAX),
         ),
         None => {
@@ -87,10 +97,10 @@ fn task_promise(s: &Stored, calendar: &BusinessCalendar) -> Option<Promise> {
     let done = (status == "completed").then(|| {
         instant_of(&v["executionPeriod"]["end"])
             .or_else(|| instant_of(&v["lastModified"]))
-            .unwrap_or_else(|| from_unix_millis(s.last_updated))
+            .unwrap_or_else(|| from_unix_millis(last_updated))
     });
     Some(Promise {
-        kind: task_kind(&v),
+        kind: task_kind(v),
         owner,
         person: None,
         due,
@@ -184,18 +194,59 @@ impl Care {
     }
 
     /// The promises of the whole population for someone the policy lets see it (a quality
-    /// analyst), for aggregates only: one pass under their name, audited, and a refusal too.
+    /// analyst), for aggregates only: their reach checked (a refusal audited), then one pass
+    /// over the store's per-patient projection rows as the measures read them, every
+    /// committed write applied first, audited as one row under their name.
     pub async fn population_promises(
         &self,
         caller: &Caller,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Promises> {
-        let pass = self
-            .api
-            .population_pass(caller, "partnership-scorecard")
-            .await?;
-        self.promises(&pass, from, to, None).await
+        const ACTION: &str = "partnership-scorecard";
+        self.api.require_population_reach(caller, ACTION).await?;
+        let store = self.api.store();
+        store
+            .ensure_patient_records(|_, _| {})
+            .await
+            .map_err(AppError::from)?;
+        let reader = Arc::new(self.reader(from, to));
+        let mut found = Promises::default();
+        let mut patients = 0usize;
+        let mut batches = store.patient_record_batches(2_000);
+        while let Some(batch) = batches.recv().await {
+            let batch = batch.map_err(AppError::from)?;
+            patients += batch.len();
+            let reader = reader.clone();
+            let part = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                batch
+                    .par_iter()
+                    .map(|(id, row)| reader.projection_row(id, row))
+                    .try_reduce(Promises::default, |mut a, b| {
+                        a.merge(b);
+                        Ok(a)
+                    })
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("reading the partnership's records: {e}")))??;
+            found.merge(part);
+        }
+        store
+            .audit(&coproduce_store::AuditEntry {
+                at: coproduce_core::unix_millis(self.now()),
+                actor: caller.label.clone(),
+                action: ACTION.into(),
+                outcome: "allowed".into(),
+                detail: Some(format!(
+                    "{patients} patients, {} promises",
+                    found.promises.len()
+                )),
+                ..Default::default()
+            })
+            .await
+            .map_err(AppError::from)?;
+        Ok(found)
     }
 
     /// The scorecard of what the caller reaches (the population for the system, a
@@ -238,7 +289,8 @@ impl Care {
     }
 
     /// Every promise in the records the caller reaches (of one patient, or all) that could
-    /// fall due in `[from, to)`.
+    /// fall due in `[from, to)`, gathered by searches under the caller's rights (a panel, one
+    /// chart).
     pub async fn promises(
         &self,
         caller: &Caller,
@@ -256,129 +308,249 @@ impl Care {
             }
             self.api.search_all(caller, rt, &params).await
         };
+        let reader = self.reader(from, to);
         let mut teams: HashMap<String, String> = HashMap::new();
         for t in all("CareTeam", vec![("status".into(), "active".into())]).await? {
-            let v = content(&t)?;
-            if let Some(p) = t.patient_id.clone() {
-                let name = v["name"]
-                    .as_str()
-                    .map_or_else(|| format!("CareTeam/{}", t.id), str::to_string);
+            if let (Some(p), Some(name)) =
+                (t.patient_id.clone(), Reader::team(&content(&t)?, &t.id))
+            {
                 teams.entry(p).or_insert(name);
             }
         }
-        let today = self.now().date();
         let mut people: HashMap<String, Arc<score::Person>> = HashMap::new();
         for s in all("Patient", vec![]).await? {
-            let v = content(&s)?;
-            let birth = v["birthDate"].as_str().and_then(|b| {
-                time::Date::parse(b, time::macros::format_description!("[year]-[month]-[day]")).ok()
-            });
-            let person = score::Person {
-                team: teams.get(&s.id).cloned(),
-                language: crate::vocabulary::preferred_language(&v).unwrap_or_else(|| "en".into()),
-                age_band: coproduce_core::social::measures::age_band(birth, today),
-                sex: v["gender"].as_str().unwrap_or("unknown").to_string(),
-            };
+            let person = reader.person(&content(&s)?, teams.get(&s.id).cloned());
             people.insert(s.id.clone(), Arc::new(person));
         }
         let mut found = Promises::default();
-        let mut push = |patient: &Option<String>, mut p: Promise| {
-            p.person = patient.as_ref().and_then(|id| people.get(id)).cloned();
-            found.promises.push(p);
+        // Each type searched narrowly where a search can say what the reader keeps anyway.
+        let window = |param: &str, from: OffsetDateTime, to: OffsetDateTime| {
+            vec![
+                (param.to_string(), format!("ge{}", Stored::instant(from))),
+                (param.to_string(), format!("lt{}", Stored::instant(to))),
+            ]
         };
-        for t in all("Task", vec![]).await? {
-            if let Some(p) = task_promise(&t, &self.calendar) {
-                push(&t.patient_id, p);
-            }
-        }
-        // A reading is owed its review `within` after it was taken.
         let within = self.review.within;
-        for o in all(
-            "Observation",
-            vec![
-                (
-                    "date".into(),
-                    format!("ge{}", Stored::instant(from - within)),
-                ),
-                ("date".into(), format!("lt{}", Stored::instant(to - within))),
-            ],
-        )
-        .await?
-        {
-            let Some(r) = reading_of(&o) else { continue };
-            if !r.unreviewed && r.review.is_none() {
-                continue;
-            }
-            let p = Promise {
-                kind: READING_REVIEW.into(),
-                owner: None,
-                person: None,
-                due: r.at + within,
-                done: r.review.as_ref().map(|rv| rv.at),
-                withdrawn: false,
-                escalations: 0,
-            };
-            push(&o.patient_id, p);
-        }
-        for g in all("Goal", vec![]).await? {
-            let Some(goal) = goal_of(&g) else { continue };
-            for p in goal_promises(&goal, self.goal_answer, &self.calendar) {
-                push(&g.patient_id, p);
-            }
-            let proposed = goal.history.iter().map(|e| e.at).min();
-            let agreed = matches!(goal.state, GoalState::Agreed)
-                || goal.history.iter().any(|e| e.event == "agreed");
-            found.goals.push((
-                proposed.unwrap_or_else(|| from_unix_millis(g.last_updated)),
-                GoalFacts { agreed },
-            ));
-        }
-        for r in all(
-            "QuestionnaireResponse",
-            vec![
-                ("authored".into(), format!("ge{}", Stored::instant(from))),
-                ("authored".into(), format!("lt{}", Stored::instant(to))),
-            ],
-        )
-        .await?
-        {
-            if let Some(a) = collaborate_answers(&content(&r)?) {
-                found.shared_decisions.add(&a);
-            }
-        }
-        let now = self.now();
-        for plan in all(
-            "CarePlan",
-            vec![("category".into(), format!("{PLAN_CATEGORY}|shared"))],
-        )
-        .await?
-        {
-            let v = content(&plan)?;
-            let patient = plan.patient_id.clone().unwrap_or_default();
-            for a in activities_of(&v, &patient) {
-                if !a.facts.finished {
-                    found.plan.push((a.setting, a.facts.owner));
-                }
-                let marks: Vec<OffsetDateTime> = v["activity"][a.index]["progress"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| instant_of(&p["time"]))
-                    .collect();
-                for (due, done) in score::activity_turns(&a.facts, &marks, now) {
-                    let p = Promise {
-                        kind: ACTIVITY.into(),
-                        owner: Some(a.facts.owner),
-                        person: None,
-                        due,
-                        done,
-                        withdrawn: false,
-                        escalations: 0,
-                    };
-                    push(&plan.patient_id, p);
-                }
+        let searches = [
+            ("Task", vec![]),
+            ("Observation", window("date", from - within, to - within)),
+            ("Goal", vec![]),
+            ("QuestionnaireResponse", window("authored", from, to)),
+            (
+                "CarePlan",
+                vec![("category".into(), format!("{PLAN_CATEGORY}|shared"))],
+            ),
+        ];
+        for (rt, params) in searches {
+            for s in all(rt, params).await? {
+                let person = s.patient_id.as_ref().and_then(|id| people.get(id));
+                reader.add(&mut found, person, &content(&s)?, s.last_updated);
             }
         }
         Ok(found)
+    }
+
+    /// What the scorecard reads from the records over `[from, to)`, with this service's rules.
+    pub(super) fn reader(&self, from: OffsetDateTime, to: OffsetDateTime) -> Reader {
+        Reader {
+            calendar: self.calendar.clone(),
+            review_within: self.review.within,
+            goal_answer: self.goal_answer,
+            from,
+            to,
+            now: self.now(),
+        }
+    }
+}
+
+/// The resource types the scorecard reads from a projection row.
+const READ: [&str; 7] = [
+    "CarePlan",
+    "CareTeam",
+    "Goal",
+    "Observation",
+    "Patient",
+    "QuestionnaireResponse",
+    "Task",
+];
+
+/// What the scorecard reads from a record, one resource at a time, the same whether the
+/// resources came from searches or from a patient's projection row.
+#[derive(Debug, Clone)]
+pub(super) struct Reader {
+    calendar: Arc<BusinessCalendar>,
+    review_within: time::Duration,
+    goal_answer: Within,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    now: OffsetDateTime,
+}
+
+impl Reader {
+    /// A patient's care team as the breakdowns name it, from an active CareTeam: its name,
+    /// else its id.
+    pub(super) fn team(v: &Value, id: &str) -> Option<String> {
+        (v["status"] == "active").then(|| {
+            v["name"]
+                .as_str()
+                .map_or_else(|| format!("CareTeam/{id}"), str::to_string)
+        })
+    }
+
+    /// What one patient's projection row holds (`coproduce_measures::projection`): their
+    /// care team and person first, then each resource the scorecard reads. A row that cannot
+    /// be read is an error, never a patient silently left out.
+    pub(super) fn projection_row(&self, patient: &str, row: &[u8]) -> Result<Promises> {
+        let unreadable = |why: String| {
+            CareError::App(AppError::Internal(format!(
+                "the measure record of Patient/{patient} is unreadable: {why}"
+            )))
+        };
+        let text = coproduce_measures::projection::decode(row).map_err(unreadable)?;
+        let mut lists: Vec<(&str, Vec<Value>)> = Vec::new();
+        for line in text.lines() {
+            let (rt, list) = line
+                .split_once('\t')
+                .ok_or_else(|| unreadable(format!("a line without a resource type: {line:.40}")))?;
+            if READ.contains(&rt) {
+                let items = serde_json::from_str(list)
+                    .map_err(|e| unreadable(format!("its {rt} list is not JSON: {e}")))?;
+                lists.push((rt, items));
+            }
+        }
+        let of = |rt: &'static str| {
+            lists
+                .iter()
+                .filter(move |(t, _)| *t == rt)
+                .flat_map(|(_, items)| items)
+        };
+        let team = of("CareTeam").find_map(|t| Self::team(t, t["id"].as_str().unwrap_or_default()));
+        let person = of("Patient").next().map(|p| Arc::new(self.person(p, team)));
+        let mut found = Promises::default();
+        for (rt, items) in &lists {
+            if matches!(*rt, "Patient" | "CareTeam") {
+                continue;
+            }
+            for v in items {
+                let written =
+                    instant_of(&v["meta"]["lastUpdated"]).map_or(0, coproduce_core::unix_millis);
+                self.add(&mut found, person.as_ref(), v, written);
+            }
+        }
+        Ok(found)
+    }
+
+    /// A patient as the equity breakdowns see them.
+    pub(super) fn person(&self, v: &Value, team: Option<String>) -> score::Person {
+        let birth = v["birthDate"].as_str().and_then(|b| {
+            time::Date::parse(b, time::macros::format_description!("[year]-[month]-[day]")).ok()
+        });
+        score::Person {
+            team,
+            language: crate::vocabulary::preferred_language(v).unwrap_or_else(|| "en".into()),
+            age_band: coproduce_core::social::measures::age_band(birth, self.now.date()),
+            sex: v["gender"].as_str().unwrap_or("unknown").to_string(),
+        }
+    }
+
+    /// Adds the promises, goal, answers or plan one resource holds (of `person`'s record) to
+    /// `found`: those that could fall due in the period.
+    pub(super) fn add(
+        &self,
+        found: &mut Promises,
+        person: Option<&Arc<score::Person>>,
+        v: &Value,
+        last_updated: i64,
+    ) {
+        let mut push = |mut p: Promise| {
+            p.person = person.cloned();
+            found.promises.push(p);
+        };
+        let id = v["id"].as_str().unwrap_or_default();
+        match v["resourceType"].as_str().unwrap_or_default() {
+            "Task" => {
+                if let Some(p) = task_promise(v, last_updated, &self.calendar) {
+                    push(p);
+                }
+            }
+            // A reading the patient's side entered is owed its review `within` after it was
+            // taken.
+            "Observation" => {
+                let Some(r) = reading_from(v, id, 0, String::new(), last_updated) else {
+                    return;
+                };
+                let within = self.review_within;
+                let counted = r.at >= self.from - within && r.at < self.to - within;
+                if counted && (r.unreviewed || r.review.is_some()) {
+                    push(Promise {
+                        kind: READING_REVIEW.into(),
+                        owner: None,
+                        person: None,
+                        due: r.at + within,
+                        done: r.review.as_ref().map(|rv| rv.at),
+                        withdrawn: false,
+                        escalations: 0,
+                    });
+                }
+            }
+            "Goal" => {
+                let Some(goal) = goal_from(v, id, 0, String::new()) else {
+                    return;
+                };
+                for p in goal_promises(&goal, self.goal_answer, &self.calendar) {
+                    push(p);
+                }
+                let proposed = goal.history.iter().map(|e| e.at).min();
+                let agreed = matches!(goal.state, GoalState::Agreed)
+                    || goal.history.iter().any(|e| e.event == "agreed");
+                found.goals.push((
+                    proposed.unwrap_or_else(|| from_unix_millis(last_updated)),
+                    GoalFacts { agreed },
+                ));
+            }
+            "QuestionnaireResponse" => {
+                let authored = instant_of(&v["authored"]);
+                let counted = authored.is_some_and(|t| t >= self.from && t < self.to);
+                if let Some(a) = collaborate_answers(v).filter(|_| counted) {
+                    found.shared_decisions.add(&a);
+                }
+            }
+            "CarePlan" => {
+                let shared = v["category"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["coding"].as_array().is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["system"] == PLAN_CATEGORY && c["code"] == "shared")
+                        })
+                    })
+                });
+                if !shared {
+                    return;
+                }
+                for a in activities_of(v, "") {
+                    if !a.facts.finished {
+                        found.plan.push((a.setting, a.facts.owner));
+                    }
+                    let marks: Vec<OffsetDateTime> = v["activity"][a.index]["progress"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| instant_of(&p["time"]))
+                        .collect();
+                    for (due, done) in score::activity_turns(&a.facts, &marks, self.now) {
+                        push(Promise {
+                            kind: ACTIVITY.into(),
+                            owner: Some(a.facts.owner),
+                            person: None,
+                            due,
+                            done,
+                            withdrawn: false,
+                            escalations: 0,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -34,6 +34,12 @@ pub struct GoalEvent {
 
 pub(super) fn goal_of(stored: &Stored) -> Option<GoalView> {
     let v = stored.json().ok()?;
+    let patient = stored.patient_id.clone().unwrap_or_default();
+    goal_from(&v, &stored.id, stored.version_id, patient)
+}
+
+/// A goal from its content (with its id, version and patient as the store keeps them).
+pub(super) fn goal_from(v: &Value, id: &str, version: i64, patient: String) -> Option<GoalView> {
     let awaiting = v["extension"]
         .as_array()
         .and_then(|es| es.iter().find(|e| e["url"] == ext("goal-awaiting")))
@@ -91,9 +97,9 @@ pub(super) fn goal_of(stored: &Stored) -> Option<GoalView> {
         })
         .unwrap_or_default();
     Some(GoalView {
-        id: stored.id.clone(),
-        version: stored.version_id,
-        patient: stored.patient_id.clone().unwrap_or_default(),
+        id: id.to_string(),
+        version,
+        patient,
         text: v["description"]["text"].as_str().unwrap_or("").to_string(),
         state,
         target,

@@ -96,6 +96,25 @@ pub fn mark_unreviewed(obs: &mut Value) {
 /// upload, the FHIR API, an EHR import).
 pub fn reading_of(stored: &Stored) -> Option<Reading> {
     let v = stored.json().ok()?;
+    let patient = stored.patient_id.clone().unwrap_or_default();
+    reading_from(
+        &v,
+        &stored.id,
+        stored.version_id,
+        patient,
+        stored.last_updated,
+    )
+}
+
+/// The reading an Observation's content holds (with what the store keeps beside it: its id,
+/// version, patient and the time it was last written).
+pub(super) fn reading_from(
+    v: &Value,
+    id: &str,
+    version: i64,
+    patient: String,
+    last_updated: i64,
+) -> Option<Reading> {
     let measure = coded_measure(&v["code"])?;
     let value = if measure == Measure::BloodPressure {
         let comps = v["component"].as_array()?;
@@ -115,7 +134,7 @@ pub fn reading_of(stored: &Stored) -> Option<Reading> {
     let at = parse_time(&v["effectiveDateTime"])
         .or_else(|| parse_time(&v["effectivePeriod"]["start"]))
         .or_else(|| parse_time(&v["issued"]))
-        .unwrap_or_else(|| from_unix_millis(stored.last_updated));
+        .unwrap_or_else(|| from_unix_millis(last_updated));
     let by = v["performer"][0]["display"]
         .as_str()
         .or(v["performer"][0]["reference"].as_str())
@@ -146,15 +165,15 @@ pub fn reading_of(stored: &Stored) -> Option<Reading> {
             })
     });
     Some(Reading {
-        id: stored.id.clone(),
-        version: stored.version_id,
-        patient: stored.patient_id.clone().unwrap_or_default(),
+        id: id.to_string(),
+        version,
+        patient,
         measure,
         value,
         at,
         by,
         by_ref: v["performer"][0]["reference"].as_str().map(str::to_string),
-        unreviewed: is_unreviewed(&v),
+        unreviewed: is_unreviewed(v),
         review,
     })
 }

@@ -246,6 +246,28 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
             .unwrap();
         assert_eq!((may.team.counted(), may.patient.counted()), (0, 0));
 
+        // The population's pass reads the store's per-patient projection rows, not searches,
+        // and counts exactly the same, in every breakdown, with the same spectrum.
+        let searched = w.care.promises(&sys, from, to, None).await.unwrap();
+        let projected = w.care.population_promises(&sys, from, to).await.unwrap();
+        for by in [
+            By::Kind,
+            By::Team,
+            By::Role,
+            By::Month,
+            By::Language,
+            By::AgeBand,
+            By::Sex,
+        ] {
+            assert_eq!(
+                w.care.score(&projected, from, to, by),
+                w.care.score(&searched, from, to, by),
+                "{by:?}"
+            );
+        }
+        assert_eq!(projected.plan, searched.plan);
+        assert_eq!(projected.promises.len(), searched.promises.len());
+
         // The analyst reads the same on her page, reached from her home; a clinician does not.
         let mut ida = crate::measure::analyst(&app, "ida").await;
         let (_, home) = ida.get("/").await;

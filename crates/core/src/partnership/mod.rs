@@ -140,7 +140,8 @@ pub struct Tally {
     /// Steps up the chain, all promises together.
     pub escalations: u64,
     /// Seconds past their time of every promise not kept on time (kept late: how late;
-    /// still open: how late so far).
+    /// still open: how late so far), shortest first: a scorecard is the same whatever order
+    /// its promises were read in.
     lateness: Vec<i64>,
 }
 
@@ -178,8 +179,7 @@ impl Tally {
     /// The median lateness in hours of the promises not kept on time (the middle one, or the
     /// mean of the two middle ones).
     pub fn median_late_hours(&self) -> Option<f64> {
-        let mut s = self.lateness.clone();
-        s.sort_unstable();
+        let s = &self.lateness;
         let n = s.len();
         if n == 0 {
             return None;
@@ -319,6 +319,13 @@ pub fn scorecard(
         };
         all.add(p, now);
         split.entry(by.key(p, calendar)).or_default().add(p, now);
+    }
+    let tallies = [&mut card.team, &mut card.patient]
+        .into_iter()
+        .chain(card.team_by.values_mut())
+        .chain(card.patient_by.values_mut());
+    for t in tallies {
+        t.lateness.sort_unstable();
     }
     card
 }
