@@ -27,9 +27,11 @@ pub mod secrets;
 pub mod spreadsheet;
 pub mod vocabulary;
 
-// Putting them together: the workflows over one API, the background jobs, the demo.
+// Putting them together: the workflows over one API, the background jobs, the demo, a
+// generated population.
 pub mod demo;
 pub mod jobs;
+pub mod synthetic;
 pub mod workflows;
 
 pub use care::Care;

@@ -1,10 +1,11 @@
-//! `coproduce generate`: a synthetic population (app::measures::synthetic, with each
-//! patient's prescribing record from app::prescribing::synthetic), deterministic by seed (and,
-//! for prescribing, the end of --year or now, whichever is earlier), written as FHIR NDJSON
-//! or straight into the store.
+//! `coproduce generate`: a synthetic population (`app::synthetic`: each patient's record for
+//! the measures, their prescribing record and their side of the partnership), deterministic
+//! by seed (and, for prescribing and the partnership, the end of --year or now, whichever is
+//! earlier), written as FHIR NDJSON or straight into the store.
 
 use anyhow::{Context, Result};
-use coproduce_app::measures::synthetic::{Config, patient};
+use coproduce_app::measures::synthetic::Config;
+use coproduce_app::synthetic::{record, shared};
 use coproduce_app::{Importer, Store};
 use coproduce_core::Clock;
 use coproduce_fhir::stream::SourceItem;
@@ -42,21 +43,6 @@ fn bar(n: u64) -> ProgressBar {
     b
 }
 
-/// Patient `i`'s resources, and their prescribing record (coverage, cost answers,
-/// prescriptions, checks, barriers) over the 12 months before `end`.
-fn with_prescribing(cfg: &Config, i: u64, end: time::OffsetDateTime) -> Vec<serde_json::Value> {
-    let mut out = patient(cfg, i);
-    let id = out
-        .first()
-        .and_then(|p| p["id"].as_str())
-        .map(str::to_string)
-        .unwrap_or_default();
-    out.extend(coproduce_app::prescribing::synthetic::resources(
-        cfg.seed, i, &id, end,
-    ));
-    out
-}
-
 pub async fn generate(store: Option<Store>, clock: &Arc<dyn Clock>, a: GenerateArgs) -> Result<()> {
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.rescue_pack_effect),
@@ -68,7 +54,8 @@ pub async fn generate(store: Option<Store>, clock: &Arc<dyn Clock>, a: GenerateA
         rescue_pack_effect: a.rescue_pack_effect,
         ..Config::default()
     };
-    // The prescribing record covers the 12 months to the end of --year, or to now.
+    // The prescribing record and the partnership cover the 12 months to the end of --year,
+    // or to now.
     let end = time::Date::from_calendar_date(a.year, time::Month::December, 31)
         .map(|d| d.with_hms(23, 59, 59).unwrap_or(d.midnight()).assume_utc())
         .map_or(clock.now(), |year_end| year_end.min(clock.now()));
@@ -80,8 +67,13 @@ pub async fn generate(store: Option<Store>, clock: &Arc<dyn Clock>, a: GenerateA
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let mut w = std::io::BufWriter::new(file);
+            for r in shared() {
+                serde_json::to_writer(&mut w, &r)?;
+                w.write_all(b"\n")?;
+                resources += 1;
+            }
             for i in 0..a.patients {
-                for r in with_prescribing(&cfg, i, end) {
+                for r in record(&cfg, i, end) {
                     serde_json::to_writer(&mut w, &r)?;
                     w.write_all(b"\n")?;
                     resources += 1;
@@ -94,8 +86,14 @@ pub async fn generate(store: Option<Store>, clock: &Arc<dyn Clock>, a: GenerateA
         }
         (None, Some(store)) => {
             let mut importer = Importer::new(store, clock.clone(), "cli:generate");
+            for r in shared() {
+                importer
+                    .add(SourceItem::new("synthetic#shared".to_string(), Ok(r)))
+                    .await?;
+                resources += 1;
+            }
             for i in 0..a.patients {
-                for r in with_prescribing(&cfg, i, end) {
+                for r in record(&cfg, i, end) {
                     importer
                         .add(SourceItem::new(format!("synthetic#{i}"), Ok(r)))
                         .await?;

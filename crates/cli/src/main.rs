@@ -335,14 +335,14 @@ async fn main() -> Result<()> {
         Command::Partnership(args) => {
             let (settings, _, _) = server_config(&cfg)?;
             if args.generated.is_some() {
-                return partnership::run(None, &settings.calendar, args).await;
+                return partnership::run(None, &settings, args).await;
             }
             let store = open(&cfg).await?;
             let workflows = coproduce_app::workflows::Workflows::new(
                 FhirApi::new(store, clock.clone()),
                 &settings,
             );
-            partnership::run(Some(&workflows.care), &settings.calendar, args).await
+            partnership::run(Some(&workflows.care), &settings, args).await
         }
         Command::Directory { file } => {
             let bytes =

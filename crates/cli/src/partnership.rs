@@ -7,10 +7,13 @@
 
 use anyhow::{Context, Result, bail};
 use coproduce_app::care::Care;
+use coproduce_app::care::Reader;
+use coproduce_app::measures::synthetic::Config;
 use coproduce_app::spreadsheet::safe_cell;
-use coproduce_core::calendar::BusinessCalendar;
+use coproduce_app::workflows::Settings;
 use coproduce_core::partnership::{By, Scorecard, Tally};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct PartnershipArgs {
@@ -110,11 +113,8 @@ fn write_csv(card: &Scorecard, out: &PathBuf) -> Result<()> {
 }
 
 /// The scorecard over the store (`care`), or over a generated population (`--generated`).
-pub async fn run(
-    care: Option<&Care>,
-    calendar: &BusinessCalendar,
-    a: PartnershipArgs,
-) -> Result<()> {
+pub async fn run(care: Option<&Care>, settings: &Settings, a: PartnershipArgs) -> Result<()> {
+    let calendar = &settings.calendar;
     let (first, last) = (
         crate::utilisation::date(&a.from)?,
         crate::utilisation::date(&a.to)?,
@@ -134,28 +134,31 @@ pub async fn run(
     );
     let card = match a.generated {
         Some(n) => {
-            // The generated year ends with the period; promises are judged at its end.
-            let started = std::time::Instant::now();
-            let g = coproduce_app::care::synthetic::population(a.seed, n, to);
-            let made = started.elapsed().as_secs_f64();
-            let started = std::time::Instant::now();
-            let goals = &g.goals;
-            let card = coproduce_core::partnership::scorecard(
-                &g.promises,
-                goals,
+            // The generated year ends with the period; promises are judged at its end. Each
+            // patient's whole record is made, then read as the store's pass reads its row.
+            let cfg = Config {
+                seed: a.seed,
+                year: (to - time::Duration::DAY).year(),
+                ..Config::default()
+            };
+            let reader = Reader::new(
+                Arc::new(calendar.clone()),
+                settings.review.within,
+                settings.goal_answer,
                 from,
                 to,
                 to,
-                by,
-                calendar,
             );
-            let scored = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            let found = coproduce_app::synthetic::partnership(&cfg, n, to, &reader);
+            let read = started.elapsed().as_secs_f64();
+            let card = found.score(from, to, to, by, calendar);
             println!(
-                "{n} generated patients (seed {}), {} promises and {} goals made in {made:.2} s, scored in {scored:.2} s ({:.0} patients/s)",
+                "{n} generated patients (seed {}): {} promises and {} goals made and read in memory in {read:.2} s ({:.0} patients/s)",
                 a.seed,
-                g.promises.len(),
-                goals.len(),
-                n as f64 / scored.max(1e-9)
+                found.promises.len(),
+                found.goals.len(),
+                n as f64 / read.max(1e-9)
             );
             card
         }
@@ -163,13 +166,16 @@ pub async fn run(
             let care = care.context("the store is needed unless --generated")?;
             let started = std::time::Instant::now();
             let caller = coproduce_app::accounts::Caller::system("cli:partnership");
-            let card = care
-                .scorecard(&caller, from, to, by, None)
+            let found = care
+                .population_promises(&caller, from, to)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let card = care.score(&found, from, to, by);
+            let took = started.elapsed().as_secs_f64();
             println!(
-                "the store's promises, gathered and scored in {:.2} s",
-                started.elapsed().as_secs_f64()
+                "the store's promises ({} patients' records, {} promises), read and scored in {took:.2} s",
+                found.patients,
+                found.promises.len(),
             );
             card
         }

@@ -21,8 +21,10 @@ const WORKFLOWS: &[&str] = &[
 
 /// The modules that put workflows together, by crate; nothing but another composer or the
 /// crate root names them.
-const COMPOSERS: &[(&str, &[&str])] =
-    &[("app", &["demo", "jobs", "workflows"]), ("web", &["home"])];
+const COMPOSERS: &[(&str, &[&str])] = &[
+    ("app", &["demo", "jobs", "synthetic", "workflows"]),
+    ("web", &["home"]),
+];
 
 /// The most lines a source file may have, outside tests.
 const MOST_LINES: usize = 800;

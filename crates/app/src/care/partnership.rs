@@ -37,6 +37,8 @@ pub struct Promises {
     pub plan: Vec<(Setting, Owner)>,
     /// The CollaboRATE responses given in the period, and those with the top score.
     pub shared_decisions: coproduce_core::partnership::collaborate::Rate,
+    /// The patients whose records were read.
+    pub patients: usize,
 }
 
 impl Promises {
@@ -47,6 +49,26 @@ impl Promises {
         self.plan.extend(other.plan);
         self.shared_decisions.responses += other.shared_decisions.responses;
         self.shared_decisions.top += other.shared_decisions.top;
+        self.patients += other.patients;
+    }
+
+    /// The scorecard of these promises over `[from, to)` as they stand at `now` (goals
+    /// proposed before the period ended).
+    pub fn score(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        now: OffsetDateTime,
+        by: By,
+        calendar: &BusinessCalendar,
+    ) -> Scorecard {
+        let goals: Vec<GoalFacts> = self
+            .goals
+            .iter()
+            .filter(|(proposed, _)| *proposed < to)
+            .map(|(_, g)| *g)
+            .collect();
+        score::scorecard(&self.promises, &goals, from, to, now, by, calendar)
     }
 }
 
@@ -212,11 +234,9 @@ impl Care {
             .map_err(AppError::from)?;
         let reader = Arc::new(self.reader(from, to));
         let mut found = Promises::default();
-        let mut patients = 0usize;
         let mut batches = store.patient_record_batches(2_000);
         while let Some(batch) = batches.recv().await {
             let batch = batch.map_err(AppError::from)?;
-            patients += batch.len();
             let reader = reader.clone();
             let part = tokio::task::spawn_blocking(move || {
                 use rayon::prelude::*;
@@ -239,7 +259,8 @@ impl Care {
                 action: ACTION.into(),
                 outcome: "allowed".into(),
                 detail: Some(format!(
-                    "{patients} patients, {} promises",
+                    "{} patients, {} promises",
+                    found.patients,
                     found.promises.len()
                 )),
                 ..Default::default()
@@ -271,21 +292,7 @@ impl Care {
         to: OffsetDateTime,
         by: By,
     ) -> Scorecard {
-        let goals: Vec<GoalFacts> = found
-            .goals
-            .iter()
-            .filter(|(proposed, _)| *proposed < to)
-            .map(|(_, g)| *g)
-            .collect();
-        score::scorecard(
-            &found.promises,
-            &goals,
-            from,
-            to,
-            self.now(),
-            by,
-            &self.calendar,
-        )
+        found.score(from, to, self.now(), by, &self.calendar)
     }
 
     /// Every promise in the records the caller reaches (of one patient, or all) that could
@@ -322,7 +329,10 @@ impl Care {
             let person = reader.person(&content(&s)?, teams.get(&s.id).cloned());
             people.insert(s.id.clone(), Arc::new(person));
         }
-        let mut found = Promises::default();
+        let mut found = Promises {
+            patients: people.len(),
+            ..Promises::default()
+        };
         // Each type searched narrowly where a search can say what the reader keeps anyway.
         let window = |param: &str, from: OffsetDateTime, to: OffsetDateTime| {
             vec![
@@ -351,15 +361,15 @@ impl Care {
     }
 
     /// What the scorecard reads from the records over `[from, to)`, with this service's rules.
-    pub(super) fn reader(&self, from: OffsetDateTime, to: OffsetDateTime) -> Reader {
-        Reader {
-            calendar: self.calendar.clone(),
-            review_within: self.review.within,
-            goal_answer: self.goal_answer,
+    pub fn reader(&self, from: OffsetDateTime, to: OffsetDateTime) -> Reader {
+        Reader::new(
+            self.calendar.clone(),
+            self.review.within,
+            self.goal_answer,
             from,
             to,
-            now: self.now(),
-        }
+            self.now(),
+        )
     }
 }
 
@@ -377,7 +387,7 @@ const READ: [&str; 7] = [
 /// What the scorecard reads from a record, one resource at a time, the same whether the
 /// resources came from searches or from a patient's projection row.
 #[derive(Debug, Clone)]
-pub(super) struct Reader {
+pub struct Reader {
     calendar: Arc<BusinessCalendar>,
     review_within: time::Duration,
     goal_answer: Within,
@@ -387,6 +397,48 @@ pub(super) struct Reader {
 }
 
 impl Reader {
+    /// A reader of the promises that could fall due in `[from, to)`, as they stand at `now`,
+    /// with a site's rules: its calendar, the time a reading's review is owed in and the time
+    /// the team has to answer a goal.
+    pub fn new(
+        calendar: Arc<BusinessCalendar>,
+        review_within: time::Duration,
+        goal_answer: Within,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Self {
+        Reader {
+            calendar,
+            review_within,
+            goal_answer,
+            from,
+            to,
+            now,
+        }
+    }
+
+    /// One patient's record held in memory (a generated one, say): their care team and
+    /// person first, then each resource the scorecard reads.
+    pub fn record(&self, resources: &[Value]) -> Promises {
+        let of = |rt: &'static str| resources.iter().filter(move |v| v["resourceType"] == rt);
+        let team = of("CareTeam").find_map(|t| Self::team(t, t["id"].as_str().unwrap_or_default()));
+        let person = of("Patient").next().map(|p| Arc::new(self.person(p, team)));
+        let mut found = Promises {
+            patients: usize::from(person.is_some()),
+            ..Promises::default()
+        };
+        for v in resources {
+            if matches!(v["resourceType"].as_str(), Some("Patient" | "CareTeam")) {
+                continue;
+            }
+            let written =
+                instant_of(&v["meta"]["lastUpdated"]).map_or(0, coproduce_core::unix_millis);
+            self.add(&mut found, person.as_ref(), v, written);
+        }
+        found
+    }
+
     /// A patient's care team as the breakdowns name it, from an active CareTeam: its name,
     /// else its id.
     pub(super) fn team(v: &Value, id: &str) -> Option<String> {
@@ -407,37 +459,18 @@ impl Reader {
             )))
         };
         let text = coproduce_measures::projection::decode(row).map_err(unreadable)?;
-        let mut lists: Vec<(&str, Vec<Value>)> = Vec::new();
+        let mut record: Vec<Value> = Vec::new();
         for line in text.lines() {
             let (rt, list) = line
                 .split_once('\t')
                 .ok_or_else(|| unreadable(format!("a line without a resource type: {line:.40}")))?;
             if READ.contains(&rt) {
-                let items = serde_json::from_str(list)
+                let items: Vec<Value> = serde_json::from_str(list)
                     .map_err(|e| unreadable(format!("its {rt} list is not JSON: {e}")))?;
-                lists.push((rt, items));
+                record.extend(items);
             }
         }
-        let of = |rt: &'static str| {
-            lists
-                .iter()
-                .filter(move |(t, _)| *t == rt)
-                .flat_map(|(_, items)| items)
-        };
-        let team = of("CareTeam").find_map(|t| Self::team(t, t["id"].as_str().unwrap_or_default()));
-        let person = of("Patient").next().map(|p| Arc::new(self.person(p, team)));
-        let mut found = Promises::default();
-        for (rt, items) in &lists {
-            if matches!(*rt, "Patient" | "CareTeam") {
-                continue;
-            }
-            for v in items {
-                let written =
-                    instant_of(&v["meta"]["lastUpdated"]).map_or(0, coproduce_core::unix_millis);
-                self.add(&mut found, person.as_ref(), v, written);
-            }
-        }
-        Ok(found)
+        Ok(self.record(&record))
     }
 
     /// A patient as the equity breakdowns see them.

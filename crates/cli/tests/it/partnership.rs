@@ -594,3 +594,96 @@ fn the_command_scores_a_generated_population() {
         );
     }
 }
+
+/// A generated population's records, written into the store as `coproduce generate` writes
+/// them (on a fake clock), count exactly the same from the store's projection rows, from
+/// searches and read in memory, in every breakdown; and they hold every kind of promise.
+#[tokio::test]
+async fn a_generated_population_counts_the_same_from_the_store_from_searches_and_in_memory() {
+    use coproduce_app::measures::synthetic::Config;
+    use coproduce_app::synthetic::{record, shared};
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let now = datetime!(2026-12-06 12:00 UTC);
+        app.clock.set(now);
+        let clock: Arc<dyn Clock> = app.clock.clone();
+        let cfg = Config {
+            seed: 5,
+            ..Config::default()
+        };
+        let n = 120;
+        let mut importer =
+            coproduce_app::Importer::new(app.db.store.clone(), clock.clone(), "test:generate");
+        let records = shared()
+            .into_iter()
+            .chain((0..n).flat_map(|i| record(&cfg, i, now)));
+        for r in records {
+            importer
+                .add(coproduce_fhir::stream::SourceItem::new("generated", Ok(r)))
+                .await
+                .unwrap();
+        }
+        let summary = importer.finish().await.unwrap();
+        assert!(
+            summary.rejected.is_empty(),
+            "{:?}",
+            summary.rejected.first()
+        );
+
+        let w = Workflows::new(
+            FhirApi::new(app.db.store.clone(), clock),
+            &Settings::default(),
+        );
+        let sys = Caller::system("test:partnership");
+        let (from, to) = (
+            datetime!(2026-01-01 00:00 UTC),
+            datetime!(2027-01-01 00:00 UTC),
+        );
+        let projected = w.care.population_promises(&sys, from, to).await.unwrap();
+        let searched = w.care.promises(&sys, from, to, None).await.unwrap();
+        let in_memory =
+            coproduce_app::synthetic::partnership(&cfg, n, now, &w.care.reader(from, to));
+        assert_eq!(
+            (projected.patients, searched.patients, in_memory.patients),
+            (120, 120, 120)
+        );
+        for by in [
+            By::Kind,
+            By::Team,
+            By::Role,
+            By::Month,
+            By::Language,
+            By::AgeBand,
+            By::Sex,
+        ] {
+            let card = w.care.score(&projected, from, to, by);
+            assert_eq!(card, w.care.score(&searched, from, to, by), "{by:?}");
+            assert_eq!(card, w.care.score(&in_memory, from, to, by), "{by:?}");
+        }
+        let spectrum =
+            |p: &coproduce_app::care::Promises| coproduce_core::partnership::spectrum(&p.plan);
+        assert_eq!(spectrum(&projected), spectrum(&in_memory));
+        assert_eq!(spectrum(&projected), spectrum(&searched));
+
+        // Every kind of promise is there, kept on time, late and still open, some escalated.
+        let card = w.care.score(&projected, from, to, By::Kind);
+        for kind in [
+            "reading-review",
+            "goal-answer",
+            "activity",
+            "hba1c-test",
+            "rescue-pack-contact",
+            "urgent-reading",
+            "social-referral",
+            "medication-barrier",
+        ] {
+            assert!(card.team_by.contains_key(kind), "{kind}: {card:#?}");
+        }
+        let t = &card.team;
+        assert!(t.on_time > t.late && t.late > 0 && t.overdue > 0, "{t:?}");
+        assert!(t.escalated > 0 && card.patient.counted() > 0 && card.goals_agreed > 0);
+        assert_eq!(card.by, By::Kind);
+        let languages = w.care.score(&projected, from, to, By::Language);
+        assert!(languages.team_by.len() >= 3, "{languages:#?}");
+    }
+}
