@@ -3,7 +3,9 @@
 //! reference runner does) to N patients. Checks that every patient's populations are the
 //! same in both, and prints both rates and the ratio. Then generates a synthetic population
 //! into a fresh SQLite store (`coproduce generate`) and evaluates it through `coproduce
-//! measure`, printing patients/s and the command's peak RSS.
+//! measure`, printing patients/s and the command's peak RSS; then the partnership's
+//! scorecard over the same store (`coproduce partnership`), with its rate as a ratio of
+//! CMS122's.
 //!
 //! Run: `cargo build --release --workspace && target/release/bench-measures [--n 10000]
 //! [--store-n 100000] [--skip-fqm]`. Needs Node and npm (the runner's `npm install` of
@@ -387,6 +389,7 @@ fn from_store(n: usize) -> Result<()> {
         bytes as f64 / 1e9,
         bytes as f64 / 1e3 / n as f64
     );
+    let mut medians = HashMap::new();
     for name in ["CMS122", "CMS165"] {
         // A first run reads a cold cache; then five, of which the median is the figure (the
         // machine is shared, and one run can be slowed by another's work).
@@ -427,6 +430,53 @@ fn from_store(n: usize) -> Result<()> {
             "store: {name}: median of the five warm runs {:.0} patients/s",
             warm[warm.len() / 2]
         );
+        medians.insert(name, warm[warm.len() / 2]);
     }
+    // The partnership's scorecard over the same store (its year, every breakdown's source
+    // read once), against CMS122 run the same way just before.
+    let csv = dir.path().join("partnership.csv");
+    let mut warm = Vec::new();
+    for pass in 0..6 {
+        let (out, peak_kb) = run_measured(
+            &exe,
+            &[
+                "--db",
+                &db,
+                "partnership",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-12-31",
+                "--out",
+                &csv.display().to_string(),
+            ],
+        )?;
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("the store's promises"))
+            .context("the scorecard printed no figures")?;
+        let own: f64 = line
+            .trim()
+            .strip_suffix(" patients/s)")
+            .and_then(|l| l.rsplit('(').next())
+            .and_then(|v| v.parse().ok())
+            .context("the scorecard printed no rate")?;
+        println!(
+            "store: partnership scorecard, run {}{}: {line}, peak RSS {} MiB",
+            pass + 1,
+            if pass == 0 { " (cold cache)" } else { "" },
+            peak_kb / 1024
+        );
+        if pass > 0 {
+            warm.push(own);
+        }
+    }
+    warm.sort_by(f64::total_cmp);
+    let partnership = warm[warm.len() / 2];
+    let cms122 = medians.get("CMS122").copied().unwrap_or(f64::NAN);
+    println!(
+        "store: partnership scorecard: median of the five warm runs {partnership:.0} patients/s, {:.2}x CMS122's {cms122:.0}",
+        partnership / cms122
+    );
     Ok(())
 }

@@ -33,21 +33,32 @@ pub fn record(cfg: &Config, index: u64, end: OffsetDateTime) -> Vec<Value> {
     out
 }
 
-/// The partnership's promises of `n` generated patients, read in memory from their whole
-/// records exactly as the store's pass reads each patient's row (in parallel, a patient at a
-/// time), without a store.
+/// The partnership's figures over `n` generated patients, broken down each way in `by`,
+/// read in memory from their whole records exactly as the store's pass reads each patient's
+/// row (in parallel, a patient at a time), without a store.
 pub fn partnership(
     cfg: &Config,
     n: u64,
     end: OffsetDateTime,
     reader: &crate::care::Reader,
-) -> crate::care::Promises {
+    by: &[coproduce_core::partnership::By],
+) -> crate::care::Figures {
     use rayon::prelude::*;
     (0..n)
         .into_par_iter()
-        .map(|i| reader.record(&record(cfg, i, end)))
-        .reduce(crate::care::Promises::default, |mut all, one| {
-            all.merge(one);
-            all
-        })
+        .fold(
+            || reader.fold(by),
+            |mut f, i| {
+                f.add(reader.record(&record(cfg, i, end)));
+                f
+            },
+        )
+        .reduce(
+            || reader.fold(by),
+            |mut a, b| {
+                a.merge(b);
+                a
+            },
+        )
+        .finish()
 }

@@ -132,7 +132,7 @@ pub async fn run(care: Option<&Care>, settings: &Settings, a: PartnershipArgs) -
         last.next_day().context("--to is the last day there is")?,
         midnight,
     );
-    let card = match a.generated {
+    let found = match a.generated {
         Some(n) => {
             // The generated year ends with the period; promises are judged at its end. Each
             // patient's whole record is made, then read as the store's pass reads its row.
@@ -150,36 +150,39 @@ pub async fn run(care: Option<&Care>, settings: &Settings, a: PartnershipArgs) -
                 to,
             );
             let started = std::time::Instant::now();
-            let found = coproduce_app::synthetic::partnership(&cfg, n, to, &reader);
+            let found = coproduce_app::synthetic::partnership(&cfg, n, to, &reader, &[by]);
             let read = started.elapsed().as_secs_f64();
-            let card = found.score(from, to, to, by, calendar);
             println!(
-                "{n} generated patients (seed {}): {} promises and {} goals made and read in memory in {read:.2} s ({:.0} patients/s)",
+                "{n} generated patients (seed {}): {} promises made and read in memory in {read:.2} s ({:.0} patients/s)",
                 a.seed,
-                found.promises.len(),
-                found.goals.len(),
+                found.promises,
                 n as f64 / read.max(1e-9)
             );
-            card
+            found
         }
         None => {
             let care = care.context("the store is needed unless --generated")?;
             let started = std::time::Instant::now();
             let caller = coproduce_app::accounts::Caller::system("cli:partnership");
             let found = care
-                .population_promises(&caller, from, to)
+                .population_figures(&caller, from, to, &[by])
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let card = care.score(&found, from, to, by);
             let took = started.elapsed().as_secs_f64();
             println!(
-                "the store's promises ({} patients' records, {} promises), read and scored in {took:.2} s",
+                "the store's promises ({} patients' records, {} promises), read and scored in {took:.2} s ({:.0} patients/s)",
                 found.patients,
-                found.promises.len(),
+                found.promises,
+                found.patients as f64 / took.max(1e-9)
             );
-            card
+            found
         }
     };
+    let card = found
+        .cards
+        .into_iter()
+        .next()
+        .context("the scorecard was not counted")?;
     println!(
         "the partnership {first} to {last}: promises first due in the period, as they stand now"
     );

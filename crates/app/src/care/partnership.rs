@@ -72,6 +72,81 @@ impl Promises {
     }
 }
 
+/// What a population's records come to: the scorecard in each breakdown asked for, the
+/// spectrum's activities and the shared decisions, folded a patient at a time
+/// ([`Reader::fold`]) so that its promises are never all held together.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub cards: Vec<Scorecard>,
+    /// The setting and owner of each open activity on the shared plans (the spectrum).
+    pub plan: Vec<(Setting, Owner)>,
+    pub shared_decisions: coproduce_core::partnership::collaborate::Rate,
+    /// The patients whose records were read, and the promises they held.
+    pub patients: usize,
+    pub promises: usize,
+}
+
+impl Figures {
+    /// The scorecard broken down `by` (an empty one if that breakdown was not asked for).
+    pub fn card(&self, by: By) -> std::borrow::Cow<'_, Scorecard> {
+        self.cards.iter().find(|c| c.by == by).map_or_else(
+            || std::borrow::Cow::Owned(Scorecard::empty(by)),
+            std::borrow::Cow::Borrowed,
+        )
+    }
+}
+
+/// Figures being counted: one part of the population, merged with the others when done.
+#[derive(Debug, Clone)]
+pub struct Fold {
+    scoring: score::Scoring,
+    calendar: Arc<BusinessCalendar>,
+    to: OffsetDateTime,
+    plan: Vec<(Setting, Owner)>,
+    shared_decisions: coproduce_core::partnership::collaborate::Rate,
+    patients: usize,
+    promises: usize,
+}
+
+impl Fold {
+    /// Counts what one patient's records (or a search's) held.
+    pub fn add(&mut self, found: Promises) {
+        for p in &found.promises {
+            self.scoring.add(p, &self.calendar);
+        }
+        for (proposed, g) in found.goals {
+            if proposed < self.to {
+                self.scoring.add_goal(g);
+            }
+        }
+        self.promises += found.promises.len();
+        self.plan.extend(found.plan);
+        self.shared_decisions.responses += found.shared_decisions.responses;
+        self.shared_decisions.top += found.shared_decisions.top;
+        self.patients += found.patients;
+    }
+
+    /// Adds another part's counts.
+    pub fn merge(&mut self, other: Fold) {
+        self.scoring.merge(other.scoring);
+        self.plan.extend(other.plan);
+        self.shared_decisions.responses += other.shared_decisions.responses;
+        self.shared_decisions.top += other.shared_decisions.top;
+        self.patients += other.patients;
+        self.promises += other.promises;
+    }
+
+    pub fn finish(self) -> Figures {
+        Figures {
+            cards: self.scoring.finish(),
+            plan: self.plan,
+            shared_decisions: self.shared_decisions,
+            patients: self.patients,
+            promises: self.promises,
+        }
+    }
+}
+
 /// The default time the team has to answer a goal the patient's side proposed.
 pub const GOAL_ANSWER_WITHIN: Within = Within::BusinessDays(5);
 
@@ -215,16 +290,18 @@ impl Care {
         Ok(out)
     }
 
-    /// The promises of the whole population for someone the policy lets see it (a quality
-    /// analyst), for aggregates only: their reach checked (a refusal audited), then one pass
-    /// over the store's per-patient projection rows as the measures read them, every
-    /// committed write applied first, audited as one row under their name.
-    pub async fn population_promises(
+    /// The figures of the whole population for someone the policy lets see it (a quality
+    /// analyst), for aggregates only, broken down each way in `by`: their reach checked (a
+    /// refusal audited), then one pass over the store's per-patient projection rows as the
+    /// measures read them, every committed write applied first, each patient's promises
+    /// counted and let go; audited as one row under their name.
+    pub async fn population_figures(
         &self,
         caller: &Caller,
         from: OffsetDateTime,
         to: OffsetDateTime,
-    ) -> Result<Promises> {
+        by: &[By],
+    ) -> Result<Figures> {
         const ACTION: &str = "partnership-scorecard";
         self.api.require_population_reach(caller, ACTION).await?;
         let store = self.api.store();
@@ -233,25 +310,36 @@ impl Care {
             .await
             .map_err(AppError::from)?;
         let reader = Arc::new(self.reader(from, to));
-        let mut found = Promises::default();
+        let mut all = reader.fold(by);
         let mut batches = store.patient_record_batches(2_000);
         while let Some(batch) = batches.recv().await {
             let batch = batch.map_err(AppError::from)?;
             let reader = reader.clone();
+            let by = by.to_vec();
             let part = tokio::task::spawn_blocking(move || {
                 use rayon::prelude::*;
                 batch
                     .par_iter()
-                    .map(|(id, row)| reader.projection_row(id, row))
-                    .try_reduce(Promises::default, |mut a, b| {
-                        a.merge(b);
-                        Ok(a)
-                    })
+                    .try_fold(
+                        || reader.fold(&by),
+                        |mut f, (id, row)| {
+                            f.add(reader.projection_row(id, row)?);
+                            Ok::<_, CareError>(f)
+                        },
+                    )
+                    .try_reduce(
+                        || reader.fold(&by),
+                        |mut a, b| {
+                            a.merge(b);
+                            Ok(a)
+                        },
+                    )
             })
             .await
             .map_err(|e| AppError::Internal(format!("reading the partnership's records: {e}")))??;
-            found.merge(part);
+            all.merge(part);
         }
+        let figures = all.finish();
         store
             .audit(&coproduce_store::AuditEntry {
                 at: coproduce_core::unix_millis(self.now()),
@@ -260,14 +348,26 @@ impl Care {
                 outcome: "allowed".into(),
                 detail: Some(format!(
                     "{} patients, {} promises",
-                    found.patients,
-                    found.promises.len()
+                    figures.patients, figures.promises
                 )),
                 ..Default::default()
             })
             .await
             .map_err(AppError::from)?;
-        Ok(found)
+        Ok(figures)
+    }
+
+    /// The figures of promises already gathered (a panel's), broken down each way in `by`.
+    pub fn figures(
+        &self,
+        found: Promises,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        by: &[By],
+    ) -> Figures {
+        let mut fold = self.reader(from, to).fold(by);
+        fold.add(found);
+        fold.finish()
     }
 
     /// The scorecard of what the caller reaches (the population for the system, a
@@ -373,15 +473,20 @@ impl Care {
     }
 }
 
-/// The resource types the scorecard reads from a projection row.
-const READ: [&str; 7] = [
-    "CarePlan",
-    "CareTeam",
-    "Goal",
-    "Observation",
-    "Patient",
-    "QuestionnaireResponse",
-    "Task",
+/// The resource types the scorecard reads from a projection row, each with words one of
+/// which a resource must hold to hold a promise (none: every one is read). Most of a
+/// record is the measures' readings and visits: a reading owes a review only when tagged
+/// unreviewed or reviewed, a Task a promise only with a due time (`restriction`), a plan
+/// only when shared, a response only when it answers CollaboRATE. The projection is written
+/// by serde_json, which escapes no letter, so a word that is there is found.
+const READ: [(&str, &[&str]); 7] = [
+    ("CarePlan", &["shared"]),
+    ("CareTeam", &[]),
+    ("Goal", &[]),
+    ("Observation", &["unreviewed", "reading-review"]),
+    ("Patient", &[]),
+    ("QuestionnaireResponse", &["collaborate"]),
+    ("Task", &["restriction"]),
 ];
 
 /// What the scorecard reads from a record, one resource at a time, the same whether the
@@ -415,6 +520,19 @@ impl Reader {
             from,
             to,
             now,
+        }
+    }
+
+    /// Empty figures over this reader's period, to count into.
+    pub fn fold(&self, by: &[By]) -> Fold {
+        Fold {
+            scoring: score::Scoring::new(self.from, self.to, self.now, by),
+            calendar: self.calendar.clone(),
+            to: self.to,
+            plan: Vec::new(),
+            shared_decisions: Default::default(),
+            patients: 0,
+            promises: 0,
         }
     }
 
@@ -464,10 +582,19 @@ impl Reader {
             let (rt, list) = line
                 .split_once('\t')
                 .ok_or_else(|| unreadable(format!("a line without a resource type: {line:.40}")))?;
-            if READ.contains(&rt) {
-                let items: Vec<Value> = serde_json::from_str(list)
-                    .map_err(|e| unreadable(format!("its {rt} list is not JSON: {e}")))?;
-                record.extend(items);
+            let Some((_, needs)) = READ.iter().find(|(t, _)| *t == rt) else {
+                continue;
+            };
+            let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(list)
+                .map_err(|e| unreadable(format!("its {rt} list is not JSON: {e}")))?;
+            for item in items {
+                let text = item.get();
+                if needs.is_empty() || needs.iter().any(|n| text.contains(n)) {
+                    record.push(
+                        serde_json::from_str(text)
+                            .map_err(|e| unreadable(format!("a {rt} is not JSON: {e}")))?,
+                    );
+                }
             }
         }
         Ok(self.record(&record))

@@ -249,24 +249,16 @@ async fn the_scorecard_of_a_small_panel_is_counted_by_hand_on_every_backend() {
         // The population's pass reads the store's per-patient projection rows, not searches,
         // and counts exactly the same, in every breakdown, with the same spectrum.
         let searched = w.care.promises(&sys, from, to, None).await.unwrap();
-        let projected = w.care.population_promises(&sys, from, to).await.unwrap();
-        for by in [
-            By::Kind,
-            By::Team,
-            By::Role,
-            By::Month,
-            By::Language,
-            By::AgeBand,
-            By::Sex,
-        ] {
-            assert_eq!(
-                w.care.score(&projected, from, to, by),
-                w.care.score(&searched, from, to, by),
-                "{by:?}"
-            );
-        }
+        let searched = w.care.figures(searched, from, to, &By::ALL);
+        let projected = w
+            .care
+            .population_figures(&sys, from, to, &By::ALL)
+            .await
+            .unwrap();
+        assert_eq!(projected.cards, searched.cards);
+        assert_eq!(projected.card(By::Kind).team, card.team);
         assert_eq!(projected.plan, searched.plan);
-        assert_eq!(projected.promises.len(), searched.promises.len());
+        assert_eq!(projected.promises, searched.promises);
 
         // The analyst reads the same on her page, reached from her home; a clinician does not.
         let mut ida = crate::measure::analyst(&app, "ida").await;
@@ -639,34 +631,30 @@ async fn a_generated_population_counts_the_same_from_the_store_from_searches_and
             datetime!(2026-01-01 00:00 UTC),
             datetime!(2027-01-01 00:00 UTC),
         );
-        let projected = w.care.population_promises(&sys, from, to).await.unwrap();
+        let projected = w
+            .care
+            .population_figures(&sys, from, to, &By::ALL)
+            .await
+            .unwrap();
         let searched = w.care.promises(&sys, from, to, None).await.unwrap();
+        let searched = w.care.figures(searched, from, to, &By::ALL);
         let in_memory =
-            coproduce_app::synthetic::partnership(&cfg, n, now, &w.care.reader(from, to));
+            coproduce_app::synthetic::partnership(&cfg, n, now, &w.care.reader(from, to), &By::ALL);
         assert_eq!(
             (projected.patients, searched.patients, in_memory.patients),
             (120, 120, 120)
         );
-        for by in [
-            By::Kind,
-            By::Team,
-            By::Role,
-            By::Month,
-            By::Language,
-            By::AgeBand,
-            By::Sex,
-        ] {
-            let card = w.care.score(&projected, from, to, by);
-            assert_eq!(card, w.care.score(&searched, from, to, by), "{by:?}");
-            assert_eq!(card, w.care.score(&in_memory, from, to, by), "{by:?}");
-        }
+        assert_eq!(projected.cards, searched.cards);
+        assert_eq!(projected.cards, in_memory.cards);
+        assert_eq!(projected.promises, in_memory.promises);
         let spectrum =
-            |p: &coproduce_app::care::Promises| coproduce_core::partnership::spectrum(&p.plan);
+            |p: &coproduce_app::care::Figures| coproduce_core::partnership::spectrum(&p.plan);
         assert_eq!(spectrum(&projected), spectrum(&in_memory));
         assert_eq!(spectrum(&projected), spectrum(&searched));
+        assert_eq!(projected.shared_decisions, in_memory.shared_decisions);
 
         // Every kind of promise is there, kept on time, late and still open, some escalated.
-        let card = w.care.score(&projected, from, to, By::Kind);
+        let card = projected.card(By::Kind);
         for kind in [
             "reading-review",
             "goal-answer",
@@ -683,7 +671,7 @@ async fn a_generated_population_counts_the_same_from_the_store_from_searches_and
         assert!(t.on_time > t.late && t.late > 0 && t.overdue > 0, "{t:?}");
         assert!(t.escalated > 0 && card.patient.counted() > 0 && card.goals_agreed > 0);
         assert_eq!(card.by, By::Kind);
-        let languages = w.care.score(&projected, from, to, By::Language);
+        let languages = projected.card(By::Language);
         assert!(languages.team_by.len() >= 3, "{languages:#?}");
     }
 }

@@ -15,6 +15,7 @@ pub mod collaborate;
 use crate::access::Role;
 use crate::calendar::BusinessCalendar;
 use crate::care::plan::{ActivityFacts, Owner, Schedule, Setting, Side};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -165,6 +166,16 @@ impl Tally {
         }
     }
 
+    /// Adds another group's counts (a part of the population counted apart).
+    pub fn merge(&mut self, other: Tally) {
+        self.on_time += other.on_time;
+        self.late += other.late;
+        self.overdue += other.overdue;
+        self.escalated += other.escalated;
+        self.escalations += other.escalations;
+        self.lateness.extend(other.lateness);
+    }
+
     /// Promises counted: kept on time or late, or open past their time.
     pub fn counted(&self) -> usize {
         self.on_time + self.late + self.overdue
@@ -234,28 +245,21 @@ impl By {
         By::ALL.into_iter().find(|b| b.as_str() == s)
     }
 
-    fn key(self, p: &Promise, calendar: &BusinessCalendar) -> String {
+    fn key<'a>(self, p: &'a Promise, calendar: &BusinessCalendar) -> Cow<'a, str> {
+        let person = p.person.as_deref();
         match self {
-            By::Kind => p.kind.clone(),
-            By::Team => p
-                .person
-                .as_ref()
-                .and_then(|x| x.team.clone())
-                .unwrap_or_else(|| "(no care team)".into()),
-            By::Language | By::AgeBand | By::Sex => {
-                let Some(x) = &p.person else {
-                    return "unknown".into();
-                };
-                match self {
-                    By::Language => x.language.clone(),
-                    By::AgeBand => x.age_band.clone(),
-                    _ => x.sex.clone(),
-                }
-            }
-            By::Role => p.owner.map_or("care-team", Owner::as_str).to_string(),
+            By::Kind => Cow::Borrowed(p.kind.as_str()),
+            By::Team => person
+                .and_then(|x| x.team.as_deref())
+                .unwrap_or("(no care team)")
+                .into(),
+            By::Language => person.map_or("unknown", |x| x.language.as_str()).into(),
+            By::AgeBand => person.map_or("unknown", |x| x.age_band.as_str()).into(),
+            By::Sex => person.map_or("unknown", |x| x.sex.as_str()).into(),
+            By::Role => p.owner.map_or("care-team", Owner::as_str).into(),
             By::Month => {
                 let local = calendar.local_time(p.due);
-                format!("{:04}-{:02}", local.year(), u8::from(local.month()))
+                format!("{:04}-{:02}", local.year(), u8::from(local.month())).into()
             }
         }
     }
@@ -277,6 +281,19 @@ pub struct Scorecard {
 }
 
 impl Scorecard {
+    /// A scorecard with nothing counted.
+    pub fn empty(by: By) -> Scorecard {
+        Scorecard {
+            team: Tally::default(),
+            patient: Tally::default(),
+            team_by: BTreeMap::new(),
+            patient_by: BTreeMap::new(),
+            by,
+            goals: 0,
+            goals_agreed: 0,
+        }
+    }
+
     /// The share of goals both sides agreed, in percent.
     pub fn goals_agreed_pct(&self) -> Option<f64> {
         (self.goals > 0).then(|| 100.0 * self.goals_agreed as f64 / self.goals as f64)
@@ -300,34 +317,101 @@ pub fn scorecard(
     by: By,
     calendar: &BusinessCalendar,
 ) -> Scorecard {
-    let mut card = Scorecard {
-        team: Tally::default(),
-        patient: Tally::default(),
-        team_by: BTreeMap::new(),
-        patient_by: BTreeMap::new(),
-        by,
-        goals: goals.len(),
-        goals_agreed: goals.iter().filter(|g| g.agreed).count(),
-    };
-    for p in promises.iter().filter(|p| p.due >= from && p.due < to) {
-        if p.outcome(now) == Outcome::NotCounted {
-            continue;
+    let mut scoring = Scoring::new(from, to, now, &[by]);
+    for p in promises {
+        scoring.add(p, calendar);
+    }
+    for g in goals {
+        scoring.add_goal(*g);
+    }
+    scoring
+        .finish()
+        .pop()
+        .unwrap_or_else(|| Scorecard::empty(by))
+}
+
+/// Scorecards in several breakdowns at once, filled one promise at a time, so that a
+/// population's promises need not all be held together; parts filled apart (a batch of
+/// patients each) merge.
+#[derive(Debug, Clone)]
+pub struct Scoring {
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    now: OffsetDateTime,
+    cards: Vec<Scorecard>,
+}
+
+impl Scoring {
+    /// Promises first due in `[from, to)`, as they stand at `now`, broken down each way in
+    /// `by`.
+    pub fn new(from: OffsetDateTime, to: OffsetDateTime, now: OffsetDateTime, by: &[By]) -> Self {
+        Scoring {
+            from,
+            to,
+            now,
+            cards: by.iter().map(|b| Scorecard::empty(*b)).collect(),
         }
-        let (all, split) = match p.side() {
-            Side::Team => (&mut card.team, &mut card.team_by),
-            Side::Patient => (&mut card.patient, &mut card.patient_by),
-        };
-        all.add(p, now);
-        split.entry(by.key(p, calendar)).or_default().add(p, now);
     }
-    let tallies = [&mut card.team, &mut card.patient]
-        .into_iter()
-        .chain(card.team_by.values_mut())
-        .chain(card.patient_by.values_mut());
-    for t in tallies {
-        t.lateness.sort_unstable();
+
+    /// Counts a promise, if it fell due in the period and counts at `now`.
+    pub fn add(&mut self, p: &Promise, calendar: &BusinessCalendar) {
+        if p.due < self.from || p.due >= self.to || p.outcome(self.now) == Outcome::NotCounted {
+            return;
+        }
+        for card in &mut self.cards {
+            let (all, split) = match p.side() {
+                Side::Team => (&mut card.team, &mut card.team_by),
+                Side::Patient => (&mut card.patient, &mut card.patient_by),
+            };
+            all.add(p, self.now);
+            let key = card.by.key(p, calendar);
+            match split.get_mut(key.as_ref()) {
+                Some(t) => t.add(p, self.now),
+                None => split.entry(key.into_owned()).or_default().add(p, self.now),
+            }
+        }
     }
-    card
+
+    /// Counts a goal on the plans.
+    pub fn add_goal(&mut self, g: GoalFacts) {
+        for card in &mut self.cards {
+            card.goals += 1;
+            card.goals_agreed += usize::from(g.agreed);
+        }
+    }
+
+    /// Adds what another part counted (with the same period and breakdowns).
+    pub fn merge(&mut self, other: Scoring) {
+        for (card, theirs) in self.cards.iter_mut().zip(other.cards) {
+            card.team.merge(theirs.team);
+            card.patient.merge(theirs.patient);
+            for (mine, their) in [
+                (&mut card.team_by, theirs.team_by),
+                (&mut card.patient_by, theirs.patient_by),
+            ] {
+                for (k, t) in their {
+                    mine.entry(k).or_default().merge(t);
+                }
+            }
+            card.goals += theirs.goals;
+            card.goals_agreed += theirs.goals_agreed;
+        }
+    }
+
+    /// The scorecards, one per breakdown asked for, in that order.
+    pub fn finish(self) -> Vec<Scorecard> {
+        let mut cards = self.cards;
+        for card in &mut cards {
+            let tallies = [&mut card.team, &mut card.patient]
+                .into_iter()
+                .chain(card.team_by.values_mut())
+                .chain(card.patient_by.values_mut());
+            for t in tallies {
+                t.lateness.sort_unstable();
+            }
+        }
+        cards
+    }
 }
 
 /// Who owns a plan's activities: the patient's side (the patient or family) and the team.
@@ -557,6 +641,22 @@ mod tests {
         }
         let lang = scorecard(&promises, &goals, from, to, now, By::Language, &cal);
         assert_eq!(lang.team_by["pt-BR"].counted(), 5);
+
+        // Counted in two parts in every breakdown at once and merged, it is the same.
+        let (a, b) = promises.split_at(4);
+        let mut first = Scoring::new(from, to, now, &By::ALL);
+        let mut second = first.clone();
+        a.iter().for_each(|p| first.add(p, &cal));
+        b.iter().for_each(|p| second.add(p, &cal));
+        first.add_goal(goals[0]);
+        second.add_goal(goals[1]);
+        second.merge(first);
+        for (by, merged) in By::ALL.into_iter().zip(second.finish()) {
+            assert_eq!(
+                merged,
+                scorecard(&promises, &goals, from, to, now, by, &cal)
+            );
+        }
     }
 
     #[test]

@@ -122,18 +122,15 @@ fn year_ago(p: &crate::shell::Person, now: time::OffsetDateTime) -> time::Offset
 
 /// The scorecard page over promises already gathered.
 fn view(
-    s: &AppState,
     p: &crate::shell::Person,
-    found: &coproduce_app::care::Promises,
-    from: time::OffsetDateTime,
-    now: time::OffsetDateTime,
+    found: &coproduce_app::care::Figures,
     title: &str,
     lead: &str,
 ) -> PartnershipPage {
     let t = p.t();
-    let by_kind = s.care.score(found, from, now, By::Kind);
-    let by_month = s.care.score(found, from, now, By::Month);
-    let by_role = s.care.score(found, from, now, By::Role);
+    let by_kind = found.card(By::Kind);
+    let by_month = found.card(By::Month);
+    let by_role = found.card(By::Role);
     let mut team = vec![row(t.t("partnership-all"), &by_kind.team)];
     team.extend(
         by_kind
@@ -160,7 +157,7 @@ fn view(
         .collect();
     let shared = found.shared_decisions;
     // The team's side by care team, then by the patients' language, age band and sex.
-    let card = |by| s.care.score(found, from, now, by).team_by;
+    let card = |by| found.card(by).team_by.clone();
     let mut groups = vec![(
         t.t("partnership-by-team"),
         card(By::Team)
@@ -224,19 +221,15 @@ pub(crate) async fn page(State(s): State<AppState>, session: Session) -> Respons
     let t = p.t();
     let now = s.care.now();
     let from = year_ago(&p, now);
-    let found = match s.care.population_promises(&p.caller, from, now).await {
+    let found = match s
+        .care
+        .population_figures(&p.caller, from, now, &By::ALL)
+        .await
+    {
         Ok(f) => f,
         Err(e) => return failed(&t, e),
     };
-    let page = view(
-        &s,
-        &p,
-        &found,
-        from,
-        now,
-        "partnership-title",
-        "partnership-lead",
-    );
+    let page = view(&p, &found, "partnership-title", "partnership-lead");
     render(&page, StatusCode::OK)
 }
 
@@ -267,7 +260,7 @@ pub(crate) async fn panel_page(State(s): State<AppState>, session: Session) -> R
     let now = s.care.now();
     let from = year_ago(&p, now);
     let found = match s.care.promises(&p.caller, from, now, None).await {
-        Ok(f) => f,
+        Ok(f) => s.care.figures(f, from, now, &By::ALL),
         Err(e) => return failed(&t, e),
     };
     let late = match s.care.late_items(&p.caller, role).await {
@@ -284,11 +277,8 @@ pub(crate) async fn panel_page(State(s): State<AppState>, session: Session) -> R
         })
         .collect();
     let mut page = view(
-        &s,
         &p,
         &found,
-        from,
-        now,
         "partnership-panel-title",
         "partnership-panel-lead",
     );
