@@ -476,8 +476,8 @@ impl Care {
 /// The resource types the scorecard reads from a projection row, each with words one of
 /// which a resource must hold to hold a promise (none: every one is read). Most of a
 /// record is the measures' readings and visits: a reading owes a review only when tagged
-/// unreviewed or reviewed, a Task a promise only with a due time (`restriction`), a plan
-/// only when shared, a response only when it answers CollaboRATE. The projection is written
+/// unreviewed or reviewed, a plan only when shared, a response only when it answers
+/// CollaboRATE. (Nearly every Task holds a due time, so all are read.) The projection is written
 /// by serde_json, which escapes no letter, so a word that is there is found.
 const READ: [(&str, &[&str]); 7] = [
     ("CarePlan", &["shared"]),
@@ -486,7 +486,7 @@ const READ: [(&str, &[&str]); 7] = [
     ("Observation", &["unreviewed", "reading-review"]),
     ("Patient", &[]),
     ("QuestionnaireResponse", &["collaborate"]),
-    ("Task", &["restriction"]),
+    ("Task", &[]),
 ];
 
 /// What the scorecard reads from a record, one resource at a time, the same whether the
@@ -585,15 +585,24 @@ impl Reader {
             let Some((_, needs)) = READ.iter().find(|(t, _)| *t == rt) else {
                 continue;
             };
-            let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(list)
-                .map_err(|e| unreadable(format!("its {rt} list is not JSON: {e}")))?;
+            let not_json =
+                |e: serde_json::Error| unreadable(format!("its {rt} list is not JSON: {e}"));
+            if needs.is_empty() {
+                let items: Vec<Value> = serde_json::from_str(list).map_err(not_json)?;
+                record.extend(items);
+                continue;
+            }
+            // A list none of whose resources can hold a promise is not parsed at all; of
+            // one that may, only the resources that may.
+            if !needs.iter().any(|n| list.contains(n)) {
+                continue;
+            }
+            let items: Vec<&serde_json::value::RawValue> =
+                serde_json::from_str(list).map_err(not_json)?;
             for item in items {
                 let text = item.get();
-                if needs.is_empty() || needs.iter().any(|n| text.contains(n)) {
-                    record.push(
-                        serde_json::from_str(text)
-                            .map_err(|e| unreadable(format!("a {rt} is not JSON: {e}")))?,
-                    );
+                if needs.iter().any(|n| text.contains(n)) {
+                    record.push(serde_json::from_str(text).map_err(not_json)?);
                 }
             }
         }

@@ -110,10 +110,12 @@ pub fn activity_turns(
         Schedule::Every(cadence) => {
             let mut turns = Vec::new();
             let mut from = facts.added;
+            // The marks are in order: each turn's is the first after the one before.
+            let mut marks = done.into_iter().peekable();
             loop {
                 let due = cadence.after(from);
-                let kept = done.iter().copied().find(|d| *d > from);
-                match kept {
+                while marks.next_if(|d| *d <= from).is_some() {}
+                match marks.next() {
                     Some(d) => {
                         turns.push((due, Some(d)));
                         from = d;
