@@ -51,25 +51,6 @@ impl Promises {
         self.shared_decisions.top += other.shared_decisions.top;
         self.patients += other.patients;
     }
-
-    /// The scorecard of these promises over `[from, to)` as they stand at `now` (goals
-    /// proposed before the period ended).
-    pub fn score(
-        &self,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        now: OffsetDateTime,
-        by: By,
-        calendar: &BusinessCalendar,
-    ) -> Scorecard {
-        let goals: Vec<GoalFacts> = self
-            .goals
-            .iter()
-            .filter(|(proposed, _)| *proposed < to)
-            .map(|(_, g)| *g)
-            .collect();
-        score::scorecard(&self.promises, &goals, from, to, now, by, calendar)
-    }
 }
 
 /// What a population's records come to: the scorecard in each breakdown asked for, the
@@ -384,7 +365,7 @@ impl Care {
         Ok(self.score(&found, from, to, by))
     }
 
-    /// The scorecard of promises already gathered (one pass, several breakdowns).
+    /// The scorecard of promises already gathered (a patient's, for their home box).
     pub fn score(
         &self,
         found: &Promises,
@@ -392,7 +373,8 @@ impl Care {
         to: OffsetDateTime,
         by: By,
     ) -> Scorecard {
-        found.score(from, to, self.now(), by, &self.calendar)
+        let mut figures = self.figures(found.clone(), from, to, &[by]);
+        figures.cards.pop().unwrap_or_else(|| Scorecard::empty(by))
     }
 
     /// Every promise in the records the caller reaches (of one patient, or all) that could

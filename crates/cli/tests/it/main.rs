@@ -44,6 +44,28 @@ pub fn testdata() -> std::path::PathBuf {
         .join("testdata")
 }
 
+/// Imports generated resources into a test server's store on its clock, as `coproduce
+/// generate` does, and checks that none was refused.
+pub async fn import_all(
+    app: &coproduce_testkit::TestApp,
+    resources: impl IntoIterator<Item = serde_json::Value>,
+) {
+    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+    let mut importer = coproduce_app::Importer::new(app.db.store.clone(), clock, "test:generate");
+    for r in resources {
+        importer
+            .add(coproduce_fhir::stream::SourceItem::new("generated", Ok(r)))
+            .await
+            .unwrap();
+    }
+    let summary = importer.finish().await.unwrap();
+    assert!(
+        summary.rejected.is_empty(),
+        "{:?}",
+        summary.rejected.first()
+    );
+}
+
 /// Runs the `coproduce` binary on a database; whether it succeeded, and its output (stdout
 /// then stderr).
 pub fn coproduce(db: &str, args: &[&str]) -> (bool, String) {

@@ -598,29 +598,16 @@ async fn a_generated_population_counts_the_same_from_the_store_from_searches_and
         let app = TestApp::spawn(backend).await;
         let now = datetime!(2026-12-06 12:00 UTC);
         app.clock.set(now);
-        let clock: Arc<dyn Clock> = app.clock.clone();
         let cfg = Config {
             seed: 5,
             ..Config::default()
         };
         let n = 120;
-        let mut importer =
-            coproduce_app::Importer::new(app.db.store.clone(), clock.clone(), "test:generate");
         let records = shared()
             .into_iter()
             .chain((0..n).flat_map(|i| record(&cfg, i, now)));
-        for r in records {
-            importer
-                .add(coproduce_fhir::stream::SourceItem::new("generated", Ok(r)))
-                .await
-                .unwrap();
-        }
-        let summary = importer.finish().await.unwrap();
-        assert!(
-            summary.rejected.is_empty(),
-            "{:?}",
-            summary.rejected.first()
-        );
+        crate::import_all(&app, records).await;
+        let clock: Arc<dyn Clock> = app.clock.clone();
 
         let w = Workflows::new(
             FhirApi::new(app.db.store.clone(), clock),

@@ -215,7 +215,6 @@ async fn a_generated_population_measures_the_same_from_the_store_as_from_its_fac
  {
     use coproduce_app::measures::synthetic::{Config, patient};
     use coproduce_app::prescribing::synthetic::{population, resources};
-    use coproduce_fhir::stream::SourceItem;
     const N: u64 = 400;
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
@@ -225,26 +224,13 @@ async fn a_generated_population_measures_the_same_from_the_store_as_from_its_fac
             seed: 5,
             ..Config::default()
         };
-        let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
-        let mut importer =
-            coproduce_app::Importer::new(app.db.store.clone(), clock, "test:generate");
-        for i in 0..N {
+        let records = (0..N).flat_map(|i| {
             let mut all = patient(&cfg, i);
             let id = all[0]["id"].as_str().unwrap().to_string();
             all.extend(resources(cfg.seed, i, &id, end));
-            for r in all {
-                importer
-                    .add(SourceItem::new(format!("#{i}"), Ok(r)))
-                    .await
-                    .unwrap();
-            }
-        }
-        let summary = importer.finish().await.unwrap();
-        assert!(
-            summary.rejected.is_empty(),
-            "{:?}",
-            summary.rejected.first()
-        );
+            all
+        });
+        crate::import_all(&app, records).await;
 
         let workflows = crate::prescribing::check::clinic(&app).await;
         let stored = workflows
