@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 /// The projection's version; the store rebuilds what it holds when this changes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Elements kept wherever they appear.
 const KEPT: &[&str] = &[
@@ -102,6 +102,10 @@ const KEPT: &[&str] = &[
     "preferred",
 ];
 
+/// Elements of which only some parts are read: a care-plan activity's marks are read for
+/// their time alone (not who marked it or what they wrote).
+const NARROWED: &[(&str, &[&str])] = &[("progress", &["time"])];
+
 /// The extensions kept: ours, and the parts inside them (whose urls are relative).
 const OURS: &str = "https://coproduce.health/";
 
@@ -133,9 +137,25 @@ fn cut(v: &Value) -> Option<Value> {
                 .iter()
                 .filter(|(k, _)| kept(k))
                 .filter_map(|(k, v)| {
-                    let v = match (k.as_str(), v) {
-                        ("extension", Value::Array(es)) => {
+                    let narrowed = NARROWED.iter().find(|(n, _)| n == k);
+                    let v = match (k.as_str(), v, narrowed) {
+                        ("extension", Value::Array(es), _) => {
                             cut_list(es.iter().filter(|e| kept_extension(e)))
+                        }
+                        (_, Value::Array(items), Some((_, parts))) => {
+                            let kept: Vec<Value> = items
+                                .iter()
+                                .filter_map(|item| {
+                                    let o = item.as_object()?;
+                                    let only: Map<String, Value> = o
+                                        .iter()
+                                        .filter(|(k, _)| parts.contains(&k.as_str()))
+                                        .map(|(k, v)| (k.clone(), v.clone()))
+                                        .collect();
+                                    (!only.is_empty()).then_some(Value::Object(only))
+                                })
+                                .collect();
+                            (!kept.is_empty()).then_some(Value::Array(kept))
                         }
                         _ => cut(v),
                     };
@@ -255,6 +275,15 @@ mod tests {
                      "extension": [{"url": "step", "extension": [{"url": "role", "valueCode": "nurse"}]}]}
                 ]
             })
+        );
+        let plan = json!({"resourceType": "CarePlan", "id": "c", "activity": [{"progress": [
+            {"authorReference": {"reference": "Patient/p"}, "time": "2026-03-01T10:00:00Z", "text": "done"}
+        ]}]});
+        assert_eq!(
+            project(&plan),
+            json!({"resourceType": "CarePlan", "id": "c", "activity": [{"progress": [
+                {"time": "2026-03-01T10:00:00Z"}
+            ]}]})
         );
         let theirs = json!({"resourceType": "Patient", "id": "p",
             "extension": [{"url": "http://example.org/x", "valueString": "y"}]});

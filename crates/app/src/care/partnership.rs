@@ -682,13 +682,7 @@ impl Reader {
                     if !a.facts.finished {
                         found.plan.push((a.setting, a.facts.owner));
                     }
-                    let marks: Vec<OffsetDateTime> = v["activity"][a.index]["progress"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| instant_of(&p["time"]))
-                        .collect();
-                    for (due, done) in score::activity_turns(&a.facts, &marks, self.now) {
+                    for (due, done) in score::activity_turns(&a.facts, &a.marks, self.now) {
                         push(Promise {
                             kind: ACTIVITY.into(),
                             owner: Some(a.facts.owner),

@@ -175,6 +175,8 @@ pub struct ActivityView {
     pub text: String,
     pub setting: Setting,
     pub facts: ActivityFacts,
+    /// The times it was marked done, in the order they were marked.
+    pub marks: Vec<OffsetDateTime>,
 }
 
 impl ActivityView {
@@ -221,9 +223,12 @@ pub(super) fn activities_of(plan: &Value, patient: &str) -> Vec<ActivityView> {
             } else {
                 Schedule::By(parse_time(&d["scheduledPeriod"]["end"])?)
             };
-            let last_done = a["progress"]
+            let marks: Vec<OffsetDateTime> = a["progress"]
                 .as_array()
-                .and_then(|ps| ps.iter().filter_map(|p| parse_time(&p["time"])).max());
+                .into_iter()
+                .flatten()
+                .filter_map(|p| parse_time(&p["time"]))
+                .collect();
             let status = d["status"].as_str().unwrap_or("");
             Some(ActivityView {
                 index,
@@ -234,12 +239,13 @@ pub(super) fn activities_of(plan: &Value, patient: &str) -> Vec<ActivityView> {
                     owner,
                     schedule,
                     added,
-                    last_done,
+                    last_done: marks.iter().max().copied(),
                     finished: matches!(
                         status,
                         "completed" | "cancelled" | "stopped" | "entered-in-error"
                     ),
                 },
+                marks,
             })
         })
         .collect()
