@@ -583,14 +583,7 @@ impl Care {
                 x.owner().side() == Side::Team && x.facts.overdue(now)
             })
             .await?;
-        let tasks = self
-            .api
-            .search_all(
-                caller,
-                "Task",
-                &params(&[("status", "requested,in-progress".into())]),
-            )
-            .await?;
+        let tasks = self.open_tasks(caller).await?;
         // What needs action now goes first, most urgent first; the rest falls due later.
         for t in tasks.iter().filter_map(task_of) {
             match act_now(&t, now) {

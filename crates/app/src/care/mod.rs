@@ -157,6 +157,18 @@ impl Care {
         }
     }
 
+    /// The open Tasks (requested or in progress) of the patients the caller reaches.
+    async fn open_tasks(&self, caller: &Caller) -> Result<Vec<Stored>> {
+        Ok(self
+            .api
+            .search_all(
+                caller,
+                "Task",
+                &params(&[("status", "requested,in-progress".into())]),
+            )
+            .await?)
+    }
+
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }

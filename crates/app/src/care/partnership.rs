@@ -24,8 +24,7 @@ use crate::deadlines::{first_due, task_deadline};
 use crate::vocabulary::instant_of;
 use coproduce_core::calendar::Within;
 use coproduce_core::partnership::{
-    self as score, ACTIVITY, By, GOAL_ANSWER, GoalFacts, Promise, READING_REVIEW, Scorecard,
-    team_owner,
+    self as score, ACTIVITY, By, GOAL_ANSWER, GoalFacts, Promise, Scorecard, team_owner,
 };
 
 /// The records a scorecard counts, gathered once.
@@ -47,8 +46,7 @@ impl Promises {
         self.promises.extend(other.promises);
         self.goals.extend(other.goals);
         self.plan.extend(other.plan);
-        self.shared_decisions.responses += other.shared_decisions.responses;
-        self.shared_decisions.top += other.shared_decisions.top;
+        self.shared_decisions.merge(other.shared_decisions);
         self.patients += other.patients;
     }
 }
@@ -102,8 +100,7 @@ impl Fold {
         }
         self.promises += found.promises.len();
         self.plan.extend(found.plan);
-        self.shared_decisions.responses += found.shared_decisions.responses;
-        self.shared_decisions.top += found.shared_decisions.top;
+        self.shared_decisions.merge(found.shared_decisions);
         self.patients += found.patients;
     }
 
@@ -111,8 +108,7 @@ impl Fold {
     pub fn merge(&mut self, other: Fold) {
         self.scoring.merge(other.scoring);
         self.plan.extend(other.plan);
-        self.shared_decisions.responses += other.shared_decisions.responses;
-        self.shared_decisions.top += other.shared_decisions.top;
+        self.shared_decisions.merge(other.shared_decisions);
         self.patients += other.patients;
         self.promises += other.promises;
     }
@@ -206,13 +202,8 @@ fn goal_promises(goal: &GoalView, within: Within, calendar: &BusinessCalendar) -
     score::goal_answers_owed(&goal_steps(goal))
         .into_iter()
         .map(|(from, done)| Promise {
-            kind: GOAL_ANSWER.into(),
-            owner: None,
-            person: None,
-            due: within.due(calendar, from),
-            done,
             withdrawn: done.is_none() && matches!(goal.state, GoalState::Closed),
-            escalations: 0,
+            ..Promise::owed(GOAL_ANSWER, None, within.due(calendar, from), done)
         })
         .collect()
 }
@@ -239,14 +230,7 @@ impl Care {
             .into_iter()
             .map(|p| (p.id, p.name))
             .collect();
-        let open = self
-            .api
-            .search_all(
-                caller,
-                "Task",
-                &params(&[("status", "requested,in-progress".into())]),
-            )
-            .await?;
+        let open = self.open_tasks(caller).await?;
         let mut out = Vec::new();
         for t in open {
             let v = content(&t)?;
@@ -624,8 +608,8 @@ impl Reader {
                     push(p);
                 }
             }
-            // A reading the patient's side entered is owed its review `within` after it was
-            // taken.
+            // A reading the patient's side entered (tagged unreviewed, or reviewed), whose
+            // review falls due in the period.
             "Observation" => {
                 let Some(r) = reading_from(v, id, 0, String::new(), last_updated) else {
                     return;
@@ -633,15 +617,11 @@ impl Reader {
                 let within = self.review_within;
                 let counted = r.at >= self.from - within && r.at < self.to - within;
                 if counted && (r.unreviewed || r.review.is_some()) {
-                    push(Promise {
-                        kind: READING_REVIEW.into(),
-                        owner: None,
-                        person: None,
-                        due: r.at + within,
-                        done: r.review.as_ref().map(|rv| rv.at),
-                        withdrawn: false,
-                        escalations: 0,
-                    });
+                    push(Promise::reading_review(
+                        r.at,
+                        r.review.map(|rv| rv.at),
+                        within,
+                    ));
                 }
             }
             "Goal" => {
@@ -652,11 +632,11 @@ impl Reader {
                     push(p);
                 }
                 let proposed = goal.history.iter().map(|e| e.at).min();
-                let agreed = matches!(goal.state, GoalState::Agreed)
-                    || goal.history.iter().any(|e| e.event == "agreed");
+                let facts =
+                    GoalFacts::of(matches!(goal.state, GoalState::Agreed), &goal_steps(&goal));
                 found.goals.push((
                     proposed.unwrap_or_else(|| from_unix_millis(last_updated)),
-                    GoalFacts { agreed },
+                    facts,
                 ));
             }
             "QuestionnaireResponse" => {
@@ -667,14 +647,9 @@ impl Reader {
                 }
             }
             "CarePlan" => {
-                let shared = v["category"].as_array().is_some_and(|cs| {
-                    cs.iter().any(|c| {
-                        c["coding"].as_array().is_some_and(|cs| {
-                            cs.iter()
-                                .any(|c| c["system"] == PLAN_CATEGORY && c["code"] == "shared")
-                        })
-                    })
-                });
+                let shared = v["category"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| has_code(c, PLAN_CATEGORY, "shared")));
                 if !shared {
                     return;
                 }
@@ -683,15 +658,7 @@ impl Reader {
                         found.plan.push((a.setting, a.facts.owner));
                     }
                     for (due, done) in score::activity_turns(&a.facts, &a.marks, self.now) {
-                        push(Promise {
-                            kind: ACTIVITY.into(),
-                            owner: Some(a.facts.owner),
-                            person: None,
-                            due,
-                            done,
-                            withdrawn: false,
-                            escalations: 0,
-                        });
+                        push(Promise::owed(ACTIVITY, Some(a.facts.owner), due, done));
                     }
                 }
             }

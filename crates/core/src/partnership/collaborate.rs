@@ -90,6 +90,12 @@ impl Rate {
         }
     }
 
+    /// Adds another part's responses.
+    pub fn merge(&mut self, other: Rate) {
+        self.responses += other.responses;
+        self.top += other.top;
+    }
+
     /// The top-score rate in percent.
     pub fn pct(&self) -> Option<f64> {
         (self.responses > 0).then(|| 100.0 * self.top as f64 / self.responses as f64)

@@ -59,6 +59,35 @@ pub struct Promise {
 }
 
 impl Promise {
+    /// One of the scorecard's own promises (not a Task's): `kind` owed by `owner` (`None`:
+    /// the team as a whole), due then, kept or not.
+    pub fn owed(
+        kind: &str,
+        owner: Option<Owner>,
+        due: OffsetDateTime,
+        done: Option<OffsetDateTime>,
+    ) -> Promise {
+        Promise {
+            kind: kind.to_string(),
+            owner,
+            person: None,
+            due,
+            done,
+            withdrawn: false,
+            escalations: 0,
+        }
+    }
+
+    /// A reading the patient's side entered: the team owes its review `within` after it
+    /// was taken, kept when reviewed.
+    pub fn reading_review(
+        taken: OffsetDateTime,
+        reviewed: Option<OffsetDateTime>,
+        within: time::Duration,
+    ) -> Promise {
+        Promise::owed(READING_REVIEW, None, taken + within, reviewed)
+    }
+
     /// The side that owes it.
     pub fn side(&self) -> Side {
         self.owner.map_or(Side::Team, Owner::side)
@@ -307,6 +336,15 @@ impl Scorecard {
 pub struct GoalFacts {
     /// Both sides have agreed it (now or before it was closed).
     pub agreed: bool,
+}
+
+impl GoalFacts {
+    /// A goal agreed now, or whose story holds an agreement (one closed since).
+    pub fn of(agreed_now: bool, steps: &[GoalStep<'_>]) -> GoalFacts {
+        GoalFacts {
+            agreed: agreed_now || steps.iter().any(|s| s.event == "agreed"),
+        }
+    }
 }
 
 /// The scorecard of the promises first due in `[from, to)`, as they stand at `now`.
