@@ -120,24 +120,41 @@ pub fn set_task_deadline(task: &mut Value, d: &Deadline) {
 /// When a Task with a deadline was first due: as recorded when its chain began, else (a Task
 /// written before that was kept, or by another system) its due time while at the first step,
 /// else its chain's first step counted from when it was written.
-pub fn first_due(
-    task: &Value,
-    chain: &Escalation,
-    current: &Deadline,
-    calendar: &BusinessCalendar,
-) -> Option<OffsetDateTime> {
+pub fn first_due(task: &Value, chain: &Escalation, current: &Deadline) -> Option<FirstDue> {
     let recorded = task["extension"]
         .as_array()
         .and_then(|es| es.iter().find(|e| e["url"] == FIRST_DUE))
         .and_then(|e| crate::vocabulary::instant_of(&e["valueDateTime"]));
-    if recorded.is_some() {
-        return recorded;
+    if let Some(at) = recorded {
+        return Some(FirstDue::At(at));
     }
     if current.level == 0 {
-        return Some(current.due);
+        return Some(FirstDue::At(current.due));
     }
     let written = crate::vocabulary::instant_of(&task["authoredOn"])?;
-    chain.at_level(calendar, 0, written).map(|d| d.due)
+    let within = chain.steps().first()?.within;
+    Some(FirstDue::After { written, within })
+}
+
+/// When a Task was first due, as its record tells it: the time itself, or (a Task escalated
+/// before the time was recorded) its chain's first step counted from when it was written,
+/// which the site's calendar decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstDue {
+    At(OffsetDateTime),
+    After {
+        written: OffsetDateTime,
+        within: Within,
+    },
+}
+
+impl FirstDue {
+    pub fn at(self, calendar: &BusinessCalendar) -> OffsetDateTime {
+        match self {
+            FirstDue::At(t) => t,
+            FirstDue::After { written, within } => within.due(calendar, written),
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -572,7 +572,9 @@ async fn open(cfg: &Config) -> Result<Store> {
 }
 
 async fn open_url(url: &str, cfg: &Config) -> Result<Store> {
-    let store = Store::open(url)
+    let lines: Vec<std::sync::Arc<dyn coproduce_store::RecordLine>> =
+        vec![std::sync::Arc::new(coproduce_app::care::PromiseLine)];
+    let store = Store::open_with_lines(url, lines)
         .await
         .with_context(|| format!("opening the database {}", coproduce_store::redact(url)))?;
     Ok(match secret_key(cfg)? {

@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 /// The projection's version; the store rebuilds what it holds when this changes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Elements kept wherever they appear.
 const KEPT: &[&str] = &[
@@ -202,14 +202,60 @@ pub fn record<'a>(resources: impl IntoIterator<Item = &'a Value>) -> String {
 /// A projection as the store keeps it: LZ4-compressed (JSON with its repeated code system
 /// URLs shrinks about fivefold, and decompresses faster than the database reads it).
 pub fn encode(record: &str) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(record.as_bytes())
+    encode_row("", record)
 }
 
-/// The projection text back from what the store keeps.
-pub fn decode(stored: &[u8]) -> Result<String, String> {
-    let bytes = lz4_flex::decompress_size_prepended(stored)
+/// A projection row with lines of its own before the resources (what a workflow derives
+/// from the whole record, `coproduce_store::RecordLine`): the length of the compressed lines
+/// (4 bytes, little-endian), the lines, then the resources, each compressed apart so that a
+/// reader of either part decompresses only that part.
+pub fn encode_row(lines: &str, record: &str) -> Vec<u8> {
+    let head = if lines.is_empty() {
+        Vec::new()
+    } else {
+        lz4_flex::compress_prepend_size(lines.as_bytes())
+    };
+    let tail = lz4_flex::compress_prepend_size(record.as_bytes());
+    let mut out = Vec::with_capacity(4 + head.len() + tail.len());
+    out.extend_from_slice(&u32::try_from(head.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&tail);
+    out
+}
+
+/// The row's two compressed parts: its own lines and the resources.
+fn parts(stored: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let (len, rest) = stored
+        .split_first_chunk::<4>()
+        .ok_or("it is shorter than its header")?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|e| e.to_string())?;
+    if len > rest.len() {
+        return Err("its lines run past its end".into());
+    }
+    Ok(rest.split_at(len))
+}
+
+fn text(part: &[u8]) -> Result<String, String> {
+    if part.is_empty() {
+        return Ok(String::new());
+    }
+    let bytes = lz4_flex::decompress_size_prepended(part)
         .map_err(|e| format!("it does not decompress: {e}"))?;
     String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8: {e}"))
+}
+
+/// The projection text (the resources) back from what the store keeps.
+pub fn decode(stored: &[u8]) -> Result<String, String> {
+    let (_, resources) = parts(stored)?;
+    if resources.is_empty() {
+        return Err("it holds no resources part".into());
+    }
+    text(resources)
+}
+
+/// The row's own lines (empty for a row written without any), without the resources.
+pub fn decode_lines(stored: &[u8]) -> Result<String, String> {
+    text(parts(stored)?.0)
 }
 
 #[cfg(test)]
@@ -225,9 +271,19 @@ mod tests {
             "Patient\t[{\"resourceType\":\"Patient\",\"id\":\"p\"}]\n"
         );
         assert_eq!(decode(&encode(&text)).unwrap(), text);
-        let mut damaged = encode(&text);
-        damaged.truncate(damaged.len() - 3);
-        assert!(decode(&damaged).is_err());
+        assert_eq!(decode_lines(&encode(&text)).unwrap(), "");
+        let row = encode_row("~mine/1\t[1]\n", &text);
+        assert_eq!(decode(&row).unwrap(), text);
+        assert_eq!(decode_lines(&row).unwrap(), "~mine/1\t[1]\n");
+        for stored in [encode(&text), row] {
+            let mut damaged = stored.clone();
+            damaged.truncate(damaged.len() - 3);
+            assert!(decode(&damaged).is_err());
+            assert!(decode(&stored[..3]).is_err());
+            let mut long = stored.clone();
+            long[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+            assert!(decode(&long).is_err() && decode_lines(&long).is_err());
+        }
     }
 
     #[test]

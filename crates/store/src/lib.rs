@@ -25,7 +25,7 @@ pub use copy::CopyReport;
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, Visible, format_instant};
-pub use records::{PendingBatch, RecordBatch};
+pub use records::{PendingBatch, RecordBatch, RecordLine};
 pub use search::{SearchQuery, SearchResult, SortKey};
 use write::Lease;
 pub use write::{ImportOutcome, Tx, WriteOutcome};
@@ -112,6 +112,8 @@ pub struct Store {
     lite: Option<std::sync::Arc<lite::Readers>>,
     /// The key that seals the head of the audit trail (from outside the database).
     audit_key: Option<AuditKey>,
+    /// Lines of their own that each projection row carries beside the resources.
+    record_lines: Vec<std::sync::Arc<dyn RecordLine>>,
 }
 
 /// A key kept outside the database that seals the audit trail's head. Never printed.
@@ -127,7 +129,18 @@ impl std::fmt::Debug for AuditKey {
 impl Store {
     /// Connects (creating an SQLite file if missing) and applies the migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let store = Self::connect(url).await?;
+        Self::open_with_lines(url, Vec::new()).await
+    }
+
+    /// Opens the store so that each projection row it builds also carries these lines,
+    /// derived from the patient's whole record ([`RecordLine`]). The rows' version names
+    /// them, so rows built otherwise are rebuilt by the next population run.
+    pub async fn open_with_lines(
+        url: &str,
+        lines: Vec<std::sync::Arc<dyn RecordLine>>,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::connect(url).await?;
+        store.record_lines = lines;
         store.migrate().await?;
         store.adopt_projection_if_empty().await?;
         Ok(store)
@@ -204,6 +217,7 @@ impl Store {
                     reader,
                     lite: file.map(|f| std::sync::Arc::new(lite::Readers::new(f))),
                     audit_key: None,
+                    record_lines: Vec::new(),
                 })
             }
             Backend::Postgres => {
@@ -222,6 +236,7 @@ impl Store {
                     reader: pool,
                     lite: None,
                     audit_key: None,
+                    record_lines: Vec::new(),
                 })
             }
         }

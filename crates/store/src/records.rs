@@ -19,6 +19,33 @@ use tokio::sync::mpsc;
 
 const META_KEY: &str = "measure_projection";
 
+/// A line of its own that each projection row carries before the resources: what a workflow
+/// derives from a patient's whole record when their row is built (the partnership's promise
+/// facts, say), so that a population run reads that instead of the resources. The store
+/// knows nothing of its content; the workflow that wrote it reads it back, and reads the
+/// resources instead from a row without it (one built by a process that had no such line).
+pub trait RecordLine: Send + Sync + std::fmt::Debug {
+    /// The line's name with its version (`~partnership/1`): the row's line begins with it
+    /// and a tab. It begins with `~`, which no resource type does, and holds no tab.
+    fn name(&self) -> &'static str;
+    /// The line for a patient's live resources (any order), without a newline.
+    fn line(&self, resources: &[Value]) -> String;
+}
+
+type Lines = [std::sync::Arc<dyn RecordLine>];
+
+/// A patient's projection row: the record lines, then the projected resources.
+fn row(lines: &Lines, resources: &[Value]) -> Vec<u8> {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(l.name());
+        text.push('\t');
+        text.push_str(&l.line(resources).replace('\n', " "));
+        text.push('\n');
+    }
+    projection::encode_row(&text, &projection::record(resources.iter()))
+}
+
 fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
     let mut args = AnyArguments::default();
     for id in ids {
@@ -77,6 +104,7 @@ impl Tx {
     pub(crate) async fn rebuild_patient_records(
         &mut self,
         patients: &[String],
+        lines: &Lines,
     ) -> Result<(), StoreError> {
         let mut patients = patients.to_vec();
         patients.sort();
@@ -95,7 +123,7 @@ impl Tx {
             )
             .fetch_all(&mut *self.tx)
             .await?;
-            let live = built(&rows)?;
+            let live = built(&rows, lines)?;
             self.write_records(chunk, &live).await?;
         }
         Ok(())
@@ -144,7 +172,7 @@ impl Tx {
 
 /// The projection rows of the patients these resource rows (patient, type, id, content)
 /// belong to: a row only for a patient who exists.
-fn built(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+fn built(rows: &[sqlx::any::AnyRow], lines: &Lines) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let mut records: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
     for row in rows {
         let patient: String = row.get(0);
@@ -160,7 +188,7 @@ fn built(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(String, Vec<u8>)>, StoreErro
     Ok(records
         .into_iter()
         .filter(|(_, (exists, _))| *exists)
-        .map(|(p, (_, items))| (p, projection::encode(&projection::record(items.iter()))))
+        .map(|(p, (_, items))| (p, row(lines, &items)))
         .collect())
 }
 
@@ -256,6 +284,17 @@ impl Store {
         .collect())
     }
 
+    /// What the rows are built with: the projection's version and the record lines' names
+    /// (`5 ~partnership/1`). Rows built otherwise are rebuilt by the next population run.
+    fn projection_tag(&self) -> String {
+        let mut tag = projection::VERSION.to_string();
+        for l in &self.record_lines {
+            tag.push(' ');
+            tag.push_str(l.name());
+        }
+        tag
+    }
+
     async fn projection_version(&self) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query("SELECT value FROM store_meta WHERE key = $1")
             .bind(META_KEY)
@@ -270,7 +309,7 @@ impl Store {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(META_KEY)
-        .bind(projection::VERSION.to_string())
+        .bind(self.projection_tag())
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -360,7 +399,7 @@ impl Store {
         .await?;
         Ok(PendingBatch {
             pending,
-            rows: built(&rows)?,
+            rows: built(&rows, &self.record_lines)?,
         })
     }
 
@@ -416,7 +455,8 @@ impl Store {
             .map(|r| r.get::<String, _>(0))
             .collect();
             if !moved.is_empty() {
-                tx.rebuild_patient_records(&moved).await?;
+                tx.rebuild_patient_records(&moved, &self.record_lines)
+                    .await?;
                 sqlx::query_with(
                     sqlx::AssertSqlSafe(format!(
                         "DELETE FROM patient_records_pending WHERE patient_id IN ({})",
@@ -440,9 +480,7 @@ impl Store {
         &self,
         progress: impl Fn(u64, u64),
     ) -> Result<u64, StoreError> {
-        if self.projection_version().await?.as_deref()
-            == Some(projection::VERSION.to_string().as_str())
-        {
+        if self.projection_version().await?.as_deref() == Some(self.projection_tag().as_str()) {
             return self.apply_pending_patient_records().await;
         }
         let total = self.count_patients().await?;
@@ -465,7 +503,7 @@ impl Store {
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());
             let mut tx = self.begin().await?;
-            tx.rebuild_patient_records(&ids).await?;
+            tx.rebuild_patient_records(&ids, &self.record_lines).await?;
             tx.commit().await?;
             done += ids.len() as u64;
             progress(done, total);

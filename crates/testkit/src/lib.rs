@@ -40,13 +40,20 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The lines a store's projection rows carry in the app (as the command opens it).
+fn lines() -> Vec<Arc<dyn coproduce_store::RecordLine>> {
+    vec![Arc::new(coproduce_app::care::PromiseLine)]
+}
+
 impl TestDb {
     pub async fn new(backend: TestBackend) -> Self {
         match backend {
             TestBackend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary folder");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                let store = Store::open(&url).await.expect("open SQLite");
+                let store = Store::open_with_lines(&url, lines())
+                    .await
+                    .expect("open SQLite");
                 TestDb {
                     backend,
                     url,
@@ -68,7 +75,9 @@ impl TestDb {
                     .expect("create a test database");
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
                 let url = format!("{base}/{name}");
-                let store = Store::open(&url).await.expect("open PostgreSQL");
+                let store = Store::open_with_lines(&url, lines())
+                    .await
+                    .expect("open PostgreSQL");
                 TestDb {
                     backend,
                     url,

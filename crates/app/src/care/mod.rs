@@ -33,6 +33,7 @@ use time::OffsetDateTime;
 mod chart;
 mod collaborate;
 mod csv;
+mod facts;
 mod partnership;
 mod plan;
 mod readings;
@@ -44,6 +45,7 @@ use crate::vocabulary::{PLAN_CATEGORY, ROLES, TASKS, WORKFLOW_TAGS, person_name,
 pub use chart::*;
 pub use collaborate::*;
 pub use csv::*;
+pub use facts::{LINE as PARTNERSHIP_LINE, PromiseLine, RecordFacts};
 pub use partnership::*;
 pub use plan::*;
 pub use readings::*;

@@ -19,13 +19,11 @@
 //! A patient's team is their active CareTeam's name (else its id); their language, age band
 //! and sex are read from their Patient resource for the equity breakdowns.
 
+use super::facts::{LINE, task_kind};
 use super::*;
-use crate::deadlines::{first_due, task_deadline};
 use crate::vocabulary::instant_of;
 use coproduce_core::calendar::Within;
-use coproduce_core::partnership::{
-    self as score, ACTIVITY, By, GOAL_ANSWER, GoalFacts, Promise, Scorecard, team_owner,
-};
+use coproduce_core::partnership::{self as score, By, GoalFacts, Promise, Scorecard};
 
 /// The records a scorecard counts, gathered once.
 #[derive(Debug, Clone, Default)]
@@ -136,54 +134,6 @@ pub(super) fn side_of_ref(r: Option<&str>) -> Option<Side> {
     }
 }
 
-/// A Task's kind: its code in our system, else its first code.
-fn task_kind(v: &Value) -> String {
-    let codings = v["code"]["coding"].as_array();
-    codings
-        .and_then(|cs| cs.iter().find(|c| c["system"] == TASKS))
-        .or_else(|| codings.and_then(|cs| cs.first()))
-        .and_then(|c| c["code"].as_str())
-        .unwrap_or("task")
-        .to_string()
-}
-
-/// A team promise a Task holds, if it holds one.
-fn task_promise(v: &Value, last_updated: i64, calendar: &BusinessCalendar) -> Option<Promise> {
-    let (owner, due, escalations) = match task_deadline(v) {
-        Some((chain, current)) => (
-            team_owner(chain.steps()[0].role),
-            first_due(v, &chain, &current, calendar)?,
-            u32::try_from(current.level).unwrap_or(u32::MAX),
-        ),
-        None => {
-            let role = v["performerType"][0]["coding"][0]["code"]
-                .as_str()
-                .and_then(Role::parse)
-                .filter(|r| r.is_team())?;
-            (
-                team_owner(role),
-                instant_of(&v["restriction"]["period"]["end"])?,
-                0,
-            )
-        }
-    };
-    let status = v["status"].as_str().unwrap_or("");
-    let done = (status == "completed").then(|| {
-        instant_of(&v["executionPeriod"]["end"])
-            .or_else(|| instant_of(&v["lastModified"]))
-            .unwrap_or_else(|| from_unix_millis(last_updated))
-    });
-    Some(Promise {
-        kind: task_kind(v),
-        owner,
-        person: None,
-        due,
-        done,
-        withdrawn: score::withdrawn(status),
-        escalations,
-    })
-}
-
 /// A goal's story as the scorecard's rules read it (`core::partnership::GoalStep`).
 pub(super) fn goal_steps(goal: &GoalView) -> Vec<score::GoalStep<'_>> {
     goal.history
@@ -192,18 +142,6 @@ pub(super) fn goal_steps(goal: &GoalView) -> Vec<score::GoalStep<'_>> {
             at: e.at,
             side: side_of_ref(e.by_ref.as_deref()),
             event: e.event.as_str(),
-        })
-        .collect()
-}
-
-/// The team's answers owed on a goal (`core::partnership::goal_answers_owed`), each due
-/// `within` of the proposal; one still open on a closed goal is withdrawn.
-fn goal_promises(goal: &GoalView, within: Within, calendar: &BusinessCalendar) -> Vec<Promise> {
-    score::goal_answers_owed(&goal_steps(goal))
-        .into_iter()
-        .map(|(from, done)| Promise {
-            withdrawn: done.is_none() && matches!(goal.state, GoalState::Closed),
-            ..Promise::owed(GOAL_ANSWER, None, within.due(calendar, from), done)
         })
         .collect()
 }
@@ -381,24 +319,22 @@ impl Care {
             }
             self.api.search_all(caller, rt, &params).await
         };
-        let reader = self.reader(from, to);
-        let mut teams: HashMap<String, String> = HashMap::new();
-        for t in all("CareTeam", vec![("status".into(), "active".into())]).await? {
-            if let (Some(p), Some(name)) =
-                (t.patient_id.clone(), Reader::team(&content(&t)?, &t.id))
-            {
-                teams.entry(p).or_insert(name);
-            }
-        }
-        let mut people: HashMap<String, Arc<score::Person>> = HashMap::new();
-        for s in all("Patient", vec![]).await? {
-            let person = reader.person(&content(&s)?, teams.get(&s.id).cloned());
-            people.insert(s.id.clone(), Arc::new(person));
-        }
-        let mut found = Promises {
-            patients: people.len(),
-            ..Promises::default()
+        // Each patient's facts gathered from the searches, then read by the same rules as a
+        // projection row's.
+        let mut records: HashMap<Option<String>, RecordFacts> = HashMap::new();
+        let mut gather = |s: &Stored| -> Result<()> {
+            records
+                .entry(s.patient_id.clone())
+                .or_default()
+                .add(&content(s)?, s.last_updated);
+            Ok(())
         };
+        for t in all("CareTeam", vec![("status".into(), "active".into())]).await? {
+            gather(&t)?;
+        }
+        for s in all("Patient", vec![]).await? {
+            gather(&s)?;
+        }
         // Each type searched narrowly where a search can say what the reader keeps anyway.
         let window = |param: &str, from: OffsetDateTime, to: OffsetDateTime| {
             vec![
@@ -419,9 +355,13 @@ impl Care {
         ];
         for (rt, params) in searches {
             for s in all(rt, params).await? {
-                let person = s.patient_id.as_ref().and_then(|id| people.get(id));
-                reader.add(&mut found, person, &content(&s)?, s.last_updated);
+                gather(&s)?;
             }
+        }
+        let reader = self.reader(from, to);
+        let mut found = Promises::default();
+        for facts in records.values() {
+            found.merge(reader.promises_of(facts));
         }
         Ok(found)
     }
@@ -459,12 +399,12 @@ const READ: [(&str, &[&str]); 7] = [
 /// resources came from searches or from a patient's projection row.
 #[derive(Debug, Clone)]
 pub struct Reader {
-    calendar: Arc<BusinessCalendar>,
-    review_within: time::Duration,
-    goal_answer: Within,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-    now: OffsetDateTime,
+    pub(super) calendar: Arc<BusinessCalendar>,
+    pub(super) review_within: time::Duration,
+    pub(super) goal_answer: Within,
+    pub(super) from: OffsetDateTime,
+    pub(super) to: OffsetDateTime,
+    pub(super) now: OffsetDateTime,
 }
 
 impl Reader {
@@ -502,25 +442,9 @@ impl Reader {
         }
     }
 
-    /// One patient's record held in memory (a generated one, say): their care team and
-    /// person first, then each resource the scorecard reads.
+    /// One patient's record held in memory (a generated one, say).
     pub fn record(&self, resources: &[Value]) -> Promises {
-        let of = |rt: &'static str| resources.iter().filter(move |v| v["resourceType"] == rt);
-        let team = of("CareTeam").find_map(|t| Self::team(t, t["id"].as_str().unwrap_or_default()));
-        let person = of("Patient").next().map(|p| Arc::new(self.person(p, team)));
-        let mut found = Promises {
-            patients: usize::from(person.is_some()),
-            ..Promises::default()
-        };
-        for v in resources {
-            if matches!(v["resourceType"].as_str(), Some("Patient" | "CareTeam")) {
-                continue;
-            }
-            let written =
-                instant_of(&v["meta"]["lastUpdated"]).map_or(0, coproduce_core::unix_millis);
-            self.add(&mut found, person.as_ref(), v, written);
-        }
-        found
+        self.promises_of(&RecordFacts::of(resources))
     }
 
     /// A patient's care team as the breakdowns name it, from an active CareTeam: its name,
@@ -533,15 +457,26 @@ impl Reader {
         })
     }
 
-    /// What one patient's projection row holds (`coproduce_measures::projection`): their
-    /// care team and person first, then each resource the scorecard reads. A row that cannot
-    /// be read is an error, never a patient silently left out.
+    /// What one patient's projection row holds (`coproduce_measures::projection`): the
+    /// facts its partnership line keeps ([`PromiseLine`]), or (a row built without that
+    /// line) the resources the scorecard reads. A row that cannot be read is an error, never
+    /// a patient silently left out.
     pub(super) fn projection_row(&self, patient: &str, row: &[u8]) -> Result<Promises> {
         let unreadable = |why: String| {
             CareError::App(AppError::Internal(format!(
                 "the measure record of Patient/{patient} is unreadable: {why}"
             )))
         };
+        let lines = coproduce_measures::projection::decode_lines(row).map_err(unreadable)?;
+        let ours = lines.lines().find_map(|l| {
+            l.strip_prefix(LINE)
+                .and_then(|rest| rest.strip_prefix('\t'))
+        });
+        if let Some(line) = ours {
+            let facts: RecordFacts = sonic_rs::from_str(line)
+                .map_err(|e| unreadable(format!("its partnership line is not readable: {e}")))?;
+            return Ok(self.promises_of(&facts));
+        }
         let text = coproduce_measures::projection::decode(row).map_err(unreadable)?;
         let mut record: Vec<Value> = Vec::new();
         for line in text.lines() {
@@ -573,96 +508,5 @@ impl Reader {
             }
         }
         Ok(self.record(&record))
-    }
-
-    /// A patient as the equity breakdowns see them.
-    pub(super) fn person(&self, v: &Value, team: Option<String>) -> score::Person {
-        let birth = v["birthDate"].as_str().and_then(|b| {
-            time::Date::parse(b, time::macros::format_description!("[year]-[month]-[day]")).ok()
-        });
-        score::Person {
-            team,
-            language: crate::vocabulary::preferred_language(v).unwrap_or_else(|| "en".into()),
-            age_band: coproduce_core::social::measures::age_band(birth, self.now.date()),
-            sex: v["gender"].as_str().unwrap_or("unknown").to_string(),
-        }
-    }
-
-    /// Adds the promises, goal, answers or plan one resource holds (of `person`'s record) to
-    /// `found`: those that could fall due in the period.
-    pub(super) fn add(
-        &self,
-        found: &mut Promises,
-        person: Option<&Arc<score::Person>>,
-        v: &Value,
-        last_updated: i64,
-    ) {
-        let mut push = |mut p: Promise| {
-            p.person = person.cloned();
-            found.promises.push(p);
-        };
-        let id = v["id"].as_str().unwrap_or_default();
-        match v["resourceType"].as_str().unwrap_or_default() {
-            "Task" => {
-                if let Some(p) = task_promise(v, last_updated, &self.calendar) {
-                    push(p);
-                }
-            }
-            // A reading the patient's side entered (tagged unreviewed, or reviewed), whose
-            // review falls due in the period.
-            "Observation" => {
-                let Some(r) = reading_from(v, id, 0, String::new(), last_updated) else {
-                    return;
-                };
-                let within = self.review_within;
-                let counted = r.at >= self.from - within && r.at < self.to - within;
-                if counted && (r.unreviewed || r.review.is_some()) {
-                    push(Promise::reading_review(
-                        r.at,
-                        r.review.map(|rv| rv.at),
-                        within,
-                    ));
-                }
-            }
-            "Goal" => {
-                let Some(goal) = goal_from(v, id, 0, String::new()) else {
-                    return;
-                };
-                for p in goal_promises(&goal, self.goal_answer, &self.calendar) {
-                    push(p);
-                }
-                let proposed = goal.history.iter().map(|e| e.at).min();
-                let facts =
-                    GoalFacts::of(matches!(goal.state, GoalState::Agreed), &goal_steps(&goal));
-                found.goals.push((
-                    proposed.unwrap_or_else(|| from_unix_millis(last_updated)),
-                    facts,
-                ));
-            }
-            "QuestionnaireResponse" => {
-                let authored = instant_of(&v["authored"]);
-                let counted = authored.is_some_and(|t| t >= self.from && t < self.to);
-                if let Some(a) = collaborate_answers(v).filter(|_| counted) {
-                    found.shared_decisions.add(&a);
-                }
-            }
-            "CarePlan" => {
-                let shared = v["category"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| has_code(c, PLAN_CATEGORY, "shared")));
-                if !shared {
-                    return;
-                }
-                for a in activities_of(v, "") {
-                    if !a.facts.finished {
-                        found.plan.push((a.setting, a.facts.owner));
-                    }
-                    for (due, done) in score::activity_turns(&a.facts, &a.marks, self.now) {
-                        push(Promise::owed(ACTIVITY, Some(a.facts.owner), due, done));
-                    }
-                }
-            }
-            _ => {}
-        }
     }
 }

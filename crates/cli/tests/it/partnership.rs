@@ -16,7 +16,7 @@
 //! On 20 June at 12:00 the team owes 7 (4 on time, 2 late, 1 open), the patient's side 2.
 
 use coproduce_app::caller::Caller;
-use coproduce_app::care::{ActivityView, NewActivity, NewReading};
+use coproduce_app::care::{ActivityView, NewActivity, NewReading, PARTNERSHIP_LINE};
 use coproduce_app::deadlines::{Watcher, escalation_extension, set_task_deadline};
 use coproduce_app::fhir_api::FhirApi;
 use coproduce_app::notify::Notifier;
@@ -639,6 +639,46 @@ async fn a_generated_population_counts_the_same_from_the_store_from_searches_and
         assert_eq!(spectrum(&projected), spectrum(&in_memory));
         assert_eq!(spectrum(&projected), spectrum(&searched));
         assert_eq!(projected.shared_decisions, in_memory.shared_decisions);
+
+        // The rows carry the partnership's facts as a line of their own, which is what the
+        // pass above read.
+        let mut rows = app.db.store.patient_record_batches(1_000);
+        let batch = rows.recv().await.unwrap().unwrap();
+        assert_eq!(batch.len(), 120);
+        for (id, row) in &batch {
+            let text = coproduce_measures::projection::decode_lines(row).unwrap();
+            assert!(
+                text.starts_with(&format!("{PARTNERSHIP_LINE}\t{{")),
+                "Patient/{id}: {text:.80}"
+            );
+        }
+        // A process that opens the store without that line rebuilds the rows without it,
+        // and reads the same figures from the resources; the app's next run puts it back.
+        let bare = coproduce_store::Store::open(&app.db.url).await.unwrap();
+        let clock: Arc<dyn Clock> = app.clock.clone();
+        let plain = Workflows::new(FhirApi::new(bare.clone(), clock), &Settings::default());
+        let from_resources = plain
+            .care
+            .population_figures(&sys, from, to, &By::ALL)
+            .await
+            .unwrap();
+        let mut rows = bare.patient_record_batches(1_000);
+        let (_, row) = &rows.recv().await.unwrap().unwrap()[0];
+        let text = coproduce_measures::projection::decode_lines(row).unwrap();
+        assert!(!text.contains(PARTNERSHIP_LINE), "{text:.80}");
+        assert_eq!(from_resources.cards, projected.cards);
+        assert_eq!(from_resources.promises, projected.promises);
+        assert_eq!(from_resources.shared_decisions, projected.shared_decisions);
+        let again = w
+            .care
+            .population_figures(&sys, from, to, &By::ALL)
+            .await
+            .unwrap();
+        assert_eq!(again.cards, projected.cards);
+        let mut rows = app.db.store.patient_record_batches(1_000);
+        let (_, row) = &rows.recv().await.unwrap().unwrap()[0];
+        let text = coproduce_measures::projection::decode_lines(row).unwrap();
+        assert!(text.starts_with(PARTNERSHIP_LINE), "{text:.80}");
 
         // Every kind of promise is there, kept on time, late and still open, some escalated.
         let card = projected.card(By::Kind);
