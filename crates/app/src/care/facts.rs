@@ -605,15 +605,30 @@ mod tests {
     #[test]
     fn a_record_s_facts_survive_the_line() {
         let now = datetime!(2026-12-06 12:00 UTC);
-        let cfg = crate::measures::synthetic::Config::default();
+        let mut seen = [false; 4];
         for i in 0..40 {
-            let record = crate::synthetic::record(&cfg, i, now);
+            let mut patient = json!({
+                "resourceType": "Patient",
+                "id": format!("p{i}"),
+                "birthDate": "1961-04-30",
+                "gender": "female",
+            });
+            let mut record = super::super::synthetic::resources(1, i, &mut patient, now);
+            record.push(patient);
             let facts = RecordFacts::of(&record);
+            seen[0] |= !facts.tasks.is_empty();
+            seen[1] |= !facts.readings.is_empty();
+            seen[2] |= !facts.goals.is_empty();
+            seen[3] |= !facts.activities.is_empty();
             assert!(facts.has_person());
             let line = coproduce_store::RecordLine::line(&PromiseLine, &record);
             assert!(!line.contains('\n'));
             let back: RecordFacts = sonic_rs::from_str(&line).unwrap();
             assert_eq!(back, facts, "{line}");
         }
+        assert_eq!(
+            seen, [true; 4],
+            "tasks, readings, goals and activities all appear"
+        );
     }
 }
