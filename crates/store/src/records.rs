@@ -25,7 +25,7 @@ const META_KEY: &str = "measure_projection";
 /// knows nothing of its content; the workflow that wrote it reads it back, and reads the
 /// resources instead from a row without it (one built by a process that had no such line).
 pub trait RecordLine: Send + Sync + std::fmt::Debug {
-    /// The line's name with its version (`~partnership/1`): the row's line begins with it
+    /// The line's name with its version (`~partnership/2`): the row's line begins with it
     /// and a tab. It begins with `~`, which no resource type does, and holds no tab.
     fn name(&self) -> &'static str;
     /// The line for a patient's live resources (any order), without a newline.
@@ -285,7 +285,7 @@ impl Store {
     }
 
     /// What the rows are built with: the projection's version and the record lines' names
-    /// (`5 ~partnership/1`). Rows built otherwise are rebuilt by the next population run.
+    /// (`5 ~partnership/2`). Rows built otherwise are rebuilt by the next population run.
     fn projection_tag(&self) -> String {
         let mut tag = projection::VERSION.to_string();
         for l in &self.record_lines {

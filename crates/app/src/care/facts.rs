@@ -25,7 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The line's name in a projection row; the number after the slash is its version, raised
 /// whenever what the facts hold changes (the store then rebuilds its rows).
-pub const LINE: &str = "~partnership/1";
+pub const LINE: &str = "~partnership/2";
 
 /// The partnership's line of each projection row: a patient's [`RecordFacts`] as JSON.
 #[derive(Debug)]
@@ -187,18 +187,54 @@ struct TaskFacts {
     kind: String,
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     owner: Option<OwnerCode>,
-    /// When it was first due, when the record says.
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    due: Option<At>,
-    /// Else: written then, due its chain's first step after (the site's calendar counts).
-    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
-    due_after: Option<(At, WithinCode)>,
+    #[serde(rename = "d")]
+    due: DueFacts,
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     done: Option<At>,
     #[serde(rename = "n", default, skip_serializing_if = "std::ops::Not::not")]
     withdrawn: bool,
     #[serde(rename = "e", default, skip_serializing_if = "is_zero")]
     escalations: u32,
+}
+
+/// When a Task was first due ([`FirstDue`]): then, or (the site's calendar counts) its
+/// chain's first step after it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum DueFacts {
+    #[serde(rename = "t")]
+    At(At),
+    #[serde(rename = "w")]
+    After(At, WithinCode),
+}
+
+impl From<FirstDue> for DueFacts {
+    fn from(f: FirstDue) -> DueFacts {
+        match f {
+            FirstDue::At(t) => DueFacts::At(At(t)),
+            FirstDue::After { written, within } => DueFacts::After(At(written), WithinCode(within)),
+        }
+    }
+}
+
+impl From<DueFacts> for FirstDue {
+    fn from(d: DueFacts) -> FirstDue {
+        match d {
+            DueFacts::At(t) => FirstDue::At(t.0),
+            DueFacts::After(written, within) => FirstDue::After {
+                written: written.0,
+                within: within.0,
+            },
+        }
+    }
+}
+
+/// When an activity is due (`core::care::plan::Schedule`): once by a time, or every so often.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum ScheduleFacts {
+    #[serde(rename = "b")]
+    By(At),
+    #[serde(rename = "e")]
+    Every(CadenceCode),
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -235,12 +271,8 @@ struct ActivityRecord {
     setting: SettingCode,
     #[serde(rename = "o")]
     owner: OwnerCode,
-    /// Due once, by then.
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
-    by: Option<At>,
-    /// Else due every so often.
-    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    every: Option<CadenceCode>,
+    #[serde(rename = "d")]
+    schedule: ScheduleFacts,
     #[serde(rename = "a")]
     added: At,
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
@@ -252,19 +284,18 @@ struct ActivityRecord {
 }
 
 impl ActivityRecord {
-    fn facts(&self) -> Option<ActivityFacts> {
-        let schedule = match (self.by, self.every) {
-            (Some(by), _) => Schedule::By(by.0),
-            (None, Some(every)) => Schedule::Every(every.0),
-            (None, None) => return None,
+    fn facts(&self) -> ActivityFacts {
+        let schedule = match self.schedule {
+            ScheduleFacts::By(by) => Schedule::By(by.0),
+            ScheduleFacts::Every(every) => Schedule::Every(every.0),
         };
-        Some(ActivityFacts {
+        ActivityFacts {
             owner: self.owner.0,
             schedule,
             added: self.added.0,
             last_done: self.last_done.map(|t| t.0),
             finished: self.finished,
-        })
+        }
     }
 }
 
@@ -342,12 +373,6 @@ impl RecordFacts {
             _ => {}
         }
     }
-
-    /// Whether the record had a Patient (a search may find resources of someone it does not
-    /// find).
-    pub fn has_person(&self) -> bool {
-        self.person.is_some()
-    }
 }
 
 impl PersonFacts {
@@ -396,10 +421,6 @@ impl TaskFacts {
                 )
             }
         };
-        let (due, due_after) = match first {
-            FirstDue::At(t) => (Some(At(t)), None),
-            FirstDue::After { written, within } => (None, Some((At(written), WithinCode(within)))),
-        };
         let status = v["status"].as_str().unwrap_or("");
         let done = (status == "completed").then(|| {
             instant_of(&v["executionPeriod"]["end"])
@@ -409,23 +430,11 @@ impl TaskFacts {
         Some(TaskFacts {
             kind: task_kind(v),
             owner: owner.map(OwnerCode),
-            due,
-            due_after,
+            due: first.into(),
             done: done.map(At),
             withdrawn: score::withdrawn(status),
             escalations,
         })
-    }
-
-    fn first_due(&self) -> Option<FirstDue> {
-        match (self.due, self.due_after) {
-            (Some(t), _) => Some(FirstDue::At(t.0)),
-            (None, Some((written, within))) => Some(FirstDue::After {
-                written: written.0,
-                within: within.0,
-            }),
-            (None, None) => None,
-        }
     }
 }
 
@@ -442,15 +451,14 @@ pub(super) fn task_kind(v: &Value) -> String {
 
 impl ActivityRecord {
     fn of(a: ActivityView) -> ActivityRecord {
-        let (by, every) = match a.facts.schedule {
-            Schedule::By(t) => (Some(At(t)), None),
-            Schedule::Every(c) => (None, Some(CadenceCode(c))),
+        let schedule = match a.facts.schedule {
+            Schedule::By(t) => ScheduleFacts::By(At(t)),
+            Schedule::Every(c) => ScheduleFacts::Every(CadenceCode(c)),
         };
         ActivityRecord {
             setting: SettingCode(a.setting),
             owner: OwnerCode(a.facts.owner),
-            by,
-            every,
+            schedule,
             added: At(a.facts.added),
             last_done: a.facts.last_done.map(At),
             finished: a.facts.finished,
@@ -469,12 +477,11 @@ impl Reader {
             .map(|p| Arc::new(p.person(f.team.clone(), self.now.date())));
         let mut promises: Vec<Promise> = Vec::new();
         for t in &f.tasks {
-            let Some(first) = t.first_due() else { continue };
             promises.push(Promise {
                 kind: t.kind.clone(),
                 owner: t.owner.map(|o| o.0),
                 person: None,
-                due: first.at(&self.calendar),
+                due: FirstDue::from(t.due).at(&self.calendar),
                 done: t.done.map(|d| d.0),
                 withdrawn: t.withdrawn,
                 escalations: t.escalations,
@@ -502,13 +509,9 @@ impl Reader {
                     event,
                 })
                 .collect();
-            for (from, done) in score::goal_answers_owed(&steps) {
-                let due = self.goal_answer.due(&self.calendar, from);
-                promises.push(Promise {
-                    withdrawn: done.is_none() && g.closed,
-                    ..Promise::owed(score::GOAL_ANSWER, None, due, done)
-                });
-            }
+            promises.extend(Promise::goal_answers(&steps, g.closed, |from| {
+                self.goal_answer.due(&self.calendar, from)
+            }));
             let proposed = steps.iter().map(|s| s.at).min().unwrap_or(g.written.0);
             goals.push((proposed, GoalFacts::of(g.agreed, &steps)));
         }
@@ -521,7 +524,7 @@ impl Reader {
         }
         let mut plan = Vec::new();
         for a in &f.activities {
-            let Some(facts) = a.facts() else { continue };
+            let facts = a.facts();
             if !facts.finished {
                 plan.push((a.setting.0, facts.owner));
             }
@@ -620,7 +623,7 @@ mod tests {
             seen[1] |= !facts.readings.is_empty();
             seen[2] |= !facts.goals.is_empty();
             seen[3] |= !facts.activities.is_empty();
-            assert!(facts.has_person());
+            assert!(facts.person.is_some());
             let line = coproduce_store::RecordLine::line(&PromiseLine, &record);
             assert!(!line.contains('\n'));
             let back: RecordFacts = sonic_rs::from_str(&line).unwrap();

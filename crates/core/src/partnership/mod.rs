@@ -88,6 +88,23 @@ impl Promise {
         Promise::owed(READING_REVIEW, None, taken + within, reviewed)
     }
 
+    /// The team's answers owed on a goal ([`goal_answers_owed`]), each due `due_of` the
+    /// proposal it answers (the site's time to answer); one still open on a closed goal is
+    /// withdrawn.
+    pub fn goal_answers(
+        steps: &[GoalStep<'_>],
+        closed: bool,
+        due_of: impl Fn(OffsetDateTime) -> OffsetDateTime,
+    ) -> Vec<Promise> {
+        goal_answers_owed(steps)
+            .into_iter()
+            .map(|(from, done)| Promise {
+                withdrawn: done.is_none() && closed,
+                ..Promise::owed(GOAL_ANSWER, None, due_of(from), done)
+            })
+            .collect()
+    }
+
     /// The side that owes it.
     pub fn side(&self) -> Side {
         self.owner.map_or(Side::Team, Owner::side)
@@ -723,6 +740,24 @@ mod tests {
             vec![(t(0), Some(t(1))), (t(9), None)]
         );
         assert!(goal_answers_owed(&[step(0, Side::Team, "proposed")]).is_empty());
+        // As promises, each due a day after what it answers; the open one is withdrawn only
+        // once the goal is closed.
+        let day = |from| from + Duration::days(1);
+        let open = Promise::goal_answers(&steps, false, day);
+        assert_eq!(
+            open.iter()
+                .map(|p| (p.kind.as_str(), p.due, p.done, p.withdrawn))
+                .collect::<Vec<_>>(),
+            vec![
+                (GOAL_ANSWER, t(24), Some(t(1)), false),
+                (GOAL_ANSWER, t(33), None, false),
+            ]
+        );
+        let closed = Promise::goal_answers(&steps, true, day);
+        assert_eq!(
+            closed.iter().map(|p| p.withdrawn).collect::<Vec<_>>(),
+            [false, true]
+        );
         assert!(withdrawn("cancelled") && !withdrawn("completed") && !withdrawn("on-hold"));
     }
 
