@@ -3,8 +3,8 @@
 
 use crate::Store;
 use crate::cells::Cells;
+use crate::db::Arg;
 use crate::error::StoreError;
-use crate::lite::Arg;
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,17 +292,12 @@ pub struct BreakGlassRow {
 impl crate::write::Tx {
     /// Records a break-glass opening (with its audit row, in the same transaction).
     pub async fn insert_break_glass(&mut self, b: &BreakGlassRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO break_glass (id, user_id, patient_id, reason, started_at, until) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(b.id.clone())
-        .bind(b.user_id.clone())
-        .bind(b.patient_id.clone())
-        .bind(b.reason.clone())
-        .bind(b.started_at)
-        .bind(b.until)
-        .execute(self.conn())
-        .await?;
+        self.db()
+            .execute(
+                "INSERT INTO break_glass (id, user_id, patient_id, reason, started_at, until) VALUES ($1, $2, $3, $4, $5, $6)",
+                &crate::db::args![&b.id, &b.user_id, &b.patient_id, &b.reason, b.started_at, b.until],
+            )
+            .await?;
         Ok(())
     }
 }

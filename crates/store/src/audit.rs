@@ -14,7 +14,7 @@ impl Tx {
     /// not commit, neither does the row, and a failed append fails the transaction.
     pub async fn audit(&mut self, e: &AuditEntry) -> Result<i64, StoreError> {
         let (backend, key) = (self.backend(), self.audit_key.clone());
-        append(self.conn(), backend, std::slice::from_ref(e), key.as_ref()).await
+        append(self.db(), backend, std::slice::from_ref(e), key.as_ref()).await
     }
 }
 

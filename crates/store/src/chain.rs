@@ -3,9 +3,9 @@
 //! SQLite writer's group commit).
 
 use crate::Backend;
+use crate::db::{Db, args};
 use crate::error::StoreError;
 use sha2::{Digest, Sha256};
-use sqlx::{Arguments, Row};
 
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -77,68 +77,64 @@ pub(crate) fn head_seal(key: &crate::AuditKey, seq: i64, hash: &str) -> String {
 /// Appends `entries` to the audit trail in order, on a connection inside a transaction, and
 /// moves the sealed head: the first row's number.
 pub(crate) async fn append(
-    conn: &mut sqlx::AnyConnection,
+    mut db: Db<'_>,
     backend: Backend,
     entries: &[AuditEntry],
     key: Option<&crate::AuditKey>,
 ) -> Result<i64, StoreError> {
     if backend == Backend::Postgres {
         // Appends take turns, so every row links to the one before it.
-        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *conn)
+        db.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE", &[])
             .await?;
     }
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
+    let last = db
+        .first(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+            |r| Ok((r.int(0)?, r.text(1)?)),
+        )
         .await?;
     let (first, mut prev) = match last {
-        Some(r) => (r.get::<i64, _>(0) + 1, r.get::<String, _>(1)),
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_string()),
     };
     let mut seq = first;
     // 100 rows of 12 arguments a statement, well within either backend's limit.
     for chunk in entries.chunks(100) {
-        let mut args = sqlx::any::AnyArguments::default();
+        let mut args = Vec::with_capacity(chunk.len() * 12);
         let mut rows = Vec::with_capacity(chunk.len());
         for e in chunk {
             let hash = chain_hash(&prev, seq, e);
-            let n = rows.len() * 12;
-            rows.push(format!("({})", backend.marks(n + 1, 12)));
-            let encode = |r: Result<(), sqlx::error::BoxDynError>| r.map_err(sqlx::Error::Encode);
-            encode(args.add(seq))?;
-            encode(args.add(e.at))?;
-            encode(args.add(e.actor.clone()))?;
-            encode(args.add(e.on_behalf_of.clone()))?;
-            encode(args.add(e.action.clone()))?;
-            encode(args.add(e.resource_type.clone()))?;
-            encode(args.add(e.resource_id.clone()))?;
-            encode(args.add(e.patients.clone()))?;
-            encode(args.add(e.outcome.clone()))?;
-            encode(args.add(e.detail.clone()))?;
-            encode(args.add(std::mem::replace(&mut prev, hash.clone())))?;
-            encode(args.add(hash))?;
+            rows.push(format!("({})", backend.marks(args.len() + 1, 12)));
+            args.extend(args![
+                seq,
+                e.at,
+                &e.actor,
+                e.on_behalf_of.as_deref(),
+                &e.action,
+                e.resource_type.as_deref(),
+                e.resource_id.as_deref(),
+                e.patients.as_deref(),
+                &e.outcome,
+                e.detail.as_deref(),
+                std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            ]);
             seq += 1;
         }
-        sqlx::query_with(
-            sqlx::AssertSqlSafe(format!(
-                "INSERT INTO audit_log (seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash) VALUES {}",
-                rows.join(", ")
-            )),
-            args,
-        )
-        .execute(&mut *conn)
-        .await?;
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, on_behalf_of, action, resource_type, resource_id, patients, outcome, detail, prev_hash, hash) VALUES {}",
+            rows.join(", ")
+        );
+        db.execute(&sql, &args).await?;
     }
     let head = seq - 1;
     let seal = key.map(|k| head_seal(k, head, &prev));
-    sqlx::query(
+    db.execute(
         "INSERT INTO audit_head (id, seq, hash, seal) VALUES (1, $1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, seal = excluded.seal",
+        &args![head, prev, seal],
     )
-    .bind(head)
-    .bind(prev)
-    .bind(seal)
-    .execute(&mut *conn)
     .await?;
     Ok(first)
 }

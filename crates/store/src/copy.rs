@@ -204,8 +204,10 @@ impl Store {
         let tables = catalogue(&mut source, self.backend).await?;
         let sessions_left = count(&mut source, "sessions").await?;
 
-        let mut tx = target.begin().await?;
-        let present = catalogue(tx.conn(), target.backend).await?;
+        // A transaction of its own on the target's writer (not the group's): the copy is one
+        // commit, into a new database no one else writes.
+        let mut tx = target.writer.begin().await?;
+        let present = catalogue(&mut tx, target.backend).await?;
         for t in &tables {
             let Some(there) = present.iter().find(|p| p.name == t.name) else {
                 return Err(StoreError::Config(format!(
@@ -228,9 +230,9 @@ impl Store {
                     "DELETE FROM {}",
                     quoted(&t.name)
                 )))
-                .execute(tx.conn())
+                .execute(&mut *tx)
                 .await?;
-            } else if count(tx.conn(), &t.name).await? > 0 {
+            } else if count(&mut tx, &t.name).await? > 0 {
                 return Err(StoreError::Config(format!(
                     "the target holds data already (table {}): copy writes into a new, empty database",
                     t.name
@@ -252,15 +254,15 @@ impl Store {
                 rows.push(read_row(&row, &t.columns)?);
                 if rows.len() == batch {
                     done += rows.len() as u64;
-                    insert(tx.conn(), t, &mut rows).await?;
+                    insert(&mut tx, t, &mut rows).await?;
                     progress(&t.name, done, total);
                 }
             }
             drop(stream);
             done += rows.len() as u64;
-            insert(tx.conn(), t, &mut rows).await?;
+            insert(&mut tx, t, &mut rows).await?;
             progress(&t.name, done, total);
-            let there = count(tx.conn(), &t.name).await?;
+            let there = count(&mut tx, &t.name).await?;
             if done != total || there != total {
                 return Err(StoreError::Config(format!(
                     "table {}: {total} rows in the source, {done} read, {there} written: nothing was copied",
@@ -279,7 +281,7 @@ impl Store {
             .iter()
             .find(|(t, _)| t == "audit_log")
             .map_or(0, |x| x.1);
-        tx.audit(&AuditEntry {
+        let entry = AuditEntry {
             at: now_ms,
             actor: "cli:copy".into(),
             action: "copy".into(),
@@ -289,7 +291,13 @@ impl Store {
                 self.backend.name()
             )),
             ..Default::default()
-        })
+        };
+        crate::chain::append(
+            crate::db::Db::any(&mut tx),
+            target.backend,
+            &[entry],
+            target.audit_key.as_ref(),
+        )
         .await?;
         tx.commit().await?;
         match target.verify_audit().await? {

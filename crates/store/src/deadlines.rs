@@ -6,6 +6,7 @@
 //! app, `/fhir`, a Bundle, an import). A missed deadline is claimed by inserting its
 //! `(task, level)` into `deadline_misses`: the key makes the claim happen once.
 
+use crate::db::args;
 use crate::error::StoreError;
 use crate::read::millis;
 use crate::{Store, Tx};
@@ -132,22 +133,18 @@ impl Tx {
     ) -> Result<(), StoreError> {
         match content.and_then(deadline_of) {
             Some((level, due)) => {
-                sqlx::query(
-                    "INSERT INTO deadlines (task_id, patient_id, level, due_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (task_id) DO UPDATE SET patient_id = excluded.patient_id, \
-                     level = excluded.level, due_at = excluded.due_at",
-                )
-                .bind(id.to_string())
-                .bind(patient.map(str::to_string))
-                .bind(level)
-                .bind(due)
-                .execute(&mut *self.tx)
-                .await?;
+                self.db()
+                    .execute(
+                        "INSERT INTO deadlines (task_id, patient_id, level, due_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (task_id) DO UPDATE SET patient_id = excluded.patient_id, \
+                         level = excluded.level, due_at = excluded.due_at",
+                        &args![id, patient, level, due],
+                    )
+                    .await?;
             }
             None => {
-                sqlx::query("DELETE FROM deadlines WHERE task_id = $1")
-                    .bind(id.to_string())
-                    .execute(&mut *self.tx)
+                self.db()
+                    .execute("DELETE FROM deadlines WHERE task_id = $1", &args![id])
                     .await?;
             }
         }
@@ -156,42 +153,45 @@ impl Tx {
 
     /// Claims a missed deadline: true the first time for its (task, level), false after.
     pub async fn claim_miss(&mut self, m: &MissRow) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "INSERT INTO deadline_misses (task_id, level, patient_id, role, due_at, fired_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id, level) DO NOTHING",
-        )
-        .bind(m.task_id.clone())
-        .bind(m.level)
-        .bind(m.patient_id.clone())
-        .bind(m.role.clone())
-        .bind(m.due_at)
-        .bind(m.fired_at)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
+        let n = self
+            .db()
+            .execute(
+                "INSERT INTO deadline_misses (task_id, level, patient_id, role, due_at, fired_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id, level) DO NOTHING",
+                &args![
+                    &m.task_id,
+                    m.level,
+                    m.patient_id.as_deref(),
+                    &m.role,
+                    m.due_at,
+                    m.fired_at
+                ],
+            )
+            .await?;
         Ok(n == 1)
     }
 
     pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "INSERT INTO notifications ({NOTE_COLS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        )))
-        .bind(n.id.clone())
-        .bind(n.created_at)
-        .bind(n.patient_id.clone())
-        .bind(n.recipient.clone())
-        .bind(n.channel.clone())
-        .bind(n.address.clone())
-        .bind(n.language.clone())
-        .bind(n.kind.clone())
-        .bind(n.params.clone())
-        .bind(n.sent_at)
-        .bind(n.attempts)
-        .bind(n.last_error.clone())
-        .bind(n.read_at)
-        .execute(&mut *self.tx)
-        .await?;
+        );
+        let args = args![
+            &n.id,
+            n.created_at,
+            &n.patient_id,
+            &n.recipient,
+            &n.channel,
+            &n.address,
+            &n.language,
+            &n.kind,
+            &n.params,
+            n.sent_at,
+            n.attempts,
+            &n.last_error,
+            n.read_at,
+        ];
+        self.db().execute(&sql, &args).await?;
         Ok(())
     }
 }

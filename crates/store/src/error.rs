@@ -22,8 +22,9 @@ pub enum StoreError {
     Config(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// SQLite's reads on rusqlite: the hot reads (`lite.rs`) and the scan of the measure
-    /// projection ([`crate::Store::patient_record_batches`]).
+    /// An SQLite file's statements on rusqlite: the writer's group commits (`group.rs`), the
+    /// hot reads (`lite.rs`) and the scan of the measure projection
+    /// ([`crate::Store::patient_record_batches`]).
     #[error("database: {0}")]
     Scan(#[from] rusqlite::Error),
     #[error("migration: {0}")]

@@ -18,15 +18,23 @@
 //! lock behind the writes already waiting, so it commits them all at once; then it tells
 //! each of them.
 //!
+//! On an SQLite file the writer's connection is rusqlite's, and its statements run on the
+//! calling thread (see `db.rs`); the two that may wait (`BEGIN IMMEDIATE` for another
+//! process's write lock, `COMMIT` for the disk) run on a blocking thread. In memory, and on
+//! PostgreSQL, it is a sqlx transaction.
+//!
 //! PostgreSQL flushes concurrent commits of many connections together by itself, so its
 //! writes keep transactions of their own. Its read audit rows are batched here all the same
 //! (a group whose batches carry only audit rows): every append holds the audit table's lock
 //! until it commits, to keep the chain in order, so appends in transactions of their own
 //! would each wait for the one before it to reach the disk.
 
+use crate::db::Db;
 use crate::error::StoreError;
 use crate::{AuditEntry, AuditKey, Backend};
+use rusqlite::Connection;
 use sqlx::{Any, AnyPool, Transaction};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
@@ -35,11 +43,31 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 /// own, the row's number).
 type Outcome = Result<i64, Arc<StoreError>>;
 
+/// A writer transaction, on either driver.
+#[derive(Debug)]
+enum Writing {
+    Any(Transaction<'static, Any>),
+    /// An SQLite file's writer connection, inside `BEGIN IMMEDIATE`.
+    Lite(Connection),
+}
+
+impl Writing {
+    fn db(&mut self) -> Db<'_> {
+        match self {
+            Writing::Any(tx) => Db::any(tx),
+            Writing::Lite(conn) => Db::lite(conn),
+        }
+    }
+}
+
 /// The writes sharing the next commit.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// The open writer transaction (none between batches, or after one failed).
-    tx: Option<Transaction<'static, Any>>,
+    tx: Option<Writing>,
+    /// An SQLite file's writer connection between batches (none before the first, or after
+    /// one was lost with its batch: then a new one is opened).
+    spare: Option<Connection>,
     /// The writes whose savepoints were released into `tx`, waiting for it to commit.
     waiting: Vec<oneshot::Sender<Outcome>>,
     /// Audit rows alone (of reads, denials, sign-ins), appended together just before the
@@ -86,23 +114,14 @@ impl Member {
     }
 }
 
-impl std::ops::Deref for Member {
-    type Target = sqlx::AnyConnection;
-
-    fn deref(&self) -> &sqlx::AnyConnection {
-        self.batch
-            .as_ref()
-            .and_then(|b| b.tx.as_deref())
-            .expect("a write holds an open batch")
-    }
-}
-
-impl std::ops::DerefMut for Member {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+impl Member {
+    /// The batch's connection, inside this write's savepoint.
+    pub(crate) fn db(&mut self) -> Db<'_> {
         self.batch
             .as_mut()
-            .and_then(|b| b.tx.as_deref_mut())
+            .and_then(|b| b.tx.as_mut())
             .expect("a write holds an open batch")
+            .db()
     }
 }
 
@@ -111,10 +130,14 @@ impl std::ops::DerefMut for Member {
 pub(crate) struct Group {
     batch: Arc<Mutex<Batch>>,
     writer: AnyPool,
+    /// An SQLite file, written on rusqlite (none in memory and on PostgreSQL).
+    file: Option<PathBuf>,
     backend: Backend,
     counts: Arc<Counts>,
     /// The key that seals the audit trail's head (the store's).
     audit_key: Option<AuditKey>,
+    /// The store was closed: no transaction opens any more.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Commits made and writes they carried, since the store opened.
@@ -135,17 +158,14 @@ impl Batch {
         let Some(tx) = self.tx.as_mut() else {
             return;
         };
+        let mut db = tx.db();
         let undone = async {
-            sqlx::query("ROLLBACK TO SAVEPOINT write")
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("RELEASE SAVEPOINT write")
-                .execute(&mut **tx)
-                .await
+            db.execute("ROLLBACK TO SAVEPOINT write", &[]).await?;
+            db.execute("RELEASE SAVEPOINT write", &[]).await
         }
         .await;
         if let Err(e) = undone {
-            self.fail(StoreError::from(e)).await;
+            self.fail(e).await;
         }
     }
 
@@ -153,9 +173,7 @@ impl Batch {
     /// waiting for it is told why.
     async fn fail(&mut self, e: StoreError) {
         let e = Arc::new(e);
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.rollback().await;
-        }
+        self.roll_back().await;
         for w in self.waiting.drain(..) {
             let _ = w.send(Err(e.clone()));
         }
@@ -165,15 +183,72 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// Ends the open transaction, if any, keeping nothing of it.
+    async fn roll_back(&mut self) {
+        match self.tx.take() {
+            Some(Writing::Any(tx)) => {
+                let _ = tx.rollback().await;
+            }
+            // A connection whose transaction will not end is let go (its close ends it).
+            Some(Writing::Lite(conn))
+                if conn.execute_batch("ROLLBACK").is_ok() || conn.is_autocommit() =>
+            {
+                self.spare = Some(conn);
+            }
+            Some(Writing::Lite(_)) | None => {}
+        }
+    }
+
+    /// Commits the open transaction (on SQLite's file, on a blocking thread: it waits for
+    /// the disk).
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        match self.tx.take() {
+            Some(Writing::Any(tx)) => Ok(tx.commit().await?),
+            Some(Writing::Lite(conn)) => {
+                let (conn, done) = tokio::task::spawn_blocking(move || {
+                    let done = conn.execute_batch("COMMIT");
+                    if done.is_err() && !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    (conn, done)
+                })
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+                if conn.is_autocommit() {
+                    self.spare = Some(conn);
+                }
+                Ok(done?)
+            }
+            // Writes released into a transaction that is gone (never so: a batch that ends
+            // without its commit tells its writes at once).
+            None => Err(StoreError::Database(sqlx::Error::WorkerCrashed)),
+        }
+    }
+}
+
 impl Group {
-    pub(crate) fn new(writer: AnyPool, backend: Backend) -> Self {
+    pub(crate) fn new(writer: AnyPool, file: Option<PathBuf>, backend: Backend) -> Self {
         Group {
             batch: Arc::new(Mutex::new(Batch::default())),
             writer,
+            file,
             backend,
             counts: Arc::default(),
             audit_key: None,
+            closed: Arc::default(),
         }
+    }
+
+    /// Closes the group with its store: what is waiting is committed, the writer's
+    /// connection is let go, and from now on a write or an audit row fails as if the
+    /// database were gone (a 503).
+    pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.commit_batch().await;
+        let mut batch = self.batch.lock().await;
+        batch.roll_back().await;
+        batch.spare = None;
     }
 
     /// Seals the audit trail's head with this key in the commits this handle makes.
@@ -195,14 +270,15 @@ impl Group {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
         if batch.tx.is_none() {
-            batch.tx = Some(self.open().await?);
+            let spare = batch.spare.take();
+            batch.tx = Some(self.open(spare).await?);
         }
         batch.in_write = true;
         let mut member = Member {
             batch: Some(batch),
             group: self.clone(),
         };
-        sqlx::query("SAVEPOINT write").execute(&mut *member).await?;
+        member.db().execute("SAVEPOINT write", &[]).await?;
         Ok(member)
     }
 
@@ -214,12 +290,12 @@ impl Group {
             .batch
             .take()
             .expect("a write holds the batch until it ends");
-        let tx = batch
+        batch
             .tx
             .as_mut()
-            .expect("a write holds an open transaction");
-        sqlx::query("RELEASE SAVEPOINT write")
-            .execute(&mut **tx)
+            .expect("a write holds an open transaction")
+            .db()
+            .execute("RELEASE SAVEPOINT write", &[])
             .await?;
         batch.in_write = false;
         let (told, outcome) = oneshot::channel();
@@ -267,9 +343,7 @@ impl Group {
         if batch.waiting.is_empty() && batch.audits.is_empty() {
             // Only writes that were rolled back: the transaction ends with nothing to keep,
             // and the writer's lock is let go.
-            if let Some(tx) = batch.tx.take() {
-                let _ = tx.rollback().await;
-            }
+            batch.roll_back().await;
             return;
         }
         let first_audit = match self.append_audits(&mut batch).await {
@@ -278,12 +352,7 @@ impl Group {
         };
         let waiting = std::mem::take(&mut batch.waiting);
         let audits = std::mem::take(&mut batch.audits);
-        let outcome: Result<(), Arc<StoreError>> = match batch.tx.take() {
-            Some(tx) => tx.commit().await.map_err(|e| Arc::new(e.into())),
-            // Writes released into a transaction that is gone (never so: a batch that ends
-            // without its commit tells its writes at once).
-            None => Err(Arc::new(StoreError::Database(sqlx::Error::WorkerCrashed))),
-        };
+        let outcome: Result<(), Arc<StoreError>> = batch.commit().await.map_err(Arc::new);
         drop(batch);
         if outcome.is_ok() {
             self.counts.commits.fetch_add(1, Ordering::Relaxed);
@@ -306,20 +375,39 @@ impl Group {
             return Ok(0);
         }
         if batch.tx.is_none() {
-            batch.tx = Some(self.open().await?);
+            let spare = batch.spare.take();
+            batch.tx = Some(self.open(spare).await?);
         }
         let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
         let tx = batch.tx.as_mut().expect("a transaction was just opened");
-        crate::chain::append(tx, self.backend, &entries, self.audit_key.as_ref()).await
+        crate::chain::append(tx.db(), self.backend, &entries, self.audit_key.as_ref()).await
     }
 
-    /// A batch's transaction. On SQLite the write lock is taken at the start (IMMEDIATE), so
-    /// that a batch held up by another process's write waits its busy time-out instead of
-    /// failing when its read turns into a write.
-    async fn open(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.backend {
+    /// A batch's transaction (on an SQLite file, on `spare` if there is one). On SQLite the
+    /// write lock is taken at the start (IMMEDIATE), so that a batch held up by another
+    /// process's write waits its busy time-out instead of failing when its read turns into a
+    /// write.
+    async fn open(&self, spare: Option<Connection>) -> Result<Writing, StoreError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
+        if let Some(file) = &self.file {
+            let file = file.clone();
+            let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+                let conn = match spare {
+                    Some(c) => c,
+                    None => crate::lite::open_writer(&file)?,
+                };
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                Ok(conn)
+            })
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??;
+            return Ok(Writing::Lite(conn));
+        }
+        Ok(Writing::Any(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
-        })
+        }))
     }
 }

@@ -10,6 +10,7 @@ pub mod audit;
 mod cells;
 mod chain;
 mod copy;
+mod db;
 pub mod deadlines;
 mod error;
 mod group;
@@ -22,6 +23,7 @@ mod write;
 pub use accounts::{BreakGlassRow, SessionRow, TokenRow, UserRow};
 pub use audit::{AuditEntry, AuditRow, AuditVerdict};
 pub use copy::CopyReport;
+pub use db::Db;
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, Visible, format_instant};
@@ -34,6 +36,17 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
+
+/// The SQLite writer's page cache (KiB): an import updates a dozen indexes per batch, and
+/// SQLite's default 2 MiB holds too few of their pages once a store is big.
+pub(crate) const WRITER_CACHE_KIB: i64 = 128 * 1024;
+
+/// Checkpoint every 32 MiB of WAL (pages) instead of 4: a page that every batch changes (an
+/// index's last page) is copied back into the database once per checkpoint.
+pub(crate) const WAL_CHECKPOINT_PAGES: i64 = 8192;
+
+/// How long an SQLite connection waits for another's lock before it fails (ms).
+pub(crate) const BUSY_TIMEOUT_MS: i64 = 10_000;
 
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,8 +180,6 @@ impl Store {
             .await?;
         match backend {
             Backend::Sqlite => {
-                // The writer's page cache (KiB): an import updates a dozen indexes per batch,
-                // and SQLite's default 2 MiB holds too few of their pages once a store is big.
                 let pool_options = |cache_kib: i64| {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
@@ -185,20 +196,34 @@ impl Store {
                                 conn.execute("PRAGMA journal_mode = WAL").await?;
                                 conn.execute("PRAGMA synchronous = FULL").await?;
                                 conn.execute("PRAGMA foreign_keys = ON").await?;
-                                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                                conn.execute(sqlx::AssertSqlSafe(format!(
+                                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
+                                )))
+                                .await?;
                                 conn.execute(sqlx::AssertSqlSafe(format!(
                                     "PRAGMA cache_size = -{cache_kib}"
                                 )))
                                 .await?;
-                                // Checkpoint every 32 MiB of WAL instead of 4: a page that
-                                // every batch changes (an index's last page) is copied back
-                                // into the database once per checkpoint.
-                                conn.execute("PRAGMA wal_autocheckpoint = 8192").await?;
+                                conn.execute(sqlx::AssertSqlSafe(format!(
+                                    "PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"
+                                )))
+                                .await?;
                                 Ok(())
                             })
                         })
                 };
-                let writer = pool_options(128 * 1024)
+                let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                    .map(|o| o.get_filename().to_path_buf())
+                    .ok()
+                    .filter(|f| f.as_os_str() != ":memory:" && !f.as_os_str().is_empty());
+                // A file's writes go through the group's own rusqlite connection (which has
+                // the big cache); this pool writes only accounts, sessions and the like.
+                let writer_cache = if file.is_some() {
+                    2 * 1024
+                } else {
+                    WRITER_CACHE_KIB
+                };
+                let writer = pool_options(writer_cache)
                     .max_connections(1)
                     .connect_with(options.clone())
                     .await?;
@@ -206,13 +231,9 @@ impl Store {
                     .max_connections(4)
                     .connect_with(options)
                     .await?;
-                let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
-                    .map(|o| o.get_filename().to_path_buf())
-                    .ok()
-                    .filter(|f| f.as_os_str() != ":memory:" && !f.as_os_str().is_empty());
                 Ok(Store {
                     backend,
-                    group: group::Group::new(writer.clone(), backend),
+                    group: group::Group::new(writer.clone(), file.clone(), backend),
                     writer,
                     reader,
                     lite: file.map(|f| std::sync::Arc::new(lite::Readers::new(f))),
@@ -231,7 +252,7 @@ impl Store {
                     .await?;
                 Ok(Store {
                     backend,
-                    group: group::Group::new(pool.clone(), backend),
+                    group: group::Group::new(pool.clone(), None, backend),
                     writer: pool.clone(),
                     reader: pool,
                     lite: None,
@@ -399,6 +420,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.group.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }

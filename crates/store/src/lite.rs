@@ -9,10 +9,9 @@
 
 use crate::Store;
 use crate::cells::Cells;
+use crate::db::{Arg, any_args, lite_rows};
 use crate::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
-use sqlx::Arguments;
-use sqlx::any::AnyArguments;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,26 +24,6 @@ const STATEMENTS: usize = 64;
 
 /// How much of the database file each reader maps (bytes).
 const MMAP: i64 = 1 << 30;
-
-/// A statement argument, bound by the `$n` in its text.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-/// `args` for sqlx.
-pub(crate) fn any_args(args: &[Arg]) -> Result<AnyArguments, StoreError> {
-    let mut out = AnyArguments::default();
-    for a in args {
-        match a {
-            Arg::Text(s) => out.add(s.clone()),
-            Arg::Int(v) => out.add(*v),
-        }
-        .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(out)
-}
 
 impl Store {
     /// The rows of a hot read, each mapped by `map`: on a rusqlite reader when the store is an
@@ -63,6 +42,28 @@ impl Store {
             .await?;
         rows.iter().map(|r| map(r)).collect()
     }
+}
+
+/// Prepared statements kept by the writer (a bulk insert's text differs with its row count).
+const WRITER_STATEMENTS: usize = 128;
+
+/// A read-write connection to an SQLite file for the group's writes, set as sqlx's writer
+/// pool sets its own (`Store::connect`).
+pub(crate) fn open_writer(file: &std::path::Path) -> Result<Connection, StoreError> {
+    let c = Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // WAL for concurrent readers; FULL so an acknowledged write survives a power cut; a wait
+    // instead of an error on a lock.
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.busy_timeout(Duration::from_millis(crate::BUSY_TIMEOUT_MS as u64))?;
+    c.pragma_update(None, "cache_size", -crate::WRITER_CACHE_KIB)?;
+    c.pragma_update(None, "wal_autocheckpoint", crate::WAL_CHECKPOINT_PAGES)?;
+    c.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+    Ok(c)
 }
 
 /// The read-only connections of one SQLite database file.
@@ -139,46 +140,15 @@ impl Lent<'_> {
         args: &[Arg],
         map: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let mut statement = self.conn().prepare_cached(&numbered(sql))?;
-        bind(&mut statement, args)?;
-        let mut rows = statement.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(map(row)?);
-        }
-        Ok(out)
+        lite_rows(self.conn(), sql, args, map)
     }
 
-    /// The one integer `sql` returns (a count).
-    pub(crate) fn integer(&self, sql: &str, args: &[Arg]) -> Result<i64, StoreError> {
-        let mut statement = self.conn().prepare_cached(&numbered(sql))?;
-        bind(&mut statement, args)?;
-        let mut rows = statement.raw_query();
-        match rows.next()? {
-            Some(row) => Ok(row.get(0)?),
-            None => Ok(0),
-        }
+    /// The connection, for statements of either driver ([`crate::db::Db`]).
+    pub(crate) fn db(&mut self) -> crate::db::Db<'_> {
+        crate::db::Db::lite(
+            self.conn
+                .as_mut()
+                .expect("a lent connection is held until dropped"),
+        )
     }
-}
-
-/// The statement of `sql` with its `$n` written `?n`: SQLite numbers `?n` itself, while a
-/// `$n` is a name that it looks up one at a time (quadratic in a statement with a panel's
-/// thousands of arguments). The text holds no literals: every value is an argument.
-fn numbered(sql: &str) -> String {
-    sql.replace('$', "?")
-}
-
-/// Binds `?n` to `args[n - 1]`.
-fn bind(statement: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), StoreError> {
-    let n = statement.parameter_count();
-    if n > args.len() {
-        return Err(rusqlite::Error::InvalidParameterCount(n, args.len()).into());
-    }
-    for (i, arg) in args.iter().enumerate().take(n) {
-        match arg {
-            Arg::Text(s) => statement.raw_bind_parameter(i + 1, s.as_str())?,
-            Arg::Int(v) => statement.raw_bind_parameter(i + 1, *v)?,
-        }
-    }
-    Ok(())
 }

@@ -2,8 +2,8 @@
 
 use crate::Store;
 use crate::cells::Cells;
+use crate::db::Arg;
 use crate::error::StoreError;
-use crate::lite::Arg;
 use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 use serde_json::Value;
 use sqlx::Row;

@@ -6,14 +6,15 @@
 //! transaction, so a run reads every write committed before it began, one short row per
 //! patient.
 
+use crate::cells::Cells;
+use crate::db::{Arg, args};
 use crate::error::StoreError;
 use crate::lite::Readers;
 use crate::write::Tx;
 use crate::{Backend, Store};
 use coproduce_measures::projection;
 use serde_json::Value;
-use sqlx::any::AnyArguments;
-use sqlx::{Arguments, Row};
+use sqlx::Row;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
@@ -46,12 +47,23 @@ fn row(lines: &Lines, resources: &[Value]) -> Vec<u8> {
     projection::encode_row(&text, &projection::record(resources.iter()))
 }
 
-fn args(ids: &[String]) -> Result<AnyArguments, StoreError> {
-    let mut args = AnyArguments::default();
-    for id in ids {
-        args.add(id.clone()).map_err(sqlx::Error::Encode)?;
-    }
-    Ok(args)
+fn args(ids: &[String]) -> Vec<Arg> {
+    ids.iter().map(Arg::from).collect()
+}
+
+/// A resource row as a projection row is built from: (patient, type, id, content).
+type ResourceRow = (String, String, String, String);
+
+/// The live resources of these patients (Provenance left out), as [`ResourceRow`]s.
+fn live_resources_sql(marks: &str) -> String {
+    format!(
+        "SELECT patient_id, resource_type, id, content FROM resources \
+         WHERE deleted = 0 AND resource_type <> 'Provenance' AND patient_id IN ({marks})"
+    )
+}
+
+fn resource_row(r: &dyn Cells) -> Result<ResourceRow, StoreError> {
+    Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?))
 }
 
 impl Tx {
@@ -68,16 +80,12 @@ impl Tx {
             let values: Vec<String> = (1..=chunk.len())
                 .map(|k| format!("({}, 1)", self.mark(k)))
                 .collect();
-            sqlx::query_with(
-                sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO patient_records_pending (patient_id, marks) VALUES {} \
-                     ON CONFLICT (patient_id) DO UPDATE SET marks = patient_records_pending.marks + 1",
-                    values.join(", ")
-                )),
-                args(chunk)?,
-            )
-            .execute(&mut *self.tx)
-            .await?;
+            let sql = format!(
+                "INSERT INTO patient_records_pending (patient_id, marks) VALUES {} \
+                 ON CONFLICT (patient_id) DO UPDATE SET marks = patient_records_pending.marks + 1",
+                values.join(", ")
+            );
+            self.db().execute(&sql, &args(chunk)).await?;
         }
         Ok(())
     }
@@ -85,15 +93,11 @@ impl Tx {
     /// Takes PostgreSQL's transaction lock of each of these patients (sorted by the caller).
     async fn lock_patients(&mut self, chunk: &[String]) -> Result<(), StoreError> {
         let values: Vec<String> = (1..=chunk.len()).map(|k| format!("(${k})")).collect();
-        sqlx::query_with(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT pg_advisory_xact_lock(hashtext(v)) FROM (VALUES {}) AS t(v)",
-                values.join(", ")
-            )),
-            args(chunk)?,
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtext(v)) FROM (VALUES {}) AS t(v)",
+            values.join(", ")
+        );
+        self.db().rows(&sql, &args(chunk), |_| Ok(())).await?;
         Ok(())
     }
 
@@ -113,17 +117,9 @@ impl Tx {
             if backend == Backend::Postgres {
                 self.lock_patients(chunk).await?;
             }
-            let rows = sqlx::query_with(
-                sqlx::AssertSqlSafe(format!(
-                    "SELECT patient_id, resource_type, id, content FROM resources \
-                     WHERE deleted = 0 AND resource_type <> 'Provenance' AND patient_id IN ({})",
-                    self.marks(1, chunk.len())
-                )),
-                args(chunk)?,
-            )
-            .fetch_all(&mut *self.tx)
-            .await?;
-            let live = built(&rows, lines)?;
+            let sql = live_resources_sql(&self.marks(1, chunk.len()));
+            let rows = self.db().rows(&sql, &args(chunk), resource_row).await?;
+            let live = built(rows, lines)?;
             self.write_records(chunk, &live).await?;
         }
         Ok(())
@@ -138,33 +134,24 @@ impl Tx {
         if patients.is_empty() {
             return Ok(());
         }
-        sqlx::query_with(
-            sqlx::AssertSqlSafe(format!(
-                "DELETE FROM patient_records WHERE patient_id IN ({})",
-                self.marks(1, patients.len())
-            )),
-            args(patients)?,
-        )
-        .execute(&mut *self.tx)
-        .await?;
+        let sql = format!(
+            "DELETE FROM patient_records WHERE patient_id IN ({})",
+            self.marks(1, patients.len())
+        );
+        self.db().execute(&sql, &args(patients)).await?;
         for part in live.chunks(500) {
-            let mut a = AnyArguments::default();
+            let mut a = Vec::with_capacity(2 * part.len());
             for (p, record) in part {
-                a.add(p.clone()).map_err(sqlx::Error::Encode)?;
-                a.add(record.clone()).map_err(sqlx::Error::Encode)?;
+                a.extend(args![p, record.clone()]);
             }
             let values: Vec<String> = (0..part.len())
                 .map(|k| format!("({})", self.marks(2 * k + 1, 2)))
                 .collect();
-            sqlx::query_with(
-                sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO patient_records (patient_id, record) VALUES {}",
-                    values.join(", ")
-                )),
-                a,
-            )
-            .execute(&mut *self.tx)
-            .await?;
+            let sql = format!(
+                "INSERT INTO patient_records (patient_id, record) VALUES {}",
+                values.join(", ")
+            );
+            self.db().execute(&sql, &a).await?;
         }
         Ok(())
     }
@@ -172,13 +159,9 @@ impl Tx {
 
 /// The projection rows of the patients these resource rows (patient, type, id, content)
 /// belong to: a row only for a patient who exists.
-fn built(rows: &[sqlx::any::AnyRow], lines: &Lines) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+fn built(rows: Vec<ResourceRow>, lines: &Lines) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let mut records: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
-    for row in rows {
-        let patient: String = row.get(0);
-        let rt: String = row.get(1);
-        let id: String = row.get(2);
-        let content: String = row.get(3);
+    for (patient, rt, id, content) in rows {
         let value: Value = serde_json::from_str(&content)
             .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
         let entry = records.entry(patient.clone()).or_default();
@@ -387,19 +370,14 @@ impl Store {
         }
         let ids: Vec<String> = pending.iter().map(|(p, _)| p.clone()).collect();
         let marks: Vec<String> = (1..=ids.len()).map(|k| format!("${k}")).collect();
-        let rows = sqlx::query_with(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT patient_id, resource_type, id, content FROM resources \
-                 WHERE deleted = 0 AND resource_type <> 'Provenance' AND patient_id IN ({})",
-                marks.join(", ")
-            )),
-            args(&ids)?,
-        )
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = self
+            .fetch(&live_resources_sql(&marks.join(", ")), &args(&ids), |r| {
+                resource_row(r)
+            })
+            .await?;
         Ok(PendingBatch {
             pending,
-            rows: built(&rows, &self.record_lines)?,
+            rows: built(rows, &self.record_lines)?,
         })
     }
 
@@ -412,14 +390,13 @@ impl Store {
         let mut tx = self.begin().await?;
         let (mut unchanged, mut moved) = (Vec::new(), Vec::new());
         for (patient, seen) in &pending {
-            let gone = sqlx::query(
-                "DELETE FROM patient_records_pending WHERE patient_id = $1 AND marks = $2",
-            )
-            .bind(patient.clone())
-            .bind(*seen)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+            let gone = tx
+                .db()
+                .execute(
+                    "DELETE FROM patient_records_pending WHERE patient_id = $1 AND marks = $2",
+                    &args![patient, *seen],
+                )
+                .await?;
             if gone == 1 {
                 unchanged.push(patient.clone());
             } else {
@@ -442,30 +419,19 @@ impl Store {
             } else {
                 ""
             };
-            moved = sqlx::query_with(
-                sqlx::AssertSqlSafe(format!(
-                    "SELECT patient_id FROM patient_records_pending WHERE patient_id IN ({list}) \
-                     ORDER BY patient_id{lock}"
-                )),
-                args(&moved)?,
-            )
-            .fetch_all(tx.conn())
-            .await?
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+            let sql = format!(
+                "SELECT patient_id FROM patient_records_pending WHERE patient_id IN ({list}) \
+                 ORDER BY patient_id{lock}"
+            );
+            moved = tx.db().rows(&sql, &args(&moved), |r| r.text(0)).await?;
             if !moved.is_empty() {
                 tx.rebuild_patient_records(&moved, &self.record_lines)
                     .await?;
-                sqlx::query_with(
-                    sqlx::AssertSqlSafe(format!(
-                        "DELETE FROM patient_records_pending WHERE patient_id IN ({})",
-                        tx.marks(1, moved.len())
-                    )),
-                    args(&moved)?,
-                )
-                .execute(tx.conn())
-                .await?;
+                let sql = format!(
+                    "DELETE FROM patient_records_pending WHERE patient_id IN ({})",
+                    tx.marks(1, moved.len())
+                );
+                tx.db().execute(&sql, &args(&moved)).await?;
             }
         }
         tx.commit().await?;

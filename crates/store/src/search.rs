@@ -2,13 +2,12 @@
 //! include): each parameter is an `r.id IN (SELECT ...)` over its index table.
 
 use crate::Store;
+use crate::db::{Arg, Db};
 use crate::error::StoreError;
-use crate::lite::{Arg, Lent, any_args};
 use crate::read::{COLUMNS, Stored};
 use coproduce_core::access::Reach;
 pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
 use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
-use sqlx::{AssertSqlSafe, Row};
 
 /// A page of matches, the total when known, and what `_include`/`_revinclude` brought
 /// along.
@@ -73,38 +72,14 @@ impl Sql {
     }
 }
 
-/// Where a search runs: a sqlx connection (PostgreSQL, or a write transaction's), or one of
-/// SQLite's read-only rusqlite connections (`lite.rs`).
-enum On<'a, 'b> {
-    Any(&'a mut sqlx::AnyConnection),
-    Lite(&'a mut Lent<'b>),
-}
-
-impl On<'_, '_> {
+impl Db<'_> {
     async fn stored(&mut self, sql: Sql) -> Result<Vec<Stored>, StoreError> {
-        match self {
-            On::Any(conn) => {
-                let args = any_args(&sql.args)?;
-                let rows = sqlx::query_with(AssertSqlSafe(sql.text), args)
-                    .fetch_all(&mut **conn)
-                    .await?;
-                rows.iter().map(Stored::from_row).collect()
-            }
-            On::Lite(lent) => lent.rows(&sql.text, &sql.args, |r| Stored::from_row(r)),
-        }
+        self.rows(&sql.text, &sql.args, |r| Stored::from_row(r))
+            .await
     }
 
     async fn count(&mut self, sql: Sql) -> Result<i64, StoreError> {
-        match self {
-            On::Any(conn) => {
-                let args = any_args(&sql.args)?;
-                Ok(sqlx::query_with(AssertSqlSafe(sql.text), args)
-                    .fetch_one(&mut **conn)
-                    .await?
-                    .get(0))
-            }
-            On::Lite(lent) => lent.integer(&sql.text, &sql.args),
-        }
+        self.integer(&sql.text, &sql.args).await
     }
 }
 
@@ -400,11 +375,11 @@ impl Store {
         match &self.lite {
             Some(readers) => {
                 let mut lent = readers.lend()?;
-                search_in(On::Lite(&mut lent), q, include_reach).await
+                search_in(lent.db(), q, include_reach).await
             }
             None => {
                 let mut conn = self.reader.acquire().await?;
-                search_in(On::Any(&mut conn), q, include_reach).await
+                search_in(Db::any(&mut conn), q, include_reach).await
             }
         }
     }
@@ -430,24 +405,21 @@ fn reachable(reach: IncludeReach<'_>, s: &Stored) -> bool {
 }
 
 /// Runs a search on a given connection (a transaction's, for conditional writes).
-pub async fn search_on(
-    conn: &mut sqlx::AnyConnection,
-    q: &SearchQuery,
-) -> Result<SearchResult, StoreError> {
+pub async fn search_on(conn: Db<'_>, q: &SearchQuery) -> Result<SearchResult, StoreError> {
     search_reaching(conn, q, &reach_everything).await
 }
 
 /// Runs a search whose included resources are filtered by the caller's reach per type.
 pub async fn search_reaching(
-    conn: &mut sqlx::AnyConnection,
+    conn: Db<'_>,
     q: &SearchQuery,
     include_reach: IncludeReach<'_>,
 ) -> Result<SearchResult, StoreError> {
-    search_in(On::Any(conn), q, include_reach).await
+    search_in(conn, q, include_reach).await
 }
 
 async fn search_in(
-    mut on: On<'_, '_>,
+    mut on: Db<'_>,
     q: &SearchQuery,
     include_reach: IncludeReach<'_>,
 ) -> Result<SearchResult, StoreError> {
@@ -517,7 +489,7 @@ fn prefixed_columns() -> String {
 }
 
 async fn include(
-    on: &mut On<'_, '_>,
+    on: &mut Db<'_>,
     matches: &[Stored],
     inc: &Include,
     q: &SearchQuery,
@@ -542,7 +514,7 @@ async fn include(
 }
 
 async fn revinclude(
-    on: &mut On<'_, '_>,
+    on: &mut Db<'_>,
     matches: &[Stored],
     inc: &Include,
     q: &SearchQuery,

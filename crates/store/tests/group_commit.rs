@@ -175,7 +175,7 @@ async fn a_commit_that_fails_fails_every_write_it_carried() {
         let store = store.clone();
         async move {
             let mut tx = store.begin().await?;
-            sqlx::query("ROLLBACK").execute(tx.conn()).await?;
+            tx.db().run("ROLLBACK").await?;
             tx.commit().await
         }
     });

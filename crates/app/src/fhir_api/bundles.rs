@@ -375,7 +375,7 @@ impl FhirApi {
                 let actor = caller.actor.clone();
                 let include_reach =
                     move |t: &str| reach(&actor, Action::Search, t, is_clinical(t), now);
-                let found = search_reaching(tx.conn(), &q, &include_reach).await?;
+                let found = search_reaching(tx.db(), &q, &include_reach).await?;
                 let patients = touched(found.matches.iter());
                 let entry = AuditEntry {
                     detail: Some(found.described()),

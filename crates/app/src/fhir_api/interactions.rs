@@ -212,7 +212,7 @@ impl FhirApi {
             let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
             q.count = 2;
             self.limit(caller, Action::Search, &rt, &mut q)?;
-            let found = coproduce_store::search::search_on(tx.conn(), &q).await?;
+            let found = coproduce_store::search::search_on(tx.db(), &q).await?;
             match found.matches.len() {
                 0 => {}
                 1 => {

@@ -74,28 +74,28 @@ impl Tx {
                 tasks.push((id.clone(), patient.clone(), resource.json().clone()));
             }
             rows.push(vec![
-                Val::S(rt.clone()),
-                Val::S(id.clone()),
-                Val::I(version),
-                Val::I(ms),
-                Val::O(patient.clone()),
-                Val::I(0),
-                Val::S(content.clone()),
-                Val::I(i64::from(!is_clinical(&rt))),
-                Val::I(restricted),
+                Arg::Text(rt.clone()),
+                Arg::Text(id.clone()),
+                Arg::Int(version),
+                Arg::Int(ms),
+                Arg::from(patient.clone()),
+                Arg::Int(0),
+                Arg::Text(content.clone()),
+                Arg::Int(i64::from(!is_clinical(&rt))),
+                Arg::Int(restricted),
             ]);
             let shared = i64::from(!is_clinical(&rt));
             history.push(vec![
-                Val::S(rt),
-                Val::S(id),
-                Val::I(version),
-                Val::I(ms),
-                Val::O(patient),
-                Val::I(0),
-                Val::S("PUT".into()),
-                Val::O(None),
-                Val::I(shared),
-                Val::I(restricted),
+                Arg::Text(rt),
+                Arg::Text(id),
+                Arg::Int(version),
+                Arg::Int(ms),
+                Arg::from(patient),
+                Arg::Int(0),
+                Arg::from("PUT"),
+                Arg::NoText,
+                Arg::Int(shared),
+                Arg::Int(restricted),
             ]);
         }
         for (rt, ids) in &to_clear {
@@ -107,11 +107,9 @@ impl Tx {
                     "search_date",
                     "search_string",
                 ] {
-                    let (among, args) = self.of_type_among(rt, "resource_id", chunk)?;
+                    let (among, args) = self.of_type_among(rt, "resource_id", chunk);
                     let sql = format!("DELETE FROM {table} WHERE {among}");
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                        .execute(&mut *self.tx)
-                        .await?;
+                    self.db().execute(&sql, &args).await?;
                 }
             }
         }
@@ -157,23 +155,26 @@ impl Tx {
         let mut out = HashMap::with_capacity(keys.len());
         for (rt, ids) in by_type {
             for chunk in ids.chunks(500) {
-                let (among, args) = self.of_type_among(rt, "id", chunk)?;
+                let (among, args) = self.of_type_among(rt, "id", chunk);
                 let sql = format!(
                     "SELECT id, version_id, deleted, content, patient_id FROM resources WHERE {among}"
                 );
-                let found = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                    .fetch_all(&mut *self.tx)
+                let found = self
+                    .db()
+                    .rows(&sql, &args, |r| {
+                        Ok((
+                            r.text(0)?,
+                            Current {
+                                version: r.int(1)?,
+                                deleted: r.flag(2)?,
+                                content: Some(r.text(3)?),
+                                patient: r.maybe_text(4)?,
+                            },
+                        ))
+                    })
                     .await?;
-                for r in found {
-                    out.insert(
-                        (rt.to_string(), r.get::<String, _>(0)),
-                        Current {
-                            version: r.get(1),
-                            deleted: r.get::<i64, _>(2) != 0,
-                            content: Some(r.get(3)),
-                            patient: r.get(4),
-                        },
-                    );
+                for (id, current) in found {
+                    out.insert((rt.to_string(), id), current);
                 }
             }
         }

@@ -13,10 +13,10 @@ pub(super) const INDEX_COLS: [&str; 4] = [
 /// Index rows of one or many resources, ready to insert.
 #[derive(Default)]
 pub(super) struct IndexRows {
-    tokens: Vec<Vec<Val>>,
-    references: Vec<Vec<Val>>,
-    dates: Vec<Vec<Val>>,
-    strings: Vec<Vec<Val>>,
+    tokens: Vec<Vec<Arg>>,
+    references: Vec<Vec<Arg>>,
+    dates: Vec<Vec<Arg>>,
+    strings: Vec<Vec<Arg>>,
 }
 
 impl IndexRows {
@@ -32,47 +32,45 @@ impl IndexRows {
     ) {
         let owner = || {
             vec![
-                Val::S(rt.to_string()),
-                Val::S(id.to_string()),
-                Val::O(patient.map(str::to_string)),
+                Arg::Text(rt.to_string()),
+                Arg::Text(id.to_string()),
+                Arg::from(patient.map(str::to_string)),
             ]
         };
         for t in &index.tokens {
             let mut row = owner();
             row.extend([
-                Val::S(t.param.clone()),
-                Val::O(t.system.clone()),
-                Val::S(t.code.clone()),
+                Arg::Text(t.param.clone()),
+                Arg::from(t.system.clone()),
+                Arg::Text(t.code.clone()),
             ]);
             self.tokens.push(row);
         }
         for r in &index.references {
             let mut row = owner();
             row.extend([
-                Val::S(r.param.clone()),
-                Val::S(r.target_type.clone()),
-                Val::S(r.target_id.clone()),
-                Val::I(last_updated),
+                Arg::Text(r.param.clone()),
+                Arg::Text(r.target_type.clone()),
+                Arg::Text(r.target_id.clone()),
+                Arg::Int(last_updated),
             ]);
             self.references.push(row);
         }
         for d in &index.dates {
             let mut row = owner();
-            row.extend([Val::S(d.param.clone()), Val::I(d.low), Val::I(d.high)]);
+            row.extend([
+                Arg::Text(d.param.clone()),
+                Arg::Int(d.low),
+                Arg::Int(d.high),
+            ]);
             self.dates.push(row);
         }
         for v in &index.strings {
             let mut row = owner();
-            row.extend([Val::S(v.param.clone()), Val::S(v.value.clone())]);
+            row.extend([Arg::Text(v.param.clone()), Arg::Text(v.value.clone())]);
             self.strings.push(row);
         }
     }
-}
-
-pub(super) enum Val {
-    S(String),
-    O(Option<String>),
-    I(i64),
 }
 
 impl Tx {
@@ -83,13 +81,8 @@ impl Tx {
             "search_date",
             "search_string",
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE resource_type = $1 AND resource_id = $2"
-            )))
-            .bind(rt.to_string())
-            .bind(id.to_string())
-            .execute(&mut *self.tx)
-            .await?;
+            let sql = format!("DELETE FROM {table} WHERE resource_type = $1 AND resource_id = $2");
+            self.db().execute(&sql, &args![rt, id]).await?;
         }
         Ok(())
     }
@@ -100,21 +93,17 @@ impl Tx {
         rt: &str,
         column: &str,
         ids: &[impl AsRef<str>],
-    ) -> Result<(String, AnyArguments), StoreError> {
-        let mut args = AnyArguments::default();
-        args.add(rt.to_string()).map_err(sqlx::Error::Encode)?;
-        for id in ids {
-            args.add(id.as_ref().to_string())
-                .map_err(sqlx::Error::Encode)?;
-        }
-        Ok((
+    ) -> (String, Vec<Arg>) {
+        let mut args = vec![Arg::from(rt)];
+        args.extend(ids.iter().map(|id| Arg::from(id.as_ref())));
+        (
             format!(
                 "resource_type = {} AND {column} IN ({})",
                 self.mark(1),
                 self.marks(2, ids.len())
             ),
             args,
-        ))
+        )
     }
 
     /// Copies the current content of these live resources into their current history row
@@ -127,15 +116,13 @@ impl Tx {
         ids: &[String],
     ) -> Result<(), StoreError> {
         for chunk in ids.chunks(500) {
-            let (among, args) = self.of_type_among(rt, "id", chunk)?;
+            let (among, args) = self.of_type_among(rt, "id", chunk);
             let sql = format!(
                 "UPDATE resource_history SET content = (SELECT r.content FROM resources r \
                  WHERE r.resource_type = resource_history.resource_type AND r.id = resource_history.id) \
                  WHERE {among} AND deleted = 0 AND content IS NULL"
             );
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                .execute(&mut *self.tx)
-                .await?;
+            self.db().execute(&sql, &args).await?;
         }
         Ok(())
     }
@@ -168,7 +155,7 @@ impl Tx {
         &mut self,
         table: &str,
         cols: &str,
-        rows: &[Vec<Val>],
+        rows: &[Vec<Arg>],
     ) -> Result<(), StoreError> {
         self.insert_rows_with(table, cols, rows, "")
             .await
@@ -181,7 +168,7 @@ impl Tx {
         &mut self,
         table: &str,
         cols: &str,
-        rows: &[Vec<Val>],
+        rows: &[Vec<Arg>],
         suffix: &str,
     ) -> Result<u64, StoreError> {
         let Some(first) = rows.first() else {
@@ -192,7 +179,7 @@ impl Tx {
         // Stay well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
         let per_statement = (30_000 / width).max(1);
         for chunk in rows.chunks(per_statement) {
-            let mut args = AnyArguments::default();
+            let mut args = Vec::with_capacity(chunk.len() * width);
             let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
             for (n, row) in chunk.iter().enumerate() {
                 if n > 0 {
@@ -206,20 +193,10 @@ impl Tx {
                     sql.push_str(&self.mark(n * width + k + 1));
                 }
                 sql.push(')');
-                for v in row {
-                    match v {
-                        Val::S(s) => args.add(s.clone()),
-                        Val::O(s) => args.add(s.clone()),
-                        Val::I(i) => args.add(*i),
-                    }
-                    .map_err(sqlx::Error::Encode)?;
-                }
+                args.extend(row.iter().cloned());
             }
             sql.push_str(suffix);
-            affected += sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
+            affected += self.db().execute(&sql, &args).await?;
         }
         Ok(affected)
     }

@@ -2,6 +2,7 @@
 //! commit together or not at all (and a transaction Bundle is one [`Tx`]).
 
 use crate::Backend;
+use crate::db::{Arg, Db, args};
 use crate::error::StoreError;
 use crate::read::{Stored, format_instant, millis};
 use coproduce_fhir::Resource;
@@ -9,8 +10,7 @@ use coproduce_fhir::search::{
     SearchIndex, extract, is_clinical, labels, patient_compartment, split_reference,
 };
 use serde_json::Value;
-use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments, Row, Transaction};
+use sqlx::{Any, Transaction};
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
@@ -55,22 +55,11 @@ pub(crate) enum Lease {
     Batched(crate::group::Member),
 }
 
-impl std::ops::Deref for Lease {
-    type Target = sqlx::AnyConnection;
-
-    fn deref(&self) -> &sqlx::AnyConnection {
+impl Lease {
+    fn db(&mut self) -> Db<'_> {
         match self {
-            Lease::Own(tx) => tx,
-            Lease::Batched(member) => member,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Lease {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        match self {
-            Lease::Own(tx) => tx,
-            Lease::Batched(member) => member,
+            Lease::Own(tx) => Db::any(tx),
+            Lease::Batched(member) => member.db(),
         }
     }
 }
@@ -128,20 +117,18 @@ impl Tx {
         rt: &str,
         id: &str,
     ) -> Result<Option<Stored>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {} FROM resources WHERE resource_type = $1 AND id = $2",
             crate::read::COLUMNS
-        )))
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref().map(Stored::from_row).transpose()
+        );
+        self.db()
+            .first(&sql, &args![rt, id], |r| Stored::from_row(r))
+            .await
     }
 
     /// The connection, for reads inside the transaction (conditional create, Bundles).
-    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    pub fn db(&mut self) -> Db<'_> {
+        self.tx.db()
     }
 
     /// The Patient compartment a resource would be stored in: the one its own references
@@ -170,14 +157,15 @@ impl Tx {
             if rt == "Patient" {
                 return Ok(Some(id.to_string()));
             }
-            let found = sqlx::query(
-                "SELECT patient_id FROM resources WHERE resource_type = $1 AND id = $2",
-            )
-            .bind(rt.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-            if let Some(p) = found.and_then(|r| r.get::<Option<String>, _>(0)) {
+            let found = self
+                .db()
+                .first(
+                    "SELECT patient_id FROM resources WHERE resource_type = $1 AND id = $2",
+                    &args![rt, id],
+                    |r| r.maybe_text(0),
+                )
+                .await?;
+            if let Some(p) = found.flatten() {
                 return Ok(Some(p));
             }
         }
@@ -185,19 +173,20 @@ impl Tx {
     }
 
     async fn current(&mut self, rt: &str, id: &str) -> Result<Option<Current>, StoreError> {
-        let row = sqlx::query(
-            "SELECT version_id, deleted, content, patient_id FROM resources WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.map(|r| Current {
-            version: r.get::<i64, _>(0),
-            deleted: r.get::<i64, _>(1) != 0,
-            content: Some(r.get::<String, _>(2)),
-            patient: r.get::<Option<String>, _>(3),
-        }))
+        self.db()
+            .first(
+                "SELECT version_id, deleted, content, patient_id FROM resources WHERE resource_type = $1 AND id = $2",
+                &args![rt, id],
+                |r| {
+                    Ok(Current {
+                        version: r.int(0)?,
+                        deleted: r.flag(1)?,
+                        content: Some(r.text(2)?),
+                        patient: r.maybe_text(3)?,
+                    })
+                },
+            )
+            .await
     }
 
     /// Creates a resource with the id it carries (the caller assigns new ids). Fails with
@@ -295,33 +284,28 @@ impl Tx {
         self.keep_current_in_history(rt, &[id.to_string()]).await?;
         let version = current.version + 1;
         let ms = millis(now);
-        let changed = sqlx::query(
-            "UPDATE resources SET version_id = $1, last_updated = $2, deleted = 1 \
-             WHERE resource_type = $3 AND id = $4 AND version_id = $5",
-        )
-        .bind(version)
-        .bind(ms)
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .bind(current.version)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
+        let changed = self
+            .db()
+            .execute(
+                "UPDATE resources SET version_id = $1, last_updated = $2, deleted = 1 \
+                 WHERE resource_type = $3 AND id = $4 AND version_id = $5",
+                &args![version, ms, rt, id, current.version],
+            )
+            .await?;
         if changed != 1 {
             return Err(StoreError::VersionConflict {
                 expected: current.version,
                 actual: current.version + 1,
             });
         }
-        sqlx::query(
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
-             SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL, shared, restricted FROM resources \
-             WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(rt.to_string())
-        .bind(id.to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        self.db()
+            .execute(
+                "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
+                 SELECT resource_type, id, version_id, last_updated, patient_id, 1, 'DELETE', NULL, shared, restricted FROM resources \
+                 WHERE resource_type = $1 AND id = $2",
+                &args![rt, id],
+            )
+            .await?;
         self.clear_index(rt, id).await?;
         if rt == "Task" {
             self.sync_deadline(id, None, None).await?;
@@ -354,37 +338,21 @@ impl Tx {
                 .await?;
         }
         let written = if previous == 0 {
-            sqlx::query(
-                "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted) \
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (resource_type, id) DO NOTHING",
-            )
-            .bind(rt.clone())
-            .bind(id.clone())
-            .bind(version)
-            .bind(ms)
-            .bind(patient.clone())
-            .bind(content.clone())
-            .bind(shared)
-            .bind(restricted)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected()
+            self.db()
+                .execute(
+                    "INSERT INTO resources (resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted) \
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (resource_type, id) DO NOTHING",
+                    &args![&rt, &id, version, ms, patient.as_deref(), &content, shared, restricted],
+                )
+                .await?
         } else {
-            sqlx::query(
-                "UPDATE resources SET version_id = $1, last_updated = $2, patient_id = $3, deleted = 0, content = $4, restricted = $5 \
-                 WHERE resource_type = $6 AND id = $7 AND version_id = $8",
-            )
-            .bind(version)
-            .bind(ms)
-            .bind(patient.clone())
-            .bind(content.clone())
-            .bind(restricted)
-            .bind(rt.clone())
-            .bind(id.clone())
-            .bind(previous)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected()
+            self.db()
+                .execute(
+                    "UPDATE resources SET version_id = $1, last_updated = $2, patient_id = $3, deleted = 0, content = $4, restricted = $5 \
+                     WHERE resource_type = $6 AND id = $7 AND version_id = $8",
+                    &args![version, ms, patient.as_deref(), &content, restricted, &rt, &id, previous],
+                )
+                .await?
         };
         if written != 1 {
             // Someone else wrote this resource between our read and our write.
@@ -393,20 +361,13 @@ impl Tx {
                 actual: previous + 1,
             });
         }
-        sqlx::query(
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7, $8)",
-        )
-        .bind(rt.clone())
-        .bind(id.clone())
-        .bind(version)
-        .bind(ms)
-        .bind(patient.clone())
-        .bind(method.to_string())
-        .bind(shared)
-        .bind(restricted)
-        .execute(&mut *self.tx)
-        .await?;
+        self.db()
+            .execute(
+                "INSERT INTO resource_history (resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7, $8)",
+                &args![&rt, &id, version, ms, patient.as_deref(), method, shared, restricted],
+            )
+            .await?;
         if previous != 0 {
             self.clear_index(&rt, &id).await?;
         }
