@@ -132,6 +132,8 @@ pub(crate) struct Group {
     writer: AnyPool,
     /// An SQLite file, written on rusqlite (none in memory and on PostgreSQL).
     file: Option<PathBuf>,
+    /// Who copies that file's WAL back into it (none: the writer does, as it commits).
+    checkpoints: Option<Arc<crate::lite::Checkpointer>>,
     backend: Backend,
     counts: Arc<Counts>,
     /// The key that seals the audit trail's head (the store's).
@@ -232,6 +234,10 @@ impl Group {
         Group {
             batch: Arc::new(Mutex::new(Batch::default())),
             writer,
+            checkpoints: file
+                .clone()
+                .and_then(crate::lite::Checkpointer::start)
+                .map(Arc::new),
             file,
             backend,
             counts: Arc::default(),
@@ -353,6 +359,11 @@ impl Group {
         let waiting = std::mem::take(&mut batch.waiting);
         let audits = std::mem::take(&mut batch.audits);
         let outcome: Result<(), Arc<StoreError>> = batch.commit().await.map_err(Arc::new);
+        if outcome.is_ok()
+            && let Some(c) = &self.checkpoints
+        {
+            c.nudge();
+        }
         drop(batch);
         if outcome.is_ok() {
             self.counts.commits.fetch_add(1, Ordering::Relaxed);
@@ -393,10 +404,11 @@ impl Group {
         }
         if let Some(file) = &self.file {
             let file = file.clone();
+            let checkpoints = self.checkpoints.is_some();
             let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
                 let conn = match spare {
                     Some(c) => c,
-                    None => crate::lite::open_writer(&file)?,
+                    None => crate::lite::open_writer(&file, checkpoints)?,
                 };
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 Ok(conn)

@@ -49,7 +49,12 @@ const WRITER_STATEMENTS: usize = 128;
 
 /// A read-write connection to an SQLite file for the group's writes, set as sqlx's writer
 /// pool sets its own (`Store::connect`).
-pub(crate) fn open_writer(file: &std::path::Path) -> Result<Connection, StoreError> {
+/// With `checkpoints`, it leaves the WAL's checkpoints to a [`Checkpointer`]; without, it
+/// makes them itself when the WAL grows past the threshold, as the others do.
+pub(crate) fn open_writer(
+    file: &std::path::Path,
+    checkpoints: bool,
+) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(
         file,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -61,9 +66,90 @@ pub(crate) fn open_writer(file: &std::path::Path) -> Result<Connection, StoreErr
     c.pragma_update(None, "foreign_keys", "ON")?;
     c.busy_timeout(Duration::from_millis(crate::BUSY_TIMEOUT_MS as u64))?;
     c.pragma_update(None, "cache_size", -crate::WRITER_CACHE_KIB)?;
-    c.pragma_update(None, "wal_autocheckpoint", crate::WAL_CHECKPOINT_PAGES)?;
+    // The WAL is copied back into the database by the [`Checkpointer`], on a thread of its
+    // own, not by the commit that crosses the threshold while every write waits for it.
+    let threshold = if checkpoints {
+        0
+    } else {
+        crate::WAL_CHECKPOINT_PAGES
+    };
+    c.pragma_update(None, "wal_autocheckpoint", threshold)?;
+    // Each write's savepoint keeps the pages it changes first in a sub-journal: in memory,
+    // not in a temporary file written page by page.
+    c.pragma_update(None, "temp_store", "MEMORY")?;
     c.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
     Ok(c)
+}
+
+/// Copies an SQLite file's WAL back into the database on a thread of its own, when the
+/// writer says enough was committed since the last time ([`Checkpointer::nudge`]): a passive
+/// checkpoint, which neither waits for nor holds up the writer and its readers.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    /// A wake-up, with whom to tell when that checkpoint is done (if anyone waits for it).
+    nudges: std::sync::mpsc::SyncSender<Option<std::sync::mpsc::Sender<()>>>,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+/// Commits between checkpoints (a write's commit adds some tens of pages to the WAL, so this
+/// is about the 32 MiB the other connections check at).
+const COMMITS_PER_CHECKPOINT: u64 = 64;
+
+impl Checkpointer {
+    /// None when no thread could be started (the writer then checkpoints itself).
+    pub(crate) fn start(file: PathBuf) -> Option<Self> {
+        let (nudges, wake) =
+            std::sync::mpsc::sync_channel::<Option<std::sync::mpsc::Sender<()>>>(1);
+        let spawned = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let mut conn = None;
+                // Ends when the store, and with it the last sender, is gone.
+                while let Ok(done) = wake.recv() {
+                    if conn.is_none() {
+                        conn = open_writer(&file, true)
+                            .inspect_err(|e| tracing::warn!(error = %e, "the checkpointer could not open the database"))
+                            .ok();
+                    }
+                    if let Some(c) = &conn
+                        && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "a checkpoint failed; the next commit tries again");
+                        conn = None;
+                    }
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints itself");
+            return None;
+        }
+        Some(Checkpointer {
+            nudges,
+            commits: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Counts a commit, and wakes the checkpointer after every [`COMMITS_PER_CHECKPOINT`]
+    /// (if it is still busy with the last, this one is left to the next).
+    pub(crate) fn nudge(&self) {
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if (n + 1).is_multiple_of(COMMITS_PER_CHECKPOINT) {
+            let _ = self.nudges.try_send(None);
+        }
+    }
+
+    /// Makes a checkpoint now, and returns when it is done.
+    #[cfg(test)]
+    fn checkpoint(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        self.nudges.send(Some(done)).expect("the checkpointer runs");
+        wait.recv().expect("the checkpointer answers");
+    }
 }
 
 /// The read-only connections of one SQLite database file.
@@ -150,5 +236,44 @@ impl Lent<'_> {
                 .as_mut()
                 .expect("a lent connection is held until dropped"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer leaves checkpoints to the checkpointer: its commits stay in the WAL until
+    /// the checkpointer copies them into the database file.
+    #[test]
+    fn the_checkpointer_copies_the_writers_wal_into_the_database() {
+        let dir = std::env::temp_dir().join(format!("coproduce-ckpt-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("store.db");
+        // The store's file exists before its writer opens it (sqlx makes it).
+        drop(Connection::open(&file).unwrap());
+        let writer = open_writer(&file, true).unwrap();
+        writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        let checkpointer = Checkpointer::start(file.clone()).unwrap();
+        let size = || std::fs::metadata(&file).unwrap().len();
+        let before = size();
+        for _ in 0..200 {
+            writer
+                .execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])
+                .unwrap();
+        }
+        assert!(
+            size() < before + 100_000,
+            "the writer's 800 KB are in the WAL, not the database: {} bytes",
+            size()
+        );
+        checkpointer.checkpoint();
+        assert!(
+            size() > before + 800_000,
+            "the checkpoint copied them in: {} bytes",
+            size()
+        );
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
