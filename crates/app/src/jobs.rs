@@ -166,7 +166,13 @@ impl Jobs {
                     .await?;
             }
         }
-        pass.records_updated = self.watcher.store().apply_pending_patient_records().await?;
+        // A patient written to while their row was built stays pending: the writer does not
+        // wait for a long record here, and a population run catches it up.
+        pass.records_updated = self
+            .watcher
+            .store()
+            .apply_pending_patient_records(coproduce_store::Moved::Leave)
+            .await?;
         Ok(pass)
     }
 

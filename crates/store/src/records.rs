@@ -186,6 +186,17 @@ pub struct PendingBatch {
     pub rows: RecordBatch,
 }
 
+/// What [`Store::write_pending`] does with a patient written to since their row was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    /// Rebuilds it inside the transaction, as it then stands (a population run, which must
+    /// read every committed write). The writer waits while a long record is read.
+    Rebuild,
+    /// Leaves it marked for a later pass (the background pass: the writer never waits for a
+    /// long record, and a patient written to all the time is caught up by the next run).
+    Leave,
+}
+
 impl Store {
     /// Every live patient's projection row, in patient id order, in batches of `limit`,
     /// read by a task of its own that keeps up to two batches ahead of the caller. Dropping
@@ -331,8 +342,9 @@ impl Store {
 
     /// Brings the projection rows marked pending up to date, 100 patients at a time
     /// ([`Store::read_pending`], then [`Store::write_pending`]), and returns how many
-    /// patients were rebuilt.
-    pub async fn apply_pending_patient_records(&self) -> Result<u64, StoreError> {
+    /// patients were rebuilt. With [`Moved::Leave`] a patient written to in between stays
+    /// pending.
+    pub async fn apply_pending_patient_records(&self, moved: Moved) -> Result<u64, StoreError> {
         let mut done = 0;
         let mut after = String::new();
         loop {
@@ -341,7 +353,7 @@ impl Store {
                 return Ok(done);
             };
             after = last.clone();
-            done += self.write_pending(batch).await?;
+            done += self.write_pending(batch, moved).await?;
         }
     }
 
@@ -370,22 +382,35 @@ impl Store {
         }
         let ids: Vec<String> = pending.iter().map(|(p, _)| p.clone()).collect();
         let marks: Vec<String> = (1..=ids.len()).map(|k| format!("${k}")).collect();
-        let rows = self
-            .fetch(&live_resources_sql(&marks.join(", ")), &args(&ids), |r| {
-                resource_row(r)
-            })
-            .await?;
-        Ok(PendingBatch {
-            pending,
-            rows: built(rows, &self.record_lines)?,
-        })
+        let sql = live_resources_sql(&marks.join(", "));
+        let lines = self.record_lines.clone();
+        // Reading and building a long record is seconds of work: on a blocking thread, so
+        // that it holds up no request.
+        let rows = match self.lite.clone() {
+            Some(readers) => {
+                tokio::task::spawn_blocking(move || {
+                    let rows = readers
+                        .lend()?
+                        .rows(&sql, &args(&ids), |r| resource_row(r))?;
+                    built(rows, &lines)
+                })
+                .await
+            }
+            None => {
+                let rows = self.fetch(&sql, &args(&ids), resource_row).await?;
+                tokio::task::spawn_blocking(move || built(rows, &lines)).await
+            }
+        }
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??;
+        Ok(PendingBatch { pending, rows })
     }
 
     /// Writes a batch [`Store::read_pending`] built, in one short transaction: the rows of
     /// the patients whose `marks` did not change since, each unmarked. A patient written to
-    /// in between is rebuilt inside the transaction as it then stands (on PostgreSQL with its
-    /// mark locked, so a later write marks it again). Returns how many patients it rebuilt.
-    pub async fn write_pending(&self, batch: PendingBatch) -> Result<u64, StoreError> {
+    /// in between is, with [`Moved::Rebuild`], rebuilt inside the transaction as it then
+    /// stands (on PostgreSQL with its mark locked, so a later write marks it again), and with
+    /// [`Moved::Leave`] left marked. Returns how many patients it rebuilt.
+    pub async fn write_pending(&self, batch: PendingBatch, then: Moved) -> Result<u64, StoreError> {
         let PendingBatch { pending, rows } = batch;
         let mut tx = self.begin().await?;
         let (mut unchanged, mut moved) = (Vec::new(), Vec::new());
@@ -412,6 +437,9 @@ impl Store {
         let fresh: Vec<(String, Vec<u8>)> =
             rows.into_iter().filter(|(p, _)| keep.contains(p)).collect();
         tx.write_records(&unchanged, &fresh).await?;
+        if then == Moved::Leave {
+            moved.clear();
+        }
         if !moved.is_empty() {
             let list = tx.marks(1, moved.len());
             let lock = if self.backend == Backend::Postgres {
@@ -447,7 +475,7 @@ impl Store {
         progress: impl Fn(u64, u64),
     ) -> Result<u64, StoreError> {
         if self.projection_version().await?.as_deref() == Some(self.projection_tag().as_str()) {
-            return self.apply_pending_patient_records().await;
+            return self.apply_pending_patient_records(Moved::Rebuild).await;
         }
         let total = self.count_patients().await?;
         sqlx::query("DELETE FROM patient_records")
@@ -475,7 +503,7 @@ impl Store {
             progress(done, total);
         }
         self.set_projection_version().await?;
-        Ok(done + self.apply_pending_patient_records().await?)
+        Ok(done + self.apply_pending_patient_records(Moved::Rebuild).await?)
     }
 }
 

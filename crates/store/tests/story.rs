@@ -7,7 +7,7 @@ use coproduce_app::{AppError, FhirApi};
 use coproduce_core::Clock;
 use coproduce_fhir::parse_resource;
 use coproduce_fhir::query::SearchQuery;
-use coproduce_store::{ImportOutcome, StoreError};
+use coproduce_store::{ImportOutcome, Moved, StoreError};
 use coproduce_testkit::{TestBackend, TestDb, backends, fake_clock};
 use serde_json::{Value, json};
 use time::Duration;
@@ -495,7 +495,13 @@ async fn projection_scan(backend: TestBackend) {
         .await
         .expect("update a patient");
     }
-    assert_eq!(db.store.apply_pending_patient_records().await.unwrap(), 1);
+    assert_eq!(
+        db.store
+            .apply_pending_patient_records(Moved::Rebuild)
+            .await
+            .unwrap(),
+        1
+    );
     // A write between reading a pending batch and writing it: that patient is rebuilt as it
     // then stands, not as it was read.
     let born = |year: &str| json!({"resourceType": "Patient", "id": created[1], "birthDate": format!("{year}-01-01")});
@@ -519,21 +525,44 @@ async fn projection_scan(backend: TestBackend) {
     )
     .await
     .expect("update a patient");
-    assert_eq!(db.store.write_pending(batch).await.unwrap(), 1);
+    // The background pass leaves that patient pending, keeping the row it had.
     assert_eq!(
-        db.store.apply_pending_patient_records().await.unwrap(),
+        db.store.write_pending(batch, Moved::Leave).await.unwrap(),
+        0,
+        "a patient written to in between is left for later"
+    );
+    assert_eq!(
+        db.store.read_pending("", 100).await.unwrap().pending.len(),
+        1,
+        "still pending"
+    );
+    assert!(
+        !projected(&db, &created[1]).await.contains("1930"),
+        "the row was not rebuilt"
+    );
+    let batch = db.store.read_pending("", 100).await.unwrap();
+    api.update(
+        &sys,
+        "Patient",
+        &created[1],
+        born("1930").to_string().as_bytes(),
+        None,
+    )
+    .await
+    .expect("update a patient");
+    assert_eq!(
+        db.store.write_pending(batch, Moved::Rebuild).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        db.store
+            .apply_pending_patient_records(Moved::Rebuild)
+            .await
+            .unwrap(),
         0,
         "nothing left pending"
     );
-    let mut rows = db.store.patient_record_batches(10);
-    let mut record = String::new();
-    while let Some(batch) = rows.recv().await {
-        for (id, bytes) in batch.expect("a batch") {
-            if id == created[1] {
-                record = coproduce_measures::projection::decode(&bytes).unwrap();
-            }
-        }
-    }
+    let record = projected(&db, &created[1]).await;
     assert!(record.contains("1930-01-01"), "{record}");
 
     let mut batches = db.store.patient_record_batches(2);
@@ -575,4 +604,18 @@ async fn the_projection_scan_on_every_backend() {
         println!("projection scan on {backend:?}");
         projection_scan(backend).await;
     }
+}
+
+/// A patient's projection row as the store holds it now, decoded ("" when it has none).
+async fn projected(db: &TestDb, patient: &str) -> String {
+    let mut rows = db.store.patient_record_batches(10);
+    let mut record = String::new();
+    while let Some(batch) = rows.recv().await {
+        for (id, bytes) in batch.expect("a batch") {
+            if id == patient {
+                record = coproduce_measures::projection::decode(&bytes).unwrap();
+            }
+        }
+    }
+    record
 }
