@@ -13,7 +13,8 @@ use crate::db::{Arg, any_args, lite_rows};
 use crate::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Connections kept for reuse; more are opened while more readers run at once.
@@ -82,28 +83,46 @@ pub(crate) fn open_writer(
 }
 
 /// Copies an SQLite file's WAL back into the database on a thread of its own, when the
-/// writer says enough was committed since the last time ([`Checkpointer::nudge`]): a passive
-/// checkpoint, which neither waits for nor holds up the writer and its readers.
+/// writer has committed about [`WAL_FRAMES`] pages since the last time
+/// ([`Checkpointer::nudge`]): a passive checkpoint, which neither waits for nor holds up the
+/// writer and its readers. How many commits make that many pages is learnt from each
+/// checkpoint (an API write's commit adds tens of pages, an import's thousands).
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     /// A wake-up, with whom to tell when that checkpoint is done (if anyone waits for it).
     nudges: std::sync::mpsc::SyncSender<Option<std::sync::mpsc::Sender<()>>>,
-    commits: std::sync::atomic::AtomicU64,
+    pace: Arc<Pace>,
 }
 
-/// Commits between checkpoints (a write's commit adds some tens of pages to the WAL, so this
-/// is about the 32 MiB the other connections check at).
-const COMMITS_PER_CHECKPOINT: u64 = 64;
+/// Commits counted, the count at the last wake-up, and the commits between wake-ups.
+#[derive(Debug)]
+struct Pace {
+    commits: AtomicU64,
+    woken_at: AtomicU64,
+    every: AtomicU64,
+}
+
+/// WAL pages between checkpoints: the 32 MiB the other connections check at
+/// ([`crate::WAL_CHECKPOINT_PAGES`]). A reader looks every page up in the WAL's index first,
+/// so a WAL left to grow slows every read.
+const WAL_FRAMES: u64 = crate::WAL_CHECKPOINT_PAGES as u64;
 
 impl Checkpointer {
     /// None when no thread could be started (the writer then checkpoints itself).
     pub(crate) fn start(file: PathBuf) -> Option<Self> {
         let (nudges, wake) =
             std::sync::mpsc::sync_channel::<Option<std::sync::mpsc::Sender<()>>>(1);
+        let pace = Arc::new(Pace {
+            commits: AtomicU64::new(0),
+            woken_at: AtomicU64::new(0),
+            every: AtomicU64::new(16),
+        });
+        let paced = pace.clone();
         let spawned = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 let mut conn = None;
+                let mut last = 0;
                 // Ends when the store, and with it the last sender, is gone.
                 while let Ok(done) = wake.recv() {
                     if conn.is_none() {
@@ -111,12 +130,28 @@ impl Checkpointer {
                             .inspect_err(|e| tracing::warn!(error = %e, "the checkpointer could not open the database"))
                             .ok();
                     }
-                    if let Some(c) = &conn
-                        && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "a checkpoint failed; the next commit tries again");
-                        conn = None;
+                    let commits = paced.commits.load(Ordering::Relaxed);
+                    if let Some(c) = &conn {
+                        // (busy, pages in the WAL, pages copied): the WAL starts over after
+                        // a checkpoint that copied it all, so its pages are those committed
+                        // since.
+                        match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                            r.get::<_, i64>(1)
+                        }) {
+                            Ok(pages) => {
+                                let since = commits.saturating_sub(last).max(1);
+                                let per_commit = (pages.max(1) as u64).div_ceil(since);
+                                paced
+                                    .every
+                                    .store((WAL_FRAMES / per_commit).clamp(1, 4096), Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "a checkpoint failed; the next commit tries again");
+                                conn = None;
+                            }
+                        }
                     }
+                    last = commits;
                     if let Some(done) = done {
                         let _ = done.send(());
                     }
@@ -126,20 +161,18 @@ impl Checkpointer {
             tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints itself");
             return None;
         }
-        Some(Checkpointer {
-            nudges,
-            commits: std::sync::atomic::AtomicU64::new(0),
-        })
+        Some(Checkpointer { nudges, pace })
     }
 
-    /// Counts a commit, and wakes the checkpointer after every [`COMMITS_PER_CHECKPOINT`]
-    /// (if it is still busy with the last, this one is left to the next).
+    /// Counts a commit, and wakes the checkpointer when enough were made since it was last
+    /// woken (if it is still busy, this one is left to the next).
     pub(crate) fn nudge(&self) {
-        let n = self
-            .commits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if (n + 1).is_multiple_of(COMMITS_PER_CHECKPOINT) {
-            let _ = self.nudges.try_send(None);
+        let n = self.pace.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        let woken = self.pace.woken_at.load(Ordering::Relaxed);
+        if n - woken >= self.pace.every.load(Ordering::Relaxed)
+            && self.nudges.try_send(None).is_ok()
+        {
+            self.pace.woken_at.store(n, Ordering::Relaxed);
         }
     }
 
