@@ -121,14 +121,6 @@ impl<'a> Db<'a> {
         Db(On::Lite(conn))
     }
 
-    /// The same connection, borrowed again (for a call that takes a `Db` by value).
-    pub fn again(&mut self) -> Db<'_> {
-        match &mut self.0 {
-            On::Any(c) => Db::any(c),
-            On::Lite(c) => Db::lite(c),
-        }
-    }
-
     /// Runs a statement that takes no arguments: the rows it changed. (The store's own
     /// statements bind their values; this is for a tool or test that needs the connection.)
     pub async fn run(&mut self, sql: &str) -> Result<u64, StoreError> {
