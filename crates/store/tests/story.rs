@@ -504,27 +504,22 @@ async fn projection_scan(backend: TestBackend) {
     );
     // A write between reading a pending batch and writing it: that patient is rebuilt as it
     // then stands, not as it was read.
-    let born = |year: &str| json!({"resourceType": "Patient", "id": created[1], "birthDate": format!("{year}-01-01")});
-    api.update(
-        &sys,
-        "Patient",
-        &created[1],
-        born("1940").to_string().as_bytes(),
-        None,
-    )
-    .await
-    .expect("update a patient");
+    let set_born = async |year: &str| {
+        let born = json!({"resourceType": "Patient", "id": created[1], "birthDate": format!("{year}-01-01")});
+        api.update(
+            &sys,
+            "Patient",
+            &created[1],
+            born.to_string().as_bytes(),
+            None,
+        )
+        .await
+        .expect("update a patient");
+    };
+    set_born("1940").await;
     let batch = db.store.read_pending("", 100).await.unwrap();
     assert_eq!(batch.pending.len(), 1);
-    api.update(
-        &sys,
-        "Patient",
-        &created[1],
-        born("1930").to_string().as_bytes(),
-        None,
-    )
-    .await
-    .expect("update a patient");
+    set_born("1930").await;
     // The background pass leaves that patient pending, keeping the row it had.
     assert_eq!(
         db.store.write_pending(batch, Moved::Leave).await.unwrap(),
@@ -541,15 +536,7 @@ async fn projection_scan(backend: TestBackend) {
         "the row was not rebuilt"
     );
     let batch = db.store.read_pending("", 100).await.unwrap();
-    api.update(
-        &sys,
-        "Patient",
-        &created[1],
-        born("1930").to_string().as_bytes(),
-        None,
-    )
-    .await
-    .expect("update a patient");
+    set_born("1930").await;
     assert_eq!(
         db.store.write_pending(batch, Moved::Rebuild).await.unwrap(),
         1
