@@ -223,6 +223,9 @@ impl Readers {
                 // grows (no VACUUM but VACUUM INTO another file), as a mapping needs: a file
                 // cut short under it would fault.
                 c.pragma_update(None, "mmap_size", MMAP)?;
+                // A search's sorts and lists of ids are built in memory, not in a temporary
+                // file written and read back.
+                c.pragma_update(None, "temp_store", "MEMORY")?;
                 c.set_prepared_statement_cache_capacity(STATEMENTS);
                 c
             }

@@ -103,6 +103,30 @@ fn indexed(
     ))
 }
 
+/// The same condition checked on each resource the other filters found, by its own index
+/// rows: for a filter that matches much of the type (a date range, `date=ge2025-01-01`),
+/// listing every match first would cost more than the search.
+fn checked_per_match(sql: &mut Sql, table: &str, param: &str, conds: &[String]) -> String {
+    let p = sql.bind_str(param);
+    format!(
+        "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = r.resource_type AND x.resource_id = r.id AND x.param = {p} AND (({})))",
+        conds.join(") OR (")
+    )
+}
+
+/// Whether a filter other than the one at `k` finds its matches by an exact value (an id, a
+/// code, a reference, a string), so that the search can start from those.
+fn narrowed_elsewhere(q: &SearchQuery, k: usize) -> bool {
+    q.filters.iter().enumerate().any(|(j, f)| {
+        j != k
+            && match f {
+                Filter::Id(_) | Filter::Token { .. } | Filter::Reference { .. } => true,
+                Filter::String { how, .. } => *how == StringMatch::Exact,
+                Filter::LastUpdated(_) | Filter::Date { .. } => false,
+            }
+    })
+}
+
 fn date_cond(
     sql: &mut Sql,
     lo_col: &str,
@@ -233,7 +257,11 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                 for (p, lo, hi) in values {
                     conds.push(date_cond(sql, "x.low", "x.high", *p, *lo, *hi)?);
                 }
-                alts.push(indexed(sql, "search_date", &rt, param, &conds)?);
+                if narrowed_elsewhere(q, k) && !conds.is_empty() {
+                    alts.push(checked_per_match(sql, "search_date", param, &conds));
+                } else {
+                    alts.push(indexed(sql, "search_date", &rt, param, &conds)?);
+                }
             }
             Filter::String { param, how, values } => {
                 let mut conds = Vec::new();
