@@ -494,47 +494,81 @@ impl Care {
     }
 
     /// The team home: what needs the team's attention across its panel.
+    ///
+    /// Its searches run side by side, each a task of its own (on a worker of its own where the
+    /// machine has one): a large panel's page waits for the slowest search, not their sum.
     pub async fn attention(&self, caller: &Caller) -> Result<Attention> {
         let now = self.now();
-        let people = self.people(caller).await?;
+        let since = now - time::Duration::days(456);
+        let people = self.beside(
+            caller,
+            |care, caller| async move { care.people(&caller).await },
+        );
+        let goals = self.beside(caller, |care, caller| async move {
+            Ok(care
+                .api
+                .search_all(
+                    &caller,
+                    "Goal",
+                    &params(&[("lifecycle-status", "proposed,active".into())]),
+                )
+                .await?
+                .iter()
+                .filter_map(goal_of)
+                .collect::<Vec<GoalView>>())
+        });
+        let unreviewed = self.beside(caller, |care, caller| async move {
+            Ok(care
+                .api
+                .search_all(
+                    &caller,
+                    "Observation",
+                    &params(&[
+                        ("_tag", format!("{WORKFLOW_TAGS}|unreviewed")),
+                        ("_sort", "date".into()),
+                    ]),
+                )
+                .await?
+                .iter()
+                .filter_map(reading_of)
+                .collect::<Vec<Reading>>())
+        });
+        let activities = self.beside(caller, move |care, caller| async move {
+            care.panel_activities(&caller, |x| {
+                x.owner().side() == Side::Team && x.facts.overdue(now)
+            })
+            .await
+        });
+        let tasks = self.beside(caller, |care, caller| async move {
+            Ok(care
+                .open_tasks(&caller)
+                .await?
+                .iter()
+                .filter_map(task_of)
+                .collect::<Vec<TaskView>>())
+        });
+        let latest_hba1c = self.beside(caller, move |care, caller| async move {
+            care.latest_hba1c(&caller, since).await
+        });
+        let (people, goals, unreviewed, activities, tasks, latest_hba1c) =
+            tokio::try_join!(people, goals, unreviewed, activities, tasks, latest_hba1c)?;
         let mut a = Attention {
             panel: people
                 .iter()
                 .map(|p| (p.id.clone(), p.name.clone()))
                 .collect(),
             people: people.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            activities,
+            latest_hba1c,
             ..Attention::default()
         };
-        let goals: Vec<GoalView> = self
-            .api
-            .search_all(
-                caller,
-                "Goal",
-                &params(&[("lifecycle-status", "proposed,active".into())]),
-            )
-            .await?
-            .iter()
-            .filter_map(goal_of)
-            .collect();
         let own_targets: HashMap<(String, Measure), TargetRange> = goals
             .iter()
             .filter(|g| g.state == GoalState::Agreed)
             .filter_map(|g| g.target.map(|(m, r)| ((g.patient.clone(), m), r)))
             .collect();
-        let unreviewed = self
-            .api
-            .search_all(
-                caller,
-                "Observation",
-                &params(&[
-                    ("_tag", format!("{WORKFLOW_TAGS}|unreviewed")),
-                    ("_sort", "date".into()),
-                ]),
-            )
-            .await?;
         a.readings = unreviewed
-            .iter()
-            .filter_map(reading_of)
+            .into_iter()
             .map(|r| {
                 let own = own_targets.get(&(r.patient.clone(), r.measure)).copied();
                 FlaggedReading {
@@ -578,14 +612,8 @@ impl Care {
             .into_iter()
             .filter(|g| g.state == GoalState::Awaiting(Side::Team))
             .collect();
-        a.activities = self
-            .panel_activities(caller, |x| {
-                x.owner().side() == Side::Team && x.facts.overdue(now)
-            })
-            .await?;
-        let tasks = self.open_tasks(caller).await?;
         // What needs action now goes first, most urgent first; the rest falls due later.
-        for t in tasks.iter().filter_map(task_of) {
+        for t in tasks {
             match act_now(&t, now) {
                 Some(why) => a.act_now.push((why, t)),
                 None if t.due.is_some_and(|d| d <= now + self.due_soon) => a.tasks.push(t),
@@ -594,7 +622,11 @@ impl Care {
         }
         a.act_now.sort_by_key(|(rank, t)| (*rank, t.due));
         a.tasks.sort_by_key(|t| t.due);
-        let since = now - time::Duration::days(456);
+        Ok(a)
+    }
+
+    /// Each patient's latest HbA1c since `since` (the team home's distribution).
+    async fn latest_hba1c(&self, caller: &Caller, since: OffsetDateTime) -> Result<Vec<f64>> {
         let hba1c = self
             .api
             .search_all(
@@ -620,7 +652,24 @@ impl Care {
                 .entry(r.patient.clone())
                 .or_insert(r.value.headline());
         }
-        a.latest_hba1c = latest.into_values().collect();
-        Ok(a)
+        Ok(latest.into_values().collect())
+    }
+
+    /// `work` as a task of its own, with a copy of this service and the caller.
+    fn beside<T, F, W>(
+        &self,
+        caller: &Caller,
+        work: W,
+    ) -> impl Future<Output = Result<T>> + use<T, F, W>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+        W: FnOnce(Care, Caller) -> F,
+    {
+        let task = tokio::spawn(work(self.clone(), caller.clone()));
+        async move {
+            task.await
+                .map_err(|e| AppError::Internal(format!("a team home search stopped: {e}")))?
+        }
     }
 }

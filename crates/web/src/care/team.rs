@@ -86,7 +86,10 @@ pub(crate) async fn team_home_view(
     csrf: String,
     note: Option<String>,
 ) -> Result<TeamHome, CareError> {
-    let a = s.care.attention(caller).await?;
+    // Glucose readings while on a rescue pack's steroid are flagged for the team; the episodes
+    // are looked up while the panel's searches run.
+    let (a, steroid) =
+        tokio::try_join!(s.care.attention(caller), s.rescue.steroid_windows(caller))?;
     let now = s.care.now();
     let counts = charts::band_counts(&a.latest_hba1c);
     let distribution_alt = t.with(
@@ -117,8 +120,6 @@ pub(crate) async fn team_home_view(
             String::new()
         })
     };
-    // Glucose readings while on a rescue pack's steroid are flagged for the team.
-    let steroid = s.rescue.steroid_windows(caller).await?;
     // Flagged first; a long list is cut, with its full count in the heading.
     let readings = a
         .readings
