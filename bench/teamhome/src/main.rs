@@ -25,6 +25,11 @@ use std::time::Instant;
 use time::Duration;
 use time::macros::datetime;
 
+/// The server's allocator (`coproduce serve` runs on mimalloc), so that the page is timed as
+/// the server builds it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Rng(u64);
 impl Rng {
     fn unit(&mut self) -> f64 {
