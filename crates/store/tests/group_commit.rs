@@ -101,6 +101,34 @@ async fn audit_rows_share_commits(backend: TestBackend) {
     let db = TestDb::new(backend).await;
     let store = db.store.clone().with_audit_key([7; 32]);
     let (commits_before, rows_before) = store.audit_commits();
+    // Reads alone first (on an SQLite file, batches of audit rows with no write among them
+    // are opened, appended and committed in one turn): each is told its own row.
+    let alone: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let seq = store
+                    .audit(&coproduce_store::AuditEntry {
+                        actor: format!("alone{n}"),
+                        action: "read".into(),
+                        outcome: "allowed".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("every row is written");
+                (n, seq)
+            })
+        })
+        .collect();
+    for t in alone {
+        let (n, seq) = t.await.unwrap();
+        let row = store
+            .audit_row(seq)
+            .await
+            .unwrap()
+            .expect("the row it was told");
+        assert_eq!(row.entry.actor, format!("alone{n}"), "{backend:?}");
+    }
     let mut tasks = Vec::new();
     for n in 0..40 {
         let store = store.clone();
@@ -140,8 +168,8 @@ async fn audit_rows_share_commits(backend: TestBackend) {
     assert_eq!(seqs.len(), 30, "each read's row has a number of its own");
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        coproduce_store::AuditVerdict::Intact(40),
-        "{backend:?}: 40 rows, one chain, its head sealed"
+        coproduce_store::AuditVerdict::Intact(48),
+        "{backend:?}: 48 rows, one chain, its head sealed"
     );
     for seq in seqs {
         let row = store
@@ -151,10 +179,14 @@ async fn audit_rows_share_commits(backend: TestBackend) {
             .expect("the row it was told");
         assert!(row.entry.actor.starts_with('r'), "{row:?}");
     }
+    for seq in 1..=8 {
+        let row = store.audit_row(seq).await.unwrap().expect("the first rows");
+        assert!(row.entry.actor.starts_with("alone"), "{row:?}");
+    }
     let (commits, rows) = store.audit_commits();
     let (commits, rows) = (commits - commits_before, rows - rows_before);
     assert!(
-        rows >= 30,
+        rows >= 38,
         "{backend:?}: the reads' rows went through the groups"
     );
     assert!(
