@@ -113,6 +113,7 @@ pub fn as_stored(row: &AuditRow) -> Stored {
         content: Some(to_audit_event(row).to_string()),
         patient_id: None,
         shared: true,
+        labels: 0,
     }
 }
 

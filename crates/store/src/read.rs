@@ -26,6 +26,9 @@ pub struct Stored {
     pub patient_id: Option<String>,
     /// Shared reference data, outside any patient's record.
     pub shared: bool,
+    /// The labels the access policy reads, as the store keeps them beside the JSON
+    /// ([`coproduce_fhir::search::labels`]: [`LABEL_RESTRICTED`], [`LABEL_SOCIAL_NEEDS`]).
+    pub labels: i64,
 }
 
 impl Stored {
@@ -44,6 +47,15 @@ impl Stored {
             .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id)))
     }
 
+    /// The JSON as stored, checked to be JSON (without building it into a tree): what a
+    /// response sends as it is.
+    pub fn json_text(&self) -> Result<&str, StoreError> {
+        let text = self.content.as_deref().unwrap_or("null");
+        serde_json::from_str::<&serde_json::value::RawValue>(text)
+            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id)))?;
+        Ok(text)
+    }
+
     /// A row of [`COLUMNS`] (or of `HISTORY_COLUMNS`).
     pub(crate) fn from_row<R: Cells + ?Sized>(r: &R) -> Result<Self, StoreError> {
         Ok(Stored {
@@ -55,6 +67,7 @@ impl Stored {
             content: r.maybe_text(5)?,
             patient_id: r.maybe_text(6)?,
             shared: r.flag(7)?,
+            labels: r.int(8)?,
         })
     }
 }
@@ -79,13 +92,14 @@ pub struct HistoryEntry {
 }
 
 pub(crate) const COLUMNS: &str =
-    "resource_type, id, version_id, last_updated, deleted, content, patient_id, shared";
+    "resource_type, id, version_id, last_updated, deleted, content, patient_id, shared, restricted";
 
 /// [`COLUMNS`] of `resource_history h`. A current version's history row holds no content of
 /// its own: it is the live resources row's.
 const HISTORY_COLUMNS: &str = "h.resource_type, h.id, h.version_id, h.last_updated, h.deleted, \
      COALESCE(h.content, (SELECT r.content FROM resources r WHERE r.resource_type = h.resource_type \
-     AND r.id = h.id AND r.version_id = h.version_id AND r.deleted = 0)), h.patient_id, h.shared";
+     AND r.id = h.id AND r.version_id = h.version_id AND r.deleted = 0)), h.patient_id, h.shared, \
+     h.restricted";
 
 pub(crate) use coproduce_core::unix_millis as millis;
 
@@ -229,7 +243,7 @@ impl Store {
             .map(|r| {
                 Ok(HistoryEntry {
                     stored: Stored::from_row(r)?,
-                    method: r.text(8)?,
+                    method: r.text(9)?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;

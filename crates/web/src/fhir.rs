@@ -81,8 +81,14 @@ fn resource_response(
     stored: &Stored,
     location: Option<String>,
 ) -> Result<Response> {
-    let body = stored.json().map_err(coproduce_app::AppError::from)?;
-    let mut resp = fhir_response(status, &body);
+    // The stored JSON is what the store serialized, meta included: it is sent as it is,
+    // checked to be JSON (a corrupt row is a 500, never sent on) but not built into a tree
+    // and written out again.
+    let body = stored
+        .json_text()
+        .map_err(coproduce_app::AppError::from)?
+        .to_string();
+    let mut resp = (status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = format!("W/\"{}\"", stored.version_id).parse() {
         h.insert(header::ETAG, v);

@@ -334,7 +334,7 @@ impl FhirApi {
                 &rt,
                 Some(id),
                 old.patient_id.as_deref(),
-                facts(&old.json()?),
+                stored_facts(old)?,
             )?;
         }
         let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
@@ -442,7 +442,7 @@ impl FhirApi {
         // A past version of a record that is now confidential (or social needs) is so too,
         // and one addressed elsewhere now is no longer the organisation's.
         let now = match self.store.current(rt.as_str(), id).await? {
-            Some(current) if !current.deleted => facts(&current.json()?),
+            Some(current) if !current.deleted => stored_facts(&current)?,
             _ => Facts::default(),
         };
         self.reading(caller, rt.as_str(), id, found, Some(now))
@@ -473,7 +473,7 @@ impl FhirApi {
                 return Err(e);
             }
         };
-        let version = facts(&stored.json()?);
+        let version = stored_facts(&stored)?;
         let facts = match now {
             Some(now) => stricter(now, version),
             None => version,
@@ -528,7 +528,7 @@ impl FhirApi {
                 rt,
                 Some(id),
                 patient.as_deref(),
-                facts(&old.json()?),
+                stored_facts(old)?,
             )?;
         } else {
             self.check(caller, Action::Delete, rt, Some(id), None, Facts::default())?;

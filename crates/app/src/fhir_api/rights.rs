@@ -2,6 +2,7 @@
 //! caller reaches, the limits a search is held to, and the audit row of each decision.
 
 use super::*;
+use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 
 /// What the policy reads of a record's content: how sensitive it is, and to which
 /// organisation it is addressed (a Task's `owner`).
@@ -43,6 +44,26 @@ pub(super) fn facts(v: &Value) -> Facts {
         sensitivity,
         addressed_to,
     }
+}
+
+/// The same facts of a stored version, without building its JSON into a tree: its labels
+/// are the bits the store keeps beside it (computed by the same rule when it was written, and
+/// the ones searches filter on); only a Task's addressee is read from its JSON.
+pub(super) fn stored_facts(s: &Stored) -> Result<Facts, AppError> {
+    if s.resource_type == "Task" {
+        return Ok(facts(&s.json()?));
+    }
+    let sensitivity = if s.labels & LABEL_RESTRICTED != 0 {
+        Sensitivity::AdolescentConfidential
+    } else if s.labels & LABEL_SOCIAL_NEEDS != 0 {
+        Sensitivity::SocialNeeds
+    } else {
+        Sensitivity::Normal
+    };
+    Ok(Facts {
+        sensitivity,
+        addressed_to: None,
+    })
 }
 
 /// The stricter of two readings of a record (as it is now, and one of its versions):
@@ -297,5 +318,50 @@ impl FhirApi {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the policy reads from a stored version's label bits is what it reads from its
+    /// JSON: for a confidential record, a social-needs record, one with both labels, an
+    /// unlabelled one and a Task addressed to an organisation.
+    #[test]
+    fn the_facts_of_a_stored_version_are_those_of_its_json() {
+        let confidential =
+            json!({"system": coproduce_fhir::search::CONFIDENTIALITY_SYSTEM, "code": "R"});
+        let social = json!({"system": coproduce_fhir::search::SENSITIVITY_SYSTEM, "code": coproduce_fhir::search::SOCIAL_NEEDS_LABEL});
+        let cases = [
+            json!({"resourceType": "Observation", "meta": {"security": [confidential]}}),
+            json!({"resourceType": "Observation", "meta": {"security": [social]}}),
+            json!({"resourceType": "Condition", "meta": {"security": [social, confidential]}}),
+            json!({"resourceType": "Patient"}),
+            json!({"resourceType": "Task", "owner": {"reference": "Organization/food-bank"},
+                   "meta": {"security": [social]}}),
+        ];
+        let mut seen = Vec::new();
+        for v in cases {
+            let o = v.as_object().expect("an object");
+            let stored = Stored {
+                resource_type: v["resourceType"].as_str().unwrap_or_default().to_string(),
+                id: "x".into(),
+                version_id: 1,
+                last_updated: 0,
+                deleted: false,
+                content: Some(v.to_string()),
+                patient_id: Some("p1".into()),
+                shared: false,
+                labels: coproduce_fhir::search::labels(o),
+            };
+            let from_bits = stored_facts(&stored).expect("facts");
+            assert_eq!(from_bits, facts(&v), "{v}");
+            seen.push(from_bits.sensitivity);
+        }
+        assert!(seen.contains(&Sensitivity::AdolescentConfidential));
+        assert!(seen.contains(&Sensitivity::SocialNeeds));
+        assert!(seen.contains(&Sensitivity::Normal));
     }
 }

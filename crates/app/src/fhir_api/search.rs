@@ -59,7 +59,7 @@ impl FhirApi {
                 let labelled = if current.deleted {
                     Facts::default()
                 } else {
-                    facts(&current.json()?)
+                    stored_facts(&current)?
                 };
                 let r = self.check(
                     caller,

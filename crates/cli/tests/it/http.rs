@@ -389,6 +389,38 @@ async fn a_database_failure_is_a_5xx_never_a_client_error() {
     assert_eq!(app.get("/healthz").await.status(), 503);
 }
 
+/// A read sends the JSON as the store keeps it (not rebuilt), and a stored row that is not
+/// JSON is a 500 with an OperationOutcome: never passed on to the client.
+#[tokio::test]
+async fn a_read_sends_the_stored_json_and_a_corrupt_row_is_a_5xx() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    let body = r#"{"resourceType":"Patient","id":"c9","name":[{"family":"Okafor","given":["Ngozi"]}],"birthDate":"1961-04-12"}"#;
+    assert_eq!(
+        app.put_json("/fhir/Patient/c9", body, None).await.status(),
+        201
+    );
+    let resp = app.get("/fhir/Patient/c9").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["etag"], "W/\"1\"");
+    let sent = resp.text().await.unwrap();
+    let stored = app.db.store.read("Patient", "c9").await.unwrap();
+    assert_eq!(Some(&sent), stored.content.as_ref(), "sent as stored");
+    let v: Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(v["name"][0]["given"][0], "Ngozi");
+    assert_eq!(v["meta"]["versionId"], "1");
+
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE resources SET content = '{\"resourceType\":\"Patient\",' WHERE id = 'c9'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let (status, body) = outcome(app.get("/fhir/Patient/c9").await).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+}
+
 #[tokio::test]
 async fn every_answer_carries_the_security_headers_and_health_data_is_never_cached() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;

@@ -386,6 +386,7 @@ impl Tx {
             content: Some(content),
             patient_id: patient,
             shared: shared != 0,
+            labels: restricted,
         })
     }
 }
