@@ -194,13 +194,8 @@ impl Batch {
             Some(Writing::Any(tx)) => {
                 let _ = tx.rollback().await;
             }
-            // A connection whose transaction will not end is let go (its close ends it).
-            Some(Writing::Lite(conn))
-                if conn.execute_batch("ROLLBACK").is_ok() || conn.is_autocommit() =>
-            {
-                self.spare = Some(conn);
-            }
-            Some(Writing::Lite(_)) | None => {}
+            Some(Writing::Lite(conn)) => self.spare = end_lite(conn, false).0,
+            None => {}
         }
     }
 
@@ -210,19 +205,11 @@ impl Batch {
         match self.tx.take() {
             Some(Writing::Any(tx)) => Ok(tx.commit().await?),
             Some(Writing::Lite(conn)) => {
-                let (conn, done) = tokio::task::spawn_blocking(move || {
-                    let done = conn.execute_batch("COMMIT");
-                    if done.is_err() && !conn.is_autocommit() {
-                        let _ = conn.execute_batch("ROLLBACK");
-                    }
-                    (conn, done)
-                })
-                .await
-                .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
-                if conn.is_autocommit() {
-                    self.spare = Some(conn);
-                }
-                Ok(done?)
+                let (conn, done) = tokio::task::spawn_blocking(move || end_lite(conn, true))
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+                self.spare = conn;
+                done
             }
             // Writes released into a transaction that is gone (never so: a batch that ends
             // without its commit tells its writes at once).
@@ -409,45 +396,50 @@ impl Group {
     /// on a blocking thread, rather than a turn to open and another to commit. The first
     /// row's number.
     async fn commit_audits_alone(&self, batch: &mut Batch) -> Result<i64, StoreError> {
+        let begin = self.lite_begin(batch.spare.take())?;
+        let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
+        let (backend, key) = (self.backend, self.audit_key.clone());
+        let (conn, done) = tokio::task::spawn_blocking(move || {
+            let mut conn = match begin() {
+                Ok(c) => c,
+                Err(e) => return (None, Err(e)),
+            };
+            // Statements on a rusqlite connection never wait on the runtime: the future is
+            // ready when first polled.
+            let appended = futures::executor::block_on(crate::chain::append(
+                Db::lite(&mut conn),
+                backend,
+                &entries,
+                key.as_ref(),
+            ));
+            let (conn, ended) = end_lite(conn, appended.is_ok());
+            (conn, appended.and_then(|first| ended.map(|()| first)))
+        })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+        batch.spare = conn;
+        done
+    }
+
+    /// What opens an SQLite file's writer transaction on a blocking thread (on `spare` if
+    /// there is one); an error at once if the store was closed.
+    fn lite_begin(
+        &self,
+        spare: Option<Connection>,
+    ) -> Result<impl FnOnce() -> Result<Connection, StoreError> + Send + 'static, StoreError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
         let file = self.file.clone().expect("only on an SQLite file");
         let checkpoints = self.checkpoints.is_some();
-        let spare = batch.spare.take();
-        let entries: Vec<AuditEntry> = batch.audits.iter().map(|(e, _)| e.clone()).collect();
-        let (backend, key) = (self.backend, self.audit_key.clone());
-        let (conn, done) = tokio::task::spawn_blocking(move || {
-            let mut conn = match spare {
+        Ok(move || {
+            let conn = match spare {
                 Some(c) => c,
-                None => match crate::lite::open_writer(&file, checkpoints) {
-                    Ok(c) => c,
-                    Err(e) => return (None, Err(e)),
-                },
+                None => crate::lite::open_writer(&file, checkpoints)?,
             };
-            let done = (|| {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                // Statements on a rusqlite connection never wait on the runtime: the future
-                // is ready when first polled.
-                let first = futures::executor::block_on(crate::chain::append(
-                    Db::lite(&mut conn),
-                    backend,
-                    &entries,
-                    key.as_ref(),
-                ))?;
-                conn.execute_batch("COMMIT")?;
-                Ok(first)
-            })();
-            if done.is_err() && !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            (Some(conn), done)
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            Ok(conn)
         })
-        .await
-        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
-        // A connection whose transaction will not end is let go (its close ends it).
-        batch.spare = conn.filter(Connection::is_autocommit);
-        done
     }
 
     /// A batch's transaction (on an SQLite file, on `spare` if there is one). On SQLite the
@@ -455,27 +447,30 @@ impl Group {
     /// process's write waits its busy time-out instead of failing when its read turns into a
     /// write.
     async fn open(&self, spare: Option<Connection>) -> Result<Writing, StoreError> {
+        if self.file.is_some() {
+            let conn = tokio::task::spawn_blocking(self.lite_begin(spare)?)
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??;
+            return Ok(Writing::Lite(conn));
+        }
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
-        }
-        if let Some(file) = &self.file {
-            let file = file.clone();
-            let checkpoints = self.checkpoints.is_some();
-            let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
-                let conn = match spare {
-                    Some(c) => c,
-                    None => crate::lite::open_writer(&file, checkpoints)?,
-                };
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                Ok(conn)
-            })
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??;
-            return Ok(Writing::Lite(conn));
         }
         Ok(Writing::Any(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         }))
     }
+}
+
+/// Ends an SQLite file's writer transaction: `COMMIT` (or `ROLLBACK`), and `ROLLBACK` if the
+/// commit fails. The connection comes back when it is out of its transaction; one whose
+/// transaction will not end is let go (its close ends it).
+fn end_lite(conn: Connection, commit: bool) -> (Option<Connection>, Result<(), StoreError>) {
+    let done = conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" });
+    if done.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let conn = conn.is_autocommit().then_some(conn);
+    (conn, done.map_err(StoreError::from))
 }

@@ -43,17 +43,19 @@ impl Stored {
 
     pub fn json(&self) -> Result<Value, StoreError> {
         let text = self.content.as_deref().unwrap_or("null");
-        serde_json::from_str(text)
-            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id)))
+        serde_json::from_str(text).map_err(|e| self.corrupt(e))
     }
 
     /// The JSON as stored, checked to be JSON (without building it into a tree): what a
     /// response sends as it is.
     pub fn json_text(&self) -> Result<&str, StoreError> {
         let text = self.content.as_deref().unwrap_or("null");
-        serde_json::from_str::<&serde_json::value::RawValue>(text)
-            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id)))?;
+        serde_json::from_str::<&serde_json::value::RawValue>(text).map_err(|e| self.corrupt(e))?;
         Ok(text)
+    }
+
+    fn corrupt(&self, e: serde_json::Error) -> StoreError {
+        StoreError::Corrupt(format!("{}/{}: {e}", self.resource_type, self.id))
     }
 
     /// A row of [`COLUMNS`] (or of `HISTORY_COLUMNS`).

@@ -97,6 +97,16 @@ async fn audit_rows_of_reads_share_commits_and_the_chain_holds_on_every_backend(
     }
 }
 
+/// An allowed event by `actor`.
+fn event(actor: String, action: &str) -> coproduce_store::AuditEntry {
+    coproduce_store::AuditEntry {
+        actor,
+        action: action.into(),
+        outcome: "allowed".into(),
+        ..Default::default()
+    }
+}
+
 async fn audit_rows_share_commits(backend: TestBackend) {
     let db = TestDb::new(backend).await;
     let store = db.store.clone().with_audit_key([7; 32]);
@@ -108,12 +118,7 @@ async fn audit_rows_share_commits(backend: TestBackend) {
             let store = store.clone();
             tokio::spawn(async move {
                 let seq = store
-                    .audit(&coproduce_store::AuditEntry {
-                        actor: format!("alone{n}"),
-                        action: "read".into(),
-                        outcome: "allowed".into(),
-                        ..Default::default()
-                    })
+                    .audit(&event(format!("alone{n}"), "read"))
                     .await
                     .expect("every row is written");
                 (n, seq)
@@ -136,25 +141,11 @@ async fn audit_rows_share_commits(backend: TestBackend) {
             if n % 4 == 0 {
                 // Writes with audit rows of their own, in the same batches.
                 let mut tx = store.begin().await?;
-                tx.audit(&coproduce_store::AuditEntry {
-                    actor: format!("w{n}"),
-                    action: "create".into(),
-                    outcome: "allowed".into(),
-                    ..Default::default()
-                })
-                .await?;
+                tx.audit(&event(format!("w{n}"), "create")).await?;
                 tx.commit().await?;
                 return Ok(None);
             }
-            store
-                .audit(&coproduce_store::AuditEntry {
-                    actor: format!("r{n}"),
-                    action: "read".into(),
-                    outcome: "allowed".into(),
-                    ..Default::default()
-                })
-                .await
-                .map(Some)
+            store.audit(&event(format!("r{n}"), "read")).await.map(Some)
         }));
     }
     let mut seqs = Vec::new();

@@ -483,17 +483,15 @@ async fn projection_scan(backend: TestBackend) {
     assert_eq!(db.store.count_patient_records().await.unwrap(), 0);
     assert_eq!(db.store.ensure_patient_records(|_, _| {}).await.unwrap(), 5);
     assert_eq!(db.store.ensure_patient_records(|_, _| {}).await.unwrap(), 0);
-    for n in 0..3 {
-        let body = json!({"resourceType": "Patient", "id": created[0], "birthDate": format!("195{n}-01-01")});
-        api.update(
-            &sys,
-            "Patient",
-            &created[0],
-            body.to_string().as_bytes(),
-            None,
-        )
-        .await
-        .expect("update a patient");
+    let set_born = async |id: &str, year: &str| {
+        let born =
+            json!({"resourceType": "Patient", "id": id, "birthDate": format!("{year}-01-01")});
+        api.update(&sys, "Patient", id, born.to_string().as_bytes(), None)
+            .await
+            .expect("update a patient");
+    };
+    for year in ["1950", "1951", "1952"] {
+        set_born(&created[0], year).await;
     }
     assert_eq!(
         db.store
@@ -504,22 +502,10 @@ async fn projection_scan(backend: TestBackend) {
     );
     // A write between reading a pending batch and writing it: that patient is rebuilt as it
     // then stands, not as it was read.
-    let set_born = async |year: &str| {
-        let born = json!({"resourceType": "Patient", "id": created[1], "birthDate": format!("{year}-01-01")});
-        api.update(
-            &sys,
-            "Patient",
-            &created[1],
-            born.to_string().as_bytes(),
-            None,
-        )
-        .await
-        .expect("update a patient");
-    };
-    set_born("1940").await;
+    set_born(&created[1], "1940").await;
     let batch = db.store.read_pending("", 100).await.unwrap();
     assert_eq!(batch.pending.len(), 1);
-    set_born("1930").await;
+    set_born(&created[1], "1930").await;
     // The background pass leaves that patient pending, keeping the row it had.
     assert_eq!(
         db.store.write_pending(batch, Moved::Leave).await.unwrap(),
@@ -536,7 +522,7 @@ async fn projection_scan(backend: TestBackend) {
         "the row was not rebuilt"
     );
     let batch = db.store.read_pending("", 100).await.unwrap();
-    set_born("1930").await;
+    set_born(&created[1], "1930").await;
     assert_eq!(
         db.store.write_pending(batch, Moved::Rebuild).await.unwrap(),
         1

@@ -67,12 +67,12 @@ fn http_date(ms: i64) -> String {
 }
 
 fn fhir_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, FHIR_JSON)],
-        body.to_string(),
-    )
-        .into_response()
+    fhir_text(status, body.to_string())
+}
+
+/// JSON text already written (a stored resource) as a FHIR response.
+fn fhir_text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response()
 }
 
 /// A stored resource with its ETag and Last-Modified (and Location when created).
@@ -88,7 +88,7 @@ fn resource_response(
         .json_text()
         .map_err(coproduce_app::AppError::from)?
         .to_string();
-    let mut resp = (status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response();
+    let mut resp = fhir_text(status, body);
     let h = resp.headers_mut();
     if let Ok(v) = format!("W/\"{}\"", stored.version_id).parse() {
         h.insert(header::ETAG, v);

@@ -28,13 +28,7 @@ pub(super) fn facts(v: &Value) -> Facts {
     let Some(o) = v.as_object() else {
         return Facts::default();
     };
-    let sensitivity = if coproduce_fhir::search::is_restricted(o) {
-        Sensitivity::AdolescentConfidential
-    } else if coproduce_fhir::search::is_social_needs(o) {
-        Sensitivity::SocialNeeds
-    } else {
-        Sensitivity::Normal
-    };
+    let sensitivity = sensitivity(coproduce_fhir::search::labels(o));
     let addressed_to = (v["resourceType"] == "Task")
         .then(|| v["owner"]["reference"].as_str())
         .flatten()
@@ -53,17 +47,21 @@ pub(super) fn stored_facts(s: &Stored) -> Result<Facts, AppError> {
     if s.resource_type == "Task" {
         return Ok(facts(&s.json()?));
     }
-    let sensitivity = if s.labels & LABEL_RESTRICTED != 0 {
+    Ok(Facts {
+        sensitivity: sensitivity(s.labels),
+        addressed_to: None,
+    })
+}
+
+/// A record's sensitivity from its label bits (confidentiality first: it is the stricter).
+fn sensitivity(labels: i64) -> Sensitivity {
+    if labels & LABEL_RESTRICTED != 0 {
         Sensitivity::AdolescentConfidential
-    } else if s.labels & LABEL_SOCIAL_NEEDS != 0 {
+    } else if labels & LABEL_SOCIAL_NEEDS != 0 {
         Sensitivity::SocialNeeds
     } else {
         Sensitivity::Normal
-    };
-    Ok(Facts {
-        sensitivity,
-        addressed_to: None,
-    })
+    }
 }
 
 /// The stricter of two readings of a record (as it is now, and one of its versions):
