@@ -121,6 +121,12 @@ impl<'a> Db<'a> {
         Db(On::Lite(conn))
     }
 
+    /// Whether this is one of the store's own SQLite connections (with its SQL functions,
+    /// [`crate::lite::AMONG`]).
+    pub(crate) fn is_lite(&self) -> bool {
+        matches!(self.0, On::Lite(_))
+    }
+
     /// Runs a statement that takes no arguments: the rows it changed. (The store's own
     /// statements bind their values; this is for a tool or test that needs the connection.)
     pub async fn run(&mut self, sql: &str) -> Result<u64, StoreError> {

@@ -12,6 +12,7 @@ use crate::cells::Cells;
 use crate::db::{Arg, any_args, lite_rows};
 use crate::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,43 @@ const STATEMENTS: usize = 64;
 
 /// How much of the database file each reader maps (bytes).
 const MMAP: i64 = 1 << 30;
+
+/// The SQL function `among(list, value)`, on every rusqlite connection the store opens:
+/// whether `value` is one of the [`AMONG_SEPARATOR`]-separated `list` (a panel's patient
+/// ids). SQLite keeps the list's hash set beside the statement while the argument stays the
+/// same, so it is built once per statement and each row costs a hash lookup.
+pub(crate) const AMONG: &str = "among";
+
+/// What separates the values of [`AMONG`]'s list (no FHIR id holds it).
+pub(crate) const AMONG_SEPARATOR: char = '\n';
+
+/// Adds the store's SQL functions ([`AMONG`]) to a connection.
+fn add_functions(c: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    type Failure = Box<dyn std::error::Error + Send + Sync>;
+    c.create_scalar_function(
+        AMONG,
+        2,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let list = ctx.get_or_create_aux(0, |v| -> Result<HashSet<String>, Failure> {
+                Ok(v.as_str()?
+                    .split(AMONG_SEPARATOR)
+                    .map(str::to_string)
+                    .collect())
+            })?;
+            Ok(match ctx.get_raw(1) {
+                ValueRef::Text(value) => {
+                    std::str::from_utf8(value).is_ok_and(|value| list.contains(value))
+                }
+                _ => false,
+            })
+        },
+    )
+}
 
 impl Store {
     /// The rows of a hot read, each mapped by `map`: on a rusqlite reader when the store is an
@@ -79,6 +117,7 @@ pub(crate) fn open_writer(
     // not in a temporary file written page by page.
     c.pragma_update(None, "temp_store", "MEMORY")?;
     c.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+    add_functions(&c)?;
     Ok(c)
 }
 
@@ -227,6 +266,7 @@ impl Readers {
                 // file written and read back.
                 c.pragma_update(None, "temp_store", "MEMORY")?;
                 c.set_prepared_statement_cache_capacity(STATEMENTS);
+                add_functions(&c)?;
                 c
             }
         };

@@ -38,13 +38,20 @@ impl SearchResult {
 struct Sql {
     text: String,
     args: Vec<Arg>,
+    /// Whether it runs on one of the store's own SQLite connections, which have
+    /// [`crate::lite::AMONG`].
+    among: bool,
 }
 
+/// Lists longer than this are checked by [`crate::lite::AMONG`] where the connection has it.
+const LONG_LIST: usize = 32;
+
 impl Sql {
-    fn new() -> Self {
+    fn new(on: &Db<'_>) -> Self {
         Sql {
             text: String::new(),
             args: Vec::new(),
+            among: on.is_lite(),
         }
     }
 
@@ -69,6 +76,32 @@ impl Sql {
             .map(|v| self.bind_str(v))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// `column` is one of `values` (a panel's patients): an `IN` list, or on the store's own
+    /// SQLite connections, when the list is long, one argument for [`crate::lite::AMONG`].
+    /// (An `IN` list of 2,000 is a B-tree built by every statement; `among` checks a hash
+    /// set built once per statement. A short list stays `IN`, which the planner can drive
+    /// from an index.)
+    fn one_of(&mut self, column: &str, values: &std::collections::BTreeSet<String>) -> String {
+        let joinable = || {
+            !values
+                .iter()
+                .any(|v| v.contains(crate::lite::AMONG_SEPARATOR))
+        };
+        if self.among && values.len() > LONG_LIST && joinable() {
+            let list = values
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(&crate::lite::AMONG_SEPARATOR.to_string());
+            format!("{}({}, {column})", crate::lite::AMONG, self.bind_str(&list))
+        } else {
+            format!(
+                "{column} IN ({})",
+                self.bind_list(values.iter().map(String::as_str))
+            )
+        }
     }
 }
 
@@ -157,13 +190,12 @@ fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
         hidden.push_str(&format!(" AND (r.restricted & {LABEL_RESTRICTED}) = 0"));
     }
     if let Some(allowed) = &q.social_needs_of {
-        let marks = sql.bind_list(allowed.iter().map(String::as_str));
-        if marks.is_empty() {
+        if allowed.is_empty() {
             hidden.push_str(&format!(" AND (r.restricted & {LABEL_SOCIAL_NEEDS}) = 0"));
         } else {
             hidden.push_str(&format!(
-                " AND ((r.restricted & {LABEL_SOCIAL_NEEDS}) = 0 OR r.patient_id IN ({}))",
-                marks
+                " AND ((r.restricted & {LABEL_SOCIAL_NEEDS}) = 0 OR {})",
+                sql.one_of("r.patient_id", allowed)
             ));
         }
     }
@@ -173,10 +205,9 @@ fn reach_clause(sql: &mut Sql, q: &SearchQuery) -> Result<String, StoreError> {
     if patients.is_empty() {
         return Ok(format!("r.shared = 1{hidden}"));
     }
-    let marks = sql.bind_list(patients.iter().map(String::as_str));
     Ok(format!(
-        "(r.shared = 1 OR r.patient_id IN ({})){hidden}",
-        marks
+        "(r.shared = 1 OR {}){hidden}",
+        sql.one_of("r.patient_id", patients)
     ))
 }
 
@@ -453,7 +484,7 @@ async fn search_in(
 ) -> Result<SearchResult, StoreError> {
     let mut total = None;
     if q.summary_count || q.accurate_total || q.count == 0 {
-        let mut count = Sql::new();
+        let mut count = Sql::new(&on);
         count.push("SELECT COUNT(*) FROM resources r");
         where_clause(&mut count, q, None)?;
         total = Some(on.count(count).await?);
@@ -466,7 +497,7 @@ async fn search_in(
             included: Vec::new(),
         });
     }
-    let mut page = Sql::new();
+    let mut page = Sql::new(&on);
     match newest_by_reference(q) {
         Some(driving) => page_by_reference(&mut page, q, driving)?,
         None => {
@@ -523,7 +554,7 @@ async fn include(
     q: &SearchQuery,
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
-    let mut sql = Sql::new();
+    let mut sql = Sql::new(on);
     let rt = sql.bind_str(&inc.source_type);
     let param = sql.bind_str(&inc.param);
     let list = sql.bind_list(ids.iter().copied());
@@ -549,7 +580,7 @@ async fn revinclude(
 ) -> Result<Vec<Stored>, StoreError> {
     let ids: Vec<&str> = matches.iter().map(|m| m.id.as_str()).collect();
     let target_type = &matches[0].resource_type;
-    let mut sql = Sql::new();
+    let mut sql = Sql::new(on);
     let rt = sql.bind_str(&inc.source_type);
     let param = sql.bind_str(&inc.param);
     let tt = sql.bind_str(target_type);
