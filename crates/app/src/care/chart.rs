@@ -92,6 +92,17 @@ pub struct VisitRecord {
     pub medicines: Option<Vec<String>>,
 }
 
+/// A patient as a list row names them (None if their JSON cannot be read).
+fn person_of(s: &Stored) -> Option<PanelPerson> {
+    let v = s.json().ok()?;
+    Some(PanelPerson {
+        id: s.id.clone(),
+        name: person_name(&v),
+        birth_date: v["birthDate"].as_str().map(str::to_string),
+        mrn: record_number(&v),
+    })
+}
+
 /// The name of a coded thing: its text, else its first coding's display, else its code.
 fn concept_name(v: &Value) -> Option<String> {
     v["text"]
@@ -177,12 +188,11 @@ impl Care {
             .await?;
         let mut out = Vec::new();
         for p in &plans {
-            let patient = p.patient_id.clone().unwrap_or_default();
-            out.extend(
-                activities_of(&content(p)?, &patient)
-                    .into_iter()
-                    .filter(|x| keep(x)),
-            );
+            let activities = self.views.activities.try_of(p, |p| {
+                let patient = p.patient_id.as_deref().unwrap_or_default();
+                Ok::<_, CareError>(activities_of(&content(p)?, patient).into())
+            })?;
+            out.extend(activities.iter().filter(|x| keep(x)).cloned());
         }
         Ok(out)
     }
@@ -479,15 +489,7 @@ impl Care {
         let found = self.api.search_all(caller, "Patient", &[]).await?;
         let mut out: Vec<PanelPerson> = found
             .iter()
-            .filter_map(|s| {
-                let v = s.json().ok()?;
-                Some(PanelPerson {
-                    id: s.id.clone(),
-                    name: person_name(&v),
-                    birth_date: v["birthDate"].as_str().map(str::to_string),
-                    mrn: record_number(&v),
-                })
-            })
+            .filter_map(|s| self.views.people.of(s, person_of))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name).then(a.birth_date.cmp(&b.birth_date)));
         Ok(out)
@@ -514,7 +516,7 @@ impl Care {
                 )
                 .await?
                 .iter()
-                .filter_map(goal_of)
+                .filter_map(|s| care.views.goals.of(s, goal_of))
                 .collect::<Vec<GoalView>>())
         });
         let unreviewed = self.beside(caller, |care, caller| async move {
@@ -530,7 +532,7 @@ impl Care {
                 )
                 .await?
                 .iter()
-                .filter_map(reading_of)
+                .filter_map(|s| care.views.readings.of(s, reading_of))
                 .collect::<Vec<Reading>>())
         });
         let activities = self.beside(caller, move |care, caller| async move {
@@ -544,7 +546,7 @@ impl Care {
                 .open_tasks(&caller)
                 .await?
                 .iter()
-                .filter_map(task_of)
+                .filter_map(|s| care.views.tasks.of(s, task_of))
                 .collect::<Vec<TaskView>>())
         });
         let latest_hba1c = self.beside(caller, move |care, caller| async move {
@@ -647,7 +649,10 @@ impl Care {
             )
             .await?;
         let mut latest: BTreeMap<String, f64> = BTreeMap::new();
-        for r in hba1c.iter().filter_map(reading_of) {
+        for r in hba1c
+            .iter()
+            .filter_map(|s| self.views.readings.of(s, reading_of))
+        {
             latest
                 .entry(r.patient.clone())
                 .or_insert(r.value.headline());

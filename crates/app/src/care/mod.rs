@@ -34,6 +34,7 @@ mod chart;
 mod collaborate;
 mod csv;
 mod facts;
+mod memo;
 mod partnership;
 mod plan;
 mod readings;
@@ -135,6 +136,8 @@ pub struct Care {
     pub due_soon: time::Duration,
     /// How long the team has to answer a goal the patient's side proposed (the scorecard).
     pub goal_answer: coproduce_core::calendar::Within,
+    /// The views built from the versions its pages list, each built once.
+    views: memo::Views,
 }
 
 impl std::fmt::Debug for Care {
@@ -156,6 +159,7 @@ impl Care {
             calendar: Arc::new(BusinessCalendar::default()),
             due_soon: time::Duration::days(14),
             goal_answer: GOAL_ANSWER_WITHIN,
+            views: memo::Views::new(),
         }
     }
 
