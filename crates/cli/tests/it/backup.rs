@@ -75,16 +75,11 @@ async fn a_backup_restores_every_row_and_a_bad_one_restores_nothing() {
     // A backup whose audit trail was altered restores nothing.
     let tampered = dir.path().join("tampered.db");
     std::fs::copy(&backup, &tampered).unwrap();
-    {
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", tampered.display()))
-            .await
-            .unwrap();
-        sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 3")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        c.close().await.unwrap();
-    }
+    crate::sqlite_behind_the_store(
+        &format!("sqlite://{}", tampered.display()),
+        &["UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 3"],
+    )
+    .await;
     let (ok, out) = crate::coproduce(
         &elsewhere,
         &["restore", "--from", tampered.to_str().unwrap()],

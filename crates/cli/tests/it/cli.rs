@@ -157,17 +157,8 @@ async fn verify_with_key(tamper: &[&str], key: Option<&str>) -> (bool, String) {
     }
     let (ok, out) = coproduce_keyed(key, &["--db", &db, "audit", "verify"]);
     assert!(ok && out.contains("intact: 5 rows"), "{out}");
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        for t in tamper.iter().filter(|t| !t.is_empty()) {
-            sqlx::query(sqlx::AssertSqlSafe(t.to_string()))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        conn.close().await.unwrap();
-    }
+    let statements: Vec<&str> = tamper.iter().copied().filter(|t| !t.is_empty()).collect();
+    crate::sqlite_behind_the_store(&db, &statements).await;
     coproduce_keyed(key, &["--db", &db, "audit", "verify"])
 }
 

@@ -173,14 +173,11 @@ async fn sqlite_moves_to_postgresql_whole_and_a_bad_copy_writes_nothing() {
     assert_eq!(rows(&target.url, &schema).await, after);
 
     // From a source whose audit trail was altered: refused, nothing written.
-    {
-        let mut c = sqlx::SqliteConnection::connect(&source).await.unwrap();
-        sqlx::query("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 3")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        c.close().await.unwrap();
-    }
+    crate::sqlite_behind_the_store(
+        &source,
+        &["UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 3"],
+    )
+    .await;
     let other = TestDb::new(TestBackend::Postgres).await;
     let (ok, out) = crate::coproduce(&source, &["copy", "--to", &other.url]);
     assert!(!ok && out.contains("broken at row 3"), "{out}");

@@ -409,13 +409,11 @@ async fn a_read_sends_the_stored_json_and_a_corrupt_row_is_a_5xx() {
     assert_eq!(v["name"][0]["given"][0], "Ngozi");
     assert_eq!(v["meta"]["versionId"], "1");
 
-    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db.url)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE resources SET content = '{\"resourceType\":\"Patient\",' WHERE id = 'c9'")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    crate::sqlite_behind_the_store(
+        &app.db.url,
+        &["UPDATE resources SET content = '{\"resourceType\":\"Patient\",' WHERE id = 'c9'"],
+    )
+    .await;
     let (status, body) = outcome(app.get("/fhir/Patient/c9").await).await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["resourceType"], "OperationOutcome");

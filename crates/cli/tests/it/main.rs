@@ -66,6 +66,22 @@ pub async fn import_all(
     );
 }
 
+/// Runs statements straight on an SQLite file, past the store and its checks (a test's
+/// tampering or corruption), on a connection of their own that is closed after.
+pub async fn sqlite_behind_the_store(url: &str, statements: &[&str]) {
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect(url)
+        .await
+        .expect("open the file");
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+            .execute(&mut c)
+            .await
+            .expect("run the statement");
+    }
+    c.close().await.expect("close");
+}
+
 /// Runs the `coproduce` binary on a database; whether it succeeded, and its output (stdout
 /// then stderr).
 pub fn coproduce(db: &str, args: &[&str]) -> (bool, String) {
