@@ -126,12 +126,28 @@ pub(crate) fn open_writer(
 /// ([`Checkpointer::nudge`]): a passive checkpoint, which neither waits for nor holds up the
 /// writer and its readers. How many commits make that many pages is learnt from each
 /// checkpoint (an API write's commit adds tens of pages, an import's thousands).
+///
+/// A passive checkpoint never starts the WAL over while writes keep coming: the writer
+/// starts it over only when, as it begins, every frame is copied back and no reader is in
+/// the WAL, and under steady load some reader always is. So the file would grow for as long
+/// as the load lasts (a gigabyte a minute at a thousand creates a second). Past
+/// [`WAL_CAP_FRAMES`], the checkpointer makes a truncating checkpoint: writers wait while it
+/// copies the rest and the readers in the WAL finish, at most [`CAP_WAIT`]; if a reader
+/// holds on longer (a population run's scan), it gives up and tries again next time.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     /// A wake-up, with whom to tell when that checkpoint is done (if anyone waits for it).
     nudges: std::sync::mpsc::SyncSender<Option<std::sync::mpsc::Sender<()>>>,
     pace: Arc<Pace>,
 }
+
+/// WAL pages past which the checkpointer starts the WAL over and cuts its file to nothing
+/// (256 MiB at 4 KiB pages).
+const WAL_CAP_FRAMES: i64 = 8 * crate::WAL_CHECKPOINT_PAGES;
+
+/// How long a truncating checkpoint waits for the readers still in the WAL (and holds up
+/// the writer meanwhile) before it gives up until the next time.
+const CAP_WAIT: Duration = Duration::from_millis(50);
 
 /// Commits counted, the count at the last wake-up, and the commits between wake-ups.
 #[derive(Debug)]
@@ -149,6 +165,11 @@ const WAL_FRAMES: u64 = crate::WAL_CHECKPOINT_PAGES as u64;
 impl Checkpointer {
     /// None when no thread could be started (the writer then checkpoints itself).
     pub(crate) fn start(file: PathBuf) -> Option<Self> {
+        Self::start_capped(file, WAL_CAP_FRAMES)
+    }
+
+    /// As [`Checkpointer::start`], with the WAL started over past `cap` pages.
+    fn start_capped(file: PathBuf, cap: i64) -> Option<Self> {
         let (nudges, wake) =
             std::sync::mpsc::sync_channel::<Option<std::sync::mpsc::Sender<()>>>(1);
         let pace = Arc::new(Pace {
@@ -183,6 +204,9 @@ impl Checkpointer {
                                 paced
                                     .every
                                     .store((WAL_FRAMES / per_commit).clamp(1, 4096), Ordering::Relaxed);
+                                if pages > cap {
+                                    truncate_wal(c);
+                                }
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "a checkpoint failed; the next commit tries again");
@@ -221,6 +245,26 @@ impl Checkpointer {
         let (done, wait) = std::sync::mpsc::channel();
         self.nudges.send(Some(done)).expect("the checkpointer runs");
         wait.recv().expect("the checkpointer answers");
+    }
+}
+
+/// Copies the rest of the WAL back, waits up to [`CAP_WAIT`] for the readers still in it, and
+/// starts it over with its file cut to nothing. A reader that holds on longer leaves it as it
+/// is (SQLite answers busy, which is no failure); anything else is logged.
+fn truncate_wal(c: &Connection) {
+    let waited = c.busy_timeout(CAP_WAIT).and_then(|()| {
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    });
+    match waited {
+        Ok(0) => tracing::debug!("the WAL was started over"),
+        Ok(_) => tracing::debug!("a reader held the WAL; it is started over later"),
+        Err(e) => tracing::warn!(error = %e, "the WAL could not be started over"),
+    }
+    let back = Duration::from_millis(crate::BUSY_TIMEOUT_MS as u64);
+    if let Err(e) = c.busy_timeout(back) {
+        tracing::warn!(error = %e, "the checkpointer's wait for locks could not be set back");
     }
 }
 
@@ -350,6 +394,59 @@ mod tests {
             size()
         );
         drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Under steady load some reader is always in the WAL, so no passive checkpoint lets it
+    /// start over; past its cap the checkpointer waits briefly for the readers and cuts the
+    /// file, and a reader that holds on leaves it for next time, holding up nobody.
+    #[test]
+    fn a_wal_past_its_cap_is_cut_once_its_readers_let_go() {
+        let dir = std::env::temp_dir().join(format!("coproduce-cap-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("store.db");
+        drop(Connection::open(&file).unwrap());
+        let writer = open_writer(&file, true).unwrap();
+        writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        let checkpointer = Checkpointer::start_capped(file.clone(), 100).unwrap();
+        let wal = || std::fs::metadata(dir.join("store.db-wal")).map_or(0, |m| m.len());
+        let write = |n: usize| {
+            for _ in 0..n {
+                writer
+                    .execute("INSERT INTO t (v) VALUES (zeroblob(4000))", [])
+                    .unwrap();
+            }
+        };
+        let readers = Readers::new(file.clone());
+        let reader = readers.lend().unwrap();
+        let in_wal = || {
+            reader.conn().execute_batch("BEGIN").unwrap();
+            let n: i64 = reader
+                .conn()
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            n
+        };
+        write(50);
+        assert_eq!(in_wal(), 50, "the reader's snapshot holds 50 rows");
+        write(200);
+        checkpointer.checkpoint();
+        write(1);
+        assert!(
+            wal() > 800_000,
+            "a reader in the WAL keeps it ({} bytes), and the writer went on meanwhile",
+            wal()
+        );
+        reader.conn().execute_batch("COMMIT").unwrap();
+        checkpointer.checkpoint();
+        assert_eq!(wal(), 0, "with the reader gone the WAL is cut");
+        write(1);
+        assert!(wal() < 100_000, "and starts over: {} bytes", wal());
+        let n: i64 = writer
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 252, "nothing was lost");
+        drop((reader, writer));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
