@@ -302,11 +302,29 @@ async fn main() -> Result<()> {
             let seed_rate = n as f64 / seeded.elapsed().as_secs_f64();
             let creates =
                 load::closed(&s.target, args.conns, warm_up, measure, creates_for(&long)).await?;
+            // A new patient in the same store, now as big: what the long record alone costs,
+            // apart from what the store's growth does.
+            let beside = create_patient(&s.target, "Beside").await?;
+            let beside = load::closed(
+                &s.target,
+                args.conns,
+                warm_up,
+                measure,
+                creates_for(&beside),
+            )
+            .await?;
             println!(
-                "{:<20} creates, a patient with {n:>7} Observations  {}  ({:.2}x the new patient's; seeded at {seed_rate:.0}/s)",
+                "{:<20} creates, a patient with {n:>7} Observations  {}  ({:.2}x a new patient's in the same store, {:.2}x the first new patient's; seeded at {seed_rate:.0}/s)",
                 s.name,
                 line(&creates),
+                creates.rate() / beside.rate(),
                 creates.rate() / base.rate()
+            );
+            println!(
+                "{:<20} creates, a new patient beside it              {}  ({:.2}x the first new patient's: the store's growth)",
+                s.name,
+                line(&beside),
+                beside.rate() / base.rate()
             );
             let search =
                 load::closed(&s.target, args.conns, warm_up, measure, search_for(&long)).await?;
