@@ -2,17 +2,17 @@
 //! committed as one, a batch entry by entry.
 
 use super::*;
+use futures::StreamExt;
 
-/// Where an entry's resource will live: `Type/new-id` for a POST, the url for a PUT.
+/// Where an entry's resource will live: `Type/new-id` for a POST (the type its url names,
+/// which the resource must then be; none when the url is not a bare type), the url for a
+/// PUT.
 pub(super) fn planned_target(e: &Entry) -> Option<String> {
     match (&e.method[..], &e.resource) {
-        ("POST", Some(r)) => Some(format!(
-            "{}/{}",
-            r.get("resourceType")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            new_id()
-        )),
+        ("POST", Some(_)) => {
+            let rt = e.url_path.trim_end_matches('/');
+            (!rt.is_empty() && !rt.contains('/')).then(|| format!("{rt}/{}", new_id()))
+        }
         ("PUT", _) => Some(e.url_path.clone()),
         _ => None,
     }
@@ -23,6 +23,18 @@ pub(super) fn touched<'a>(stored: impl Iterator<Item = &'a Stored>) -> Option<St
     let set: BTreeSet<&str> = stored.filter_map(|s| s.patient_id.as_deref()).collect();
     (!set.is_empty()).then(|| set.into_iter().collect::<Vec<_>>().join(" "))
 }
+
+/// A response Bundle's entry for an entry's answer: what it read goes in the entry's
+/// `resource`, beside its `response` (which has no element for it in FHIR R4).
+fn answered(mut response: Value) -> Value {
+    match response.as_object_mut().and_then(|o| o.remove("resource")) {
+        Some(resource) => json!({"resource": resource, "response": response}),
+        None => json!({"response": response}),
+    }
+}
+
+/// How many of a batch's plain creates are carried out at once.
+const BATCH_IN_FLIGHT: usize = 32;
 
 /// One Bundle entry's request, read.
 #[derive(Debug)]
@@ -37,6 +49,12 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// A create that no other entry of a batch can touch or be touched by: a POST without
+    /// `ifNoneExist` (its id is new; a conditional create must see the entries before it).
+    fn plain_create(&self) -> bool {
+        self.method == "POST" && self.if_none_exist.is_none()
+    }
+
     fn read(i: usize, entry: Value) -> Result<Self, AppError> {
         let Value::Object(mut entry) = entry else {
             return Err(invalid(
@@ -247,7 +265,7 @@ impl FhirApi {
                 Err(Fail::App(err)) => return Err(Fail::App(within_entry(err, i))),
                 Err(denied) => return Err(denied),
             };
-            responses[i] = json!({"response": response});
+            responses[i] = answered(response);
         }
         for n in notices {
             tx.insert_notification(n).await?;
@@ -258,35 +276,68 @@ impl FhirApi {
         ))
     }
 
+    /// A batch: each entry in a write of its own, answered in the Bundle's order. A run of
+    /// plain creates (POST without `ifNoneExist`), which cannot touch each other, is carried
+    /// out side by side, up to [`BATCH_IN_FLIGHT`] at once, so that its writes share durable
+    /// commits instead of waiting for one each; every other entry runs alone, after all
+    /// before it, as it would in a request of its own.
     pub(super) async fn batch(
         &self,
         caller: &Caller,
         entries: Vec<Value>,
     ) -> Result<Value, AppError> {
         let mut responses = Vec::with_capacity(entries.len());
-        for (i, entry) in entries.into_iter().enumerate() {
-            let result = async {
-                let mut e = Entry::read(i, entry)?;
-                let target = planned_target(&e);
-                let mut tx = self.store.begin().await?;
-                let response = self
-                    .entry_in(caller, &mut tx, &mut e, target.as_deref())
-                    .await?;
-                tx.commit().await?;
-                Ok(response)
-            }
-            .await;
-            let result = self.settle(result).await;
-            responses.push(match result {
-                Ok(r) => json!({"response": r}),
-                Err(AppError::Storage(e)) => return Err(AppError::Storage(e)),
-                Err(err) => {
-                    let (status, outcome) = status_of(&err);
-                    json!({"response": {"status": status, "outcome": outcome.to_json()}})
+        let mut read = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| Entry::read(i, entry))
+            .peekable();
+        let plain = |e: &Result<Entry, AppError>| e.as_ref().is_ok_and(Entry::plain_create);
+        while let Some(first) = read.next() {
+            let mut run = Vec::new();
+            if plain(&first) {
+                while let Some(next) = read.next_if(plain) {
+                    run.push(next);
                 }
-            });
+            }
+            run.insert(0, first);
+            let results: Vec<Result<Value, AppError>> = futures::stream::iter(run)
+                .map(|e| self.batch_entry(caller, e))
+                .buffered(BATCH_IN_FLIGHT)
+                .collect()
+                .await;
+            for result in results {
+                responses.push(match result {
+                    Ok(r) => answered(r),
+                    Err(AppError::Storage(e)) => return Err(AppError::Storage(e)),
+                    Err(err) => {
+                        let (status, outcome) = status_of(&err);
+                        json!({"response": {"status": status, "outcome": outcome.to_json()}})
+                    }
+                });
+            }
         }
         Ok(json!({"resourceType": "Bundle", "type": "batch-response", "entry": responses}))
+    }
+
+    /// One batch entry, in a write of its own: its `response`.
+    async fn batch_entry(
+        &self,
+        caller: &Caller,
+        entry: Result<Entry, AppError>,
+    ) -> Result<Value, AppError> {
+        let result = async {
+            let mut e = entry?;
+            let target = planned_target(&e);
+            let mut tx = self.store.begin().await?;
+            let response = self
+                .entry_in(caller, &mut tx, &mut e, target.as_deref())
+                .await?;
+            tx.commit().await?;
+            Ok(response)
+        }
+        .await;
+        self.settle(result).await
     }
 
     /// Carries out one entry inside a transaction; returns its `response`.

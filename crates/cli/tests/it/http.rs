@@ -350,6 +350,86 @@ async fn a_transaction_with_one_bad_entry_writes_nothing_over_http() {
     }
 }
 
+/// A batch's plain creates run side by side, sharing commits; the answers still line up
+/// with the entries, a bad entry sinks none of the others, and every other entry (an update,
+/// a read, a conditional create) runs after all before it, as a request of its own would.
+#[tokio::test]
+async fn a_batch_answers_each_entry_in_order_and_a_bad_one_sinks_nothing_else() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.put_json(
+            "/fhir/Patient/b1",
+            r#"{"resourceType":"Patient","id":"b1"}"#,
+            None,
+        )
+        .await;
+        let heart_rate = |n: usize| {
+            json!({"resource": {"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": "Patient/b1"},
+                "valueQuantity": {"value": 60 + n, "unit": "/min"}},
+                "request": {"method": "POST", "url": "Observation"}})
+        };
+        let conditional = json!({"resource": {"resourceType": "Observation", "status": "final",
+            "identifier": [{"system": "urn:test", "value": "once"}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": "Patient/b1"}},
+            "request": {"method": "POST", "url": "Observation", "ifNoneExist": "identifier=urn:test|once"}});
+        let mut entries = vec![
+            json!({"resource": {"resourceType": "Patient", "name": [{"family": "Batch"}]},
+                "request": {"method": "POST", "url": "Patient"}}),
+            json!({"resource": {"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": "Patient/b1"}},
+                "request": {"method": "POST", "url": "Patient"}}),
+        ];
+        entries.extend((0..70).map(heart_rate));
+        entries.push(json!({"resource": {"resourceType": "Patient", "id": "b1", "name": [{"family": "Renamed"}]},
+            "request": {"method": "PUT", "url": "Patient/b1"}}));
+        entries.push(json!({"request": {"method": "GET", "url": "Patient/b1"}}));
+        entries.push(conditional.clone());
+        entries.push(conditional);
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
+        let (status, b) = outcome(app.post_json("/fhir", batch.to_string()).await).await;
+        assert_eq!(status, 200, "{backend:?}: {b}");
+        let answers = b["entry"].as_array().unwrap();
+        assert_eq!(answers.len(), 76, "{backend:?}: one answer per entry");
+        let status_of = |k: usize| answers[k]["response"]["status"].as_str().unwrap_or("");
+        let location_of = |k: usize| answers[k]["response"]["location"].as_str().unwrap_or("");
+        assert!(status_of(0).starts_with("201") && location_of(0).contains("Patient/"));
+        assert!(
+            status_of(1).starts_with('4'),
+            "{backend:?}: an Observation posted as a Patient is refused: {}",
+            answers[1]
+        );
+        for k in 2..72 {
+            assert!(
+                status_of(k).starts_with("201") && location_of(k).contains("Observation/"),
+                "{backend:?} entry {k}: {}",
+                answers[k]
+            );
+        }
+        assert!(status_of(72).starts_with("200"), "{backend:?}: {}", answers[72]);
+        assert_eq!(
+            answers[73]["resource"]["name"][0]["family"], "Renamed",
+            "{backend:?}: the read comes after the update before it: {}",
+            answers[73]
+        );
+        assert!(status_of(74).starts_with("201"), "{backend:?}: {}", answers[74]);
+        assert!(
+            status_of(75).starts_with("200"),
+            "{backend:?}: the second conditional create finds the first: {}",
+            answers[75]
+        );
+        let ids: std::collections::BTreeSet<&str> = (2..72).map(location_of).collect();
+        assert_eq!(ids.len(), 70, "{backend:?}: seventy new Observations");
+        let (_, found) =
+            outcome(app.get("/fhir/Observation?subject=Patient/b1&_summary=count").await).await;
+        assert_eq!(found["total"], 71, "{backend:?}: {found}");
+        app.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn concurrent_updates_with_the_same_if_match_give_one_412() {
     for backend in backends() {
