@@ -431,12 +431,15 @@ impl Group {
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
         let file = self.file.clone().expect("only on an SQLite file");
-        let checkpoints = self.checkpoints.is_some();
+        let checkpoints = self.checkpoints.clone();
         Ok(move || {
             let conn = match spare {
                 Some(c) => c,
-                None => crate::lite::open_writer(&file, checkpoints)?,
+                None => crate::lite::open_writer(&file, checkpoints.is_some())?,
             };
+            if let Some(c) = &checkpoints {
+                c.before_write(&conn);
+            }
             conn.execute_batch("BEGIN IMMEDIATE")?;
             Ok(conn)
         })

@@ -131,14 +131,19 @@ pub(crate) fn open_writer(
 /// starts it over only when, as it begins, every frame is copied back and no reader is in
 /// the WAL, and under steady load some reader always is. So the file would grow for as long
 /// as the load lasts (a gigabyte a minute at a thousand creates a second). Past
-/// [`WAL_CAP_FRAMES`], the checkpointer makes a truncating checkpoint: writers wait while it
-/// copies the rest and the readers in the WAL finish, at most [`CAP_WAIT`]; if a reader
-/// holds on longer (a population run's scan), it gives up and tries again next time.
+/// [`WAL_CAP_FRAMES`], the checkpointer says so, and the writer, before its next
+/// transaction ([`Checkpointer::before_write`]), makes a truncating checkpoint: it copies
+/// the rest back and waits for the readers in the WAL to finish, at most [`CAP_WAIT`]. The
+/// writer, not the checkpointer, because a checkpoint that must wait for the writer's lock
+/// would never find it free between two batches. A reader that holds on longer (a
+/// population run's scan) leaves the WAL as it is until the checkpointer says so again.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     /// A wake-up, with whom to tell when that checkpoint is done (if anyone waits for it).
     nudges: std::sync::mpsc::SyncSender<Option<std::sync::mpsc::Sender<()>>>,
     pace: Arc<Pace>,
+    /// The WAL was past its cap at the last checkpoint.
+    over_cap: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// WAL pages past which the checkpointer starts the WAL over and cuts its file to nothing
@@ -178,6 +183,8 @@ impl Checkpointer {
             every: AtomicU64::new(16),
         });
         let paced = pace.clone();
+        let over_cap = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let over = over_cap.clone();
         let spawned = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
@@ -205,7 +212,7 @@ impl Checkpointer {
                                     .every
                                     .store((WAL_FRAMES / per_commit).clamp(1, 4096), Ordering::Relaxed);
                                 if pages > cap {
-                                    truncate_wal(c);
+                                    over.store(true, Ordering::Relaxed);
                                 }
                             }
                             Err(e) => {
@@ -224,7 +231,11 @@ impl Checkpointer {
             tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints itself");
             return None;
         }
-        Some(Checkpointer { nudges, pace })
+        Some(Checkpointer {
+            nudges,
+            pace,
+            over_cap,
+        })
     }
 
     /// Counts a commit, and wakes the checkpointer when enough were made since it was last
@@ -236,6 +247,14 @@ impl Checkpointer {
             && self.nudges.try_send(None).is_ok()
         {
             self.pace.woken_at.store(n, Ordering::Relaxed);
+        }
+    }
+
+    /// What the writer does on `conn`, outside any transaction, before it opens the next
+    /// one: starts the WAL over if the last checkpoint found it past its cap.
+    pub(crate) fn before_write(&self, conn: &Connection) {
+        if self.over_cap.swap(false, Ordering::Relaxed) {
+            truncate_wal(conn);
         }
     }
 
@@ -398,8 +417,8 @@ mod tests {
     }
 
     /// Under steady load some reader is always in the WAL, so no passive checkpoint lets it
-    /// start over; past its cap the checkpointer waits briefly for the readers and cuts the
-    /// file, and a reader that holds on leaves it for next time, holding up nobody.
+    /// start over; past its cap the writer, before its next transaction, waits briefly for
+    /// the readers and cuts the file, and a reader that holds on leaves it for next time.
     #[test]
     fn a_wal_past_its_cap_is_cut_once_its_readers_let_go() {
         let dir = std::env::temp_dir().join(format!("coproduce-cap-{}", uuid::Uuid::new_v4()));
@@ -431,6 +450,7 @@ mod tests {
         assert_eq!(in_wal(), 50, "the reader's snapshot holds 50 rows");
         write(200);
         checkpointer.checkpoint();
+        checkpointer.before_write(&writer);
         write(1);
         assert!(
             wal() > 800_000,
@@ -438,7 +458,10 @@ mod tests {
             wal()
         );
         reader.conn().execute_batch("COMMIT").unwrap();
+        checkpointer.before_write(&writer);
+        assert!(wal() > 800_000, "only a checkpoint past the cap has it cut");
         checkpointer.checkpoint();
+        checkpointer.before_write(&writer);
         assert_eq!(wal(), 0, "with the reader gone the WAL is cut");
         write(1);
         assert!(wal() < 100_000, "and starts over: {} bytes", wal());
