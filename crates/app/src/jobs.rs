@@ -166,12 +166,13 @@ impl Jobs {
                     .await?;
             }
         }
-        // A patient written to while their row was built stays pending: the writer does not
-        // wait for a long record here, and a population run catches it up.
+        // A patient written to while their row was built stays pending, and a long record
+        // rebuilt lately waits its pause: the writer does not wait for a long record here,
+        // and a population run catches it up.
         pass.records_updated = self
             .watcher
             .store()
-            .apply_pending_patient_records(coproduce_store::Moved::Leave)
+            .catch_up_patient_records(coproduce_core::unix_millis(self.clock.now()))
             .await?;
         Ok(pass)
     }

@@ -127,6 +127,9 @@ pub struct Store {
     audit_key: Option<AuditKey>,
     /// Lines of their own that each projection row carries beside the resources.
     record_lines: Vec<std::sync::Arc<dyn RecordLine>>,
+    /// Long records the background pass rebuilt lately, and until when (Unix ms) it leaves
+    /// them ([`Store::catch_up_patient_records`]).
+    paced: records::Paced,
 }
 
 /// A key kept outside the database that seals the audit trail's head. Never printed.
@@ -239,6 +242,7 @@ impl Store {
                     lite: file.map(|f| std::sync::Arc::new(lite::Readers::new(f))),
                     audit_key: None,
                     record_lines: Vec::new(),
+                    paced: records::Paced::default(),
                 })
             }
             Backend::Postgres => {
@@ -258,6 +262,7 @@ impl Store {
                     lite: None,
                     audit_key: None,
                     record_lines: Vec::new(),
+                    paced: records::Paced::default(),
                 })
             }
         }

@@ -20,6 +20,20 @@ use tokio::sync::mpsc;
 
 const META_KEY: &str = "measure_projection";
 
+/// How long the background pass leaves a record it rebuilt before it rebuilds it again, per
+/// resource in it (ms): 100 s for 100,000 resources, whose rebuild takes a core about three
+/// seconds, so that rebuilding a long record written to all the time takes a few per cent
+/// of a core, not the second core. Records shorter than [`PACED_FROM`] are not paced.
+const PACE_MS_PER_RESOURCE: i64 = 1;
+
+/// Resources a record holds before the background pass paces its rebuilds (a pause under a
+/// second, shorter than the time between passes, would change nothing).
+const PACED_FROM: usize = 1_000;
+
+/// Long records the background pass rebuilt lately: patient id, and the Unix ms before
+/// which it leaves them pending.
+pub(crate) type Paced = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>;
+
 /// A line of its own that each projection row carries before the resources: what a workflow
 /// derives from a patient's whole record when their row is built (the partnership's promise
 /// facts, say), so that a population run reads that instead of the resources. The store
@@ -173,6 +187,15 @@ fn built(rows: Vec<ResourceRow>, lines: &Lines) -> Result<Vec<(String, Vec<u8>)>
         .filter(|(_, (exists, _))| *exists)
         .map(|(p, (_, items))| (p, row(lines, &items)))
         .collect())
+}
+
+/// How many resources each patient's rows hold.
+fn sizes(rows: &[ResourceRow]) -> Vec<(String, usize)> {
+    let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+    for (patient, ..) in rows {
+        *n.entry(patient).or_default() += 1;
+    }
+    n.into_iter().map(|(p, n)| (p.to_string(), n)).collect()
 }
 
 /// A batch of projection rows: (patient id, the record as [`projection::encode`] gave it).
@@ -340,6 +363,29 @@ impl Store {
         Ok(())
     }
 
+    /// The background pass: brings the projection rows marked pending up to date as
+    /// [`Store::apply_pending_patient_records`] does with [`Moved::Leave`], at `now_ms` (Unix
+    /// ms), except a long record rebuilt lately, which stays pending until its pause is over
+    /// (`PACE_MS_PER_RESOURCE` per resource it held). A write's own cost never depends on
+    /// the record; this keeps the pass beside it from costing a core while one long record is
+    /// written to. A population run rebuilds every pending row, paused or not.
+    pub async fn catch_up_patient_records(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.paced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now_ms);
+        let mut done = 0;
+        let mut after = String::new();
+        loop {
+            let (batch, last) = self.read_pending_paced(&after, 100, Some(now_ms)).await?;
+            let Some(last) = last else {
+                return Ok(done);
+            };
+            after = last;
+            done += self.write_pending(batch, Moved::Leave).await?;
+        }
+    }
+
     /// Brings the projection rows marked pending up to date, 100 patients at a time
     /// ([`Store::read_pending`], then [`Store::write_pending`]), and returns how many
     /// patients were rebuilt. With [`Moved::Leave`] a patient written to in between stays
@@ -366,7 +412,19 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<PendingBatch, StoreError> {
-        let pending: Vec<(String, i64)> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(self.read_pending_paced(after, limit, None).await?.0)
+    }
+
+    /// As [`Store::read_pending`]; with `paced` (the background pass's now, Unix ms) a
+    /// record still in its pause is left out and every long record built gets one. Also
+    /// returns the last patient read, paused or not, to go on after.
+    async fn read_pending_paced(
+        &self,
+        after: &str,
+        limit: usize,
+        paced: Option<i64>,
+    ) -> Result<(PendingBatch, Option<String>), StoreError> {
+        let mut pending: Vec<(String, i64)> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT patient_id, marks FROM patient_records_pending WHERE patient_id > $1 \
              ORDER BY patient_id LIMIT {}",
             limit.max(1)
@@ -377,8 +435,13 @@ impl Store {
         .iter()
         .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
         .collect();
+        let last = pending.last().map(|(p, _)| p.clone());
+        if let Some(now) = paced {
+            let paused = self.paced.lock().unwrap_or_else(|e| e.into_inner());
+            pending.retain(|(p, _)| paused.get(p).is_none_or(|until| *until <= now));
+        }
         if pending.is_empty() {
-            return Ok(PendingBatch::default());
+            return Ok((PendingBatch::default(), last));
         }
         let ids: Vec<String> = pending.iter().map(|(p, _)| p.clone()).collect();
         let marks: Vec<String> = (1..=ids.len()).map(|k| format!("${k}")).collect();
@@ -392,17 +455,25 @@ impl Store {
                     let rows = readers
                         .lend()?
                         .rows(&sql, &args(&ids), |r| resource_row(r))?;
-                    built(rows, &lines)
+                    Ok::<_, StoreError>((sizes(&rows), built(rows, &lines)?))
                 })
                 .await
             }
             None => {
                 let rows = self.fetch(&sql, &args(&ids), resource_row).await?;
-                tokio::task::spawn_blocking(move || built(rows, &lines)).await
+                tokio::task::spawn_blocking(move || Ok((sizes(&rows), built(rows, &lines)?))).await
             }
         }
         .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??;
-        Ok(PendingBatch { pending, rows })
+        let (sizes, rows) = rows;
+        if let Some(now) = paced {
+            let mut paused = self.paced.lock().unwrap_or_else(|e| e.into_inner());
+            for (patient, n) in sizes.into_iter().filter(|(_, n)| *n >= PACED_FROM) {
+                let pause = i64::try_from(n).unwrap_or(i64::MAX) * PACE_MS_PER_RESOURCE;
+                paused.insert(patient, now.saturating_add(pause));
+            }
+        }
+        Ok((PendingBatch { pending, rows }, last))
     }
 
     /// Writes a batch [`Store::read_pending`] built, in one short transaction: the rows of

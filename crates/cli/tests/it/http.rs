@@ -409,13 +409,21 @@ async fn a_batch_answers_each_entry_in_order_and_a_bad_one_sinks_nothing_else() 
                 answers[k]
             );
         }
-        assert!(status_of(72).starts_with("200"), "{backend:?}: {}", answers[72]);
+        assert!(
+            status_of(72).starts_with("200"),
+            "{backend:?}: {}",
+            answers[72]
+        );
         assert_eq!(
             answers[73]["resource"]["name"][0]["family"], "Renamed",
             "{backend:?}: the read comes after the update before it: {}",
             answers[73]
         );
-        assert!(status_of(74).starts_with("201"), "{backend:?}: {}", answers[74]);
+        assert!(
+            status_of(74).starts_with("201"),
+            "{backend:?}: {}",
+            answers[74]
+        );
         assert!(
             status_of(75).starts_with("200"),
             "{backend:?}: the second conditional create finds the first: {}",
@@ -423,8 +431,11 @@ async fn a_batch_answers_each_entry_in_order_and_a_bad_one_sinks_nothing_else() 
         );
         let ids: std::collections::BTreeSet<&str> = (2..72).map(location_of).collect();
         assert_eq!(ids.len(), 70, "{backend:?}: seventy new Observations");
-        let (_, found) =
-            outcome(app.get("/fhir/Observation?subject=Patient/b1&_summary=count").await).await;
+        let (_, found) = outcome(
+            app.get("/fhir/Observation?subject=Patient/b1&_summary=count")
+                .await,
+        )
+        .await;
         assert_eq!(found["total"], 71, "{backend:?}: {found}");
         app.finish().await;
     }
