@@ -112,8 +112,12 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
+/// A new resource's id: a UUID of version 7, which begins with the time it was made, so
+/// that the store's indexes by id take new resources near their ends rather than at random
+/// places (with random ids each create dirtied a page of every such index, and a big
+/// store's commits wrote about 100 KB of pages per create).
 fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Why an interaction did not happen: an ordinary error, or a denial whose audit row is
