@@ -382,17 +382,23 @@ impl Lent<'_> {
 mod tests {
     use super::*;
 
-    /// The writer leaves checkpoints to the checkpointer: its commits stay in the WAL until
-    /// the checkpointer copies them into the database file.
-    #[test]
-    fn the_checkpointer_copies_the_writers_wal_into_the_database() {
-        let dir = std::env::temp_dir().join(format!("coproduce-ckpt-{}", uuid::Uuid::new_v4()));
+    /// A new SQLite file in a directory of its own, with a table `t`, and its writer.
+    fn store_file(name: &str) -> (PathBuf, PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("coproduce-{name}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("store.db");
         // The store's file exists before its writer opens it (sqlx makes it).
         drop(Connection::open(&file).unwrap());
         let writer = open_writer(&file, true).unwrap();
         writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        (dir, file, writer)
+    }
+
+    /// The writer leaves checkpoints to the checkpointer: its commits stay in the WAL until
+    /// the checkpointer copies them into the database file.
+    #[test]
+    fn the_checkpointer_copies_the_writers_wal_into_the_database() {
+        let (dir, file, writer) = store_file("ckpt");
         let checkpointer = Checkpointer::start(file.clone()).unwrap();
         let size = || std::fs::metadata(&file).unwrap().len();
         let before = size();
@@ -421,12 +427,7 @@ mod tests {
     /// the readers and cuts the file, and a reader that holds on leaves it for next time.
     #[test]
     fn a_wal_past_its_cap_is_cut_once_its_readers_let_go() {
-        let dir = std::env::temp_dir().join(format!("coproduce-cap-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("store.db");
-        drop(Connection::open(&file).unwrap());
-        let writer = open_writer(&file, true).unwrap();
-        writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        let (dir, file, writer) = store_file("cap");
         let checkpointer = Checkpointer::start_capped(file.clone(), 100).unwrap();
         let wal = || std::fs::metadata(dir.join("store.db-wal")).map_or(0, |m| m.len());
         let write = |n: usize| {

@@ -350,19 +350,24 @@ async fn a_transaction_with_one_bad_entry_writes_nothing_over_http() {
     }
 }
 
+/// A server holding one bare Patient, `id`.
+async fn with_patient(backend: TestBackend, id: &str) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    let patient = json!({"resourceType": "Patient", "id": id});
+    let resp = app
+        .put_json(&format!("/fhir/Patient/{id}"), patient.to_string(), None)
+        .await;
+    assert!(resp.status().is_success(), "{id}: {}", resp.status());
+    app
+}
+
 /// A batch's plain creates run side by side, sharing commits; the answers still line up
 /// with the entries, a bad entry sinks none of the others, and every other entry (an update,
 /// a read, a conditional create) runs after all before it, as a request of its own would.
 #[tokio::test]
 async fn a_batch_answers_each_entry_in_order_and_a_bad_one_sinks_nothing_else() {
     for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.put_json(
-            "/fhir/Patient/b1",
-            r#"{"resourceType":"Patient","id":"b1"}"#,
-            None,
-        )
-        .await;
+        let app = with_patient(backend, "b1").await;
         let heart_rate = |n: usize| {
             json!({"resource": {"resourceType": "Observation", "status": "final",
                 "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
@@ -443,13 +448,7 @@ async fn a_batch_answers_each_entry_in_order_and_a_bad_one_sinks_nothing_else() 
 #[tokio::test]
 async fn concurrent_updates_with_the_same_if_match_give_one_412() {
     for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.put_json(
-            "/fhir/Patient/c1",
-            r#"{"resourceType":"Patient","id":"c1"}"#,
-            None,
-        )
-        .await;
+        let app = with_patient(backend, "c1").await;
         let body = r#"{"resourceType":"Patient","id":"c1","active":true}"#;
         let (a, b) = tokio::join!(
             app.put_json("/fhir/Patient/c1", body, Some("W/\"1\"")),
