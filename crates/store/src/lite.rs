@@ -146,8 +146,8 @@ pub(crate) struct Checkpointer {
     over_cap: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// WAL pages past which the checkpointer starts the WAL over and cuts its file to nothing
-/// (256 MiB at 4 KiB pages).
+/// WAL pages past which the writer, told by the checkpointer, starts the WAL over and cuts
+/// its file to nothing (256 MiB at 4 KiB pages).
 const WAL_CAP_FRAMES: i64 = 8 * crate::WAL_CHECKPOINT_PAGES;
 
 /// How long a truncating checkpoint waits for the readers still in the WAL (and holds up
@@ -283,7 +283,7 @@ fn truncate_wal(c: &Connection) {
     }
     let back = Duration::from_millis(crate::BUSY_TIMEOUT_MS as u64);
     if let Err(e) = c.busy_timeout(back) {
-        tracing::warn!(error = %e, "the checkpointer's wait for locks could not be set back");
+        tracing::warn!(error = %e, "the writer's wait for locks could not be set back");
     }
 }
 

@@ -374,16 +374,7 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, until| *until > now_ms);
-        let mut done = 0;
-        let mut after = String::new();
-        loop {
-            let (batch, last) = self.read_pending_paced(&after, 100, Some(now_ms)).await?;
-            let Some(last) = last else {
-                return Ok(done);
-            };
-            after = last;
-            done += self.write_pending(batch, Moved::Leave).await?;
-        }
+        self.apply_pending(Moved::Leave, Some(now_ms)).await
     }
 
     /// Brings the projection rows marked pending up to date, 100 patients at a time
@@ -391,14 +382,20 @@ impl Store {
     /// patients were rebuilt. With [`Moved::Leave`] a patient written to in between stays
     /// pending.
     pub async fn apply_pending_patient_records(&self, moved: Moved) -> Result<u64, StoreError> {
+        self.apply_pending(moved, None).await
+    }
+
+    /// Both passes over the pending rows, 100 patients at a time; `paced` as in
+    /// [`Store::read_pending_paced`].
+    async fn apply_pending(&self, moved: Moved, paced: Option<i64>) -> Result<u64, StoreError> {
         let mut done = 0;
         let mut after = String::new();
         loop {
-            let batch = self.read_pending(&after, 100).await?;
-            let Some((last, _)) = batch.pending.last() else {
+            let (batch, last) = self.read_pending_paced(&after, 100, paced).await?;
+            let Some(last) = last else {
                 return Ok(done);
             };
-            after = last.clone();
+            after = last;
             done += self.write_pending(batch, moved).await?;
         }
     }
