@@ -113,6 +113,12 @@ pub(crate) fn open_writer(
         crate::WAL_CHECKPOINT_PAGES
     };
     c.pragma_update(None, "wal_autocheckpoint", threshold)?;
+    // A WAL started over is written from its start again, over the blocks its file has: a
+    // file cut shorter would grow again, and every block it frees and takes back costs
+    // the commits of that moment a wait for the file system's journal (with online
+    // discard, hundreds of milliseconds). Only a WAL that grew far past its cap (readers
+    // held it) is cut back, to that.
+    c.pragma_update(None, "journal_size_limit", WAL_KEPT_FRAMES * PAGE_BYTES)?;
     // Each write's savepoint keeps the pages it changes first in a sub-journal: in memory,
     // not in a temporary file written page by page.
     c.pragma_update(None, "temp_store", "MEMORY")?;
@@ -132,7 +138,7 @@ pub(crate) fn open_writer(
 /// the WAL, and under steady load some reader always is. So the file would grow for as long
 /// as the load lasts (a gigabyte a minute at a thousand creates a second). Past
 /// [`WAL_CAP_FRAMES`], the checkpointer says so, and the writer, before its next
-/// transaction ([`Checkpointer::before_write`]), makes a truncating checkpoint: it copies
+/// transaction ([`Checkpointer::before_write`]), makes a restarting checkpoint: it copies
 /// the rest back and waits for the readers in the WAL to finish, at most [`CAP_WAIT`]. The
 /// writer, not the checkpointer, because a checkpoint that must wait for the writer's lock
 /// would never find it free between two batches. A reader that holds on longer (a
@@ -146,13 +152,19 @@ pub(crate) struct Checkpointer {
     over_cap: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// WAL pages past which the writer, told by the checkpointer, starts the WAL over and cuts
-/// its file to nothing (256 MiB at 4 KiB pages).
+/// WAL pages past which the writer, told by the checkpointer, starts the WAL over (256 MiB
+/// at 4 KiB pages). Its file keeps the size it had, up to [`WAL_KEPT_FRAMES`].
 const WAL_CAP_FRAMES: i64 = 8 * crate::WAL_CHECKPOINT_PAGES;
 
-/// How long a truncating checkpoint waits for the readers still in the WAL (and holds up
-/// the writer meanwhile) before it gives up until the next time.
-const CAP_WAIT: Duration = Duration::from_millis(50);
+/// The WAL's pages past which its file is cut back when it starts over (1 GiB).
+const WAL_KEPT_FRAMES: i64 = 4 * WAL_CAP_FRAMES;
+
+/// SQLite's page size, which the store leaves at its default.
+const PAGE_BYTES: i64 = 4096;
+
+/// How long the writer's restarting checkpoint waits for the readers still in the WAL (and
+/// holds up the writes meanwhile) before it gives up until the next time.
+const CAP_WAIT: Duration = Duration::from_millis(20);
 
 /// Commits counted, the count at the last wake-up, and the commits between wake-ups.
 #[derive(Debug)]
@@ -189,7 +201,8 @@ impl Checkpointer {
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 let mut conn = None;
-                let mut last = 0;
+                // Commits counted, and the WAL's pages, at the last checkpoint.
+                let (mut last, mut last_pages) = (0, 0);
                 // Ends when the store, and with it the last sender, is gone.
                 while let Ok(done) = wake.recv() {
                     if conn.is_none() {
@@ -206,11 +219,13 @@ impl Checkpointer {
                             r.get::<_, i64>(1)
                         }) {
                             Ok(pages) => {
-                                let since = commits.saturating_sub(last).max(1);
-                                let per_commit = (pages.max(1) as u64).div_ceil(since);
-                                paced
-                                    .every
-                                    .store((WAL_FRAMES / per_commit).clamp(1, 4096), Ordering::Relaxed);
+                                let every = commits_between(
+                                    pages,
+                                    last_pages,
+                                    commits.saturating_sub(last),
+                                );
+                                paced.every.store(every, Ordering::Relaxed);
+                                last_pages = pages;
                                 if pages > cap {
                                     over.store(true, Ordering::Relaxed);
                                 }
@@ -239,7 +254,7 @@ impl Checkpointer {
     }
 
     /// Counts a commit, and wakes the checkpointer when enough were made since it was last
-    /// woken (if it is still busy, this one is left to the next).
+    /// woken ([`commits_between`]; if it is still busy, this one is left to the next).
     pub(crate) fn nudge(&self) {
         let n = self.pace.commits.fetch_add(1, Ordering::Relaxed) + 1;
         let woken = self.pace.woken_at.load(Ordering::Relaxed);
@@ -254,7 +269,7 @@ impl Checkpointer {
     /// one: starts the WAL over if the last checkpoint found it past its cap.
     pub(crate) fn before_write(&self, conn: &Connection) {
         if self.over_cap.swap(false, Ordering::Relaxed) {
-            truncate_wal(conn);
+            restart_wal(conn);
         }
     }
 
@@ -267,18 +282,37 @@ impl Checkpointer {
     }
 }
 
-/// Copies the rest of the WAL back, waits up to [`CAP_WAIT`] for the readers still in it, and
-/// starts it over with its file cut to nothing. A reader that holds on longer leaves it as it
-/// is (SQLite answers busy, which is no failure); anything else is logged.
-fn truncate_wal(c: &Connection) {
-    let waited = c.busy_timeout(CAP_WAIT).and_then(|()| {
-        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
-        })
-    });
+/// How many commits to let pass before the next checkpoint, so that about [`WAL_FRAMES`]
+/// pages are written between two: learnt from the last ones, in which the WAL went from
+/// `before` pages to `pages` over `commits` commits. Its pages count from its last start, so
+/// fewer than before means it started over in between, and all of them are new. (Under
+/// load it starts over only when the cap makes it, so its pages are no measure of one
+/// commit's: counted so, the checkpointer ran after every commit and copied and synced the
+/// database each time.)
+fn commits_between(pages: i64, before: i64, commits: u64) -> u64 {
+    let written = if pages >= before {
+        pages - before
+    } else {
+        pages
+    };
+    let per_commit = (written.max(1) as u64).div_ceil(commits.max(1));
+    (WAL_FRAMES / per_commit).clamp(1, 4096)
+}
+
+/// Copies the rest of the WAL back and waits, at most [`CAP_WAIT`], for the readers still
+/// in it to finish, so that the writer's next transaction writes the WAL from its start
+/// again (over the pages already there: the file is not cut and grown again, and a commit
+/// does not pay for new blocks). A reader that holds on longer leaves it as it is (SQLite
+/// answers busy, which is no failure); anything else is logged.
+fn restart_wal(c: &Connection) {
+    let started = std::time::Instant::now();
+    let waited = c
+        .busy_handler(Some(wait_for_readers))
+        .and_then(|()| c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)));
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     match waited {
-        Ok(0) => tracing::debug!("the WAL was started over"),
-        Ok(_) => tracing::debug!("a reader held the WAL; it is started over later"),
+        Ok(0) => tracing::debug!(took_ms, "the WAL starts over"),
+        Ok(_) => tracing::debug!(took_ms, "a reader held the WAL; it starts over later"),
         Err(e) => tracing::warn!(error = %e, "the WAL could not be started over"),
     }
     let back = Duration::from_millis(crate::BUSY_TIMEOUT_MS as u64);
@@ -286,6 +320,16 @@ fn truncate_wal(c: &Connection) {
         tracing::warn!(error = %e, "the writer's wait for locks could not be set back");
     }
 }
+
+/// The busy handler of [`restart_wal`]: short naps, so that the writer goes on as soon as
+/// the last reader lets go (SQLite's own waits grow to 50 ms each), until [`CAP_WAIT`].
+fn wait_for_readers(tries: i32) -> bool {
+    std::thread::sleep(READER_NAP);
+    u128::from(tries.unsigned_abs()) < CAP_WAIT.as_micros() / READER_NAP.as_micros()
+}
+
+/// One nap of [`wait_for_readers`].
+const READER_NAP: Duration = Duration::from_micros(200);
 
 /// The read-only connections of one SQLite database file.
 #[derive(Debug)]
@@ -422,11 +466,13 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Under steady load some reader is always in the WAL, so no passive checkpoint lets it
-    /// start over; past its cap the writer, before its next transaction, waits briefly for
-    /// the readers and cuts the file, and a reader that holds on leaves it for next time.
+    /// Past its cap the writer, before its next transaction, waits briefly for the readers
+    /// in the WAL: one that holds on leaves the WAL as it is, and the writer goes on at its
+    /// end; once they let go it starts over, from its start, in the file it has (the file is
+    /// not cut). That the wait is what lets the WAL start over under steady reads, where no
+    /// moment is free of readers, shows in `bench/api` (decision 0011), not here.
     #[test]
-    fn a_wal_past_its_cap_is_cut_once_its_readers_let_go() {
+    fn a_wal_past_its_cap_starts_over_once_its_readers_let_go() {
         let (dir, file, writer) = store_file("cap");
         let checkpointer = Checkpointer::start_capped(file.clone(), 100).unwrap();
         let wal = || std::fs::metadata(dir.join("store.db-wal")).map_or(0, |m| m.len());
@@ -452,25 +498,56 @@ mod tests {
         write(200);
         checkpointer.checkpoint();
         checkpointer.before_write(&writer);
+        let held = wal();
         write(1);
         assert!(
-            wal() > 800_000,
-            "a reader in the WAL keeps it ({} bytes), and the writer went on meanwhile",
+            wal() > held,
+            "a reader in the WAL keeps it: the writer went on at its end ({held} -> {} bytes)",
             wal()
         );
         reader.conn().execute_batch("COMMIT").unwrap();
-        checkpointer.before_write(&writer);
-        assert!(wal() > 800_000, "only a checkpoint past the cap has it cut");
         checkpointer.checkpoint();
         checkpointer.before_write(&writer);
-        assert_eq!(wal(), 0, "with the reader gone the WAL is cut");
+        let kept = wal();
+        assert!(kept > 800_000, "the WAL's file is kept: {kept} bytes");
         write(1);
-        assert!(wal() < 100_000, "and starts over: {} bytes", wal());
+        assert_eq!(
+            wal(),
+            kept,
+            "the next write went to its start: the file did not grow"
+        );
+        let pages: i64 = writer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap();
+        assert!(pages < 10, "the WAL holds that write alone: {pages} pages");
         let n: i64 = writer
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 252, "nothing was lost");
         drop((reader, writer));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The checkpointer wakes after about [`WAL_FRAMES`] pages, counted by what commits add
+    /// to the WAL, not by how much it holds (under load it never starts over by itself).
+    #[test]
+    fn the_checkpointer_paces_itself_by_what_commits_add_to_the_wal() {
+        assert_eq!(commits_between(30_064, 30_000, 1), WAL_FRAMES / 64);
+        assert_eq!(commits_between(38_000, 30_000, 500), 512);
+        assert_eq!(
+            commits_between(4_000, 70_000, 250),
+            512,
+            "started over between"
+        );
+        assert_eq!(
+            commits_between(5, 5, 0),
+            4096,
+            "nothing written: the longest pause"
+        );
+        assert_eq!(
+            commits_between(100_000, 0, 1),
+            1,
+            "a huge commit: the next one"
+        );
     }
 }
