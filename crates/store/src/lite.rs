@@ -322,7 +322,7 @@ fn restart_wal(c: &Connection) {
 }
 
 /// The busy handler of [`restart_wal`]: short naps, so that the writer goes on as soon as
-/// the last reader lets go (SQLite's own waits grow to 50 ms each), until [`CAP_WAIT`].
+/// the last reader lets go (SQLite's own waits grow from 1 ms to 100 ms), until [`CAP_WAIT`].
 fn wait_for_readers(tries: i32) -> bool {
     std::thread::sleep(READER_NAP);
     u128::from(tries.unsigned_abs()) < CAP_WAIT.as_micros() / READER_NAP.as_micros()
