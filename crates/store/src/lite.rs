@@ -118,7 +118,7 @@ pub(crate) fn open_writer(
     // the commits of that moment a wait for the file system's journal (with online
     // discard, hundreds of milliseconds). Only a WAL that grew far past its cap (readers
     // held it) is cut back, to that.
-    c.pragma_update(None, "journal_size_limit", WAL_KEPT_FRAMES * PAGE_BYTES)?;
+    c.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)?;
     // Each write's savepoint keeps the pages it changes first in a sub-journal: in memory,
     // not in a temporary file written page by page.
     c.pragma_update(None, "temp_store", "MEMORY")?;
@@ -153,14 +153,12 @@ pub(crate) struct Checkpointer {
 }
 
 /// WAL pages past which the writer, told by the checkpointer, starts the WAL over (256 MiB
-/// at 4 KiB pages). Its file keeps the size it had, up to [`WAL_KEPT_FRAMES`].
+/// at 4 KiB pages). Its file keeps the size it had, up to [`WAL_KEPT_BYTES`].
 const WAL_CAP_FRAMES: i64 = 8 * crate::WAL_CHECKPOINT_PAGES;
 
-/// The WAL's pages past which its file is cut back when it starts over (1 GiB).
-const WAL_KEPT_FRAMES: i64 = 4 * WAL_CAP_FRAMES;
-
-/// SQLite's page size, which the store leaves at its default.
-const PAGE_BYTES: i64 = 4096;
+/// The size past which the WAL's file is cut back when it starts over: 1 GiB, four times
+/// the cap (SQLite's `journal_size_limit` counts bytes).
+const WAL_KEPT_BYTES: i64 = 1 << 30;
 
 /// How long the writer's restarting checkpoint waits for the readers still in the WAL (and
 /// holds up the writes meanwhile) before it gives up until the next time.
