@@ -115,8 +115,10 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
 /// A new resource's id: a UUID of version 7, which begins with the time it was made, so
 /// that the store's indexes by id take new resources near their ends rather than at random
 /// places (with random ids each create dirtied a page of every such index, and a big
-/// store's commits wrote about 100 KB of pages per create).
-fn new_id() -> String {
+/// store's commits wrote about 100 KB of pages per create). Every resource the server or a
+/// workflow makes takes its id from here; a secret (a claim code, a password) never does,
+/// as this id tells when it was made.
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 

@@ -566,7 +566,7 @@ pub fn measure_report(
     }
     let mut report = json!({
         "resourceType": "MeasureReport",
-        "id": uuid::Uuid::new_v4().to_string(),
+        "id": crate::fhir_api::new_id(),
         "status": "complete",
         "type": if subjects.is_some() { "subject-list" } else { "summary" },
         "measure": measure_url,

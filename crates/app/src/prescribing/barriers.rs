@@ -178,7 +178,7 @@ impl Prescribing {
         prescriber_agreed: bool,
         note: &str,
     ) -> Result<String> {
-        let new_id = uuid::Uuid::new_v4().to_string();
+        let new_id = crate::fhir_api::new_id();
         let (barrier, entry) = self
             .resolution(
                 caller,

@@ -195,7 +195,7 @@ impl Prescribing {
                 entries.push(put_entry(caller, v, None));
             }
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::fhir_api::new_id();
         let mut coverage = json!({
             "resourceType": "Coverage",
             "id": id,
@@ -233,7 +233,7 @@ impl Prescribing {
         getting: Getting,
         pharmacy: &str,
     ) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::fhir_api::new_id();
         let mut o = json!({
             "resourceType": "Observation",
             "id": id,
@@ -259,7 +259,7 @@ impl Prescribing {
         patient: &str,
         wants: bool,
     ) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::fhir_api::new_id();
         let o = json!({
             "resourceType": "Observation",
             "id": id,
@@ -283,7 +283,7 @@ impl Prescribing {
         patient: &str,
         answers: CostAnswers,
     ) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::fhir_api::new_id();
         let mut qr = json!({
             "resourceType": "QuestionnaireResponse",
             "id": id,
@@ -315,7 +315,7 @@ impl Prescribing {
     ) -> Value {
         let mut o = json!({
             "resourceType": "Observation",
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": crate::fhir_api::new_id(),
             "status": "final",
             "code": {"coding": [{"system": PRESCRIBING_SYSTEM, "code": "teach-back", "display": "Teach-back of a medicine"}]},
             "subject": mr["subject"].clone(),
@@ -565,7 +565,7 @@ impl Prescribing {
         }
         let mut task = json!({
             "resourceType": "Task",
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": crate::fhir_api::new_id(),
             "extension": [escalation_extension(&chain)],
             "status": "requested",
             "intent": "order",

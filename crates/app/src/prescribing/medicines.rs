@@ -188,7 +188,7 @@ impl Prescribing {
         };
         let mut o = json!({
             "resourceType": "Observation",
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": crate::fhir_api::new_id(),
             "status": "final",
             "code": {"coding": [{"system": PRESCRIBING_SYSTEM, "code": code, "display": display}]},
             "subject": mr["subject"].clone(),

@@ -102,7 +102,7 @@ impl Rescue {
         let existing = self.action_plan(caller, patient).await?;
         let id = existing
             .as_ref()
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), |(id, _, _)| id.clone());
+            .map_or_else(crate::fhir_api::new_id, |(id, _, _)| id.clone());
         let mut plan = json!({
             "resourceType": "CarePlan",
             "id": id,

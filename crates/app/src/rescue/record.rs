@@ -34,7 +34,7 @@ pub(super) fn task(
     pack: &str,
     now: OffsetDateTime,
 ) -> Value {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::fhir_api::new_id();
     let mut t = json!({
         "resourceType": "Task",
         "id": id,
@@ -97,7 +97,7 @@ pub(super) fn communication(
     };
     Some(put(
         "Communication",
-        &uuid::Uuid::new_v4().to_string(),
+        &crate::fhir_api::new_id(),
         json!({
             "resourceType": "Communication",
             "status": "completed",
@@ -205,7 +205,7 @@ impl Rescue {
                         args: Vec::new(),
                     });
                 }
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = crate::fhir_api::new_id();
                 let plan = json!({
                     "resourceType": "CarePlan",
                     "id": id,
@@ -266,7 +266,7 @@ impl Rescue {
                     .unwrap_or_else(|| by.who.clone());
                 let target = if matches!(recorded.event, Event::Replaced { .. }) {
                     // The new pack: a successor CarePlan that begins ready.
-                    let new_id = uuid::Uuid::new_v4().to_string();
+                    let new_id = crate::fhir_api::new_id();
                     let successor = next.successor(&recorded);
                     let mut exts =
                         vec![json!({"url": PROTOCOL_EXT, "valueString": self.protocol.rules.key})];
@@ -439,8 +439,8 @@ impl Rescue {
             .to_string();
         let days = self.protocol.drug(&item.drug).map_or(5, |d| d.days);
         let code = json!({"coding": [{"system": DRUGS, "code": item.drug}], "text": text});
-        let mr_id = uuid::Uuid::new_v4().to_string();
-        let md_id = uuid::Uuid::new_v4().to_string();
+        let mr_id = crate::fhir_api::new_id();
+        let md_id = crate::fhir_api::new_id();
         let supply = json!({"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"});
         let mr = json!({
             "resourceType": "MedicationRequest",

@@ -161,8 +161,8 @@ impl Social {
         if !contact.is_empty() {
             inputs.push(input("contact", ("valueString", json!(contact.join(", ")))));
         }
-        let sr_id = uuid::Uuid::new_v4().to_string();
-        let task_id = uuid::Uuid::new_v4().to_string();
+        let sr_id = crate::fhir_api::new_id();
+        let task_id = crate::fhir_api::new_id();
         let org = json!({"reference": format!("Organization/{}", s.organization_id), "display": s.organization});
         let requester = caller.fhir_ref.as_ref().map(|r| json!({"reference": r}));
         let mut category = vec![

@@ -228,7 +228,7 @@ pub(super) fn loop_task(
     c: &ConcernRecord,
     now: OffsetDateTime,
 ) -> Value {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::fhir_api::new_id();
     let mut t = json!({
         "resourceType": "Task",
         "id": id,
@@ -264,7 +264,7 @@ pub(super) fn felt_heard_response(
     }
     let mut v = json!({
         "resourceType": "QuestionnaireResponse",
-        "id": uuid::Uuid::new_v4().to_string(),
+        "id": crate::fhir_api::new_id(),
         "questionnaire": FELT_HEARD,
         "status": "completed",
         "subject": {"reference": format!("Communication/{}", c.id)},

@@ -149,7 +149,7 @@ impl SpeakUp {
             .unwrap_or("en")
             .to_string();
         let record = ConcernRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::fhir_api::new_id(),
             concern,
             unit: unit.id.clone(),
             room: new.room.trim().to_string(),

@@ -610,6 +610,41 @@ async fn episodes_export_as_fhir_and_import_again_unchanged() {
     app.finish().await;
 }
 
+/// What the workflow writes takes time-ordered ids (UUIDv7), as the API's creates do, so that
+/// a big store's indexes by id take each new resource at their end, not at a random page.
+#[tokio::test]
+async fn what_the_workflow_writes_takes_time_ordered_ids() {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (rescue, _) = services(&app.db.store, &app.clock, false);
+    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+    app.clock.set(datetime!(2026-11-27 18:00 UTC));
+    start(&app, &rescue, &pack).await;
+    let mut seen = 0;
+    for rt in [
+        "MedicationRequest",
+        "MedicationDispense",
+        "Task",
+        "Communication",
+    ] {
+        let found = app
+            .db
+            .store
+            .search(&coproduce_fhir::query::SearchQuery::all(rt))
+            .await
+            .expect("the search");
+        assert!(!found.matches.is_empty(), "the workflow wrote no {rt}");
+        for r in &found.matches {
+            let id = uuid::Uuid::parse_str(&r.id)
+                .unwrap_or_else(|e| panic!("{rt}/{} is not a UUID: {e}", r.id));
+            assert_eq!(id.get_version_num(), 7, "{rt}/{}", r.id);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "{seen}");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn a_start_without_a_symptom_is_refused_in_the_patients_language_and_changes_nothing() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
