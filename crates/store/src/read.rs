@@ -49,9 +49,14 @@ impl Stored {
     /// The JSON as stored, checked to be JSON (without building it into a tree): what a
     /// response sends as it is.
     pub fn json_text(&self) -> Result<&str, StoreError> {
+        self.json_raw().map(serde_json::value::RawValue::get)
+    }
+
+    /// The JSON as stored, checked to be JSON, to be written into a larger answer (a
+    /// Bundle) as it is.
+    pub fn json_raw(&self) -> Result<&serde_json::value::RawValue, StoreError> {
         let text = self.content.as_deref().unwrap_or("null");
-        serde_json::from_str::<&serde_json::value::RawValue>(text).map_err(|e| self.corrupt(e))?;
-        Ok(text)
+        serde_json::from_str(text).map_err(|e| self.corrupt(e))
     }
 
     fn corrupt(&self, e: serde_json::Error) -> StoreError {

@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use crate::auth::Authenticated;
+use crate::bundle::{Bundle, Entry};
 use crate::errors::{ApiError, FHIR_JSON, body_rejection};
 use axum::Router;
 use axum::body::Bytes;
@@ -387,33 +388,25 @@ async fn run_search(
             links.push(json!({"relation": "previous", "url": page_url(&base, rt, &params, q.offset.saturating_sub(q.count))}));
         }
     }
-    let mut entries = Vec::with_capacity(result.matches.len() + result.included.len());
+    let mut bundle = Bundle::new("searchset", result.total, links);
     for (mode, list) in [("match", &result.matches), ("include", &result.included)] {
         for m in list {
-            entries.push(json!({
-                "fullUrl": format!("{base}/{}/{}", m.resource_type, m.id),
-                "resource": m.json().map_err(coproduce_app::AppError::from)?,
-                "search": {"mode": mode},
-            }));
+            bundle.push(Entry::stored(&base, m)?.search(json!({"mode": mode})));
         }
     }
-    if !ignored.is_empty() {
-        entries.push(json!({
-            "resource": {"resourceType": "OperationOutcome", "issue": [{
+    let warning = (!ignored.is_empty()).then(|| {
+        serde_json::value::to_raw_value(&json!({
+            "resourceType": "OperationOutcome", "issue": [{
                 "severity": "warning", "code": "not-supported",
                 "diagnostics": format!("ignored (Prefer: handling=lenient): {}", ignored.join(", ")),
-            }]},
-            "search": {"mode": "outcome"},
-        }));
+            }]
+        }))
+        .expect("a JSON value serializes")
+    });
+    if let Some(warning) = &warning {
+        bundle.push(Entry::built(warning).search(json!({"mode": "outcome"})));
     }
-    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "link": links});
-    if let Some(total) = result.total {
-        bundle["total"] = json!(total);
-    }
-    if !entries.is_empty() {
-        bundle["entry"] = Value::Array(entries);
-    }
-    Ok(fhir_response(StatusCode::OK, &bundle))
+    Ok(fhir_text(StatusCode::OK, bundle.text()))
 }
 
 async fn history_response(
@@ -437,26 +430,15 @@ async fn history_response(
             json!({"relation": "next", "url": page_url(&base, &path, &params, offset + count)}),
         );
     }
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
+    let mut bundle = Bundle::new("history", Some(total), links);
+    for e in &entries {
         let st = &e.stored;
-        let mut entry = json!({
-            "fullUrl": format!("{base}/{}/{}", st.resource_type, st.id),
-            "request": {"method": e.method, "url": if e.method == "POST" { st.resource_type.clone() } else { format!("{}/{}", st.resource_type, st.id) }},
-            "response": {"status": if e.method == "DELETE" { "204" } else if st.version_id == 1 { "201" } else { "200" },
-                "etag": format!("W/\"{}\"", st.version_id), "lastModified": st.last_updated_instant()},
-        });
-        if !st.deleted {
-            entry["resource"] = st.json().map_err(coproduce_app::AppError::from)?;
-        }
-        out.push(entry);
+        let request = json!({"method": e.method, "url": if e.method == "POST" { st.resource_type.clone() } else { format!("{}/{}", st.resource_type, st.id) }});
+        let response = json!({"status": if e.method == "DELETE" { "204" } else if st.version_id == 1 { "201" } else { "200" },
+            "etag": format!("W/\"{}\"", st.version_id), "lastModified": st.last_updated_instant()});
+        bundle.push(Entry::stored(&base, st)?.request(request, response));
     }
-    let mut bundle =
-        json!({"resourceType": "Bundle", "type": "history", "total": total, "link": links});
-    if !out.is_empty() {
-        bundle["entry"] = Value::Array(out);
-    }
-    Ok(fhir_response(StatusCode::OK, &bundle))
+    Ok(fhir_text(StatusCode::OK, bundle.text()))
 }
 
 async fn type_history(

@@ -18,6 +18,7 @@ mod speakup;
 mod api;
 mod auth;
 mod breakdown;
+mod bundle;
 pub mod charts;
 pub mod errors;
 mod fhir;

@@ -478,10 +478,11 @@ async fn a_database_failure_is_a_5xx_never_a_client_error() {
     assert_eq!(app.get("/healthz").await.status(), 503);
 }
 
-/// A read sends the JSON as the store keeps it (not rebuilt), and a stored row that is not
-/// JSON is a 500 with an OperationOutcome: never passed on to the client.
+/// A read, a search and a history send the JSON as the store keeps it (not rebuilt), and a
+/// stored row that is not JSON is a 500 with an OperationOutcome: never passed on to the
+/// client.
 #[tokio::test]
-async fn a_read_sends_the_stored_json_and_a_corrupt_row_is_a_5xx() {
+async fn reads_searches_and_histories_send_the_stored_json_and_a_corrupt_row_is_a_5xx() {
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     let body = r#"{"resourceType":"Patient","id":"c9","name":[{"family":"Okafor","given":["Ngozi"]}],"birthDate":"1961-04-12"}"#;
     assert_eq!(
@@ -497,15 +498,43 @@ async fn a_read_sends_the_stored_json_and_a_corrupt_row_is_a_5xx() {
     let v: Value = serde_json::from_str(&sent).unwrap();
     assert_eq!(v["name"][0]["given"][0], "Ngozi");
     assert_eq!(v["meta"]["versionId"], "1");
+    for bundle in ["/fhir/Patient?_id=c9", "/fhir/Patient/c9/_history"] {
+        let resp = app.get(bundle).await;
+        assert_eq!(resp.status(), 200, "{bundle}");
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains(&sent),
+            "{bundle} carries it as stored: {text}"
+        );
+        let b: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(b["entry"][0]["resource"], v, "{bundle}");
+        assert_eq!(b["total"], 1, "{bundle}");
+    }
+    // Spaced out as no serializer writes it: what a search sends is the stored text itself,
+    // not a tree rebuilt from it.
+    let spaced = sent.replace(",\"", ", \"");
+    assert_ne!(spaced, sent);
+    crate::sqlite_behind_the_store(
+        &app.db.url,
+        &[&format!(
+            "UPDATE resources SET content = '{}' WHERE id = 'c9'",
+            spaced.replace('\'', "''")
+        )],
+    )
+    .await;
+    let text = app.get("/fhir/Patient?_id=c9").await.text().await.unwrap();
+    assert!(text.contains(&spaced), "sent as stored: {text}");
 
     crate::sqlite_behind_the_store(
         &app.db.url,
         &["UPDATE resources SET content = '{\"resourceType\":\"Patient\",' WHERE id = 'c9'"],
     )
     .await;
-    let (status, body) = outcome(app.get("/fhir/Patient/c9").await).await;
-    assert_eq!(status, 500, "{body}");
-    assert_eq!(body["resourceType"], "OperationOutcome");
+    for path in ["/fhir/Patient/c9", "/fhir/Patient?_id=c9"] {
+        let (status, body) = outcome(app.get(path).await).await;
+        assert_eq!(status, 500, "{path}: {body}");
+        assert_eq!(body["resourceType"], "OperationOutcome", "{path}");
+    }
 }
 
 #[tokio::test]
