@@ -44,11 +44,43 @@ impl Req {
     }
 }
 
-/// Where to send: `host:port` and the bearer token (none for the peer).
+/// Where to send: `host:port`, the bearer token (none for the peer), and the server's
+/// process, whose CPU time a measurement reads.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub addr: String,
     pub token: Option<String>,
+    pub pid: Option<u32>,
+}
+
+/// The CPU time (user and system) a process has used so far, from `/proc` (Linux).
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = procfs::process::Process::new(pid as i32)
+        .ok()?
+        .stat()
+        .ok()?;
+    let ticks = stat.utime + stat.stime;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / procfs::ticks_per_second() as f64,
+    ))
+}
+
+/// Reads the server's CPU time at `at`, in a task of its own.
+fn cpu_at(target: &Target, at: Instant) -> Option<tokio::task::JoinHandle<Option<Duration>>> {
+    let pid = target.pid?;
+    Some(tokio::spawn(async move {
+        tokio::time::sleep_until(at.into()).await;
+        process_cpu(pid)
+    }))
+}
+
+/// The CPU time the server used between the reading `from` and now.
+async fn cpu_since(
+    target: &Target,
+    from: Option<tokio::task::JoinHandle<Option<Duration>>>,
+) -> Option<Duration> {
+    let from = from?.await.ok()??;
+    Some(process_cpu(target.pid?)?.saturating_sub(from))
 }
 
 /// What a run measured.
@@ -62,6 +94,9 @@ pub struct Stats {
     /// The first error seen, to say what went wrong.
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// The CPU time the server's process used while it was measured (its own process only:
+    /// not a PostgreSQL server's). On a shared machine it moves less than the rate does.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Stats {
@@ -72,6 +107,7 @@ impl Stats {
             errors: 0,
             first_error: None,
             elapsed: Duration::ZERO,
+            server_cpu: None,
         }
     }
 
@@ -86,6 +122,12 @@ impl Stats {
 
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The server's CPU time per answered request, in microseconds.
+    pub fn cpu_per_request(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.ok > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ok as f64)
     }
 
     /// A percentile in milliseconds.
@@ -216,6 +258,7 @@ pub async fn closed(
     let start = Instant::now();
     let counting = start + warm_up;
     let end = counting + duration;
+    let cpu_from = cpu_at(target, counting);
     let mut total = on_connections(target, conns, |mut send, target, next| {
         let pick = pick.clone();
         async move {
@@ -233,6 +276,7 @@ pub async fn closed(
     })
     .await?;
     total.elapsed = end.saturating_duration_since(counting);
+    total.server_cpu = cpu_since(target, cpu_from).await;
     Ok(total)
 }
 
@@ -251,6 +295,7 @@ pub async fn fixed_rate(
     // A server that falls more than 10 s behind is not waited for: what was not sent by then
     // is counted as failed.
     let give_up = start + duration + Duration::from_secs(10);
+    let cpu_from = cpu_at(target, start);
     let mut total = on_connections(target, conns, |mut send, target, next| {
         let pick = pick.clone();
         async move {
@@ -280,6 +325,7 @@ pub async fn fixed_rate(
         });
     }
     total.elapsed = start.elapsed();
+    total.server_cpu = cpu_since(target, cpu_from).await;
     Ok(total)
 }
 

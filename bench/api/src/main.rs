@@ -160,6 +160,14 @@ fn read_of(patient: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
     Arc::new(move |_| Req::get(path.clone()))
 }
 
+/// The server's CPU time per request, or a dash where it was not read.
+fn cpu(stats: &Stats) -> String {
+    match stats.cpu_per_request() {
+        Some(us) => format!("cpu {us:>5.0} µs/req"),
+        None => format!("cpu {:>5} µs/req", "-"),
+    }
+}
+
 fn line(stats: &Stats) -> String {
     let errors = if stats.errors > 0 {
         format!(
@@ -171,10 +179,11 @@ fn line(stats: &Stats) -> String {
         String::new()
     };
     format!(
-        "{:>8.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms{errors}",
+        "{:>8.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  {}{errors}",
         stats.rate(),
         stats.ms(0.5),
-        stats.ms(0.99)
+        stats.ms(0.99),
+        cpu(stats)
     )
 }
 
@@ -201,6 +210,7 @@ async fn main() -> Result<()> {
         target: Target {
             addr: running.addr.clone(),
             token: running.token.clone(),
+            pid: Some(running.pid()),
         },
         _running: running,
     });
@@ -212,6 +222,7 @@ async fn main() -> Result<()> {
             target: Target {
                 addr: running.addr.clone(),
                 token: running.token.clone(),
+                pid: Some(running.pid()),
             },
             _running: running,
         });
@@ -223,6 +234,7 @@ async fn main() -> Result<()> {
             target: Target {
                 addr: running.addr.clone(),
                 token: None,
+                pid: Some(running.pid()),
             },
             _running: running,
         });
@@ -264,10 +276,11 @@ async fn main() -> Result<()> {
         print!("{:<45}", SCENARIOS[k]);
         for stats in row {
             print!(
-                " {:>8.0} req/s p50 {:>5.2} p99 {:>6.2}",
+                " {:>8.0} req/s p50 {:>5.2} p99 {:>6.2} {}",
                 stats.rate(),
                 stats.ms(0.5),
-                stats.ms(0.99)
+                stats.ms(0.99),
+                cpu(stats)
             );
         }
         if let Some(p) = peer {
@@ -361,7 +374,7 @@ async fn main() -> Result<()> {
             )
             .await?;
             println!(
-                "{:<20} {} answered, {} errors; p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}{}",
+                "{:<20} {} answered, {} errors; p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}; {}{}",
                 s.name,
                 stats.ok,
                 stats.errors,
@@ -370,6 +383,7 @@ async fn main() -> Result<()> {
                 stats.ms(0.99),
                 stats.ms(0.999),
                 stats.latency.max() as f64 / 1000.0,
+                cpu(&stats),
                 stats
                     .first_error
                     .as_deref()

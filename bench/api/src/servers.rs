@@ -16,6 +16,13 @@ pub struct Running {
     drop_database: Option<(String, String)>,
 }
 
+impl Running {
+    /// The server's process (for its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -66,6 +73,7 @@ async fn wait_ready(addr: &str, path: &str, child: &mut Child) -> Result<()> {
     let target = crate::load::Target {
         addr: addr.to_string(),
         token: None,
+        pid: None,
     };
     while started.elapsed() < Duration::from_secs(60) {
         if let Some(status) = child.try_wait()? {

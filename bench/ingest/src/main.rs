@@ -14,11 +14,20 @@ use std::time::{Duration, Instant};
 
 const TARGET: usize = 1_000_000;
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "coproduce import against serde parse-only of the same NDJSON file")]
+struct Args {
+    /// The NDJSON file (default: a synthetic one of a million resources, built once in the
+    /// temporary folder).
+    file: Option<PathBuf>,
+}
+
 fn main() -> Result<()> {
+    let args = <Args as clap::Parser>::parse();
     let dir = std::env::temp_dir().join("coproduce-bench-ingest");
     std::fs::create_dir_all(&dir)?;
-    let file = match std::env::args().nth(1) {
-        Some(f) => PathBuf::from(f),
+    let file = match args.file {
+        Some(f) => f,
         None => {
             let f = dir.join("synthetic-1m.ndjson");
             if !f.exists() {

@@ -24,28 +24,18 @@ use std::process::Command;
 use std::time::Instant;
 use time::macros::date;
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "CMS122 and CMS165 in coproduce against fqm-execution on the same population")]
 struct Args {
+    /// Patients of the side-by-side run (the official test patients replicated).
+    #[arg(long, default_value_t = 10_000)]
     n: usize,
+    /// Patients of the synthetic store that `coproduce measure` evaluates.
+    #[arg(long, default_value_t = 100_000)]
     store_n: usize,
+    /// Leave out the reference engine (no Node needed).
+    #[arg(long)]
     skip_fqm: bool,
-}
-
-fn args() -> Result<Args> {
-    let mut a = Args {
-        n: 10_000,
-        store_n: 100_000,
-        skip_fqm: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        match k.as_str() {
-            "--n" => a.n = it.next().context("--n N")?.parse()?,
-            "--store-n" => a.store_n = it.next().context("--store-n N")?.parse()?,
-            "--skip-fqm" => a.skip_fqm = true,
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok(a)
 }
 
 fn ecqm() -> PathBuf {
@@ -265,7 +255,7 @@ fn peak_rss_of(child: &mut std::process::Child) -> Result<(u64, std::process::Ex
 }
 
 fn main() -> Result<()> {
-    let a = args()?;
+    let a = <Args as clap::Parser>::parse();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
         "machine: {cores} cores; population: {} replicated test patients per measure",

@@ -168,11 +168,13 @@ fn panel(n: usize, care: &Care, team: &coproduce_app::accounts::Caller) -> Resul
     Ok(out)
 }
 
-/// The searches the team home runs, straight from the store: the floor.
+/// The searches the team home runs, straight from the store: the floor. With `verbose`,
+/// each search's time is printed.
 async fn floor(
     store: &Store,
     panel: &BTreeSet<String>,
     now: time::OffsetDateTime,
+    verbose: bool,
 ) -> Result<usize> {
     let p = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
         pairs
@@ -231,7 +233,7 @@ async fn floor(
         q.count = usize::MAX >> 1;
         let t = Instant::now();
         rows += store.search(&q).await?.matches.len();
-        if std::env::var_os("BENCH_VERBOSE").is_some() {
+        if verbose {
             println!(
                 "  {rt} {params:?}: {:.0} ms",
                 t.elapsed().as_secs_f64() * 1000.0
@@ -241,6 +243,20 @@ async fn floor(
     Ok(rows)
 }
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "The team home for a clinician's panel against the same searches alone")]
+struct Args {
+    /// Patients in the panel, each with a year of readings.
+    #[arg(default_value_t = 2000)]
+    patients: usize,
+    /// The SQLite file to build the panel in (default: a new one in a temporary folder).
+    #[arg(long, env = "BENCH_DB")]
+    db: Option<std::path::PathBuf>,
+    /// Print each search's time.
+    #[arg(long, env = "BENCH_VERBOSE")]
+    verbose: bool,
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -248,14 +264,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(2000);
+    let args = <Args as clap::Parser>::parse();
+    let n = args.patients;
     let dir = tempfile::tempdir()?;
-    let db = std::env::var("BENCH_DB")
-        .map_or_else(|_| dir.path().join("bench.db"), std::path::PathBuf::from);
+    let db = args.db.unwrap_or_else(|| dir.path().join("bench.db"));
     let url = format!("sqlite://{}", db.display());
     let store = Store::open(&url).await?;
     store.migrate().await?;
@@ -307,7 +319,7 @@ async fn main() -> Result<()> {
     let panel: BTreeSet<String> = (0..n).map(|i| format!("p{i}")).collect();
     let now = clock.now();
     // One warm-up of each, then alternate so both see the same machine.
-    let rows = floor(&store, &panel, now).await?;
+    let rows = floor(&store, &panel, now, args.verbose).await?;
     let html = coproduce_web::care::team_home_html(&state, &caller, "en").await?;
     // Measure the page it claims to: the whole panel, in reach.
     anyhow::ensure!(
@@ -320,7 +332,7 @@ async fn main() -> Result<()> {
         coproduce_web::care::team_home_html(&state, &caller, "en").await?;
         page.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        floor(&store, &panel, now).await?;
+        floor(&store, &panel, now, args.verbose).await?;
         base.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let (b, p) = (median(base), median(page));

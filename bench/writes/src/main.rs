@@ -15,6 +15,17 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "Durable creates for a patient with a long record against a new patient's")]
+struct Args {
+    /// Observations of the long record.
+    #[arg(default_value_t = 10_000)]
+    observations: usize,
+    /// Creates timed for each patient, in each of three rounds.
+    #[arg(default_value_t = 300)]
+    creates: usize,
+}
+
 fn weight(patient: &str, n: usize) -> Value {
     json!({
         "resourceType": "Observation", "status": "final",
@@ -40,13 +51,8 @@ async fn creates(api: &FhirApi, sys: &Caller, patient: &str, creates: usize) -> 
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args
-        .next()
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(10_000);
-    let k: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(300);
+    let args = <Args as clap::Parser>::parse();
+    let (n, k) = (args.observations, args.creates);
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = Store::open(&url).await?;
