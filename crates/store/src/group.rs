@@ -3,7 +3,8 @@
 //! SQLite has one writer, and each commit waits for the disk (`synchronous=FULL`). So the
 //! writes that arrive while one commit is on its way to the disk are carried by the next
 //! writer transaction together, each in its own savepoint: one that fails is rolled back to
-//! its savepoint and the others go on. A write is answered only when the commit that carries
+//! its savepoint and the others go on. (The first, which opens the transaction, needs no
+//! savepoint: undoing it is rolling the transaction back.) A write is answered only when the commit that carries
 //! it is durable; when that commit fails, every write it carried fails with it (and nothing
 //! of theirs is kept). Audit rows of reads go the same way, so a read is answered only once
 //! its row is on disk, and a hundred reads share one flush instead of waiting for a hundred.
@@ -78,6 +79,11 @@ pub(crate) struct Batch {
     /// A write set its savepoint and has neither released nor rolled it back (it is still
     /// running, or it was dropped): rolled back before anything else uses the connection.
     in_write: bool,
+    /// The running write opened the transaction, and has no savepoint: undoing it is
+    /// rolling the transaction back, as nothing else is in it yet. Inside a savepoint SQLite
+    /// copies each page a write changes into the savepoint's journal first, a quarter of a
+    /// create's work at speed; the first write of each batch is spared that.
+    bare: bool,
     /// A committer has been started for this batch.
     committer: bool,
 }
@@ -152,11 +158,18 @@ struct Counts {
 }
 
 impl Batch {
-    /// Undoes the savepoint of a write that was dropped before it committed. If the
-    /// savepoint is gone, so is the transaction (SQLite rolls a whole transaction back by
-    /// itself after some failures, a full disk among them): the batch fails.
+    /// Undoes the savepoint of a write that was dropped before it committed (the whole
+    /// transaction, for a write that opened it: nothing else is in it). If the savepoint is
+    /// gone, so is the transaction (SQLite rolls a whole transaction back by itself after
+    /// some failures, a full disk among them): the batch fails.
     async fn settle(&mut self) {
         if !std::mem::take(&mut self.in_write) {
+            return;
+        }
+        if std::mem::take(&mut self.bare) {
+            // Nobody waits on this transaction yet: a write joins only once the lock is
+            // handed on, and audit rows are appended only at the commit.
+            self.roll_back().await;
             return;
         }
         let Some(tx) = self.tx.as_mut() else {
@@ -260,20 +273,25 @@ impl Group {
         )
     }
 
-    /// Starts a write: the lock on the batch, an open transaction, a savepoint of its own.
+    /// Starts a write: the lock on the batch, an open transaction, and a savepoint of its
+    /// own unless it opened the transaction (see [`Batch::bare`]).
     pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
-        if batch.tx.is_none() {
+        let bare = batch.tx.is_none();
+        if bare {
             let spare = batch.spare.take();
             batch.tx = Some(self.open(spare).await?);
         }
         batch.in_write = true;
+        batch.bare = bare;
         let mut member = Member {
             batch: Some(batch),
             group: self.clone(),
         };
-        member.db().execute("SAVEPOINT write", &[]).await?;
+        if !bare {
+            member.db().execute("SAVEPOINT write", &[]).await?;
+        }
         Ok(member)
     }
 
@@ -285,14 +303,17 @@ impl Group {
             .batch
             .take()
             .expect("a write holds the batch until it ends");
-        batch
-            .tx
-            .as_mut()
-            .expect("a write holds an open transaction")
-            .db()
-            .execute("RELEASE SAVEPOINT write", &[])
-            .await?;
+        if !batch.bare {
+            batch
+                .tx
+                .as_mut()
+                .expect("a write holds an open transaction")
+                .db()
+                .execute("RELEASE SAVEPOINT write", &[])
+                .await?;
+        }
         batch.in_write = false;
+        batch.bare = false;
         let (told, outcome) = oneshot::channel();
         batch.waiting.push(told);
         self.committed(batch, outcome).await.map(|_| ())

@@ -1,6 +1,7 @@
 //! SQLite's group commit: concurrent writes share durable commits, each in its own
-//! savepoint. One write that fails or is dropped leaves the others whole; a commit that
-//! fails fails every write it carried, and none of them is kept.
+//! savepoint (but the first of a batch, which opened its transaction). One write that fails
+//! or is dropped leaves the others whole; a commit that fails fails every write it carried,
+//! and none of them is kept.
 
 use coproduce_fhir::parse_resource;
 use coproduce_store::{Store, StoreError};
@@ -218,6 +219,50 @@ async fn a_commit_that_fails_fails_every_write_it_carried() {
     // The writer goes on: the next write commits.
     write(store.clone(), "c".into()).await.unwrap();
     assert!(exists(&store, "c").await);
+    db.drop_db().await;
+}
+
+/// The first write of a batch opened its transaction and has no savepoint: when it fails,
+/// the transaction goes, and the write queued behind it starts a new one and commits.
+#[tokio::test]
+async fn a_failed_first_write_of_a_batch_leaves_nothing_and_the_next_goes_on() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let store = db.store.clone();
+    let mut first = store.begin().await.unwrap();
+    first
+        .create(patient("first"), datetime!(2026-12-05 10:00 UTC))
+        .await
+        .unwrap();
+    let next = tokio::spawn(write(store.clone(), "next".into()));
+    // The next write is queued on the writer before the first one fails.
+    tokio::task::yield_now().await;
+    drop(first);
+    next.await.unwrap().expect("the next write commits");
+    assert!(
+        !exists(&store, "first").await,
+        "nothing of the first was kept"
+    );
+    assert!(exists(&store, "next").await);
+    // A write that joins a batch after its first one keeps that one when it fails itself.
+    let mut first = store.begin().await.unwrap();
+    first
+        .create(patient("kept"), datetime!(2026-12-05 10:00 UTC))
+        .await
+        .unwrap();
+    let joined = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await?;
+            tx.create(patient("dropped"), datetime!(2026-12-05 10:00 UTC))
+                .await?;
+            Err::<(), _>(StoreError::PreconditionFailed("gave up".into()))
+        }
+    });
+    tokio::task::yield_now().await;
+    first.commit().await.expect("the first commits");
+    assert!(joined.await.unwrap().is_err());
+    assert!(exists(&store, "kept").await);
+    assert!(!exists(&store, "dropped").await);
     db.drop_db().await;
 }
 
