@@ -105,6 +105,18 @@ async fn start(app: &TestApp, rescue: &Rescue, pack: &str) {
         .expect("the start");
 }
 
+/// A care team whose patient p1 was given a pack on 2 November 2026 and started it on 27
+/// November at 18:00: the app, its rescue service and the pack's id.
+async fn a_started_pack() -> (TestApp, Rescue, String) {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let (rescue, _) = services(&app.db.store, &app.clock, false);
+    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
+    app.clock.set(datetime!(2026-11-27 18:00 UTC));
+    start(&app, &rescue, &pack).await;
+    (app, rescue, pack)
+}
+
 async fn inbox(store: &Store, recipient: &str, kind: &str) -> usize {
     store
         .notifications_for(&[recipient.to_string()], None, 1000)
@@ -556,12 +568,7 @@ async fn notifications_arrive_by_email_and_by_signed_webhook() {
 
 #[tokio::test]
 async fn episodes_export_as_fhir_and_import_again_unchanged() {
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
-    app.seed_care_team("en").await;
-    let (rescue, _) = services(&app.db.store, &app.clock, false);
-    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
-    app.clock.set(datetime!(2026-11-27 18:00 UTC));
-    start(&app, &rescue, &pack).await;
+    let (app, rescue, pack) = a_started_pack().await;
     let nurse = caller(&app, "nurse.lee").await;
     rescue
         .record(
@@ -614,12 +621,7 @@ async fn episodes_export_as_fhir_and_import_again_unchanged() {
 /// a big store's indexes by id take each new resource at their end, not at a random page.
 #[tokio::test]
 async fn what_the_workflow_writes_takes_time_ordered_ids() {
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
-    app.seed_care_team("en").await;
-    let (rescue, _) = services(&app.db.store, &app.clock, false);
-    let pack = dispensed(&app, &rescue, date!(2027 - 06 - 30)).await;
-    app.clock.set(datetime!(2026-11-27 18:00 UTC));
-    start(&app, &rescue, &pack).await;
+    let (app, _, _) = a_started_pack().await;
     let mut seen = 0;
     for rt in [
         "MedicationRequest",
