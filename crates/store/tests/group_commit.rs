@@ -228,6 +228,13 @@ async fn a_commit_that_fails_fails_every_write_it_carried() {
 async fn a_failed_first_write_of_a_batch_leaves_nothing_and_the_next_goes_on() {
     let db = TestDb::new(TestBackend::Sqlite).await;
     let store = db.store.clone();
+    // It has no savepoint to release (so SQLite journals none of the pages it changes).
+    let mut probe = store.begin().await.unwrap();
+    assert!(
+        probe.db().run("RELEASE SAVEPOINT write").await.is_err(),
+        "the write that opened the transaction set no savepoint"
+    );
+    drop(probe);
     let mut first = store.begin().await.unwrap();
     first
         .create(patient("first"), datetime!(2026-12-05 10:00 UTC))
