@@ -192,13 +192,10 @@ async fn floor(
         ("Goal", p(&[("lifecycle-status", "proposed,active".into())])),
         (
             "Observation",
-            p(&[
-                (
-                    "_tag",
-                    format!("{}|unreviewed", coproduce_app::vocabulary::WORKFLOW_TAGS),
-                ),
-                ("_sort", "date".into()),
-            ]),
+            p(&[(
+                "_tag",
+                format!("{}|unreviewed", coproduce_app::vocabulary::WORKFLOW_TAGS),
+            )]),
         ),
         (
             "CarePlan",
@@ -222,7 +219,6 @@ async fn floor(
                         coproduce_app::Stored::instant(now - Duration::days(456))
                     ),
                 ),
-                ("_sort", "-date".into()),
             ]),
         ),
     ];
@@ -230,7 +226,7 @@ async fn floor(
     for (rt, params) in queries {
         let mut q = SearchQuery::parse(rt, &params)?;
         q.compartments = Some(panel.clone());
-        q.count = usize::MAX >> 1;
+        q.count = coproduce_fhir::query::EVERY_MATCH;
         let t = Instant::now();
         rows += store.search(&q).await?.matches.len();
         if verbose {

@@ -96,6 +96,9 @@ pub struct SearchQuery {
 
 pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
+/// The count of a search that wants every match, not a page (the app's own views: a panel,
+/// a chart, a family's grants). The store then runs it without a `LIMIT`.
+pub const EVERY_MATCH: usize = usize::MAX >> 1;
 /// The parameters every search takes besides its type's own ([`SearchQuery::parse`] reads
 /// each of them).
 const COMMON_PARAMETERS: [&str; 10] = [

@@ -6,7 +6,9 @@ use crate::db::{Arg, Db};
 use crate::error::StoreError;
 use crate::read::{COLUMNS, Stored};
 use coproduce_core::access::Reach;
-pub use coproduce_fhir::query::{DatePrefix, Filter, Include, SearchQuery, SortKey, StringMatch};
+pub use coproduce_fhir::query::{
+    DatePrefix, EVERY_MATCH, Filter, Include, SearchQuery, SortKey, StringMatch,
+};
 use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 
 /// A page of matches, the total when known, and what `_include`/`_revinclude` brought
@@ -407,7 +409,14 @@ fn order_by(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
         }
     }
     if keys.is_empty() {
-        keys.push("r.last_updated DESC".into());
+        if q.count >= EVERY_MATCH && !q.filters.is_empty() {
+            // Every match is read, so the filters drive: with the plain column SQLite would
+            // walk the type's every resource in `last_updated` order (its index) to skip
+            // the sort, checking each against the filters. `+` keeps it off that index.
+            keys.push("+r.last_updated DESC".into());
+        } else {
+            keys.push("r.last_updated DESC".into());
+        }
     }
     // A stable tie-break so pages never overlap.
     keys.push("r.id".into());
@@ -506,9 +515,15 @@ async fn search_in(
             order_by(&mut page, q)?;
         }
     }
-    // One row more than the page: whether another page follows, without counting them all.
-    let limit = q.count.min(i64::MAX as usize - 1) + 1;
-    page.push(&format!(" LIMIT {limit} OFFSET {}", q.offset));
+    // Every match (the app's own views) is asked for with no LIMIT. With one, SQLite sorts
+    // in a B-tree that holds each row whole, its pages splitting as it grows; without, in
+    // its sorter, which took half the time for a panel's 2,000 care plans.
+    if q.count < EVERY_MATCH || q.offset > 0 {
+        // One row more than the page: whether another page follows, without counting them
+        // all.
+        let limit = q.count.min(i64::MAX as usize - 1) + 1;
+        page.push(&format!(" LIMIT {limit} OFFSET {}", q.offset));
+    }
     let mut matches = on.stored(page).await?;
     let more = matches.len() > q.count;
     matches.truncate(q.count);

@@ -167,7 +167,7 @@ impl Accounts {
                 values: vec![(Some(ty.to_string()), id.to_string())],
             }],
             // Every one: a panel or a family is not a page of search results.
-            count: usize::MAX >> 1,
+            count: coproduce_fhir::query::EVERY_MATCH,
             ..SearchQuery::all("CareTeam")
         };
         let found = self.store.search(&q).await?;
@@ -198,7 +198,7 @@ impl Accounts {
                 values: vec![(Some("RelatedPerson".into()), related_person.to_string())],
             }],
             // Every one: a panel or a family is not a page of search results.
-            count: usize::MAX >> 1,
+            count: coproduce_fhir::query::EVERY_MATCH,
             ..SearchQuery::all("Consent")
         };
         let found = self.store.search(&q).await?;

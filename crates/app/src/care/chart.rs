@@ -525,10 +525,7 @@ impl Care {
                 .search_all(
                     &caller,
                     "Observation",
-                    &params(&[
-                        ("_tag", format!("{WORKFLOW_TAGS}|unreviewed")),
-                        ("_sort", "date".into()),
-                    ]),
+                    &params(&[("_tag", format!("{WORKFLOW_TAGS}|unreviewed"))]),
                 )
                 .await?
                 .iter()
@@ -600,8 +597,9 @@ impl Care {
             }
         }
         // Those that need a response now first (the most severe first), then overdue, then
-        // out of range, then the oldest.
-        a.readings.sort_by_key(|f| {
+        // out of range, then the oldest (of two taken at once, the first by id). Sorted here,
+        // not by the search: `_sort=date` costs the store a look-up of each match's date.
+        let rank = |f: &FlaggedReading| {
             (
                 f.alert.is_none(),
                 f.alert,
@@ -609,6 +607,11 @@ impl Care {
                 !f.out_of_range,
                 f.reading.at,
             )
+        };
+        a.readings.sort_by(|x, y| {
+            rank(x)
+                .cmp(&rank(y))
+                .then_with(|| x.reading.id.cmp(&y.reading.id))
         });
         a.goals = goals
             .into_iter()
@@ -628,6 +631,9 @@ impl Care {
     }
 
     /// Each patient's latest HbA1c since `since` (the team home's distribution).
+    ///
+    /// The latest is picked here, not by `_sort=-date`: sorting by date costs the store a
+    /// look-up of each match's date, and the panel's readings have theirs already.
     async fn latest_hba1c(&self, caller: &Caller, since: OffsetDateTime) -> Result<Vec<f64>> {
         let hba1c = self
             .api
@@ -644,20 +650,22 @@ impl Care {
                             .join(","),
                     ),
                     ("date", format!("ge{}", instant(since))),
-                    ("_sort", "-date".into()),
                 ]),
             )
             .await?;
-        let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+        let mut latest: BTreeMap<String, Reading> = BTreeMap::new();
         for r in hba1c
             .iter()
             .filter_map(|s| self.views.readings.of(s, reading_of))
         {
-            latest
-                .entry(r.patient.clone())
-                .or_insert(r.value.headline());
+            // The later reading; of two taken at once, the first by id (as a sort gives them).
+            let later =
+                |k: &Reading| (r.at, std::cmp::Reverse(&r.id)) > (k.at, std::cmp::Reverse(&k.id));
+            if latest.get(&r.patient).is_none_or(later) {
+                latest.insert(r.patient.clone(), r);
+            }
         }
-        Ok(latest.into_values().collect())
+        Ok(latest.values().map(|r| r.value.headline()).collect())
     }
 
     /// `work` as a task of its own, with a copy of this service and the caller.

@@ -41,13 +41,23 @@ impl<V: Clone> Memo<V> {
         s: &Stored,
         build: impl FnOnce(&Stored) -> std::result::Result<V, E>,
     ) -> std::result::Result<V, E> {
-        let key = (s.id.clone(), s.version_id);
-        if let Some(kept) = self.0.get(&key) {
+        if let Some(kept) = self.0.get(&Version(&s.id, s.version_id)) {
             return Ok(kept);
         }
         let built = build(s)?;
-        self.0.insert(key, built.clone());
+        self.0.insert((s.id.clone(), s.version_id), built.clone());
         Ok(built)
+    }
+}
+
+/// A key looked up without copying the id: it hashes as `(String, i64)` does (a tuple hashes
+/// its fields in order, and a `String` as its `str`).
+#[derive(Hash)]
+struct Version<'a>(&'a str, i64);
+
+impl quick_cache::Equivalent<(String, i64)> for Version<'_> {
+    fn equivalent(&self, key: &(String, i64)) -> bool {
+        self.0 == key.0 && self.1 == key.1
     }
 }
 

@@ -170,7 +170,7 @@ impl FhirApi {
         let mut q = SearchQuery::parse(rt, params)?;
         let r = self.limit(caller, Action::Search, rt, &mut q);
         self.settle(r).await?;
-        q.count = usize::MAX >> 1;
+        q.count = coproduce_fhir::query::EVERY_MATCH;
         q.offset = 0;
         let result = self
             .store

@@ -1518,3 +1518,43 @@ async fn an_agreed_hba1c_target_moves_the_test_due_with_the_answer_or_not_at_all
     assert!(due().await.starts_with("2027-05-01"), "six months at goal");
     app.finish().await;
 }
+
+/// The team home's HbA1c distribution counts each patient's latest reading by when it was
+/// taken, not by when it was entered: an older result typed in after a newer one does not
+/// replace it.
+#[tokio::test]
+async fn the_panels_hba1c_distribution_counts_each_patients_latest_reading() {
+    use coproduce_core::care::readings::Measure;
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+    let care = coproduce_app::Care::new(
+        coproduce_app::FhirApi::new(app.db.store.clone(), clock.clone()),
+        clock,
+    );
+    let (ana, dr) = (
+        crate::rescue::caller(&app, "ana").await,
+        crate::rescue::caller(&app, "dr.okafor").await,
+    );
+    for (value, at) in [
+        (9.1, time::macros::datetime!(2026-11-20 09:00 UTC)),
+        (6.8, time::macros::datetime!(2026-11-01 09:00 UTC)),
+    ] {
+        let reading = coproduce_app::care::NewReading {
+            measure: Measure::HbA1c,
+            values: vec![value],
+            unit: "%".into(),
+            at,
+        };
+        care.record_reading(&ana, "p1", &reading).await.unwrap();
+        // Entered a minute apart: the older result is the newer record.
+        app.clock.advance(time::Duration::minutes(1));
+    }
+    let attention = care.attention(&dr).await.unwrap();
+    assert_eq!(
+        attention.latest_hba1c,
+        vec![9.1],
+        "the reading taken on 20 November, though the one of 1 November was entered after it"
+    );
+    app.finish().await;
+}

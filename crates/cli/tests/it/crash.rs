@@ -30,6 +30,8 @@ struct Ledger {
     readings: Vec<String>,
     /// How many writes have been answered so far: the kills wait on it.
     answered: tokio::sync::watch::Sender<usize>,
+    /// How many readings the page has saved so far: each kill also waits for one more.
+    saved: tokio::sync::watch::Sender<usize>,
 }
 
 impl Ledger {
@@ -41,10 +43,21 @@ impl Ledger {
 /// Waits until `more` further writes have been answered (at most 30 s: the writers may all
 /// have stopped).
 async fn after_writes(ledger: &Arc<Mutex<Ledger>>, more: usize) {
-    let mut answered = ledger.lock().unwrap().answered.subscribe();
-    let target = *answered.borrow() + more;
-    let _ =
-        tokio::time::timeout(Duration::from_secs(30), answered.wait_for(|n| *n >= target)).await;
+    let answered = ledger.lock().unwrap().answered.subscribe();
+    after(answered, more).await;
+}
+
+/// Waits until the page has saved one more reading (at most 30 s). Without it, a kill that
+/// came before the page's first answer of a round left that round with no reading to check,
+/// and a run whose every round did so had nothing to prove.
+async fn after_a_reading(ledger: &Arc<Mutex<Ledger>>) {
+    let saved = ledger.lock().unwrap().saved.subscribe();
+    after(saved, 1).await;
+}
+
+async fn after(mut count: tokio::sync::watch::Receiver<usize>, more: usize) {
+    let target = *count.borrow() + more;
+    let _ = tokio::time::timeout(Duration::from_secs(30), count.wait_for(|n| *n >= target)).await;
 }
 
 /// A patient entering readings on the page (a form with its CSRF token) until the server
@@ -85,6 +98,7 @@ async fn form_writer(
                 let mut l = ledger.lock().unwrap();
                 l.readings.push(at);
                 l.answered();
+                l.saved.send_modify(|n| *n += 1);
             }
             s if s >= 500 => return,
             s => panic!(
@@ -411,8 +425,13 @@ async fn rounds(backend: TestBackend, rounds: usize) -> Outcome {
             round as i64 * 10_000,
             ledger.clone(),
         )));
-        // Killed at a moment that varies from round to round: after 5 to 84 more answers.
-        after_writes(&ledger, 5 + (next(&mut seed) % 80) as usize).await;
+        // Killed at a moment that varies from round to round: after 5 to 84 more answers,
+        // and once the page has saved a reading this round.
+        let (writes, reading) = (
+            after_writes(&ledger, 5 + (next(&mut seed) % 80) as usize),
+            after_a_reading(&ledger),
+        );
+        tokio::join!(writes, reading);
         server.child.kill().await.expect("SIGKILL the server");
         for w in writers {
             w.await.expect("a writer");
