@@ -1449,6 +1449,25 @@ async fn the_visit_summary_is_the_last_three_months_with_conditions_and_medicine
     app.finish().await;
 }
 
+/// Ana's care team on SQLite, the care service over it, and Ana and Dr Okafor as callers.
+async fn care_of_ana_and_dr() -> (
+    TestApp,
+    coproduce_app::Care,
+    coproduce_app::accounts::Caller,
+    coproduce_app::accounts::Caller,
+) {
+    let app = TestApp::spawn(TestBackend::Sqlite).await;
+    app.seed_care_team("en").await;
+    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
+    let care = coproduce_app::Care::new(
+        coproduce_app::FhirApi::new(app.db.store.clone(), clock.clone()),
+        clock,
+    );
+    let ana = crate::rescue::caller(&app, "ana").await;
+    let dr = crate::rescue::caller(&app, "dr.okafor").await;
+    (app, care, ana, dr)
+}
+
 /// Agreeing to an HbA1c target moves the test due in the same transaction as the answer: at
 /// goal, six months instead of three; when the Task cannot be written, the answer is not
 /// stored either.
@@ -1456,17 +1475,8 @@ async fn the_visit_summary_is_the_last_three_months_with_conditions_and_medicine
 async fn an_agreed_hba1c_target_moves_the_test_due_with_the_answer_or_not_at_all() {
     use coproduce_core::care::plan::GoalAnswer;
     use coproduce_core::care::readings::{HbA1cTarget, Measure};
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
-    app.seed_care_team("en").await;
+    let (app, care, ana, dr) = care_of_ana_and_dr().await;
     let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
-    let care = coproduce_app::Care::new(
-        coproduce_app::FhirApi::new(app.db.store.clone(), clock.clone()),
-        clock.clone(),
-    );
-    let (ana, dr) = (
-        crate::rescue::caller(&app, "ana").await,
-        crate::rescue::caller(&app, "dr.okafor").await,
-    );
     care.record_reading(
         &ana,
         "p1",
@@ -1525,17 +1535,7 @@ async fn an_agreed_hba1c_target_moves_the_test_due_with_the_answer_or_not_at_all
 #[tokio::test]
 async fn the_panels_hba1c_distribution_counts_each_patients_latest_reading() {
     use coproduce_core::care::readings::Measure;
-    let app = TestApp::spawn(TestBackend::Sqlite).await;
-    app.seed_care_team("en").await;
-    let clock: std::sync::Arc<dyn coproduce_core::Clock> = app.clock.clone();
-    let care = coproduce_app::Care::new(
-        coproduce_app::FhirApi::new(app.db.store.clone(), clock.clone()),
-        clock,
-    );
-    let (ana, dr) = (
-        crate::rescue::caller(&app, "ana").await,
-        crate::rescue::caller(&app, "dr.okafor").await,
-    );
+    let (app, care, ana, dr) = care_of_ana_and_dr().await;
     for (value, at) in [
         (9.1, time::macros::datetime!(2026-11-20 09:00 UTC)),
         (6.8, time::macros::datetime!(2026-11-01 09:00 UTC)),
