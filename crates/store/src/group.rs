@@ -77,16 +77,23 @@ pub(crate) struct Batch {
     /// Audit rows alone (of reads, denials, sign-ins), appended together just before the
     /// commit, and who waits for each.
     audits: Vec<(AuditEntry, oneshot::Sender<Outcome>)>,
-    /// A write set its savepoint and has neither released nor rolled it back (it is still
-    /// running, or it was dropped): rolled back before anything else uses the connection.
-    in_write: bool,
-    /// The running write opened the transaction, and has no savepoint: undoing it is
-    /// rolling the transaction back, as nothing else is in it yet. Inside a savepoint SQLite
-    /// copies each page a write changes into the savepoint's journal first (about a sixth of
-    /// a create's CPU in a profile at speed); the first write of each batch is spared that.
-    bare: bool,
+    /// A write began and has neither ended well nor been undone (it is still running, or
+    /// it was dropped): undone before anything else uses the connection, as this says.
+    running: Option<Undo>,
     /// A committer has been started for this batch.
     committer: bool,
+}
+
+/// How a running write is undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Undo {
+    /// It opened the transaction and set no savepoint: undoing it is rolling the
+    /// transaction back, as nothing else is in it yet. Inside a savepoint SQLite copies each
+    /// page a write changes into the savepoint's journal first (about a sixth of a create's
+    /// CPU in a profile at speed); the first write of each batch is spared that.
+    Transaction,
+    /// It joined an open transaction: rolled back to its own savepoint.
+    Savepoint,
 }
 
 /// One write's hold on the batch, from its savepoint to its end. A write dropped before it
@@ -104,7 +111,7 @@ impl Drop for Member {
         let Some(batch) = self.batch.as_mut() else {
             return;
         };
-        if batch.in_write
+        if batch.running.is_some()
             && !batch.committer
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
@@ -164,14 +171,15 @@ impl Batch {
     /// gone, so is the transaction (SQLite rolls a whole transaction back by itself after
     /// some failures, a full disk among them): the batch fails.
     async fn settle(&mut self) {
-        if !std::mem::take(&mut self.in_write) {
-            return;
-        }
-        if std::mem::take(&mut self.bare) {
-            // Nobody waits on this transaction yet: a write joins only once the lock is
-            // handed on, and audit rows are appended only at the commit.
-            self.roll_back().await;
-            return;
+        match self.running.take() {
+            None => return,
+            Some(Undo::Transaction) => {
+                // Nobody waits on this transaction yet: a write joins only once the lock is
+                // handed on, and audit rows are appended only at the commit.
+                self.roll_back().await;
+                return;
+            }
+            Some(Undo::Savepoint) => {}
         }
         let Some(tx) = self.tx.as_mut() else {
             return;
@@ -275,22 +283,23 @@ impl Group {
     }
 
     /// Starts a write: the lock on the batch, an open transaction, and a savepoint of its
-    /// own unless it opened the transaction (see [`Batch::bare`]).
+    /// own unless it opened the transaction (see [`Undo::Transaction`]).
     pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
-        let bare = batch.tx.is_none();
-        if bare {
+        let undo = if batch.tx.is_none() {
             let spare = batch.spare.take();
             batch.tx = Some(self.open(spare).await?);
-        }
-        batch.in_write = true;
-        batch.bare = bare;
+            Undo::Transaction
+        } else {
+            Undo::Savepoint
+        };
+        batch.running = Some(undo);
         let mut member = Member {
             batch: Some(batch),
             group: self.clone(),
         };
-        if !bare {
+        if undo == Undo::Savepoint {
             member.db().execute("SAVEPOINT write", &[]).await?;
         }
         Ok(member)
@@ -304,7 +313,7 @@ impl Group {
             .batch
             .take()
             .expect("a write holds the batch until it ends");
-        if !batch.bare {
+        if batch.running == Some(Undo::Savepoint) {
             batch
                 .tx
                 .as_mut()
@@ -313,8 +322,7 @@ impl Group {
                 .execute("RELEASE SAVEPOINT write", &[])
                 .await?;
         }
-        batch.in_write = false;
-        batch.bare = false;
+        batch.running = None;
         let (told, outcome) = oneshot::channel();
         batch.waiting.push(told);
         self.committed(batch, outcome).await.map(|_| ())
