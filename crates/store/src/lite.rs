@@ -384,7 +384,9 @@ impl Readers {
 
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        // One still in a transaction (its end failed) is closed, not lent again: its next
+        // reader would see that transaction's snapshot, not the store as it is.
+        if let Some(conn) = self.conn.take().filter(Connection::is_autocommit) {
             let mut spare = self.readers.spare.lock().unwrap_or_else(|e| e.into_inner());
             if spare.len() < SPARE {
                 spare.push(conn);

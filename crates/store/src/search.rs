@@ -11,6 +11,9 @@ pub use coproduce_fhir::query::{
 };
 use coproduce_fhir::search::{LABEL_RESTRICTED, LABEL_SOCIAL_NEEDS};
 
+mod known;
+pub use known::Known;
+
 /// A page of matches, the total when known, and what `_include`/`_revinclude` brought
 /// along.
 #[derive(Debug, Clone)]
@@ -30,9 +33,14 @@ impl SearchResult {
     /// (for the audit trail's detail).
     pub fn described(&self) -> String {
         match self.total {
-            Some(n) => format!("{n} matches"),
+            Some(n) => Self::counted(n),
             None => format!("{} matches on this page, more follow", self.matches.len()),
         }
+    }
+
+    /// "12 matches": every match, counted.
+    pub fn counted(n: i64) -> String {
+        format!("{n} matches")
     }
 }
 
@@ -50,10 +58,15 @@ const LONG_LIST: usize = 32;
 
 impl Sql {
     fn new(on: &Db<'_>) -> Self {
+        Self::with_among(on.is_lite())
+    }
+
+    /// For a connection that has [`crate::lite::AMONG`] (`among`) or not.
+    fn with_among(among: bool) -> Self {
         Sql {
             text: String::new(),
             args: Vec::new(),
-            among: on.is_lite(),
+            among,
         }
     }
 
@@ -352,10 +365,10 @@ fn page_by_reference(
     sql: &mut Sql,
     q: &SearchQuery,
     (k, param, (target_type, target_id)): Driving<'_>,
+    columns: &str,
 ) -> Result<(), StoreError> {
     sql.push(&format!(
-        "SELECT {} FROM search_reference d JOIN resources r ON r.resource_type = d.resource_type AND r.id = d.resource_id",
-        prefixed_columns()
+        "SELECT {columns} FROM search_reference d JOIN resources r ON r.resource_type = d.resource_type AND r.id = d.resource_id"
     ));
     let rt = where_clause(sql, q, Some(k))?;
     let p = sql.bind_str(param);
@@ -506,24 +519,7 @@ async fn search_in(
             included: Vec::new(),
         });
     }
-    let mut page = Sql::new(&on);
-    match newest_by_reference(q) {
-        Some(driving) => page_by_reference(&mut page, q, driving)?,
-        None => {
-            page.push(&format!("SELECT {} FROM resources r", prefixed_columns()));
-            where_clause(&mut page, q, None)?;
-            order_by(&mut page, q)?;
-        }
-    }
-    // Every match (the app's own views) is asked for with no LIMIT. With one, SQLite sorts
-    // in a B-tree that holds each row whole, its pages splitting as it grows; without, in
-    // its sorter, which took half the time for a panel's 2,000 care plans.
-    if q.count < EVERY_MATCH || q.offset > 0 {
-        // One row more than the page: whether another page follows, without counting them
-        // all.
-        let limit = q.count.min(i64::MAX as usize - 1) + 1;
-        page.push(&format!(" LIMIT {limit} OFFSET {}", q.offset));
-    }
+    let page = page_sql(on.is_lite(), q, true)?;
     let mut matches = on.stored(page).await?;
     let more = matches.len() > q.count;
     matches.truncate(q.count);
@@ -554,10 +550,40 @@ async fn search_in(
     })
 }
 
-fn prefixed_columns() -> String {
+/// The statement of a search's page, for a connection with [`crate::lite::AMONG`] or not:
+/// [`COLUMNS`] of each match (with `json`, the content; else NULL in its place), in the
+/// query's order.
+fn page_sql(among: bool, q: &SearchQuery, json: bool) -> Result<Sql, StoreError> {
+    let columns = prefixed_columns(json);
+    let mut page = Sql::with_among(among);
+    match newest_by_reference(q) {
+        Some(driving) => page_by_reference(&mut page, q, driving, &columns)?,
+        None => {
+            page.push(&format!("SELECT {columns} FROM resources r"));
+            where_clause(&mut page, q, None)?;
+            order_by(&mut page, q)?;
+        }
+    }
+    // Every match (the app's own views) is asked for with no LIMIT. With one, SQLite sorts
+    // in a B-tree that holds each row whole, its pages splitting as it grows; without, in
+    // its sorter, which took half the time for a panel's 2,000 care plans.
+    if q.count < EVERY_MATCH || q.offset > 0 {
+        // One row more than the page: whether another page follows, without counting them
+        // all.
+        let limit = q.count.min(i64::MAX as usize - 1) + 1;
+        page.push(&format!(" LIMIT {limit} OFFSET {}", q.offset));
+    }
+    Ok(page)
+}
+
+/// [`COLUMNS`] of `resources r`; without `json`, NULL in place of the content.
+fn prefixed_columns(json: bool) -> String {
     COLUMNS
         .split(", ")
-        .map(|c| format!("r.{c}"))
+        .map(|c| match c {
+            "content" if !json => "NULL".to_string(),
+            c => format!("r.{c}"),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -582,7 +608,7 @@ async fn include(
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.target_type AND r.id = x.target_id \
          WHERE {cond} AND r.deleted = 0 AND {reach}",
-        prefixed_columns()
+        prefixed_columns(true)
     ));
     on.stored(sql).await
 }
@@ -604,7 +630,7 @@ async fn revinclude(
     sql.push(&format!(
         "SELECT DISTINCT {} FROM resources r JOIN search_reference x ON r.resource_type = x.resource_type AND r.id = x.resource_id \
          WHERE x.resource_type = {rt} AND x.param = {param} AND x.target_type = {tt} AND x.target_id IN ({list}) AND r.deleted = 0 AND {reach}",
-        prefixed_columns()
+        prefixed_columns(true)
     ));
     on.stored(sql).await
 }

@@ -176,25 +176,26 @@ impl Care {
         keep: impl Fn(&ActivityView) -> bool,
     ) -> Result<Vec<ActivityView>> {
         let plans = self
-            .api
-            .search_all(
+            .views
+            .activities
+            .try_search(
+                &self.api,
                 caller,
                 "CarePlan",
                 &params(&[
                     ("category", format!("{PLAN_CATEGORY}|shared")),
                     ("status", "active".into()),
                 ]),
+                |p| {
+                    let patient = p.patient_id.as_deref().unwrap_or_default();
+                    Ok(activities_of(&content(p)?, patient).into())
+                },
             )
             .await?;
-        let mut out = Vec::new();
-        for p in &plans {
-            let activities = self.views.activities.try_of(p, |p| {
-                let patient = p.patient_id.as_deref().unwrap_or_default();
-                Ok::<_, CareError>(activities_of(&content(p)?, patient).into())
-            })?;
-            out.extend(activities.iter().filter(|x| keep(x)).cloned());
-        }
-        Ok(out)
+        Ok(plans
+            .iter()
+            .flat_map(|activities| activities.iter().filter(|x| keep(x)).cloned())
+            .collect())
     }
 }
 
@@ -486,10 +487,13 @@ impl Care {
 
     /// The patients the caller may see, by name, with their dates of birth and record numbers.
     pub async fn people(&self, caller: &Caller) -> Result<Vec<PanelPerson>> {
-        let found = self.api.search_all(caller, "Patient", &[]).await?;
-        let mut out: Vec<PanelPerson> = found
-            .iter()
-            .filter_map(|s| self.views.people.of(s, person_of))
+        let mut out: Vec<PanelPerson> = self
+            .views
+            .people
+            .search(&self.api, caller, "Patient", &[], person_of)
+            .await?
+            .into_iter()
+            .flatten()
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name).then(a.birth_date.cmp(&b.birth_date)));
         Ok(out)
@@ -508,28 +512,34 @@ impl Care {
         );
         let goals = self.beside(caller, |care, caller| async move {
             Ok(care
-                .api
-                .search_all(
+                .views
+                .goals
+                .search(
+                    &care.api,
                     &caller,
                     "Goal",
                     &params(&[("lifecycle-status", "proposed,active".into())]),
+                    goal_of,
                 )
                 .await?
-                .iter()
-                .filter_map(|s| care.views.goals.of(s, goal_of))
+                .into_iter()
+                .flatten()
                 .collect::<Vec<GoalView>>())
         });
         let unreviewed = self.beside(caller, |care, caller| async move {
             Ok(care
-                .api
-                .search_all(
+                .views
+                .readings
+                .search(
+                    &care.api,
                     &caller,
                     "Observation",
                     &params(&[("_tag", format!("{WORKFLOW_TAGS}|unreviewed"))]),
+                    reading_of,
                 )
                 .await?
-                .iter()
-                .filter_map(|s| care.views.readings.of(s, reading_of))
+                .into_iter()
+                .flatten()
                 .collect::<Vec<Reading>>())
         });
         let activities = self.beside(caller, move |care, caller| async move {
@@ -540,10 +550,12 @@ impl Care {
         });
         let tasks = self.beside(caller, |care, caller| async move {
             Ok(care
-                .open_tasks(&caller)
+                .views
+                .tasks
+                .search(&care.api, &caller, "Task", &open_task_params(), task_of)
                 .await?
-                .iter()
-                .filter_map(|s| care.views.tasks.of(s, task_of))
+                .into_iter()
+                .flatten()
                 .collect::<Vec<TaskView>>())
         });
         let latest_hba1c = self.beside(caller, move |care, caller| async move {
@@ -636,8 +648,10 @@ impl Care {
     /// look-up of each match's date, and the panel's readings have theirs already.
     async fn latest_hba1c(&self, caller: &Caller, since: OffsetDateTime) -> Result<Vec<f64>> {
         let hba1c = self
-            .api
-            .search_all(
+            .views
+            .readings
+            .search(
+                &self.api,
                 caller,
                 "Observation",
                 &params(&[
@@ -651,13 +665,11 @@ impl Care {
                     ),
                     ("date", format!("ge{}", instant(since))),
                 ]),
+                reading_of,
             )
             .await?;
         let mut latest: BTreeMap<String, Reading> = BTreeMap::new();
-        for r in hba1c
-            .iter()
-            .filter_map(|s| self.views.readings.of(s, reading_of))
-        {
+        for r in hba1c.into_iter().flatten() {
             // The later reading; of two taken at once, the first by id (as a sort gives them).
             let later =
                 |k: &Reading| (r.at, std::cmp::Reverse(&r.id)) > (k.at, std::cmp::Reverse(&k.id));

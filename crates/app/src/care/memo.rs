@@ -29,12 +29,6 @@ impl<V: Clone> Memo<V> {
         Memo(Arc::new(Cache::new(KEPT)))
     }
 
-    /// The view of `s`: kept, else built by `build` and kept.
-    pub(super) fn of(&self, s: &Stored, build: impl FnOnce(&Stored) -> V) -> V {
-        self.try_of(s, |s| Ok::<V, std::convert::Infallible>(build(s)))
-            .unwrap_or_else(|never| match never {})
-    }
-
     /// The view of `s`: kept, else built by `build` and kept if it could be built.
     pub(super) fn try_of<E>(
         &self,
@@ -47,6 +41,42 @@ impl<V: Clone> Memo<V> {
         let built = build(s)?;
         self.0.insert((s.id.clone(), s.version_id), built.clone());
         Ok(built)
+    }
+}
+
+impl<V: Clone + Send + Sync> Memo<V> {
+    /// The views of every match of a search on `api`, those kept without reading their JSON
+    /// ([`FhirApi::search_all_known`]), the rest built by `build` (and kept).
+    pub(super) async fn search(
+        &self,
+        api: &FhirApi,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+        build: impl Fn(&Stored) -> V,
+    ) -> Result<Vec<V>> {
+        self.try_search(api, caller, rt, params, |s| Ok(build(s)))
+            .await
+    }
+
+    /// [`Memo::search`] with a `build` that can fail (the search fails with it).
+    pub(super) async fn try_search(
+        &self,
+        api: &FhirApi,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+        build: impl Fn(&Stored) -> Result<V>,
+    ) -> Result<Vec<V>> {
+        let kept = |id: &str, version: i64| self.0.get(&Version(id, version));
+        api.search_all_known(caller, rt, params, &kept)
+            .await?
+            .into_iter()
+            .map(|(s, kept)| match kept {
+                Some(view) => Ok(view),
+                None => self.try_of(&s, &build),
+            })
+            .collect()
     }
 }
 
@@ -112,13 +142,14 @@ mod tests {
         let builds = std::cell::Cell::new(0);
         let build = |s: &Stored| {
             builds.set(builds.get() + 1);
-            s.content.clone().unwrap_or_default()
+            Ok::<_, &str>(s.content.clone().unwrap_or_default())
         };
-        assert_eq!(memo.of(&stored("a", 1, "first"), build), "first");
-        assert_eq!(memo.of(&stored("a", 1, "first"), build), "first");
+        let of = |id, version, content| memo.try_of(&stored(id, version, content), build);
+        assert_eq!(of("a", 1, "first"), Ok("first".into()));
+        assert_eq!(of("a", 1, "first"), Ok("first".into()));
         assert_eq!(builds.get(), 1, "the second time, the kept view");
-        assert_eq!(memo.of(&stored("a", 2, "second"), build), "second");
-        assert_eq!(memo.of(&stored("b", 1, "other"), build), "other");
+        assert_eq!(of("a", 2, "second"), Ok("second".into()));
+        assert_eq!(of("b", 1, "other"), Ok("other".into()));
         assert_eq!(builds.get(), 3, "a new version or another id is built");
 
         let failed: std::result::Result<String, &str> =

@@ -146,6 +146,11 @@ impl std::fmt::Debug for Care {
     }
 }
 
+/// The search for open Tasks (asked for, or under way).
+fn open_task_params() -> Vec<(String, String)> {
+    params(&[("status", "requested,in-progress".into())])
+}
+
 impl Care {
     pub fn new(api: FhirApi, clock: Arc<dyn Clock>) -> Self {
         Care {
@@ -167,11 +172,7 @@ impl Care {
     async fn open_tasks(&self, caller: &Caller) -> Result<Vec<Stored>> {
         Ok(self
             .api
-            .search_all(
-                caller,
-                "Task",
-                &params(&[("status", "requested,in-progress".into())]),
-            )
+            .search_all(caller, "Task", &open_task_params())
             .await?)
     }
 

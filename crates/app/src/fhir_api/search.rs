@@ -167,22 +167,62 @@ impl FhirApi {
         rt: &str,
         params: &[(String, String)],
     ) -> Result<Vec<Stored>, AppError> {
+        let q = self.every_match(caller, rt, params).await?;
+        let matches = self
+            .store
+            .search_for(&q, &|_| Reach::Nothing(String::new()))
+            .await?
+            .matches;
+        self.audit_every_match(caller, rt, matches.iter()).await?;
+        Ok(matches)
+    }
+
+    /// [`FhirApi::search_all`] for a view that may hold what it built from the versions it
+    /// finds: each match with what `known` holds for its version; the store reads no JSON
+    /// for those ([`coproduce_store::Store::search_known`]). The same reach and audit.
+    pub async fn search_all_known<V>(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+        known: coproduce_store::search::Known<'_, V>,
+    ) -> Result<Vec<(Stored, Option<V>)>, AppError> {
+        let q = self.every_match(caller, rt, params).await?;
+        let found = self.store.search_known(&q, known).await?;
+        self.audit_every_match(caller, rt, found.iter().map(|(s, _)| s))
+            .await?;
+        Ok(found)
+    }
+
+    /// The query for every match of a search, limited to the caller's reach (a refusal
+    /// audited).
+    async fn every_match(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        params: &[(String, String)],
+    ) -> Result<SearchQuery, AppError> {
         let mut q = SearchQuery::parse(rt, params)?;
         let r = self.limit(caller, Action::Search, rt, &mut q);
         self.settle(r).await?;
         q.count = coproduce_fhir::query::EVERY_MATCH;
         q.offset = 0;
-        let result = self
-            .store
-            .search_for(&q, &|_| Reach::Nothing(String::new()))
-            .await?;
-        let patients = touched(result.matches.iter());
+        Ok(q)
+    }
+
+    /// The audit row of a search for every match: how many, and whose records they are.
+    async fn audit_every_match<'s>(
+        &self,
+        caller: &Caller,
+        rt: &str,
+        matches: impl ExactSizeIterator<Item = &'s Stored>,
+    ) -> Result<(), AppError> {
         let entry = AuditEntry {
-            detail: Some(result.described()),
-            ..self.audit_entry(caller, "search", rt, None, patients)
+            detail: Some(SearchResult::counted(matches.len() as i64)),
+            ..self.audit_entry(caller, "search", rt, None, touched(matches))
         };
         self.store.audit(&entry).await?;
-        Ok(result.matches)
+        Ok(())
     }
 
     /// The audit trail as AuditEvents, newest first (`patient`, `_count`, `_offset`).
