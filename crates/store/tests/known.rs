@@ -98,6 +98,13 @@ async fn known(backend: TestBackend) {
         "{backend:?}"
     );
 
+    // A page of the query still finds every match.
+    let mut page = q.clone();
+    page.count = 2;
+    page.offset = 1;
+    let found = db.store.search_known(&page, &holds).await.unwrap();
+    check(&found, &all);
+
     // Nothing held: every match with its JSON, as the search gives it.
     let found = db
         .store

@@ -12,6 +12,7 @@ use crate::cells::Cells;
 use crate::db::{Arg, lite_rows};
 use crate::error::StoreError;
 use crate::read::Stored;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// What the caller holds for a version of a resource (its id and version), if anything.
@@ -26,11 +27,7 @@ impl Store {
         q: &SearchQuery,
         known: Known<'_, V>,
     ) -> Result<Vec<(Stored, Option<V>)>, StoreError> {
-        let mut q = q.clone();
-        q.count = EVERY_MATCH;
-        q.offset = 0;
-        q.includes.clear();
-        q.revincludes.clear();
+        let q = every_match(q);
         match &self.lite {
             Some(readers) => {
                 let lent = readers.lend()?;
@@ -55,6 +52,29 @@ impl Store {
                 .collect()),
         }
     }
+}
+
+/// `q` as a search for every match, without its includes or totals (itself when it is one
+/// already: a panel's query holds thousands of patients).
+fn every_match(q: &SearchQuery) -> Cow<'_, SearchQuery> {
+    let already = q.count == EVERY_MATCH
+        && q.offset == 0
+        && q.includes.is_empty()
+        && q.revincludes.is_empty()
+        && !q.summary_count
+        && !q.accurate_total;
+    if already {
+        return Cow::Borrowed(q);
+    }
+    Cow::Owned(SearchQuery {
+        count: EVERY_MATCH,
+        offset: 0,
+        includes: Vec::new(),
+        revincludes: Vec::new(),
+        summary_count: false,
+        accurate_total: false,
+        ..q.clone()
+    })
 }
 
 /// The matches without their JSON, then the JSON of those `known` does not hold, by id.
