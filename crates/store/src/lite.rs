@@ -438,6 +438,23 @@ mod tests {
         (dir, file, writer)
     }
 
+    /// A reader given back inside a transaction is closed, not lent again: the next would
+    /// read that transaction's snapshot.
+    #[test]
+    fn a_reader_left_in_a_transaction_is_not_lent_again() {
+        let (dir, file, writer) = store_file("lent");
+        let readers = Readers::new(file);
+        let spare = || readers.spare.lock().unwrap().len();
+        drop(readers.lend().unwrap());
+        assert_eq!(spare(), 1, "one given back at rest is kept");
+        let lent = readers.lend().unwrap();
+        lent.conn().execute_batch("BEGIN; SELECT * FROM t").unwrap();
+        drop(lent);
+        assert_eq!(spare(), 0, "one given back in a transaction is closed");
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// The writer leaves checkpoints to the checkpointer: its commits stay in the WAL until
     /// the checkpointer copies them into the database file.
     #[test]

@@ -1556,5 +1556,8 @@ async fn the_panels_hba1c_distribution_counts_each_patients_latest_reading() {
         vec![9.1],
         "the reading taken on 20 November, though the one of 1 November was entered after it"
     );
+    // Built again, from the views kept the first time (their JSON not read): the same.
+    let again = care.attention(&dr).await.unwrap();
+    assert_eq!(format!("{again:?}"), format!("{attention:?}"));
     app.finish().await;
 }
