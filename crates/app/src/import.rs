@@ -8,13 +8,14 @@ use crate::fhir_api::{Write, WriteRules};
 use coproduce_core::Clock;
 use coproduce_fhir::stream::SourceItem;
 use coproduce_fhir::{IssueCode, OperationOutcome, Resource, parse_resource_value};
-use coproduce_store::{AuditEntry, ImportOutcome, Store};
+use coproduce_store::{AuditEntry, ImportOutcome, Prepared, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Resources written per database transaction: about 300 synthetic patients, or half a
-/// second of the writer at a time.
-pub const BATCH: usize = 5000;
+/// Resources written per database transaction: about 1,200 synthetic patients, or a second
+/// or two of the writer at a time. Larger batches write each index page they change once for
+/// more rows (5,000 imported about 12% slower).
+pub const BATCH: usize = 20_000;
 
 /// Counts per resource type, and every rejection with its location and reason.
 #[derive(Debug, Default, Clone)]
@@ -50,9 +51,9 @@ impl ImportSummary {
 pub struct Importer {
     store: Store,
     clock: Arc<dyn Clock>,
-    /// What is queued: where it came from, the record, and whether a rule derived it (then
-    /// it is written only if absent).
-    pending: Vec<(String, Resource, bool)>,
+    /// What is queued: where it came from, the record made ready to write, and whether a
+    /// rule derived it (then it is written only if absent).
+    pending: Vec<(String, Prepared, bool)>,
     summary: ImportSummary,
     /// The workflows' rules on writes, and the caller they see.
     rules: WriteRules,
@@ -140,9 +141,12 @@ impl Importer {
         };
         match checked {
             Ok((r, derived)) => {
-                self.pending.push((location.clone(), r, false));
+                // Made ready here, so the writer does only what needs the store.
+                self.pending
+                    .push((location.clone(), Prepared::new(r, write.now)?, false));
                 for d in derived {
-                    self.pending.push((location.clone(), d.resource, true));
+                    let d = Prepared::new(d.resource, write.now)?;
+                    self.pending.push((location.clone(), d, true));
                 }
                 if self.pending.len() >= BATCH {
                     self.start_writing().await?;
@@ -213,7 +217,7 @@ async fn write_batch(
     store: Store,
     now: time::OffsetDateTime,
     actor: String,
-    batch: Vec<(String, Resource, bool)>,
+    batch: Vec<(String, Prepared, bool)>,
 ) -> Result<Written, AppError> {
     let mut tx = store.begin().await?;
     // What a rule derived is the record as it follows from its source; the import brings
@@ -222,7 +226,7 @@ async fn write_batch(
     for (location, r, derived) in batch {
         if derived
             && tx
-                .current_stored(r.type_name(), r.id().unwrap_or_default())
+                .current_stored(r.type_name(), r.id())
                 .await?
                 .is_some_and(|s| !s.deleted)
         {
@@ -236,7 +240,7 @@ async fn write_batch(
         .map(|(_, r)| r.type_name().to_string())
         .collect();
     let outcomes = tx
-        .import_batch(batch.into_iter().map(|(_, r)| r).collect(), now)
+        .import_prepared(batch.into_iter().map(|(_, r)| r).collect())
         .await?;
     let count = |o: ImportOutcome| outcomes.iter().filter(|x| **x == o).count();
     let kinds: std::collections::BTreeSet<&str> = types.iter().map(String::as_str).collect();

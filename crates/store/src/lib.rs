@@ -30,7 +30,7 @@ pub use read::{HistoryEntry, Stored, Visible, format_instant};
 pub use records::{Moved, PendingBatch, RecordBatch, RecordLine};
 pub use search::{SearchQuery, SearchResult, SortKey};
 use write::Lease;
-pub use write::{ImportOutcome, Tx, WriteOutcome};
+pub use write::{ImportOutcome, Prepared, Tx, WriteOutcome};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};

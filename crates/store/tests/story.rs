@@ -356,6 +356,11 @@ async fn story(backend: TestBackend) {
             family,
             "version {version}"
         );
+        assert_eq!(
+            v.json().unwrap()["meta"]["versionId"],
+            version.to_string(),
+            "version {version} carries its own number"
+        );
     }
     let (_, r) = api
         .search(&sys, "Practitioner", &pairs(&[("name", "kim")]))
@@ -374,6 +379,26 @@ async fn story(backend: TestBackend) {
             .version_id,
         4
     );
+
+    // An imported Provenance belongs to its target's chart, found through the target
+    // (written earlier in the same batch), and an Observation to its subject's.
+    let mut tx = db.store.begin().await.unwrap();
+    let charted = vec![
+        parse_resource(br#"{"resourceType":"Observation","id":"o-imp","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p-imp"}}"#).unwrap(),
+        parse_resource(br#"{"resourceType":"Provenance","id":"prov-imp","target":[{"reference":"Observation/o-imp"}],"recorded":"2025-01-01T00:00:00Z","agent":[{"who":{"display":"import"}}]}"#).unwrap(),
+    ];
+    assert_eq!(
+        tx.import_batch(charted, clock.now()).await.unwrap(),
+        [ImportOutcome::Created, ImportOutcome::Created]
+    );
+    tx.commit().await.unwrap();
+    for (rt, id) in [("Observation", "o-imp"), ("Provenance", "prov-imp")] {
+        assert_eq!(
+            db.store.read(rt, id).await.unwrap().patient_id.as_deref(),
+            Some("p-imp"),
+            "{rt}/{id}"
+        );
+    }
 
     // A transaction with one bad entry writes nothing.
     let before = db.store.history_rows().await.unwrap();

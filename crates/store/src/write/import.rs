@@ -1,7 +1,66 @@
 //! Bulk import: a batch of resources written with their history and index rows in a few
-//! statements, each resource created, updated or left as it was.
+//! statements, each resource created, updated or left as it was. What does not depend on
+//! the store (the JSON, the index rows' values, the compartment the resource's own
+//! references name) is worked out first, off the writer ([`Prepared`]), so the writer's
+//! transaction does only what needs the store.
 
 use super::*;
+
+/// A resource made ready to import before the writer takes it: stamped as version 1 at
+/// `now`, with its JSON and its search index values. The writer stamps it again only if it
+/// exists already (an update: a later version).
+#[derive(Debug)]
+pub struct Prepared {
+    resource: Resource,
+    rt: String,
+    id: String,
+    index: SearchIndex,
+    /// The Patient compartment its own references name (a Provenance's, found through its
+    /// target, needs the store: left to the writer).
+    patient: Option<String>,
+    content: String,
+    now: OffsetDateTime,
+    ms: i64,
+    restricted: i64,
+}
+
+impl Prepared {
+    /// The work of importing `resource` that needs no store: fails only if it has no id.
+    pub fn new(mut resource: Resource, now: OffsetDateTime) -> Result<Self, StoreError> {
+        let (rt, id) = ids(&resource)?;
+        let ms = millis(now);
+        resource.set_version(1, &format_instant(ms));
+        let index = extract(&resource);
+        let patient = patient_compartment(&resource, &index);
+        let restricted = labels(resource.json());
+        let content = serialize(&resource)?;
+        Ok(Prepared {
+            resource,
+            rt,
+            id,
+            index,
+            patient,
+            content,
+            now,
+            ms,
+            restricted,
+        })
+    }
+
+    /// The resource's type.
+    pub fn type_name(&self) -> &str {
+        &self.rt
+    }
+
+    /// The resource's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn serialize(resource: &Resource) -> Result<String, StoreError> {
+    serde_json::to_string(resource.json()).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
 
 impl Tx {
     /// Imports many resources at once, with the same outcome as [`Tx::import`] for each but
@@ -11,39 +70,61 @@ impl Tx {
         resources: Vec<Resource>,
         now: OffsetDateTime,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let prepared = resources
+            .into_iter()
+            .map(|r| Prepared::new(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.import_prepared(prepared).await
+    }
+
+    /// [`Tx::import_batch`] of resources prepared beforehand.
+    pub async fn import_prepared(
+        &mut self,
+        resources: Vec<Prepared>,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
         let mut keys = HashSet::with_capacity(resources.len());
         let mut repeats = false;
         for r in &resources {
-            let (rt, id) = ids(r)?;
-            repeats |= !keys.insert((rt, id));
+            repeats |= !keys.insert((r.rt.clone(), r.id.clone()));
         }
         if repeats {
             // The same resource twice in one batch: one at a time, in order.
             let mut out = Vec::with_capacity(resources.len());
             for r in resources {
-                out.push(self.import(r, now).await?);
+                out.push(self.import(r.resource, r.now).await?);
             }
             return Ok(out);
         }
         let current = self.current_many(&keys).await?;
-        let ms = millis(now);
-        let instant = format_instant(ms);
         let mut outcomes = Vec::with_capacity(resources.len());
         let mut rows = Vec::new();
         let mut history = Vec::new();
         let mut index_rows = IndexRows::default();
         let mut to_clear: HashMap<String, Vec<String>> = HashMap::new();
         let mut tasks = Vec::new();
-        for mut resource in resources {
-            let (rt, id) = ids(&resource)?;
+        // The compartments of this batch's resources, whose rows are inserted only after the
+        // loop: a Provenance finds its target's among them.
+        let mut written = HashMap::with_capacity(resources.len());
+        for prepared in resources {
+            let Prepared {
+                mut resource,
+                rt,
+                id,
+                index,
+                patient,
+                mut content,
+                ms,
+                restricted,
+                ..
+            } = prepared;
             let cur = current.get(&(rt.clone(), id.clone()));
             if let Some(Current {
                 deleted: false,
-                content: Some(content),
+                content: Some(stored),
                 ..
             }) = cur
             {
-                let stored: Value = serde_json::from_str(content)
+                let stored: Value = serde_json::from_str(stored)
                     .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
                 if strip_version_meta(stored) == resource.content_without_meta_version() {
                     outcomes.push(ImportOutcome::Unchanged);
@@ -62,38 +143,41 @@ impl Tx {
                 _ => ImportOutcome::Created,
             });
             let version = previous + 1;
-            resource.set_version(version, &instant);
-            let index = extract(&resource);
-            let patient = self.compartment_of(&resource, &index).await?;
+            if version != 1 {
+                resource.set_version(version, &format_instant(ms));
+                content = serialize(&resource)?;
+            }
+            let patient = match patient {
+                Some(p) => Some(p),
+                None => self.compartment_among(&resource, &index, &written).await?,
+            };
+            written.insert((rt.clone(), id.clone()), patient.clone());
             self.touch(patient.as_deref());
-            let restricted = labels(resource.json());
-            let content = serde_json::to_string(resource.json())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             index_rows.add(&rt, &id, patient.as_deref(), ms, &index);
             if rt == "Task" {
                 tasks.push((id.clone(), patient.clone(), resource.json().clone()));
             }
-            rows.push(vec![
+            let shared = i64::from(!is_clinical(&rt));
+            history.push(vec![
                 Arg::Text(rt.clone()),
                 Arg::Text(id.clone()),
                 Arg::Int(version),
                 Arg::Int(ms),
                 Arg::from(patient.clone()),
                 Arg::Int(0),
-                Arg::Text(content.clone()),
-                Arg::Int(i64::from(!is_clinical(&rt))),
+                Arg::from("PUT"),
+                Arg::NoText,
+                Arg::Int(shared),
                 Arg::Int(restricted),
             ]);
-            let shared = i64::from(!is_clinical(&rt));
-            history.push(vec![
+            rows.push(vec![
                 Arg::Text(rt),
                 Arg::Text(id),
                 Arg::Int(version),
                 Arg::Int(ms),
                 Arg::from(patient),
                 Arg::Int(0),
-                Arg::from("PUT"),
-                Arg::NoText,
+                Arg::Text(content),
                 Arg::Int(shared),
                 Arg::Int(restricted),
             ]);

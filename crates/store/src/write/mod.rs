@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 mod import;
+
+pub use import::Prepared;
 mod index;
 
 use index::*;
@@ -140,6 +142,19 @@ impl Tx {
         resource: &Resource,
         index: &SearchIndex,
     ) -> Result<Option<String>, StoreError> {
+        self.compartment_among(resource, index, &HashMap::new())
+            .await
+    }
+
+    /// [`Tx::compartment_of`], where `written` holds the compartments of resources this
+    /// transaction writes whose rows are not in the store yet (an import batch's, inserted
+    /// together at its end), by type and id: a target among them is looked up there.
+    pub(crate) async fn compartment_among(
+        &mut self,
+        resource: &Resource,
+        index: &SearchIndex,
+        written: &HashMap<(String, String), Option<String>>,
+    ) -> Result<Option<String>, StoreError> {
         if let Some(p) = patient_compartment(resource, index) {
             return Ok(Some(p));
         }
@@ -156,6 +171,12 @@ impl Tx {
             };
             if rt == "Patient" {
                 return Ok(Some(id.to_string()));
+            }
+            if let Some(patient) = written.get(&(rt.to_string(), id.to_string())) {
+                if patient.is_some() {
+                    return Ok(patient.clone());
+                }
+                continue;
             }
             let found = self
                 .db()
