@@ -20,7 +20,6 @@ pub struct Prepared {
     patient: Option<String>,
     content: String,
     now: OffsetDateTime,
-    ms: i64,
     restricted: i64,
 }
 
@@ -28,8 +27,7 @@ impl Prepared {
     /// The work of importing `resource` that needs no store: fails only if it has no id.
     pub fn new(mut resource: Resource, now: OffsetDateTime) -> Result<Self, StoreError> {
         let (rt, id) = ids(&resource)?;
-        let ms = millis(now);
-        resource.set_version(1, &format_instant(ms));
+        resource.set_version(1, &format_instant(millis(now)));
         let index = extract(&resource);
         let patient = patient_compartment(&resource, &index);
         let restricted = labels(resource.json());
@@ -42,7 +40,6 @@ impl Prepared {
             patient,
             content,
             now,
-            ms,
             restricted,
         })
     }
@@ -113,10 +110,10 @@ impl Tx {
                 index,
                 patient,
                 mut content,
-                ms,
+                now,
                 restricted,
-                ..
             } = prepared;
+            let ms = millis(now);
             let cur = current.get(&(rt.clone(), id.clone()));
             if let Some(Current {
                 deleted: false,

@@ -15,10 +15,9 @@ use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 mod import;
-
-pub use import::Prepared;
 mod index;
 
+pub use import::Prepared;
 use index::*;
 
 /// A write transaction.
