@@ -34,7 +34,7 @@ pub fn derived_id(source: &str, suffix: &str) -> String {
     }
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(id.as_bytes());
-    let hex: String = digest.iter().take(24).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..24]);
     format!("{hex}-{suffix}")
 }
 

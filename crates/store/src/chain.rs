@@ -41,24 +41,25 @@ pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000
 pub(crate) fn chain_hash(prev: &str, seq: i64, e: &AuditEntry) -> String {
     let mut h = Sha256::new();
     // Length-prefixed fields, so no two different rows hash alike.
+    let (seq, at) = (seq.to_string(), e.at.to_string());
     let fields = [
-        seq.to_string(),
-        e.at.to_string(),
-        e.actor.clone(),
-        e.on_behalf_of.clone().unwrap_or_default(),
-        e.action.clone(),
-        e.resource_type.clone().unwrap_or_default(),
-        e.resource_id.clone().unwrap_or_default(),
-        e.patients.clone().unwrap_or_default(),
-        e.outcome.clone(),
-        e.detail.clone().unwrap_or_default(),
+        seq.as_str(),
+        at.as_str(),
+        e.actor.as_str(),
+        e.on_behalf_of.as_deref().unwrap_or_default(),
+        e.action.as_str(),
+        e.resource_type.as_deref().unwrap_or_default(),
+        e.resource_id.as_deref().unwrap_or_default(),
+        e.patients.as_deref().unwrap_or_default(),
+        e.outcome.as_str(),
+        e.detail.as_deref().unwrap_or_default(),
     ];
     h.update(prev.as_bytes());
     for f in fields {
         h.update((f.len() as u64).to_le_bytes());
         h.update(f.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// The head's seal: HMAC-SHA256 over its number and hash, with the key from outside the
@@ -67,11 +68,7 @@ pub(crate) fn head_seal(key: &crate::AuditKey, seq: i64, hash: &str) -> String {
     use hmac::{KeyInit, Mac};
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key.0[..]).expect("HMAC takes any key");
     mac.update(format!("{seq}:{hash}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Appends `entries` to the audit trail in order, on a connection inside a transaction, and

@@ -24,7 +24,7 @@ const SPARE: usize = 8;
 /// Prepared statements kept per connection (searches differ in their number of arguments).
 const STATEMENTS: usize = 64;
 
-/// How much of the database file each reader maps (bytes).
+/// How much of the database file a scanning reader maps (bytes).
 const MMAP: i64 = 1 << 30;
 
 /// The SQL function `among(list, value)`, on every rusqlite connection the store opens:
@@ -74,7 +74,7 @@ impl Store {
         map: impl Fn(&dyn Cells) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         if let Some(readers) = &self.lite {
-            return readers.lend()?.rows(sql, args, |r| map(r));
+            return readers.lend_point()?.rows(sql, args, |r| map(r));
         }
         let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), any_args(args)?)
             .fetch_all(&self.reader)
@@ -329,17 +329,37 @@ fn wait_for_readers(tries: i32) -> bool {
 /// One nap of [`wait_for_readers`].
 const READER_NAP: Duration = Duration::from_micros(200);
 
-/// The read-only connections of one SQLite database file.
+/// The read-only connections of one SQLite database file, of two kinds (below).
 #[derive(Debug)]
 pub(crate) struct Readers {
     file: PathBuf,
-    spare: Mutex<Vec<Connection>>,
+    /// The spare connections of each kind: `[point, scan]`.
+    spare: [Mutex<Vec<Connection>>; 2],
+}
+
+/// What a lent connection is for, which decides how it reads the file.
+///
+/// - `Scan` (a search, a panel, a population run: many pages) maps the file and reads its
+///   pages straight from the mapping, rather than copied in by a system call each. A live
+///   store's file only grows (no VACUUM but VACUUM INTO another file), as a mapping needs:
+///   a file cut short under it would fault.
+/// - `Point` (a resource by id, a token: a handful of pages) does not. When a commit has
+///   come between two of a connection's reads, SQLite drops its cached pages and, on a
+///   mapped connection, the whole mapping, which costs the next read a `munmap` (stopping
+///   the other cores to flush their TLBs), a new `mmap` and a page fault per page. Under
+///   load some commit always has (each read's audit row is one), and in `bench/api`'s
+///   reads a mapped connection spent about 1.6 times as long on the token and the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Point,
+    Scan,
 }
 
 /// A connection lent by [`Readers`], given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Lent<'a> {
     readers: &'a Readers,
+    reach: Reach,
     conn: Option<Connection>,
 }
 
@@ -347,13 +367,29 @@ impl Readers {
     pub(crate) fn new(file: PathBuf) -> Self {
         Readers {
             file,
-            spare: Mutex::new(Vec::new()),
+            spare: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
         }
     }
 
-    /// A spare connection, or a new one.
+    fn spare(&self, reach: Reach) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.spare[reach as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection for a read of many pages (see [`Reach`]).
     pub(crate) fn lend(&self) -> Result<Lent<'_>, StoreError> {
-        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        self.lend_for(Reach::Scan)
+    }
+
+    /// A connection for a read of a few pages: a row by its key (see [`Reach`]).
+    pub(crate) fn lend_point(&self) -> Result<Lent<'_>, StoreError> {
+        self.lend_for(Reach::Point)
+    }
+
+    /// A spare connection of the kind, or a new one.
+    fn lend_for(&self, reach: Reach) -> Result<Lent<'_>, StoreError> {
+        let spare = self.spare(reach).pop();
         let conn = match spare {
             Some(c) => c,
             None => {
@@ -362,11 +398,9 @@ impl Readers {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(Duration::from_secs(10))?;
-                // Pages read straight from the mapped file, not copied in by a system call
-                // each (a panel's page reads thousands of rows). A live store's file only
-                // grows (no VACUUM but VACUUM INTO another file), as a mapping needs: a file
-                // cut short under it would fault.
-                c.pragma_update(None, "mmap_size", MMAP)?;
+                if reach == Reach::Scan {
+                    c.pragma_update(None, "mmap_size", MMAP)?;
+                }
                 // A search's sorts and lists of ids are built in memory, not in a temporary
                 // file written and read back.
                 c.pragma_update(None, "temp_store", "MEMORY")?;
@@ -377,6 +411,7 @@ impl Readers {
         };
         Ok(Lent {
             readers: self,
+            reach,
             conn: Some(conn),
         })
     }
@@ -387,7 +422,7 @@ impl Drop for Lent<'_> {
         // One still in a transaction (its end failed) is closed, not lent again: its next
         // reader would see that transaction's snapshot, not the store as it is.
         if let Some(conn) = self.conn.take().filter(Connection::is_autocommit) {
-            let mut spare = self.readers.spare.lock().unwrap_or_else(|e| e.into_inner());
+            let mut spare = self.readers.spare(self.reach);
             if spare.len() < SPARE {
                 spare.push(conn);
             }
@@ -444,13 +479,35 @@ mod tests {
     fn a_reader_left_in_a_transaction_is_not_lent_again() {
         let (dir, file, writer) = store_file("lent");
         let readers = Readers::new(file);
-        let spare = || readers.spare.lock().unwrap().len();
+        let spare = || readers.spare(Reach::Scan).len();
         drop(readers.lend().unwrap());
         assert_eq!(spare(), 1, "one given back at rest is kept");
         let lent = readers.lend().unwrap();
         lent.conn().execute_batch("BEGIN; SELECT * FROM t").unwrap();
         drop(lent);
         assert_eq!(spare(), 0, "one given back in a transaction is closed");
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A scanning reader maps the file and a point reader does not (see [`Reach`]); each is
+    /// lent again as the kind it was opened as.
+    #[test]
+    fn scanning_readers_map_the_file_and_point_readers_do_not() {
+        let (dir, file, writer) = store_file("reach");
+        let readers = Readers::new(file);
+        let mapped = |lent: &Lent<'_>| -> i64 {
+            lent.conn()
+                .query_row("PRAGMA mmap_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        for _ in 0..2 {
+            let (scan, point) = (readers.lend().unwrap(), readers.lend_point().unwrap());
+            assert_eq!(mapped(&scan), MMAP);
+            assert_eq!(mapped(&point), 0);
+        }
+        assert_eq!(readers.spare(Reach::Scan).len(), 1);
+        assert_eq!(readers.spare(Reach::Point).len(), 1);
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -55,10 +55,7 @@ pub(super) fn stored_session(s: &coproduce_store::SessionRow) -> coproduce_store
 }
 
 pub(super) fn token_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 pub(super) fn random_secret() -> Result<String, AppError> {

@@ -20,8 +20,7 @@ pub(super) fn time_of(v: &Value) -> Option<OffsetDateTime> {
 
 /// The digest a claim code is found by (the code itself is never stored).
 pub fn claim_digest(code: &str) -> String {
-    let d = sha2::Sha256::digest(code.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(code.as_bytes()))
 }
 
 /// A concern as stored: the core state and what the pages show of it.
