@@ -65,8 +65,9 @@ fn add_functions(c: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Store {
-    /// The rows of a hot read, each mapped by `map`: on a rusqlite reader when the store is an
-    /// SQLite file, else on the reader pool.
+    /// The rows of a point read (a few rows by their key: a resource, a version, a token, a
+    /// user), each mapped by `map`: on a rusqlite point reader ([`Reach::Point`]) when the
+    /// store is an SQLite file, else on the reader pool.
     pub(crate) async fn fetch<T>(
         &self,
         sql: &str,
@@ -333,8 +334,9 @@ const READER_NAP: Duration = Duration::from_micros(200);
 #[derive(Debug)]
 pub(crate) struct Readers {
     file: PathBuf,
-    /// The spare connections of each kind: `[point, scan]`.
-    spare: [Mutex<Vec<Connection>>; 2],
+    /// The spare connections of each kind.
+    point: Mutex<Vec<Connection>>,
+    scan: Mutex<Vec<Connection>>,
 }
 
 /// What a lent connection is for, which decides how it reads the file.
@@ -367,14 +369,17 @@ impl Readers {
     pub(crate) fn new(file: PathBuf) -> Self {
         Readers {
             file,
-            spare: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
+            point: Mutex::new(Vec::new()),
+            scan: Mutex::new(Vec::new()),
         }
     }
 
     fn spare(&self, reach: Reach) -> std::sync::MutexGuard<'_, Vec<Connection>> {
-        self.spare[reach as usize]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let spare = match reach {
+            Reach::Point => &self.point,
+            Reach::Scan => &self.scan,
+        };
+        spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A connection for a read of many pages (see [`Reach`]).

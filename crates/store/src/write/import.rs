@@ -55,10 +55,6 @@ impl Prepared {
     }
 }
 
-fn serialize(resource: &Resource) -> Result<String, StoreError> {
-    serde_json::to_string(resource.json()).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 impl Tx {
     /// Imports many resources at once, with the same outcome as [`Tx::import`] for each but
     /// a handful of statements for the whole batch instead of several per resource.

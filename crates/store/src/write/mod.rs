@@ -171,11 +171,10 @@ impl Tx {
             if rt == "Patient" {
                 return Ok(Some(id.to_string()));
             }
-            if let Some(patient) = written.get(&(rt.to_string(), id.to_string())) {
-                if patient.is_some() {
-                    return Ok(patient.clone());
-                }
-                continue;
+            match written.get(&(rt.to_string(), id.to_string())) {
+                Some(Some(patient)) => return Ok(Some(patient.clone())),
+                Some(None) => continue,
+                None => {}
             }
             let found = self
                 .db()
@@ -351,8 +350,7 @@ impl Tx {
         self.touch(patient.as_deref());
         let shared = i64::from(!is_clinical(&rt));
         let restricted = labels(resource.json());
-        let content = serde_json::to_string(resource.json())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let content = serialize(&resource)?;
         if previous != 0 {
             self.keep_current_in_history(&rt, std::slice::from_ref(&id))
                 .await?;
@@ -409,6 +407,11 @@ impl Tx {
             labels: restricted,
         })
     }
+}
+
+/// A resource's JSON as stored (meta included).
+fn serialize(resource: &Resource) -> Result<String, StoreError> {
+    serde_json::to_string(resource.json()).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn ids(resource: &Resource) -> Result<(String, String), StoreError> {
