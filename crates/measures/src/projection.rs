@@ -179,24 +179,51 @@ fn cut_list<'a>(items: impl Iterator<Item = &'a Value>) -> Option<Value> {
 /// newline). A reader finds a type by its line without scanning the JSON
 /// ([`crate::PatientRecord::from_projection`]).
 pub fn record<'a>(resources: impl IntoIterator<Item = &'a Value>) -> String {
-    let mut by_type: Map<String, Value> = Map::new();
+    let mut projector = Projector::default();
     for r in resources {
-        let rt = r["resourceType"].as_str().unwrap_or_default().to_string();
-        if let Value::Array(list) = by_type
-            .entry(rt)
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            list.push(project(r));
+        projector.add(r);
+    }
+    projector.finish()
+}
+
+/// A projection built one resource at a time ([`record`]'s text): each resource is projected
+/// and written out as it comes, so a long record is never held in memory whole, parsed,
+/// while its projection is made.
+#[derive(Debug, Default)]
+pub struct Projector {
+    /// Each type's list so far (`[` and the items, unclosed), in the order the types came.
+    lists: Vec<(String, String)>,
+}
+
+impl Projector {
+    /// Adds one resource of the record.
+    pub fn add(&mut self, resource: &Value) {
+        let rt = resource["resourceType"].as_str().unwrap_or_default();
+        let k = match self.lists.iter().position(|(t, _)| t == rt) {
+            Some(k) => k,
+            None => {
+                self.lists.push((rt.to_string(), String::from("[")));
+                self.lists.len() - 1
+            }
+        };
+        let list = &mut self.lists[k].1;
+        if list.len() > 1 {
+            list.push(',');
         }
+        list.push_str(&project(resource).to_string());
     }
-    let mut out = String::new();
-    for (rt, list) in &by_type {
-        out.push_str(rt);
-        out.push('\t');
-        out.push_str(&list.to_string());
-        out.push('\n');
+
+    /// The projection's text.
+    pub fn finish(self) -> String {
+        let mut out = String::new();
+        for (rt, list) in &self.lists {
+            out.push_str(rt);
+            out.push('\t');
+            out.push_str(list);
+            out.push_str("]\n");
+        }
+        out
     }
-    out
 }
 
 /// A projection as the store keeps it: LZ4-compressed (JSON with its repeated code system
@@ -284,6 +311,22 @@ mod tests {
             long[..4].copy_from_slice(&u32::MAX.to_le_bytes());
             assert!(decode(&long).is_err() && decode_lines(&long).is_err());
         }
+    }
+
+    #[test]
+    fn a_record_lists_each_type_once_in_the_order_types_first_came() {
+        let text = record([
+            &json!({"resourceType": "Observation", "id": "o1", "text": {"div": "<div>x</div>"}}),
+            &json!({"resourceType": "Patient", "id": "p"}),
+            &json!({"resourceType": "Observation", "id": "o2"}),
+        ]);
+        assert_eq!(
+            text,
+            "Observation\t[{\"resourceType\":\"Observation\",\"id\":\"o1\"},\
+             {\"resourceType\":\"Observation\",\"id\":\"o2\"}]\n\
+             Patient\t[{\"resourceType\":\"Patient\",\"id\":\"p\"}]\n"
+        );
+        assert_eq!(record(std::iter::empty()), "");
     }
 
     #[test]

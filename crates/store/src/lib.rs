@@ -27,7 +27,7 @@ pub use db::Db;
 pub use deadlines::{DeadlineRow, MissRow, NotificationRow};
 pub use error::StoreError;
 pub use read::{HistoryEntry, Stored, Visible, format_instant};
-pub use records::{Moved, PendingBatch, RecordBatch, RecordLine};
+pub use records::{LineBuilder, Moved, PendingBatch, RecordBatch, RecordLine};
 pub use search::{SearchQuery, SearchResult, SortKey};
 use write::Lease;
 pub use write::{ImportOutcome, Prepared, Tx, WriteOutcome};

@@ -36,9 +36,19 @@ impl coproduce_store::RecordLine for PromiseLine {
         LINE
     }
 
-    fn line(&self, resources: &[Value]) -> String {
+    fn builder(&self) -> Box<dyn coproduce_store::LineBuilder> {
+        Box::new(RecordFacts::default())
+    }
+}
+
+impl coproduce_store::LineBuilder for RecordFacts {
+    fn add(&mut self, v: &Value) {
+        self.add_as_written(v);
+    }
+
+    fn finish(self: Box<Self>) -> String {
         // Facts of our own types only, which always serialize.
-        sonic_rs::to_string(&RecordFacts::of(resources)).unwrap_or_default()
+        sonic_rs::to_string(&*self).unwrap_or_default()
     }
 }
 
@@ -305,11 +315,15 @@ impl RecordFacts {
     pub fn of(resources: &[Value]) -> RecordFacts {
         let mut facts = RecordFacts::default();
         for v in resources {
-            let written =
-                instant_of(&v["meta"]["lastUpdated"]).map_or(0, coproduce_core::unix_millis);
-            facts.add(v, written);
+            facts.add_as_written(v);
         }
         facts
+    }
+
+    /// Adds one resource of the record, last written when its `meta.lastUpdated` says.
+    fn add_as_written(&mut self, v: &Value) {
+        let written = instant_of(&v["meta"]["lastUpdated"]).map_or(0, coproduce_core::unix_millis);
+        self.add(v, written);
     }
 
     /// Adds what one resource of the record holds, last written at `last_updated` (Unix
