@@ -191,17 +191,18 @@ impl Tx {
             }
         }
         // The version guard keeps a concurrent writer's change from being overwritten.
+        let expected = rows.len() as u64;
         let written = self
             .insert_rows_with(
                 "resources",
                 "resource_type, id, version_id, last_updated, patient_id, deleted, content, shared, restricted",
-                &rows,
+                rows,
                 " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
                  last_updated = excluded.last_updated, patient_id = excluded.patient_id, deleted = 0, \
                  content = excluded.content, restricted = excluded.restricted WHERE resources.version_id = excluded.version_id - 1",
             )
             .await?;
-        if written != rows.len() as u64 {
+        if written != expected {
             return Err(StoreError::PreconditionFailed(
                 "another writer changed some of these resources during the import; run it again"
                     .into(),
@@ -210,10 +211,10 @@ impl Tx {
         self.insert_rows(
             "resource_history",
             "resource_type, id, version_id, last_updated, patient_id, deleted, method, content, shared, restricted",
-            &history,
+            history,
         )
         .await?;
-        self.insert_index_rows(&index_rows).await?;
+        self.insert_index_rows(index_rows).await?;
         for (id, patient, content) in &tasks {
             self.sync_deadline(id, patient.as_deref(), Some(content))
                 .await?;

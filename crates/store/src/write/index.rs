@@ -137,17 +137,23 @@ impl Tx {
     ) -> Result<(), StoreError> {
         let mut rows = IndexRows::default();
         rows.add(rt, id, patient, last_updated, index);
-        self.insert_index_rows(&rows).await
+        self.insert_index_rows(rows).await
     }
 
-    pub(super) async fn insert_index_rows(&mut self, rows: &IndexRows) -> Result<(), StoreError> {
-        self.insert_rows("search_token", INDEX_COLS[0], &rows.tokens)
+    pub(super) async fn insert_index_rows(&mut self, rows: IndexRows) -> Result<(), StoreError> {
+        let IndexRows {
+            tokens,
+            references,
+            dates,
+            strings,
+        } = rows;
+        self.insert_rows("search_token", INDEX_COLS[0], tokens)
             .await?;
-        self.insert_rows("search_reference", INDEX_COLS[1], &rows.references)
+        self.insert_rows("search_reference", INDEX_COLS[1], references)
             .await?;
-        self.insert_rows("search_date", INDEX_COLS[2], &rows.dates)
+        self.insert_rows("search_date", INDEX_COLS[2], dates)
             .await?;
-        self.insert_rows("search_string", INDEX_COLS[3], &rows.strings)
+        self.insert_rows("search_string", INDEX_COLS[3], strings)
             .await
     }
 
@@ -155,7 +161,7 @@ impl Tx {
         &mut self,
         table: &str,
         cols: &str,
-        rows: &[Vec<Arg>],
+        rows: Vec<Vec<Arg>>,
     ) -> Result<(), StoreError> {
         self.insert_rows_with(table, cols, rows, "")
             .await
@@ -163,12 +169,13 @@ impl Tx {
     }
 
     /// Inserts many rows per statement (one round trip per few thousand values), with an
-    /// optional `ON CONFLICT` clause; returns the rows affected.
+    /// optional `ON CONFLICT` clause; returns the rows affected. The rows' values are moved
+    /// into the statements, not copied.
     pub(super) async fn insert_rows_with(
         &mut self,
         table: &str,
         cols: &str,
-        rows: &[Vec<Arg>],
+        rows: Vec<Vec<Arg>>,
         suffix: &str,
     ) -> Result<u64, StoreError> {
         let Some(first) = rows.first() else {
@@ -178,10 +185,12 @@ impl Tx {
         let width = first.len();
         // Stay well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
         let per_statement = (30_000 / width).max(1);
-        for chunk in rows.chunks(per_statement) {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_statement).collect();
             let mut args = Vec::with_capacity(chunk.len() * width);
             let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
-            for (n, row) in chunk.iter().enumerate() {
+            for (n, row) in chunk.into_iter().enumerate() {
                 if n > 0 {
                     sql.push_str(", ");
                 }
@@ -193,7 +202,7 @@ impl Tx {
                     sql.push_str(&self.mark(n * width + k + 1));
                 }
                 sql.push(')');
-                args.extend(row.iter().cloned());
+                args.extend(row);
             }
             sql.push_str(suffix);
             affected += self.db().execute(&sql, &args).await?;
