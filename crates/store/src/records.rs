@@ -71,6 +71,8 @@ struct RowBuilder {
     /// The patient's own Patient resource came (a row is kept only for a patient who
     /// exists).
     exists: bool,
+    /// Resources given so far.
+    size: usize,
     lines: Vec<(&'static str, Box<dyn LineBuilder>)>,
     projector: projection::Projector,
 }
@@ -79,12 +81,14 @@ impl RowBuilder {
     fn new(lines: &Lines) -> Self {
         RowBuilder {
             exists: false,
+            size: 0,
             lines: lines.iter().map(|l| (l.name(), l.builder())).collect(),
             projector: projection::Projector::default(),
         }
     }
 
     fn add(&mut self, resource: &Value) {
+        self.size += 1;
         for (_, l) in &mut self.lines {
             l.add(resource);
         }
@@ -176,7 +180,7 @@ impl Tx {
             }
             let sql = live_resources_sql(&self.marks(1, chunk.len()));
             let rows = self.db().rows(&sql, &args(chunk), resource_row).await?;
-            let live = built(rows, lines)?;
+            let live = built(rows, lines)?.rows;
             self.write_records(chunk, &live).await?;
         }
         Ok(())
@@ -214,16 +218,23 @@ impl Tx {
     }
 }
 
+/// The rows [`built`] makes of a batch of resource rows.
+struct Built {
+    /// (patient, row) for each patient who exists.
+    rows: Vec<(String, Vec<u8>)>,
+    /// How many resources each patient's record held, whether they exist or not.
+    sizes: Vec<(String, usize)>,
+}
+
 /// The projection rows of the patients these resource rows (patient, type, id, content)
 /// belong to: a row only for a patient who exists. Each resource is parsed, added to its
 /// patient's row and let go before the next is parsed: a record of 100,000 resources took a
 /// gigabyte held whole, and most of its rebuild went to the kernel handing out that memory.
-fn built(rows: Vec<ResourceRow>, lines: &Lines) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+fn built(rows: Vec<ResourceRow>, lines: &Lines) -> Result<Built, StoreError> {
     let mut records: BTreeMap<String, RowBuilder> = BTreeMap::new();
     for (patient, rt, id, content) in rows {
         let value: Value = serde_json::from_str(&content)
             .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
-        drop(content);
         let exists = rt == "Patient" && id == patient;
         let record = records
             .entry(patient)
@@ -231,20 +242,13 @@ fn built(rows: Vec<ResourceRow>, lines: &Lines) -> Result<Vec<(String, Vec<u8>)>
         record.exists |= exists;
         record.add(&value);
     }
-    Ok(records
+    let sizes = records.iter().map(|(p, r)| (p.clone(), r.size)).collect();
+    let rows = records
         .into_iter()
         .filter(|(_, r)| r.exists)
         .map(|(p, r)| (p, r.finish()))
-        .collect())
-}
-
-/// How many resources each patient's rows hold.
-fn sizes(rows: &[ResourceRow]) -> Vec<(String, usize)> {
-    let mut n: BTreeMap<&str, usize> = BTreeMap::new();
-    for (patient, ..) in rows {
-        *n.entry(patient).or_default() += 1;
-    }
-    n.into_iter().map(|(p, n)| (p.to_string(), n)).collect()
+        .collect();
+    Ok(Built { rows, sizes })
 }
 
 /// A batch of projection rows: (patient id, the record as [`projection::encode`] gave it).
@@ -495,23 +499,22 @@ impl Store {
         let lines = self.record_lines.clone();
         // Reading and building a long record is seconds of work: on a blocking thread, so
         // that it holds up no request.
-        let rows = match self.lite.clone() {
+        let Built { rows, sizes } = match self.lite.clone() {
             Some(readers) => {
                 tokio::task::spawn_blocking(move || {
                     let rows = readers
                         .lend()?
                         .rows(&sql, &args(&ids), |r| resource_row(r))?;
-                    Ok::<_, StoreError>((sizes(&rows), built(rows, &lines)?))
+                    built(rows, &lines)
                 })
                 .await
             }
             None => {
                 let rows = self.fetch(&sql, &args(&ids), resource_row).await?;
-                tokio::task::spawn_blocking(move || Ok((sizes(&rows), built(rows, &lines)?))).await
+                tokio::task::spawn_blocking(move || built(rows, &lines)).await
             }
         }
         .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??;
-        let (sizes, rows) = rows;
         if let Some(now) = paced {
             let mut paused = self.paced.lock().unwrap_or_else(|e| e.into_inner());
             for (patient, n) in sizes.into_iter().filter(|(_, n)| *n >= PACED_FROM) {
@@ -713,7 +716,16 @@ mod tests {
             })
             .collect();
         let lines: Vec<Arc<dyn RecordLine>> = vec![Arc::new(Names)];
-        let rows = built(rows, &lines).unwrap();
+        let Built { rows, sizes } = built(rows, &lines).unwrap();
+        assert_eq!(
+            sizes,
+            [
+                ("a".to_string(), 4),
+                ("b".to_string(), 2),
+                ("c".to_string(), 1)
+            ],
+            "every patient's record is counted, one without a Patient resource too"
+        );
 
         // Each patient's row is what their whole record makes at once; c has no Patient
         // resource, so no row.
