@@ -11,6 +11,36 @@ pub(super) struct Changed<'a> {
     patient: Option<&'a str>,
 }
 
+/// A change's Provenance, built, checked and indexed.
+pub(super) struct Provenance {
+    resource: Resource,
+    index: SearchIndex,
+    now: OffsetDateTime,
+}
+
+impl Provenance {
+    /// Writes it in the change's transaction.
+    async fn write(self, tx: &mut Tx) -> Result<(), AppError> {
+        tx.create_indexed(self.resource, self.index, self.now)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A create worked out before it is written: the resource with its id as the rules leave
+/// it, its search index, its patient, and when it happens. Planning is CPU work that needs
+/// no transaction, so a plain create does it before it takes the writer, which every other
+/// write waits for.
+pub(super) struct Planned {
+    resource: Resource,
+    index: SearchIndex,
+    patient: Option<String>,
+    now: OffsetDateTime,
+    /// The Provenance of the resource's first version, built ahead (None: built when
+    /// written).
+    provenance: Option<Provenance>,
+}
+
 impl FhirApi {
     /// Records who made a change and for whom, as a FHIR Provenance written in the same
     /// transaction: the author (their Practitioner, RelatedPerson or Patient, or the token's
@@ -22,6 +52,21 @@ impl FhirApi {
         changed: Changed<'_>,
         operation: &str,
     ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        match self.provenance(caller, changed, operation, now)? {
+            Some(p) => p.write(tx).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The Provenance of a change, ready to write (none for a change to a Provenance).
+    fn provenance(
+        &self,
+        caller: &Caller,
+        changed: Changed<'_>,
+        operation: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Provenance>, AppError> {
         let Changed {
             rt,
             id,
@@ -29,9 +74,8 @@ impl FhirApi {
             patient,
         } = changed;
         if rt == "Provenance" {
-            return Ok(());
+            return Ok(None);
         }
-        let now = self.clock.now();
         let target = match version {
             Some(v) => format!("{rt}/{id}/_history/{v}"),
             None => format!("{rt}/{id}"),
@@ -59,8 +103,13 @@ impl FhirApi {
             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": operation}]},
             "agent": [agent],
         });
-        tx.create(parse_resource_value(provenance)?, now).await?;
-        Ok(())
+        let resource = parse_resource_value(provenance)?;
+        let index = extract(&resource);
+        Ok(Some(Provenance {
+            resource,
+            index,
+            now,
+        }))
     }
 
     /// The workflows' rules on a write the policy allowed; when a rule labels the record
@@ -167,10 +216,17 @@ impl FhirApi {
         let rt = ResourceType::parse(rt)?;
         let resource = parse_body(&rt, body)?;
         let r = async {
-            let mut tx = self.store.begin().await?;
-            let written = self
-                .create_in(caller, &mut tx, resource, if_none_exist, None)
-                .await?;
+            let mut tx;
+            let written = if rt.as_str() == "Provenance" {
+                tx = self.store.begin().await?;
+                self.create_in(caller, &mut tx, resource, if_none_exist, None)
+                    .await?
+            } else {
+                let planned = self.plan_new(caller, resource)?;
+                tx = self.store.begin().await?;
+                self.write_create(caller, &mut tx, planned, if_none_exist)
+                    .await?
+            };
             tx.commit().await?;
             Ok(written)
         }
@@ -188,26 +244,85 @@ impl FhirApi {
         if_none_exist: Option<&str>,
         id: Option<&str>,
     ) -> Outcome<Written> {
-        let rt = resource.type_name().to_string();
         // The id first: a new Patient is its own compartment.
         resource.set_id(&id.map_or_else(new_id, str::to_string));
         let patient = tx.compartment_of(&resource, &extract(&resource)).await?;
+        let planned = self.plan_create(caller, resource, patient)?;
+        self.write_create(caller, tx, planned, if_none_exist).await
+    }
+
+    /// A create with a new id planned with no transaction, Provenance and all. Not for a
+    /// Provenance: its patient is its target's, which only the transaction can look up.
+    fn plan_new(&self, caller: &Caller, mut resource: Resource) -> Outcome<Planned> {
+        resource.set_id(&new_id());
+        let patient = patient_compartment(&resource, &extract(&resource));
+        let mut planned = self.plan_create(caller, resource, patient)?;
+        planned.provenance = self.provenance(
+            caller,
+            Changed {
+                rt: planned.resource.type_name(),
+                id: planned.resource.id().unwrap_or_default(),
+                version: Some(1),
+                patient: planned.patient.as_deref(),
+            },
+            "CREATE",
+            planned.now,
+        )?;
+        Ok(planned)
+    }
+
+    /// The policy and the rules on a create of `resource` (with its id) in `patient`'s
+    /// compartment, and its search index as the rules leave it.
+    fn plan_create(
+        &self,
+        caller: &Caller,
+        resource: Resource,
+        patient: Option<String>,
+    ) -> Outcome<Planned> {
         self.check(
             caller,
             Action::Create,
-            &rt,
+            resource.type_name(),
             None,
             patient.as_deref(),
             facts(&resource.to_value()),
         )?;
+        let now = self.clock.now();
         let write = Write {
             caller,
             creating: true,
             previous: None,
             importing: false,
-            now: self.clock.now(),
+            now,
         };
         let resource = self.ruled(&write, resource, patient.as_deref())?;
+        let index = extract(&resource);
+        Ok(Planned {
+            resource,
+            index,
+            patient,
+            now,
+            provenance: None,
+        })
+    }
+
+    /// Writes a planned create: its If-None-Exist search first, then the resource, its
+    /// Provenance, its audit row and what the rules derive from it.
+    async fn write_create(
+        &self,
+        caller: &Caller,
+        tx: &mut Tx,
+        planned: Planned,
+        if_none_exist: Option<&str>,
+    ) -> Outcome<Written> {
+        let Planned {
+            resource,
+            index,
+            patient,
+            now,
+            provenance,
+        } = planned;
+        let rt = resource.type_name().to_string();
         if let Some(cond) = if_none_exist {
             let mut q = SearchQuery::parse(&rt, &query_pairs(cond.trim_start_matches('?')))?;
             q.count = 2;
@@ -243,20 +358,34 @@ impl FhirApi {
                 }
             }
         }
-        let derived = self.rules.derive(&write, &resource)?;
-        let stored = tx.create(resource, self.clock.now()).await?;
-        self.record_provenance(
+        let write = Write {
             caller,
-            tx,
-            Changed {
-                rt: &stored.resource_type,
-                id: &stored.id,
-                version: Some(stored.version_id),
-                patient: stored.patient_id.as_deref(),
-            },
-            "CREATE",
-        )
-        .await?;
+            creating: true,
+            previous: None,
+            importing: false,
+            now,
+        };
+        let derived = self.rules.derive(&write, &resource)?;
+        let stored = tx.create_indexed(resource, index, now).await?;
+        // Built ahead for the first version in the planned compartment, which is what a
+        // new id almost always gets.
+        let provenance = match provenance {
+            Some(p) if stored.version_id == 1 && stored.patient_id == patient => Some(p),
+            _ => self.provenance(
+                caller,
+                Changed {
+                    rt: &stored.resource_type,
+                    id: &stored.id,
+                    version: Some(stored.version_id),
+                    patient: stored.patient_id.as_deref(),
+                },
+                "CREATE",
+                now,
+            )?,
+        };
+        if let Some(p) = provenance {
+            p.write(tx).await?;
+        }
         let entry = self.audit_entry(
             caller,
             "create",

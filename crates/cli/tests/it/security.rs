@@ -341,6 +341,14 @@ async fn provenance_belongs_to_its_chart_and_the_directory_to_its_keepers() {
         .await;
         let prov = found["entry"][0]["resource"].clone();
         let pid = prov["id"].as_str().expect("a Provenance in the chart");
+        // Built before the write took the writer, it names the version written and the
+        // instant the reading was recorded at, and its author.
+        assert_eq!(
+            prov["target"][0]["reference"],
+            json!(format!("{target}/_history/1"))
+        );
+        assert_eq!(prov["recorded"], obs["meta"]["lastUpdated"]);
+        assert_eq!(prov["agent"][0]["who"]["reference"], "Practitioner/dr");
         let path = format!("/fhir/Provenance/{pid}");
         // Off the team: not read, not rewritten, not deleted.
         assert_eq!(call(&app, &kim, Method::GET, &path, None).await.0, 403);

@@ -215,6 +215,19 @@ impl Tx {
         resource: Resource,
         now: OffsetDateTime,
     ) -> Result<Stored, StoreError> {
+        let index = extract(&resource);
+        self.create_indexed(resource, index, now).await
+    }
+
+    /// [`Tx::create`] of a resource whose search index the caller has extracted already
+    /// ([`extract`] of this resource, as it is given here): the work done before the writer
+    /// was taken is not done again while every other write waits for it.
+    pub async fn create_indexed(
+        &mut self,
+        resource: Resource,
+        index: SearchIndex,
+        now: OffsetDateTime,
+    ) -> Result<Stored, StoreError> {
         let (rt, id) = ids(&resource)?;
         match self.current(&rt, &id).await? {
             Some(c) if !c.deleted => Err(StoreError::PreconditionFailed(format!(
@@ -222,7 +235,7 @@ impl Tx {
             ))),
             current => {
                 let version = current.map_or(1, |c| c.version + 1);
-                self.put_version(resource, version, version - 1, now, "POST")
+                self.put_version_indexed(resource, index, version, version - 1, now, "POST")
                     .await
             }
         }
@@ -335,7 +348,23 @@ impl Tx {
     /// Writes version `version` of a resource whose current version is `previous` (0: none).
     async fn put_version(
         &mut self,
+        resource: Resource,
+        version: i64,
+        previous: i64,
+        now: OffsetDateTime,
+        method: &str,
+    ) -> Result<Stored, StoreError> {
+        let index = extract(&resource);
+        self.put_version_indexed(resource, index, version, previous, now, method)
+            .await
+    }
+
+    /// [`Tx::put_version`] with the resource's search index. The index does not depend on
+    /// the version and time set here: `_id` and `_lastUpdated` are columns, not index rows.
+    async fn put_version_indexed(
+        &mut self,
         mut resource: Resource,
+        index: SearchIndex,
         version: i64,
         previous: i64,
         now: OffsetDateTime,
@@ -345,7 +374,6 @@ impl Tx {
         let ms = millis(now);
         let instant = format_instant(ms);
         resource.set_version(version, &instant);
-        let index = extract(&resource);
         let patient = self.compartment_of(&resource, &index).await?;
         self.touch(patient.as_deref());
         let shared = i64::from(!is_clinical(&rt));
