@@ -41,6 +41,17 @@ pub(super) struct Planned {
     provenance: Option<Provenance>,
 }
 
+/// A create by `caller` at `now`, as the write rules see it.
+fn creating(caller: &Caller, now: OffsetDateTime) -> Write<'_> {
+    Write {
+        caller,
+        creating: true,
+        previous: None,
+        importing: false,
+        now,
+    }
+}
+
 impl FhirApi {
     /// Records who made a change and for whom, as a FHIR Provenance written in the same
     /// transaction: the author (their Practitioner, RelatedPerson or Patient, or the token's
@@ -288,14 +299,7 @@ impl FhirApi {
             facts(&resource.to_value()),
         )?;
         let now = self.clock.now();
-        let write = Write {
-            caller,
-            creating: true,
-            previous: None,
-            importing: false,
-            now,
-        };
-        let resource = self.ruled(&write, resource, patient.as_deref())?;
+        let resource = self.ruled(&creating(caller, now), resource, patient.as_deref())?;
         let index = extract(&resource);
         Ok(Planned {
             resource,
@@ -358,14 +362,7 @@ impl FhirApi {
                 }
             }
         }
-        let write = Write {
-            caller,
-            creating: true,
-            previous: None,
-            importing: false,
-            now,
-        };
-        let derived = self.rules.derive(&write, &resource)?;
+        let derived = self.rules.derive(&creating(caller, now), &resource)?;
         let stored = tx.create_indexed(resource, index, now).await?;
         // Built ahead for the first version in the planned compartment, which is what a
         // new id almost always gets.
