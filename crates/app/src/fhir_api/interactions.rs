@@ -11,34 +11,17 @@ pub(super) struct Changed<'a> {
     patient: Option<&'a str>,
 }
 
-/// A change's Provenance, built, checked and indexed.
-pub(super) struct Provenance {
-    resource: Resource,
-    index: SearchIndex,
-    now: OffsetDateTime,
-}
-
-impl Provenance {
-    /// Writes it in the change's transaction.
-    async fn write(self, tx: &mut Tx) -> Result<(), AppError> {
-        tx.create_indexed(self.resource, self.index, self.now)
-            .await?;
-        Ok(())
-    }
-}
-
 /// A create worked out before it is written: the resource with its id as the rules leave
 /// it, its search index, its patient, and when it happens. Planning is CPU work that needs
 /// no transaction, so a plain create does it before it takes the writer, which every other
 /// write waits for.
 pub(super) struct Planned {
-    resource: Resource,
-    index: SearchIndex,
+    resource: Prepared,
     patient: Option<String>,
     now: OffsetDateTime,
     /// The Provenance of the resource's first version, built ahead (None: built when
     /// written).
-    provenance: Option<Provenance>,
+    provenance: Option<Prepared>,
 }
 
 /// A create by `caller` at `now`, as the write rules see it.
@@ -64,10 +47,10 @@ impl FhirApi {
         operation: &str,
     ) -> Result<(), AppError> {
         let now = self.clock.now();
-        match self.provenance(caller, changed, operation, now)? {
-            Some(p) => p.write(tx).await,
-            None => Ok(()),
+        if let Some(p) = self.provenance(caller, changed, operation, now)? {
+            tx.create_prepared(p).await?;
         }
+        Ok(())
     }
 
     /// The Provenance of a change, ready to write (none for a change to a Provenance).
@@ -77,7 +60,7 @@ impl FhirApi {
         changed: Changed<'_>,
         operation: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Provenance>, AppError> {
+    ) -> Result<Option<Prepared>, AppError> {
         let Changed {
             rt,
             id,
@@ -114,13 +97,7 @@ impl FhirApi {
             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": operation}]},
             "agent": [agent],
         });
-        let resource = parse_resource_value(provenance)?;
-        let index = extract(&resource);
-        Ok(Some(Provenance {
-            resource,
-            index,
-            now,
-        }))
+        Ok(Some(Prepared::new(parse_resource_value(provenance)?, now)?))
     }
 
     /// The workflows' rules on a write the policy allowed; when a rule labels the record
@@ -272,7 +249,7 @@ impl FhirApi {
             caller,
             Changed {
                 rt: planned.resource.type_name(),
-                id: planned.resource.id().unwrap_or_default(),
+                id: planned.resource.id(),
                 version: Some(1),
                 patient: planned.patient.as_deref(),
             },
@@ -300,10 +277,8 @@ impl FhirApi {
         )?;
         let now = self.clock.now();
         let resource = self.ruled(&creating(caller, now), resource, patient.as_deref())?;
-        let index = extract(&resource);
         Ok(Planned {
-            resource,
-            index,
+            resource: Prepared::new(resource, now)?,
             patient,
             now,
             provenance: None,
@@ -321,7 +296,6 @@ impl FhirApi {
     ) -> Outcome<Written> {
         let Planned {
             resource,
-            index,
             patient,
             now,
             provenance,
@@ -362,8 +336,10 @@ impl FhirApi {
                 }
             }
         }
-        let derived = self.rules.derive(&creating(caller, now), &resource)?;
-        let stored = tx.create_indexed(resource, index, now).await?;
+        let derived = self
+            .rules
+            .derive(&creating(caller, now), resource.resource())?;
+        let stored = tx.create_prepared(resource).await?;
         // Built ahead for the first version in the planned compartment, which is what a
         // new id almost always gets.
         let provenance = match provenance {
@@ -381,7 +357,7 @@ impl FhirApi {
             )?,
         };
         if let Some(p) = provenance {
-            p.write(tx).await?;
+            tx.create_prepared(p).await?;
         }
         let entry = self.audit_entry(
             caller,

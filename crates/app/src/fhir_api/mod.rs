@@ -13,15 +13,15 @@ use coproduce_core::access::{
 };
 use coproduce_core::{Clock, unix_millis};
 use coproduce_fhir::query::SearchQuery;
-use coproduce_fhir::search::{
-    SearchIndex, extract, is_clinical, patient_compartment, split_reference,
-};
+use coproduce_fhir::search::{extract, is_clinical, patient_compartment, split_reference};
 use coproduce_fhir::stream::rewrite_references;
 use coproduce_fhir::{
     IssueCode, OperationOutcome, Resource, ResourceType, parse_resource, parse_resource_value,
 };
 use coproduce_store::search::search_reaching;
-use coproduce_store::{AuditEntry, HistoryEntry, SearchResult, Store, StoreError, Stored, Tx};
+use coproduce_store::{
+    AuditEntry, HistoryEntry, Prepared, SearchResult, Store, StoreError, Stored, Tx,
+};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

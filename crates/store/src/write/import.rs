@@ -6,28 +6,41 @@
 
 use super::*;
 
-/// A resource made ready to import before the writer takes it: stamped as version 1 at
-/// `now`, with its JSON and its search index values. The writer stamps it again only if it
-/// exists already (an update: a later version).
+/// A resource made ready to write before the writer takes it (by an import, or by a create
+/// through the API: [`Tx::create_prepared`]): stamped as version 1 at `now`, with its JSON
+/// and its search index values. The writer stamps it again only if it is written as another
+/// version (it exists already, or existed and was deleted).
 #[derive(Debug)]
 pub struct Prepared {
-    resource: Resource,
-    rt: String,
-    id: String,
-    index: SearchIndex,
+    pub(super) resource: Resource,
+    pub(super) rt: String,
+    pub(super) id: String,
+    pub(super) index: SearchIndex,
     /// The Patient compartment its own references name (a Provenance's, found through its
     /// target, needs the store: left to the writer).
-    patient: Option<String>,
-    content: String,
-    now: OffsetDateTime,
-    restricted: i64,
+    pub(super) patient: Option<String>,
+    pub(super) content: String,
+    /// The version it is stamped as.
+    pub(super) version: i64,
+    pub(super) now: OffsetDateTime,
+    pub(super) restricted: i64,
 }
 
 impl Prepared {
-    /// The work of importing `resource` that needs no store: fails only if it has no id.
-    pub fn new(mut resource: Resource, now: OffsetDateTime) -> Result<Self, StoreError> {
+    /// The work of writing `resource` as a new version 1 that needs no store: fails only if
+    /// it has no id.
+    pub fn new(resource: Resource, now: OffsetDateTime) -> Result<Self, StoreError> {
+        Prepared::stamped(resource, 1, now)
+    }
+
+    /// [`Prepared::new`], stamped as `version`.
+    pub(super) fn stamped(
+        mut resource: Resource,
+        version: i64,
+        now: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
         let (rt, id) = ids(&resource)?;
-        resource.set_version(1, &format_instant(millis(now)));
+        resource.set_version(version, &format_instant(millis(now)));
         let index = extract(&resource);
         let patient = patient_compartment(&resource, &index);
         let restricted = labels(resource.json());
@@ -39,9 +52,26 @@ impl Prepared {
             index,
             patient,
             content,
+            version,
             now,
             restricted,
         })
+    }
+
+    /// Stamped as `version` instead, if it was prepared as another.
+    pub(super) fn restamped(mut self, version: i64) -> Result<Self, StoreError> {
+        if version != self.version {
+            self.resource
+                .set_version(version, &format_instant(millis(self.now)));
+            self.content = serialize(&self.resource)?;
+            self.version = version;
+        }
+        Ok(self)
+    }
+
+    /// The resource as it will be written.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
     }
 
     /// The resource's type.
@@ -99,27 +129,17 @@ impl Tx {
         // loop: a Provenance finds its target's among them.
         let mut written = HashMap::with_capacity(resources.len());
         for prepared in resources {
-            let Prepared {
-                mut resource,
-                rt,
-                id,
-                index,
-                patient,
-                mut content,
-                now,
-                restricted,
-            } = prepared;
-            let ms = millis(now);
-            let cur = current.get(&(rt.clone(), id.clone()));
+            let cur = current.get(&(prepared.rt.clone(), prepared.id.clone()));
             if let Some(Current {
                 deleted: false,
                 content: Some(stored),
                 ..
             }) = cur
             {
-                let stored: Value = serde_json::from_str(stored)
-                    .map_err(|e| StoreError::Corrupt(format!("{rt}/{id}: {e}")))?;
-                if strip_version_meta(stored) == resource.content_without_meta_version() {
+                let stored: Value = serde_json::from_str(stored).map_err(|e| {
+                    StoreError::Corrupt(format!("{}/{}: {e}", prepared.rt, prepared.id))
+                })?;
+                if strip_version_meta(stored) == prepared.resource.content_without_meta_version() {
                     outcomes.push(ImportOutcome::Unchanged);
                     continue;
                 }
@@ -130,30 +150,34 @@ impl Tx {
             }
             outcomes.push(match cur {
                 Some(c) if !c.deleted => {
-                    to_clear.entry(rt.clone()).or_default().push(id.clone());
+                    to_clear
+                        .entry(prepared.rt.clone())
+                        .or_default()
+                        .push(prepared.id.clone());
                     ImportOutcome::Updated
                 }
                 _ => ImportOutcome::Created,
             });
             let version = previous + 1;
-            if version != 1 {
-                resource.set_version(version, &format_instant(ms));
-                content = serialize(&resource)?;
-            }
-            let patient = match patient {
-                Some(p) => Some(p),
-                None => self.compartment_among(&resource, &index, &written).await?,
+            let p = prepared.restamped(version)?;
+            let ms = millis(p.now);
+            let patient = match p.patient {
+                Some(patient) => Some(patient),
+                None => {
+                    self.compartment_among(&p.resource, &p.index, &written)
+                        .await?
+                }
             };
-            written.insert((rt.clone(), id.clone()), patient.clone());
+            written.insert((p.rt.clone(), p.id.clone()), patient.clone());
             self.touch(patient.as_deref());
-            index_rows.add(&rt, &id, patient.as_deref(), ms, &index);
-            if rt == "Task" {
-                tasks.push((id.clone(), patient.clone(), resource.json().clone()));
+            index_rows.add(&p.rt, &p.id, patient.as_deref(), ms, &p.index);
+            if p.rt == "Task" {
+                tasks.push((p.id.clone(), patient.clone(), p.resource.json().clone()));
             }
-            let shared = i64::from(!is_clinical(&rt));
+            let shared = i64::from(!is_clinical(&p.rt));
             history.push(vec![
-                Arg::Text(rt.clone()),
-                Arg::Text(id.clone()),
+                Arg::Text(p.rt.clone()),
+                Arg::Text(p.id.clone()),
                 Arg::Int(version),
                 Arg::Int(ms),
                 Arg::from(patient.clone()),
@@ -161,18 +185,18 @@ impl Tx {
                 Arg::from("PUT"),
                 Arg::NoText,
                 Arg::Int(shared),
-                Arg::Int(restricted),
+                Arg::Int(p.restricted),
             ]);
             rows.push(vec![
-                Arg::Text(rt),
-                Arg::Text(id),
+                Arg::Text(p.rt),
+                Arg::Text(p.id),
                 Arg::Int(version),
                 Arg::Int(ms),
                 Arg::from(patient),
                 Arg::Int(0),
-                Arg::Text(content),
+                Arg::Text(p.content),
                 Arg::Int(shared),
-                Arg::Int(restricted),
+                Arg::Int(p.restricted),
             ]);
         }
         for (rt, ids) in &to_clear {

@@ -215,27 +215,20 @@ impl Tx {
         resource: Resource,
         now: OffsetDateTime,
     ) -> Result<Stored, StoreError> {
-        let index = extract(&resource);
-        self.create_indexed(resource, index, now).await
+        self.create_prepared(Prepared::new(resource, now)?).await
     }
 
-    /// [`Tx::create`] of a resource whose search index the caller has extracted already
-    /// ([`extract`] of this resource, as it is given here): the work done before the writer
-    /// was taken is not done again while every other write waits for it.
-    pub async fn create_indexed(
-        &mut self,
-        resource: Resource,
-        index: SearchIndex,
-        now: OffsetDateTime,
-    ) -> Result<Stored, StoreError> {
-        let (rt, id) = ids(&resource)?;
-        match self.current(&rt, &id).await? {
+    /// [`Tx::create`] of a resource prepared before the writer was taken: its JSON, search
+    /// index and labels are not worked out again while every other write waits for it.
+    pub async fn create_prepared(&mut self, prepared: Prepared) -> Result<Stored, StoreError> {
+        let (rt, id) = (prepared.type_name(), prepared.id());
+        match self.current(rt, id).await? {
             Some(c) if !c.deleted => Err(StoreError::PreconditionFailed(format!(
                 "{rt}/{id} exists already"
             ))),
             current => {
                 let version = current.map_or(1, |c| c.version + 1);
-                self.put_version_indexed(resource, index, version, version - 1, now, "POST")
+                self.put_prepared(prepared, version, version - 1, "POST")
                     .await
             }
         }
@@ -354,31 +347,29 @@ impl Tx {
         now: OffsetDateTime,
         method: &str,
     ) -> Result<Stored, StoreError> {
-        let index = extract(&resource);
-        self.put_version_indexed(resource, index, version, previous, now, method)
-            .await
+        let prepared = Prepared::stamped(resource, version, now)?;
+        self.put_prepared(prepared, version, previous, method).await
     }
 
-    /// [`Tx::put_version`] with the resource's search index. The index does not depend on
-    /// the version and time set here: `_id` and `_lastUpdated` are columns, not index rows.
-    async fn put_version_indexed(
+    /// [`Tx::put_version`] of a prepared resource, stamped again if it was prepared as
+    /// another version.
+    async fn put_prepared(
         &mut self,
-        mut resource: Resource,
-        index: SearchIndex,
+        prepared: Prepared,
         version: i64,
         previous: i64,
-        now: OffsetDateTime,
         method: &str,
     ) -> Result<Stored, StoreError> {
-        let (rt, id) = ids(&resource)?;
-        let ms = millis(now);
-        let instant = format_instant(ms);
-        resource.set_version(version, &instant);
-        let patient = self.compartment_of(&resource, &index).await?;
+        let p = prepared.restamped(version)?;
+        let (resource, rt, id, index, content, restricted) =
+            (p.resource, p.rt, p.id, p.index, p.content, p.restricted);
+        let ms = millis(p.now);
+        let patient = match p.patient {
+            Some(patient) => Some(patient),
+            None => self.compartment_of(&resource, &index).await?,
+        };
         self.touch(patient.as_deref());
         let shared = i64::from(!is_clinical(&rt));
-        let restricted = labels(resource.json());
-        let content = serialize(&resource)?;
         if previous != 0 {
             self.keep_current_in_history(&rt, std::slice::from_ref(&id))
                 .await?;
