@@ -557,7 +557,7 @@ fn page_sql(among: bool, q: &SearchQuery, json: bool) -> Result<Sql, StoreError>
     let columns = prefixed_columns(json);
     let mut page = Sql::with_among(among);
     match newest_by_reference(q) {
-        Some(driving) => page_by_reference(&mut page, q, driving, &columns)?,
+        Some(driving) => page_by_reference(&mut page, q, driving, columns)?,
         None => {
             page.push(&format!("SELECT {columns} FROM resources r"));
             where_clause(&mut page, q, None)?;
@@ -576,8 +576,16 @@ fn page_sql(among: bool, q: &SearchQuery, json: bool) -> Result<Sql, StoreError>
     Ok(page)
 }
 
-/// [`COLUMNS`] of `resources r`; without `json`, NULL in place of the content.
-fn prefixed_columns(json: bool) -> String {
+/// [`COLUMNS`] of `resources r`; without `json`, NULL in place of the content. Worked out
+/// once: every search's statement starts with them.
+fn prefixed_columns(json: bool) -> &'static str {
+    static WITH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| prefix_columns(true));
+    static WITHOUT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| prefix_columns(false));
+    if json { &WITH } else { &WITHOUT }
+}
+
+fn prefix_columns(json: bool) -> String {
     COLUMNS
         .split(", ")
         .map(|c| match c {
