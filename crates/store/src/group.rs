@@ -18,7 +18,11 @@
 //! keep still ends and lets go of SQLite's write lock). The first write of a batch to
 //! release its savepoint starts the batch's committer, a task of its own that queues for the
 //! lock behind the writes already waiting, so it commits them all at once; then it tells
-//! each of them.
+//! each of them. An audit row alone does not queue for the lock: it is put in a queue beside
+//! it (under a lock of its own, held only to push or to take), which the next committer
+//! empties into its batch, and the first row after a committer took the queue starts the
+//! next one. So reads arriving while a commit is on its way to the disk wait for their own
+//! commit, not also for each other in turn, as each took and handed on the batch's lock.
 //!
 //! On an SQLite file the writer's connection is rusqlite's, and its statements run on the
 //! calling thread (see `db.rs`); the two that may wait (`BEGIN IMMEDIATE` for another
@@ -74,13 +78,21 @@ pub(crate) struct Batch {
     spare: Option<Connection>,
     /// The writes whose savepoints were released into `tx`, waiting for it to commit.
     waiting: Vec<oneshot::Sender<Outcome>>,
-    /// Audit rows alone (of reads, denials, sign-ins), appended together just before the
-    /// commit, and who waits for each.
+    /// Audit rows alone (of reads, denials, sign-ins), taken from the [`Queued`] rows by the
+    /// committer and appended together just before the commit, and who waits for each.
     audits: Vec<(AuditEntry, oneshot::Sender<Outcome>)>,
     /// A write began and has neither ended well nor been undone (it is still running, or
     /// it was dropped): undone before anything else uses the connection, as this says.
     running: Option<Undo>,
     /// A committer has been started for this batch.
+    committer: bool,
+}
+
+/// Audit rows alone waiting for a committer to take them into its batch.
+#[derive(Debug, Default)]
+struct Queued {
+    audits: Vec<(AuditEntry, oneshot::Sender<Outcome>)>,
+    /// A committer has been started since the rows were last taken.
     committer: bool,
 }
 
@@ -152,6 +164,8 @@ pub(crate) struct Group {
     checkpoints: Option<Arc<crate::lite::Checkpointer>>,
     backend: Backend,
     counts: Arc<Counts>,
+    /// Audit rows alone, waiting for the next committer (see [`Group::audit`]).
+    queued: Arc<std::sync::Mutex<Queued>>,
     /// The key that seals the audit trail's head (the store's).
     audit_key: Option<AuditKey>,
     /// The store was closed: no transaction opens any more.
@@ -252,6 +266,7 @@ impl Group {
             file,
             backend,
             counts: Arc::default(),
+            queued: Arc::default(),
             audit_key: None,
             closed: Arc::default(),
         }
@@ -329,12 +344,27 @@ impl Group {
     }
 
     /// Appends an audit row with the writer's next commit, and returns its number once that
-    /// commit is durable.
+    /// commit is durable. The row waits in the queue beside the batch, not for the batch's
+    /// lock; if no committer is on its way to take it, one is started.
     pub(crate) async fn audit(&self, entry: AuditEntry) -> Result<i64, StoreError> {
-        let mut batch = self.batch.clone().lock_owned().await;
         let (told, outcome) = oneshot::channel();
-        batch.audits.push((entry, told));
-        self.committed(batch, outcome).await
+        let start = {
+            let mut queued = self.queued();
+            queued.audits.push((entry, told));
+            !std::mem::replace(&mut queued.committer, true)
+        };
+        if start {
+            // A task of its own, as for a write (see `committed`).
+            let group = self.clone();
+            tokio::spawn(async move { group.commit_batch().await });
+        }
+        told_of(outcome).await
+    }
+
+    /// The queue of audit rows alone (held only to push or to take: nothing in it panics, so
+    /// a poisoned lock still holds a sound queue).
+    fn queued(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hands the lock on, making sure the batch has a committer, and waits for its outcome.
@@ -350,13 +380,7 @@ impl Group {
             tokio::spawn(async move { group.commit_batch().await });
         }
         drop(batch);
-        match outcome.await {
-            Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(e)) => Err(StoreError::Shared(e)),
-            // The committer went away without a word (the runtime is shutting down): the
-            // write's fate is unknown to it, a server error.
-            Err(_) => Err(StoreError::Database(sqlx::Error::WorkerCrashed)),
-        }
+        told_of(outcome).await
     }
 
     /// Commits the batch once the writes queued before the committer have had their turn:
@@ -365,6 +389,11 @@ impl Group {
         let mut batch = self.batch.clone().lock_owned().await;
         batch.settle().await;
         batch.committer = false;
+        {
+            let mut queued = self.queued();
+            queued.committer = false;
+            batch.audits.append(&mut queued.audits);
+        }
         if batch.waiting.is_empty() && batch.audits.is_empty() {
             // Only writes that were rolled back: the transaction ends with nothing to keep,
             // and the writer's lock is let go.
@@ -493,6 +522,17 @@ impl Group {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         }))
+    }
+}
+
+/// What a write or an audit row is told when the commit that carries it ends.
+async fn told_of(outcome: oneshot::Receiver<Outcome>) -> Result<i64, StoreError> {
+    match outcome.await {
+        Ok(Ok(seq)) => Ok(seq),
+        Ok(Err(e)) => Err(StoreError::Shared(e)),
+        // The committer went away without a word (the runtime is shutting down): the
+        // write's fate is unknown to it, a server error.
+        Err(_) => Err(StoreError::Database(sqlx::Error::WorkerCrashed)),
     }
 }
 
