@@ -354,9 +354,7 @@ impl Group {
             !std::mem::replace(&mut queued.committer, true)
         };
         if start {
-            // A task of its own, as for a write (see `committed`).
-            let group = self.clone();
-            tokio::spawn(async move { group.commit_batch().await });
+            self.start_committer();
         }
         told_of(outcome).await
     }
@@ -374,13 +372,17 @@ impl Group {
         outcome: oneshot::Receiver<Outcome>,
     ) -> Result<i64, StoreError> {
         if !std::mem::replace(&mut batch.committer, true) {
-            // A task of its own, so that the commit happens even if this request is dropped
-            // (a client that went away) while it waits.
-            let group = self.clone();
-            tokio::spawn(async move { group.commit_batch().await });
+            self.start_committer();
         }
         drop(batch);
         told_of(outcome).await
+    }
+
+    /// Starts a committer: a task of its own, so that the commit happens even if the request
+    /// that started it is dropped (a client that went away) while it waits.
+    fn start_committer(&self) {
+        let group = self.clone();
+        tokio::spawn(async move { group.commit_batch().await });
     }
 
     /// Commits the batch once the writes queued before the committer have had their turn:
