@@ -5,8 +5,9 @@
 //!
 //! Printed: reads, searches by subject and creates (closed loop, like `wrk -t2 -c16`) with
 //! rate, p50 and p99 and the ratio coproduce / peer; the create rate for a patient with 0,
-//! 10,000 and 100,000 Observations and the search rate at 100,000 (coproduce only: the peer's
-//! search is a full scan); then a fixed-rate run of mixed requests with its latency
+//! 10,000 and 100,000 Observations, the search rate at 100,000, and a search by two subjects
+//! before and after those records are added (coproduce only: the peer's search is a full
+//! scan); then a fixed-rate run of mixed requests with its latency
 //! distribution.
 //!
 //! Run: `cargo build --release -p coproduce-cli -p bench-api && target/release/bench-api`
@@ -152,6 +153,12 @@ fn creates_for(patient: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
 
 fn search_for(patient: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
     let path = format!("/fhir/Observation?subject=Patient/{patient}&_count=10");
+    Arc::new(move |_| Req::get(path.clone()))
+}
+
+/// A search by two subjects at once (`subject=Patient/a,Patient/b`), newest first.
+fn search_two(a: &str, b: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
+    let path = format!("/fhir/Observation?subject=Patient/{a},Patient/{b}&_count=10");
     Arc::new(move |_| Req::get(path.clone()))
 }
 
@@ -306,8 +313,17 @@ async fn main() -> Result<()> {
             s.name,
             line(&base)
         );
-        let search_base =
-            table[1][subjects.iter().position(|x| x.name == s.name).unwrap_or(0)].rate();
+        let at = subjects.iter().position(|x| x.name == s.name).unwrap_or(0);
+        let search_base = table[1][at].rate();
+        // The two patients' readings are older than every one the long records add below: a
+        // page of them must not cost more as those are added.
+        let two = || search_two(&patients[at], &fresh);
+        let two_base = load::closed(&s.target, args.conns, warm_up, measure, two()).await?;
+        println!(
+            "{:<20} search by two subjects, before the long records {}",
+            s.name,
+            line(&two_base)
+        );
         for &n in &args.long {
             let long = create_patient(&s.target, "Long").await?;
             let seeded = std::time::Instant::now();
@@ -347,6 +363,13 @@ async fn main() -> Result<()> {
                 line(&search),
                 search.rate() / search_base,
                 args.observations
+            );
+            let two = load::closed(&s.target, args.conns, warm_up, measure, two()).await?;
+            println!(
+                "{:<20} search by two subjects, after {n:>7} more       {}  ({:.2}x before them)",
+                s.name,
+                line(&two),
+                two.rate() / two_base.rate()
             );
         }
     }

@@ -2,7 +2,8 @@
 //! reference index and stops there. Every page it gives must be the page the general search
 //! gives for the same order: ties in time, a resource changed later (it moves up), a deleted
 //! one (it is gone), one id under two target types (the resource appears once), the
-//! policy's reach, and the other filters of the query. Run on every backend.
+//! policy's reach, and the other filters of the query. So must a filter of several values,
+//! whose values' pages are merged. Run on every backend.
 
 use coproduce_app::FhirApi;
 use coproduce_app::accounts::Caller;
@@ -115,6 +116,23 @@ async fn newest_first(backend: TestBackend) {
     .unwrap();
     api.delete(&sys, "Observation", &made[5].id).await.unwrap();
 
+    // A reference filter of several values: each value's page merged, up to 32 values; more
+    // are sorted from their matches. A resource referencing two of the values appears once.
+    let many = std::iter::once("Patient/x".to_string())
+        .chain((0..40).map(|n| format!("Patient/n{n}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let several_values: Vec<Vec<(&str, String)>> = vec![
+        vec![("subject", "Patient/x,Patient/other".into())],
+        vec![("subject", "x,other".into())],
+        vec![("subject", "Patient/x,Patient/x".into())],
+        vec![("performer", "Patient/x,Practitioner/x".into())],
+        vec![
+            ("subject", "Patient/other,Group/x,Patient/x".into()),
+            ("code", "8867-4".into()),
+        ],
+        vec![("subject", many)],
+    ];
     for (driven, general) in [
         (
             vec![("subject", "Patient/x")],
@@ -140,7 +158,17 @@ async fn newest_first(backend: TestBackend) {
                 ("_sort", "-_lastUpdated,_id"),
             ],
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(several_values.iter().map(|v| {
+        (
+            v.iter().map(|(k, v)| (*k, v.as_str())).collect(),
+            v.iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .chain([("_sort", "-_lastUpdated,_id")])
+                .collect(),
+        )
+    })) {
         let expected = all_pages(&db, "Observation", &general, 100).await;
         for count in [1, 2, 3, 5, 100] {
             assert_eq!(
@@ -161,6 +189,28 @@ async fn newest_first(backend: TestBackend) {
         performed.len(),
         4,
         "named twice as performer, found once each"
+    );
+
+    let two = all_pages(
+        &db,
+        "Observation",
+        &[("subject", "Patient/x,Patient/other")],
+        3,
+    )
+    .await;
+    assert_eq!(two.len(), 14, "Patient/x's 13 and Patient/other's one");
+    let any_type = all_pages(&db, "Observation", &[("subject", "x,other")], 3).await;
+    assert_eq!(any_type.len(), 15, "and Group/x's one");
+    let both_performers = all_pages(
+        &db,
+        "Observation",
+        &[("performer", "Patient/x,Practitioner/x")],
+        3,
+    )
+    .await;
+    assert_eq!(
+        both_performers, performed,
+        "each performed by both, found once"
     );
 
     // The policy's reach: a caller reaching only the other patient finds none of x's.
