@@ -346,10 +346,10 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
     Ok(rt)
 }
 
-/// The reference filter a page can be read from in order, newest first, from the reference
-/// index, when the query's order is the default (or `_sort=-_lastUpdated`) and the filter
-/// has at most [`MERGED`] values: its position, its parameter and its values (each a target
-/// type, if given, and an id).
+/// The reference filter that drives a search whose order is the default, newest first (or
+/// `_sort=-_lastUpdated`): its position, its parameter and its values (each a target type,
+/// if given, and an id). With up to [`MERGED`] values the page is read from the reference
+/// index in that order, value by value; with more, from the values' matches, sorted.
 struct Driving<'q> {
     k: usize,
     param: &'q str,
