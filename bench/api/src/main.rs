@@ -151,14 +151,11 @@ fn creates_for(patient: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
     Arc::new(move |_| Req::post("/fhir/Observation", body.clone()))
 }
 
-fn search_for(patient: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
-    let path = format!("/fhir/Observation?subject=Patient/{patient}&_count=10");
-    Arc::new(move |_| Req::get(path.clone()))
-}
-
-/// A search by two subjects at once (`subject=Patient/a,Patient/b`), newest first.
-fn search_two(a: &str, b: &str) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
-    let path = format!("/fhir/Observation?subject=Patient/{a},Patient/{b}&_count=10");
+/// A search by subject, newest first: one patient, or several at once
+/// (`subject=Patient/a,Patient/b`).
+fn search_for(patients: &[&str]) -> Arc<dyn Fn(u64) -> Req + Send + Sync> {
+    let subjects: Vec<String> = patients.iter().map(|p| format!("Patient/{p}")).collect();
+    let path = format!("/fhir/Observation?subject={}&_count=10", subjects.join(","));
     Arc::new(move |_| Req::get(path.clone()))
 }
 
@@ -259,7 +256,7 @@ async fn main() -> Result<()> {
         seed(&s.target, &patient, args.observations).await?;
         for (k, pick) in [
             read_of(&patient),
-            search_for(&patient),
+            search_for(&[&patient]),
             creates_for(&patient),
         ]
         .into_iter()
@@ -317,7 +314,7 @@ async fn main() -> Result<()> {
         let search_base = table[1][at].rate();
         // The two patients' readings are older than every one the long records add below: a
         // page of them must not cost more as those are added.
-        let two = || search_two(&patients[at], &fresh);
+        let two = || search_for(&[&patients[at], &fresh]);
         let two_base = load::closed(&s.target, args.conns, warm_up, measure, two()).await?;
         println!(
             "{:<20} search by two subjects, before the long records {}",
@@ -355,8 +352,14 @@ async fn main() -> Result<()> {
                 line(&beside),
                 beside.rate() / base.rate()
             );
-            let search =
-                load::closed(&s.target, args.conns, warm_up, measure, search_for(&long)).await?;
+            let search = load::closed(
+                &s.target,
+                args.conns,
+                warm_up,
+                measure,
+                search_for(&[&long]),
+            )
+            .await?;
             println!(
                 "{:<20} search, a patient with {n:>7} Observations   {}  ({:.2}x the search at {})",
                 s.name,
@@ -381,8 +384,11 @@ async fn main() -> Result<()> {
             args.rate, args.rate_seconds
         );
         for (s, patient) in subjects.iter().zip(&patients) {
-            let (read, search, create) =
-                (read_of(patient), search_for(patient), creates_for(patient));
+            let (read, search, create) = (
+                read_of(patient),
+                search_for(&[patient]),
+                creates_for(patient),
+            );
             let pick: Arc<dyn Fn(u64) -> Req + Send + Sync> = Arc::new(move |n| match n % 10 {
                 0..=4 => read(n),
                 5..=7 => search(n),

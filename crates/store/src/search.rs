@@ -151,6 +151,18 @@ fn indexed(
     ))
 }
 
+/// Alternatives of two or more (key AND more) pairs, their keys also listed on their own
+/// (`x.code IN (...) AND (...)`), so that the index is searched by key: SQLite does not
+/// search an index for an OR of pairs, it reads the parameter's every row (every
+/// Observation's code, or subject). One alternative stays as it is.
+fn listed_too(sql: &mut Sql, column: &str, keys: &[&str], conds: Vec<String>) -> Vec<String> {
+    if keys.len() < 2 {
+        return conds;
+    }
+    let listed = format!("{column} IN ({})", sql.bind_list(keys.iter().copied()));
+    vec![format!("{listed} AND (({}))", conds.join(") OR ("))]
+}
+
 /// The same condition checked on each resource the other filters found, by its own index
 /// rows: for a filter that matches much of the type (a date range, `date=ge2025-01-01`),
 /// listing every match first would cost more than the search.
@@ -274,16 +286,10 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                         c.join(" AND ")
                     });
                 }
-                // Codes given in every alternative (`code=s|a,s|b`) are also listed on their
-                // own, so that the index is searched by code: SQLite does not search an index
-                // for an OR of (code AND system) pairs, it reads the parameter's every row.
-                let codes: Option<Vec<&String>> = values.iter().map(|(_, c)| c.as_ref()).collect();
-                if let Some(codes) = codes.filter(|c| c.len() > 1) {
-                    let listed = format!(
-                        "x.code IN ({})",
-                        sql.bind_list(codes.iter().map(|c| c.as_str()))
-                    );
-                    conds = vec![format!("{listed} AND (({}))", conds.join(") OR ("))];
+                // Codes given in every alternative (`code=s|a,s|b`) are also listed.
+                let codes: Option<Vec<&str>> = values.iter().map(|(_, c)| c.as_deref()).collect();
+                if let Some(codes) = codes {
+                    conds = listed_too(sql, "x.code", &codes, conds);
                 }
                 alts.push(indexed(sql, "search_token", &rt, param, &conds)?);
             }
@@ -296,16 +302,8 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery, skip: Option<usize>) -> Result<S
                     }
                     conds.push(c);
                 }
-                // The ids listed on their own as well, as codes are above: otherwise SQLite
-                // reads the parameter's every row (every Observation's subject) for an OR of
-                // (id AND type) pairs.
-                if values.len() > 1 {
-                    let listed = format!(
-                        "x.target_id IN ({})",
-                        sql.bind_list(values.iter().map(|(_, id)| id.as_str()))
-                    );
-                    conds = vec![format!("{listed} AND (({}))", conds.join(") OR ("))];
-                }
+                let ids: Vec<&str> = values.iter().map(|(_, id)| id.as_str()).collect();
+                conds = listed_too(sql, "x.target_id", &ids, conds);
                 alts.push(indexed(sql, "search_reference", &rt, param, &conds)?);
             }
             Filter::Date { param, values } => {
@@ -450,12 +448,11 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-fn order_by(sql: &mut Sql, q: &SearchQuery) -> Result<(), StoreError> {
-    // Every match is read, or a reference filter of more than [`MERGED`] values asks for the
-    // newest first: the filters drive. With the plain column SQLite would walk the type's
-    // every resource in `last_updated` order (its index) to skip the sort, checking each
-    // against the filters. `+` keeps it off that index.
-    let by_reference = newest_by_reference(q).is_some();
+/// The query's order. `by_reference`: a reference filter of more than [`MERGED`] values asks
+/// for the newest first. Then, or when every match is read, the filters drive: with the plain
+/// column SQLite would walk the type's every resource in `last_updated` order (its index) to
+/// skip the sort, checking each against the filters. `+` keeps it off that index.
+fn order_by(sql: &mut Sql, q: &SearchQuery, by_reference: bool) -> Result<(), StoreError> {
     let filters_drive = by_reference || (q.count >= EVERY_MATCH && !q.filters.is_empty());
     let mut keys = Vec::new();
     for k in &q.sort {
@@ -617,18 +614,19 @@ fn page_sql(among: bool, q: &SearchQuery, json: bool) -> Result<Sql, StoreError>
     let limited = q.count < EVERY_MATCH || q.offset > 0;
     // One row more than the page: whether another page follows, without counting them all.
     let limit = q.count.min(i64::MAX as usize - 1) + 1;
-    match newest_by_reference(q) {
-        Some(driving) if driving.values.len() == 1 => {
-            page_by_reference(&mut page, q, &driving, &driving.values[0], columns)?
+    let driving = newest_by_reference(q);
+    match &driving {
+        Some(d) if d.values.len() == 1 => {
+            page_by_reference(&mut page, q, d, &d.values[0], columns)?
         }
-        Some(driving) if driving.values.len() <= MERGED => {
+        Some(d) if d.values.len() <= MERGED => {
             let reach = limited.then(|| limit.saturating_add(q.offset));
-            page_merged(&mut page, q, &driving, columns, reach)?
+            page_merged(&mut page, q, d, columns, reach)?
         }
         _ => {
             page.push(&format!("SELECT {columns} FROM resources r"));
             where_clause(&mut page, q, None)?;
-            order_by(&mut page, q)?;
+            order_by(&mut page, q, driving.is_some())?;
         }
     }
     if limited {

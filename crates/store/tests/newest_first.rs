@@ -218,6 +218,16 @@ async fn newest_first(backend: TestBackend) {
     q.compartments = Some(["other".to_string()].into());
     let reached = db.store.search(&q).await.unwrap();
     assert!(reached.matches.is_empty() && !reached.more);
+    // Merged from two values' pages, each page within the same reach: only the other's.
+    let mut q = SearchQuery::parse(
+        "Observation",
+        &pairs(&[("subject", "Patient/x,Patient/other")]),
+    )
+    .unwrap();
+    q.compartments = Some(["other".to_string()].into());
+    let reached = db.store.search(&q).await.unwrap();
+    assert_eq!(reached.matches.len(), 1, "Patient/other's one reading");
+    assert_eq!(reached.matches[0].patient_id.as_deref(), Some("other"));
     db.drop_db().await;
 }
 
